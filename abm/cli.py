@@ -1,0 +1,53 @@
+"""The ``p2pvar`` command line.
+
+Each subcommand lives in its own module under :mod:`abm.commands` and exposes
+``register(subparsers)``, which adds its parser and sets ``func`` (``args -> exit code``).
+Errors of our packages reach the user as one line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from abm.errors import AbmError
+from agents.errors import AgentError
+from dso.errors import DsoError
+from messaging.errors import MessagingError
+
+#: Modules of :mod:`abm.commands` that register a top-level subcommand, in help order.
+COMMAND_MODULES: tuple[str, ...] = ("grid", "bench")
+
+USER_ERRORS = (AbmError, AgentError, DsoError, MessagingError, FileNotFoundError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="p2pvar",
+        description="P2P electricity trading and Var support market simulator.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"abm.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``p2pvar`` script; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as exc:
+        print(f"p2pvar: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("p2pvar: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""Shared output helpers for CLI commands (human table or ``--json``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e6 or abs(value) < 1e-3) and math.isfinite(value):
+            return f"{value:.4g}"
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def emit(result: Mapping[str, Any], as_json: bool, title: str = "") -> None:
+    """Print ``result`` as JSON (one object) or as an aligned ``key  value`` table."""
+    if as_json:
+        print(json.dumps(result, indent=2, sort_keys=False))
+        return
+    if title:
+        print(title)
+    width = max((len(k) for k in result), default=0)
+    for key, value in result.items():
+        print(f"  {key:<{width}}  {_fmt(value)}")

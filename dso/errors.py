@@ -1,0 +1,13 @@
+"""Typed errors of the grid core (dso/)."""
+
+
+class DsoError(Exception):
+    """Base class of every error raised by dso/; the CLI prints it as one line."""
+
+
+class NetworkError(DsoError):
+    """A network cannot be loaded or is not usable (unknown name, meshed, no slack...)."""
+
+
+class PowerFlowDidNotConverge(DsoError):
+    """The AC power flow did not converge; the message names the scenario(s)."""
