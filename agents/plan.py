@@ -1,0 +1,103 @@
+"""Turn a normalised action into a feasible physical plan for one interval.
+
+The plan respects, in this order: the battery's power and energy limits; the inverter
+rating ``p**2 + q**2 <= s**2`` (the inverter carries PV and battery); the export limit of the
+dynamic operating envelope (by curtailing PV, then less discharge); the import limit (by
+more discharge or less charge, as far as the battery allows — load cannot be shed, so any
+remaining excess is reported as ``import_violation_kw``). The P2P order is a share of the
+resulting net position, so every order lies inside the envelope by construction.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from agents.battery import Battery
+from agents.policy import Action, Observation
+
+#: Orders smaller than this are not sent.
+MIN_ORDER_KWH = 1e-6
+
+Side = Literal["buy", "sell", "none"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A prosumer's physical set-points and market order for one interval."""
+
+    battery_p_kw: float
+    pv_used_kw: float
+    p_kw: float  # net active injection at the bus: pv_used - load + battery
+    q_inverter_kvar: float
+    q_kvar: float  # net reactive injection at the bus: q_inverter - load_q
+    order_side: Side
+    order_kwh: float
+    limit_price_eur_per_kwh: float
+    import_violation_kw: float
+    next_soc_kwh: float
+
+
+def plan_interval(
+    action: Action,
+    obs: Observation,
+    battery: Battery,
+    load_q_kvar: float,
+    duration_h: float,
+) -> Plan:
+    """Feasible plan for ``action`` given the observation (see the module docstring)."""
+    s_kva = obs.inverter_kva
+    b_kw = battery.feasible_p_kw(action.battery * battery.power_kw, obs.soc_kwh, duration_h)
+    pv_kw = obs.pv_kw
+    # Inverter active-power rating: curtail PV first, then the battery.
+    if pv_kw + b_kw > s_kva:
+        pv_kw = max(0.0, s_kva - b_kw)
+        b_kw = min(b_kw, s_kva - pv_kw)
+    elif pv_kw + b_kw < -s_kva:
+        b_kw = -s_kva - pv_kw
+    p_kw = pv_kw - obs.load_kw + b_kw
+    # Export limit: curtail PV, then reduce discharge.
+    if p_kw > obs.export_kw:
+        excess = p_kw - obs.export_kw
+        cut = min(excess, pv_kw)
+        pv_kw -= cut
+        b_kw -= excess - cut
+        p_kw = obs.export_kw
+    # Import limit: discharge more / charge less, as far as the battery allows.
+    violation_kw = 0.0
+    if p_kw < -obs.import_kw:
+        wanted = b_kw + (-obs.import_kw - p_kw)
+        room = min(battery.feasible_p_kw(wanted, obs.soc_kwh, duration_h), s_kva - pv_kw)
+        b_kw = max(b_kw, room)
+        p_kw = pv_kw - obs.load_kw + b_kw
+        violation_kw = max(0.0, -obs.import_kw - p_kw)
+    p_inverter = pv_kw + b_kw
+    q_room = math.sqrt(max(0.0, s_kva * s_kva - p_inverter * p_inverter))
+    # Without a Var market the inverter runs at unity power factor.
+    q_inv = action.q * q_room if obs.var_market else 0.0
+
+    side: Side = "none"
+    order_kwh = 0.0
+    share = (action.trade + 1.0) / 2.0
+    if obs.p2p_market:
+        if p_kw > 0:
+            side, order_kwh = "sell", share * min(p_kw, obs.export_kw) * duration_h
+        elif p_kw < 0:
+            side, order_kwh = "buy", share * min(-p_kw, obs.import_kw) * duration_h
+        if order_kwh < MIN_ORDER_KWH:
+            side, order_kwh = "none", 0.0
+    spread = obs.retail_eur_per_kwh - obs.feed_in_eur_per_kwh
+    price = obs.feed_in_eur_per_kwh + (action.price + 1.0) / 2.0 * spread
+    return Plan(
+        battery_p_kw=b_kw,
+        pv_used_kw=pv_kw,
+        p_kw=p_kw,
+        q_inverter_kvar=q_inv,
+        q_kvar=q_inv - load_q_kvar,
+        order_side=side,
+        order_kwh=order_kwh,
+        limit_price_eur_per_kwh=price,
+        import_violation_kw=violation_kw,
+        next_soc_kwh=battery.next_soc_kwh(obs.soc_kwh, b_kw, duration_h),
+    )

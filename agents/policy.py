@@ -1,0 +1,193 @@
+"""What a prosumer's policy sees and decides, and the baseline policies.
+
+A policy maps an :class:`Observation` to a normalised action vector in ``[-1, 1]^4``
+(:data:`ACTION_DIM`); :class:`Action` names its components. The prosumer agent turns the
+action into a feasible physical plan (see :mod:`agents.plan`), so any policy, including a
+learned actor or a random one, can only ask for what the envelope and the inverter allow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import astuple, dataclass
+from typing import Protocol
+
+import numpy as np
+
+from agents.errors import AgentError
+
+ACTION_DIM = 4
+OBS_DIM = 14
+
+#: Volt/Var droop of the rule policy (IEEE 1547-2018 category B shape, deadband 0.98-1.02 pu).
+DROOP_V_LOW_PU = 0.95
+DROOP_V_DEAD_LOW_PU = 0.98
+DROOP_V_DEAD_HIGH_PU = 1.02
+DROOP_V_HIGH_PU = 1.05
+#: Voltage above which the rule policy no longer injects reactive power for the Var market.
+VAR_INJECT_MAX_PU = 1.03
+
+
+class InvalidAction(AgentError):
+    """A policy returned an action that is not a finite vector of the right length."""
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A prosumer's view at the start of an interval (kW, kWh, EUR/kWh, EUR/kvarh, pu)."""
+
+    hour_of_day: float
+    load_kw: float
+    pv_kw: float
+    soc_kwh: float
+    battery_kwh: float
+    battery_kw: float
+    inverter_kva: float
+    export_kw: float
+    import_kw: float
+    var_price_eur_per_kvarh: float
+    retail_eur_per_kwh: float
+    feed_in_eur_per_kwh: float
+    last_price_eur_per_kwh: float
+    last_vm_pu: float
+    p2p_market: bool
+    var_market: bool
+
+    @property
+    def scale_kw(self) -> float:
+        """Reference power used to normalise the observation vector."""
+        return max(self.inverter_kva, self.battery_kw, self.load_kw, 1e-3)
+
+    def to_vector(self) -> np.ndarray:
+        """Normalised features (``OBS_DIM`` float32) for learned actors."""
+        s = self.scale_kw
+        angle = 2.0 * math.pi * self.hour_of_day / 24.0
+        return np.array(
+            [
+                math.sin(angle),
+                math.cos(angle),
+                self.load_kw / s,
+                self.pv_kw / s,
+                self.soc_kwh / self.battery_kwh if self.battery_kwh > 0 else 0.0,
+                self.battery_kw / s,
+                self.export_kw / s,
+                self.import_kw / s,
+                10.0 * self.var_price_eur_per_kvarh,
+                self.retail_eur_per_kwh * 3.0,
+                self.feed_in_eur_per_kwh * 3.0,
+                self.last_price_eur_per_kwh * 3.0,
+                10.0 * (self.last_vm_pu - 1.0),
+                float(self.var_market) + 2.0 * float(self.p2p_market),
+            ],
+            dtype=np.float32,
+        )
+
+
+@dataclass(frozen=True)
+class Action:
+    """A normalised action; every component in ``[-1, 1]``.
+
+    - ``battery``: battery injection as a fraction of its power rating (+1 full discharge).
+    - ``trade``: share of the feasible net position put on the P2P market, ``(trade + 1) / 2``.
+    - ``price``: limit price between feed-in (-1) and retail (+1) tariff.
+    - ``q``: inverter reactive power as a fraction of the capability left after ``p``
+      (+1 full injection).
+    """
+
+    battery: float
+    trade: float
+    price: float
+    q: float
+
+    @classmethod
+    def from_vector(cls, vector: np.ndarray | list[float]) -> Action:
+        """Validate a policy output and clip it into ``[-1, 1]``."""
+        values = np.asarray(vector, dtype=float).reshape(-1)
+        if values.shape != (ACTION_DIM,):
+            raise InvalidAction(f"action has {values.size} components, expected {ACTION_DIM}")
+        for i, v in enumerate(values):
+            if not math.isfinite(v):
+                raise InvalidAction(f"action[{i}] ({_NAMES[i]}) = {v} is not a finite number")
+        return cls(*np.clip(values, -1.0, 1.0).tolist())
+
+    def to_vector(self) -> np.ndarray:
+        """The action as a float32 vector."""
+        return np.array(astuple(self), dtype=np.float32)
+
+
+_NAMES = ("battery", "trade", "price", "q")
+
+
+class Policy(Protocol):
+    """Anything that maps an observation to a normalised action vector."""
+
+    def act(self, obs: Observation) -> np.ndarray: ...
+
+
+def volt_var_droop(vm_pu: float) -> float:
+    """Reactive power fraction (+ inject) of a Volt/Var curve with a deadband."""
+    if vm_pu <= DROOP_V_LOW_PU:
+        return 1.0
+    if vm_pu < DROOP_V_DEAD_LOW_PU:
+        return (DROOP_V_DEAD_LOW_PU - vm_pu) / (DROOP_V_DEAD_LOW_PU - DROOP_V_LOW_PU)
+    if vm_pu <= DROOP_V_DEAD_HIGH_PU:
+        return 0.0
+    if vm_pu < DROOP_V_HIGH_PU:
+        return -(vm_pu - DROOP_V_DEAD_HIGH_PU) / (DROOP_V_HIGH_PU - DROOP_V_DEAD_HIGH_PU)
+    return -1.0
+
+
+class RulePolicy:
+    """Rule-based baseline.
+
+    Battery for self-consumption; the whole net position offered on the P2P market at the
+    truthful limit price (a seller asks the feed-in tariff, its outside option; a buyer bids
+    the retail tariff), so a uniform-price auction clears at the mid tariff; reactive power
+    by a Volt/Var droop, and in a Var market full injection while the Var price is positive
+    and the last local voltage is below ``VAR_INJECT_MAX_PU``.
+    """
+
+    def act(self, obs: Observation) -> np.ndarray:
+        """See the class docstring."""
+        battery = 0.0
+        if obs.battery_kw > 0:
+            battery = float(np.clip((obs.load_kw - obs.pv_kw) / obs.battery_kw, -1.0, 1.0))
+        net_kw = obs.pv_kw - obs.load_kw + battery * obs.battery_kw
+        price = -1.0 if net_kw > 0 else 1.0
+        q = volt_var_droop(obs.last_vm_pu)
+        if (
+            obs.var_market
+            and obs.var_price_eur_per_kvarh > 0
+            and obs.last_vm_pu < VAR_INJECT_MAX_PU
+        ):
+            q = 1.0
+        return np.array([battery, 1.0, price, q], dtype=np.float32)
+
+
+class RandomPolicy:
+    """Uniformly random actions from the agent's own seeded generator."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+
+    def act(self, obs: Observation) -> np.ndarray:
+        """A uniform sample of ``[-1, 1]^4``."""
+        return self.rng.uniform(-1.0, 1.0, ACTION_DIM).astype(np.float32)
+
+
+class ExternalPolicy:
+    """A policy whose next action is set from outside (the PettingZoo environment)."""
+
+    def __init__(self) -> None:
+        self.next_action: np.ndarray | None = None
+
+    def act(self, obs: Observation) -> np.ndarray:
+        """Return the action set with :meth:`set`, once."""
+        if self.next_action is None:
+            raise InvalidAction("no action was given to this prosumer for the interval")
+        action, self.next_action = self.next_action, None
+        return action
+
+    def set(self, action: np.ndarray) -> None:
+        """Set the action used at the next decision."""
+        self.next_action = np.asarray(action, dtype=np.float32)
