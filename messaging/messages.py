@@ -1,0 +1,322 @@
+"""The protocol: one frozen dataclass per message kind, with field limits.
+
+Every message starts with the common fields ``sender`` (agent id), ``interval`` and
+``seq`` (per-sender increasing). The other fields are declared with ``Annotated`` types
+whose metadata is a :class:`FieldSpec`; :func:`messaging.codec.validate` checks a message
+against those specs, in-process or after decoding. Adding a kind is one dataclass
+deriving from :class:`Message` and decorated with :func:`message_kind`.
+
+Units: money in EUR, energy in kWh, power in kW / kvar; signed powers and energies are
+injection (export, sale) positive; settlement amounts are cost to the prosumer positive.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from messaging.errors import RejectedMessage
+
+#: Version of the wire protocol; bump it on any incompatible change of a kind.
+PROTOCOL_VERSION = 1
+
+MAX_PRICE_EUR_PER_KWH = 10.0
+MAX_PRICE_EUR_PER_KVARH = 10.0
+MAX_QUANTITY_KWH = 1e6
+MAX_POWER_KW = 1e6
+MAX_MONEY_EUR = 1e9
+MAX_VOLTAGE_PU = 10.0
+MAX_INTERVAL = 2**31 - 1
+MAX_SEQ = 2**63 - 1
+MAX_BUS = 2**31 - 1
+MAX_ROUND = 2**31 - 1
+MAX_DEADLINE_MS = 2**31 - 1
+MAX_TEXT_CHARS = 256
+
+#: Agent ids: letters, digits and ``_ . : -``, 1 to 64 characters.
+AGENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+#: Trade ids: same alphabet as agent ids, up to 128 characters.
+TRADE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+#: Kind names as they appear in ``Error.refused_kind`` (empty when unknown).
+KIND_NAME_PATTERN = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,63})?")
+
+#: Market phases the DSO clock opens, in order.
+PHASES: tuple[str, ...] = ("open", "orders", "clear", "confirm", "schedule", "settle", "close")
+#: Roles an agent can join with.
+ROLES: tuple[str, ...] = ("prosumer", "dso")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldSpec:
+    """Constraint of one message field; :meth:`problem` returns why a value fails, or ``None``.
+
+    ``base`` is ``int``, ``float``, ``str`` or ``bool``. Numbers must lie in ``[lo, hi]``
+    (``lo`` excluded when ``lo_open``); floats must be finite (ints are accepted for floats).
+    Strings must fully match ``pattern`` when given, else be at most ``MAX_TEXT_CHARS``
+    long, and be one of ``choices`` when given.
+    """
+
+    base: type
+    lo: float = -math.inf
+    hi: float = math.inf
+    lo_open: bool = False
+    pattern: re.Pattern[str] | None = None
+    choices: frozenset[str] | None = None
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` violates this spec, or ``None`` when it is acceptable."""
+        base = self.base
+        vtype = type(value)
+        if base is float:
+            if vtype is not float and (vtype is bool or not isinstance(value, int | float)):
+                return f"expected float, got {vtype.__name__}"
+            if self.lo < value <= self.hi or (value == self.lo and not self.lo_open):
+                return None
+            if value != value or value in (math.inf, -math.inf):
+                return "is not finite"
+            return self._range_text()
+        if base is int:
+            if vtype is not int and (vtype is bool or not isinstance(value, int)):
+                return f"expected int, got {vtype.__name__}"
+            return None if self.lo <= value <= self.hi else self._range_text()
+        if base is bool:
+            return None if vtype is bool else f"expected bool, got {vtype.__name__}"
+        if vtype is not str:
+            return f"expected str, got {vtype.__name__}"
+        if self.choices is not None:
+            return None if value in self.choices else f"not one of {sorted(self.choices)}"
+        if self.pattern is not None:
+            return None if self.pattern.fullmatch(value) else "does not match the id pattern"
+        if len(value) > MAX_TEXT_CHARS:
+            return f"longer than {MAX_TEXT_CHARS} chars"
+        return None if value.isascii() or _utf8_ok(value) else "is not valid UTF-8"
+
+    def _range_text(self) -> str:
+        left = "(" if self.lo_open else "["
+        return f"out of range {left}{self.lo:g}, {self.hi:g}]"
+
+
+def _utf8_ok(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _float(lo: float, hi: float, *, lo_open: bool = False) -> FieldSpec:
+    return FieldSpec(float, lo, hi, lo_open)
+
+
+def _int(lo: int, hi: int) -> FieldSpec:
+    return FieldSpec(int, lo, hi)
+
+
+AgentId = Annotated[str, FieldSpec(str, pattern=AGENT_ID_PATTERN)]
+TradeId = Annotated[str, FieldSpec(str, pattern=TRADE_ID_PATTERN)]
+KindName = Annotated[str, FieldSpec(str, pattern=KIND_NAME_PATTERN)]
+Text = Annotated[str, FieldSpec(str)]
+Flag = Annotated[bool, FieldSpec(bool)]
+IntervalIndex = Annotated[int, _int(0, MAX_INTERVAL)]
+SeqNumber = Annotated[int, _int(0, MAX_SEQ)]
+BusIndex = Annotated[int, _int(0, MAX_BUS)]
+RoundIndex = Annotated[int, _int(0, MAX_ROUND)]
+PowerLimitKw = Annotated[float, _float(0.0, MAX_POWER_KW)]
+SignedPowerKw = Annotated[float, _float(-MAX_POWER_KW, MAX_POWER_KW)]
+QuantityKwh = Annotated[float, _float(0.0, MAX_QUANTITY_KWH)]
+PositiveQuantityKwh = Annotated[float, _float(0.0, MAX_QUANTITY_KWH, lo_open=True)]
+SignedEnergyKwh = Annotated[float, _float(-MAX_QUANTITY_KWH, MAX_QUANTITY_KWH)]
+PriceEurPerKwh = Annotated[float, _float(0.0, MAX_PRICE_EUR_PER_KWH)]
+SignedPriceEurPerKwh = Annotated[float, _float(-MAX_PRICE_EUR_PER_KWH, MAX_PRICE_EUR_PER_KWH)]
+PriceEurPerKvarh = Annotated[float, _float(0.0, MAX_PRICE_EUR_PER_KVARH)]
+MoneyEur = Annotated[float, _float(-MAX_MONEY_EUR, MAX_MONEY_EUR)]
+VoltagePu = Annotated[float, _float(0.0, MAX_VOLTAGE_PU)]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """Base of every message kind: the common fields, first in every kind.
+
+    ``kind`` (the class name) is set by :func:`message_kind`; ``FIELDS`` holds the
+    ``(name, spec)`` pairs in wire order.
+    """
+
+    kind: ClassVar[str] = ""
+    FIELDS: ClassVar[tuple[tuple[str, FieldSpec], ...]] = ()
+
+    sender: AgentId
+    interval: IntervalIndex
+    seq: SeqNumber
+
+
+M = TypeVar("M", bound=type[Message])
+
+#: Registered message kinds: kind name -> class.
+KINDS: dict[str, type[Message]] = {}
+
+
+def message_kind(cls: M) -> M:
+    """Register a :class:`Message` subclass as a wire kind named after the class."""
+    name = cls.__name__
+    if name in KINDS:
+        raise ValueError(f"message kind {name!r} is already registered")
+    hints = typing.get_type_hints(cls, include_extras=True)
+    specs = []
+    for f in dataclasses.fields(cls):
+        meta = [m for m in getattr(hints[f.name], "__metadata__", ()) if isinstance(m, FieldSpec)]
+        if len(meta) != 1:
+            raise TypeError(f"{name}.{f.name} needs an Annotated type with one FieldSpec")
+        specs.append((f.name, meta[0]))
+    cls.kind = name
+    cls.FIELDS = tuple(specs)
+    KINDS[name] = cls
+    return cls
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Envelope(Message):
+    """Dynamic operating envelope the DSO grants a prosumer for one interval."""
+
+    prosumer: AgentId
+    export_kw: PowerLimitKw
+    import_kw: PowerLimitKw
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class VarPrice(Message):
+    """Var support price at a bus for one interval."""
+
+    bus: BusIndex
+    price_eur_per_kvarh: PriceEurPerKvarh
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Bid(Message):
+    """Buy order: up to ``quantity_kwh`` at no more than the limit price."""
+
+    quantity_kwh: QuantityKwh
+    limit_price_eur_per_kwh: PriceEurPerKwh
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Offer(Message):
+    """Sell order: up to ``quantity_kwh`` at no less than the limit price."""
+
+    quantity_kwh: QuantityKwh
+    limit_price_eur_per_kwh: PriceEurPerKwh
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Trade(Message):
+    """A proposed or matched P2P trade between ``buyer`` and ``seller``."""
+
+    trade_id: TradeId
+    buyer: AgentId
+    seller: AgentId
+    quantity_kwh: PositiveQuantityKwh
+    price_eur_per_kwh: PriceEurPerKwh
+    round: RoundIndex
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class TradeConfirm(Message):
+    """A party's answer to a :class:`Trade` (``accepted`` false rejects it)."""
+
+    trade_id: TradeId
+    buyer: AgentId
+    seller: AgentId
+    quantity_kwh: QuantityKwh
+    price_eur_per_kwh: SignedPriceEurPerKwh
+    accepted: Flag
+    round: RoundIndex
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Schedule(Message):
+    """A prosumer's dispatch for the interval (injection / sale positive)."""
+
+    p_kw: SignedPowerKw
+    q_kvar: SignedPowerKw
+    p2p_net_kwh: SignedEnergyKwh
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Settlement(Message):
+    """A prosumer's bill for the interval (cost to the prosumer positive, revenue negative)."""
+
+    prosumer: AgentId
+    p2p_eur: MoneyEur
+    retail_eur: MoneyEur
+    var_eur: MoneyEur
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Phase(Message):
+    """The DSO clock opens ``phase`` (one of :data:`PHASES`) until ``deadline_ms``."""
+
+    phase: Annotated[str, FieldSpec(str, choices=frozenset(PHASES))]
+    deadline_ms: Annotated[int, _int(0, MAX_DEADLINE_MS)]
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Heartbeat(Message):
+    """Liveness signal."""
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Join(Message):
+    """An agent announces itself with its role (one of :data:`ROLES`) and bus (-1: none)."""
+
+    role: Annotated[str, FieldSpec(str, choices=frozenset(ROLES))]
+    bus: Annotated[int, _int(-1, MAX_BUS)]
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Leave(Message):
+    """An agent leaves the market."""
+
+    reason: Text
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class Error(Message):
+    """Refusal of a received message (``refused_seq`` -1 and ``refused_kind`` "" if unknown)."""
+
+    refused_kind: KindName
+    refused_seq: Annotated[int, _int(-1, MAX_SEQ)]
+    reason: Text
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class IntervalReport(Message):
+    """The DSO's published outcome of an interval."""
+
+    loss_kw: PowerLimitKw
+    vmin_pu: VoltagePu
+    vmax_pu: VoltagePu
+    clearing_price_eur_per_kwh: SignedPriceEurPerKwh
+
+
+def error_reply(exc: RejectedMessage, *, sender: str, interval: int, seq: int) -> Error:
+    """The :class:`Error` message refusing what ``exc`` rejected, from ``sender``."""
+    kind = exc.kind if exc.kind and KIND_NAME_PATTERN.fullmatch(exc.kind) else ""
+    refused_seq = exc.seq if isinstance(exc.seq, int) and 0 <= exc.seq <= MAX_SEQ else -1
+    return Error(sender, interval, seq, kind, refused_seq, exc.reason[:MAX_TEXT_CHARS])

@@ -1,0 +1,272 @@
+"""Codec and validation: round trips, typed errors on bad input, robustness on garbage."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from messaging.codec import (
+    HEADER_FIXED_BYTES,
+    MAX_PAYLOAD_BYTES,
+    decode,
+    decode_frames,
+    encode,
+    encode_header,
+    encode_payload,
+    validate,
+)
+from messaging.errors import (
+    InvalidMessage,
+    MalformedFrame,
+    MessagingError,
+    ProtocolVersionError,
+    RejectedMessage,
+    UnknownKind,
+)
+from messaging.messages import (
+    KINDS,
+    MAX_PRICE_EUR_PER_KWH,
+    PROTOCOL_VERSION,
+    Bid,
+    Error,
+    FieldSpec,
+    Heartbeat,
+    Message,
+    QuantityKwh,
+    Trade,
+    error_reply,
+    message_kind,
+)
+from tests.messaging.strategies import messages, messages_of
+
+SCHEMA_KINDS = (
+    "Envelope",
+    "VarPrice",
+    "Bid",
+    "Offer",
+    "Trade",
+    "TradeConfirm",
+    "Schedule",
+    "Settlement",
+    "Phase",
+    "Heartbeat",
+    "Join",
+    "Leave",
+    "Error",
+    "IntervalReport",
+)
+
+
+def test_schema_kinds_registered_with_common_fields_first() -> None:
+    for name in SCHEMA_KINDS:
+        cls = KINDS[name]
+        assert issubclass(cls, Message)
+        assert [f.name for f in dataclasses.fields(cls)][:3] == ["sender", "interval", "seq"]
+        assert cls.kind == name
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+@given(data=st.data())
+def test_round_trip_every_kind(name: str, data: st.DataObject) -> None:
+    msg = data.draw(messages_of(KINDS[name]))
+    frames = encode(msg, send_ns=123)
+    assert all(isinstance(f, bytes) for f in frames)
+    send_ns, back = decode_frames(frames)
+    assert back == msg and type(back) is type(msg)
+    assert send_ns == 123
+    assert validate(msg) is msg
+
+
+def test_int_accepted_for_float_field_and_decoded_as_float() -> None:
+    back = decode(encode(Bid("p01", 0, 1, 2, 0)))
+    assert back == Bid("p01", 0, 1, 2.0, 0.0)
+    assert type(back.quantity_kwh) is float
+
+
+def _bad_values(spec: FieldSpec) -> list[object]:
+    """Values that violate ``spec``: wrong types, non-finite, out-of-range, bad text."""
+    wrong_type = {float: "1.0", int: 1.5, bool: 1, str: 7}[spec.base]
+    bad: list[object] = [wrong_type, None, b"bytes"]
+    if spec.base is float:
+        bad += [math.nan, math.inf, -math.inf, spec.lo - 1.0, spec.hi * 2 + 1]
+        if spec.lo_open:
+            bad.append(spec.lo)
+    elif spec.base is int:
+        bad += [True, int(spec.lo) - 1, int(spec.hi) + 1]
+    elif spec.base is str:
+        bad += ["x" * 300, "\ud800"] if spec.pattern is None else ["x" * 200, "bad id!", "é" * 3]
+        if spec.choices is not None:
+            bad.append("nope")
+    return bad
+
+
+BAD_CASES = [
+    (name, field, value)
+    for name, cls in sorted(KINDS.items())
+    for field, spec in cls.FIELDS
+    for value in _bad_values(spec)
+]
+
+
+def _valid_value(spec: FieldSpec) -> object:
+    """A value every spec of its base type accepts (1.0, 0, True, "p01")."""
+    if spec.choices is not None:
+        return sorted(spec.choices)[0]
+    return {float: 1.0, int: 0, bool: True, str: "p01"}[spec.base]
+
+
+@pytest.mark.parametrize(("name", "field", "value"), BAD_CASES)
+def test_bad_field_gives_typed_error_naming_field_and_value(
+    name: str, field: str, value: object
+) -> None:
+    cls = KINDS[name]
+    good = [_valid_value(spec) for _, spec in cls.FIELDS]
+    names = [f for f, _ in cls.FIELDS]
+    values = [value if f == field else v for f, v in zip(names, good, strict=True)]
+    msg = cls(*values)
+    with pytest.raises(InvalidMessage) as info:
+        validate(msg)
+    assert info.value.field == field and info.value.kind == name
+    assert f"{name}.{field}=" in str(info.value) and "\n" not in str(info.value)
+    # The same value arriving from the wire (where msgpack can carry it) fails the same way.
+    try:
+        payload = msgpack.packb(values, use_bin_type=True)
+    except (TypeError, UnicodeEncodeError):
+        return
+    with pytest.raises(InvalidMessage) as wire:
+        decode([encode_header(name), payload])
+    assert wire.value.field == field
+
+
+def test_negative_quantity_and_price_above_max() -> None:
+    with pytest.raises(InvalidMessage, match=r"Bid\.quantity_kwh=-0\.5"):
+        validate(Bid("p01", 0, 1, -0.5, 0.1))
+    with pytest.raises(InvalidMessage, match="limit_price_eur_per_kwh"):
+        validate(Bid("p01", 0, 1, 0.5, MAX_PRICE_EUR_PER_KWH + 0.01))
+    with pytest.raises(InvalidMessage, match=r"quantity_kwh=0\.0"):
+        validate(Trade("p01", 0, 1, "t1", "p01", "p02", 0.0, 0.1, 0))
+
+
+def test_missing_and_extra_fields() -> None:
+    header = encode_header("Bid")
+    with pytest.raises(InvalidMessage, match="missing field 'limit_price_eur_per_kwh'") as info:
+        decode([header, msgpack.packb(["p01", 0, 5, 1.0])])
+    assert info.value.sender == "p01" and info.value.seq == 5
+    with pytest.raises(InvalidMessage, match="extra"):
+        decode([header, msgpack.packb(["p01", 0, 5, 1.0, 0.1, 9])])
+
+
+def test_unknown_version_and_kind() -> None:
+    frames = encode(Heartbeat("dso", 0, 0))
+    bumped = (PROTOCOL_VERSION + 1).to_bytes(2, "big") + frames[0][2:]
+    with pytest.raises(ProtocolVersionError, match=f"expected {PROTOCOL_VERSION}"):
+        decode([bumped, frames[1]])
+    with pytest.raises(UnknownKind, match="'Gossip'"):
+        decode([encode_header("Gossip"), frames[1]])
+    with pytest.raises(UnknownKind):
+        validate(object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        [],
+        [b"only one"],
+        [b"a", b"b", b"c"],
+        [b"\x00\x01", b"\x90"],
+        [b"\x00" * HEADER_FIXED_BYTES, b"\x90"],
+    ],
+)
+def test_malformed_framing(frames: list[bytes]) -> None:
+    with pytest.raises(MalformedFrame):
+        decode(frames)
+
+
+def test_malformed_payload() -> None:
+    header = encode_header("Bid")
+    with pytest.raises(MalformedFrame, match="not msgpack"):
+        decode([header, b"\xc1"])
+    with pytest.raises(MalformedFrame, match="expected an array"):
+        decode([header, msgpack.packb({"sender": "p01"})])
+    with pytest.raises(MalformedFrame, match="exceeds"):
+        decode([header, b"\x90" * (MAX_PAYLOAD_BYTES + 1)])
+
+
+@given(frames=st.lists(st.binary(max_size=64), max_size=4))
+def test_arbitrary_bytes_never_crash(frames: list[bytes]) -> None:
+    with contextlib.suppress(RejectedMessage):
+        decode(frames)
+
+
+@given(kind=st.sampled_from(sorted(KINDS)), payload=st.binary(max_size=256))
+def test_arbitrary_payload_under_valid_header_never_crashes(kind: str, payload: bytes) -> None:
+    try:
+        msg = decode([encode_header(kind), payload])
+    except RejectedMessage:
+        return
+    assert validate(msg) is msg
+
+
+_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=8)
+    | st.binary(max_size=8)
+)
+_msgpack_values = st.recursive(
+    _leaf, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner)
+)
+
+
+@given(kind=st.sampled_from(sorted(KINDS)), values=st.lists(_msgpack_values, max_size=10))
+def test_arbitrary_value_lists_give_typed_errors(kind: str, values: list[object]) -> None:
+    payload = msgpack.packb(values, use_bin_type=True)
+    try:
+        msg = decode([encode_header(kind), payload])
+    except RejectedMessage as exc:
+        assert isinstance(exc, MessagingError) and str(exc)
+        return
+    assert validate(msg) is msg
+
+
+@given(msg=messages())
+def test_payload_is_encoded_once_per_message_and_equal(msg: Message) -> None:
+    assert encode(msg)[1] == encode_payload(msg)
+
+
+def test_error_reply_from_rejection_is_valid() -> None:
+    try:
+        decode([encode_header("Bid"), msgpack.packb(["p07", 3, 11, -1.0, 0.1])])
+    except InvalidMessage as exc:
+        reply = error_reply(exc, sender="p01", interval=3, seq=4)
+    assert reply == Error("p01", 3, 4, "Bid", 11, reply.reason)
+    assert "quantity_kwh" in reply.reason
+    assert validate(reply) is reply
+    unknown = error_reply(UnknownKind("kind: '\\x00'"), sender="p01", interval=0, seq=1)
+    assert (unknown.refused_kind, unknown.refused_seq) == ("", -1)
+
+
+def test_adding_a_kind_is_one_dataclass() -> None:
+    @message_kind
+    @dataclass(frozen=True, slots=True)
+    class Probe(Message):
+        """A kind defined by a test."""
+
+        quantity_kwh: QuantityKwh
+
+    try:
+        assert KINDS["Probe"] is Probe
+        assert decode(encode(Probe("p01", 0, 1, 2.5))) == Probe("p01", 0, 1, 2.5)
+        with pytest.raises(ValueError, match="already registered"):
+            message_kind(Probe)
+    finally:
+        del KINDS["Probe"]
