@@ -1,0 +1,175 @@
+"""The in-process backend: a Mesa 3 model whose agents talk through the in-memory bus.
+
+``MarketModel.step()`` runs one market interval as named phases, in this order:
+
+1. ``publish``  — the DSO opens the interval: envelopes (public) and Var prices;
+2. ``decide``   — prosumers observe, ask their policy and send their orders;
+3. ``clear``    — the decentralized P2P clearing protocol runs among the peers;
+4. ``schedule`` — prosumers commit their plan and send their schedule to the DSO;
+5. ``settle``   — the DSO runs the AC power flow and settles retail and Var amounts;
+6. ``collect``  — rows of every result table go to the Mesa ``DataCollector``.
+
+After each phase the bus is drained: every agent handles its queued messages (in agent
+order, FIFO per agent) until no message is left, so a phase ends when the agents are quiet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import mesa
+import numpy as np
+from messaging.inmemory import InMemoryBus
+from messaging.transport import Transport
+
+from abm.sim_config import SimConfig, market_has_p2p
+from abm.world import World, agent_rngs, build_world, make_dso, make_policy, make_prosumer
+from agents.clearing import clearing_phases
+from agents.policy import Policy
+from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS, ProsumerAgent
+from dso.agent import DSO_ID, INTERVAL_COLUMNS, DSOAgent
+from messaging.messages import Message
+
+BUS_COLUMNS = ("interval", "bus", "vm_pu")
+MESSAGE_COLUMNS = ("interval", "kind", "messages", "bytes")
+
+
+class MessageAgent(mesa.Agent):
+    """A Mesa agent that wraps sans-IO logic and its bus endpoint."""
+
+    def __init__(self, model: MarketModel, logic: ProsumerAgent | DSOAgent, endpoint: Transport):
+        super().__init__(model)
+        self.logic = logic
+        self.endpoint = endpoint
+
+    def send_all(self, outgoing: Iterable[tuple[str | None, Message]]) -> None:
+        """Send each ``(to, msg)``; ``to=None`` broadcasts."""
+        for to, msg in outgoing:
+            if to is None:
+                self.endpoint.publish(msg)
+            else:
+                self.endpoint.send(to, msg)
+
+    def step(self) -> int:
+        """Handle every queued message; return how many there were."""
+        handled = 0
+        while (msg := self.endpoint.recv(0)) is not None:
+            self.send_all(self.logic.handle(msg))
+            handled += 1
+        return handled
+
+
+class MarketModel(mesa.Model):
+    """One feeder's multi-market, every prosumer and the DSO a Mesa agent."""
+
+    def __init__(
+        self,
+        config: SimConfig,
+        *,
+        world: World | None = None,
+        policies: dict[str, Policy] | None = None,
+    ) -> None:
+        super().__init__(seed=config.seed)
+        self.config = config
+        self.world = world if world is not None else build_world(config)
+        self.bus = InMemoryBus()
+        self.dso = MessageAgent(self, make_dso(self.world), self.bus.endpoint(DSO_ID))
+        rngs = agent_rngs(config.seed, len(self.world.prosumer_ids))
+        self.prosumers: list[MessageAgent] = []
+        for i, pid in enumerate(self.world.prosumer_ids):
+            policy = (policies or {}).get(pid) or make_policy(config.policy, rngs[i])
+            logic = make_prosumer(self.world, i, policy)
+            self.prosumers.append(MessageAgent(self, logic, self.bus.endpoint(pid)))
+        self.clearing_phases = (
+            clearing_phases(config.protocol) if market_has_p2p(config.market) else ()
+        )
+        self.interval = 0
+        self.datacollector = mesa.DataCollector(
+            tables={
+                "intervals": list(INTERVAL_COLUMNS),
+                "prosumers": list(PROSUMER_COLUMNS),
+                "trades": list(TRADE_COLUMNS),
+                "buses": list(BUS_COLUMNS),
+                "messages": list(MESSAGE_COLUMNS),
+            }
+        )
+        self._counts_before = self.bus.counters.totals_by_kind()
+
+    @property
+    def done(self) -> bool:
+        """Whether every interval of the run has been simulated."""
+        return self.interval >= self.world.n_intervals
+
+    # -- phases ------------------------------------------------------------------------------
+    def deliver(self) -> None:
+        """Let every agent handle its messages until the bus is quiet."""
+        while sum(agent.step() for agent in self.agents) > 0:
+            pass
+
+    def publish(self) -> None:
+        """Phase 1: the DSO opens the interval (envelopes and Var prices)."""
+        self.dso.send_all(self.dso.logic.open_interval(self.interval))
+        self.deliver()
+
+    def decide(self) -> None:
+        """Phase 2: prosumers decide and send their orders."""
+        self._dso_phase("orders")
+
+    def clear(self) -> None:
+        """Phase 3: the clearing protocol's clock ticks (auction: clear, confirm)."""
+        for name in self.clearing_phases:
+            self._dso_phase(name)
+
+    def schedule(self) -> None:
+        """Phase 4: prosumers commit and send schedules."""
+        self._dso_phase("schedule")
+
+    def settle(self) -> None:
+        """Phase 5: power flow and settlements."""
+        self.dso.send_all(self.dso.logic.settle())
+        self.deliver()
+
+    def collect(self) -> None:
+        """Phase 6: one row per table and interval (per prosumer, trade, bus, message kind)."""
+        t = self.interval
+        dc = self.datacollector
+        dc.add_table_row("intervals", self.dso.logic.last_row)
+        for agent in self.prosumers:
+            if agent.logic.last_row is not None and agent.logic.last_row["interval"] == t:
+                dc.add_table_row("prosumers", agent.logic.last_row)
+                for trade in agent.logic.last_trades:
+                    if trade["reported_by"] == "seller":
+                        dc.add_table_row("trades", trade)
+        vm = self.dso.logic.last_vm_pu
+        for bus, value in enumerate(np.asarray(vm)):
+            dc.add_table_row("buses", {"interval": t, "bus": bus, "vm_pu": float(value)})
+        counts = self.bus.counters.totals_by_kind()
+        for kind, (n_msgs, n_bytes) in sorted(counts.items()):
+            before = self._counts_before.get(kind, (0, 0))
+            if n_msgs - before[0]:
+                row = {"interval": t, "kind": kind, "messages": n_msgs - before[0]}
+                row["bytes"] = n_bytes - before[1]
+                dc.add_table_row("messages", row)
+        self._counts_before = counts
+
+    def _dso_phase(self, name: str) -> None:
+        self.dso.send_all(self.dso.logic.phase(name))
+        self.deliver()
+
+    def begin_interval(self) -> None:
+        """Run the interval up to the point where prosumers observe (the RL env's reset)."""
+        self.publish()
+
+    def finish_interval(self) -> None:
+        """Run the rest of the interval from the decisions on."""
+        self.decide()
+        self.clear()
+        self.schedule()
+        self.settle()
+        self.collect()
+        self.interval += 1
+
+    def step(self) -> None:
+        """One market interval: publish, decide, clear, schedule, settle, collect."""
+        self.begin_interval()
+        self.finish_interval()

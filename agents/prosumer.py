@@ -1,0 +1,306 @@
+"""The prosumer agent, sans-IO: a message handler that returns the messages to send.
+
+Per interval (phases opened by the DSO clock, see ``docs/protocol.md``):
+
+1. ``Phase(open)``: start the interval; then ``Envelope`` messages (public, one per
+   prosumer) and ``VarPrice`` for the own bus arrive.
+2. ``Phase(orders)``: observe, ask the policy, project the action onto a feasible plan
+   (:func:`agents.plan.plan_interval`), start the clearing protocol with the own order.
+3. ``Phase(clear)`` / ``Phase(confirm)`` and peer messages: handled by the clearing protocol.
+4. ``Phase(schedule)``: take the confirmed trades, commit the plan (battery state of charge),
+   send the ``Schedule`` to the DSO.
+5. ``Settlement``: the DSO's retail and Var amounts plus the own P2P amounts make the bill.
+
+The same object runs in the Mesa backend and in its own OS process.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from agents.battery import Battery
+from agents.clearing import ClearingProtocol, Outgoing, make_protocol
+from agents.plan import Plan, plan_interval
+from agents.policy import Action, InvalidAction, Observation, Policy
+from messaging.messages import (
+    Bid,
+    Envelope,
+    Error,
+    Message,
+    Offer,
+    Phase,
+    Schedule,
+    Settlement,
+    VarPrice,
+)
+
+DSO_ID = "dso"
+#: Action used when the policy fails: no battery, no order, unity power factor.
+ABSTAIN = Action(battery=0.0, trade=-1.0, price=0.0, q=0.0)
+#: Initial state of charge as a fraction of capacity.
+INITIAL_SOC_FRACTION = 0.5
+
+#: Columns of the ``prosumers`` result table (one row per prosumer and interval).
+PROSUMER_COLUMNS = (
+    "interval", "prosumer", "bus", "load_kw", "pv_kw", "pv_used_kw", "battery_p_kw", "soc_kwh",
+    "p_kw", "q_kvar", "q_inverter_kvar", "export_limit_kw", "import_limit_kw",
+    "import_violation_kw", "var_price_eur_per_kvarh", "order_side", "order_kwh",
+    "limit_price_eur_per_kwh", "p2p_bought_kwh", "p2p_sold_kwh", "p2p_eur", "retail_eur",
+    "var_eur", "bill_eur", "vm_pu", "action_error",
+)  # fmt: skip
+#: Columns of the ``trades`` result table (one row per confirmed trade).
+TRADE_COLUMNS = ("interval", "buyer", "seller", "quantity_kwh", "price_eur_per_kwh", "reported_by")
+
+
+@dataclass(frozen=True)
+class ProsumerSeries:
+    """A prosumer's own per-interval data over the run (index = run interval)."""
+
+    hour_of_day: np.ndarray
+    load_kw: np.ndarray
+    load_q_kvar: np.ndarray
+    pv_kw: np.ndarray
+    retail_eur_per_kwh: np.ndarray
+    feed_in_eur_per_kwh: np.ndarray
+
+
+class ProsumerAgent:
+    """One prosumer: observes, decides through its policy, trades, settles."""
+
+    def __init__(
+        self,
+        agent_id: str,
+        bus: int,
+        battery: Battery,
+        inverter_kva: float,
+        series: ProsumerSeries,
+        policy: Policy,
+        protocol: str,
+        p2p_market: bool,
+        var_market: bool,
+        duration_h: float,
+    ) -> None:
+        self.agent_id = agent_id
+        self.bus = bus
+        self.battery = battery
+        self.inverter_kva = inverter_kva
+        self.series = series
+        self.policy = policy
+        self.protocol_name = protocol
+        self.p2p_market = p2p_market
+        self.var_market = var_market
+        self.duration_h = duration_h
+        self.soc_kwh = battery.capacity_kwh * INITIAL_SOC_FRACTION
+        self.last_price_eur_per_kwh = float(
+            (series.retail_eur_per_kwh[0] + series.feed_in_eur_per_kwh[0]) / 2
+        )
+        self.last_vm_pu = 1.0
+        self._seq = itertools.count()
+        self.interval = -1
+        self.errors: list[str] = []
+        self.last_row: dict[str, Any] | None = None
+        self.last_trades: list[dict[str, Any]] = []
+        self._reset_interval(-1)
+
+    # -- message entry point -------------------------------------------------------------
+    def handle(self, msg: Message) -> list[Outgoing]:
+        """React to one message; return the messages to send (``to=None`` broadcasts)."""
+        if isinstance(msg, Error):  # recorded, never answered (no error ping-pong)
+            self.errors.append(f"{msg.sender} refused {msg.refused_kind}: {msg.reason}")
+            return []
+        if isinstance(msg, Phase):
+            return self._on_phase(msg)
+        if msg.interval != self.interval:
+            return self._refuse(msg, f"message for interval {msg.interval}, now {self.interval}")
+        if isinstance(msg, Envelope):
+            if msg.sender != DSO_ID:
+                return self._refuse(msg, f"envelope from {msg.sender!r}, not from the DSO")
+            self.envelopes[msg.prosumer] = msg
+            return []
+        if isinstance(msg, VarPrice):
+            if msg.sender == DSO_ID and msg.bus == self.bus:
+                self.var_price_eur_per_kvarh = msg.price_eur_per_kvarh
+            return []
+        if isinstance(msg, Settlement):
+            return self._on_settlement(msg)
+        if self.protocol is not None:
+            return self.protocol.on_message(msg)
+        return self._refuse(msg, "no P2P clearing is running in this interval")
+
+    # -- phases ----------------------------------------------------------------------------
+    def _on_phase(self, msg: Phase) -> list[Outgoing]:
+        if msg.sender != DSO_ID:
+            return self._refuse(msg, f"phase from {msg.sender!r}, not from the DSO")
+        if msg.phase == "open":
+            self._reset_interval(msg.interval)
+            return []
+        if msg.interval != self.interval:
+            return self._refuse(msg, f"phase for interval {msg.interval}, now {self.interval}")
+        if msg.phase == "orders":
+            return self._decide()
+        if msg.phase in ("clear", "confirm"):
+            return self.protocol.on_phase(msg.phase) if self.protocol is not None else []
+        if msg.phase == "schedule":
+            return self._schedule()
+        return []
+
+    def _reset_interval(self, interval: int) -> None:
+        self.interval = interval
+        self.envelopes: dict[str, Envelope] = {}
+        self.var_price_eur_per_kvarh = 0.0
+        self.plan: Plan | None = None
+        self.protocol: ClearingProtocol | None = None
+        self.action_error = ""
+        self.p2p_bought_kwh = self.p2p_sold_kwh = self.p2p_eur = 0.0
+
+    def observe(self) -> Observation:
+        """The observation of the current interval (requires the own envelope)."""
+        t = self.interval
+        own = self.envelopes.get(self.agent_id)
+        return Observation(
+            hour_of_day=float(self.series.hour_of_day[t]),
+            load_kw=float(self.series.load_kw[t]),
+            pv_kw=float(self.series.pv_kw[t]),
+            soc_kwh=self.soc_kwh,
+            battery_kwh=self.battery.capacity_kwh,
+            battery_kw=self.battery.power_kw,
+            inverter_kva=self.inverter_kva,
+            export_kw=own.export_kw if own is not None else 0.0,
+            import_kw=own.import_kw if own is not None else 0.0,
+            var_price_eur_per_kvarh=self.var_price_eur_per_kvarh,
+            retail_eur_per_kwh=float(self.series.retail_eur_per_kwh[t]),
+            feed_in_eur_per_kwh=float(self.series.feed_in_eur_per_kwh[t]),
+            last_price_eur_per_kwh=self.last_price_eur_per_kwh,
+            last_vm_pu=self.last_vm_pu,
+            p2p_market=self.p2p_market,
+            var_market=self.var_market,
+        )
+
+    def _decide(self) -> list[Outgoing]:
+        obs = self.observe()
+        self.last_obs = obs
+        try:
+            action = Action.from_vector(self.policy.act(obs))
+        except InvalidAction as exc:
+            self.action_error = str(exc)
+            self.errors.append(f"interval {self.interval}: {exc}; abstaining")
+            action = ABSTAIN
+        self.last_action = action
+        t = self.interval
+        plan = plan_interval(
+            action, obs, self.battery, float(self.series.load_q_kvar[t]), self.duration_h
+        )
+        self.plan = plan
+        if not self.p2p_market:
+            return []
+        order: Bid | Offer | None = None
+        if plan.order_side == "sell":
+            order = Offer(
+                self.agent_id, t, self._next_seq(), plan.order_kwh, plan.limit_price_eur_per_kwh
+            )
+        elif plan.order_side == "buy":
+            order = Bid(
+                self.agent_id, t, self._next_seq(), plan.order_kwh, plan.limit_price_eur_per_kwh
+            )
+        self.protocol = make_protocol(
+            self.protocol_name, agent_id=self.agent_id, next_seq=self._next_seq
+        )
+        return self.protocol.start(t, order, dict(self.envelopes), self.duration_h)
+
+    def _schedule(self) -> list[Outgoing]:
+        if self.plan is None:  # no decision this interval (joined late): stay idle
+            return []
+        trades = self.protocol.final_trades() if self.protocol is not None else []
+        self.last_trades = []
+        for tr in trades:
+            role = "buyer" if tr.buyer == self.agent_id else "seller"
+            amount = tr.quantity_kwh * tr.price_eur_per_kwh
+            if role == "buyer":
+                self.p2p_bought_kwh += tr.quantity_kwh
+                self.p2p_eur += amount
+            else:
+                self.p2p_sold_kwh += tr.quantity_kwh
+                self.p2p_eur -= amount
+            self.last_trades.append(
+                {
+                    "interval": self.interval,
+                    "buyer": tr.buyer,
+                    "seller": tr.seller,
+                    "quantity_kwh": tr.quantity_kwh,
+                    "price_eur_per_kwh": tr.price_eur_per_kwh,
+                    "reported_by": role,
+                }
+            )
+        if trades:
+            volume = self.p2p_bought_kwh + self.p2p_sold_kwh
+            self.last_price_eur_per_kwh = (
+                sum(t.quantity_kwh * t.price_eur_per_kwh for t in trades) / volume
+            )
+        self.soc_before_kwh = self.soc_kwh
+        self.soc_kwh = self.plan.next_soc_kwh
+        net_kwh = self.p2p_sold_kwh - self.p2p_bought_kwh
+        return [
+            (
+                DSO_ID,
+                Schedule(
+                    self.agent_id,
+                    self.interval,
+                    self._next_seq(),
+                    self.plan.p_kw,
+                    self.plan.q_kvar,
+                    net_kwh,
+                ),
+            )
+        ]
+
+    def _on_settlement(self, msg: Settlement) -> list[Outgoing]:
+        if msg.sender != DSO_ID or msg.prosumer != self.agent_id or self.plan is None:
+            return self._refuse(msg, "settlement not for this prosumer's schedule")
+        self.last_vm_pu = getattr(msg, "vm_pu", self.last_vm_pu)
+        plan, obs, t = self.plan, self.last_obs, self.interval
+        own = self.envelopes.get(self.agent_id)
+        self.last_row = {
+            "interval": t,
+            "prosumer": self.agent_id,
+            "bus": self.bus,
+            "load_kw": obs.load_kw,
+            "pv_kw": obs.pv_kw,
+            "pv_used_kw": plan.pv_used_kw,
+            "battery_p_kw": plan.battery_p_kw,
+            "soc_kwh": self.soc_kwh,
+            "p_kw": plan.p_kw,
+            "q_kvar": plan.q_kvar,
+            "q_inverter_kvar": plan.q_inverter_kvar,
+            "export_limit_kw": own.export_kw if own is not None else 0.0,
+            "import_limit_kw": own.import_kw if own is not None else 0.0,
+            "import_violation_kw": plan.import_violation_kw,
+            "var_price_eur_per_kvarh": self.var_price_eur_per_kvarh,
+            "order_side": plan.order_side,
+            "order_kwh": plan.order_kwh,
+            "limit_price_eur_per_kwh": plan.limit_price_eur_per_kwh,
+            "p2p_bought_kwh": self.p2p_bought_kwh,
+            "p2p_sold_kwh": self.p2p_sold_kwh,
+            "p2p_eur": self.p2p_eur,
+            "retail_eur": msg.retail_eur,
+            "var_eur": msg.var_eur,
+            "bill_eur": self.p2p_eur + msg.retail_eur + msg.var_eur,
+            "vm_pu": self.last_vm_pu,
+            "action_error": self.action_error,
+        }
+        return []
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        return next(self._seq)
+
+    def _refuse(self, msg: Message, reason: str) -> list[Outgoing]:
+        self.errors.append(f"refused {msg.kind} from {msg.sender}: {reason}")
+        if msg.sender == self.agent_id:
+            return []
+        interval = max(self.interval, 0)
+        reply = Error(self.agent_id, interval, self._next_seq(), msg.kind, msg.seq, reason)
+        return [(msg.sender, reply)]

@@ -1,0 +1,244 @@
+"""The DSO agent, sans-IO: the market clock, envelopes, Var prices, power flow, settlement.
+
+Each interval the driver (Mesa model or the DSO's own process) calls, in order:
+:meth:`DSOAgent.open_interval` (``Phase(open)``, the public ``Envelope`` of every prosumer,
+``VarPrice`` to each prosumer's bus), :meth:`DSOAgent.phase` for each market phase, feeds
+received ``Schedule`` messages to :meth:`DSOAgent.handle`, then :meth:`DSOAgent.settle`
+(AC power flow on the scheduled injections, ``Settlement`` to every prosumer). The DSO has
+perfect forecasts of loads and PV (documented in ``docs/protocol.md``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dso.doe import compute_envelopes
+from dso.networks import Feeder
+from dso.powerflow import RadialPowerFlow
+from dso.sensitivity import loss_sensitivities
+from dso.var_price import var_payment_eur, var_prices
+from messaging.messages import Envelope, Error, Message, Phase, Schedule, Settlement, VarPrice
+
+DSO_ID = "dso"
+VM_MIN_PU = 0.95
+VM_MAX_PU = 1.05
+#: Tolerance when checking a schedule against its envelope.
+ENVELOPE_TOL_KW = 1e-6
+
+Outgoing = tuple[str | None, Message]
+
+#: Columns of the ``intervals`` result table (one row per interval).
+INTERVAL_COLUMNS = (
+    "interval", "loss_kw", "loss_cost_eur", "vmin_pu", "vmin_bus", "vmax_pu", "vmax_bus",
+    "n_voltage_violations", "max_loading_percent", "retail_eur_per_kwh", "feed_in_eur_per_kwh",
+    "retail_paid_eur", "var_paid_eur", "var_service_kvarh", "p2p_volume_kwh",
+    "envelope_violations", "export_envelope_feasible", "import_envelope_feasible",
+    "absent_prosumers",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DsoForecast:
+    """What the DSO knows ahead of each run interval (index = run interval)."""
+
+    prosumer_ids: tuple[str, ...]
+    prosumer_bus: np.ndarray  # (n_prosumer,) bus index
+    pv_kwp: np.ndarray  # (n_prosumer,) for the proportional fairness rule
+    battery_kw: np.ndarray  # (n_prosumer,)
+    load_kw: np.ndarray  # (T, n_prosumer)
+    load_q_kvar: np.ndarray  # (T, n_prosumer)
+    pv_kw: np.ndarray  # (T, n_prosumer)
+    passive_p_kw: np.ndarray  # (T, n_bus) injection of loads hosting no prosumer (<= 0)
+    passive_q_kvar: np.ndarray  # (T, n_bus)
+    retail_eur_per_kwh: np.ndarray  # (T,)
+    feed_in_eur_per_kwh: np.ndarray  # (T,)
+
+
+class DSOAgent:
+    """The distribution system operator of one feeder."""
+
+    def __init__(
+        self,
+        feeder: Feeder,
+        forecast: DsoForecast,
+        *,
+        var_market: bool,
+        fairness: str,
+        duration_h: float,
+    ) -> None:
+        self.feeder = feeder
+        self.pf = RadialPowerFlow(feeder)
+        self.fc = forecast
+        self.var_market = var_market
+        self.fairness = fairness
+        self.duration_h = duration_h
+        self.index = {pid: i for i, pid in enumerate(forecast.prosumer_ids)}
+        self._seq = itertools.count()
+        self.interval = -1
+        self.errors: list[str] = []
+        self.last_row: dict[str, Any] | None = None
+        self.last_vm_pu: np.ndarray | None = None
+
+    def _next_seq(self) -> int:
+        return next(self._seq)
+
+    def _base_injection(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Forecast bus injections without prosumers' controllable power, and their nets."""
+        fc = self.fc
+        p_other = fc.passive_p_kw[t].astype(float)
+        q_other = fc.passive_q_kvar[t].astype(float).copy()
+        np.add.at(q_other, fc.prosumer_bus, -fc.load_q_kvar[t])
+        net_p = fc.pv_kw[t] - fc.load_kw[t]
+        return p_other, q_other, net_p, -fc.load_q_kvar[t]
+
+    def open_interval(self, t: int) -> list[Outgoing]:
+        """Open interval ``t``: compute and publish envelopes and Var prices."""
+        fc = self.fc
+        self.interval = t
+        self.schedules: dict[str, Schedule] = {}
+        self.envelope_violations = 0
+        p_other, q_other, net_p, _ = self._base_injection(t)
+        max_export = np.maximum(0.0, fc.pv_kw[t] + fc.battery_kw - fc.load_kw[t])
+        max_import = np.maximum(0.0, fc.load_kw[t] + fc.battery_kw)
+        self.envelopes = compute_envelopes(
+            self.pf,
+            fc.prosumer_bus,
+            p_other,
+            q_other,
+            max_export,
+            max_import,
+            fairness=self.fairness,
+            weights=fc.pv_kwp if self.fairness == "proportional" else None,
+            vm_min_pu=VM_MIN_PU,
+            vm_max_pu=VM_MAX_PU,
+        )
+        p_bus = p_other.copy()
+        np.add.at(p_bus, fc.prosumer_bus, net_p)
+        lsf = loss_sensitivities(self.pf, p_bus, q_other)
+        if self.var_market:
+            self.var_price = var_prices(lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]))
+        else:
+            self.var_price = np.zeros(self.feeder.n_bus)
+        out: list[Outgoing] = [(None, self._phase_msg("open"))]
+        for i, pid in enumerate(fc.prosumer_ids):
+            env = Envelope(
+                DSO_ID,
+                t,
+                self._next_seq(),
+                pid,
+                float(self.envelopes.export_kw[i]),
+                float(self.envelopes.import_kw[i]),
+            )
+            out.append((None, env))
+        if self.var_market:
+            for pid, bus in zip(fc.prosumer_ids, fc.prosumer_bus, strict=True):
+                price = float(self.var_price[bus])
+                out.append((pid, VarPrice(DSO_ID, t, self._next_seq(), int(bus), price)))
+        return out
+
+    def _phase_msg(self, name: str) -> Phase:
+        return Phase(DSO_ID, self.interval, self._next_seq(), name, 0)
+
+    def phase(self, name: str) -> list[Outgoing]:
+        """Open market phase ``name`` (broadcast)."""
+        return [(None, self._phase_msg(name))]
+
+    def handle(self, msg: Message) -> list[Outgoing]:
+        """Accept a prosumer's ``Schedule``; refuse anything else with an ``Error``."""
+        if isinstance(msg, Error):
+            self.errors.append(f"{msg.sender} refused {msg.refused_kind}: {msg.reason}")
+            return []
+        reason = ""
+        if not isinstance(msg, Schedule):
+            reason = f"the DSO does not take {msg.kind} messages"
+        elif msg.sender not in self.index:
+            reason = f"unknown prosumer {msg.sender!r}"
+        elif msg.interval != self.interval:
+            reason = f"schedule for interval {msg.interval}, now {self.interval}"
+        elif msg.sender in self.schedules:
+            reason = f"duplicate schedule from {msg.sender!r}"
+        if reason:
+            self.errors.append(f"refused {msg.kind} from {msg.sender}: {reason}")
+            err = Error(DSO_ID, max(self.interval, 0), self._next_seq(), msg.kind, msg.seq, reason)
+            return [(msg.sender, err)]
+        i = self.index[msg.sender]
+        if not (
+            -self.envelopes.import_kw[i] - ENVELOPE_TOL_KW
+            <= msg.p_kw
+            <= self.envelopes.export_kw[i] + ENVELOPE_TOL_KW
+        ):
+            self.envelope_violations += 1
+        self.schedules[msg.sender] = msg
+        return []
+
+    def settle(self) -> list[Outgoing]:
+        """Run the AC power flow on the schedules and send every prosumer its settlement.
+
+        A prosumer without a schedule (absent) is taken at its forecast net injection with
+        no trades, and is settled at retail for it.
+        """
+        fc, t, dt = self.fc, self.interval, self.duration_h
+        p_other, _, net_p, base_q = self._base_injection(t)
+        q_other = fc.passive_q_kvar[t].astype(float)
+        n = len(fc.prosumer_ids)
+        p_kw = net_p.astype(float).copy()
+        q_kvar = base_q.astype(float).copy()
+        p2p_kwh = np.zeros(n)
+        present = np.zeros(n, dtype=bool)
+        for pid, sch in self.schedules.items():
+            i = self.index[pid]
+            p_kw[i], q_kvar[i], p2p_kwh[i], present[i] = sch.p_kw, sch.q_kvar, sch.p2p_net_kwh, True
+        p_bus, q_bus = p_other.copy(), q_other.copy()
+        np.add.at(p_bus, fc.prosumer_bus, p_kw)
+        np.add.at(q_bus, fc.prosumer_bus, q_kvar)
+        res = self.pf.solve(p_bus, q_bus)
+        vm = res.vm_pu
+        self.last_vm_pu = vm
+        # Var service: reactive injection above the prosumer's own reactive demand.
+        q_service = q_kvar - base_q
+        price = self.var_price[fc.prosumer_bus]
+        var_paid = var_payment_eur(price, q_service, dt) if self.var_market else np.zeros(n)
+        residual_kwh = p_kw * dt - p2p_kwh
+        retail = float(fc.retail_eur_per_kwh[t])
+        feed_in = float(fc.feed_in_eur_per_kwh[t])
+        retail_eur = np.where(residual_kwh > 0, -residual_kwh * feed_in, -residual_kwh * retail)
+        out: list[Outgoing] = []
+        for i, pid in enumerate(fc.prosumer_ids):
+            settlement = Settlement(
+                DSO_ID,
+                t,
+                self._next_seq(),
+                pid,
+                0.0,
+                float(retail_eur[i]),
+                float(-var_paid[i]),
+                float(vm[fc.prosumer_bus[i]]),
+            )
+            out.append((pid, settlement))
+        loss_kw = float(res.loss_kw)
+        self.last_row = {
+            "interval": t,
+            "loss_kw": loss_kw,
+            "loss_cost_eur": loss_kw * dt * retail,
+            "vmin_pu": float(vm.min()),
+            "vmin_bus": int(vm.argmin()),
+            "vmax_pu": float(vm.max()),
+            "vmax_bus": int(vm.argmax()),
+            "n_voltage_violations": int(np.sum((vm < VM_MIN_PU) | (vm > VM_MAX_PU))),
+            "max_loading_percent": float(np.max(res.loading_percent)),
+            "retail_eur_per_kwh": retail,
+            "feed_in_eur_per_kwh": feed_in,
+            "retail_paid_eur": float(retail_eur.sum()),
+            "var_paid_eur": float(var_paid.sum()),
+            "var_service_kvarh": float(np.sum(q_service) * dt),
+            "p2p_volume_kwh": float(np.sum(np.maximum(p2p_kwh, 0.0))),
+            "envelope_violations": self.envelope_violations,
+            "export_envelope_feasible": bool(self.envelopes.export_feasible),
+            "import_envelope_feasible": bool(self.envelopes.import_feasible),
+            "absent_prosumers": int(n - present.sum()),
+        }
+        return out
