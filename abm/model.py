@@ -19,8 +19,6 @@ from collections.abc import Iterable
 
 import mesa
 import numpy as np
-from messaging.inmemory import InMemoryBus
-from messaging.transport import Transport
 
 from abm.sim_config import SimConfig, market_has_p2p
 from abm.world import World, agent_rngs, build_world, make_dso, make_policy, make_prosumer
@@ -28,10 +26,12 @@ from agents.clearing import clearing_phases
 from agents.policy import Policy
 from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS, ProsumerAgent
 from dso.agent import DSO_ID, INTERVAL_COLUMNS, DSOAgent
+from messaging.memory import InMemoryBus
 from messaging.messages import Message
+from messaging.transport import Transport
 
 BUS_COLUMNS = ("interval", "bus", "vm_pu")
-MESSAGE_COLUMNS = ("interval", "kind", "messages", "bytes")
+MESSAGE_COLUMNS = ("interval", "kind", "messages", "deliveries", "bytes")
 
 
 class MessageAgent(mesa.Agent):
@@ -93,7 +93,7 @@ class MarketModel(mesa.Model):
                 "messages": list(MESSAGE_COLUMNS),
             }
         )
-        self._counts_before = self.bus.counters.totals_by_kind()
+        self._counts_before = self._message_totals()
 
     @property
     def done(self) -> bool:
@@ -143,14 +143,27 @@ class MarketModel(mesa.Model):
         vm = self.dso.logic.last_vm_pu
         for bus, value in enumerate(np.asarray(vm)):
             dc.add_table_row("buses", {"interval": t, "bus": bus, "vm_pu": float(value)})
-        counts = self.bus.counters.totals_by_kind()
-        for kind, (n_msgs, n_bytes) in sorted(counts.items()):
-            before = self._counts_before.get(kind, (0, 0))
-            if n_msgs - before[0]:
-                row = {"interval": t, "kind": kind, "messages": n_msgs - before[0]}
-                row["bytes"] = n_bytes - before[1]
+        counts = self._message_totals()
+        for kind, totals in sorted(counts.items()):
+            delta = [
+                now - before
+                for now, before in zip(
+                    totals, self._counts_before.get(kind, (0, 0, 0)), strict=True
+                )
+            ]
+            if delta[0] or delta[1]:
+                row = dict(zip(MESSAGE_COLUMNS, (t, kind, *delta), strict=True))
                 dc.add_table_row("messages", row)
         self._counts_before = counts
+
+    def _message_totals(self) -> dict[str, tuple[int, int, int]]:
+        """Per kind, over all agents: messages sent, messages delivered, bytes sent."""
+        totals: dict[str, tuple[int, int, int]] = {}
+        for agent in self.agents:
+            for kind, st in agent.endpoint.counters.kinds.items():
+                sent, recv, nbytes = totals.get(kind, (0, 0, 0))
+                totals[kind] = (sent + st.msgs_sent, recv + st.msgs_recv, nbytes + st.bytes_sent)
+        return totals
 
     def _dso_phase(self, name: str) -> None:
         self.dso.send_all(self.dso.logic.phase(name))

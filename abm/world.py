@@ -59,17 +59,22 @@ def select_days(config: SimConfig) -> tuple[int, ...]:
     return tuple(int(d) for d in pool[config.first_day : last])
 
 
-def build_world(config: SimConfig) -> World:
-    """Load the network and scenario and lay out every agent's data over the run."""
-    feeder = load_network(config.network)
-    if config.scenario is not None:
+def build_world(
+    config: SimConfig, *, feeder: Feeder | None = None, scenario: Scenario | None = None
+) -> World:
+    """Load the network and scenario and lay out every agent's data over the run.
+
+    ``feeder`` and ``scenario`` may be passed to reuse already loaded ones (same config).
+    """
+    feeder = feeder if feeder is not None else load_network(config.network)
+    if scenario is None and config.scenario is not None:
         scenario = load_scenario(Path(config.scenario))
         if scenario.n_bus != feeder.n_bus:
             raise ConfigError(
                 f"scenario {config.scenario} has n_bus={scenario.n_bus}, "
                 f"network {feeder.name} has {feeder.n_bus}"
             )
-    else:
+    elif scenario is None:
         scenario = scenario_for(feeder)
     days = select_days(config)
     day_data = [scenario_profiles(scenario, d) for d in days]
