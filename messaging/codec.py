@@ -215,3 +215,16 @@ def decode_frames(frames: Sequence[bytes]) -> tuple[int, Message]:
 def wire_size(frames: Sequence[bytes]) -> int:
     """Bytes the frames occupy on the wire, framing of the transport excluded."""
     return sum(len(f) for f in frames)
+
+
+def checked_wire_size(msg: Message, count_bytes: bool = True) -> int:
+    """Validate ``msg`` and return its encoded size in bytes (0 when ``count_bytes`` is off).
+
+    The in-memory bus calls this once per send or publish instead of encoding per hop.
+    """
+    codec = _codec_for(type(msg))
+    values = _values(codec, msg)
+    _check(codec, values)
+    if not count_bytes:
+        return 0
+    return HEADER_FIXED_BYTES + len(codec.kind_tag) + len(_packer.pack(values))

@@ -1,0 +1,438 @@
+"""ZeroMQ transport: a relay (message router, not a market participant) and agent endpoints.
+
+Topology (two sockets per agent, two at the relay, whatever the number of agents)::
+
+    agent DEALER --[to, header, payload]--> relay ROUTER   (upstream: directed and publish)
+    agent SUB   <--[topic, origin, header, payload]-- relay PUB   (downstream)
+
+The relay forwards a directed message on the recipient's topic (``<id>\\0``) and a publish
+on the broadcast topic, stamping the origin (the routing id, which under CURVE it checks
+against the authenticated ``User-Id``). Each agent subscribes to its own topic and the
+broadcast topic, so all its messages arrive over one connection in the relay's order:
+FIFO per sender across directed and broadcast messages, as on the in-memory bus.
+
+Endpoints join with a hello handshake (retried until the relay's welcome arrives on the
+agent's topic), so nothing sent to a joined agent is lost to a late subscription. The
+relay drops (and counts) directed messages to agents that have not joined. Queues are
+unbounded (high-water marks 0), so a slow receiver delays but never loses messages.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from messaging.codec import decode_frames, encode
+from messaging.counters import Counters
+from messaging.errors import (
+    MalformedFrame,
+    RejectedMessage,
+    SecurityError,
+    SenderMismatch,
+    TransportClosed,
+    TransportError,
+    TransportTimeout,
+)
+from messaging.messages import AGENT_ID_PATTERN, Message
+from messaging.security import KeyStore, KeyStoreAuthenticator, make_client, make_server
+from messaging.transport import NO_WAIT, check_own_sender
+
+log = logging.getLogger(__name__)
+
+#: Default bound of a blocking receive in helpers and examples, ms.
+RECV_TIMEOUT_MS = 1000
+#: How long an endpoint waits for the relay's welcome when it joins, ms.
+CONNECT_TIMEOUT_MS = 10_000
+#: Interval between hello retries while joining, ms.
+HELLO_RETRY_MS = 50
+#: How long a blocked send waits before raising TransportTimeout, ms.
+SEND_TIMEOUT_MS = 5000
+#: How long close() lets queued outgoing messages drain, ms.
+LINGER_MS = 500
+#: ZMTP heartbeat: ping interval and the silence after which a peer is dropped, ms.
+HEARTBEAT_INTERVAL_MS = 1000
+HEARTBEAT_TIMEOUT_MS = 5000
+#: How often the relay loop checks its stop flag when idle, ms.
+RELAY_POLL_MS = 50
+#: High-water mark of every socket (0: unbounded, never drop).
+QUEUE_HWM_MSGS = 0
+#: Default tcp host: loopback.
+LOOPBACK_HOST = "127.0.0.1"
+#: Longest ipc path libzmq accepts (sun_path), bytes.
+MAX_IPC_PATH_BYTES = 107
+
+TOPIC_END = b"\x00"
+BROADCAST = b"*"
+BROADCAST_TOPIC = BROADCAST + TOPIC_END
+TO_RELAY = b""
+HELLO = b"hello"
+WELCOME = b"welcome"
+BYE = b"bye"
+
+
+@dataclass(frozen=True)
+class RelayEndpoints:
+    """Addresses of the relay: ``upstream`` (its ROUTER) and ``downstream`` (its PUB)."""
+
+    upstream: str
+    downstream: str
+
+    @classmethod
+    def inproc(cls, name: str = "p2pvar") -> RelayEndpoints:
+        """In-process endpoints (relay and agents must share one ``zmq.Context``)."""
+        return cls(f"inproc://{name}-up", f"inproc://{name}-down")
+
+    @classmethod
+    def ipc(cls, directory: str | Path) -> RelayEndpoints:
+        """Unix-socket endpoints in ``directory`` (use a private tmp dir)."""
+        up, down = Path(directory) / "up.sock", Path(directory) / "down.sock"
+        for path in (up, down):
+            if len(str(path).encode()) > MAX_IPC_PATH_BYTES:
+                raise TransportError(f"ipc path {str(path)!r}: longer than {MAX_IPC_PATH_BYTES}")
+        return cls(f"ipc://{up}", f"ipc://{down}")
+
+    @classmethod
+    def tcp(
+        cls, host: str = LOOPBACK_HOST, upstream_port: int = 0, downstream_port: int = 0
+    ) -> RelayEndpoints:
+        """TCP endpoints; port 0 lets the relay pick a free port (see ``Relay.endpoints``)."""
+        up = upstream_port or "*"
+        down = downstream_port or "*"
+        return cls(f"tcp://{host}:{up}", f"tcp://{host}:{down}")
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether no address leaves this host (inproc, ipc, or tcp on a loopback address)."""
+        return all(_is_local(a) for a in (self.upstream, self.downstream))
+
+
+def _is_local(address: str) -> bool:
+    scheme, _, rest = address.partition("://")
+    if scheme != "tcp":
+        return True
+    host = rest.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _configure(socket: zmq.Socket) -> zmq.Socket:
+    socket.linger = LINGER_MS
+    socket.sndhwm = QUEUE_HWM_MSGS
+    socket.rcvhwm = QUEUE_HWM_MSGS
+    socket.heartbeat_ivl = HEARTBEAT_INTERVAL_MS
+    socket.heartbeat_timeout = HEARTBEAT_TIMEOUT_MS
+    return socket
+
+
+@dataclass
+class RelayStats:
+    """What the relay did: forwarded, dropped and refused messages, joins."""
+
+    directed: int = 0
+    published: int = 0
+    dropped_unknown_recipient: int = 0
+    refused_unauthenticated: int = 0
+    malformed: int = 0
+    joins: int = 0
+    leaves: int = 0
+
+
+class Relay:
+    """Message router between agents: ROUTER in, PUB out (see the module docstring).
+
+    Binds on construction, so :attr:`endpoints` holds the resolved addresses (free tcp
+    ports picked). With ``keys`` its sockets are CURVE servers that admit only the store's
+    agents; binding tcp beyond loopback without keys raises :class:`SecurityError`.
+    Run it with :meth:`serve` (blocking) or :meth:`start` (a daemon thread), end it with
+    :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        endpoints: RelayEndpoints,
+        *,
+        keys: KeyStore | None = None,
+        context: zmq.Context | None = None,
+    ) -> None:
+        if keys is None and not endpoints.is_loopback:
+            raise SecurityError(
+                f"endpoints {endpoints.upstream}, {endpoints.downstream}: tcp beyond loopback "
+                "needs CURVE keys (p2pvar keys init)"
+            )
+        self.context = context or zmq.Context.instance()
+        self.stats = RelayStats()
+        self.members: set[bytes] = set()
+        self._secure = keys is not None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._auth: KeyStoreAuthenticator | None = None
+        if keys is not None:
+            self._auth = KeyStoreAuthenticator(self.context, keys)
+            self._auth.start()
+        self._router = _configure(self.context.socket(zmq.ROUTER))
+        self._pub = _configure(self.context.socket(zmq.PUB))
+        try:
+            for socket, address in (
+                (self._router, endpoints.upstream),
+                (self._pub, endpoints.downstream),
+            ):
+                if keys is not None:
+                    make_server(socket, keys)
+                socket.bind(address)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise TransportError(f"relay bind: {exc}") from None
+        self.endpoints = RelayEndpoints(
+            self._router.last_endpoint.decode(), self._pub.last_endpoint.decode()
+        )
+
+    def serve(self) -> None:
+        """Forward messages until :meth:`stop` is called (from another thread)."""
+        router, stop = self._router, self._stop
+        copy = not self._secure
+        while not stop.is_set():
+            if not router.poll(RELAY_POLL_MS):
+                continue
+            while True:
+                try:
+                    frames = router.recv_multipart(zmq.NOBLOCK, copy=copy)
+                except zmq.Again:
+                    break
+                self._route(frames)
+
+    def _route(self, frames: list[Any]) -> None:
+        if len(frames) < 3:
+            self.stats.malformed += 1
+            return
+        if self._secure:
+            try:
+                user_id = frames[1].get("User-Id")
+            except zmq.ZMQError:
+                user_id = None
+            frames = [f.bytes for f in frames]
+            if user_id != frames[0].decode("utf-8", "replace"):
+                self.stats.refused_unauthenticated += 1
+                log.warning("relay: refused frames from %r authenticated as %r", frames[0], user_id)
+                return
+        origin, to = frames[0], frames[1]
+        if to == BROADCAST:
+            self._pub.send_multipart([BROADCAST_TOPIC, origin, *frames[2:]])
+            self.stats.published += 1
+        elif to == TO_RELAY:
+            self._control(origin, frames[2])
+        elif to in self.members:
+            self._pub.send_multipart([to + TOPIC_END, origin, *frames[2:]])
+            self.stats.directed += 1
+        else:
+            self.stats.dropped_unknown_recipient += 1
+            log.warning("relay: dropped a message from %r to unknown %r", origin, to)
+
+    def _control(self, origin: bytes, verb: bytes) -> None:
+        if verb == HELLO:
+            if origin not in self.members:
+                self.members.add(origin)
+                self.stats.joins += 1
+            self._pub.send_multipart([origin + TOPIC_END, TO_RELAY, WELCOME])
+        elif verb == BYE and origin in self.members:
+            self.members.discard(origin)
+            self.stats.leaves += 1
+        else:
+            self.stats.malformed += 1
+
+    def start(self) -> Relay:
+        """Run :meth:`serve` in a daemon thread; return ``self``."""
+        self._thread = threading.Thread(target=self.serve, name="p2pvar-relay", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Ask :meth:`serve` to return."""
+        self._stop.set()
+
+    def close(self) -> None:
+        """Stop, join the thread, close the sockets and the authenticator."""
+        self.stop()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        for socket in (getattr(self, "_router", None), getattr(self, "_pub", None)):
+            if socket is not None:
+                socket.close(LINGER_MS)
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+
+    def __enter__(self) -> Relay:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ZmqTransport:
+    """One agent's :class:`messaging.transport.Transport` over a :class:`Relay`.
+
+    Joins on construction (raises :class:`TransportTimeout` if the relay does not answer
+    within ``connect_timeout_ms``). Not thread-safe: use it from one thread. For
+    ``inproc://`` pass the relay's ``context``. With ``keys`` it authenticates as
+    ``agent_id`` with that agent's key pair.
+    """
+
+    def __init__(
+        self,
+        agent_id: str,
+        endpoints: RelayEndpoints,
+        *,
+        keys: KeyStore | None = None,
+        context: zmq.Context | None = None,
+        connect_timeout_ms: int = CONNECT_TIMEOUT_MS,
+    ) -> None:
+        if type(agent_id) is not str or not AGENT_ID_PATTERN.fullmatch(agent_id):
+            raise TransportError(f"agent_id={agent_id!r}: not a valid agent id")
+        self.agent_id = agent_id
+        self.counters = Counters(agent_id)
+        self._id = agent_id.encode("ascii")
+        self._closed = False
+        self._recipients: dict[str, bytes] = {}
+        context = context or zmq.Context.instance()
+        self._dealer = _configure(context.socket(zmq.DEALER))
+        self._dealer.routing_id = self._id
+        self._dealer.sndtimeo = SEND_TIMEOUT_MS
+        self._sub = _configure(context.socket(zmq.SUB))
+        if keys is not None:
+            make_client(self._dealer, keys, agent_id)
+            make_client(self._sub, keys, agent_id)
+        self._sub.subscribe(BROADCAST_TOPIC)
+        self._sub.subscribe(self._id + TOPIC_END)
+        try:
+            self._sub.connect(endpoints.downstream)
+            self._dealer.connect(endpoints.upstream)
+            self._join(connect_timeout_ms)
+        except (zmq.ZMQError, TransportError) as exc:
+            self._close_sockets()
+            self._closed = True
+            if isinstance(exc, TransportError):
+                raise
+            raise TransportError(f"{agent_id} connect: {exc}") from None
+
+    def _join(self, timeout_ms: int) -> None:
+        deadline = time.monotonic() + timeout_ms / 1000
+        while time.monotonic() < deadline:
+            self._dealer.send_multipart([TO_RELAY, HELLO])
+            if self._sub.poll(HELLO_RETRY_MS):
+                frames = self._sub.recv_multipart()
+                if frames[1:] == [TO_RELAY, WELCOME]:
+                    return
+        raise TransportTimeout(f"{self.agent_id}: no welcome from the relay in {timeout_ms} ms")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportClosed(f"endpoint {self.agent_id!r} is closed")
+
+    def _recipient(self, to: str) -> bytes:
+        target = self._recipients.get(to)
+        if target is None:
+            if type(to) is not str or not AGENT_ID_PATTERN.fullmatch(to):
+                raise TransportError(f"to={to!r}: not a valid agent id")
+            target = self._recipients[to] = to.encode("ascii")
+        return target
+
+    def _send(self, target: bytes, msg: Message) -> None:
+        self._check_open()
+        check_own_sender(self.agent_id, msg)
+        frames = encode(msg)
+        try:
+            self._dealer.send_multipart([target, *frames])
+        except zmq.Again:
+            raise TransportTimeout(
+                f"{self.agent_id}: send of {msg.kind} blocked for {SEND_TIMEOUT_MS} ms"
+            ) from None
+        self.counters.count_sent(msg.kind, len(frames[0]) + len(frames[1]))
+
+    def send(self, to: str, msg: Message) -> None:
+        """Validate, encode and send ``msg`` to agent ``to`` through the relay."""
+        self._send(self._recipient(to), msg)
+
+    def publish(self, msg: Message) -> None:
+        """Validate, encode and send ``msg`` to every other joined agent."""
+        self._send(BROADCAST, msg)
+
+    def recv(self, timeout_ms: int | None = NO_WAIT) -> Message | None:
+        """Next validated message, or ``None`` after ``timeout_ms`` (``None``: wait forever).
+
+        A refused message raises a :class:`RejectedMessage` subclass (counted, with
+        ``origin`` set to the relay-stamped sender); the next call goes on.
+        """
+        self._check_open()
+        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+        while True:
+            wait = (
+                None
+                if deadline is None
+                else max(0, math.ceil((deadline - time.monotonic()) * 1000))
+            )
+            if not self._sub.poll(wait):
+                return None
+            msg = self._accept(self._sub.recv_multipart())
+            if msg is not None:
+                return msg
+
+    def _accept(self, frames: list[bytes]) -> Message | None:
+        if len(frames) == 3 and frames[1] == TO_RELAY:
+            return None  # a repeated welcome
+        origin = frames[1] if len(frames) > 1 else b""
+        if origin == self._id and frames[0] == BROADCAST_TOPIC:
+            return None  # our own publish
+        nbytes = sum(len(f) for f in frames[2:])
+        sender = origin.decode("utf-8", "replace")
+        try:
+            if len(frames) != 4:
+                raise MalformedFrame(f"frames: {len(frames)} from the relay (expected 4)")
+            send_ns, msg = decode_frames(frames[2:])
+            if msg.sender != sender:
+                raise SenderMismatch(
+                    f"{msg.kind}.sender={msg.sender!r}: frames come from {sender!r}",
+                    kind=msg.kind,
+                    sender=msg.sender,
+                    seq=msg.seq,
+                    field="sender",
+                    value=msg.sender,
+                )
+        except RejectedMessage as exc:
+            exc.origin = sender
+            self.counters.count_rejected(exc.kind, nbytes)
+            raise
+        self.counters.count_received(msg.kind, nbytes, time.time_ns() - send_ns)
+        return msg
+
+    def _close_sockets(self) -> None:
+        self._dealer.close(LINGER_MS)
+        self._sub.close(LINGER_MS)
+
+    def close(self) -> None:
+        """Tell the relay we leave, then close both sockets (lingering ``LINGER_MS``)."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(zmq.ZMQError):
+            self._dealer.send_multipart([TO_RELAY, BYE], zmq.NOBLOCK)
+        self._close_sockets()
+
+    def __enter__(self) -> ZmqTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
