@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
@@ -31,7 +31,7 @@ OBS_BOUND = 1e3
 class MarketParallelEnv(ParallelEnv):
     """The multi-market as a parallel multi-agent environment."""
 
-    metadata = {"name": "p2pvar_market_v0", "render_modes": []}
+    metadata: ClassVar[dict[str, Any]] = {"name": "p2pvar_market_v0", "render_modes": []}
 
     def __init__(self, config: SimConfig | None = None, *, sample_days: bool = True) -> None:
         """``sample_days``: each reset draws the episode's first day at random from the day set

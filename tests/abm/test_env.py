@@ -1,0 +1,30 @@
+"""The PettingZoo environment."""
+
+import numpy as np
+from pettingzoo.test import parallel_api_test
+
+from abm.env import MarketParallelEnv
+from abm.sim_config import SimConfig
+
+
+def test_parallel_api():
+    parallel_api_test(MarketParallelEnv(SimConfig(market="multi")), num_cycles=30)
+
+
+def _rollout(seed: int) -> list[dict]:
+    env = MarketParallelEnv(SimConfig(market="multi", day_set="train"))
+    obs, _ = env.reset(seed=seed)
+    rng = np.random.default_rng(0)
+    trajectory = []
+    while env.agents:
+        actions = {a: rng.uniform(-1, 1, 4).astype(np.float32) for a in env.agents}
+        obs, rewards, *_ = env.step(actions)
+        trajectory.append(rewards)
+    assert env.state().shape == (len(env.possible_agents) * 14 + env.n_bus,)
+    return trajectory
+
+
+def test_same_seed_same_trajectory():
+    a, b = _rollout(5), _rollout(5)
+    assert a == b and len(a) == 24
+    assert _rollout(6) != a
