@@ -20,6 +20,7 @@ from pathlib import Path
 import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
+from zmq.utils import z85
 
 from messaging.errors import SecurityError
 from messaging.messages import AGENT_ID_PATTERN
@@ -69,7 +70,7 @@ class KeyStore:
 
     def user_ids(self) -> dict[bytes, str]:
         """Authorised agent public keys (raw 32 bytes, as ZAP passes them) -> agent id."""
-        return {zmq.z85_decode(self.public_key(a)): a for a in self.agent_ids()}
+        return {z85.decode(self.public_key(a)): a for a in self.agent_ids()}
 
     @staticmethod
     def _load(path: Path, name: str) -> tuple[bytes, bytes | None]:

@@ -311,6 +311,7 @@ class ZmqTransport:
         self._dealer = _configure(context.socket(zmq.DEALER))
         self._dealer.routing_id = self._id
         self._dealer.sndtimeo = SEND_TIMEOUT_MS
+        self._dealer.immediate = True  # queue only on a live (authenticated) connection
         self._sub = _configure(context.socket(zmq.SUB))
         if keys is not None:
             make_client(self._dealer, keys, agent_id)
@@ -331,7 +332,8 @@ class ZmqTransport:
     def _join(self, timeout_ms: int) -> None:
         deadline = time.monotonic() + timeout_ms / 1000
         while time.monotonic() < deadline:
-            self._dealer.send_multipart([TO_RELAY, HELLO])
+            with contextlib.suppress(zmq.Again):  # not connected yet (immediate mode)
+                self._dealer.send_multipart([TO_RELAY, HELLO], zmq.NOBLOCK)
             if self._sub.poll(HELLO_RETRY_MS):
                 frames = self._sub.recv_multipart()
                 if frames[1:] == [TO_RELAY, WELCOME]:

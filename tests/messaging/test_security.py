@@ -1,0 +1,131 @@
+"""CURVE key store and authentication: accept, reject, sender binding."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import zmq
+
+from messaging.codec import encode
+from messaging.errors import SecurityError, SenderMismatch, TransportTimeout
+from messaging.messages import Bid, Heartbeat
+from messaging.security import RELAY_KEY_NAME, KeyStore, init_keystore, make_client
+from messaging.zmq_transport import Relay
+from tests.messaging.zmq_helpers import REFUSED_CONNECT_MS, TEST_RECV_MS, connect, running_relay
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
+    root = tmp_path_factory.mktemp("keys")
+    created, kept = init_keystore(root, ["p01", "p02", "dso"])
+    assert created == [RELAY_KEY_NAME, "p01", "p02", "dso"] and kept == []
+    return KeyStore(root)
+
+
+@pytest.fixture(scope="module")
+def secure_relay(store: KeyStore) -> Iterator[Relay]:
+    with running_relay("tcp", keys=store) as relay:
+        yield relay
+
+
+def test_keystore_layout_and_idempotent_init(store: KeyStore) -> None:
+    assert store.agent_ids() == ("dso", "p01", "p02")
+    mode = stat.S_IMODE(store.secret_path("p01").stat().st_mode)
+    assert mode == 0o600
+    public, secret = store.key_pair("p01")
+    assert public == store.public_key("p01") and len(secret) == 40
+    created, kept = init_keystore(store.root, ["p01", "p03"])
+    try:
+        assert created == ["p03"] and kept == [RELAY_KEY_NAME, "p01"]
+        assert store.key_pair("p01") == (public, secret)
+    finally:
+        store.public_path("p03").unlink()
+        store.secret_path("p03").unlink()
+
+
+def test_keystore_errors(tmp_path: Path, store: KeyStore) -> None:
+    with pytest.raises(SecurityError, match="reserved"):
+        init_keystore(tmp_path, ["relay"])
+    with pytest.raises(SecurityError, match="not a valid agent id"):
+        init_keystore(tmp_path, ["bad id"])
+    with pytest.raises(SecurityError, match="does not exist"):
+        store.key_pair("nobody")
+    with pytest.raises(SecurityError, match="not a directory"):
+        KeyStore(tmp_path / "missing").agent_ids()
+    bad = KeyStore(tmp_path)
+    bad.public_path("x").parent.mkdir(parents=True, exist_ok=True)
+    bad.public_path("x").write_text("garbage")
+    with pytest.raises(SecurityError, match="cannot read"):
+        bad.public_key("x")
+
+
+def test_authorised_agents_exchange(secure_relay: Relay, store: KeyStore) -> None:
+    with connect(secure_relay, "p01", store) as p01, connect(secure_relay, "dso", store) as dso:
+        p01.send("dso", Bid("p01", 0, 1, 2.0, 0.15))
+        assert dso.recv(TEST_RECV_MS) == Bid("p01", 0, 1, 2.0, 0.15)
+        dso.publish(Heartbeat("dso", 0, 1))
+        assert p01.recv(TEST_RECV_MS) == Heartbeat("dso", 0, 1)
+
+
+def test_unauthorised_key_cannot_connect(
+    secure_relay: Relay, store: KeyStore, tmp_path: Path
+) -> None:
+    stranger = KeyStore(tmp_path)
+    init_keystore(tmp_path, ["p01"])
+    # A key pair the relay never authorised, presented with the relay's real public key.
+    stranger.public_path(RELAY_KEY_NAME).write_bytes(store.public_path(RELAY_KEY_NAME).read_bytes())
+    joins = secure_relay.stats.joins
+    with pytest.raises(TransportTimeout):
+        connect(secure_relay, "p01", stranger, connect_timeout_ms=REFUSED_CONNECT_MS)
+    assert secure_relay.stats.joins == joins
+
+
+def test_plaintext_peer_cannot_connect(secure_relay: Relay) -> None:
+    joins = secure_relay.stats.joins
+    with pytest.raises(TransportTimeout):
+        connect(secure_relay, "p01", None, connect_timeout_ms=REFUSED_CONNECT_MS)
+    assert secure_relay.stats.joins == joins
+
+
+def _authenticated_dealer(
+    relay: Relay, store: KeyStore, key_of: str, routing_id: str
+) -> zmq.Socket:
+    sock = relay.context.socket(zmq.DEALER)
+    sock.linger = 0
+    make_client(sock, store, key_of)
+    sock.routing_id = routing_id.encode()
+    sock.connect(relay.endpoints.upstream)
+    return sock
+
+
+def test_routing_id_must_match_authenticated_key(secure_relay: Relay, store: KeyStore) -> None:
+    with connect(secure_relay, "dso", store) as dso:
+        refused_before = secure_relay.stats.refused_unauthenticated
+        impostor = _authenticated_dealer(secure_relay, store, key_of="p02", routing_id="p01")
+        try:
+            impostor.send_multipart([b"dso", *encode(Bid("p01", 0, 1, 1.0, 0.1))])
+            deadline_ms = TEST_RECV_MS
+            while secure_relay.stats.refused_unauthenticated == refused_before and deadline_ms:
+                assert dso.recv(10) is None
+                deadline_ms -= 10
+            assert secure_relay.stats.refused_unauthenticated == refused_before + 1
+            assert dso.recv(50) is None
+        finally:
+            impostor.close()
+
+
+def test_claimed_sender_must_match_authenticated_key(secure_relay: Relay, store: KeyStore) -> None:
+    with connect(secure_relay, "dso", store) as dso:
+        liar = _authenticated_dealer(secure_relay, store, key_of="p02", routing_id="p02")
+        try:
+            liar.send_multipart([b"dso", *encode(Bid("p01", 0, 1, 1.0, 0.1))])
+            liar.send_multipart([b"dso", *encode(Bid("p02", 0, 2, 1.0, 0.1))])
+            with pytest.raises(SenderMismatch, match="'p01'") as info:
+                dso.recv(TEST_RECV_MS)
+            assert info.value.origin == "p02"
+            assert dso.recv(TEST_RECV_MS) == Bid("p02", 0, 2, 1.0, 0.1)
+        finally:
+            liar.close()

@@ -1,0 +1,184 @@
+"""ZeroMQ relay and endpoints over inproc, ipc and tcp (no security)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+
+import msgpack
+import pytest
+import zmq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from messaging.codec import encode, encode_header
+from messaging.errors import (
+    InvalidMessage,
+    MalformedFrame,
+    ProtocolVersionError,
+    SecurityError,
+    SenderMismatch,
+    TransportClosed,
+    TransportError,
+    TransportTimeout,
+    UnknownKind,
+)
+from messaging.messages import KINDS, Bid, Heartbeat, Message, Phase, error_reply
+from messaging.transport import Transport
+from messaging.zmq_transport import Relay, RelayEndpoints, ZmqTransport
+from tests.messaging.strategies import messages_of
+from tests.messaging.zmq_helpers import SCHEMES, TEST_RECV_MS, connect, running_relay
+
+Pair = tuple[Relay, ZmqTransport, ZmqTransport]
+
+
+@pytest.fixture(scope="module", params=SCHEMES)
+def pair(request: pytest.FixtureRequest) -> Iterator[Pair]:
+    with running_relay(request.param) as relay:
+        a, b = connect(relay, "a"), connect(relay, "b")
+        yield relay, a, b
+        a.close()
+        b.close()
+
+
+def _from(sender: str, msg: Message) -> Message:
+    return dataclasses.replace(msg, sender=sender)
+
+
+@pytest.mark.parametrize("name", sorted(KINDS))
+@settings(max_examples=10)
+@given(data=st.data())
+def test_round_trip_every_kind(pair: Pair, name: str, data: st.DataObject) -> None:
+    _, a, b = pair
+    assert isinstance(a, Transport)
+    msg = _from("a", data.draw(messages_of(KINDS[name])))
+    a.send("b", msg)
+    assert b.recv(TEST_RECV_MS) == msg
+    a.publish(msg)
+    assert b.recv(TEST_RECV_MS) == msg
+    assert a.recv(0) is None  # a publish never comes back to its sender
+
+
+def test_fifo_per_sender_across_directed_and_broadcast(pair: Pair) -> None:
+    _, a, b = pair
+    sent = []
+    for seq in range(200):
+        msg = Heartbeat("a", 0, seq)
+        (a.publish if seq % 3 else lambda m: a.send("b", m))(msg)
+        sent.append(msg)
+    assert [b.recv(TEST_RECV_MS) for _ in sent] == sent
+    rows = {r["kind"]: r for r in b.counters.rows()}
+    assert rows["Heartbeat"]["msgs_recv"] >= 200 and rows["Heartbeat"]["latency_us_p99"] > 0
+
+
+def test_recv_timeout_returns_none(pair: Pair) -> None:
+    _, a, _ = pair
+    start = time.monotonic()
+    assert a.recv(30) is None
+    assert time.monotonic() - start >= 0.025
+    assert a.recv(0) is None
+
+
+def _raw_dealer(relay: Relay, routing_id: bytes) -> zmq.Socket:
+    sock = relay.context.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.routing_id = routing_id
+    sock.connect(relay.endpoints.upstream)
+    return sock
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_bad_frames_on_receive_raise_typed_errors_and_loop_goes_on(scheme: str) -> None:
+    good = encode(Bid("evil", 2, 7, 1.0, 0.1))
+    bad_frames = {
+        ProtocolVersionError: [b"\x00\x09" + good[0][2:], good[1]],
+        UnknownKind: [encode_header("Gossip"), good[1]],
+        MalformedFrame: [good[0], b"\xc1"],
+        InvalidMessage: [good[0], msgpack.packb(["evil", 2, 7, -1.0, 0.1])],
+        SenderMismatch: encode(Bid("a", 2, 8, 1.0, 0.1)),
+    }
+    with running_relay(scheme) as relay, connect(relay, "b") as b:
+        raw = _raw_dealer(relay, b"evil")
+        try:
+            for frames in bad_frames.values():
+                raw.send_multipart([b"b", *frames])
+            raw.send_multipart([b"b", b"only-one-frame"])
+            raw.send_multipart([b"b", *good])
+            for error in bad_frames:
+                with pytest.raises(error) as info:
+                    b.recv(TEST_RECV_MS)
+                assert info.value.origin == "evil"
+            with pytest.raises(MalformedFrame, match="3 from the relay"):
+                b.recv(TEST_RECV_MS)
+            assert b.recv(TEST_RECV_MS) == Bid("evil", 2, 7, 1.0, 0.1)
+        finally:
+            raw.close()
+        assert sum(r["rejected"] for r in b.counters.rows()) == len(bad_frames) + 1
+        assert sum(r["msgs_recv"] for r in b.counters.rows()) == 1
+        reply = error_reply(info.value, sender="b", interval=2, seq=1)
+        assert reply.refused_kind == "Bid" and reply.refused_seq == 8
+
+
+def test_send_checks_and_closed_endpoint() -> None:
+    with running_relay("inproc") as relay, connect(relay, "a") as a:
+        with pytest.raises(SenderMismatch):
+            a.send("b", Heartbeat("b", 0, 0))
+        with pytest.raises(InvalidMessage):
+            a.publish(Phase("a", 0, 0, "lunch", 10))
+        with pytest.raises(TransportError, match="not a valid agent id"):
+            a.send("no such id!", Heartbeat("a", 0, 0))
+        a.close()
+        with pytest.raises(TransportClosed):
+            a.send("b", Heartbeat("a", 0, 1))
+        with pytest.raises(TransportClosed):
+            a.recv()
+        a.close()  # idempotent
+
+
+def test_relay_membership_and_unknown_recipient() -> None:
+    with running_relay("ipc") as relay:
+        a = connect(relay, "a")
+        with connect(relay, "b"):
+            assert relay.members == {b"a", b"b"}
+            a.send("ghost", Heartbeat("a", 0, 0))
+            a.send("b", Heartbeat("a", 0, 1))
+        _wait_for(lambda: relay.stats.leaves == 1)
+        a.close()
+        _wait_for(lambda: relay.stats.leaves == 2)
+        assert relay.stats.dropped_unknown_recipient == 1
+        assert relay.stats.directed == 1 and relay.stats.joins == 2
+        assert relay.members == set()
+
+
+def _wait_for(condition: object, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.01)
+
+
+def test_connect_without_relay_times_out() -> None:
+    context = zmq.Context()
+    try:
+        with pytest.raises(TransportTimeout, match="no welcome"):
+            ZmqTransport(
+                "a",
+                RelayEndpoints.tcp(upstream_port=1, downstream_port=2),
+                context=context,
+                connect_timeout_ms=200,
+            )
+    finally:
+        context.destroy(linger=0)
+
+
+def test_endpoint_configuration_checks(tmp_path: object) -> None:
+    with pytest.raises(TransportError, match="longer than"):
+        RelayEndpoints.ipc("/tmp/" + "x" * 120)
+    exposed = RelayEndpoints.tcp(host="0.0.0.0")
+    assert not exposed.is_loopback and RelayEndpoints.tcp().is_loopback
+    with pytest.raises(SecurityError, match="needs CURVE keys"):
+        Relay(exposed)
+    with pytest.raises(TransportError, match="not a valid agent id"):
+        ZmqTransport("", RelayEndpoints.inproc())

@@ -1,0 +1,45 @@
+"""Test helpers: relays on inproc/ipc/tcp (loopback, free ports, ipc in a tmp dir)."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import tempfile
+from collections.abc import Iterator
+
+import zmq
+
+from messaging.security import KeyStore
+from messaging.zmq_transport import Relay, RelayEndpoints, ZmqTransport
+
+SCHEMES = ("inproc", "ipc", "tcp")
+#: Bounded waits in tests, ms (generous: CI machines are shared).
+TEST_RECV_MS = 5000
+TEST_CONNECT_MS = 5000
+REFUSED_CONNECT_MS = 600
+
+_names = itertools.count()
+
+
+@contextlib.contextmanager
+def running_relay(scheme: str, keys: KeyStore | None = None) -> Iterator[Relay]:
+    """A relay thread on ``scheme`` with its own context; everything closed afterwards."""
+    context = zmq.Context()
+    with tempfile.TemporaryDirectory(prefix="p2pvar-") as folder:
+        endpoints = {
+            "inproc": lambda: RelayEndpoints.inproc(f"test{next(_names)}"),
+            "ipc": lambda: RelayEndpoints.ipc(folder),
+            "tcp": lambda: RelayEndpoints.tcp(),
+        }[scheme]()
+        relay = Relay(endpoints, keys=keys, context=context).start()
+        try:
+            yield relay
+        finally:
+            relay.close()
+            context.destroy(linger=0)
+
+
+def connect(relay: Relay, agent_id: str, keys: KeyStore | None = None, **kw: int) -> ZmqTransport:
+    """An endpoint of ``agent_id`` joined to ``relay`` (sharing its context)."""
+    kw.setdefault("connect_timeout_ms", TEST_CONNECT_MS)
+    return ZmqTransport(agent_id, relay.endpoints, keys=keys, context=relay.context, **kw)
