@@ -139,10 +139,11 @@ def test_send_checks_and_closed_endpoint() -> None:
 def test_relay_membership_and_unknown_recipient() -> None:
     with running_relay("ipc") as relay:
         a = connect(relay, "a")
-        with connect(relay, "b"):
+        with connect(relay, "b") as b:
             assert relay.members == {b"a", b"b"}
             a.send("ghost", Heartbeat("a", 0, 0))
             a.send("b", Heartbeat("a", 0, 1))
+            assert b.recv(TEST_RECV_MS) == Heartbeat("a", 0, 1)
         _wait_for(lambda: relay.stats.leaves == 1)
         a.close()
         _wait_for(lambda: relay.stats.leaves == 2)
