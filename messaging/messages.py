@@ -254,21 +254,29 @@ class Schedule(Message):
 @message_kind
 @dataclass(frozen=True, slots=True)
 class Settlement(Message):
-    """A prosumer's bill for the interval (cost to the prosumer positive, revenue negative)."""
+    """A prosumer's bill for the interval (cost to the prosumer positive, revenue negative).
+
+    ``vm_pu`` is the voltage of the prosumer's bus in the DSO's power flow (its meter reading).
+    """
 
     prosumer: AgentId
     p2p_eur: MoneyEur
     retail_eur: MoneyEur
     var_eur: MoneyEur
+    vm_pu: VoltagePu = 1.0
 
 
 @message_kind
 @dataclass(frozen=True, slots=True)
 class Phase(Message):
-    """The DSO clock opens ``phase`` (one of :data:`PHASES`) until ``deadline_ms``."""
+    """The DSO clock opens ``phase`` (one of :data:`PHASES`) until ``deadline_ms``.
+
+    ``round`` numbers repeated ticks of a phase (the bilateral protocol's rounds; 0 otherwise).
+    """
 
     phase: Annotated[str, FieldSpec(str, choices=frozenset(PHASES))]
     deadline_ms: Annotated[int, _int(0, MAX_DEADLINE_MS)]
+    round: RoundIndex = 0
 
 
 @message_kind
