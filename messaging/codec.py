@@ -1,9 +1,9 @@
 """Messages to wire frames and back, and validation of in-process messages.
 
-A message travels as two frames:
+A message travels as one frame (one ZeroMQ frame less per hop than a separate header):
 
 * header: protocol version (uint16, big endian), send time (uint64 ns since the epoch,
-  ``time.time_ns``), then the kind name in ASCII;
+  ``time.time_ns``), length of the kind name (uint8), the kind name in ASCII;
 * payload: a msgpack array of the field values in declaration order.
 
 The send time lives in the header, not in the dataclass, so latency can be measured
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from typing import Any
 
@@ -27,23 +27,76 @@ from messaging.errors import (
     ProtocolVersionError,
     UnknownKind,
 )
-from messaging.messages import AGENT_ID_PATTERN, KINDS, MAX_SEQ, PROTOCOL_VERSION, Message
+from messaging.messages import (
+    AGENT_ID_PATTERN,
+    KINDS,
+    MAX_SEQ,
+    MAX_TEXT_CHARS,
+    PROTOCOL_VERSION,
+    FieldSpec,
+    Message,
+)
 
-#: Largest payload frame accepted, bytes (messages are small; this bounds decoding work).
-MAX_PAYLOAD_BYTES = 64 * 1024
+#: Largest frame accepted, bytes (messages are small; this bounds decoding work).
+MAX_FRAME_BYTES = 64 * 1024
 #: Longest value repr quoted in an error message, characters.
 MAX_QUOTED_CHARS = 80
 
-_HEADER = struct.Struct("!HQ")
+#: Header: protocol version (uint16), send time (uint64 ns), kind name length (uint8).
+_HEADER = struct.Struct("!HQB")
 HEADER_FIXED_BYTES = _HEADER.size
 
-_packer = msgpack.Packer(use_bin_type=True)
+_pack = msgpack.Packer(use_bin_type=True).pack
+
+
+def _plain_test(spec: FieldSpec, var: str, env: dict[str, Any]) -> str:
+    """A Python expression true when ``var`` plainly satisfies ``spec`` (exact types)."""
+    env[f"{var}_spec"] = spec
+    if spec.base is float:
+        lower = "<" if spec.lo_open else "<="
+        return f"(type({var}) is float and {var}_spec.lo {lower} {var} <= {var}_spec.hi)"
+    if spec.base is int:
+        return f"(type({var}) is int and {var}_spec.lo <= {var} <= {var}_spec.hi)"
+    if spec.base is bool:
+        return f"type({var}) is bool"
+    if spec.choices is not None:
+        return f"(type({var}) is str and {var} in {var}_spec.choices)"
+    if spec.pattern is not None:
+        env[f"{var}_match"] = spec.pattern.fullmatch
+        return f"(type({var}) is str and {var}_match({var}) is not None)"
+    return f"(type({var}) is str and len({var}) <= {MAX_TEXT_CHARS} and {var}.isascii())"
+
+
+def _compile_plain_check(specs: tuple[tuple[str, FieldSpec], ...]) -> Callable[..., bool]:
+    """One generated function testing all fields at once (as dataclasses generates __init__).
+
+    True means every value is plainly valid; False sends the caller to the per-field check,
+    which finds the bad field or accepts what the plain test is too strict for (ints in
+    float fields, float subclasses, non-ASCII text).
+    """
+    env: dict[str, Any] = {}
+    names = [f"v{i}" for i in range(len(specs))]
+    tests = " and ".join(
+        _plain_test(spec, var, env) for (_, spec), var in zip(specs, names, strict=True)
+    )
+    source = f"def plain(values):\n    {', '.join(names)}, = values\n    return {tests}\n"
+    exec(source, env)
+    return env["plain"]
 
 
 class _Codec:
-    """Per-kind precomputed pieces: getter of the values, specs, float positions."""
+    """Per-kind precomputed pieces: getter of the values, specs, plain check, float positions."""
 
-    __slots__ = ("cls", "float_positions", "getter", "kind_tag", "names", "specs")
+    __slots__ = (
+        "cls",
+        "float_positions",
+        "getter",
+        "kind_tag",
+        "names",
+        "plain",
+        "specs",
+        "tag_len",
+    )
 
     def __init__(self, cls: type[Message]) -> None:
         self.cls = cls
@@ -51,9 +104,11 @@ class _Codec:
         self.specs = cls.FIELDS
         self.getter = attrgetter(*self.names)
         self.kind_tag = cls.kind.encode("ascii")
+        self.tag_len = len(self.kind_tag)
         self.float_positions = tuple(
             i for i, (_, spec) in enumerate(cls.FIELDS) if spec.base is float
         )
+        self.plain = _compile_plain_check(cls.FIELDS)
 
 
 _BY_CLASS: dict[type, _Codec] = {}
@@ -84,7 +139,10 @@ def _context(values: Sequence[Any]) -> tuple[str | None, int | None]:
     return (sender if good_sender else None), (seq if good_seq else None)
 
 
-def _check(codec: _Codec, values: Sequence[Any]) -> None:
+def _check(codec: _Codec, values: Sequence[Any]) -> bool:
+    """Raise on the first bad field; return whether the values were plainly valid."""
+    if codec.plain(values):
+        return True
     for (name, spec), value in zip(codec.specs, values, strict=True):
         problem = spec.problem(value)
         if problem is not None:
@@ -97,6 +155,7 @@ def _check(codec: _Codec, values: Sequence[Any]) -> None:
                 field=name,
                 value=value,
             )
+    return False
 
 
 def validate(msg: Message) -> Message:
@@ -115,61 +174,66 @@ def _values(codec: _Codec, msg: Message) -> tuple[Any, ...]:
     return values if type(values) is tuple else (values,)
 
 
-def encode_payload(msg: Message) -> bytes:
-    """The msgpack payload frame of ``msg`` (no validation; see :func:`validate`)."""
-    codec = _codec_for(type(msg))
-    return _packer.pack(_values(codec, msg))
-
-
 def encode_header(kind: str, send_ns: int | None = None) -> bytes:
-    """The header frame for a message of ``kind`` sent at ``send_ns`` (now by default)."""
+    """The header of a frame of ``kind`` sent at ``send_ns`` (now by default)."""
+    tag = kind.encode("ascii")
     stamp = time.time_ns() if send_ns is None else send_ns
-    return _HEADER.pack(PROTOCOL_VERSION, stamp) + kind.encode("ascii")
+    return _HEADER.pack(PROTOCOL_VERSION, stamp, len(tag)) + tag
 
 
-def encode(msg: Message, send_ns: int | None = None) -> list[bytes]:
-    """Validate ``msg`` and return its frames ``[header, payload]``."""
+def encode(msg: Message, send_ns: int | None = None) -> bytes:
+    """Validate ``msg`` and return its frame (header and msgpack payload)."""
     codec = _codec_for(type(msg))
     values = _values(codec, msg)
     _check(codec, values)
     stamp = time.time_ns() if send_ns is None else send_ns
-    return [_HEADER.pack(PROTOCOL_VERSION, stamp) + codec.kind_tag, _packer.pack(values)]
+    return _HEADER.pack(PROTOCOL_VERSION, stamp, codec.tag_len) + codec.kind_tag + _pack(values)
 
 
-def decode_header(header: bytes) -> tuple[int, type[Message]]:
-    """Parse a header frame into ``(send_ns, message class)``; raise on any problem."""
-    if len(header) <= HEADER_FIXED_BYTES:
-        raise MalformedFrame(f"header: {len(header)} bytes is too short", value=header)
-    version, send_ns = _HEADER.unpack_from(header)
+def decode(frame: bytes) -> Message:
+    """A frame to a validated message; raise a typed error otherwise."""
+    return decode_frame(frame)[1]
+
+
+def decode_frame(frame: bytes) -> tuple[int, Message]:
+    """Like :func:`decode` but also return the send time (ns) from the header."""
+    if type(frame) is not bytes:
+        if not isinstance(frame, bytes | bytearray | memoryview):
+            raise MalformedFrame(f"frame: expected bytes, got {type(frame).__name__}")
+        frame = bytes(frame)
+    size = len(frame)
+    if size > MAX_FRAME_BYTES:
+        raise MalformedFrame(f"frame: {size} bytes exceeds {MAX_FRAME_BYTES}", value=size)
+    if size < HEADER_FIXED_BYTES:
+        raise MalformedFrame(f"frame: {size} bytes is shorter than a header", value=size)
+    version, send_ns, tag_len = _HEADER.unpack_from(frame)
     if version != PROTOCOL_VERSION:
         raise ProtocolVersionError(
             f"version: {version} is not supported (expected {PROTOCOL_VERSION})",
             field="version",
             value=version,
         )
-    tag = bytes(header[HEADER_FIXED_BYTES:])
-    codec = _BY_TAG.get(tag)
+    end = HEADER_FIXED_BYTES + tag_len
+    codec = _BY_TAG.get(frame[HEADER_FIXED_BYTES:end])
     if codec is None:
-        name = tag.decode("ascii", "replace")
-        cls = KINDS.get(name)
-        if cls is None:
-            raise UnknownKind(
-                f"kind: {_quote(name)} is not one of {sorted(KINDS)}", field="kind", value=name
-            )
-        codec = _codec_for(cls)
-    return send_ns, codec.cls
+        codec = _codec_for_tag(frame[HEADER_FIXED_BYTES:end])
+    return send_ns, _decode_payload(codec, frame[end:])
 
 
-def decode_payload(cls: type[Message], payload: bytes) -> Message:
-    """Build a validated ``cls`` message from its msgpack payload frame."""
-    codec = _codec_for(cls)
-    kind = cls.kind
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        raise MalformedFrame(
-            f"{kind}.payload: {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}", kind=kind
+def _codec_for_tag(tag: bytes) -> _Codec:
+    name = tag.decode("ascii", "replace")
+    cls = KINDS.get(name)
+    if cls is None:
+        raise UnknownKind(
+            f"kind: {_quote(name)} is not one of {sorted(KINDS)}", field="kind", value=name
         )
+    return _codec_for(cls)
+
+
+def _decode_payload(codec: _Codec, payload: bytes) -> Message:
+    kind = codec.cls.kind
     try:
-        values = msgpack.unpackb(payload, raw=False, use_list=True, strict_map_key=True)
+        values = msgpack.unpackb(payload)
     except Exception as exc:  # msgpack raises many types on arbitrary bytes
         raise MalformedFrame(
             f"{kind}.payload: not msgpack ({type(exc).__name__})", kind=kind, value=payload
@@ -193,28 +257,10 @@ def decode_payload(cls: type[Message], payload: bytes) -> Message:
             field=missing[0] if missing else None,
             value=len(values),
         )
-    _check(codec, values)
-    for i in codec.float_positions:
-        values[i] = float(values[i])
-    return cls(*values)
-
-
-def decode(frames: Sequence[bytes]) -> Message:
-    """Frames ``[header, payload]`` to a validated message; raise a typed error otherwise."""
-    return decode_frames(frames)[1]
-
-
-def decode_frames(frames: Sequence[bytes]) -> tuple[int, Message]:
-    """Like :func:`decode` but also return the send time (ns) from the header."""
-    if len(frames) != 2:
-        raise MalformedFrame(f"frames: {len(frames)} frames (expected 2)", value=len(frames))
-    send_ns, cls = decode_header(frames[0])
-    return send_ns, decode_payload(cls, frames[1])
-
-
-def wire_size(frames: Sequence[bytes]) -> int:
-    """Bytes the frames occupy on the wire, framing of the transport excluded."""
-    return sum(len(f) for f in frames)
+    if not _check(codec, values):
+        for i in codec.float_positions:
+            values[i] = float(values[i])
+    return codec.cls(*values)
 
 
 def checked_wire_size(msg: Message, count_bytes: bool = True) -> int:
@@ -227,4 +273,4 @@ def checked_wire_size(msg: Message, count_bytes: bool = True) -> int:
     _check(codec, values)
     if not count_bytes:
         return 0
-    return HEADER_FIXED_BYTES + len(codec.kind_tag) + len(_packer.pack(values))
+    return HEADER_FIXED_BYTES + codec.tag_len + len(_pack(values))

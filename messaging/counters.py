@@ -51,12 +51,15 @@ class LatencyHistogram:
 
     def record(self, latency_ns: int) -> None:
         """Add one sample."""
-        latency_ns = max(latency_ns, 0)
+        if latency_ns < 0:
+            latency_ns = 0
         bucket = _bucket(latency_ns)
-        self.buckets[bucket] = self.buckets.get(bucket, 0) + 1
+        buckets = self.buckets
+        buckets[bucket] = buckets.get(bucket, 0) + 1
         self.count += 1
         self.total_ns += latency_ns
-        self.max_ns = max(self.max_ns, latency_ns)
+        if latency_ns > self.max_ns:
+            self.max_ns = latency_ns
 
     def merge(self, other: LatencyHistogram) -> None:
         """Add every sample of ``other``."""

@@ -2,8 +2,10 @@
 
 Topology (two sockets per agent, two at the relay, whatever the number of agents)::
 
-    agent DEALER --[to, header, payload]--> relay ROUTER   (upstream: directed and publish)
-    agent SUB   <--[topic, origin, header, payload]-- relay PUB   (downstream)
+    agent DEALER --[to, frame]--> relay ROUTER             (upstream: directed and publish)
+    agent SUB   <--[topic, origin, frame]-- relay PUB      (downstream)
+
+``frame`` is the codec's frame (:func:`messaging.codec.encode`); the relay never decodes it.
 
 The relay forwards a directed message on the recipient's topic (``<id>\\0``) and a publish
 on the broadcast topic, stamping the origin (the routing id, which under CURVE it checks
@@ -23,15 +25,17 @@ import contextlib
 import ipaddress
 import logging
 import math
+import signal
 import threading
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from messaging.codec import decode_frames, encode
+from messaging.codec import decode_frame, encode
 from messaging.counters import Counters
 from messaging.errors import (
     MalformedFrame,
@@ -183,6 +187,7 @@ class Relay:
             self._auth = KeyStoreAuthenticator(self.context, keys)
             self._auth.start()
         self._router = _configure(self.context.socket(zmq.ROUTER))
+        self._router.router_handover = True  # a reconnecting agent replaces its old pipe
         self._pub = _configure(self.context.socket(zmq.PUB))
         try:
             for socket, address in (
@@ -202,19 +207,17 @@ class Relay:
     def serve(self) -> None:
         """Forward messages until :meth:`stop` is called (from another thread)."""
         router, stop = self._router, self._stop
+        router.rcvtimeo = RELAY_POLL_MS
         copy = not self._secure
         while not stop.is_set():
-            if not router.poll(RELAY_POLL_MS):
+            try:
+                frames = router.recv_multipart(copy=copy)
+            except zmq.Again:
                 continue
-            while True:
-                try:
-                    frames = router.recv_multipart(zmq.NOBLOCK, copy=copy)
-                except zmq.Again:
-                    break
-                self._route(frames)
+            self._route(frames)
 
     def _route(self, frames: list[Any]) -> None:
-        if len(frames) < 3:
+        if len(frames) != 3:
             self.stats.malformed += 1
             return
         if self._secure:
@@ -227,14 +230,14 @@ class Relay:
                 self.stats.refused_unauthenticated += 1
                 log.warning("relay: refused frames from %r authenticated as %r", frames[0], user_id)
                 return
-        origin, to = frames[0], frames[1]
+        origin, to, body = frames
         if to == BROADCAST:
-            self._pub.send_multipart([BROADCAST_TOPIC, origin, *frames[2:]])
+            self._pub.send_multipart([BROADCAST_TOPIC, origin, body])
             self.stats.published += 1
         elif to == TO_RELAY:
-            self._control(origin, frames[2])
+            self._control(origin, body)
         elif to in self.members:
-            self._pub.send_multipart([to + TOPIC_END, origin, *frames[2:]])
+            self._pub.send_multipart([to + TOPIC_END, origin, body])
             self.stats.directed += 1
         else:
             self.stats.dropped_unknown_recipient += 1
@@ -306,6 +309,7 @@ class ZmqTransport:
         self.counters = Counters(agent_id)
         self._id = agent_id.encode("ascii")
         self._closed = False
+        self._rcvtimeo = -1
         self._recipients: dict[str, bytes] = {}
         context = context or zmq.Context.instance()
         self._dealer = _configure(context.socket(zmq.DEALER))
@@ -355,14 +359,14 @@ class ZmqTransport:
     def _send(self, target: bytes, msg: Message) -> None:
         self._check_open()
         check_own_sender(self.agent_id, msg)
-        frames = encode(msg)
+        frame = encode(msg)
         try:
-            self._dealer.send_multipart([target, *frames])
+            self._dealer.send_multipart([target, frame])
         except zmq.Again:
             raise TransportTimeout(
                 f"{self.agent_id}: send of {msg.kind} blocked for {SEND_TIMEOUT_MS} ms"
             ) from None
-        self.counters.count_sent(msg.kind, len(frames[0]) + len(frames[1]))
+        self.counters.count_sent(msg.kind, len(frame))
 
     def send(self, to: str, msg: Message) -> None:
         """Validate, encode and send ``msg`` to agent ``to`` through the relay."""
@@ -379,31 +383,31 @@ class ZmqTransport:
         ``origin`` set to the relay-stamped sender); the next call goes on.
         """
         self._check_open()
-        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+        timeout = -1 if timeout_ms is None else timeout_ms
+        start = time.monotonic()
         while True:
-            wait = (
-                None
-                if deadline is None
-                else max(0, math.ceil((deadline - time.monotonic()) * 1000))
-            )
-            if not self._sub.poll(wait):
+            if timeout != self._rcvtimeo:
+                self._sub.rcvtimeo = self._rcvtimeo = timeout
+            try:
+                frames = self._sub.recv_multipart()
+            except zmq.Again:
                 return None
-            msg = self._accept(self._sub.recv_multipart())
+            msg = self._accept(frames)
             if msg is not None:
                 return msg
+            if timeout > 0:  # skipped a control frame or our own publish: wait what is left
+                timeout = max(0, timeout_ms - math.ceil((time.monotonic() - start) * 1000))
 
     def _accept(self, frames: list[bytes]) -> Message | None:
-        if len(frames) == 3 and frames[1] == TO_RELAY:
-            return None  # a repeated welcome
-        origin = frames[1] if len(frames) > 1 else b""
-        if origin == self._id and frames[0] == BROADCAST_TOPIC:
-            return None  # our own publish
-        nbytes = sum(len(f) for f in frames[2:])
+        if len(frames) != 3:
+            self.counters.count_rejected(None, sum(len(f) for f in frames))
+            raise MalformedFrame(f"frames: {len(frames)} from the relay (expected 3)")
+        topic, origin, body = frames
+        if origin == TO_RELAY or (origin == self._id and topic == BROADCAST_TOPIC):
+            return None  # a repeated welcome, or our own publish
         sender = origin.decode("utf-8", "replace")
         try:
-            if len(frames) != 4:
-                raise MalformedFrame(f"frames: {len(frames)} from the relay (expected 4)")
-            send_ns, msg = decode_frames(frames[2:])
+            send_ns, msg = decode_frame(body)
             if msg.sender != sender:
                 raise SenderMismatch(
                     f"{msg.kind}.sender={msg.sender!r}: frames come from {sender!r}",
@@ -415,9 +419,9 @@ class ZmqTransport:
                 )
         except RejectedMessage as exc:
             exc.origin = sender
-            self.counters.count_rejected(exc.kind, nbytes)
+            self.counters.count_rejected(exc.kind, len(body))
             raise
-        self.counters.count_received(msg.kind, nbytes, time.time_ns() - send_ns)
+        self.counters.count_received(msg.kind, len(body), time.time_ns() - send_ns)
         return msg
 
     def _close_sockets(self) -> None:
@@ -438,3 +442,22 @@ class ZmqTransport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def run_relay(
+    endpoints: RelayEndpoints, keys: KeyStore | None = None, ready: Connection | None = None
+) -> RelayStats:
+    """Process entry point: bind a relay, send its resolved endpoints to ``ready``, serve.
+
+    Serves until SIGTERM or SIGINT, then closes cleanly and returns the relay's stats.
+    """
+    relay = Relay(endpoints, keys=keys)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: relay.stop())
+    if ready is not None:
+        ready.send(relay.endpoints)
+    try:
+        relay.serve()
+    finally:
+        relay.close()
+    return relay.stats

@@ -9,17 +9,17 @@ from dataclasses import dataclass
 
 import msgpack
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from messaging.codec import (
     HEADER_FIXED_BYTES,
-    MAX_PAYLOAD_BYTES,
+    MAX_FRAME_BYTES,
+    checked_wire_size,
     decode,
-    decode_frames,
+    decode_frame,
     encode,
     encode_header,
-    encode_payload,
     validate,
 )
 from messaging.errors import (
@@ -44,7 +44,7 @@ from messaging.messages import (
     error_reply,
     message_kind,
 )
-from tests.messaging.strategies import messages, messages_of
+from tests.messaging.strategies import messages, messages_of, values_for
 
 SCHEMA_KINDS = (
     "Envelope",
@@ -76,9 +76,9 @@ def test_schema_kinds_registered_with_common_fields_first() -> None:
 @given(data=st.data())
 def test_round_trip_every_kind(name: str, data: st.DataObject) -> None:
     msg = data.draw(messages_of(KINDS[name]))
-    frames = encode(msg, send_ns=123)
-    assert all(isinstance(f, bytes) for f in frames)
-    send_ns, back = decode_frames(frames)
+    frame = encode(msg, send_ns=123)
+    assert isinstance(frame, bytes)
+    send_ns, back = decode_frame(frame)
     assert back == msg and type(back) is type(msg)
     assert send_ns == 123
     assert validate(msg) is msg
@@ -141,7 +141,7 @@ def test_bad_field_gives_typed_error_naming_field_and_value(
     except (TypeError, UnicodeEncodeError):
         return
     with pytest.raises(InvalidMessage) as wire:
-        decode([encode_header(name), payload])
+        decode(encode_header(name) + payload)
     assert wire.value.field == field
 
 
@@ -157,58 +157,65 @@ def test_negative_quantity_and_price_above_max() -> None:
 def test_missing_and_extra_fields() -> None:
     header = encode_header("Bid")
     with pytest.raises(InvalidMessage, match="missing field 'limit_price_eur_per_kwh'") as info:
-        decode([header, msgpack.packb(["p01", 0, 5, 1.0])])
+        decode(header + msgpack.packb(["p01", 0, 5, 1.0]))
     assert info.value.sender == "p01" and info.value.seq == 5
     with pytest.raises(InvalidMessage, match="extra"):
-        decode([header, msgpack.packb(["p01", 0, 5, 1.0, 0.1, 9])])
+        decode(header + msgpack.packb(["p01", 0, 5, 1.0, 0.1, 9]))
 
 
 def test_unknown_version_and_kind() -> None:
-    frames = encode(Heartbeat("dso", 0, 0))
-    bumped = (PROTOCOL_VERSION + 1).to_bytes(2, "big") + frames[0][2:]
+    frame = encode(Heartbeat("dso", 0, 0))
+    bumped = (PROTOCOL_VERSION + 1).to_bytes(2, "big") + frame[2:]
     with pytest.raises(ProtocolVersionError, match=f"expected {PROTOCOL_VERSION}"):
-        decode([bumped, frames[1]])
+        decode(bumped)
     with pytest.raises(UnknownKind, match="'Gossip'"):
-        decode([encode_header("Gossip"), frames[1]])
+        decode(encode_header("Gossip") + msgpack.packb(["dso", 0, 0]))
     with pytest.raises(UnknownKind):
         validate(object())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
-    "frames",
+    "frame",
     [
-        [],
-        [b"only one"],
-        [b"a", b"b", b"c"],
-        [b"\x00\x01", b"\x90"],
-        [b"\x00" * HEADER_FIXED_BYTES, b"\x90"],
+        b"",
+        b"\x00\x01",
+        b"\x00" * (HEADER_FIXED_BYTES - 1),
+        bytearray(b"\x00\x01"),
+        "not bytes",
+        b"\x00" * (MAX_FRAME_BYTES + 1),
     ],
 )
-def test_malformed_framing(frames: list[bytes]) -> None:
+def test_malformed_framing(frame: bytes) -> None:
     with pytest.raises(MalformedFrame):
-        decode(frames)
+        decode(frame)
 
 
 def test_malformed_payload() -> None:
     header = encode_header("Bid")
     with pytest.raises(MalformedFrame, match="not msgpack"):
-        decode([header, b"\xc1"])
+        decode(header + b"\xc1")
     with pytest.raises(MalformedFrame, match="expected an array"):
-        decode([header, msgpack.packb({"sender": "p01"})])
-    with pytest.raises(MalformedFrame, match="exceeds"):
-        decode([header, b"\x90" * (MAX_PAYLOAD_BYTES + 1)])
+        decode(header + msgpack.packb({"sender": "p01"}))
+    with pytest.raises(MalformedFrame, match="not msgpack"):
+        decode(header + b"\x90\x90")  # trailing bytes after the array
 
 
-@given(frames=st.lists(st.binary(max_size=64), max_size=4))
-def test_arbitrary_bytes_never_crash(frames: list[bytes]) -> None:
+@given(frame=st.binary(max_size=128))
+def test_arbitrary_bytes_never_crash(frame: bytes) -> None:
     with contextlib.suppress(RejectedMessage):
-        decode(frames)
+        decode(frame)
+
+
+@given(kind=st.sampled_from(sorted(KINDS)), tail=st.binary(max_size=64))
+def test_arbitrary_bytes_after_a_valid_header_never_crash(kind: str, tail: bytes) -> None:
+    with contextlib.suppress(RejectedMessage):
+        decode(encode_header(kind) + tail)
 
 
 @given(kind=st.sampled_from(sorted(KINDS)), payload=st.binary(max_size=256))
 def test_arbitrary_payload_under_valid_header_never_crashes(kind: str, payload: bytes) -> None:
     try:
-        msg = decode([encode_header(kind), payload])
+        msg = decode(encode_header(kind) + payload)
     except RejectedMessage:
         return
     assert validate(msg) is msg
@@ -231,7 +238,7 @@ _msgpack_values = st.recursive(
 def test_arbitrary_value_lists_give_typed_errors(kind: str, values: list[object]) -> None:
     payload = msgpack.packb(values, use_bin_type=True)
     try:
-        msg = decode([encode_header(kind), payload])
+        msg = decode(encode_header(kind) + payload)
     except RejectedMessage as exc:
         assert isinstance(exc, MessagingError) and str(exc)
         return
@@ -239,13 +246,14 @@ def test_arbitrary_value_lists_give_typed_errors(kind: str, values: list[object]
 
 
 @given(msg=messages())
-def test_payload_is_encoded_once_per_message_and_equal(msg: Message) -> None:
-    assert encode(msg)[1] == encode_payload(msg)
+def test_checked_wire_size_is_the_frame_size(msg: Message) -> None:
+    assert checked_wire_size(msg) == len(encode(msg))
+    assert checked_wire_size(msg, count_bytes=False) == 0
 
 
 def test_error_reply_from_rejection_is_valid() -> None:
     try:
-        decode([encode_header("Bid"), msgpack.packb(["p07", 3, 11, -1.0, 0.1])])
+        decode(encode_header("Bid") + msgpack.packb(["p07", 3, 11, -1.0, 0.1]))
     except InvalidMessage as exc:
         reply = error_reply(exc, sender="p01", interval=3, seq=4)
     assert reply == Error("p01", 3, 4, "Bid", 11, reply.reason)
@@ -270,3 +278,20 @@ def test_adding_a_kind_is_one_dataclass() -> None:
             message_kind(Probe)
     finally:
         del KINDS["Probe"]
+
+
+@given(data=st.data())
+def test_decoding_agrees_with_the_field_specs(data: st.DataObject) -> None:
+    cls = KINDS[data.draw(st.sampled_from(sorted(KINDS)))]
+    values = [data.draw(values_for(spec) | _leaf) for _, spec in cls.FIELDS]
+    problems = [spec.problem(v) for (_, spec), v in zip(cls.FIELDS, values, strict=True)]
+    try:
+        payload = msgpack.packb(values, use_bin_type=True)
+    except UnicodeEncodeError:
+        assume(False)
+    frame = encode_header(cls.kind) + payload
+    if any(p is not None for p in problems):
+        with pytest.raises(InvalidMessage):
+            decode(frame)
+    else:
+        assert decode(frame) == cls(*values)

@@ -106,7 +106,7 @@ def test_routing_id_must_match_authenticated_key(secure_relay: Relay, store: Key
         refused_before = secure_relay.stats.refused_unauthenticated
         impostor = _authenticated_dealer(secure_relay, store, key_of="p02", routing_id="p01")
         try:
-            impostor.send_multipart([b"dso", *encode(Bid("p01", 0, 1, 1.0, 0.1))])
+            impostor.send_multipart([b"dso", encode(Bid("p01", 0, 1, 1.0, 0.1))])
             deadline_ms = TEST_RECV_MS
             while secure_relay.stats.refused_unauthenticated == refused_before and deadline_ms:
                 assert dso.recv(10) is None
@@ -121,8 +121,8 @@ def test_claimed_sender_must_match_authenticated_key(secure_relay: Relay, store:
     with connect(secure_relay, "dso", store) as dso:
         liar = _authenticated_dealer(secure_relay, store, key_of="p02", routing_id="p02")
         try:
-            liar.send_multipart([b"dso", *encode(Bid("p01", 0, 1, 1.0, 0.1))])
-            liar.send_multipart([b"dso", *encode(Bid("p02", 0, 2, 1.0, 0.1))])
+            liar.send_multipart([b"dso", encode(Bid("p01", 0, 1, 1.0, 0.1))])
+            liar.send_multipart([b"dso", encode(Bid("p02", 0, 2, 1.0, 0.1))])
             with pytest.raises(SenderMismatch, match="'p01'") as info:
                 dso.recv(TEST_RECV_MS)
             assert info.value.origin == "p02"
