@@ -1,0 +1,72 @@
+"""Decentralised P2P market clearing: two protocols behind one interface, no auctioneer.
+
+* ``"auction"`` — :class:`ReplicatedAuction`: every peer receives all orders, runs the same
+  deterministic double auction and confirms its own trades bilaterally.
+* ``"bilateral"`` — :class:`BilateralClearing`: sellers publish offers, buyers send
+  price-ordered requests, sellers accept or refuse, for a bounded number of rounds.
+
+Both implement :class:`ClearingProtocol`; build one with :func:`make_protocol`. The message
+sequence, pricing rule, tie-breaks and refusal rules are in ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+from agents.clearing.auction import AUCTION_TICKS, ReplicatedAuction
+from agents.clearing.bilateral import DEFAULT_ROUNDS, MAX_ROUNDS, BilateralClearing
+from agents.clearing.counts import (
+    MessageCount,
+    auction_messages,
+    bilateral_max_requests,
+    bilateral_messages,
+)
+from agents.clearing.errors import InvalidSetting
+from agents.clearing.local import LocalRouter
+from agents.clearing.matching import Match, Order, match_double_auction, trade_id
+from agents.clearing.peer import ClearedTrade, ClearingProtocol, Outgoing, Refusal, agreed_trades
+
+ProtocolName = Literal["auction", "bilateral"]
+#: Names accepted by :func:`make_protocol`.
+PROTOCOL_NAMES: tuple[str, ...] = ("auction", "bilateral")
+
+
+def make_protocol(
+    name: ProtocolName,
+    sender: str,
+    next_seq: Callable[[], int],
+    rounds: int = DEFAULT_ROUNDS,
+) -> ClearingProtocol:
+    """A clearing protocol instance for peer ``sender`` (``rounds`` only for bilateral)."""
+    if name == "auction":
+        return ReplicatedAuction(sender, next_seq)
+    if name == "bilateral":
+        return BilateralClearing(sender, next_seq, rounds)
+    raise InvalidSetting(f"protocol={name!r} is not one of {list(PROTOCOL_NAMES)}")
+
+
+__all__ = [
+    "AUCTION_TICKS",
+    "DEFAULT_ROUNDS",
+    "MAX_ROUNDS",
+    "PROTOCOL_NAMES",
+    "BilateralClearing",
+    "ClearedTrade",
+    "ClearingProtocol",
+    "LocalRouter",
+    "Match",
+    "MessageCount",
+    "Order",
+    "Outgoing",
+    "ProtocolName",
+    "Refusal",
+    "ReplicatedAuction",
+    "agreed_trades",
+    "auction_messages",
+    "bilateral_max_requests",
+    "bilateral_messages",
+    "make_protocol",
+    "match_double_auction",
+    "trade_id",
+]

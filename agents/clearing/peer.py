@@ -1,0 +1,276 @@
+"""The interface both clearing protocols implement, and the plumbing they share.
+
+A protocol instance belongs to one peer (prosumer) and is sans-IO: it takes messages and
+clock ticks and returns the messages to send as :data:`Outgoing` pairs ``(to, msg)``
+(``to=None`` is a broadcast to every peer). It never blocks and never waits: the clock's
+phase ticks (:meth:`ClearingProtocol.on_phase`) end every waiting, so the same code serves
+a backend that delivers everything before the next tick (Mesa) and one where messages can
+arrive late, early or never (multi-process).
+
+Every received message first passes the common checks, in this order: field limits (NaN,
+range, type), interval (a past interval is late; a future one is held until :meth:`start`
+of that interval, at most :data:`MAX_EARLY_MESSAGES`), known sender (has an envelope) and
+replay (a ``(sender, seq)`` pair seen before this interval). A refused message is recorded
+as a :class:`Refusal`, answered with an ``Error`` to its sender, and changes nothing else.
+Received ``Error`` messages are kept in ``errors`` and never answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from agents.clearing.errors import (
+    ClearingError,
+    DuplicateMessage,
+    LateMessage,
+    UnexpectedMessage,
+    UnknownSender,
+)
+from agents.clearing.validation import (
+    check_duration_h,
+    check_fields,
+    check_within_envelope,
+)
+from messaging.messages import (
+    AGENT_ID_PATTERN,
+    MAX_SEQ,
+    MAX_TEXT_CHARS,
+    Bid,
+    Envelope,
+    Error,
+    Message,
+    Offer,
+)
+
+#: A message to send: ``(recipient id, message)``; recipient ``None`` broadcasts to all peers.
+Outgoing = tuple[str | None, Message]
+
+#: Most messages of future intervals a peer holds until its own :meth:`start` (then refused).
+MAX_EARLY_MESSAGES = 10_000
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refused input: who sent it, its kind and seq, the reason code and a one-line detail."""
+
+    sender: str
+    kind: str
+    seq: int
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ClearedTrade:
+    """A final P2P trade: ``seller`` delivers ``quantity_kwh`` to ``buyer`` at the price."""
+
+    trade_id: str
+    buyer: str
+    seller: str
+    quantity_kwh: float
+    price_eur_per_kwh: float
+
+    def payment_eur(self, peer: str) -> float:
+        """What ``peer`` pays for this trade (cost positive): buyer +q*p, seller -q*p, else 0."""
+        amount = self.quantity_kwh * self.price_eur_per_kwh
+        if peer == self.buyer:
+            return amount
+        return -amount if peer == self.seller else 0.0
+
+
+class ClearingProtocol(Protocol):
+    """What the prosumer agent drives, whichever protocol clears the market.
+
+    Per interval: :meth:`start` once, then every received market message goes to
+    :meth:`on_message` and every clock tick of :meth:`ticks` to :meth:`on_phase`, in order;
+    :meth:`final_trades` is complete once the last tick (``"schedule"``) has been given.
+    """
+
+    name: str
+    refused: list[Refusal]
+    voided: int
+
+    def ticks(self) -> tuple[tuple[str, int], ...]:
+        """The ``(phase, round)`` clock ticks of one interval, in order."""
+        ...
+
+    def start(
+        self,
+        interval: int,
+        own_order: Bid | Offer | None,
+        envelopes: Mapping[str, Envelope],
+        duration_h: float,
+    ) -> list[Outgoing]:
+        """Open ``interval`` with this peer's order (or none); return what to send first."""
+        ...
+
+    def on_message(self, msg: Message) -> list[Outgoing]:
+        """Handle a received message; return the replies (``Error`` for a refused one)."""
+        ...
+
+    def on_phase(self, phase: str, round: int = 0) -> list[Outgoing]:
+        """Handle a clock tick; return what to send in the phase it opens."""
+        ...
+
+    def final_trades(self) -> list[ClearedTrade]:
+        """This peer's trades that both sides have committed to, in trade-id order."""
+        ...
+
+
+class ClearingPeer:
+    """Shared state and checks of both protocols; subclasses implement the protocol steps.
+
+    ``sender`` is this peer's agent id; ``next_seq`` returns the next sequence number of
+    this peer's messages (shared with the rest of the agent so seqs keep increasing).
+    """
+
+    name = ""
+
+    def __init__(self, sender: str, next_seq: Callable[[], int]) -> None:
+        self.sender = sender
+        self.next_seq = next_seq
+        self.interval = -1
+        self.envelopes: Mapping[str, Envelope] = {}
+        self.duration_h = 1.0
+        self.refused: list[Refusal] = []
+        self.voided = 0
+        self.errors: list[Error] = []
+        self._seen: set[tuple[str, int]] = set()
+        self._early: list[Message] = []
+        self._final: dict[str, ClearedTrade] = {}
+
+    def start(
+        self,
+        interval: int,
+        own_order: Bid | Offer | None,
+        envelopes: Mapping[str, Envelope],
+        duration_h: float,
+    ) -> list[Outgoing]:
+        """Open ``interval``; see :meth:`ClearingProtocol.start`.
+
+        Raises a :class:`ClearingError` subclass when this peer's own order is invalid
+        (bad field, another sender or interval, outside its own envelope).
+        """
+        check_duration_h(duration_h)
+        if own_order is not None:
+            self._check_own_order(own_order, interval, envelopes, duration_h)
+        self.interval = interval
+        self.envelopes = envelopes
+        self.duration_h = duration_h
+        self.refused = []
+        self.voided = 0
+        self.errors = []
+        self._seen = set()
+        self._final = {}
+        out = self._open(own_order)
+        held, self._early = self._early, []
+        for msg in held:
+            if msg.interval == interval:
+                out += self.on_message(msg)
+            elif msg.interval > interval:
+                self._early.append(msg)
+        return out
+
+    def on_message(self, msg: Message) -> list[Outgoing]:
+        """Run the common checks, then the protocol's handler; see :meth:`ClearingProtocol`."""
+        if msg.sender == self.sender:
+            return []  # a bus may echo this peer's own broadcasts back to it
+        if isinstance(msg, Error):
+            self.errors.append(msg)  # never answered, so two peers cannot ping-pong errors
+            return []
+        try:
+            check_fields(msg)
+            if msg.interval > self.interval:
+                return self._hold_early(msg)
+            if msg.interval < self.interval:
+                raise LateMessage(
+                    f"{msg.kind} seq={msg.seq}: interval={msg.interval} is over "
+                    f"(this peer is in interval {self.interval})"
+                )
+            if msg.sender not in self.envelopes:
+                raise UnknownSender(
+                    f"{msg.kind} seq={msg.seq}: sender={msg.sender!r} has no envelope this interval"
+                )
+            key = (msg.sender, msg.seq)
+            if key in self._seen:
+                raise DuplicateMessage(f"{msg.kind} from {msg.sender!r}: seq={msg.seq} replayed")
+            self._seen.add(key)
+            return self._handle(msg)
+        except ClearingError as exc:
+            return self.refuse(msg, exc)
+
+    def final_trades(self) -> list[ClearedTrade]:
+        """See :meth:`ClearingProtocol.final_trades`."""
+        return [self._final[key] for key in sorted(self._final)]
+
+    def refuse(self, msg: Message, exc: ClearingError) -> list[Outgoing]:
+        """Record the refusal of ``msg`` and return the ``Error`` reply to its sender."""
+        seq = msg.seq if type(msg.seq) is int and 0 <= msg.seq <= MAX_SEQ else -1
+        sender = msg.sender if isinstance(msg.sender, str) else repr(msg.sender)
+        self.refused.append(Refusal(sender, msg.kind, seq, exc.reason, str(exc)))
+        if not AGENT_ID_PATTERN.fullmatch(sender):
+            return []  # no valid address to answer
+        text = f"{exc.reason}: {exc}"[:MAX_TEXT_CHARS]
+        reply = Error(self.sender, max(self.interval, 0), self.next_seq(), msg.kind, seq, text)
+        return [(sender, reply)]
+
+    def finalize(self, trade: ClearedTrade) -> None:
+        """Record ``trade`` as final for this peer."""
+        self._final[trade.trade_id] = trade
+
+    def _hold_early(self, msg: Message) -> list[Outgoing]:
+        if len(self._early) >= MAX_EARLY_MESSAGES:
+            raise LateMessage(
+                f"{msg.kind} seq={msg.seq}: interval={msg.interval} has not started here and "
+                f"{MAX_EARLY_MESSAGES} early messages are already held"
+            )
+        self._early.append(msg)
+        return []
+
+    def _check_own_order(
+        self,
+        order: Bid | Offer,
+        interval: int,
+        envelopes: Mapping[str, Envelope],
+        duration_h: float,
+    ) -> None:
+        check_fields(order)
+        if not isinstance(order, Bid | Offer):
+            raise UnexpectedMessage(f"own_order: kind={order.kind!r} is not a Bid or an Offer")
+        if order.sender != self.sender or order.interval != interval:
+            raise UnexpectedMessage(
+                f"own_order: sender={order.sender!r} interval={order.interval} is not "
+                f"{self.sender!r} in interval {interval}"
+            )
+        self.check_order(order, envelopes, duration_h)
+
+    @staticmethod
+    def check_order(
+        order: Bid | Offer, envelopes: Mapping[str, Envelope], duration_h: float
+    ) -> None:
+        """Raise unless ``order``'s sender is known and its quantity is inside its envelope."""
+        direction = "export" if isinstance(order, Offer) else "import"
+        what = f"{order.kind} seq={order.seq}"
+        check_within_envelope(
+            order.sender, order.quantity_kwh, direction, envelopes, duration_h, what
+        )
+
+    def _open(self, own_order: Bid | Offer | None) -> list[Outgoing]:
+        raise NotImplementedError
+
+    def _handle(self, msg: Message) -> list[Outgoing]:
+        raise NotImplementedError
+
+
+def agreed_trades(finals: Mapping[str, Iterable[ClearedTrade]]) -> list[ClearedTrade]:
+    """Trades both the buyer and the seller report identically, in trade-id order.
+
+    ``finals`` maps each peer to its :meth:`ClearingProtocol.final_trades`. Where a last
+    message was lost the two sides can disagree (the sender of the last message cannot know
+    it arrived); settling only agreed trades keeps energy and money conserved.
+    """
+    reported = {(peer, t) for peer, trades in finals.items() for t in trades}
+    agreed = {t for peer, t in reported if peer == t.buyer and (t.seller, t) in reported}
+    return sorted(agreed, key=lambda t: t.trade_id)
