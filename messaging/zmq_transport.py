@@ -149,6 +149,7 @@ class RelayStats:
     published: int = 0
     dropped_unknown_recipient: int = 0
     refused_unauthenticated: int = 0
+    refused_subscriptions: int = 0
     malformed: int = 0
     joins: int = 0
     leaves: int = 0
@@ -188,7 +189,9 @@ class Relay:
             self._auth.start()
         self._router = _configure(self.context.socket(zmq.ROUTER))
         self._router.router_handover = True  # a reconnecting agent replaces its old pipe
-        self._pub = _configure(self.context.socket(zmq.PUB))
+        self._pub = _configure(self.context.socket(zmq.XPUB if self._secure else zmq.PUB))
+        if self._secure:  # the relay decides which topics each authenticated agent may read
+            self._pub.xpub_manual = True
         try:
             for socket, address in (
                 (self._router, endpoints.upstream),
@@ -206,15 +209,55 @@ class Relay:
 
     def serve(self) -> None:
         """Forward messages until :meth:`stop` is called (from another thread)."""
+        if self._secure:
+            self._serve_secure()
+            return
         router, stop = self._router, self._stop
         router.rcvtimeo = RELAY_POLL_MS
-        copy = not self._secure
         while not stop.is_set():
             try:
-                frames = router.recv_multipart(copy=copy)
+                frames = router.recv_multipart()
             except zmq.Again:
                 continue
             self._route(frames)
+
+    def _serve_secure(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._router, zmq.POLLIN)
+        poller.register(self._pub, zmq.POLLIN)
+        while not self._stop.is_set():
+            ready = dict(poller.poll(RELAY_POLL_MS))
+            if self._pub in ready:
+                self._filter_subscriptions()
+            while self._router in ready:
+                try:
+                    frames = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
+                self._route(frames)
+
+    def _filter_subscriptions(self) -> None:
+        """Apply an agent's subscription only to its own topic or the broadcast topic."""
+        while True:
+            try:
+                frame = self._pub.recv(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            data = frame.bytes
+            if not data:
+                continue
+            subscribe, topic = data[0] == 1, data[1:]
+            try:
+                user = frame.get("User-Id").encode("utf-8", "replace")
+            except zmq.ZMQError:  # libzmq's own unsubscribe for a closed connection
+                continue
+            if not subscribe:
+                self._pub.unsubscribe(topic)
+            elif topic in (BROADCAST_TOPIC, user + TOPIC_END):
+                self._pub.subscribe(topic)
+            else:
+                self.stats.refused_subscriptions += 1
+                log.warning("relay: refused %r a subscription to %r", user, topic)
 
     def _route(self, frames: list[Any]) -> None:
         if len(frames) != 3:

@@ -13,8 +13,10 @@ from messaging.codec import encode
 from messaging.errors import SecurityError, SenderMismatch, TransportTimeout
 from messaging.messages import Bid, Heartbeat
 from messaging.security import RELAY_KEY_NAME, KeyStore, init_keystore, make_client
-from messaging.zmq_transport import Relay
+from messaging.zmq_transport import BROADCAST_TOPIC, TOPIC_END, Relay
 from tests.messaging.zmq_helpers import REFUSED_CONNECT_MS, TEST_RECV_MS, connect, running_relay
+
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 
 @pytest.fixture(scope="module")
@@ -129,3 +131,29 @@ def test_claimed_sender_must_match_authenticated_key(secure_relay: Relay, store:
             assert dso.recv(TEST_RECV_MS) == Bid("p02", 0, 2, 1.0, 0.1)
         finally:
             liar.close()
+
+
+def test_agent_cannot_read_another_agents_topic(secure_relay: Relay, store: KeyStore) -> None:
+    with connect(secure_relay, "p01", store) as p01, connect(secure_relay, "dso", store) as dso:
+        refused = secure_relay.stats.refused_subscriptions
+        spy = secure_relay.context.socket(zmq.SUB)
+        spy.linger = 0
+        make_client(spy, store, "p02")
+        spy.subscribe(b"p01" + TOPIC_END)
+        spy.subscribe(BROADCAST_TOPIC)
+        spy.connect(secure_relay.endpoints.downstream)
+        try:
+            seq = 0
+            while not spy.poll(50):  # until the spy's broadcast subscription is live
+                seq += 1
+                assert seq < TEST_RECV_MS // 50
+                dso.publish(Heartbeat("dso", 0, seq))
+            while spy.poll(50):
+                spy.recv_multipart()
+            assert secure_relay.stats.refused_subscriptions == refused + 1
+            dso.send("p01", Bid("dso", 0, seq + 1, 1.0, 0.1))
+            dso.publish(Heartbeat("dso", 0, seq + 2))
+            assert spy.recv_multipart()[0] == BROADCAST_TOPIC  # never p01's directed Bid
+            assert p01.recv(TEST_RECV_MS) is not None
+        finally:
+            spy.close()

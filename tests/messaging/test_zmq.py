@@ -31,6 +31,7 @@ from tests.messaging.strategies import messages_of
 from tests.messaging.zmq_helpers import SCHEMES, TEST_RECV_MS, connect, running_relay
 
 Pair = tuple[Relay, ZmqTransport, ZmqTransport]
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
 
 
 @pytest.fixture(scope="module", params=SCHEMES)
