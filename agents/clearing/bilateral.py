@@ -6,7 +6,8 @@ One interval, for each peer (see ``docs/protocol.md`` for the message sequence):
    ``Bid`` private. Every peer checks the offers it receives against the public envelopes.
 2. For each round ``r = 1..R`` (``R`` = ``rounds``, at most :data:`MAX_ROUNDS`):
 
-   * tick ``("clear", r)``: the offers close (r = 1). Each buyer with residual demand sends
+   * tick ``("clear", r)``: the offers close (r = 1). Each buyer with residual demand (at
+     least :data:`MIN_TRADE_KWH`) sends
      one ``Trade`` request (``round=r``) to the best seller it has not been refused by
      (:func:`best_seller`) for ``min(residual, that seller's advertised remaining)`` at the
      midpoint of the seller's ask and the buyer's limit.
@@ -44,6 +45,8 @@ from messaging.messages import Bid, Message, Offer, Trade, TradeConfirm
 DEFAULT_ROUNDS = 8
 #: Upper bound on the configured rounds per interval.
 MAX_ROUNDS = 64
+#: Smallest quantity requested or accepted, kWh: float dust left by rounding is not traded.
+MIN_TRADE_KWH = 1e-9
 
 
 def bilateral_ticks(rounds: int) -> tuple[tuple[str, int], ...]:
@@ -58,11 +61,14 @@ def best_seller(
     available_kwh: Mapping[str, Fraction],
     excluded: Collection[str],
 ) -> str | None:
-    """Seller with the lowest ask not above the limit (ties: lowest id), still available."""
+    """Seller with the lowest ask not above the limit (ties: lowest id), not excluded and
+    with at least :data:`MIN_TRADE_KWH` available."""
     candidates = [
         (ask, seller)
         for seller, ask in asks_eur_per_kwh.items()
-        if ask <= limit_eur_per_kwh and seller not in excluded and available_kwh[seller] > 0
+        if ask <= limit_eur_per_kwh
+        and seller not in excluded
+        and available_kwh[seller] >= MIN_TRADE_KWH
     ]
     return min(candidates)[1] if candidates else None
 
@@ -71,11 +77,14 @@ def allocate(remaining_kwh: Fraction, requests: Iterable[Trade]) -> list[tuple[T
     """Accepted kWh per request, in answer order (price descending, then buyer id).
 
     Each request gets ``min(request, what is left)``, rounded toward zero, so the exact sum
-    of the accepted quantities never exceeds ``remaining_kwh``.
+    of the accepted quantities never exceeds ``remaining_kwh``; less than
+    :data:`MIN_TRADE_KWH` is refused (0).
     """
     answers = []
     for request in sorted(requests, key=lambda t: (-t.price_eur_per_kwh, t.buyer)):
         accepted = round_down_kwh(min(Fraction(request.quantity_kwh), remaining_kwh))
+        if accepted < MIN_TRADE_KWH:
+            accepted = 0.0
         remaining_kwh -= Fraction(accepted)
         answers.append((request, accepted))
     return answers
@@ -157,7 +166,7 @@ class BilateralClearing(ClearingPeer):
     # buyer side
 
     def _request(self, round: int) -> list[Outgoing]:
-        if self._residual_kwh == 0:
+        if self._residual_kwh < MIN_TRADE_KWH:
             return []
         offers = self._offers
         asks = {seller: o.limit_price_eur_per_kwh for seller, o in offers.items()}
