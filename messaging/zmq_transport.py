@@ -22,7 +22,6 @@ unbounded (high-water marks 0), so a slow receiver delays but never loses messag
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import math
 import signal
@@ -30,13 +29,13 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import zmq
 
 from messaging.codec import decode_frame, encode
 from messaging.counters import Counters
+from messaging.endpoints import RelayEndpoints
 from messaging.errors import (
     MalformedFrame,
     RejectedMessage,
@@ -69,10 +68,6 @@ HEARTBEAT_TIMEOUT_MS = 5000
 RELAY_POLL_MS = 50
 #: High-water mark of every socket (0: unbounded, never drop).
 QUEUE_HWM_MSGS = 0
-#: Default tcp host: loopback.
-LOOPBACK_HOST = "127.0.0.1"
-#: Longest ipc path libzmq accepts (sun_path), bytes.
-MAX_IPC_PATH_BYTES = 107
 
 TOPIC_END = b"\x00"
 BROADCAST = b"*"
@@ -81,55 +76,6 @@ TO_RELAY = b""
 HELLO = b"hello"
 WELCOME = b"welcome"
 BYE = b"bye"
-
-
-@dataclass(frozen=True)
-class RelayEndpoints:
-    """Addresses of the relay: ``upstream`` (its ROUTER) and ``downstream`` (its PUB)."""
-
-    upstream: str
-    downstream: str
-
-    @classmethod
-    def inproc(cls, name: str = "p2pvar") -> RelayEndpoints:
-        """In-process endpoints (relay and agents must share one ``zmq.Context``)."""
-        return cls(f"inproc://{name}-up", f"inproc://{name}-down")
-
-    @classmethod
-    def ipc(cls, directory: str | Path) -> RelayEndpoints:
-        """Unix-socket endpoints in ``directory`` (use a private tmp dir)."""
-        up, down = Path(directory) / "up.sock", Path(directory) / "down.sock"
-        for path in (up, down):
-            if len(str(path).encode()) > MAX_IPC_PATH_BYTES:
-                raise TransportError(f"ipc path {str(path)!r}: longer than {MAX_IPC_PATH_BYTES}")
-        return cls(f"ipc://{up}", f"ipc://{down}")
-
-    @classmethod
-    def tcp(
-        cls, host: str = LOOPBACK_HOST, upstream_port: int = 0, downstream_port: int = 0
-    ) -> RelayEndpoints:
-        """TCP endpoints; port 0 lets the relay pick a free port (see ``Relay.endpoints``)."""
-        up = upstream_port or "*"
-        down = downstream_port or "*"
-        return cls(f"tcp://{host}:{up}", f"tcp://{host}:{down}")
-
-    @property
-    def is_loopback(self) -> bool:
-        """Whether no address leaves this host (inproc, ipc, or tcp on a loopback address)."""
-        return all(_is_local(a) for a in (self.upstream, self.downstream))
-
-
-def _is_local(address: str) -> bool:
-    scheme, _, rest = address.partition("://")
-    if scheme != "tcp":
-        return True
-    host = rest.rpartition(":")[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _configure(socket: zmq.Socket) -> zmq.Socket:

@@ -36,6 +36,7 @@ import zmq
 
 from abm.commands.output import emit
 from abm.errors import ConfigError
+from messaging.endpoints import RelayEndpoints
 from messaging.memory import InMemoryBus
 from messaging.messages import Bid, Heartbeat, Join, Leave, Phase
 from messaging.zmq_transport import (
@@ -45,7 +46,6 @@ from messaging.zmq_transport import (
     RELAY_POLL_MS,
     TOPIC_END,
     Relay,
-    RelayEndpoints,
     ZmqTransport,
     run_relay,
 )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sys
 
+from messaging.endpoints import RelayEndpoints
 from messaging.errors import MessagingError
 from messaging.messages import Bid, Heartbeat, Join, Leave, Phase
 from messaging.replay import ReplayGuard
-from messaging.zmq_transport import RelayEndpoints, ZmqTransport
+from messaging.zmq_transport import ZmqTransport
 
 COORDINATOR = "coord"
 #: Bound of every wait inside a worker, ms.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import msgpack
 import pytest
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from messaging.codec import encode, encode_header
+from messaging.endpoints import RelayEndpoints, ZmqConfig
 from messaging.errors import (
     InvalidMessage,
     MalformedFrame,
@@ -25,8 +27,9 @@ from messaging.errors import (
     UnknownKind,
 )
 from messaging.messages import KINDS, Bid, Heartbeat, Message, Phase, error_reply
+from messaging.security import KeyStore
 from messaging.transport import Transport
-from messaging.zmq_transport import Relay, RelayEndpoints, ZmqTransport
+from messaging.zmq_transport import Relay, ZmqTransport
 from tests.messaging.strategies import messages_of
 from tests.messaging.zmq_helpers import SCHEMES, TEST_RECV_MS, connect, running_relay
 
@@ -174,7 +177,7 @@ def test_connect_without_relay_times_out() -> None:
         context.destroy(linger=0)
 
 
-def test_endpoint_configuration_checks(tmp_path: object) -> None:
+def test_endpoint_configuration_checks() -> None:
     with pytest.raises(TransportError, match="longer than"):
         RelayEndpoints.ipc("/tmp/" + "x" * 120)
     exposed = RelayEndpoints.tcp(host="0.0.0.0")
@@ -183,3 +186,18 @@ def test_endpoint_configuration_checks(tmp_path: object) -> None:
         Relay(exposed)
     with pytest.raises(TransportError, match="not a valid agent id"):
         ZmqTransport("", RelayEndpoints.inproc())
+
+
+def test_zmq_config_gives_loopback_endpoints(tmp_path: Path) -> None:
+    assert ZmqConfig().endpoints(tmp_path) == RelayEndpoints.ipc(tmp_path)
+    assert ZmqConfig(scheme="tcp").endpoints().is_loopback
+    assert ZmqConfig(scheme="tcp", upstream_port=5555).endpoints().upstream.endswith(":5555")
+    assert ZmqConfig(scheme="inproc").endpoints(name="x") == RelayEndpoints.inproc("x")
+    with pytest.raises(TransportError, match="ipc_dir"):
+        ZmqConfig().endpoints()
+    assert ZmqConfig().keystore() is None
+    assert ZmqConfig(keys_dir=str(tmp_path)).keystore() == KeyStore(tmp_path)
+    with pytest.raises(TransportError, match="upstream_port=70000"):
+        ZmqConfig(scheme="tcp", upstream_port=70000)
+    with pytest.raises(TransportError, match="scheme='udp'"):
+        ZmqConfig(scheme="udp")  # type: ignore[arg-type]

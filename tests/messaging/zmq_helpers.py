@@ -9,8 +9,9 @@ from collections.abc import Iterator
 
 import zmq
 
+from messaging.endpoints import RelayEndpoints
 from messaging.security import KeyStore
-from messaging.zmq_transport import Relay, RelayEndpoints, ZmqTransport
+from messaging.zmq_transport import Relay, ZmqTransport
 
 SCHEMES = ("inproc", "ipc", "tcp")
 #: Bounded waits in tests, ms (generous: CI machines are shared).
