@@ -8,8 +8,9 @@ layer adds: validation, the header with kind, version and send stamp, counters, 
 endpoint logic (origin check, skipping its own publishes) and the relay's membership.
 
 * round trip: a client sends a small ``Bid`` to an echo agent and waits for its answer
-  (median of ``--round-trips`` per repeat, pooled over repeats), per transport; plus a
-  direct DEALER/ROUTER pair with no relay (``direct_rtt_us_ipc``), for the relay's cost;
+  (``--round-trips`` per setup in alternating blocks; medians; the overhead ratio is the
+  median of per-block ratios), per transport; plus a direct DEALER/ROUTER pair with no
+  relay (``direct_rtt_us_ipc``), for the relay's cost;
 * stream: one agent sends ``--stream-msgs`` messages to another (msgs/s, ipc);
 * fan-in: ``--fanin-procs`` processes each send ``--fanin-msgs`` messages to one sink
   (msgs/s at the sink, ipc);
@@ -59,8 +60,10 @@ JOIN_TIMEOUT_S = 10.0
 WARMUP_ROUND_TRIPS = 100
 #: Interval between a bare peer's self-addressed sync messages while it joins, ms.
 SYNC_RETRY_MS = 50
-#: Alternating timed blocks per setup.
-REPEATS = 3
+#: Alternating timed blocks of round trips per setup (layer and baseline take turns).
+RTT_BLOCKS = 10
+#: Alternating streams per setup.
+STREAM_REPEATS = 3
 INMEM_MSGS = 50_000
 ECHO, CLIENT, SINK = "echo", "client", "sink"
 #: ``Leave.reason`` / bare tags of the benchmark's little protocol.
@@ -390,22 +393,32 @@ def _echo_setup(bare: bool, scheme: str) -> Iterator[_LayerClient | _BareClient]
 
 
 def measure_transport(scheme: str, round_trips: int, stream_msgs: int) -> dict[str, float]:
-    """Round trip (and stream throughput except on inproc) of the layer and the baseline."""
+    """Round trip (and stream throughput unless ``stream_msgs`` is 0), layer and baseline.
+
+    Round trips run in ``RTT_BLOCKS`` blocks, layer and baseline taking turns; the
+    overhead ratio is the median over blocks of (layer median / adjacent baseline median),
+    which cancels slow drifts of a shared machine.
+    """
+    per_block = max(1, round_trips // RTT_BLOCKS)
     rtt: dict[bool, list[int]] = {False: [], True: []}
-    rate: dict[bool, list[float]] = {False: [], True: []}
+    ratios, rate = [], {False: [], True: []}
     with _echo_setup(False, scheme) as layer, _echo_setup(True, scheme) as bare:
         clients = {False: layer, True: bare}
-        for repeat in range(REPEATS):
-            order = (False, True) if repeat % 2 == 0 else (True, False)
-            for is_bare in order:
-                rtt[is_bare] += clients[is_bare].round_trips(round_trips)
-                if stream_msgs:
-                    rate[is_bare].append(clients[is_bare].stream(stream_msgs))
+        for block in range(RTT_BLOCKS):
+            medians = {}
+            for is_bare in (False, True) if block % 2 == 0 else (True, False):
+                samples = clients[is_bare].round_trips(per_block)
+                rtt[is_bare] += samples
+                medians[is_bare] = statistics.median(samples)
+            ratios.append(medians[False] / medians[True])
+        for repeat in range(STREAM_REPEATS if stream_msgs else 0):
+            for is_bare in (False, True) if repeat % 2 == 0 else (True, False):
+                rate[is_bare].append(clients[is_bare].stream(stream_msgs))
     out = {
         f"rtt_us_{scheme}": _median_us(rtt[False]),
         f"baseline_rtt_us_{scheme}": _median_us(rtt[True]),
+        f"overhead_ratio_{scheme}": statistics.median(ratios),
     }
-    out[f"overhead_ratio_{scheme}"] = out[f"rtt_us_{scheme}"] / out[f"baseline_rtt_us_{scheme}"]
     if stream_msgs:
         out[f"stream_msgs_per_s_{scheme}"] = statistics.median(rate[False])
         out[f"baseline_stream_msgs_per_s_{scheme}"] = statistics.median(rate[True])

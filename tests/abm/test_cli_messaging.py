@@ -59,8 +59,7 @@ def test_bench_messaging_tiny_budget_json(capsys: pytest.CaptureFixture) -> None
     result = json.loads(capsys.readouterr().out)
     for key in BENCH_KEYS:
         assert result[key] > 0, key
-    ratio = result["rtt_us_ipc"] / result["baseline_rtt_us_ipc"]
-    assert result["overhead_ratio_ipc"] == pytest.approx(ratio)
+    assert result["overhead_target_met_ipc"] == (result["overhead_ratio_ipc"] <= 1.3)
 
 
 def test_bench_messaging_rejects_empty_budget(capsys: pytest.CaptureFixture) -> None:
