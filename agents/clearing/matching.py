@@ -14,9 +14,9 @@ Rules
   offer limits (k-double auction with k = 0.5). Every matched bid is at least that bid and
   every matched offer at most that offer, so the price lies between each trade's ask and
   limit.
-* Quantities are matched in exact rational arithmetic and each matched quantity is
-  rounded toward zero to a float, so the exact sum of one order's matched kWh never
-  exceeds the order's quantity (no float drift).
+* Quantities are matched exactly (as integer multiples of the finest binary fraction among
+  the orders' floats) and each matched quantity is rounded toward zero to a float, so the
+  exact sum of one order's matched kWh never exceeds the order's quantity (no float drift).
 """
 
 from __future__ import annotations
@@ -82,8 +82,14 @@ def midpoint_price(ask_eur_per_kwh: float, limit_eur_per_kwh: float) -> float:
 
 def round_down_kwh(quantity_kwh: Fraction) -> float:
     """The largest float not above the exact non-negative ``quantity_kwh``."""
-    value = float(quantity_kwh)
-    if Fraction(value) > quantity_kwh:
+    return units_to_kwh(quantity_kwh.numerator, quantity_kwh.denominator)
+
+
+def units_to_kwh(units: int, denominator: int) -> float:
+    """The largest float not above the exact non-negative ``units / denominator`` kWh."""
+    value = units / denominator  # correctly rounded: at most one step above
+    numerator, value_denominator = value.as_integer_ratio()
+    if numerator * denominator > units * value_denominator:
         value = math.nextafter(value, 0.0)
     return value
 
@@ -127,29 +133,26 @@ def match_double_auction(bids: Sequence[OrderLike], offers: Sequence[OrderLike])
     _check_unique_senders(bids, offers)
     sorted_bids = _live_sorted(bids, "bid", descending=True)
     sorted_offers = _live_sorted(offers, "offer", descending=False)
-    matched: list[tuple[str, str, Fraction]] = []
+    # Exact arithmetic in integer units of 1/denominator kWh (floats are dyadic rationals).
+    ratios = [o.quantity_kwh.as_integer_ratio() for o in [*sorted_bids, *sorted_offers]]
+    denominator = max((d for _, d in ratios), default=1)
+    units = [n * (denominator // d) for n, d in ratios]
+    bid_units, offer_units = units[: len(sorted_bids)], units[len(sorted_bids) :]
+    matched: list[tuple[str, str, int]] = []
     i = j = 0
     last_bid = last_ask = 0.0
-    residual_bid = Fraction(sorted_bids[0].quantity_kwh) if sorted_bids else Fraction(0)
-    residual_offer = Fraction(sorted_offers[0].quantity_kwh) if sorted_offers else Fraction(0)
     while (
         i < len(sorted_bids)
         and j < len(sorted_offers)
         and sorted_bids[i].limit_price_eur_per_kwh >= sorted_offers[j].limit_price_eur_per_kwh
     ):
         bid, offer = sorted_bids[i], sorted_offers[j]
-        quantity = min(residual_bid, residual_offer)
+        quantity = min(bid_units[i], offer_units[j])
         matched.append((bid.sender, offer.sender, quantity))
         last_bid, last_ask = bid.limit_price_eur_per_kwh, offer.limit_price_eur_per_kwh
-        residual_bid -= quantity
-        residual_offer -= quantity
-        if residual_bid == 0:
-            i += 1
-            if i < len(sorted_bids):
-                residual_bid = Fraction(sorted_bids[i].quantity_kwh)
-        if residual_offer == 0:
-            j += 1
-            if j < len(sorted_offers):
-                residual_offer = Fraction(sorted_offers[j].quantity_kwh)
+        bid_units[i] -= quantity
+        offer_units[j] -= quantity
+        i += bid_units[i] == 0
+        j += offer_units[j] == 0
     price = midpoint_price(last_ask, last_bid)
-    return [Match(b, s, round_down_kwh(q), price) for b, s, q in matched]
+    return [Match(b, s, units_to_kwh(q, denominator), price) for b, s, q in matched]
