@@ -89,8 +89,9 @@ class ClearingProtocol(Protocol):
     """
 
     name: str
-    refused: list[Refusal]
-    voided: int
+    refused: list[Refusal]  # refused inputs of the current interval
+    voided: int  # own trades (or bilateral requests) voided this interval
+    errors: list[Error]  # Error messages received this interval
 
     def ticks(self) -> tuple[tuple[str, int], ...]:
         """The ``(phase, round)`` clock ticks of one interval, in order."""

@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from agents.clearing.errors import DuplicateMessage, InvalidOrder
-from agents.clearing.matching import Order, match_double_auction, midpoint_price, trade_id
+from agents.clearing.matching import (
+    Order,
+    match_double_auction,
+    midpoint_price,
+    trade_id,
+    units_to_kwh,
+)
 
 PRICES = st.one_of(
     st.sampled_from([0.05, 0.1, 0.2, 0.3]),  # a small set makes price ties frequent
@@ -160,3 +166,10 @@ def test_welfare_is_maximal(book) -> None:
     matches = match_double_auction(bids, offers)
     welfare = sum((limit[m.buyer] - limit[m.seller]) * m.quantity_kwh for m in matches)
     assert welfare == pytest.approx(_max_welfare(bids, offers), abs=1e-7)
+
+
+@given(st.integers(min_value=0, max_value=10**30), st.integers(min_value=1, max_value=10**30))
+def test_units_to_kwh_rounds_toward_zero(units: int, denominator: int) -> None:
+    value = units_to_kwh(units, denominator)
+    exact = Fraction(units, denominator)
+    assert Fraction(value) <= exact < Fraction(math.nextafter(value, math.inf))
