@@ -159,15 +159,14 @@ class BarePeer:
         self.dealer.send_multipart([BROADCAST, msgpack.packb(values)])
 
     def recv(self) -> tuple[str, list[Any]]:
-        """Next ``(origin, values)``, skipping leftover syncs; raise after ``PEER_WAIT_MS``."""
+        """Next ``(origin, values)`` from another agent; raise after ``PEER_WAIT_MS``."""
         while True:
             try:
                 _, origin, payload = self.sub.recv_multipart()
             except zmq.Again:
                 raise TimeoutError(f"{self.id!r}: nothing within {PEER_WAIT_MS} ms") from None
-            values = msgpack.unpackb(payload)
-            if values[0] != "sync":
-                return origin.decode(), values
+            if origin != self.id:  # skip our syncs and our own publishes
+                return origin.decode(), msgpack.unpackb(payload)
 
     def close(self) -> None:
         """Close both sockets."""
@@ -493,10 +492,14 @@ def measure_fanin(procs: int, msgs: int, bare: bool) -> float:
                 else:
                     sink.publish(Phase(SINK, 0, 1, "orders", 0))
                 start = time.perf_counter()
-                left = procs
+                left, received = procs, 0
                 while left:
-                    left -= _fanin_next(sink) == "leave"
+                    is_leave = _fanin_next(sink) == "leave"
+                    left -= is_leave
+                    received += not is_leave
                 elapsed = time.perf_counter() - start
+                if received != procs * msgs:
+                    raise RuntimeError(f"fan-in: {received} messages, expected {procs * msgs}")
         finally:
             sink.close()
     return procs * msgs / elapsed
