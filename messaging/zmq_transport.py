@@ -38,6 +38,7 @@ from messaging.counters import Counters
 from messaging.endpoints import RelayEndpoints
 from messaging.errors import (
     MalformedFrame,
+    MessagingError,
     RejectedMessage,
     SecurityError,
     SenderMismatch,
@@ -51,7 +52,7 @@ from messaging.transport import NO_WAIT, check_own_sender
 
 log = logging.getLogger(__name__)
 
-#: Default bound of a blocking receive in helpers and examples, ms.
+#: Suggested bound of an agent loop's blocking recv, ms (recv itself defaults to no wait).
 RECV_TIMEOUT_MS = 1000
 #: How long an endpoint waits for the relay's welcome when it joins, ms.
 CONNECT_TIMEOUT_MS = 10_000
@@ -306,19 +307,19 @@ class ZmqTransport:
         self._dealer.sndtimeo = SEND_TIMEOUT_MS
         self._dealer.immediate = True  # queue only on a live (authenticated) connection
         self._sub = _configure(context.socket(zmq.SUB))
-        if keys is not None:
-            make_client(self._dealer, keys, agent_id)
-            make_client(self._sub, keys, agent_id)
-        self._sub.subscribe(BROADCAST_TOPIC)
-        self._sub.subscribe(self._id + TOPIC_END)
         try:
+            if keys is not None:
+                make_client(self._dealer, keys, agent_id)
+                make_client(self._sub, keys, agent_id)
+            self._sub.subscribe(BROADCAST_TOPIC)
+            self._sub.subscribe(self._id + TOPIC_END)
             self._sub.connect(endpoints.downstream)
             self._dealer.connect(endpoints.upstream)
             self._join(connect_timeout_ms)
-        except (zmq.ZMQError, TransportError) as exc:
+        except (zmq.ZMQError, MessagingError) as exc:
             self._close_sockets()
             self._closed = True
-            if isinstance(exc, TransportError):
+            if isinstance(exc, MessagingError):
                 raise
             raise TransportError(f"{agent_id} connect: {exc}") from None
 

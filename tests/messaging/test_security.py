@@ -85,6 +85,11 @@ def test_unauthorised_key_cannot_connect(
     assert secure_relay.stats.joins == joins
 
 
+def test_missing_own_key_is_a_security_error(secure_relay: Relay, store: KeyStore) -> None:
+    with pytest.raises(SecurityError, match="'p09'"):
+        connect(secure_relay, "p09", store)
+
+
 def test_plaintext_peer_cannot_connect(secure_relay: Relay) -> None:
     joins = secure_relay.stats.joins
     with pytest.raises(TransportTimeout):
