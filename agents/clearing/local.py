@@ -1,9 +1,9 @@
 """Deterministic in-memory delivery of one clearing interval among local peers.
 
 The reference semantics of the deliver-all-then-next-phase backend: messages are delivered
-first-in first-out (a broadcast to every other peer in id order), replies join the queue,
-and a clock tick is given to every peer (in id order) only once the queue is empty. Used
-by the tests and the clearing benchmark; ``drop`` lets a test lose chosen messages.
+first-in first-out (a broadcast becomes one delivery per other peer, in id order), replies
+join the queue, and a clock tick is given to every peer (in id order) only once the queue
+is empty. Used by the tests: ``drop`` loses chosen deliveries, ``pick`` reorders them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from messaging.messages import Bid, Envelope, Message, Offer
 
 #: ``drop(src, dst, msg)`` returns True to lose that delivery.
 DropRule = Callable[[str, str, Message], bool]
+#: ``pick(n)`` returns which of the ``n`` queued deliveries goes next (default: the oldest).
+PickRule = Callable[[int], int]
 
 
 class LocalRouter:
@@ -25,29 +27,38 @@ class LocalRouter:
     and ``undeliverable`` the directed messages whose recipient is not a local peer.
     """
 
-    def __init__(self, peers: Mapping[str, ClearingProtocol], drop: DropRule | None = None):
+    def __init__(
+        self,
+        peers: Mapping[str, ClearingProtocol],
+        drop: DropRule | None = None,
+        pick: PickRule | None = None,
+    ) -> None:
         self.peers = dict(sorted(peers.items()))
         self.drop = drop
+        self.pick = pick
         self.sent: list[tuple[str, str | None, Message]] = []
         self.undeliverable: list[tuple[str, str, Message]] = []
-        self._queue: deque[tuple[str, str | None, Message]] = deque()
+        self._queue: deque[tuple[str, str, Message]] = deque()
 
     def post(self, src: str, outgoing: Iterable[Outgoing]) -> None:
-        """Queue what ``src`` (a peer or any outside sender) sends."""
+        """Queue what ``src`` (a peer or any outside sender) sends, one delivery per recipient."""
         for to, msg in outgoing:
             self.sent.append((src, to, msg))
-            self._queue.append((src, to, msg))
+            targets = [p for p in self.peers if p != src] if to is None else [to]
+            self._queue.extend((src, dst, msg) for dst in targets)
 
     def flush(self) -> None:
         """Deliver until nothing is queued (replies included)."""
-        while self._queue:
-            src, to, msg = self._queue.popleft()
-            targets = [p for p in self.peers if p != src] if to is None else [to]
-            for dst in targets:
-                if dst not in self.peers:
-                    self.undeliverable.append((src, dst, msg))
-                elif self.drop is None or not self.drop(src, dst, msg):
-                    self.post(dst, self.peers[dst].on_message(msg))
+        queue = self._queue
+        while queue:
+            skip = self.pick(len(queue)) if self.pick else 0
+            queue.rotate(-skip)
+            src, dst, msg = queue.popleft()
+            queue.rotate(skip)
+            if dst not in self.peers:
+                self.undeliverable.append((src, dst, msg))
+            elif self.drop is None or not self.drop(src, dst, msg):
+                self.post(dst, self.peers[dst].on_message(msg))
 
     def start(
         self,

@@ -167,11 +167,8 @@ class ClearingPeer:
         self._final = {}
         out = self._open(own_order)
         held, self._early = self._early, []
-        for msg in held:
-            if msg.interval == interval:
-                out += self.on_message(msg)
-            elif msg.interval > interval:
-                self._early.append(msg)
+        for msg in held:  # this interval's are handled, older refused as late, later held
+            out += self.on_message(msg)
         return out
 
     def on_message(self, msg: Message) -> list[Outgoing]:

@@ -156,3 +156,11 @@ def test_a_lost_order_breaks_agreement_but_not_conservation(market: Market, data
     for peer in market.orders:
         kwh = sum(Fraction(t.quantity_kwh) for t in agreed if peer in (t.buyer, t.seller))
         assert kwh <= Fraction(market.orders[peer].quantity_kwh)
+
+
+def test_held_message_of_a_skipped_interval_is_refused_as_late() -> None:
+    peer = ReplicatedAuction("a", seq_counter())
+    peer.on_message(Offer("c", INTERVAL + 1, 0, 1.0, 0.1))
+    out = peer.start(INTERVAL + 2, None, ENVELOPES, 1.0)
+    assert [r.reason for r in peer.refused] == ["late"]
+    assert [to for to, _ in out] == ["c"]

@@ -223,3 +223,14 @@ def test_bilateral_leaves_no_profitable_pair_with_enough_rounds(market: Market) 
         for offer in (o for o in market.orders.values() if isinstance(o, Offer)):
             if offer.limit_price_eur_per_kwh <= bid.limit_price_eur_per_kwh:
                 assert min(left(bid), left(offer)) < MIN_TRADE_KWH
+
+
+@pytest.mark.parametrize("name", PROTOCOLS)
+@given(market=markets(), rnd=st.randoms(use_true_random=False))
+def test_arrival_order_within_a_phase_does_not_matter(name: str, market: Market, rnd) -> None:
+    _, _, fifo = run_market(name, market)
+    peers = make_peers(name, market)
+    router = LocalRouter(peers, pick=rnd.randrange)
+    shuffled = router.run(INTERVAL, market.orders, market.envelopes, market.duration_h)
+    assert shuffled == fifo
+    assert all(p.refused == [] and p.voided == 0 for p in peers.values())
