@@ -11,3 +11,7 @@ class NetworkError(DsoError):
 
 class PowerFlowDidNotConverge(DsoError):
     """The AC power flow did not converge; the message names the scenario(s)."""
+
+
+class InvalidInput(DsoError):
+    """An argument of a dso function has a wrong shape or value; the message names both."""

@@ -1,0 +1,402 @@
+"""Dynamic operating envelopes (DOEs): per-prosumer export and import limits for an interval.
+
+Algorithm (``docs/grid.md``): max-min fair water filling, one side at a time. All unfrozen
+prosumers rise together, prosumer ``k`` to ``min(w_k t, max_k)`` at the water level ``t``.
+The largest level that keeps every constraint (``vm_min + margin <= vm <= vm_max - margin``
+at every non-slack bus, ``loading <= max_loading - margin`` on every line) is found by
+batched power flows over many candidate levels at once (a uniform grid, then a geometric
+ladder around the linearly interpolated crossing). There, each unfrozen prosumer is probed
+alone with a 1 % raise; those whose raise breaks a limit are frozen, the others keep
+rising. Branches leaving the substation are electrically independent (the slack voltage is
+fixed), so every branch has its own level and all branches are searched in the same
+batched power flows.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from dso.blas import single_blas_thread
+from dso.errors import InvalidInput
+from dso.powerflow import KW_PER_PU, RadialPowerFlow
+
+Fairness = Literal["equal", "proportional"]
+FAIRNESS_RULES: tuple[str, ...] = ("equal", "proportional")
+#: Safety margin inside the limits, so that an independent AC power flow at the envelope
+#: corner also stays inside (our power flow agrees with pandapower to ~1e-12 pu).
+VOLTAGE_MARGIN_PU = 1e-10
+LOADING_MARGIN_PERCENT = 1e-8
+#: A level search stops once the binding constraint is within this slack (pu, or loading
+#: fraction), or once the bracket is this narrow relative to the level.
+MARGIN_TOL = 1e-12
+LEVEL_RTOL = 1e-14
+#: Slack given back to a constraint once it has bound, so numerical noise on it (below
+#: this) does not stop prosumers that do not affect it.
+BOUND_RELAX = 1e-11
+#: Power flow tolerance inside the envelope search (pu voltage step).
+DOE_TOL_PU = 1e-13
+#: Candidate levels per batched power flow of the search.
+N_CANDIDATES = 16
+#: Offsets, as fractions of the bracket, around the interpolated crossing.
+LADDER = np.array([-(10.0**-e) for e in range(1, 9)] + [10.0**-e for e in range(8, 0, -1)])
+#: Water-filling passes at most: a pass after the first lets prosumers rise again whose
+#: freezing limit a later rise relieved (limits are not monotone in every injection).
+MAX_PASSES = 4
+#: The freeze probe: raise one prosumer by this fraction (at least PROBE_MIN_KW).
+PROBE_RAISE = 0.01
+PROBE_MIN_KW = 1e-3
+EXPORT, IMPORT = 1.0, -1.0
+
+
+@dataclass(frozen=True)
+class Envelopes:
+    """Export and import limits (kW, >= 0) per prosumer, and why each stopped where it did.
+
+    ``*_feasible`` is False when the network already violates a limit with every prosumer
+    at 0 on that side; the prosumers of the affected branches then get 0 there and their
+    ``*_binding`` entry starts with ``infeasible at zero``.
+    """
+
+    export_kw: np.ndarray  # (n_prosumer,)
+    import_kw: np.ndarray  # (n_prosumer,)
+    export_feasible: bool
+    import_feasible: bool
+    export_binding: tuple[str, ...]  # per prosumer: the limit that stopped it
+    import_binding: tuple[str, ...]
+    fairness: str
+    n_power_flows: int  # scenarios solved (both sides)
+
+
+@dataclass(frozen=True)
+class _Constraints:
+    """Every network constraint of a feeder, ordered by branch (``reduceat`` segments)."""
+
+    order: np.ndarray  # (C,) columns of [vm_max per non-slack bus, vm_min ..., loading per line]
+    group: np.ndarray  # (C,) branch of each ordered constraint
+    starts: np.ndarray  # (G,) first ordered constraint of each branch
+    names: tuple[str, ...]  # (C,) ordered
+
+
+_CONSTRAINTS: weakref.WeakKeyDictionary[RadialPowerFlow, _Constraints] = weakref.WeakKeyDictionary()
+
+
+def _constraints(pf: RadialPowerFlow) -> _Constraints:
+    cached = _CONSTRAINTS.get(pf)
+    if cached is None:
+        f = pf.feeder
+        ns = pf.non_slack
+        branch = f.branch_of_bus
+        group = np.concatenate([branch[ns], branch[ns], branch[f.to_bus]])
+        names = (
+            [f"vm_max at bus {f.bus_names[b]}" for b in ns]
+            + [f"vm_min at bus {f.bus_names[b]}" for b in ns]
+            + [f"loading of line {f.line_names[line]}" for line in range(f.n_line)]
+        )
+        order = np.argsort(group, kind="stable")
+        starts = np.searchsorted(group[order], np.arange(group.max() + 1))
+        cached = _Constraints(order, group[order], starts, tuple(names[i] for i in order))
+        _CONSTRAINTS[pf] = cached
+    return cached
+
+
+class _Side:
+    """Water filling of one side (export or import) for fixed inputs."""
+
+    def __init__(
+        self,
+        pf: RadialPowerFlow,
+        cons: _Constraints,
+        incidence: np.ndarray,
+        s_other: np.ndarray,
+        group: np.ndarray,
+        weights: np.ndarray,
+        caps: np.ndarray,
+        direction: float,
+        limits: tuple[float, float, float],
+    ) -> None:
+        self.pf, self.cons, self.incidence, self.s_other = pf, cons, incidence, s_other
+        self.group, self.weights, self.caps, self.direction = group, weights, caps, direction
+        vm_min, vm_max, max_loading = limits
+        n_ns = len(pf.non_slack)
+        self.upper = np.concatenate(
+            [np.full(n_ns, vm_max - VOLTAGE_MARGIN_PU), np.full(n_ns, -vm_min - VOLTAGE_MARGIN_PU),
+             np.full(pf.feeder.n_line, (max_loading - LOADING_MARGIN_PERCENT) / 100.0)]
+        )[cons.order]  # fmt: skip
+        self.margin = np.concatenate(
+            [np.full(2 * n_ns, VOLTAGE_MARGIN_PU),
+             np.full(pf.feeder.n_line, LOADING_MARGIN_PERCENT / 100.0)]
+        )[cons.order]  # fmt: skip
+        self.n_groups = len(cons.starts)
+        self.fixed = np.zeros(len(caps))
+        self.frozen = np.zeros(len(caps), dtype=bool)
+        self.limited = np.zeros(len(caps), dtype=bool)  # frozen by a network limit
+        self.base = np.zeros(len(caps))  # values the rising prosumers rise from
+        self.rises = 0  # searches so far that raised some level
+        self.frozen_after = np.zeros(len(caps), dtype=int)  # rises before each freeze
+        self.why = [""] * len(caps)
+        self.relax = np.zeros(len(cons.order))
+        self.n_power_flows = 0
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    def values(self, level: np.ndarray) -> np.ndarray:
+        """Prosumer powers ``(..., n_prosumer)`` at branch levels ``(..., G)``."""
+        level_k = level[..., np.maximum(self.group, 0)]
+        rising = np.minimum(self.base + self.weights * level_k, self.caps)
+        return np.where(self.frozen, self.fixed, rising)
+
+    def slack(self, values: np.ndarray) -> np.ndarray:
+        """Constraint slack ``(B, C)`` (tightened limits, ordered; -inf where no convergence)."""
+        s = self.s_other + (self.direction / KW_PER_PU) * (values @ self.incidence)
+        s[:, self.pf.feeder.slack_bus] = 0.0
+        result, ok = self.pf.solve_pu(s, DOE_TOL_PU, raise_on_failure=False)
+        self.n_power_flows += len(s)
+        vm = result.vm_pu[:, self.pf.non_slack]
+        load = result.loading_percent / 100.0
+        slack = self.upper - np.concatenate([vm, -vm, load], axis=1)[:, self.cons.order]
+        slack[~ok] = -np.inf
+        return slack
+
+    def group_min(self, slack: np.ndarray) -> np.ndarray:
+        """Smallest relaxed slack per branch, ``(..., G)``."""
+        return np.minimum.reduceat(slack + self.relax, self.cons.starts, axis=-1)
+
+    def binding(self, slack_row: np.ndarray, g: int) -> str:
+        """Name of the tightest constraint of branch ``g`` in one slack row."""
+        lo = self.cons.starts[g]
+        hi = self.cons.starts[g + 1] if g + 1 < self.n_groups else len(slack_row)
+        return self.cons.names[lo + int(np.argmin((slack_row + self.relax)[lo:hi]))]
+
+    # -- algorithm -------------------------------------------------------------------------
+
+    def freeze(self, mask: np.ndarray, value: np.ndarray | float, why: str) -> None:
+        """Freeze the prosumers in ``mask`` at ``value`` with reason ``why``."""
+        self.fixed[mask] = np.broadcast_to(value, self.fixed.shape)[mask]
+        self.frozen |= mask
+        for k in np.flatnonzero(mask):
+            self.why[k] = why
+
+    def run(self) -> tuple[np.ndarray, bool]:
+        """Water-fill; returns the limits (kW) and whether the network is feasible at zero."""
+        self.freeze(self.group < 0, self.caps, "physical maximum (at the slack bus)")
+        self.freeze(~self.frozen & (self.caps <= 0), 0.0, "physical maximum")
+        self.freeze(~self.frozen & (self.weights <= 0), 0.0, "zero fairness weight")
+        level = np.zeros(self.n_groups)
+        slack_lo = self.slack(self.values(level)[None])[0]
+        strict = np.minimum.reduceat(slack_lo + self.margin, self.cons.starts)
+        tight = self.group_min(slack_lo)
+        for g in np.flatnonzero(tight < 0):
+            why = self.binding(slack_lo, g)
+            why = f"infeasible at zero: {why}" if strict[g] < 0 else f"{why} (binds at zero)"
+            self.freeze(~self.frozen & (self.group == g), 0.0, why)
+        for _ in range(MAX_PASSES):
+            level, slack_lo = self.fill(level, slack_lo)
+            values = self.values(level)
+            self.freeze(~self.frozen, values, "physical maximum")
+            released = self.released(values)
+            if not released.any():
+                break
+            # a later rise relieved the limit that froze them: let them rise again from here
+            self.frozen &= ~released
+            self.limited &= ~released
+            self.base = np.where(released, values, 0.0)
+            level = np.zeros(self.n_groups)
+        return self.fixed.copy(), bool(np.all(strict >= 0))
+
+    def fill(self, level: np.ndarray, slack_lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raise the unfrozen prosumers stage by stage until each is frozen or at its maximum."""
+        while True:
+            rising = ~self.frozen & (self.values(level) < self.caps)
+            if not rising.any():
+                return level, slack_lo
+            hi = np.zeros(self.n_groups)
+            room = (self.caps - self.base) / np.where(rising, self.weights, 1.0)
+            np.maximum.at(hi, self.group[rising], room[rising])
+            searching = np.isin(np.arange(self.n_groups), self.group[rising])
+            previous = level
+            level, complete, slack_lo = self.search(level, hi, slack_lo, searching)
+            self.rises += bool(np.any(level > previous))
+            if (searching & ~complete).any():
+                slack_lo = self.probe(level, searching & ~complete)
+
+    def search(
+        self, lo: np.ndarray, hi: np.ndarray, slack_lo: np.ndarray, active: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Largest feasible level per active branch in ``[lo, hi]``.
+
+        Returns the levels, whether each branch reached ``hi`` (all its rising prosumers at
+        their maximum), and the constraint slack at the levels.
+        """
+        lo, hi, slack_lo = lo.copy(), np.where(active, hi, lo), slack_lo.copy()
+        slack_hi = np.full_like(slack_lo, np.nan)
+        grp, cols = self.cons.group, np.arange(self.n_groups)
+        active = active & (self.group_min(slack_lo) > MARGIN_TOL)
+        while active.any():
+            width = hi - lo
+            cand = lo + width * (np.arange(1, N_CANDIDATES + 1) / N_CANDIDATES)[:, None]
+            cand[-1] = hi
+            relaxed_lo, relaxed_hi = slack_lo + self.relax, slack_hi + self.relax
+            crossing = np.isfinite(relaxed_hi) & (relaxed_hi < 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                frac = np.where(crossing, relaxed_lo / (relaxed_lo - relaxed_hi), np.inf)
+            frac = np.minimum.reduceat(frac, self.cons.starts)
+            ladder = lo + width * (np.clip(frac, 0.0, 1.0) + LADDER[:, None])
+            ladder = np.clip(ladder, lo + width * 1e-9, hi)
+            cand = np.where(np.isfinite(frac), ladder, cand)
+            cand = np.where(active, cand, lo)
+            slack = self.slack(self.values(cand))
+            bad = self.group_min(slack) < 0  # (K, G)
+            has_bad = bad.any(axis=0)
+            first_bad = np.where(has_bad, bad.argmax(axis=0), N_CANDIDATES)
+            last_good = first_bad - 1
+            moved = active & (last_good >= 0)
+            row = np.maximum(last_good, 0)
+            lo = np.where(moved, cand[row, cols], lo)
+            slack_lo = np.where(moved[grp], slack[row[grp], np.arange(len(grp))], slack_lo)
+            shrunk = active & has_bad
+            row = np.minimum(first_bad, N_CANDIDATES - 1)
+            hi = np.where(shrunk, cand[row, cols], hi)
+            slack_hi = np.where(shrunk[grp], slack[row[grp], np.arange(len(grp))], slack_hi)
+            active &= (self.group_min(slack_lo) > MARGIN_TOL) & (
+                hi - lo > LEVEL_RTOL * np.maximum(hi, 1.0)
+            )
+        return lo, lo >= hi, slack_lo
+
+    def raise_each(self, base: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
+        """Batch of ``base`` (row 0) plus rows that raise one prosumer of each list by 1 %."""
+        n_rows = 1 + max((len(m) for m in members), default=0)
+        batch = np.repeat(base[None], n_rows, axis=0)
+        for m in members:
+            batch[np.arange(1, len(m) + 1), m] += np.maximum(PROBE_RAISE * base[m], PROBE_MIN_KW)
+        return batch
+
+    def probe(self, level: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Freeze the rising prosumers of ``groups`` whose 1 % raise alone breaks a limit.
+
+        Returns the constraint slack at ``level``.
+        """
+        base = self.values(level)
+        rising = ~self.frozen & (base < self.caps) & (self.group >= 0)
+        rising &= groups[np.maximum(self.group, 0)]
+        members = [np.flatnonzero(rising & (self.group == g)) for g in range(self.n_groups)]
+        slack = self.slack(self.raise_each(base, members))
+        margin = self.group_min(slack)
+        for g, m in enumerate(members):
+            if not len(m):
+                continue
+            blocked = np.zeros(len(self.caps), dtype=bool)
+            blocked[m] = margin[np.arange(1, len(m) + 1), g] < 0
+            if not blocked.any():  # no single raise breaks a limit: the rise is collective
+                blocked[m] = True
+            self.freeze(blocked, base, self.binding(slack[0], g))
+            self.limited |= blocked
+            self.frozen_after[blocked] = self.rises
+            bound = (self.cons.group == g) & (slack[0] + self.relax <= MARGIN_TOL)
+            self.relax[bound] = BOUND_RELAX
+        return slack[0]
+
+    def released(self, values: np.ndarray) -> np.ndarray:
+        """Prosumers frozen by a limit whose 1 % raise alone no longer breaks any limit.
+
+        Only prosumers frozen before the last rise of others can have been relieved.
+        """
+        candidates = self.limited & (self.frozen_after < self.rises)
+        members = [np.flatnonzero(candidates & (self.group == g)) for g in range(self.n_groups)]
+        released = np.zeros(len(self.caps), dtype=bool)
+        if not any(len(m) for m in members):
+            return released
+        margin = self.group_min(self.slack(self.raise_each(values, members)))
+        for g, m in enumerate(members):
+            released[m] = margin[np.arange(1, len(m) + 1), g] >= 0
+        return released
+
+
+def compute_envelopes(
+    pf: RadialPowerFlow,
+    prosumer_bus: np.ndarray,
+    p_other_kw: np.ndarray,
+    q_other_kvar: np.ndarray,
+    max_export_kw: np.ndarray,
+    max_import_kw: np.ndarray,
+    fairness: Fairness = "equal",
+    weights: np.ndarray | None = None,
+    vm_min_pu: float = 0.95,
+    vm_max_pu: float = 1.05,
+    max_loading_percent: float = 100.0,
+) -> Envelopes:
+    """Export and import limits per prosumer such that all prosumers at their limits at once
+    keep every non-slack voltage in ``[vm_min_pu, vm_max_pu]`` and every line loading at most
+    ``max_loading_percent``.
+
+    ``prosumer_bus``: bus index per prosumer (several may share a bus). ``p_other_kw``,
+    ``q_other_kvar``: forecast injections ``(n_bus,)`` of everything else (including the
+    prosumers' reactive power). ``max_export_kw``/``max_import_kw``: physical maxima (>= 0).
+    ``fairness``: ``"equal"`` (the same kW for all) or ``"proportional"`` to ``weights``
+    (e.g. PV kWp, >= 0; the same weights serve both sides).
+    """
+    feeder = pf.feeder
+    bus = _int_vector("prosumer_bus", prosumer_bus)
+    n_p = len(bus)
+    if n_p and (bus.min() < 0 or bus.max() >= feeder.n_bus):
+        raise InvalidInput(f"prosumer_bus must be in 0..{feeder.n_bus - 1}, got {bus.tolist()}")
+    p_other = _vector("p_other_kw", p_other_kw, feeder.n_bus)
+    q_other = _vector("q_other_kvar", q_other_kvar, feeder.n_bus)
+    export_max = _vector("max_export_kw", max_export_kw, n_p, nonneg=True)
+    import_max = _vector("max_import_kw", max_import_kw, n_p, nonneg=True)
+    if fairness == "equal":
+        w = np.ones(n_p)
+    elif fairness == "proportional":
+        if weights is None:
+            raise InvalidInput("fairness='proportional' needs weights (e.g. PV kWp per prosumer)")
+        w = _vector("weights", weights, n_p, nonneg=True)
+    else:
+        raise InvalidInput(f"fairness must be one of {', '.join(FAIRNESS_RULES)}, got {fairness!r}")
+    if not 0 < vm_min_pu < vm_max_pu:
+        raise InvalidInput(f"need 0 < vm_min_pu < vm_max_pu, got {vm_min_pu!r}, {vm_max_pu!r}")
+    if not max_loading_percent > 0:
+        raise InvalidInput(f"max_loading_percent must be > 0, got {max_loading_percent!r}")
+    incidence = np.zeros((n_p, feeder.n_bus))
+    incidence[np.arange(n_p), bus] = 1.0
+    s_other = (p_other + 1j * q_other) / KW_PER_PU
+    s_other[feeder.slack_bus] = 0.0
+    cons = _constraints(pf)
+    group = feeder.branch_of_bus[bus]
+    limits = (vm_min_pu, vm_max_pu, max_loading_percent)
+    sides = [
+        _Side(pf, cons, incidence, s_other, group, w, maxima, direction, limits)
+        for maxima, direction in ((export_max, EXPORT), (import_max, IMPORT))
+    ]
+    with single_blas_thread(), np.errstate(all="ignore"):
+        (export_kw, export_ok), (import_kw, import_ok) = (side.run() for side in sides)
+    return Envelopes(
+        export_kw=export_kw,
+        import_kw=import_kw,
+        export_feasible=export_ok,
+        import_feasible=import_ok,
+        export_binding=tuple(sides[0].why),
+        import_binding=tuple(sides[1].why),
+        fairness=fairness,
+        n_power_flows=sides[0].n_power_flows + sides[1].n_power_flows,
+    )
+
+
+def _int_vector(name: str, values: np.ndarray) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
+        raise InvalidInput(f"{name} must be a 1-D integer array, got {arr.dtype} {arr.shape}")
+    return arr.astype(np.int64)
+
+
+def _vector(name: str, values: np.ndarray, n: int, nonneg: bool = False) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    if arr.shape != (n,):
+        raise InvalidInput(f"{name} must have shape ({n},), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise InvalidInput(f"{name} must be finite, got {arr[~np.isfinite(arr)][:3].tolist()}")
+    if nonneg and (arr < 0).any():
+        raise InvalidInput(f"{name} must be >= 0, got {arr[arr < 0][:3].tolist()}")
+    return arr

@@ -1,0 +1,361 @@
+"""Radial distribution feeders: the :class:`Feeder` data object and where feeders come from.
+
+A feeder is one voltage level, one slack (substation) bus and a radial tree of pi-model
+lines. Feeders come from pandapower: ``ieee33`` is pandapower's ``case33bw`` (Baran & Wu),
+``swiss161`` is the project's own pandapower JSON converted from a real-topology Swiss MV
+grid (``dso/data/SWISS161_SOURCE.md``), and any pandapower JSON file can be loaded by path.
+Sign convention everywhere in ``dso``: injection positive (generation > 0, load < 0).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dso.errors import NetworkError
+
+DATA_DIR = Path(__file__).resolve().parent / "data"
+#: Built-in feeders: name -> pandapower JSON file in ``DATA_DIR`` (None: pandapower's case33bw).
+NETWORK_FILES: dict[str, str | None] = {"ieee33": None, "swiss161": "swiss161.json"}
+#: pandapower element tables this radial model does not represent; in service they are refused.
+UNSUPPORTED_TABLES = (
+    "gen", "shunt", "storage", "motor", "asymmetric_load", "asymmetric_sgen", "trafo",
+    "trafo3w", "impedance", "ward", "xward", "dcline", "svc", "ssc", "tcsc", "vsc",
+    "bus_dc", "line_dc", "source_dc", "load_dc", "vsc_stacked", "vsc_bipolar",
+)  # fmt: skip
+#: Load columns that make a pandapower load voltage dependent (refused: loads are constant P/Q).
+ZIP_COLUMNS = ("const_z_percent", "const_i_percent", "const_z_p_percent", "const_i_p_percent",
+               "const_z_q_percent", "const_i_q_percent")  # fmt: skip
+F_HZ = 50.0
+KW_PER_MW = 1000.0
+US_PER_S = 1e6
+
+
+def _frozen(values: Any, dtype: type, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    arr = np.array(values, dtype=dtype)
+    if arr.shape != shape:
+        raise NetworkError(f"feeder field {name} has shape {arr.shape}, expected {shape}")
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True, eq=False)
+class Feeder:
+    """A radial feeder at one voltage level (all arrays read-only).
+
+    Lines are oriented on construction so that ``from_bus`` is the parent (slack side) and
+    ``to_bus`` the child; a meshed or disconnected topology raises :class:`NetworkError`.
+    ``b_us`` is each line's whole shunt susceptance (pi model: half at each end). Loads are
+    constant power; ``load_p_kw``/``load_q_kvar`` are net consumption (loads minus static
+    generators) in the base case. A load at the slack bus is fed directly by the grid.
+    """
+
+    name: str
+    vn_kv: float
+    n_bus: int
+    slack_bus: int
+    vm_slack_pu: float
+    bus_names: tuple[str, ...]
+    from_bus: np.ndarray
+    to_bus: np.ndarray
+    r_ohm: np.ndarray
+    x_ohm: np.ndarray
+    i_max_ka: np.ndarray
+    load_p_kw: np.ndarray
+    load_q_kvar: np.ndarray
+    b_us: np.ndarray | None = None
+    line_names: tuple[str, ...] = ()
+    va_slack_deg: float = 0.0
+    _root_first: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        n, n_line = self.n_bus, len(self.from_bus)
+        if not 0 <= self.slack_bus < n:
+            raise NetworkError(f"feeder {self.name}: slack_bus={self.slack_bus} not in 0..{n - 1}")
+        if len(self.bus_names) != n:
+            raise NetworkError(f"feeder {self.name}: {len(self.bus_names)} bus_names for {n} buses")
+        line_names = self.line_names or tuple(f"line {i}" for i in range(n_line))
+        b_us = np.zeros(n_line) if self.b_us is None else self.b_us
+        set_ = functools.partial(object.__setattr__, self)
+        set_("line_names", tuple(line_names))
+        for name in ("r_ohm", "x_ohm", "i_max_ka", "b_us"):
+            set_(
+                name,
+                _frozen(b_us if name == "b_us" else getattr(self, name), float, name, (n_line,)),
+            )
+        for name in ("load_p_kw", "load_q_kvar"):
+            set_(name, _frozen(getattr(self, name), float, name, (n,)))
+        if len(self.line_names) != n_line:
+            raise NetworkError(
+                f"feeder {self.name}: {len(self.line_names)} line_names for {n_line} lines"
+            )
+        if np.any(np.hypot(self.r_ohm, self.x_ohm) <= 0):
+            bad = int(np.flatnonzero(np.hypot(self.r_ohm, self.x_ohm) <= 0)[0])
+            raise NetworkError(
+                f"feeder {self.name}: line {self.line_names[bad]!r} has zero impedance"
+            )
+        if np.any(self.i_max_ka <= 0):
+            bad = int(np.flatnonzero(self.i_max_ka <= 0)[0])
+            raise NetworkError(
+                f"feeder {self.name}: line {self.line_names[bad]!r} has i_max_ka <= 0"
+            )
+        parent, child, order = _orient_tree(
+            n, self.slack_bus, np.asarray(self.from_bus), np.asarray(self.to_bus),
+            self.name, self.bus_names, self.line_names,
+        )  # fmt: skip
+        set_("from_bus", _frozen(parent, np.int64, "from_bus", (n_line,)))
+        set_("to_bus", _frozen(child, np.int64, "to_bus", (n_line,)))
+        set_("_root_first", _frozen(order, np.int64, "line order", (n_line,)))
+
+    @property
+    def n_line(self) -> int:
+        """Number of lines (``n_bus - 1`` for a radial feeder)."""
+        return len(self.from_bus)
+
+    @property
+    def lines_root_first(self) -> np.ndarray:
+        """Line indices so that every line comes after the line feeding its parent bus."""
+        return self._root_first
+
+    @functools.cached_property
+    def branch_of_bus(self) -> np.ndarray:
+        """Per bus, the number of the slack-adjacent line whose subtree holds it (slack: -1).
+
+        With the slack voltage fixed, buses of different branches do not influence each
+        other: a power flow decouples into one independent problem per branch.
+        """
+        branch = np.full(self.n_bus, -1)
+        roots = 0
+        for line in self.lines_root_first:
+            parent, child = self.from_bus[line], self.to_bus[line]
+            if parent == self.slack_bus:
+                branch[child], roots = roots, roots + 1
+            else:
+                branch[child] = branch[parent]
+        branch.setflags(write=False)
+        return branch
+
+    def base_injection(self) -> tuple[np.ndarray, np.ndarray]:
+        """Base-case bus injections ``(p_kw, q_kvar)``: minus the loads (injection positive)."""
+        return -self.load_p_kw.copy(), -self.load_q_kvar.copy()
+
+
+def _orient_tree(
+    n_bus: int,
+    slack: int,
+    from_bus: np.ndarray,
+    to_bus: np.ndarray,
+    name: str,
+    bus_names: tuple[str, ...],
+    line_names: tuple[str, ...],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Parent and child bus of every line and a root-first line order (breadth first).
+
+    Raises :class:`NetworkError` naming a line that closes a loop or a bus not reached.
+    """
+    if len(from_bus) != len(to_bus):
+        raise NetworkError(f"feeder {name}: {len(from_bus)} from_bus but {len(to_bus)} to_bus")
+    ends = np.concatenate([from_bus, to_bus])
+    if ends.size and (ends.min() < 0 or ends.max() >= n_bus):
+        raise NetworkError(f"feeder {name}: a line end is outside bus indices 0..{n_bus - 1}")
+    adjacent: list[list[tuple[int, int]]] = [[] for _ in range(n_bus)]
+    for line, (a, b) in enumerate(zip(from_bus.tolist(), to_bus.tolist(), strict=True)):
+        adjacent[a].append((line, b))
+        adjacent[b].append((line, a))
+    parent = np.full(len(from_bus), -1)
+    child = np.full(len(from_bus), -1)
+    seen = np.zeros(n_bus, dtype=bool)
+    seen[slack] = True
+    order: list[int] = []
+    queue = deque([slack])
+    while queue:
+        bus = queue.popleft()
+        for line, other in adjacent[bus]:
+            if parent[line] >= 0:
+                continue
+            if seen[other]:
+                raise NetworkError(
+                    f"network {name} is meshed: line {line_names[line]!r} closes a loop "
+                    f"(a radial feeder is required)"
+                )
+            parent[line], child[line] = bus, other
+            seen[other] = True
+            order.append(line)
+            queue.append(other)
+    if not seen.all():
+        lost = int(np.flatnonzero(~seen)[0])
+        raise NetworkError(
+            f"network {name} is disconnected: bus {bus_names[lost]!r} (and {int((~seen).sum()) - 1}"
+            f" more) not connected to the slack bus {bus_names[slack]!r}"
+        )
+    return parent, child, np.array(order, dtype=np.int64)
+
+
+def available_networks() -> tuple[str, ...]:
+    """Names :func:`load_network` accepts besides a pandapower JSON path."""
+    return tuple(NETWORK_FILES)
+
+
+def load_network(name_or_path: str) -> Feeder:
+    """The feeder ``"ieee33"``, ``"swiss161"``, or one read from a pandapower JSON file.
+
+    Raises :class:`NetworkError` for an unknown name or a network this model cannot represent
+    (meshed, disconnected, no slack, several voltage levels, transformers, ...).
+    """
+    key = str(name_or_path)
+    if key in NETWORK_FILES:
+        return _builtin(key)
+    path = Path(key)
+    if not path.is_file():
+        raise NetworkError(
+            f"unknown network {key!r}: expected one of {', '.join(NETWORK_FILES)} "
+            f"or the path of a pandapower JSON file"
+        )
+    import pandapower as pp
+
+    try:
+        net = pp.from_json(str(path))
+    except Exception as exc:  # pandapower raises many kinds on a bad file
+        raise NetworkError(f"network file {key!r} is not a pandapower JSON network: {exc}") from exc
+    return feeder_from_pandapower(net, path.stem)
+
+
+@functools.cache
+def _builtin(name: str) -> Feeder:
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    file = NETWORK_FILES[name]
+    net = pn.case33bw() if file is None else pp.from_json(str(DATA_DIR / file))
+    return feeder_from_pandapower(net, name)
+
+
+def _in_service(table: Any) -> Any:
+    return table[table["in_service"].astype(bool)] if "in_service" in table else table
+
+
+def _names(table: Any) -> tuple[str, ...]:
+    """Element names, the pandapower index where a name is missing."""
+    names = table["name"] if "name" in table else [None] * len(table)
+    return tuple(
+        str(idx) if name is None or (isinstance(name, float) and math.isnan(name)) else str(name)
+        for idx, name in zip(table.index, names, strict=True)
+    )
+
+
+def feeder_from_pandapower(net: Any, name: str) -> Feeder:
+    """A :class:`Feeder` from a pandapower network (in-service elements only).
+
+    Supported: buses at one voltage level, lines (pi model, ``g_us_per_km`` = 0), constant
+    power loads and static generators (netted into ``load_p_kw``), one ext_grid (the slack)
+    and switches that only open lines. Anything else in service raises :class:`NetworkError`.
+    """
+    for table in UNSUPPORTED_TABLES:
+        if table in net and len(_in_service(net[table])):
+            raise NetworkError(
+                f"network {name}: element table {table!r} is not supported by the radial "
+                f"feeder model ({len(_in_service(net[table]))} in service)"
+            )
+    buses = _in_service(net.bus)
+    grids = _in_service(net.ext_grid)
+    grids = grids[grids.bus.isin(buses.index)]
+    if len(grids) != 1:
+        what = "no slack (no in-service ext_grid)" if len(grids) == 0 else f"{len(grids)} slacks"
+        raise NetworkError(f"network {name} has {what}: exactly one ext_grid is required")
+    levels = sorted(set(buses.vn_kv.astype(float)))
+    if len(levels) != 1:
+        raise NetworkError(f"network {name} has several voltage levels {levels} (one is required)")
+    position = {bus: i for i, bus in enumerate(buses.index)}
+    lines = _in_service(net.line)
+    lines = lines[lines.from_bus.isin(position) & lines.to_bus.isin(position)]
+    switches = net.switch if "switch" in net else None
+    if switches is not None and len(switches):
+        if ((switches.et == "b") & switches.closed.astype(bool)).any():
+            raise NetworkError(f"network {name}: closed bus-bus switches are not supported")
+        opened = switches[(switches.et == "l") & ~switches.closed.astype(bool)].element
+        lines = lines[~lines.index.isin(opened)]
+    if (lines.g_us_per_km != 0).any():
+        raise NetworkError(
+            f"network {name}: line shunt conductance g_us_per_km != 0 is not supported"
+        )
+    loads = _in_service(net.load)
+    for col in ZIP_COLUMNS:
+        if col in loads and (loads[col].fillna(0) != 0).any():
+            raise NetworkError(
+                f"network {name}: voltage-dependent loads ({col} != 0) are not supported"
+            )
+    n = len(buses)
+    load_p = np.zeros(n)
+    load_q = np.zeros(n)
+    sgens = _in_service(net.sgen)
+    for table, sign in ((loads, 1.0), (sgens, -1.0)):
+        table = table[table.bus.isin(position)]
+        idx = table.bus.map(position).to_numpy(dtype=int)
+        np.add.at(load_p, idx, sign * (table.p_mw * table.scaling).to_numpy() * KW_PER_MW)
+        np.add.at(load_q, idx, sign * (table.q_mvar * table.scaling).to_numpy() * KW_PER_MW)
+    length = lines.length_km.to_numpy(float)
+    parallel = lines.parallel.to_numpy(float)
+    c_f = lines.c_nf_per_km.to_numpy(float) * 1e-9 * length * parallel
+    grid = grids.iloc[0]
+    return Feeder(
+        name=name,
+        vn_kv=float(levels[0]),
+        n_bus=n,
+        slack_bus=position[int(grid.bus)],
+        vm_slack_pu=float(grid.vm_pu),
+        va_slack_deg=float(grid.va_degree),
+        bus_names=_names(buses),
+        from_bus=lines.from_bus.map(position).to_numpy(dtype=int),
+        to_bus=lines.to_bus.map(position).to_numpy(dtype=int),
+        r_ohm=lines.r_ohm_per_km.to_numpy(float) * length / parallel,
+        x_ohm=lines.x_ohm_per_km.to_numpy(float) * length / parallel,
+        b_us=2 * math.pi * float(net.f_hz) * c_f * US_PER_S,
+        i_max_ka=lines.max_i_ka.to_numpy(float) * lines.df.to_numpy(float) * parallel,
+        load_p_kw=load_p,
+        load_q_kvar=load_q,
+        line_names=_names(lines),
+    )
+
+
+def to_pandapower(
+    feeder: Feeder, p_inj_kw: np.ndarray | None = None, q_inj_kvar: np.ndarray | None = None
+) -> Any:
+    """A pandapower network of ``feeder``, one load per bus at ``-p_inj_kw``, ``-q_inj_kvar``.
+
+    Bus ``i`` and line ``l`` of the feeder are pandapower bus ``i`` and line ``l`` (length
+    1 km, whole-line parameters). Without injections the base-case loads are used. For
+    validation against pandapower only; the slack bus gets no load.
+    """
+    import pandapower as pp
+
+    base_p, base_q = feeder.base_injection()
+    p = base_p if p_inj_kw is None else np.asarray(p_inj_kw, dtype=float)
+    q = base_q if q_inj_kvar is None else np.asarray(q_inj_kvar, dtype=float)
+    net = pp.create_empty_network(name=feeder.name, f_hz=F_HZ, sn_mva=1.0)
+    for bus_name in feeder.bus_names:
+        pp.create_bus(net, vn_kv=feeder.vn_kv, name=bus_name)
+    pp.create_ext_grid(
+        net, feeder.slack_bus, vm_pu=feeder.vm_slack_pu, va_degree=feeder.va_slack_deg
+    )
+    c_nf = feeder.b_us / US_PER_S / (2 * math.pi * F_HZ) * 1e9
+    for line in range(feeder.n_line):
+        pp.create_line_from_parameters(
+            net,
+            int(feeder.from_bus[line]),
+            int(feeder.to_bus[line]),
+            length_km=1.0,
+            r_ohm_per_km=float(feeder.r_ohm[line]),
+            x_ohm_per_km=float(feeder.x_ohm[line]),
+            c_nf_per_km=float(c_nf[line]),
+            max_i_ka=float(feeder.i_max_ka[line]),
+            name=feeder.line_names[line],
+        )
+    buses = np.array([b for b in range(feeder.n_bus) if b != feeder.slack_bus])
+    pp.create_loads(net, buses, p_mw=-p[buses] / KW_PER_MW, q_mvar=-q[buses] / KW_PER_MW)
+    return net
