@@ -22,7 +22,8 @@ import numpy as np
 
 from abm.sim_config import SimConfig, market_has_p2p
 from abm.world import World, agent_rngs, build_world, make_dso, make_policy, make_prosumer
-from agents.clearing import clearing_phases
+from agents.clearing import AUCTION_TICKS, DEFAULT_ROUNDS
+from agents.clearing.bilateral import bilateral_ticks
 from agents.policy import Policy
 from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS, ProsumerAgent
 from dso.agent import DSO_ID, INTERVAL_COLUMNS, DSOAgent
@@ -32,6 +33,12 @@ from messaging.transport import Transport
 
 BUS_COLUMNS = ("interval", "bus", "vm_pu")
 MESSAGE_COLUMNS = ("interval", "kind", "messages", "deliveries", "bytes")
+
+
+def clearing_ticks(protocol: str) -> tuple[tuple[str, int], ...]:
+    """The ``(phase, round)`` clock ticks of the clearing protocol, before ``schedule``."""
+    ticks = AUCTION_TICKS if protocol == "auction" else bilateral_ticks(DEFAULT_ROUNDS)
+    return tuple(tick for tick in ticks if tick[0] != "schedule")
 
 
 class MessageAgent(mesa.Agent):
@@ -117,8 +124,8 @@ class MarketModel(mesa.Model):
 
     def clear(self) -> None:
         """Phase 3: the clearing protocol's clock ticks (auction: clear, confirm)."""
-        for name in self.clearing_phases:
-            self._dso_phase(name)
+        for name, round_ in self.clearing_ticks:
+            self._dso_phase(name, round_)
 
     def schedule(self) -> None:
         """Phase 4: prosumers commit and send schedules."""
@@ -165,8 +172,8 @@ class MarketModel(mesa.Model):
                 totals[kind] = (sent + st.msgs_sent, recv + st.msgs_recv, nbytes + st.bytes_sent)
         return totals
 
-    def _dso_phase(self, name: str) -> None:
-        self.dso.send_all(self.dso.logic.phase(name))
+    def _dso_phase(self, name: str, round_: int = 0) -> None:
+        self.dso.send_all(self.dso.logic.phase(name, round_))
         self.deliver()
 
     def begin_interval(self) -> None:

@@ -24,6 +24,7 @@ import numpy as np
 
 from agents.battery import Battery
 from agents.clearing import ClearingProtocol, Outgoing, make_protocol
+from agents.clearing.errors import ClearingError
 from agents.plan import Plan, plan_interval
 from agents.policy import Action, InvalidAction, Observation, Policy
 from messaging.messages import (
@@ -35,8 +36,13 @@ from messaging.messages import (
     Phase,
     Schedule,
     Settlement,
+    Trade,
+    TradeConfirm,
     VarPrice,
 )
+
+#: Message kinds handled by the clearing protocol (it checks interval, sender and replay).
+MARKET_KINDS = (Bid, Offer, Trade, TradeConfirm)
 
 DSO_ID = "dso"
 #: Action used when the policy fails: no battery, no order, unity power factor.
@@ -90,7 +96,6 @@ class ProsumerAgent:
         self.inverter_kva = inverter_kva
         self.series = series
         self.policy = policy
-        self.protocol_name = protocol
         self.p2p_market = p2p_market
         self.var_market = var_market
         self.duration_h = duration_h
@@ -100,6 +105,9 @@ class ProsumerAgent:
         )
         self.last_vm_pu = 1.0
         self._seq = itertools.count()
+        self.protocol: ClearingProtocol | None = None
+        if p2p_market:
+            self.protocol = make_protocol(protocol, sender=agent_id, next_seq=self._next_seq)
         self.interval = -1
         self.errors: list[str] = []
         self.last_row: dict[str, Any] | None = None
@@ -114,6 +122,10 @@ class ProsumerAgent:
             return []
         if isinstance(msg, Phase):
             return self._on_phase(msg)
+        if isinstance(msg, MARKET_KINDS):
+            if self.protocol is None:
+                return self._refuse(msg, "no P2P market runs in this simulation")
+            return self.protocol.on_message(msg)
         if msg.interval != self.interval:
             return self._refuse(msg, f"message for interval {msg.interval}, now {self.interval}")
         if isinstance(msg, Envelope):
@@ -127,9 +139,7 @@ class ProsumerAgent:
             return []
         if isinstance(msg, Settlement):
             return self._on_settlement(msg)
-        if self.protocol is not None:
-            return self.protocol.on_message(msg)
-        return self._refuse(msg, "no P2P clearing is running in this interval")
+        return self._refuse(msg, f"a prosumer does not take {msg.kind} messages")
 
     # -- phases ----------------------------------------------------------------------------
     def _on_phase(self, msg: Phase) -> list[Outgoing]:
@@ -143,7 +153,7 @@ class ProsumerAgent:
         if msg.phase == "orders":
             return self._decide()
         if msg.phase in ("clear", "confirm"):
-            return self.protocol.on_phase(msg.phase) if self.protocol is not None else []
+            return self.protocol.on_phase(msg.phase, msg.round) if self.protocol else []
         if msg.phase == "schedule":
             return self._schedule()
         return []
@@ -153,7 +163,6 @@ class ProsumerAgent:
         self.envelopes: dict[str, Envelope] = {}
         self.var_price_eur_per_kvarh = 0.0
         self.plan: Plan | None = None
-        self.protocol: ClearingProtocol | None = None
         self.action_error = ""
         self.p2p_bought_kwh = self.p2p_sold_kwh = self.p2p_eur = 0.0
 
@@ -195,7 +204,7 @@ class ProsumerAgent:
             action, obs, self.battery, float(self.series.load_q_kvar[t]), self.duration_h
         )
         self.plan = plan
-        if not self.p2p_market:
+        if self.protocol is None:
             return []
         order: Bid | Offer | None = None
         if plan.order_side == "sell":
@@ -206,15 +215,20 @@ class ProsumerAgent:
             order = Bid(
                 self.agent_id, t, self._next_seq(), plan.order_kwh, plan.limit_price_eur_per_kwh
             )
-        self.protocol = make_protocol(
-            self.protocol_name, agent_id=self.agent_id, next_seq=self._next_seq
-        )
-        return self.protocol.start(t, order, dict(self.envelopes), self.duration_h)
+        try:
+            return self.protocol.start(t, order, dict(self.envelopes), self.duration_h)
+        except ClearingError as exc:  # own order refused by the protocol: take part without it
+            self.errors.append(f"interval {t}: own order refused: {exc}")
+            return self.protocol.start(t, None, dict(self.envelopes), self.duration_h)
 
     def _schedule(self) -> list[Outgoing]:
         if self.plan is None:  # no decision this interval (joined late): stay idle
             return []
-        trades = self.protocol.final_trades() if self.protocol is not None else []
+        out: list[Outgoing] = []
+        trades = []
+        if self.protocol is not None:
+            out = self.protocol.on_phase("schedule", 0)
+            trades = self.protocol.final_trades()
         self.last_trades = []
         for tr in trades:
             role = "buyer" if tr.buyer == self.agent_id else "seller"
@@ -244,6 +258,7 @@ class ProsumerAgent:
         self.soc_kwh = self.plan.next_soc_kwh
         net_kwh = self.p2p_sold_kwh - self.p2p_bought_kwh
         return [
+            *out,
             (
                 DSO_ID,
                 Schedule(
@@ -254,13 +269,13 @@ class ProsumerAgent:
                     self.plan.q_kvar,
                     net_kwh,
                 ),
-            )
+            ),
         ]
 
     def _on_settlement(self, msg: Settlement) -> list[Outgoing]:
         if msg.sender != DSO_ID or msg.prosumer != self.agent_id or self.plan is None:
             return self._refuse(msg, "settlement not for this prosumer's schedule")
-        self.last_vm_pu = getattr(msg, "vm_pu", self.last_vm_pu)
+        self.last_vm_pu = msg.vm_pu
         plan, obs, t = self.plan, self.last_obs, self.interval
         own = self.envelopes.get(self.agent_id)
         self.last_row = {

@@ -140,12 +140,12 @@ class DSOAgent:
                 out.append((pid, VarPrice(DSO_ID, t, self._next_seq(), int(bus), price)))
         return out
 
-    def _phase_msg(self, name: str) -> Phase:
-        return Phase(DSO_ID, self.interval, self._next_seq(), name, 0)
+    def _phase_msg(self, name: str, round_: int = 0) -> Phase:
+        return Phase(DSO_ID, self.interval, self._next_seq(), name, 0, round_)
 
-    def phase(self, name: str) -> list[Outgoing]:
-        """Open market phase ``name`` (broadcast)."""
-        return [(None, self._phase_msg(name))]
+    def phase(self, name: str, round_: int = 0) -> list[Outgoing]:
+        """Open market phase ``name`` (tick ``round_`` of it), broadcast to every agent."""
+        return [(None, self._phase_msg(name, round_))]
 
     def handle(self, msg: Message) -> list[Outgoing]:
         """Accept a prosumer's ``Schedule``; refuse anything else with an ``Error``."""
