@@ -47,6 +47,7 @@ DEFAULT_ROUNDS = 8
 MAX_ROUNDS = 64
 #: Smallest quantity requested or accepted, kWh: float dust left by rounding is not traded.
 MIN_TRADE_KWH = 1e-9
+_MIN_TRADE = Fraction(MIN_TRADE_KWH)
 
 
 def bilateral_ticks(rounds: int) -> tuple[tuple[str, int], ...]:
@@ -56,19 +57,13 @@ def bilateral_ticks(rounds: int) -> tuple[tuple[str, int], ...]:
 
 
 def best_seller(
-    limit_eur_per_kwh: float,
-    asks_eur_per_kwh: Mapping[str, float],
-    available_kwh: Mapping[str, Fraction],
-    excluded: Collection[str],
+    limit_eur_per_kwh: float, asks_eur_per_kwh: Mapping[str, float], excluded: Collection[str]
 ) -> str | None:
-    """Seller with the lowest ask not above the limit (ties: lowest id), not excluded and
-    with at least :data:`MIN_TRADE_KWH` available."""
+    """Seller with the lowest ask not above the limit (ties: lowest id), not excluded."""
     candidates = [
         (ask, seller)
         for seller, ask in asks_eur_per_kwh.items()
-        if ask <= limit_eur_per_kwh
-        and seller not in excluded
-        and available_kwh[seller] >= MIN_TRADE_KWH
+        if ask <= limit_eur_per_kwh and seller not in excluded
     ]
     return min(candidates)[1] if candidates else None
 
@@ -114,7 +109,8 @@ class BilateralClearing(ClearingPeer):
         # buyer state
         self._bid = own_order if isinstance(own_order, Bid) and own_order.quantity_kwh else None
         self._residual_kwh = Fraction(self._bid.quantity_kwh) if self._bid else Fraction(0)
-        self._bought_kwh: dict[str, Fraction] = {}
+        self._asks: dict[str, float] = {}
+        self._available_kwh: dict[str, Fraction] = {}
         self._excluded: set[str] = set()
         self._requests: dict[str, Trade] = {}
         self._answered: set[str] = set()
@@ -154,7 +150,8 @@ class BilateralClearing(ClearingPeer):
         if not 1 <= round <= self.rounds:
             return []
         if phase == "clear":
-            self._offers_open = False
+            if self._offers_open:
+                self._close_offers()
             if self._bid is not None and round > self._last_round:
                 self._close_request()
                 self._last_round = round
@@ -165,22 +162,23 @@ class BilateralClearing(ClearingPeer):
 
     # buyer side
 
+    def _close_offers(self) -> None:
+        """Offers close: a buyer's view of each seller's supply is its advertised quantity."""
+        self._offers_open = False
+        self._asks = {s: o.limit_price_eur_per_kwh for s, o in self._offers.items()}
+        self._available_kwh = {s: Fraction(o.quantity_kwh) for s, o in self._offers.items()}
+        self._excluded = {s for s, kwh in self._available_kwh.items() if kwh < _MIN_TRADE}
+
     def _request(self, round: int) -> list[Outgoing]:
-        if self._residual_kwh < MIN_TRADE_KWH:
+        if self._residual_kwh < _MIN_TRADE:
             return []
-        offers = self._offers
-        asks = {seller: o.limit_price_eur_per_kwh for seller, o in offers.items()}
-        available = {
-            seller: Fraction(o.quantity_kwh) - self._bought_kwh.get(seller, Fraction(0))
-            for seller, o in offers.items()
-        }
         limit = self._bid.limit_price_eur_per_kwh
-        seller = best_seller(limit, asks, available, self._excluded)
+        seller = best_seller(limit, self._asks, self._excluded)
         if seller is None:
             return []
-        quantity = round_down_kwh(min(self._residual_kwh, available[seller]))
+        quantity = round_down_kwh(min(self._residual_kwh, self._available_kwh[seller]))
+        price = midpoint_price(self._asks[seller], limit)
         tid = trade_id(self.interval, seller, self.sender, round)
-        price = midpoint_price(asks[seller], limit)
         request = Trade(
             sender=self.sender,
             interval=self.interval,
@@ -231,9 +229,10 @@ class BilateralClearing(ClearingPeer):
             return
         bought = Fraction(c.quantity_kwh)
         self._residual_kwh -= bought
-        self._bought_kwh[request.seller] = self._bought_kwh.get(request.seller, 0) + bought
-        if c.quantity_kwh < request.quantity_kwh:
-            self._excluded.add(request.seller)  # a partial accept means the seller ran out
+        self._available_kwh[request.seller] -= bought
+        partial = c.quantity_kwh < request.quantity_kwh  # the seller ran out
+        if partial or self._available_kwh[request.seller] < _MIN_TRADE:
+            self._excluded.add(request.seller)
         self.finalize(
             ClearedTrade(c.trade_id, c.buyer, c.seller, c.quantity_kwh, c.price_eur_per_kwh)
         )
