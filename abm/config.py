@@ -14,6 +14,7 @@ import dataclasses
 import json
 import platform
 import sys
+import types
 import typing
 from importlib import metadata
 from pathlib import Path
@@ -56,9 +57,8 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type) -> None:
             if origin is typing.Literal:
                 kwargs["choices"] = list(args)
                 kwargs["type"] = type(args[0])
-            elif origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-                inner = [a for a in args if a is not type(None)][0]
-                kwargs["type"] = inner
+            elif origin in (typing.Union, types.UnionType):
+                kwargs["type"] = next(a for a in args if a is not type(None))
             else:
                 kwargs["type"] = typ
             if "choices" in f.metadata:

@@ -87,9 +87,8 @@ class MarketModel(mesa.Model):
             policy = (policies or {}).get(pid) or make_policy(config.policy, rngs[i])
             logic = make_prosumer(self.world, i, policy)
             self.prosumers.append(MessageAgent(self, logic, self.bus.endpoint(pid)))
-        self.clearing_phases = (
-            clearing_phases(config.protocol) if market_has_p2p(config.market) else ()
-        )
+        p2p = market_has_p2p(config.market)
+        self.clearing_ticks = clearing_ticks(config.protocol) if p2p else ()
         self.interval = 0
         self.datacollector = mesa.DataCollector(
             tables={

@@ -277,7 +277,10 @@ class ScenarioOptions:
     """Knobs of :func:`default_scenario` (CLI flags derive from these fields)."""
 
     pv_ratio: float = field(
-        default=1.5, metadata={"help": "PV kWp per kW of load peak at each prosumer"}
+        default=3.0, metadata={"help": "PV kWp per kW of load peak at a prosumer with PV"}
+    )
+    pv_fraction: float = field(
+        default=0.5, metadata={"help": "share of prosumers that own PV, in [0, 1]"}
     )
     inverter_kva_per_kwp: float = field(
         default=1.1, metadata={"help": "smart inverter rating, kVA per kWp of PV"}
@@ -307,7 +310,7 @@ class ScenarioOptions:
     def __post_init__(self) -> None:
         for name in ("pv_ratio", "inverter_kva_per_kwp", "battery_kw_per_load_kw", "battery_hours"):
             _number(getattr(self, name), name, lo=0.0)
-        for name in ("battery_fraction", "prosumer_fraction"):
+        for name in ("pv_fraction", "battery_fraction", "prosumer_fraction"):
             _number(getattr(self, name), name, lo=0.0, hi=1.0)
         for name in ("battery_efficiency", "power_factor_load"):
             _number(getattr(self, name), name, lo=0.0, lo_open=True, hi=1.0)
@@ -352,10 +355,11 @@ def default_scenario(
     (``p01``, ``p02``, ... in bus order) whose load peak is that load; with
     ``options.prosumer_fraction < 1`` a seeded subset does and the other loads stay passive, as
     does any load at the slack bus. Load and PV profiles are dealt round-robin in a seeded
-    order; PV is ``pv_ratio`` x load peak with an inverter of ``inverter_kva_per_kwp`` x kWp;
-    a seeded ``battery_fraction`` of prosumers gets a battery. The load power factor is the
-    base case's ``p / hypot(p, q)`` where ``load_q_kvar`` is given. Same inputs and seed, same
-    scenario.
+    order; a seeded ``pv_fraction`` of prosumers has PV of ``pv_ratio`` x load peak, a seeded
+    ``battery_fraction`` gets a battery; the inverter is ``inverter_kva_per_kwp`` x kWp, and at
+    least the battery's power (a prosumer without PV or battery has no inverter). The load
+    power factor is the base case's ``p / hypot(p, q)`` where ``load_q_kvar`` is given. Same
+    inputs and seed, same scenario.
     """
     options = options if options is not None else ScenarioOptions()
     p_kw = np.asarray(load_p_kw, dtype=np.float64)
@@ -381,11 +385,14 @@ def default_scenario(
     with_battery = set(
         rng.choice(len(hosts), _share(options.battery_fraction, len(hosts)), replace=False).tolist()
     )
+    with_pv = set(
+        rng.choice(len(hosts), _share(options.pv_fraction, len(hosts)), replace=False).tolist()
+    )
     width = max(2, len(str(len(hosts))))
     prosumers = []
     for i, bus in enumerate(hosts):
         peak_kw = float(p_kw[bus])
-        pv_kwp = options.pv_ratio * peak_kw
+        pv_kwp = options.pv_ratio * peak_kw if i in with_pv else 0.0
         battery_kw = options.battery_kw_per_load_kw * peak_kw if i in with_battery else 0.0
         prosumers.append(
             ProsumerSpec(
@@ -395,7 +402,7 @@ def default_scenario(
                 load_profile=str(load_profile[bus]),
                 pv_profile=str(pv_profile[i]),
                 pv_kwp=pv_kwp,
-                inverter_kva=options.inverter_kva_per_kwp * pv_kwp,
+                inverter_kva=max(options.inverter_kva_per_kwp * pv_kwp, battery_kw),
                 battery_kwh=options.battery_hours * battery_kw,
                 battery_kw=battery_kw if options.battery_hours > 0 else 0.0,
                 battery_efficiency=options.battery_efficiency,

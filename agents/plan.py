@@ -75,7 +75,7 @@ def plan_interval(
     p_inverter = pv_kw + b_kw
     q_room = math.sqrt(max(0.0, s_kva * s_kva - p_inverter * p_inverter))
     # Without a Var market the inverter runs at unity power factor.
-    q_inv = action.q * q_room if obs.var_market else 0.0
+    q_inv = min(max(action.q * s_kva, -q_room), q_room) if obs.var_market else 0.0
 
     side: Side = "none"
     order_kwh = 0.0

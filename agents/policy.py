@@ -17,7 +17,7 @@ import numpy as np
 from agents.errors import AgentError
 
 ACTION_DIM = 4
-OBS_DIM = 14
+OBS_DIM = 15
 
 #: Volt/Var droop of the rule policy (IEEE 1547-2018 category B shape, deadband 0.98-1.02 pu).
 DROOP_V_LOW_PU = 0.95
@@ -38,6 +38,7 @@ class Observation:
 
     hour_of_day: float
     load_kw: float
+    load_q_kvar: float
     pv_kw: float
     soc_kwh: float
     battery_kwh: float
@@ -67,6 +68,7 @@ class Observation:
                 math.sin(angle),
                 math.cos(angle),
                 self.load_kw / s,
+                self.load_q_kvar / s,
                 self.pv_kw / s,
                 self.soc_kwh / self.battery_kwh if self.battery_kwh > 0 else 0.0,
                 self.battery_kw / s,
@@ -90,8 +92,8 @@ class Action:
     - ``battery``: battery injection as a fraction of its power rating (+1 full discharge).
     - ``trade``: share of the feasible net position put on the P2P market, ``(trade + 1) / 2``.
     - ``price``: limit price between feed-in (-1) and retail (+1) tariff.
-    - ``q``: inverter reactive power as a fraction of the capability left after ``p``
-      (+1 full injection).
+    - ``q``: inverter reactive power as a fraction of the inverter rating (+1 injection),
+      clipped to the capability left after the active power.
     """
 
     battery: float
@@ -155,12 +157,9 @@ class RulePolicy:
         net_kw = obs.pv_kw - obs.load_kw + battery * obs.battery_kw
         price = -1.0 if net_kw > 0 else 1.0
         q = volt_var_droop(obs.last_vm_pu)
-        if (
-            obs.var_market
-            and obs.var_price_eur_per_kvarh > 0
-            and obs.last_vm_pu < VAR_INJECT_MAX_PU
-        ):
-            q = 1.0
+        paid = obs.var_market and obs.var_price_eur_per_kvarh > 0
+        if paid and obs.last_vm_pu < VAR_INJECT_MAX_PU and obs.inverter_kva > 0:
+            q = max(q, min(1.0, obs.load_q_kvar / obs.inverter_kva))
         return np.array([battery, 1.0, price, q], dtype=np.float32)
 
 

@@ -173,6 +173,7 @@ class ProsumerAgent:
         return Observation(
             hour_of_day=float(self.series.hour_of_day[t]),
             load_kw=float(self.series.load_kw[t]),
+            load_q_kvar=float(self.series.load_q_kvar[t]),
             pv_kw=float(self.series.pv_kw[t]),
             soc_kwh=self.soc_kwh,
             battery_kwh=self.battery.capacity_kwh,

@@ -21,7 +21,20 @@ from dso.networks import Feeder
 from dso.powerflow import RadialPowerFlow
 from dso.sensitivity import loss_sensitivities
 from dso.var_price import var_payment_eur, var_prices
-from messaging.messages import Envelope, Error, Message, Phase, Schedule, Settlement, VarPrice
+from messaging.messages import (
+    Bid,
+    Envelope,
+    Error,
+    Message,
+    Offer,
+    Phase,
+    Schedule,
+    Settlement,
+    VarPrice,
+)
+
+#: Broadcast market messages the DSO sees on the bus but takes no part in (not refused).
+OBSERVED_KINDS = (Bid, Offer)
 
 DSO_ID = "dso"
 VM_MIN_PU = 0.95
@@ -148,7 +161,9 @@ class DSOAgent:
         return [(None, self._phase_msg(name, round_))]
 
     def handle(self, msg: Message) -> list[Outgoing]:
-        """Accept a prosumer's ``Schedule``; refuse anything else with an ``Error``."""
+        """Accept a prosumer's ``Schedule``; ignore public orders; refuse anything else."""
+        if isinstance(msg, OBSERVED_KINDS):
+            return []
         if isinstance(msg, Error):
             self.errors.append(f"{msg.sender} refused {msg.refused_kind}: {msg.reason}")
             return []

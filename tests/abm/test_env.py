@@ -5,6 +5,7 @@ from pettingzoo.test import parallel_api_test
 
 from abm.env import MarketParallelEnv
 from abm.sim_config import SimConfig
+from agents.policy import OBS_DIM
 
 
 def test_parallel_api():
@@ -13,14 +14,14 @@ def test_parallel_api():
 
 def _rollout(seed: int) -> list[dict]:
     env = MarketParallelEnv(SimConfig(market="multi", day_set="train"))
-    obs, _ = env.reset(seed=seed)
+    env.reset(seed=seed)
     rng = np.random.default_rng(0)
     trajectory = []
     while env.agents:
         actions = {a: rng.uniform(-1, 1, 4).astype(np.float32) for a in env.agents}
-        obs, rewards, *_ = env.step(actions)
+        _, rewards, *_ = env.step(actions)
         trajectory.append(rewards)
-    assert env.state().shape == (len(env.possible_agents) * 14 + env.n_bus,)
+    assert env.state().shape == (len(env.possible_agents) * OBS_DIM + env.n_bus,)
     return trajectory
 
 

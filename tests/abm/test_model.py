@@ -152,7 +152,7 @@ def test_nan_action_abstains_with_reason():
     from abm.env import MarketParallelEnv
 
     env = MarketParallelEnv(SimConfig(market="multi"), sample_days=False)
-    obs, _ = env.reset(seed=0)
+    env.reset(seed=0)
     actions = {pid: np.zeros(4, np.float32) for pid in env.agents}
     actions["p05"] = np.array([0.0, np.nan, 0.0, 0.0], np.float32)
     _, rewards, *_ = env.step(actions)

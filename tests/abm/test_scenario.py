@@ -66,13 +66,14 @@ def test_ieee33_default_has_one_prosumer_per_load_bus(ieee33: Scenario) -> None:
     assert ieee33.passive_loads == () and ieee33.n_bus == 33 and ieee33.slack_bus == 0
     for spec in ieee33.prosumers:
         assert spec.load_peak_kw == p_kw[spec.bus]
-        assert spec.pv_kwp == pytest.approx(1.5 * spec.load_peak_kw)
-        assert spec.inverter_kva == pytest.approx(1.1 * spec.pv_kwp)
+        assert spec.pv_kwp in (0.0, pytest.approx(3.0 * spec.load_peak_kw))
+        assert spec.inverter_kva == pytest.approx(max(1.1 * spec.pv_kwp, spec.battery_kw))
         assert spec.power_factor_load == pytest.approx(
             p_kw[spec.bus] / np.hypot(p_kw[spec.bus], q_kvar[spec.bus])
         )
     batteries = [s for s in ieee33.prosumers if s.has_battery]
     assert len(batteries) == 16
+    assert sum(s.pv_kwp > 0 for s in ieee33.prosumers) == 16
     for spec in batteries:
         assert spec.battery_kw == pytest.approx(0.5 * spec.load_peak_kw)
         assert spec.battery_kwh == pytest.approx(2.0 * spec.battery_kw)
@@ -121,7 +122,8 @@ def test_day_profiles_shapes_and_scaling(ieee33: Scenario) -> None:
         )
         tan_phi = np.tan(np.arccos(spec.power_factor_load))
         np.testing.assert_allclose(day.load_q_kvar[:, j], day.load_p_kw[:, j] * tan_phi)
-    assert day.pv_p_kw[:3].sum() == 0.0 and day.pv_p_kw[10:14].min() > 0.0
+    with_pv = [j for j, spec in enumerate(ieee33.prosumers) if spec.pv_kwp > 0]
+    assert day.pv_p_kw[:3].sum() == 0.0 and day.pv_p_kw[10:14, with_pv].min() > 0.0
     assert day.retail_eur_per_kwh.tolist() == list(ieee33.tariffs.retail_eur_per_kwh)
 
 

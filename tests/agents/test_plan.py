@@ -26,6 +26,7 @@ def make_obs(**overrides) -> Observation:
     base = dict(
         hour_of_day=12.0,
         load_kw=30.0,
+        load_q_kvar=10.0,
         pv_kw=80.0,
         soc_kwh=10.0,
         battery_kwh=20.0,
@@ -135,7 +136,7 @@ def test_rule_policy_truthful_prices_and_droop():
     seller = RulePolicy().act(make_obs(pv_kw=80.0, load_kw=10.0))
     buyer = RulePolicy().act(make_obs(pv_kw=0.0, load_kw=60.0))
     assert seller[2] == -1.0 and buyer[2] == 1.0  # ask feed-in, bid retail
-    assert seller[3] == 1.0  # positive Var price, voltage fine: inject
+    assert seller[3] == pytest.approx(0.1)  # Var price > 0, voltage fine: own demand 10/100
     high_v = RulePolicy().act(make_obs(last_vm_pu=1.045))
     assert high_v[3] < 0  # droop absorbs at high voltage
     assert volt_var_droop(0.9) == 1.0 and volt_var_droop(1.0) == 0.0 and volt_var_droop(1.1) == -1.0
@@ -155,4 +156,4 @@ def test_random_policy_is_seeded_and_external_policy_is_one_shot():
 
 def test_observation_vector_shape():
     vec = make_obs().to_vector()
-    assert vec.shape == (14,) and np.all(np.isfinite(vec))
+    assert vec.shape == (15,) and np.all(np.isfinite(vec))
