@@ -96,7 +96,9 @@ def convert(nodes_path: Path, edges_path: Path, name: str) -> Conversion:
     vm_dataset = np.array([float(n["voltage"]) for n in nodes])
     dv = float(np.abs(net.res_bus.vm_pu.to_numpy() - vm_dataset).max())
     loading_dataset = np.array([float(f["properties"]["load"]) for f in edges])
-    ratio = float(np.median(loading_dataset / (net.res_line.loading_percent.to_numpy() / 100)))
+    ours = net.res_line.loading_percent.to_numpy() / 100
+    used = ours > 0
+    ratio = float(np.median(loading_dataset[used] / ours[used])) if used.any() else math.nan
     if dv > VOLTAGE_CHECK_TOL_PU:
         raise NetworkError(
             f"converted grid does not reproduce the dataset voltages: max |dv| = {dv:.3g} pu "
