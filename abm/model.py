@@ -79,7 +79,8 @@ class MarketModel(mesa.Model):
         super().__init__(seed=config.seed)
         self.config = config
         self.world = world if world is not None else build_world(config)
-        self.bus = InMemoryBus()
+        # In one process, send-to-receive latency is only queueing within a phase: not timed.
+        self.bus = InMemoryBus(measure_latency=False)
         self.dso = MessageAgent(self, make_dso(self.world), self.bus.endpoint(DSO_ID))
         rngs = agent_rngs(config.seed, len(self.world.prosumer_ids))
         self.prosumers: list[MessageAgent] = []

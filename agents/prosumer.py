@@ -107,39 +107,59 @@ class ProsumerAgent:
         self._seq = itertools.count()
         self.protocol: ClearingProtocol | None = None
         if p2p_market:
-            self.protocol = make_protocol(protocol, sender=agent_id, next_seq=self._next_seq)
+            # Transports validate every message they deliver, so the protocol need not repeat it.
+            self.protocol = make_protocol(
+                protocol, sender=agent_id, next_seq=self._next_seq, validate_inputs=False
+            )
         self.interval = -1
         self.errors: list[str] = []
         self.last_row: dict[str, Any] | None = None
         self.last_trades: list[dict[str, Any]] = []
         self._reset_interval(-1)
+        self._handlers = {
+            Error: self._on_error,
+            Phase: self._on_phase,
+            Envelope: self._on_envelope,
+            VarPrice: self._on_var_price,
+            Settlement: self._on_settlement,
+            **dict.fromkeys(MARKET_KINDS, self._on_market),
+        }
 
     # -- message entry point -------------------------------------------------------------
     def handle(self, msg: Message) -> list[Outgoing]:
         """React to one message; return the messages to send (``to=None`` broadcasts)."""
-        if isinstance(msg, Error):  # recorded, never answered (no error ping-pong)
-            self.errors.append(f"{msg.sender} refused {msg.refused_kind}: {msg.reason}")
-            return []
-        if isinstance(msg, Phase):
-            return self._on_phase(msg)
-        if isinstance(msg, MARKET_KINDS):
-            if self.protocol is None:
-                return self._refuse(msg, "no P2P market runs in this simulation")
-            return self.protocol.on_message(msg)
-        if msg.interval != self.interval:
-            return self._refuse(msg, f"message for interval {msg.interval}, now {self.interval}")
-        if isinstance(msg, Envelope):
-            if msg.sender != DSO_ID:
-                return self._refuse(msg, f"envelope from {msg.sender!r}, not from the DSO")
-            self.envelopes[msg.prosumer] = msg
-            return []
-        if isinstance(msg, VarPrice):
-            if msg.sender == DSO_ID and msg.bus == self.bus:
-                self.var_price_eur_per_kvarh = msg.price_eur_per_kvarh
-            return []
-        if isinstance(msg, Settlement):
-            return self._on_settlement(msg)
-        return self._refuse(msg, f"a prosumer does not take {msg.kind} messages")
+        handler = self._handlers.get(type(msg))
+        if handler is None:
+            return self._refuse(msg, f"a prosumer does not take {msg.kind} messages")
+        return handler(msg)
+
+    def _on_error(self, msg: Error) -> list[Outgoing]:
+        # Recorded, never answered (no error ping-pong).
+        self.errors.append(f"{msg.sender} refused {msg.refused_kind}: {msg.reason}")
+        return []
+
+    def _on_market(self, msg: Message) -> list[Outgoing]:
+        if self.protocol is None:
+            return self._refuse(msg, "no P2P market runs in this simulation")
+        return self.protocol.on_message(msg)
+
+    def _on_envelope(self, msg: Envelope) -> list[Outgoing]:
+        if msg.interval != self.interval or msg.sender != DSO_ID:
+            return self._refuse(msg, self._why_not_current(msg))
+        self.envelopes[msg.prosumer] = msg
+        return []
+
+    def _on_var_price(self, msg: VarPrice) -> list[Outgoing]:
+        if msg.interval != self.interval or msg.sender != DSO_ID:
+            return self._refuse(msg, self._why_not_current(msg))
+        if msg.bus == self.bus:
+            self.var_price_eur_per_kvarh = msg.price_eur_per_kvarh
+        return []
+
+    def _why_not_current(self, msg: Message) -> str:
+        if msg.sender != DSO_ID:
+            return f"{msg.kind} from {msg.sender!r}, not from the DSO"
+        return f"{msg.kind} for interval {msg.interval}, now {self.interval}"
 
     # -- phases ----------------------------------------------------------------------------
     def _on_phase(self, msg: Phase) -> list[Outgoing]:
@@ -274,7 +294,9 @@ class ProsumerAgent:
         ]
 
     def _on_settlement(self, msg: Settlement) -> list[Outgoing]:
-        if msg.sender != DSO_ID or msg.prosumer != self.agent_id or self.plan is None:
+        if msg.interval != self.interval or msg.sender != DSO_ID:
+            return self._refuse(msg, self._why_not_current(msg))
+        if msg.prosumer != self.agent_id or self.plan is None:
             return self._refuse(msg, "settlement not for this prosumer's schedule")
         self.last_vm_pu = msg.vm_pu
         plan, obs, t = self.plan, self.last_obs, self.interval

@@ -124,12 +124,13 @@ class Counters:
         stats.msgs_sent += 1
         stats.bytes_sent += nbytes
 
-    def count_received(self, kind: str, nbytes: int, latency_ns: int) -> None:
-        """One message of ``kind`` arrived, ``latency_ns`` after it was sent."""
+    def count_received(self, kind: str, nbytes: int, latency_ns: int | None) -> None:
+        """One message of ``kind`` arrived ``latency_ns`` after its send (``None``: not timed)."""
         stats = self._stats(kind)
         stats.msgs_recv += 1
         stats.bytes_recv += nbytes
-        stats.latency.record(latency_ns)
+        if latency_ns is not None:
+            stats.latency.record(latency_ns)
 
     def count_rejected(self, kind: str | None, nbytes: int) -> None:
         """A received message was refused (its bytes still count as received)."""

@@ -24,8 +24,9 @@ _Queued = tuple[Message, int, int]  # message, send time (ns), wire size (bytes)
 class InMemoryBus:
     """Registry of in-process endpoints with one FIFO queue per agent."""
 
-    def __init__(self, *, count_bytes: bool = True) -> None:
+    def __init__(self, *, count_bytes: bool = True, measure_latency: bool = True) -> None:
         self.count_bytes = count_bytes
+        self.measure_latency = measure_latency
         self._endpoints: dict[str, InMemoryEndpoint] = {}
 
     def endpoint(self, agent_id: str) -> InMemoryEndpoint:
@@ -100,11 +101,14 @@ class InMemoryEndpoint:
 
     def recv(self, timeout_ms: int | None = NO_WAIT) -> Message | None:
         """Next queued message or ``None``; never blocks (nothing can arrive meanwhile)."""
-        self._open_bus()
+        bus = self._open_bus()
         if not self.queue:
             return None
         msg, send_ns, nbytes = self.queue.popleft()
-        self.counters.count_received(msg.kind, nbytes, time.time_ns() - send_ns)
+        if bus.measure_latency:
+            self.counters.count_received(msg.kind, nbytes, time.time_ns() - send_ns)
+        else:
+            self.counters.count_received(msg.kind, nbytes, None)
         return msg
 
     def drain(self) -> list[Message]:

@@ -37,12 +37,17 @@ def make_protocol(
     sender: str,
     next_seq: Callable[[], int],
     rounds: int = DEFAULT_ROUNDS,
+    *,
+    validate_inputs: bool = True,
 ) -> ClearingProtocol:
-    """A clearing protocol instance for peer ``sender`` (``rounds`` only for bilateral)."""
+    """A clearing protocol instance for peer ``sender`` (``rounds`` only for bilateral).
+
+    ``validate_inputs``: see :class:`agents.clearing.peer.ClearingPeer`.
+    """
     if name == "auction":
-        return ReplicatedAuction(sender, next_seq)
+        return ReplicatedAuction(sender, next_seq, validate_inputs=validate_inputs)
     if name == "bilateral":
-        return BilateralClearing(sender, next_seq, rounds)
+        return BilateralClearing(sender, next_seq, rounds, validate_inputs=validate_inputs)
     raise InvalidSetting(f"protocol={name!r} is not one of {list(PROTOCOL_NAMES)}")
 
 

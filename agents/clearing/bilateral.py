@@ -91,11 +91,16 @@ class BilateralClearing(ClearingPeer):
     name = "bilateral"
 
     def __init__(
-        self, sender: str, next_seq: Callable[[], int], rounds: int = DEFAULT_ROUNDS
+        self,
+        sender: str,
+        next_seq: Callable[[], int],
+        rounds: int = DEFAULT_ROUNDS,
+        *,
+        validate_inputs: bool = True,
     ) -> None:
         if type(rounds) is not int or not 1 <= rounds <= MAX_ROUNDS:
             raise InvalidSetting(f"rounds={rounds!r} is not an integer in 1..{MAX_ROUNDS}")
-        super().__init__(sender, next_seq)
+        super().__init__(sender, next_seq, validate_inputs=validate_inputs)
         self.rounds = rounds
 
     def ticks(self) -> tuple[tuple[str, int], ...]:

@@ -125,12 +125,18 @@ class ClearingPeer:
 
     ``sender`` is this peer's agent id; ``next_seq`` returns the next sequence number of
     this peer's messages (shared with the rest of the agent so seqs keep increasing).
+    ``validate_inputs=False`` skips the field-limit check of received messages, for callers
+    whose transport has already validated every message (all of ``messaging``'s transports
+    do); the interval, sender, replay and envelope checks always run.
     """
 
     name = ""
 
-    def __init__(self, sender: str, next_seq: Callable[[], int]) -> None:
+    def __init__(
+        self, sender: str, next_seq: Callable[[], int], *, validate_inputs: bool = True
+    ) -> None:
         self.sender = sender
+        self.validate_inputs = validate_inputs
         self.next_seq = next_seq
         self.interval = -1
         self.envelopes: Mapping[str, Envelope] = {}
@@ -179,7 +185,8 @@ class ClearingPeer:
             self.errors.append(msg)  # never answered, so two peers cannot ping-pong errors
             return []
         try:
-            check_fields(msg)
+            if self.validate_inputs:
+                check_fields(msg)
             if msg.interval > self.interval:
                 return self._hold_early(msg)
             if msg.interval < self.interval:
