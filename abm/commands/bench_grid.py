@@ -1,0 +1,145 @@
+"""``p2pvar bench grid``: speed of the grid core, with pandapower measured in the same run."""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from abm.commands.output import emit
+from abm.config import add_config_args, config_from_args
+from abm.errors import ConfigError
+
+#: Calls per timed repetition of the fast single-scenario figures (median per call).
+CALLS_PER_REPEAT = 50
+#: Random operating points compared with pandapower for ``max_abs_dv_pu``.
+ACCURACY_SCENARIOS = 5
+#: The prosumer case of the envelope figures (``dso.synthetic.prosumer_case``).
+DOE_CASE = {"passive_share": 0.5, "pv_ratio": 4.0, "import_ratio": 2.0}
+
+
+@dataclass(frozen=True)
+class BenchGridConfig:
+    """What ``p2pvar bench grid`` measures."""
+
+    network: str = field(
+        default="ieee33",
+        metadata={"help": "built-in network (ieee33, swiss161) or a pandapower JSON file"},
+    )
+    batch: int = field(default=20000, metadata={"help": "scenarios in the batched power flow"})
+    repeats: int = field(default=10, metadata={"help": "timed repetitions per figure (median)"})
+    seed: int = field(default=0, metadata={"help": "seed of the random operating points"})
+
+    def __post_init__(self) -> None:
+        if self.batch < 1:
+            raise ConfigError(f"batch must be >= 1, got {self.batch}")
+        if self.repeats < 1:
+            raise ConfigError(f"repeats must be >= 1, got {self.repeats}")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``bench grid``."""
+    parser = sub.add_parser(
+        "grid",
+        help="power flow, envelope and sensitivity speed against pandapower runpp",
+        description="Median timings of the radial power flow (single and batched), the "
+        "envelopes of all prosumers (one per loaded bus; "
+        + ", ".join(f"{k}={v}" for k, v in DOE_CASE.items())
+        + "), the loss sensitivities and the per-interval path (envelopes + sensitivities + "
+        "power flow), with pandapower's runpp timed and compared in the same run.",
+    )
+    add_config_args(parser, BenchGridConfig)
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def _median_s(fn: Callable[[], object], repeats: int, calls: int = 1) -> float:
+    """Median over ``repeats`` of the time per call of ``calls`` back-to-back calls (s)."""
+    fn()  # warm-up: caches and first-call costs are not timed
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - start) / calls)
+    return statistics.median(times)
+
+
+def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
+    """Measure every figure of the grid benchmark."""
+    from dso.doe import compute_envelopes
+    from dso.networks import load_network
+    from dso.powerflow import RadialPowerFlow
+    from dso.reference import PandapowerReference
+    from dso.sensitivity import loss_sensitivities
+    from dso.synthetic import prosumer_case, random_injections
+
+    feeder = load_network(config.network)
+    pf = RadialPowerFlow(feeder)
+    ref = PandapowerReference(feeder)
+    rng = np.random.default_rng(config.seed)
+    p, q = feeder.base_injection()
+    reps = config.repeats
+    pf_s = _median_s(lambda: pf.solve(p, q), reps, CALLS_PER_REPEAT)
+    ref.solve(p, q)  # loads of the pandapower network at the base case
+    runpp_s = _median_s(ref.runpp_default, reps)
+    p_batch, q_batch = random_injections(feeder, config.batch, rng)
+    batch_s = _median_s(lambda: pf.solve(p_batch, q_batch), reps)
+    case = prosumer_case(feeder, **DOE_CASE)
+    doe_args = (case.prosumer_bus, case.p_other_kw, case.q_other_kvar)
+    maxima = (case.max_export_kw, case.max_import_kw)
+
+    def envelopes() -> Any:
+        return compute_envelopes(pf, *doe_args, *maxima)
+
+    doe_s = _median_s(envelopes, reps)
+    p_int = case.p_other_kw.copy()
+    np.add.at(p_int, case.prosumer_bus, case.max_export_kw / 2)
+    lsf_s = _median_s(lambda: loss_sensitivities(pf, p_int, case.q_other_kvar), reps, 10)
+
+    def interval() -> None:
+        envelopes()
+        loss_sensitivities(pf, p_int, case.q_other_kvar)
+        pf.solve(p_int, case.q_other_kvar)
+
+    interval_s = _median_s(interval, reps)
+    p_acc, q_acc = random_injections(feeder, ACCURACY_SCENARIOS, rng)
+    p_acc, q_acc = np.vstack([p, p_acc]), np.vstack([q, q_acc])
+    ours = pf.solve(p_acc, q_acc).vm_pu
+    dv = max(np.abs(ours[i] - ref.solve(p_acc[i], q_acc[i]).vm_pu).max() for i in range(len(p_acc)))
+    env = envelopes()
+    return {
+        "network": feeder.name,
+        "n_buses": feeder.n_bus,
+        "pf_us": pf_s * 1e6,
+        "runpp_us": runpp_s * 1e6,
+        "speedup_vs_runpp": runpp_s / pf_s,
+        "batch_size": config.batch,
+        "batch_pf_per_s": config.batch / batch_s,
+        "n_prosumers": len(case.prosumer_bus),
+        "doe_ms": doe_s * 1e3,
+        "doe_power_flows": env.n_power_flows,
+        "doe_binding_export": sorted(set(env.export_binding)),
+        "doe_binding_import": sorted(set(env.import_binding)),
+        "lsf_ms": lsf_s * 1e3,
+        "interval_ms": interval_s * 1e3,
+        "intervals_per_s": 1.0 / interval_s,
+        "max_abs_dv_pu": float(dv),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print its figures."""
+    config = config_from_args(BenchGridConfig, args)
+    result = bench_grid(config)
+    title = (
+        f"grid benchmark ({result['network']}; medians of {config.repeats} repeats; "
+        f"pandapower runpp with default settings as the baseline)"
+    )
+    emit(result, args.json, title=title)
+    return 0
