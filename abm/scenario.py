@@ -277,7 +277,7 @@ class ScenarioOptions:
     """Knobs of :func:`default_scenario` (CLI flags derive from these fields)."""
 
     pv_ratio: float = field(
-        default=3.0, metadata={"help": "PV kWp per kW of load peak at a prosumer with PV"}
+        default=4.0, metadata={"help": "PV kWp per kW of load peak at a prosumer with PV"}
     )
     pv_fraction: float = field(
         default=0.5, metadata={"help": "share of prosumers that own PV, in [0, 1]"}

@@ -66,7 +66,7 @@ def test_ieee33_default_has_one_prosumer_per_load_bus(ieee33: Scenario) -> None:
     assert ieee33.passive_loads == () and ieee33.n_bus == 33 and ieee33.slack_bus == 0
     for spec in ieee33.prosumers:
         assert spec.load_peak_kw == p_kw[spec.bus]
-        assert spec.pv_kwp in (0.0, pytest.approx(3.0 * spec.load_peak_kw))
+        assert spec.pv_kwp in (0.0, pytest.approx(4.0 * spec.load_peak_kw))
         assert spec.inverter_kva == pytest.approx(max(1.1 * spec.pv_kwp, spec.battery_kw))
         assert spec.power_factor_load == pytest.approx(
             p_kw[spec.bus] / np.hypot(p_kw[spec.bus], q_kvar[spec.bus])

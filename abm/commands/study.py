@@ -1,0 +1,56 @@
+"""``p2pvar study markets``: run every market mode and compare them (table and plots)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from abm.config import add_config_args, config_from_args, write_run_config
+from abm.sim_config import MARKETS, SimConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``study`` and its case studies."""
+    parser = sub.add_parser("study", help="case studies that run and compare several simulations")
+    studies = parser.add_subparsers(dest="study", metavar="STUDY", required=True)
+    markets = studies.add_parser(
+        "markets",
+        help="every market mode on the same days: value of P2P, Var and both",
+        description="Run grid-only, p2p, var and multi with the same network, policy, protocol, "
+        "days and seed; write each run's tables to OUT/<mode>/, the comparison table to "
+        "OUT/comparison.csv (and .md) and plots to OUT/*.png.",
+    )
+    add_config_args(markets, SimConfig)
+    markets.add_argument("--out", type=Path, required=True, help="directory for results")
+    markets.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    markets.set_defaults(func=run_markets)
+
+
+def run_markets(args: argparse.Namespace) -> int:
+    """Run the four market modes and write the comparison."""
+    from abm.simulation import run_simulation
+    from analysis.compare import compare_runs, to_markdown
+    from analysis.plots import plot_comparison, plot_daily_profiles
+
+    base = config_from_args(SimConfig, args)
+    out: Path = args.out
+    runs = {}
+    for market in MARKETS:
+        config = dataclasses.replace(base, market=market)
+        if not args.no_progress:
+            print(f"running {market} ...", flush=True)
+        run_simulation(config, out / market, progress=not args.no_progress)
+        runs[market] = out / market
+    comparison = compare_runs(runs, baseline="grid-only")
+    write_run_config(
+        out, base, base.seed, study="markets", runs={k: str(v) for k, v in runs.items()}
+    )
+    comparison.to_csv(out / "comparison.csv")
+    table = to_markdown(comparison)
+    (out / "comparison.md").write_text(table + "\n")
+    plot_comparison(comparison, out / "comparison.png")
+    plot_daily_profiles(runs, out / "daily_profiles.png")
+    print(table)
+    print(f"tables and plots written to {out}")
+    return 0

@@ -1,0 +1,73 @@
+"""Compare finished runs (one result directory per market mode) from their tables alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.metrics import summarize
+
+TABLE_NAMES = ("intervals", "prosumers", "trades", "buses", "messages")
+#: Columns of the comparison table, in order.
+COMPARISON_COLUMNS = (
+    "prosumer_cost_eur",
+    "retail_eur",
+    "var_revenue_eur",
+    "network_loss_kwh",
+    "p2p_volume_kwh",
+    "var_volume_kvarh",
+    "vmin_pu",
+    "vmax_pu",
+    "voltage_violations",
+    "pv_curtailed_kwh",
+    "messages_per_interval",
+)
+
+
+def read_run(run_dir: Path) -> tuple[dict[str, pd.DataFrame], float]:
+    """The result tables of a run directory and its interval duration in hours."""
+    config = json.loads((run_dir / "config.json").read_text())
+    interval_min = config["scenario"]["interval_min"]
+    tables = {name: pd.read_csv(run_dir / f"{name}.csv") for name in TABLE_NAMES}
+    return tables, interval_min / 60.0
+
+
+def compare_runs(runs: Mapping[str, Path], baseline: str) -> pd.DataFrame:
+    """One row per run (indexed by label) with the summary figures and changes vs ``baseline``.
+
+    ``cost_change_pct`` and ``loss_change_pct`` are relative to the baseline run.
+    """
+    rows = {}
+    for label, run_dir in runs.items():
+        tables, duration_h = read_run(run_dir)
+        summary = summarize(tables, duration_h)
+        rows[label] = {col: summary[col] for col in COMPARISON_COLUMNS}
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    base = frame.loc[baseline]
+    frame["cost_change_pct"] = 100.0 * (frame["prosumer_cost_eur"] / base["prosumer_cost_eur"] - 1)
+    frame["loss_change_pct"] = 100.0 * (frame["network_loss_kwh"] / base["network_loss_kwh"] - 1)
+    frame.index.name = "market"
+    return frame
+
+
+def hourly_profile(tables: Mapping[str, pd.DataFrame], column: str, table: str) -> pd.Series:
+    """Mean over days of a per-interval sum of ``column`` by hour of day (hourly runs)."""
+    frame = tables[table]
+    per_interval = frame.groupby("interval")[column].sum()
+    return per_interval.groupby(per_interval.index % 24).mean()
+
+
+def to_markdown(frame: pd.DataFrame, digits: int = 4) -> str:
+    """A GitHub-flavoured markdown table of ``frame`` (index as first column)."""
+
+    def cell(value: object) -> str:
+        return f"{value:.{digits}g}" if isinstance(value, float) else str(value)
+
+    header = [frame.index.name or "", *map(str, frame.columns)]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, row in frame.iterrows():
+        lines.append("| " + " | ".join([str(label), *map(cell, row.to_numpy())]) + " |")
+    return "\n".join(lines)
