@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from dso.blas import single_blas_thread
 from dso.doe import compute_envelopes
 from dso.networks import Feeder
 from dso.powerflow import RadialPowerFlow
@@ -110,6 +111,10 @@ class DSOAgent:
 
     def open_interval(self, t: int) -> list[Outgoing]:
         """Open interval ``t``: compute and publish envelopes and Var prices."""
+        with single_blas_thread():  # small matrices: BLAS threads only contend for the cores
+            return self._open_interval(t)
+
+    def _open_interval(self, t: int) -> list[Outgoing]:
         fc = self.fc
         self.interval = t
         self.schedules: dict[str, Schedule] = {}
@@ -196,6 +201,10 @@ class DSOAgent:
         A prosumer without a schedule (absent) is taken at its forecast net injection with
         no trades, and is settled at retail for it.
         """
+        with single_blas_thread():
+            return self._settle()
+
+    def _settle(self) -> list[Outgoing]:
         fc, t, dt = self.fc, self.interval, self.duration_h
         p_other, _, net_p, base_q = self._base_injection(t)
         q_other = fc.passive_q_kvar[t].astype(float)
