@@ -92,8 +92,16 @@ def test_same_seed_same_results():
     assert not a.tables["prosumers"]["bill_eur"].equals(c.tables["prosumers"]["bill_eur"])
 
 
+class Abstain:
+    """A policy that never orders (trade share 0)."""
+
+    def act(self, obs):
+        return np.array([0.0, -1.0, 0.0, 0.0], np.float32)
+
+
 def _model_at_orders(**kw) -> MarketModel:
-    model = MarketModel(SimConfig(market="p2p", **kw))
+    # p01 never orders itself, so an order forged in its name is its only order.
+    model = MarketModel(SimConfig(market="p2p", **kw), policies={"p01": Abstain()})
     for _ in range(12):  # midday: sellers exist
         model.step()
     model.begin_interval()
@@ -108,44 +116,49 @@ def _trade_set(model: MarketModel) -> set[tuple]:
     }
 
 
-def test_order_outside_envelope_is_refused_without_effect():
-    clean = _model_at_orders()
-    clean.finish_interval()
-    reference = _trade_set(clean)
-
+def _midday_trades_with(inject=None) -> tuple[set[tuple], MarketModel]:
+    """Trades of a midday interval, with ``inject(model)`` sending bad messages after decide."""
     model = _model_at_orders()
-    forger = model.prosumers[0]
-    env = forger.logic.envelopes[forger.logic.agent_id]
     model.decide()
-    # A second, oversized offer from p01 (far beyond its export limit) reaches every peer.
-    bad = Offer(forger.logic.agent_id, model.interval, 10**9, env.export_kw * 10 + 100.0, 0.0)
-    forger.endpoint.publish(bad)
-    model.deliver()
+    if inject is not None:
+        inject(model)
+        model.deliver()
     model.clear()
     model.schedule()
     model.settle()
     model.collect()
-    assert _trade_set(model) == reference
-    refusals = [e for a in model.prosumers[1:] for e in a.logic.protocol.refused]
-    assert refusals and all("p01" in str(r) for r in refusals)
+    return _trade_set(model), model
 
 
-def test_unknown_prosumer_and_late_order_are_refused():
-    model = _model_at_orders()
-    intruder = model.bus.endpoint("p99")
-    model.decide()
-    intruder.publish(Bid("p99", model.interval, 0, 5.0, 1.0))
-    late = model.prosumers[1]
-    late.endpoint.publish(Bid(late.logic.agent_id, model.interval - 1, 10**9, 1.0, 1.0))
-    model.deliver()
-    reasons = " ".join(str(r) for a in model.prosumers[2:] for r in a.logic.protocol.refused)
-    reasons += " ".join(e for a in model.prosumers[2:] for e in a.logic.errors)
-    assert "p99" in reasons
-    assert "interval" in reasons
-    model.clear()
-    model.schedule()
-    model.settle()
-    assert all(tr["buyer"] != "p99" for a in model.prosumers for tr in a.logic.last_trades)
+def _refusals(model: MarketModel) -> str:
+    return " ".join(
+        [str(r) for a in model.prosumers for r in a.logic.protocol.refused]
+        + [e for a in model.prosumers for e in a.logic.errors]
+    )
+
+
+def test_bad_orders_are_refused_without_effect_on_other_trades():
+    reference, _ = _midday_trades_with()
+    assert reference
+
+    def oversized(model):  # an offer from p01, far beyond its export envelope
+        forger = model.prosumers[0]
+        env = forger.logic.envelopes[forger.logic.agent_id]
+        bad = Offer("p01", model.interval, 10**9, env.export_kw * 10 + 100.0, 0.0)
+        forger.endpoint.publish(bad)
+
+    def unknown(model):  # a prosumer the DSO never gave an envelope
+        model.bus.endpoint("p99").publish(Bid("p99", model.interval, 0, 5.0, 1.0))
+
+    def late(model):  # an order for the previous interval
+        sender = model.prosumers[1]
+        sender.endpoint.publish(Bid("p02", model.interval - 1, 10**9, 1.0, 1.0))
+
+    for inject, expected in ((oversized, "envelope"), (unknown, "p99"), (late, "interval")):
+        trades, model = _midday_trades_with(inject)
+        assert trades == reference, inject.__name__
+        assert expected in _refusals(model), inject.__name__
+        assert all("p99" not in trade[:2] for trade in trades)
 
 
 def test_nan_action_abstains_with_reason():
