@@ -173,3 +173,35 @@ def test_nan_action_abstains_with_reason():
     assert "not a finite number" in row["action_error"]
     assert row["order_side"] == "none" and row["p2p_bought_kwh"] == 0.0
     assert all(np.isfinite(r) for r in rewards.values())
+
+
+def test_each_phase_of_an_interval():
+    model = MarketModel(SimConfig(market="multi"))
+    for _ in range(12):
+        model.step()
+    t = model.interval
+    ids = [a.logic.agent_id for a in model.prosumers]
+    model.publish()  # 1. public envelopes for everyone, each prosumer its bus's Var price
+    for agent in model.prosumers:
+        assert sorted(agent.logic.envelopes) == sorted(ids)
+        assert agent.logic.interval == t
+    assert any(a.logic.var_price_eur_per_kvarh > 0 for a in model.prosumers)
+    model.decide()  # 2. a feasible plan and at most one order each
+    plans = {a.logic.agent_id: a.logic.plan for a in model.prosumers}
+    assert all(plan is not None for plan in plans.values())
+    assert {p.order_side for p in plans.values()} >= {"buy", "sell"}
+    model.clear()  # 3. the protocol's clock ticks run
+    model.schedule()  # 4. trades final on both sides; the DSO holds one schedule per prosumer
+    finals = {a.logic.agent_id: a.logic.protocol.final_trades() for a in model.prosumers}
+    assert sorted(model.dso.logic.schedules) == sorted(ids)
+    for pid, schedule in model.dso.logic.schedules.items():
+        assert schedule.p_kw == pytest.approx(plans[pid].p_kw)
+    trades = {tr.trade_id: tr for fin in finals.values() for tr in fin}
+    assert trades and all(
+        tr in finals[tr.buyer] and tr in finals[tr.seller] for tr in trades.values()
+    )
+    model.settle()  # 5. power flow and a settlement row for every prosumer
+    assert all(a.logic.last_row["interval"] == t for a in model.prosumers)
+    assert model.dso.logic.last_row["interval"] == t
+    model.collect()  # 6. one row per table
+    assert model.datacollector.get_table_dataframe("intervals")["interval"].iloc[-1] == t
