@@ -140,6 +140,8 @@ class _Side:
         self.why = [""] * len(caps)
         self.relax = np.zeros(len(cons.order))
         self.n_power_flows = 0
+        self.bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
+        self.v_start: np.ndarray | None = None  # where the next power flows start
 
     # -- evaluation ------------------------------------------------------------------------
 
@@ -149,17 +151,24 @@ class _Side:
         rising = np.minimum(self.base + self.weights * level_k, self.caps)
         return np.where(self.frozen, self.fixed, rising)
 
-    def slack(self, values: np.ndarray) -> np.ndarray:
-        """Constraint slack ``(B, C)`` (tightened limits, ordered; -inf where no convergence)."""
+    def slack(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Constraint slack ``(B, C)`` (tightened limits, ordered; -inf where no convergence)
+        and the bus voltages ``(B, n_bus)``. The power flows start from ``v_start``."""
         s = self.s_other + (self.direction / KW_PER_PU) * (values @ self.incidence)
         s[:, self.pf.feeder.slack_bus] = 0.0
-        result, ok = self.pf.solve_pu(s, DOE_TOL_PU, raise_on_failure=False)
+        result, ok = self.pf.solve_pu(s, DOE_TOL_PU, False, self.v_start)
         self.n_power_flows += len(s)
         vm = result.vm_pu[:, self.pf.non_slack]
         load = result.loading_percent / 100.0
         slack = self.upper - np.concatenate([vm, -vm, load], axis=1)[:, self.cons.order]
         slack[~ok] = -np.inf
-        return slack
+        return slack, result.v_pu
+
+    def keep_start(self, v: np.ndarray, row: np.ndarray, branches: np.ndarray) -> None:
+        """Start later power flows, in ``branches``, from the voltages of ``row`` (per branch)."""
+        take = branches[self.bus_branch]
+        picked = v[row[self.bus_branch], np.arange(v.shape[1])]
+        self.v_start = picked if self.v_start is None else np.where(take, picked, self.v_start)
 
     def group_min(self, slack: np.ndarray) -> np.ndarray:
         """Smallest relaxed slack per branch, ``(..., G)``."""
@@ -186,7 +195,10 @@ class _Side:
         self.freeze(~self.frozen & (self.caps <= 0), 0.0, "physical maximum")
         self.freeze(~self.frozen & (self.weights <= 0), 0.0, "zero fairness weight")
         level = np.zeros(self.n_groups)
-        slack_lo = self.slack(self.values(level)[None])[0]
+        slack, v = self.slack(self.values(level)[None])
+        slack_lo = slack[0]
+        if np.isfinite(slack_lo).all():
+            self.keep_start(v, np.zeros(self.n_groups, dtype=int), np.ones(self.n_groups, bool))
         strict = np.minimum.reduceat(slack_lo + self.margin, self.cons.starts)
         tight = self.group_min(slack_lo)
         for g in np.flatnonzero(tight < 0):
@@ -248,7 +260,7 @@ class _Side:
             ladder = np.clip(ladder, lo + width * 1e-9, hi)
             cand = np.where(np.isfinite(frac), ladder, cand)
             cand = np.where(active, cand, lo)
-            slack = self.slack(self.values(cand))
+            slack, v = self.slack(self.values(cand))
             bad = self.group_min(slack) < 0  # (K, G)
             has_bad = bad.any(axis=0)
             first_bad = np.where(has_bad, bad.argmax(axis=0), N_CANDIDATES)
@@ -256,6 +268,7 @@ class _Side:
             moved = active & (last_good >= 0)
             row = np.maximum(last_good, 0)
             lo = np.where(moved, cand[row, cols], lo)
+            self.keep_start(v, row, moved)
             slack_lo = np.where(moved[grp], slack[row[grp], np.arange(len(grp))], slack_lo)
             shrunk = active & has_bad
             row = np.minimum(first_bad, N_CANDIDATES - 1)
@@ -283,8 +296,9 @@ class _Side:
         rising = ~self.frozen & (base < self.caps) & (self.group >= 0)
         rising &= groups[np.maximum(self.group, 0)]
         members = [np.flatnonzero(rising & (self.group == g)) for g in range(self.n_groups)]
-        slack = self.slack(self.raise_each(base, members))
+        slack, v = self.slack(self.raise_each(base, members))
         margin = self.group_min(slack)
+        self.keep_start(v, np.zeros(self.n_groups, dtype=int), groups)
         for g, m in enumerate(members):
             if not len(m):
                 continue
@@ -309,7 +323,7 @@ class _Side:
         released = np.zeros(len(self.caps), dtype=bool)
         if not any(len(m) for m in members):
             return released
-        margin = self.group_min(self.slack(self.raise_each(values, members)))
+        margin = self.group_min(self.slack(self.raise_each(values, members))[0])
         for g, m in enumerate(members):
             released[m] = margin[np.arange(1, len(m) + 1), g] >= 0
         return released

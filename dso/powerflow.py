@@ -110,20 +110,17 @@ class RadialPowerFlow:
         v_map[self.non_slack] = self.z
         ser0 = path.T @ (y_shunt * self.v_nl)
         ser_map = path.T @ (y_shunt[:, None] * self.z) - path.T
-        frm, to = feeder.from_bus, feeder.to_bus
+        frm = feeder.from_bus
         from0 = ser0 + y_half * v0[frm]
         from_map = ser_map + y_half[:, None] * v_map[frm]
-        to0 = ser0 - y_half * v0[to]
-        to_map = ser_map - y_half[:, None] * v_map[to]
         at_slack = frm == slack
         #: d(slack current into the lines) / d(non-slack current injections), (m,)
         self.slack_current_coeff = from_map[at_slack].sum(axis=0)
-        # without line charging both ends carry the same current: one block is enough
-        self._charging = bool(np.any(feeder.b_us != 0))
-        ends0 = [from0, to0] if self._charging else [from0]
-        ends = [from_map, to_map] if self._charging else [from_map]
-        self._out0 = np.concatenate([v0, *ends0, [from0[at_slack].sum()]])
-        out = np.vstack([v_map, *ends, self.slack_current_coeff])
+        # the to-end current follows elementwise: I_to = I_from - y_half (V_from + V_to)
+        self._y_half = y_half
+        self._charging = bool(np.any(y_half != 0))
+        self._out0 = np.concatenate([v0, from0, [from0[at_slack].sum()]])
+        out = np.vstack([v_map, from_map, self.slack_current_coeff])
         self._out_t = np.ascontiguousarray(out.T)
         self._i_base_ka = S_BASE_MVA / (np.sqrt(3) * feeder.vn_kv)
         self._subsets: dict[bytes, _Reduced] = {}
@@ -170,24 +167,32 @@ class RadialPowerFlow:
         return s, p.ndim == 2
 
     def solve_pu(
-        self, s_pu: np.ndarray, tol_pu: float, raise_on_failure: bool
+        self,
+        s_pu: np.ndarray,
+        tol_pu: float,
+        raise_on_failure: bool,
+        v_start: np.ndarray | None = None,
     ) -> tuple[PowerFlowResult, np.ndarray]:
         """Batched solve of per-unit injections ``(B, n_bus)`` (slack entries must be 0).
 
-        Returns the result and a ``(B,)`` convergence mask; with ``raise_on_failure`` a
-        scenario that does not converge raises :class:`PowerFlowDidNotConverge` instead.
+        ``v_start``: bus voltages ``(n_bus,)`` to start every scenario from (default: the
+        no-load voltages). Returns the result and a ``(B,)`` convergence mask; with
+        ``raise_on_failure`` a scenario that does not converge raises
+        :class:`PowerFlowDidNotConverge` instead.
         """
         s_ns = s_pu[:, self.non_slack]
         cols = np.flatnonzero(np.any(s_ns != 0, axis=0))
         red = self._reduced(cols)
+        v0 = None if v_start is None else v_start[self.non_slack[cols]]
         b = len(s_pu)
         out = np.empty((b, red.out_aug_t.shape[1]), dtype=complex)
         ok = np.ones(b, dtype=bool)
         iterations = 0
         with single_blas_thread():
-            for start in range(0, b, CHUNK_ROWS):
-                rows = slice(start, start + CHUNK_ROWS)
-                aug, its, ok[rows] = self._iterate(np.conj(s_ns[rows][:, cols]), red, tol_pu)
+            for first in range(0, b, CHUNK_ROWS):
+                rows = slice(first, first + CHUNK_ROWS)
+                s_conj = np.conj(s_ns[rows][:, cols])
+                aug, its, ok[rows] = self._iterate(s_conj, red, tol_pu, v0)
                 iterations = max(iterations, its)
                 np.matmul(aug, red.out_aug_t, out=out[rows])
         if raise_on_failure and not ok.all():
@@ -212,10 +217,11 @@ class RadialPowerFlow:
         return red
 
     def _iterate(
-        self, s_conj: np.ndarray, red: _Reduced, tol_pu: float
+        self, s_conj: np.ndarray, red: _Reduced, tol_pu: float, v_start: np.ndarray | None = None
     ) -> tuple[np.ndarray, int, np.ndarray]:
         """Fixed point on the injection buses of ``(k,)`` or ``(B, k)`` conjugate injections.
 
+        Starts from ``v_start`` (``(k,)``) or the no-load voltages.
         Returns ``[I, 1]`` (currents of the last voltages, then a column of ones), the
         iterations and the converged mask (``(B,)``, or ``()`` for one scenario). Works in
         preallocated buffers: the loop allocates nothing.
@@ -226,7 +232,7 @@ class RadialPowerFlow:
             return aug, 0, np.ones(s_conj.shape[:-1], dtype=bool)
         currents = aug[..., :k]
         v = np.empty_like(s_conj)
-        v[...] = red.z_aug_t[k]
+        v[...] = red.z_aug_t[k] if v_start is None else v_start
         v_new = np.empty_like(s_conj)
         step = np.zeros_like(s_conj)
         step_abs = np.empty(s_conj.shape)
@@ -253,9 +259,13 @@ class RadialPowerFlow:
         n, n_line = self.feeder.n_bus, self.feeder.n_line
         magnitude = np.abs(out)
         v = out[..., :n]
-        i_ka = magnitude[..., n : n + n_line] * self._i_base_ka
+        i_from = out[..., n : n + n_line]
+        i_ka = magnitude[..., n : n + n_line]
         if self._charging:  # the larger of the two terminal currents
-            np.maximum(i_ka, magnitude[..., n + n_line : -1] * self._i_base_ka, out=i_ka)
+            f = self.feeder
+            i_to = i_from - self._y_half * (v[..., f.from_bus] + v[..., f.to_bus])
+            np.maximum(i_ka, np.abs(i_to), out=i_ka)
+        i_ka *= self._i_base_ka
         s_slack = self.v_slack * np.conj(out[..., -1]) * KW_PER_PU
         return PowerFlowResult(
             vm_pu=magnitude[..., :n],
