@@ -18,7 +18,7 @@ from dso.errors import DsoError
 from messaging.errors import MessagingError
 
 #: Modules of :mod:`abm.commands` that register a top-level subcommand, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("grid", "simulate", "study", "keys", "bench")
+COMMAND_MODULES: tuple[str, ...] = ("grid", "simulate", "study", "deploy", "agent", "keys", "bench")
 
 USER_ERRORS = (AbmError, AgentError, DsoError, MessagingError, FileNotFoundError)
 

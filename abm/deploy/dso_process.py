@@ -1,0 +1,303 @@
+"""The DSO process: hosts the relay and runs the market clock over the sans-IO DSO agent.
+
+Per interval the clock drives :class:`dso.agent.DSOAgent` through the same sequence as the
+in-process :class:`abm.model.MarketModel`: ``open_interval(t)``, ``phase("orders")``, the
+clearing protocol's ticks, ``phase("schedule")``, ``settle()``. After each phase but ``open``
+it waits until every live prosumer has acked it (a ``Heartbeat`` sent by the prosumer's
+main loop after handling the ``Phase`` and sending its outputs). The relay delivers
+everything over one connection per agent in relay order, so once every ack is in, every
+message those prosumers sent in the phase is already queued at its recipients ahead of the
+next ``Phase``: the same deliver-all-then-next-phase semantics as the in-process bus, and the
+same trades for the same seed.
+
+A prosumer that has not acked by the phase deadline is marked absent for the rest of the
+interval: it gets a ``Leave`` (so it stops taking part), its later messages are refused, it
+gets no settlement, and the DSO settles the interval without it (at its forecast, no
+trades). It is admitted again at the next ``open`` once the DSO has heard from it since (a
+late ack, or a ``Join`` from a restarted process). Only admitted prosumers receive
+envelopes and Var prices, so peers refuse orders from anyone else.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from abm.deploy.lifecycle import (
+    EXIT_CRASH,
+    EXIT_NO_PROSUMERS,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    Terminated,
+)
+from abm.deploy.link import AgentLink, Outgoing
+from abm.deploy.records import RecordWriter, take_counters
+from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, Fault, RunSpec
+from abm.sim_config import SimConfig, market_has_p2p
+from dso.agent import DSOAgent
+from messaging.messages import (
+    Envelope,
+    Error,
+    Heartbeat,
+    Join,
+    Leave,
+    Message,
+    Settlement,
+)
+
+#: Longest single receive of the clock, ms (bounds how late heartbeats go out).
+CLOCK_POLL_MS = 100
+#: Hang: sleep in slices of this many seconds until killed.
+HANG_SLICE_S = 0.5
+
+
+def interval_ticks(config: SimConfig) -> tuple[tuple[str, int], ...]:
+    """The ``(phase, round)`` ticks the DSO opens after ``open``, as :class:`MarketModel`."""
+    from abm.model import clearing_ticks
+
+    clearing = clearing_ticks(config.protocol) if market_has_p2p(config.market) else ()
+    return (("orders", 0), *clearing, ("schedule", 0))
+
+
+@dataclass
+class Member:
+    """What the DSO knows of one prosumer process."""
+
+    joined: bool = False
+    absent_since: float | None = None
+    heard_at: float = field(default=0.0)
+
+    def admissible(self) -> bool:
+        """Joined, and heard from since it was last marked absent."""
+        return self.joined and (self.absent_since is None or self.heard_at > self.absent_since)
+
+
+class DsoClock:
+    """The market clock of one run (see the module docstring)."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        prosumer_ids: Iterable[str],
+        n_intervals: int,
+        dso: DSOAgent,
+        link: AgentLink,
+        writer: RecordWriter,
+        relay_stats: Callable[[], dict[str, Any]],
+        fault: Fault | None = None,
+    ) -> None:
+        self.spec = spec
+        self.order = tuple(prosumer_ids)
+        self.n_intervals = n_intervals
+        self.dso = dso
+        self.link = link
+        self.writer = writer
+        self.relay_stats = relay_stats
+        self.fault = fault
+        self.ticks = interval_ticks(spec.sim)
+        self.members = {pid: Member() for pid in self.order}
+        self.live: set[str] = set()
+        self.acks: dict[str, int] = {}
+        self.interval = -1
+        self.completed = -1
+        self.compute_s = 0.0
+        self.marked: list[tuple[str, str]] = []
+
+    # -- run ------------------------------------------------------------------------------
+    def run(self) -> int:
+        """Wait for the prosumers, run every interval, close; return the exit status."""
+        try:
+            if not self.wait_for_joins():
+                return self._final(EXIT_NO_PROSUMERS, "no prosumer joined")
+            self._flush_messages(-1)
+            for t in range(self.n_intervals):
+                self.run_interval(t)
+            self.close()
+            return self._final(EXIT_OK, "closed")
+        except Terminated as exc:
+            return self._final(EXIT_TERMINATED, f"terminated by {exc}")
+
+    def wait_for_joins(self) -> bool:
+        """Wait until every prosumer joined or the join timeout; whether any joined."""
+        deadline = time.monotonic() + self.spec.options.join_timeout_ms / 1000
+        self._heartbeat()
+        while not all(m.joined for m in self.members.values()):
+            if time.monotonic() >= deadline:
+                break
+            self._receive_once(deadline)
+        return any(m.joined for m in self.members.values())
+
+    def run_interval(self, t: int) -> None:
+        """Open, run every phase, settle and record interval ``t``."""
+        start = time.perf_counter()
+        link = self.link
+        link.send_s = link.recv_s = self.compute_s = 0.0
+        self.interval = t
+        self.marked = []
+        admitted = [p for p in self.order if self.members[p].admissible()]
+        for p in admitted:
+            self.members[p].absent_since = None
+        self.live = set(admitted)
+        self.acks = dict.fromkeys(admitted, 0)
+        self._send(self._logic(self.dso.open_interval, t), only_live=True)
+        phase_ms = []
+        for k, (name, round_) in enumerate(self.ticks, start=1):
+            phase_start = time.perf_counter()
+            self._send(self._logic(self.dso.phase, name, round_))
+            self._maybe_fault(name)
+            self._await_acks(k, name)
+            phase_ms.append([name, round_, (time.perf_counter() - phase_start) * 1000])
+        self._send(self._logic(self.dso.settle), only_live=True)
+        wall_ms = (time.perf_counter() - start) * 1000
+        self.completed = t
+        self._write_interval(t, wall_ms, phase_ms)
+        self._maybe_fault("settle")
+
+    def close(self) -> None:
+        """Publish ``Phase(close)`` and wait (bounded) for every joined prosumer's ``Leave``."""
+        self._send(self.dso.phase("close"))
+        deadline = time.monotonic() + CLOSE_TIMEOUT_MS / 1000
+        while any(m.joined for m in self.members.values()) and time.monotonic() < deadline:
+            self._receive_once(deadline)
+
+    # -- phases ---------------------------------------------------------------------------
+    def _await_acks(self, k: int, name: str) -> None:
+        deadline = time.monotonic() + self.spec.options.phase_deadline_ms / 1000
+        while True:
+            pending = [p for p in self.live if self.acks[p] < k]
+            if not pending:
+                return
+            if time.monotonic() >= deadline:
+                for p in sorted(pending):
+                    ms = self.spec.options.phase_deadline_ms
+                    self._mark_absent(p, name, f"no ack of {name!r} within {ms} ms")
+                return
+            self._receive_once(deadline)
+
+    def _mark_absent(self, pid: str, phase: str, why: str) -> None:
+        """Take ``pid`` out of the interval and tell it so (a ``Leave`` from the DSO)."""
+        self.live.discard(pid)
+        self.members[pid].absent_since = time.monotonic()
+        self.marked.append((pid, phase))
+        reason = f"absent from interval {self.interval}: {why}"
+        self.link.send(pid, Leave(DSO_ID, self.interval, self.link.next_control_seq(), reason))
+
+    def _receive_once(self, deadline: float) -> None:
+        left_ms = max(0, round((deadline - time.monotonic()) * 1000))
+        msg = self.link.receive(min(left_ms, CLOCK_POLL_MS), self.dso.interval)
+        if msg is not None:
+            self._dispatch(msg)
+        if time.monotonic() - self.link.last_send > DSO_HEARTBEAT_MS / 1000:
+            self._heartbeat()
+
+    def _heartbeat(self) -> None:
+        """Publish a heartbeat: prosumers join on it and detect a dead DSO by its absence."""
+        beat = Heartbeat(DSO_ID, max(self.interval, 0), self.link.next_control_seq())
+        self.link.send(None, beat)
+
+    def _dispatch(self, msg: Message) -> None:
+        sender = msg.sender
+        member = self.members.get(sender)
+        if member is None:
+            self.link.guard.count(None, "UnknownSender", msg.kind)
+            return
+        member.heard_at = time.monotonic()
+        if isinstance(msg, Heartbeat):
+            if sender in self.live and msg.interval == self.interval:
+                self.acks[sender] += 1
+        elif isinstance(msg, Join):
+            member.joined = True
+            member.absent_since = None
+            if sender in self.live:  # a new incarnation takes part from the next open
+                self._mark_absent(sender, "join", "a new process joined under this id")
+        elif isinstance(msg, Leave):
+            member.joined = False
+            self.live.discard(sender)
+        elif isinstance(msg, Error):
+            self.dso.handle(msg)
+        elif sender in self.live:
+            self._send(self._logic(self.dso.handle, msg))
+        else:
+            self.link.guard.count(None, "AbsentSender", msg.kind)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _logic(self, method: Callable[..., list[Outgoing]], *args: Any) -> list[Outgoing]:
+        start = time.perf_counter()
+        out = method(*args)
+        self.compute_s += time.perf_counter() - start
+        return out
+
+    def _send(self, outgoing: list[Outgoing], *, only_live: bool = False) -> None:
+        for to, msg in outgoing:
+            if only_live and not self._for_live(to, msg):
+                continue
+            self.link.send(to, msg)
+
+    def _for_live(self, to: str | None, msg: Message) -> bool:
+        if to is not None:
+            return to in self.live
+        if isinstance(msg, Envelope | Settlement):
+            return msg.prosumer in self.live
+        return True
+
+    def _maybe_fault(self, phase: str) -> None:
+        fault = self.fault
+        if fault is None or (fault.interval, fault.phase) != (self.interval, phase):
+            return
+        if fault.action == "crash":
+            os._exit(EXIT_CRASH)
+        if fault.action == "stall":
+            time.sleep(fault.stall_ms / 1000)
+            return
+        while True:  # hang until killed
+            time.sleep(HANG_SLICE_S)
+
+    def _write_interval(self, t: int, wall_ms: float, phase_ms: list) -> None:
+        link = self.link
+        self.writer.write(
+            {
+                "type": "interval",
+                "interval": t,
+                "row": self.dso.last_row,
+                "vm_pu": [float(v) for v in self.dso.last_vm_pu],
+                "present": sorted(self.live),
+                "marked_absent": self.marked,
+                "timing": {
+                    "wall_ms": wall_ms,
+                    "dso_compute_ms": self.compute_s * 1000,
+                    "dso_send_ms": link.send_s * 1000,
+                    "wait_ms": link.recv_s * 1000,
+                    "phases": phase_ms,
+                },
+            }
+        )
+        self._flush_messages(t)
+
+    def _flush_messages(self, t: int) -> None:
+        refused = self.link.guard.refused
+        self.writer.write(
+            {
+                "type": "messages",
+                "interval": t,
+                "kinds": take_counters(self.link.transport),
+                "refused": [[r, k, n] for (r, k), n in sorted(refused.items())],
+            }
+        )
+        refused.clear()
+
+    def _final(self, status: int, reason: str) -> int:
+        self._flush_messages(self.interval)
+        self.writer.write(
+            {
+                "type": "final",
+                "status": status,
+                "reason": reason,
+                "interval": self.interval,
+                "last_completed": self.completed,
+                "relay": self.relay_stats(),
+            }
+        )
+        return status

@@ -1,0 +1,191 @@
+"""Merge the processes' records into the result tables of ``p2pvar simulate`` and more.
+
+The same tables as the in-process backend, in the same row order (intervals; prosumers by
+interval then scenario order; trades by interval then seller in scenario order; buses),
+plus the deployment's own: ``messages`` (per interval and kind over every process, with
+received bytes, refusals and latency quantiles; interval -1 is start-up traffic before a
+process's first interval), ``timing`` (per interval: wall time split into DSO compute, DSO
+sending, waiting, and the prosumers' compute), ``agent_messages`` (per process and kind over
+the run), ``refusals`` (per process, reason and kind) and ``processes``.
+
+Only intervals the DSO completed (recorded after settling) are merged; a prosumer row
+counts only if the DSO settled that prosumer as present.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from abm.deploy.records import histogram_from_dict, read_records
+from abm.deploy.spec import DSO_ID
+from abm.model import BUS_COLUMNS
+from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS
+from dso.agent import INTERVAL_COLUMNS
+from messaging.counters import LATENCY_QUANTILES, NS_PER_US, LatencyHistogram
+
+LATENCY_COLUMNS = (
+    *(f"latency_us_p{round(q * 100)}" for q in LATENCY_QUANTILES),
+    "latency_us_max",
+)
+COUNT_COLUMNS = ("messages", "deliveries", "bytes", "bytes_recv", "rejected")
+MESSAGE_COLUMNS = ("interval", "kind", *COUNT_COLUMNS, *LATENCY_COLUMNS)
+AGENT_MESSAGE_COLUMNS = ("agent", "kind", *COUNT_COLUMNS, *LATENCY_COLUMNS)
+TIMING_COLUMNS = (
+    "interval", "wall_ms", "dso_compute_ms", "dso_send_ms", "wait_ms", "agent_compute_ms_max",
+    "agent_compute_ms_sum", "agent_send_ms_max", "n_present", "marked_absent",
+)  # fmt: skip
+REFUSAL_COLUMNS = ("agent", "reason", "kind", "count")
+PROCESS_COLUMNS = (
+    "agent", "role", "host", "incarnations", "pids", "ready_ms", "status", "reason",
+    "torn_lines",
+)  # fmt: skip
+
+
+@dataclass
+class Merged:
+    """Merged tables and what the DSO's records say about the run's end."""
+
+    tables: dict[str, pd.DataFrame]
+    last_completed: int
+    dso_final: dict[str, Any] | None
+
+
+class _Totals:
+    """Message counts and a latency histogram of one group."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(COUNT_COLUMNS, 0)
+        self.latency = LatencyHistogram()
+
+    def add(self, kind_row: dict[str, Any]) -> None:
+        c = self.counts
+        c["messages"] += kind_row["sent"]
+        c["deliveries"] += kind_row["recv"]
+        c["bytes"] += kind_row["bytes_sent"]
+        c["bytes_recv"] += kind_row["bytes_recv"]
+        c["rejected"] += kind_row["rejected"]
+        self.latency.merge(histogram_from_dict(kind_row["latency"]))
+
+    def row(self) -> dict[str, Any]:
+        hist = self.latency
+        out: dict[str, Any] = dict(self.counts)
+        for q, name in zip(LATENCY_QUANTILES, LATENCY_COLUMNS, strict=False):
+            value = hist.quantile_ns(q)
+            out[name] = None if value is None else value / NS_PER_US
+        out["latency_us_max"] = hist.max_ns / NS_PER_US if hist.count else None
+        return out
+
+
+def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame.from_records(rows, columns=list(columns))
+
+
+def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
+    """Tables of a run from the records under ``records_dir`` (see the module docstring)."""
+    records_dir = Path(records_dir)
+    dso_file = read_records(records_dir / f"{DSO_ID}.jsonl")
+    by_interval = {r["interval"]: r for r in dso_file.records if r["type"] == "interval"}
+    last = max(by_interval, default=-1)
+    present = {t: set(r["present"]) for t, r in by_interval.items()}
+    dso_final = next((r for r in reversed(dso_file.records) if r["type"] == "final"), None)
+    index = {pid: i for i, pid in enumerate(prosumer_ids)}
+
+    intervals, buses, timing = [], [], []
+    for t in sorted(by_interval):
+        rec = by_interval[t]
+        intervals.append(rec["row"])
+        buses += [{"interval": t, "bus": b, "vm_pu": v} for b, v in enumerate(rec["vm_pu"])]
+    rows, trades = [], []
+    compute: dict[int, list[float]] = defaultdict(list)
+    send: dict[int, list[float]] = defaultdict(list)
+    messages: dict[tuple[int, str], _Totals] = defaultdict(_Totals)
+    per_agent: dict[tuple[str, str], _Totals] = defaultdict(_Totals)
+    refusals: dict[tuple[str, str, str], int] = defaultdict(int)
+    processes = []
+    for agent in (DSO_ID, *prosumer_ids):
+        rf = read_records(records_dir / f"{agent}.jsonl")
+        for rec in rf.records:
+            kind = rec.get("type")
+            t = rec.get("interval")
+            if kind == "row" and t in present and agent in present[t]:
+                rows.append((t, index[agent], rec["row"]))
+                trades += [(t, index[tr["seller"]], n, tr) for n, tr in enumerate(rec["trades"])]
+                compute[t].append(rec["compute_ms"])
+                send[t].append(rec["send_ms"])
+            elif kind == "messages":
+                for k in rec["kinds"]:
+                    messages[(t, k["kind"])].add(k)
+                    per_agent[(agent, k["kind"])].add(k)
+                for reason, msg_kind, n in rec["refused"]:
+                    refusals[(agent, reason, msg_kind)] += n
+        processes.append(_process_row(agent, rf.records, rf.torn_lines))
+    for t in sorted(by_interval):
+        timing.append(_timing_row(t, by_interval[t], compute[t], send[t]))
+
+    rows.sort(key=lambda x: (x[0], x[1]))
+    trades.sort(key=lambda x: (x[0], x[1], x[2]))
+    tables = {
+        "intervals": _frame(intervals, INTERVAL_COLUMNS),
+        "prosumers": _frame([r for _, _, r in rows], PROSUMER_COLUMNS),
+        "trades": _frame([tr for *_, tr in trades], TRADE_COLUMNS),
+        "buses": _frame(buses, BUS_COLUMNS),
+        "messages": _frame(
+            [{"interval": t, "kind": k, **v.row()} for (t, k), v in sorted(messages.items())],
+            MESSAGE_COLUMNS,
+        ),
+        "timing": _frame(timing, TIMING_COLUMNS),
+        "agent_messages": _frame(
+            [{"agent": a, "kind": k, **v.row()} for (a, k), v in sorted(per_agent.items())],
+            AGENT_MESSAGE_COLUMNS,
+        ),
+        "refusals": _frame(
+            [
+                {"agent": a, "reason": r, "kind": k, "count": n}
+                for (a, r, k), n in sorted(refusals.items())
+            ],
+            REFUSAL_COLUMNS,
+        ),
+        "processes": _frame(processes, PROCESS_COLUMNS),
+    }
+    return Merged(tables, last, dso_final)
+
+
+def _timing_row(
+    t: int, rec: dict[str, Any], compute: list[float], send: list[float]
+) -> dict[str, Any]:
+    timing = rec["timing"]
+    return {
+        "interval": t,
+        "wall_ms": timing["wall_ms"],
+        "dso_compute_ms": timing["dso_compute_ms"],
+        "dso_send_ms": timing["dso_send_ms"],
+        "wait_ms": timing["wait_ms"],
+        "agent_compute_ms_max": max(compute, default=0.0),
+        "agent_compute_ms_sum": sum(compute),
+        "agent_send_ms_max": max(send, default=0.0),
+        "n_present": len(rec["present"]),
+        "marked_absent": " ".join(f"{p}:{phase}" for p, phase in rec["marked_absent"]),
+    }
+
+
+def _process_row(agent: str, records: list[dict[str, Any]], torn: int) -> dict[str, Any]:
+    starts = [r for r in records if r.get("type") == "start"]
+    finals = [r for r in records if r.get("type") == "final"]
+    last_final = finals[-1] if finals else {}
+    return {
+        "agent": agent,
+        "role": starts[0]["role"] if starts else "",
+        "host": starts[0]["host"] if starts else "",
+        "incarnations": len(starts),
+        "pids": " ".join(str(r["pid"]) for r in starts),
+        "ready_ms": starts[0]["ready_ms"] if starts else None,
+        "status": last_final.get("status"),
+        "reason": last_final.get("reason", ""),
+        "torn_lines": torn,
+    }

@@ -1,0 +1,78 @@
+"""Policy specs: how each prosumer process finds its own policy.
+
+A spec is one string per prosumer (``RunSpec.agents[id].policy``):
+
+* ``rule`` or ``random`` — the baselines (:func:`abm.world.make_policy`);
+* ``module:factory`` or ``module:factory@PATH`` — import ``module`` (only in the process
+  that needs it) and call ``factory(rng, path)`` with the agent's own generator and ``PATH``
+  (``None`` without ``@``); it returns anything with ``act(obs) -> action vector``.
+
+A learned actor plugs in as a factory that loads one actor file, e.g.
+``agents.learned:load_actor@runs/ea_matd3/actor_p05.pt``: each prosumer process imports
+the learning code and loads only its own actor. :func:`rule` and :func:`random` are the
+baselines as factories, so ``abm.deploy.policies:random`` is the same policy as ``random``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+
+import numpy as np
+
+from abm.deploy.errors import PolicySpecError
+from abm.errors import ConfigError
+from abm.world import make_policy
+from agents.policy import Policy
+
+#: Names of the baseline policies.
+BASELINE_POLICIES: tuple[str, ...] = ("rule", "random")
+#: ``module:factory`` with an optional ``@path``.
+FACTORY_SPEC = re.compile(r"(?P<module>[A-Za-z_][\w.]*):(?P<attr>[A-Za-z_]\w*)(@(?P<path>.+))?")
+
+
+def rule(rng: np.random.Generator, path: str | None = None) -> Policy:
+    """The rule-based baseline as a policy factory (``rng`` and ``path`` unused)."""
+    return make_policy("rule", rng)
+
+
+def random(rng: np.random.Generator, path: str | None = None) -> Policy:
+    """The random baseline as a policy factory, drawing from ``rng``."""
+    return make_policy("random", rng)
+
+
+def check_policy_spec(spec: str) -> str:
+    """Return ``spec`` if it is well formed (nothing is imported); raise otherwise."""
+    if spec in BASELINE_POLICIES or (isinstance(spec, str) and FACTORY_SPEC.fullmatch(spec)):
+        return spec
+    raise PolicySpecError(
+        f"policy={spec!r} is not one of {', '.join(BASELINE_POLICIES)} or module:factory[@path]"
+    )
+
+
+def load_policy(spec: str, rng: np.random.Generator) -> Policy:
+    """The policy of ``spec`` (see the module docstring), built with the agent's ``rng``."""
+    check_policy_spec(spec)
+    if spec in BASELINE_POLICIES:
+        try:
+            return make_policy(spec, rng)
+        except ConfigError as exc:
+            raise PolicySpecError(str(exc)) from None
+    match = FACTORY_SPEC.fullmatch(spec)
+    module_name, attr, path = match["module"], match["attr"], match["path"]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise PolicySpecError(f"policy={spec!r}: cannot import {module_name}: {exc}") from None
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise PolicySpecError(f"policy={spec!r}: {module_name} has no callable {attr!r}")
+    try:
+        policy = factory(rng, path)
+    except Exception as exc:  # a plug-in's own failure, reported as one line
+        raise PolicySpecError(
+            f"policy={spec!r}: the factory failed: {type(exc).__name__}: {exc}"
+        ) from None
+    if not callable(getattr(policy, "act", None)):
+        raise PolicySpecError(f"policy={spec!r}: the factory returned {policy!r}, without act()")
+    return policy

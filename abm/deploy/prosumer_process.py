@@ -1,0 +1,180 @@
+"""The main loop of a prosumer process: the sans-IO agent behind a ZeroMQ link.
+
+The process publishes its ``Join`` once the first message from the DSO has arrived (the
+DSO publishes heartbeats while it waits): from then on the DSO's subscription is known to
+be live, so the ``Join`` cannot be lost to a late subscriber. The loop feeds every accepted
+message to :meth:`agents.prosumer.ProsumerAgent.handle` and sends what it returns; after
+handling each ``Phase`` (but ``open``) it sends the DSO an ack (a ``Heartbeat``) so the
+DSO's clock can end the phase as soon as every live prosumer is done. Membership of an
+interval is read from the DSO's envelopes: a prosumer takes part in interval ``t`` only if
+its own ``Envelope`` arrived after ``Phase(open, t)`` (the DSO sends envelopes to admitted
+prosumers only); otherwise it sits the interval out and sends nothing. A ``Leave`` from the
+DSO means "absent for the rest of this interval": the loop stops feeding the agent, answers
+with a ``Heartbeat`` (so the DSO knows it is alive and re-admits it at the next ``open``)
+and waits. After ``dso_silence_ms`` without any message from the DSO the process stops
+cleanly with :data:`EXIT_DSO_LOST`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from abm.deploy.lifecycle import EXIT_CRASH, EXIT_DSO_LOST, EXIT_OK, EXIT_TERMINATED, Terminated
+from abm.deploy.link import AgentLink
+from abm.deploy.records import RecordWriter, take_counters
+from abm.deploy.spec import DSO_ID, Fault, RunSpec
+from agents.prosumer import ProsumerAgent
+from messaging.messages import Heartbeat, Join, Leave, Message, Phase, Settlement
+
+#: Receive timeout of the loop, ms (bounds how late silence is noticed).
+POLL_MS = 200
+#: Hang: sleep in slices of this many seconds until killed.
+HANG_SLICE_S = 0.5
+
+
+class ProsumerLoop:
+    """Drives one :class:`ProsumerAgent` from its link until ``Phase(close)`` or DSO silence."""
+
+    def __init__(
+        self,
+        spec: RunSpec,
+        agent: ProsumerAgent,
+        link: AgentLink,
+        writer: RecordWriter,
+        fault: Fault | None = None,
+    ) -> None:
+        self.spec = spec
+        self.agent = agent
+        self.link = link
+        self.writer = writer
+        self.fault = fault
+        self.agent_id = agent.agent_id
+        #: Whether this process takes part in the current interval (None: not known yet).
+        self.member: bool | None = False
+        self.interval = -1
+        self.compute_s = 0.0
+        self.row_written = -1
+
+    def run(self) -> int:
+        """Join, then handle messages until the run closes; return the exit status."""
+        try:
+            return self._run()
+        except Terminated as exc:
+            return self._stop(EXIT_TERMINATED, f"terminated by {exc}")
+
+    def _run(self) -> int:
+        link = self.link
+        silence_s = self.spec.options.dso_silence_ms / 1000
+        last_dso = time.monotonic()
+        joined = False
+        while True:
+            msg = link.receive(POLL_MS, self.agent.interval)
+            now = time.monotonic()
+            if msg is None:
+                if now - last_dso > silence_s:
+                    return self._stop(EXIT_DSO_LOST, f"no message from the DSO for {silence_s} s")
+                continue
+            if msg.sender == DSO_ID:
+                last_dso = now
+                if not joined:  # the DSO is subscribed now: a Join cannot be lost
+                    joined = True
+                    seq = link.next_control_seq()
+                    link.send(None, Join(self.agent_id, 0, seq, "prosumer", self.agent.bus))
+            if isinstance(msg, Phase) and msg.sender == DSO_ID:
+                if msg.phase == "close":
+                    link.send(
+                        DSO_ID,
+                        Leave(self.agent_id, msg.interval, link.next_control_seq(), "closed"),
+                    )
+                    return self._stop(EXIT_OK, "closed")
+                self._on_phase(msg)
+            elif isinstance(msg, Leave | Heartbeat | Join):
+                self._on_control(msg)
+            elif self.member is not False:
+                self._handle(msg)
+                if isinstance(msg, Settlement):
+                    self._write_row()
+
+    # -- message handling ---------------------------------------------------------------
+    def _handle(self, msg: Message) -> None:
+        start = time.perf_counter()
+        out = self.agent.handle(msg)
+        self.compute_s += time.perf_counter() - start
+        self.link.send_all(out)
+
+    def _on_phase(self, msg: Phase) -> None:
+        if msg.phase == "open":
+            self._flush_messages()
+            self.interval = msg.interval
+            self.member = None
+            self.compute_s = 0.0
+            self.link.send_s = 0.0
+        elif self.member is None:
+            own = self.agent.envelopes.get(self.agent_id)
+            self.member = msg.interval == self.interval and own is not None
+        if self.member is False:
+            return
+        self._maybe_fault(msg)
+        self._handle(msg)
+        if msg.phase != "open":
+            ack = Heartbeat(self.agent_id, msg.interval, self.link.next_control_seq())
+            self.link.send(DSO_ID, ack)
+
+    def _on_control(self, msg: Message) -> None:
+        if isinstance(msg, Leave) and msg.sender == DSO_ID and msg.interval == self.interval:
+            self.member = False  # absent for the rest of the interval; say we are alive
+            alive = Heartbeat(self.agent_id, msg.interval, self.link.next_control_seq())
+            self.link.send(DSO_ID, alive)
+
+    def _maybe_fault(self, msg: Phase) -> None:
+        fault = self.fault
+        if fault is None or (fault.interval, fault.phase) != (msg.interval, msg.phase):
+            return
+        if fault.action == "crash":
+            os._exit(EXIT_CRASH)
+        if fault.action == "stall":
+            time.sleep(fault.stall_ms / 1000)
+            return
+        while True:  # hang until killed
+            time.sleep(HANG_SLICE_S)
+
+    # -- records --------------------------------------------------------------------------
+    def _write_row(self) -> None:
+        row = self.agent.last_row
+        if row is None or row["interval"] != self.interval or self.row_written == self.interval:
+            return
+        self.row_written = self.interval
+        trades = [t for t in self.agent.last_trades if t["reported_by"] == "seller"]
+        self.writer.write(
+            {
+                "type": "row",
+                "interval": self.interval,
+                "row": row,
+                "trades": trades,
+                "compute_ms": self.compute_s * 1000,
+                "send_ms": self.link.send_s * 1000,
+            }
+        )
+
+    def _flush_messages(self) -> None:
+        kinds = take_counters(self.link.transport)
+        refused = self.link.guard.refused
+        if not kinds and not refused:
+            return
+        self.writer.write(
+            {
+                "type": "messages",
+                "interval": self.interval,
+                "kinds": kinds,
+                "refused": [[r, k, n] for (r, k), n in sorted(refused.items())],
+            }
+        )
+        refused.clear()
+
+    def _stop(self, status: int, reason: str) -> int:
+        self._flush_messages()
+        self.writer.write(
+            {"type": "final", "status": status, "reason": reason, "interval": self.interval}
+        )
+        return status

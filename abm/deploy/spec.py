@@ -1,0 +1,276 @@
+"""What every process of a deployment reads: options, per-agent entries, the run spec file.
+
+:class:`DeployOptions` holds the deployment flags of ``p2pvar deploy`` (CLI flags derive from
+its fields). The launcher resolves them into a :class:`RunSpec`, written as one JSON file
+(``DIR/deploy/run.json``) that ``p2pvar agent --config FILE`` reads: the simulation config,
+timeouts, where the DSO's relay binds, and per agent its role, host, the endpoints it
+connects to and its policy spec. Every process builds the same world from the same spec.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from abm.config import to_jsonable
+from abm.deploy.errors import RunSpecError
+from abm.errors import ConfigError
+from abm.sim_config import SimConfig
+from messaging.endpoints import RelayEndpoints
+from messaging.messages import AGENT_ID_PATTERN, PHASES
+
+#: Version of the run spec layout; :func:`run_spec_from_dict` refuses any other.
+RUN_SPEC_VERSION = 1
+#: How long the DSO waits for a phase's acks before it marks the silent prosumers absent, ms.
+PHASE_DEADLINE_MS = 10_000
+#: How long the DSO waits for every prosumer to join before the first interval, ms.
+JOIN_TIMEOUT_MS = 180_000
+#: How long a prosumer waits without any message from the DSO before it stops, ms.
+DSO_SILENCE_MS = 15_000
+#: The DSO sends a heartbeat when it has sent nothing for this long, ms.
+DSO_HEARTBEAT_MS = 1_000
+#: How long the DSO waits for every prosumer's ``Leave`` after ``Phase(close)``, ms.
+CLOSE_TIMEOUT_MS = 10_000
+#: Agent id of the DSO process.
+DSO_ID = "dso"
+#: Host name of agents started on the launcher's own host.
+LOCAL_HOST = "local"
+
+Role = Literal["dso", "prosumer"]
+ROLES: tuple[str, ...] = ("dso", "prosumer")
+FaultAction = Literal["hang", "crash", "stall"]
+FAULT_ACTIONS: tuple[str, ...] = ("hang", "crash", "stall")
+
+
+def _positive_ms(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name}={value!r} must be a positive integer (ms)")
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """How ``p2pvar deploy`` runs the processes: transport, timeouts, hosts, keys, policies."""
+
+    transport: Literal["ipc", "tcp"] = field(
+        default="ipc",
+        metadata={"help": "ipc (unix sockets on this host) or tcp (loopback, or --hosts)"},
+    )
+    phase_deadline_ms: int = field(
+        default=PHASE_DEADLINE_MS,
+        metadata={"help": "deadline of each market phase; a prosumer silent past it is absent"},
+    )
+    join_timeout_ms: int = field(
+        default=JOIN_TIMEOUT_MS,
+        metadata={"help": "how long the DSO waits for all prosumers before the first interval"},
+    )
+    dso_silence_ms: int = field(
+        default=DSO_SILENCE_MS,
+        metadata={"help": "a prosumer stops after this long without a message from the DSO"},
+    )
+    hosts: str | None = field(
+        default=None,
+        metadata={"help": "hosts file (JSON): relay address and the agents of each host (tcp)"},
+    )
+    keys: str | None = field(
+        default=None,
+        metadata={"help": "CURVE key store directory; missing agent key pairs are created"},
+    )
+    policies: str | None = field(
+        default=None,
+        metadata={"help": "JSON file mapping prosumer ids to policy specs (default: --policy)"},
+    )
+
+    def __post_init__(self) -> None:
+        if self.transport not in ("ipc", "tcp"):
+            raise ConfigError(f"transport={self.transport!r} is not one of ipc, tcp")
+        for name in ("phase_deadline_ms", "join_timeout_ms", "dso_silence_ms"):
+            _positive_ms(name, getattr(self, name))
+        if self.dso_silence_ms <= 2 * DSO_HEARTBEAT_MS:
+            raise ConfigError(
+                f"dso_silence_ms={self.dso_silence_ms} must exceed twice the DSO heartbeat "
+                f"({DSO_HEARTBEAT_MS} ms)"
+            )
+        if self.hosts is not None and self.transport != "tcp":
+            raise ConfigError(f"hosts={self.hosts!r} needs transport=tcp, not {self.transport}")
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault a process injects into itself (tests): at ``phase`` of ``interval``.
+
+    ``hang``: stop handling messages until killed; ``crash``: exit at once without cleanup;
+    ``stall``: sleep ``stall_ms`` and go on. A prosumer acts when that ``Phase`` arrives,
+    before handling it; the DSO acts right after sending it (``settle``: after settling).
+    """
+
+    interval: int
+    phase: str
+    action: FaultAction
+    stall_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if isinstance(self.interval, bool) or not isinstance(self.interval, int):
+            raise RunSpecError(f"fault.interval={self.interval!r} must be an integer")
+        if self.phase not in PHASES:
+            raise RunSpecError(f"fault.phase={self.phase!r} is not one of {', '.join(PHASES)}")
+        if self.action not in FAULT_ACTIONS:
+            raise RunSpecError(
+                f"fault.action={self.action!r} is not one of {', '.join(FAULT_ACTIONS)}"
+            )
+        if isinstance(self.stall_ms, bool) or not isinstance(self.stall_ms, int):
+            raise RunSpecError(f"fault.stall_ms={self.stall_ms!r} must be an integer")
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    """One agent process: role, host, the relay endpoints it connects to, its policy spec."""
+
+    role: Role
+    host: str
+    upstream: str
+    downstream: str
+    policy: str = ""
+    fault: Fault | None = None
+
+    @property
+    def endpoints(self) -> RelayEndpoints:
+        """The relay endpoints this agent connects to."""
+        return RelayEndpoints(self.upstream, self.downstream)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything an agent process needs to take part in one run (see the module doc)."""
+
+    sim: SimConfig
+    options: DeployOptions
+    relay: RelayEndpoints
+    agents: Mapping[str, AgentEntry]
+    records_dir: str
+    feeder_file: str | None = None
+    keys: str | None = None
+    launch: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def entry(self, agent_id: str) -> AgentEntry:
+        """The entry of ``agent_id``; :class:`RunSpecError` if the spec has none."""
+        entry = self.agents.get(agent_id)
+        if entry is None:
+            raise RunSpecError(f"id={agent_id!r} is not an agent of this run spec")
+        return entry
+
+    @property
+    def prosumer_ids(self) -> tuple[str, ...]:
+        """Prosumer ids in spec order (scenario order)."""
+        return tuple(a for a, e in self.agents.items() if e.role == "prosumer")
+
+    def records_path(self, agent_id: str) -> Path:
+        """The records file (JSON lines) of ``agent_id``."""
+        return Path(self.records_dir) / f"{agent_id}.jsonl"
+
+
+def run_spec_to_dict(spec: RunSpec) -> dict[str, Any]:
+    """The spec as plain JSON data (with ``format_version``)."""
+    return {"format_version": RUN_SPEC_VERSION, **to_jsonable(spec)}
+
+
+def _mapping(data: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(data, Mapping):
+        raise RunSpecError(f"{where}={data!r} must be a JSON object")
+    return data
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    """Dataclass ``cls`` from a mapping of exactly its init fields (typed errors otherwise)."""
+    data = _mapping(data, where)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise RunSpecError(f"{where}.{unknown[0]}: unknown field; expected {sorted(names)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise RunSpecError(f"{where}: {exc}") from None
+    except ConfigError as exc:
+        raise RunSpecError(f"{where}: {exc}") from None
+
+
+def _text(data: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> Any:
+    value = data.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value:
+        raise RunSpecError(f"{where}.{key}={value!r} must be a non-empty string")
+    return value
+
+
+def _agent(agent_id: str, data: Any) -> AgentEntry:
+    where = f"agents.{agent_id}"
+    if not AGENT_ID_PATTERN.fullmatch(agent_id):
+        raise RunSpecError(f"agents: id {agent_id!r} is not a valid agent id")
+    body = dict(_mapping(data, where))
+    if body.get("role") not in ROLES:
+        raise RunSpecError(f"{where}.role={body.get('role')!r} is not one of {', '.join(ROLES)}")
+    for key in ("host", "upstream", "downstream"):
+        _text(body, key, where)
+    if not isinstance(body.get("policy", ""), str):
+        raise RunSpecError(f"{where}.policy={body['policy']!r} must be a string")
+    if body.get("fault") is not None:
+        body["fault"] = _build(Fault, body["fault"], f"{where}.fault")
+    return _build(AgentEntry, body, where)
+
+
+def run_spec_from_dict(data: Any) -> RunSpec:
+    """Rebuild and validate a run spec from :func:`run_spec_to_dict` data."""
+    body = dict(_mapping(data, "run spec"))
+    version = body.pop("format_version", None)
+    if version != RUN_SPEC_VERSION:
+        raise RunSpecError(f"format_version={version!r}: expected {RUN_SPEC_VERSION}")
+    body["sim"] = _build(SimConfig, body.get("sim"), "sim")
+    body["options"] = _build(DeployOptions, body.get("options"), "options")
+    relay = _mapping(body.get("relay"), "relay")
+    body["relay"] = RelayEndpoints(
+        _text(relay, "upstream", "relay"), _text(relay, "downstream", "relay")
+    )
+    agents = _mapping(body.get("agents"), "agents")
+    body["agents"] = {agent_id: _agent(agent_id, entry) for agent_id, entry in agents.items()}
+    dsos = [a for a, e in body["agents"].items() if e.role == "dso"]
+    if dsos != [DSO_ID]:
+        raise RunSpecError(f"agents: the DSO entries are {dsos}; expected exactly [{DSO_ID!r}]")
+    _text(body, "records_dir", "run spec")
+    for key in ("feeder_file", "keys"):
+        _text(body, key, "run spec", optional=True)
+    launch = _mapping(body.get("launch", {}), "launch")
+    for host, argv in launch.items():
+        if not isinstance(argv, list | tuple) or not all(isinstance(a, str) for a in argv):
+            raise RunSpecError(f"launch.{host}={argv!r} must be a list of strings")
+    body["launch"] = {host: tuple(argv) for host, argv in launch.items()}
+    return _build(RunSpec, body, "run spec")
+
+
+def save_run_spec(spec: RunSpec, path: Path) -> Path:
+    """Write the spec as JSON (temporary file and rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(run_spec_to_dict(spec), indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def load_run_spec(path: Path) -> RunSpec:
+    """Read a run spec file; :class:`RunSpecError` names the file on any problem."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise RunSpecError(f"config file {path}: cannot read: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RunSpecError(f"config file {path}: not valid JSON: {exc}") from None
+    try:
+        return run_spec_from_dict(data)
+    except RunSpecError as exc:
+        raise RunSpecError(f"config file {path}: {exc}") from None
