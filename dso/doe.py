@@ -121,15 +121,12 @@ class _Side:
         self.pf, self.cons, self.incidence, self.s_other = pf, cons, incidence, s_other
         self.group, self.weights, self.caps, self.direction = group, weights, caps, direction
         vm_min, vm_max, max_loading = limits
-        n_ns = len(pf.non_slack)
-        self.upper = np.concatenate(
-            [np.full(n_ns, vm_max - VOLTAGE_MARGIN_PU), np.full(n_ns, -vm_min - VOLTAGE_MARGIN_PU),
-             np.full(pf.feeder.n_line, (max_loading - LOADING_MARGIN_PERCENT) / 100.0)]
-        )[cons.order]  # fmt: skip
-        self.margin = np.concatenate(
-            [np.full(2 * n_ns, VOLTAGE_MARGIN_PU),
-             np.full(pf.feeder.n_line, LOADING_MARGIN_PERCENT / 100.0)]
-        )[cons.order]  # fmt: skip
+        n_ns, n_line = len(pf.non_slack), pf.feeder.n_line
+        # slack = upper - [vm, -vm, loading / 100] per constraint, limits tightened by margin
+        margin = np.repeat([VOLTAGE_MARGIN_PU, LOADING_MARGIN_PERCENT / 100.0], [2 * n_ns, n_line])
+        limit = np.repeat([vm_max, -vm_min, max_loading / 100.0], [n_ns, n_ns, n_line])
+        self.margin = margin[cons.order]
+        self.upper = (limit - margin)[cons.order]
         self.n_groups = len(cons.starts)
         self.fixed = np.zeros(len(caps))
         self.frozen = np.zeros(len(caps), dtype=bool)
@@ -178,7 +175,10 @@ class _Side:
         """Name of the tightest constraint of branch ``g`` in one slack row."""
         lo = self.cons.starts[g]
         hi = self.cons.starts[g + 1] if g + 1 < self.n_groups else len(slack_row)
-        return self.cons.names[lo + int(np.argmin((slack_row + self.relax)[lo:hi]))]
+        relaxed = (slack_row + self.relax)[lo:hi]
+        if not np.isfinite(relaxed).all():
+            return "no power flow solution"
+        return self.cons.names[lo + int(np.argmin(relaxed))]
 
     # -- algorithm -------------------------------------------------------------------------
 

@@ -103,7 +103,7 @@ class RadialPowerFlow:
         self.v_slack = feeder.vm_slack_pu * np.exp(1j * np.deg2rad(feeder.va_slack_deg))
         self.z = np.linalg.solve(coupling, z_tree)  # (m, m), symmetric
         self.v_nl = np.linalg.solve(coupling, np.full(n - 1, self.v_slack))
-        # outputs (bus voltages, line from/to currents, slack current) = out0 + out @ I
+        # outputs (bus voltages, from-end line currents, slack current) = out0 + out @ I
         v0 = np.full(n, self.v_slack, dtype=complex)
         v0[self.non_slack] = self.v_nl
         v_map = np.zeros((n, n - 1), dtype=complex)
