@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from dso.networks import Feeder, load_network
 
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
@@ -22,6 +21,7 @@ from agents.battery import Battery
 from agents.policy import Policy, RandomPolicy, RulePolicy
 from agents.prosumer import ProsumerAgent, ProsumerSeries
 from dso.agent import DSOAgent, DsoForecast
+from dso.networks import Feeder, load_network
 
 
 @dataclass(frozen=True)
