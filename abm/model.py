@@ -27,9 +27,8 @@ from agents.clearing.bilateral import bilateral_ticks
 from agents.policy import Policy
 from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS, ProsumerAgent
 from dso.agent import DSO_ID, INTERVAL_COLUMNS, DSOAgent
-from messaging.memory import InMemoryBus
+from messaging.memory import InMemoryBus, InMemoryEndpoint
 from messaging.messages import Message
-from messaging.transport import Transport
 
 BUS_COLUMNS = ("interval", "bus", "vm_pu")
 MESSAGE_COLUMNS = ("interval", "kind", "messages", "deliveries", "bytes")
@@ -44,7 +43,9 @@ def clearing_ticks(protocol: str) -> tuple[tuple[str, int], ...]:
 class MessageAgent(mesa.Agent):
     """A Mesa agent that wraps sans-IO logic and its bus endpoint."""
 
-    def __init__(self, model: MarketModel, logic: ProsumerAgent | DSOAgent, endpoint: Transport):
+    def __init__(
+        self, model: MarketModel, logic: ProsumerAgent | DSOAgent, endpoint: InMemoryEndpoint
+    ):
         super().__init__(model)
         self.logic = logic
         self.endpoint = endpoint
@@ -59,11 +60,10 @@ class MessageAgent(mesa.Agent):
 
     def step(self) -> int:
         """Handle every queued message; return how many there were."""
-        handled = 0
-        while (msg := self.endpoint.recv(0)) is not None:
+        messages = self.endpoint.drain()
+        for msg in messages:
             self.send_all(self.logic.handle(msg))
-            handled += 1
-        return handled
+        return len(messages)
 
 
 class MarketModel(mesa.Model):

@@ -112,13 +112,15 @@ class InMemoryEndpoint:
         return msg
 
     def drain(self) -> list[Message]:
-        """Receive every queued message, in order."""
-        out = []
-        while self.queue:
-            msg = self.recv()
-            if msg is not None:
-                out.append(msg)
-        return out
+        """Receive every message queued now, in order (later arrivals stay queued)."""
+        bus = self._open_bus()
+        items = list(self.queue)
+        self.queue.clear()
+        count = self.counters.count_received
+        now_ns = time.time_ns() if bus.measure_latency else None
+        for msg, send_ns, nbytes in items:
+            count(msg.kind, nbytes, None if now_ns is None else now_ns - send_ns)
+        return [item[0] for item in items]
 
     def close(self) -> None:
         """Leave the bus; queued messages are dropped."""
