@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 #: Modules of :mod:`abm.commands` that register a ``bench`` target, in help order.
-BENCH_MODULES: tuple[str, ...] = ("bench_grid", "bench_market", "bench_messaging")
+BENCH_MODULES: tuple[str, ...] = ("bench_grid", "bench_market", "bench_messaging", "bench_deploy")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from abm.deploy.dso_process import DsoClock
+from abm.deploy.dso_process import DsoClock, interval_ticks
 from abm.deploy.errors import RunSpecError
 from abm.deploy.feeder_file import load_feeder
 from abm.deploy.lifecycle import EXIT_TERMINATED, Terminated, install_signal_handlers
@@ -73,6 +73,7 @@ def _run_dso(
     spec: RunSpec, world: World, entry: AgentEntry, keys: KeyStore | None, writer: RecordWriter
 ) -> int:
     dso = make_dso(world)
+    ticks = interval_ticks(spec.sim)  # before the relay: its first heartbeat goes out at once
     relay = Relay(spec.relay, keys=keys).start()
     try:
         link = AgentLink(DSO_ID, entry, keys, spec.options.join_timeout_ms)
@@ -86,6 +87,7 @@ def _run_dso(
                 link,
                 writer,
                 relay_stats=lambda: vars(relay.stats).copy(),
+                ticks=ticks,
                 fault=entry.fault,
             )
             return clock.run()

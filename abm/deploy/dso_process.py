@@ -87,6 +87,7 @@ class DsoClock:
         link: AgentLink,
         writer: RecordWriter,
         relay_stats: Callable[[], dict[str, Any]],
+        ticks: tuple[tuple[str, int], ...],
         fault: Fault | None = None,
     ) -> None:
         self.spec = spec
@@ -97,7 +98,7 @@ class DsoClock:
         self.writer = writer
         self.relay_stats = relay_stats
         self.fault = fault
-        self.ticks = interval_ticks(spec.sim)
+        self.ticks = ticks
         self.members = {pid: Member() for pid in self.order}
         self.live: set[str] = set()
         self.acks: dict[str, int] = {}
@@ -133,6 +134,7 @@ class DsoClock:
     def run_interval(self, t: int) -> None:
         """Open, run every phase, settle and record interval ``t``."""
         start = time.perf_counter()
+        start_ns = time.time_ns()
         link = self.link
         link.send_s = link.recv_s = self.compute_s = 0.0
         self.interval = t
@@ -147,13 +149,13 @@ class DsoClock:
         for k, (name, round_) in enumerate(self.ticks, start=1):
             phase_start = time.perf_counter()
             self._send(self._logic(self.dso.phase, name, round_))
-            self._maybe_fault(name)
             self._await_acks(k, name)
+            self._maybe_fault(name)
             phase_ms.append([name, round_, (time.perf_counter() - phase_start) * 1000])
         self._send(self._logic(self.dso.settle), only_live=True)
         wall_ms = (time.perf_counter() - start) * 1000
         self.completed = t
-        self._write_interval(t, wall_ms, phase_ms)
+        self._write_interval(t, start_ns, wall_ms, phase_ms)
         self._maybe_fault("settle")
 
     def close(self) -> None:
@@ -255,7 +257,7 @@ class DsoClock:
         while True:  # hang until killed
             time.sleep(HANG_SLICE_S)
 
-    def _write_interval(self, t: int, wall_ms: float, phase_ms: list) -> None:
+    def _write_interval(self, t: int, start_ns: int, wall_ms: float, phase_ms: list) -> None:
         link = self.link
         self.writer.write(
             {
@@ -266,6 +268,7 @@ class DsoClock:
                 "present": sorted(self.live),
                 "marked_absent": self.marked,
                 "timing": {
+                    "start_ns": start_ns,
                     "wall_ms": wall_ms,
                     "dso_compute_ms": self.compute_s * 1000,
                     "dso_send_ms": link.send_s * 1000,

@@ -9,7 +9,8 @@ sending, waiting, and the prosumers' compute), ``agent_messages`` (per process a
 the run), ``refusals`` (per process, reason and kind) and ``processes``.
 
 Only intervals the DSO completed (recorded after settling) are merged; a prosumer row
-counts only if the DSO settled that prosumer as present.
+counts only if the DSO settled that prosumer as present. When the DSO died, its last
+recorded interval counts only if every prosumer it settled has its row.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 
 import pandas as pd
 
-from abm.deploy.records import histogram_from_dict, read_records
+from abm.deploy.records import RecordFile, histogram_from_dict, read_records
 from abm.deploy.spec import DSO_ID
 from abm.model import BUS_COLUMNS
 from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS
@@ -37,8 +38,9 @@ COUNT_COLUMNS = ("messages", "deliveries", "bytes", "bytes_recv", "rejected")
 MESSAGE_COLUMNS = ("interval", "kind", *COUNT_COLUMNS, *LATENCY_COLUMNS)
 AGENT_MESSAGE_COLUMNS = ("agent", "kind", *COUNT_COLUMNS, *LATENCY_COLUMNS)
 TIMING_COLUMNS = (
-    "interval", "wall_ms", "dso_compute_ms", "dso_send_ms", "wait_ms", "agent_compute_ms_max",
-    "agent_compute_ms_sum", "agent_send_ms_max", "n_present", "marked_absent",
+    "interval", "start_ms", "wall_ms", "dso_compute_ms", "dso_send_ms", "wait_ms",
+    "agent_compute_ms_max", "agent_compute_ms_sum", "agent_send_ms_max", "n_present",
+    "marked_absent",
 )  # fmt: skip
 REFUSAL_COLUMNS = ("agent", "reason", "kind", "count")
 PROCESS_COLUMNS = (
@@ -89,11 +91,13 @@ def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
 def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
     """Tables of a run from the records under ``records_dir`` (see the module docstring)."""
     records_dir = Path(records_dir)
-    dso_file = read_records(records_dir / f"{DSO_ID}.jsonl")
-    by_interval = {r["interval"]: r for r in dso_file.records if r["type"] == "interval"}
+    files = {a: read_records(records_dir / f"{a}.jsonl") for a in (DSO_ID, *prosumer_ids)}
+    dso_records = files[DSO_ID].records
+    by_interval = {r["interval"]: r for r in dso_records if r["type"] == "interval"}
+    dso_final = next((r for r in reversed(dso_records) if r["type"] == "final"), None)
+    _drop_unsettled_last(by_interval, files, dso_final)
     last = max(by_interval, default=-1)
     present = {t: set(r["present"]) for t, r in by_interval.items()}
-    dso_final = next((r for r in reversed(dso_file.records) if r["type"] == "final"), None)
     index = {pid: i for i, pid in enumerate(prosumer_ids)}
 
     intervals, buses, timing = [], [], []
@@ -108,8 +112,7 @@ def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
     per_agent: dict[tuple[str, str], _Totals] = defaultdict(_Totals)
     refusals: dict[tuple[str, str, str], int] = defaultdict(int)
     processes = []
-    for agent in (DSO_ID, *prosumer_ids):
-        rf = read_records(records_dir / f"{agent}.jsonl")
+    for agent, rf in files.items():
         for rec in rf.records:
             kind = rec.get("type")
             t = rec.get("interval")
@@ -125,8 +128,9 @@ def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
                 for reason, msg_kind, n in rec["refused"]:
                     refusals[(agent, reason, msg_kind)] += n
         processes.append(_process_row(agent, rf.records, rf.torn_lines))
+    first_ns = min((r["timing"]["start_ns"] for r in by_interval.values()), default=0)
     for t in sorted(by_interval):
-        timing.append(_timing_row(t, by_interval[t], compute[t], send[t]))
+        timing.append(_timing_row(t, by_interval[t], compute[t], send[t], first_ns))
 
     rows.sort(key=lambda x: (x[0], x[1]))
     trades.sort(key=lambda x: (x[0], x[1], x[2]))
@@ -156,12 +160,37 @@ def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
     return Merged(tables, last, dso_final)
 
 
+def _drop_unsettled_last(
+    by_interval: dict[int, dict[str, Any]],
+    files: dict[str, RecordFile],
+    dso_final: dict[str, Any] | None,
+) -> None:
+    """Without a final DSO record (it died), its last interval counts only if fully settled.
+
+    The DSO records an interval after handing its settlements to the transport; dying right
+    after, some may never have left. Such an interval is left out of the tables, so every
+    merged interval has a row for each prosumer the DSO settled.
+    """
+    if dso_final is not None or not by_interval:
+        return
+    last = max(by_interval)
+    settled = {
+        agent
+        for agent, rf in files.items()
+        for r in rf.records
+        if r.get("type") == "row" and r.get("interval") == last
+    }
+    if not set(by_interval[last]["present"]) <= settled:
+        del by_interval[last]
+
+
 def _timing_row(
-    t: int, rec: dict[str, Any], compute: list[float], send: list[float]
+    t: int, rec: dict[str, Any], compute: list[float], send: list[float], first_ns: int
 ) -> dict[str, Any]:
     timing = rec["timing"]
     return {
         "interval": t,
+        "start_ms": (timing["start_ns"] - first_ns) / 1e6,
         "wall_ms": timing["wall_ms"],
         "dso_compute_ms": timing["dso_compute_ms"],
         "dso_send_ms": timing["dso_send_ms"],

@@ -65,7 +65,8 @@ class ProsumerLoop:
 
     def _run(self) -> int:
         link = self.link
-        silence_s = self.spec.options.dso_silence_ms / 1000
+        options = self.spec.options
+        silence_s = options.join_timeout_ms / 1000  # until joined: the DSO may be starting
         last_dso = time.monotonic()
         joined = False
         while True:
@@ -79,6 +80,7 @@ class ProsumerLoop:
                 last_dso = now
                 if not joined:  # the DSO is subscribed now: a Join cannot be lost
                     joined = True
+                    silence_s = options.dso_silence_ms / 1000
                     seq = link.next_control_seq()
                     link.send(None, Join(self.agent_id, 0, seq, "prosumer", self.agent.bus))
             if isinstance(msg, Phase) and msg.sender == DSO_ID:

@@ -1,0 +1,138 @@
+"""``p2pvar deploy``, ``p2pvar agent`` and ``p2pvar bench deploy`` as subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from abm.commands.bench_deploy import scenario_with
+from abm.deploy.records import read_records
+
+#: Bound of every CLI call here, s.
+CLI_TIMEOUT_S = 180
+
+
+def p2pvar(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "abm.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=CLI_TIMEOUT_S,
+        **kwargs,
+    )
+
+
+@pytest.fixture(scope="module")
+def small_scenario(tmp_path_factory):
+    """ieee33 with 4 prosumers (fast to deploy)."""
+    path, n = scenario_with("ieee33", 4, tmp_path_factory.mktemp("scenario") / "s4.json")
+    assert n == 4
+    return path
+
+
+def test_deploy_runs_and_prints_json(tmp_path, small_scenario):
+    out = tmp_path / "run"
+    proc = p2pvar(
+        "deploy", "--scenario", str(small_scenario), "--protocol", "bilateral",
+        "--transport", "tcp", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["intervals"] == 24 and summary["interval_ms_median"] > 0
+    for name in ("intervals", "prosumers", "trades", "buses", "messages", "timing",
+                 "agent_messages", "refusals", "processes"):  # fmt: skip
+        assert (out / f"{name}.csv").is_file(), name
+    assert json.loads((out / "status.json").read_text())["complete"] is True
+
+
+def test_dry_run_writes_spec_and_commands_and_agent_errors_are_one_line(tmp_path):
+    out = tmp_path / "plan"
+    proc = p2pvar("deploy", "--out", str(out), "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["agents"] == 33
+    commands = (out / "deploy" / "commands.sh").read_text()
+    assert commands.count("abm.commands.agent") == 33 and "--role dso --id dso" in commands
+    spec = plan["run_spec"]
+    wrong_role = p2pvar("agent", "--role", "prosumer", "--id", "dso", "--config", spec)
+    assert wrong_role.returncode == 2
+    assert wrong_role.stderr.strip() == (
+        f"p2pvar: error: id='dso' has role 'dso' in {spec}, not 'prosumer'"
+    )
+    missing = p2pvar("agent", "--role", "dso", "--id", "dso", "--config", str(tmp_path / "no"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "cannot read" in missing.stderr
+    bad_hosts = p2pvar("deploy", "--out", str(out), "--hosts", "h.json", "--dry-run")
+    assert bad_hosts.returncode == 2
+    assert "hosts='h.json' needs transport=tcp" in bad_hosts.stderr
+
+
+def _child_pids(records_dir) -> list[int]:
+    return [
+        r["pid"]
+        for path in records_dir.glob("*.jsonl")
+        for r in read_records(path).records
+        if r.get("type") == "start"
+    ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_ctrl_c_stops_every_process(tmp_path, small_scenario):
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "abm.cli",
+            "deploy",
+            "--scenario",
+            str(small_scenario),
+            "--days",
+            "30",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + CLI_TIMEOUT_S
+        dso = out / "agents" / "dso.jsonl"
+        while sum(r["type"] == "interval" for r in read_records(dso).records) < 3:
+            assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
+            time.sleep(0.1)
+        pids = _child_pids(out / "agents")
+        assert len(pids) == 5 and all(_alive(p) for p in pids)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "interrupted" in stderr
+    assert not any(_alive(p) for p in pids)
+
+
+def test_bench_deploy_smoke(tmp_path):
+    proc = p2pvar("bench", "deploy", "--prosumers", "3", "--sizes", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    for protocol in ("auction", "bilateral"):
+        figures = result[protocol]
+        for key in ("interval_ms_ipc", "interval_ms_tcp", "interval_ms_inprocess",
+                    "msgs_per_interval", "bytes_per_interval"):  # fmt: skip
+            assert figures[key] > 0, (protocol, key)
+    sizes = {(r["protocol"], r["prosumers"]) for r in result["scaling"]}
+    assert sizes == {("auction", 2), ("auction", 3), ("bilateral", 2), ("bilateral", 3)}

@@ -1,0 +1,143 @@
+"""Failures during a deployment: hung, killed, crashed and restarted processes; bad messages."""
+
+from __future__ import annotations
+
+import json
+import signal
+
+import numpy as np
+import pandas as pd
+import pytest
+import zmq
+
+from abm.deploy.errors import RunIncomplete
+from abm.deploy.launcher import Deployment, deploy, prepare
+from abm.deploy.lifecycle import EXIT_CRASH, EXIT_DSO_LOST
+from abm.deploy.spec import DeployOptions, Fault
+from abm.sim_config import SimConfig
+from abm.simulation import run_simulation
+from messaging.codec import encode
+from messaging.messages import Bid, Schedule
+from messaging.zmq_transport import ZmqTransport
+
+RESULT_TABLES = ("intervals", "prosumers", "trades", "buses")
+FAST = DeployOptions(phase_deadline_ms=1500, dso_silence_ms=4000)
+TOL = 1e-9
+
+
+def _first_intervals(tables: dict[str, pd.DataFrame], n: int) -> dict[str, pd.DataFrame]:
+    return {
+        name: tables[name][tables[name]["interval"] < n].reset_index(drop=True)
+        for name in RESULT_TABLES
+    }
+
+
+def _assert_conserved(tables: dict[str, pd.DataFrame]) -> None:
+    """Every trade is settled on both sides: money sums to zero, energy matches."""
+    pr, tr = tables["prosumers"], tables["trades"]
+    assert np.allclose(pr.groupby("interval")["p2p_eur"].sum(), 0.0, atol=TOL)
+    rows = pr.set_index(["interval", "prosumer"])
+    for (t, buyer), kwh in tr.groupby(["interval", "buyer"])["quantity_kwh"].sum().items():
+        assert rows.loc[(t, buyer), "p2p_bought_kwh"] == pytest.approx(kwh, abs=TOL)
+    for (t, seller), kwh in tr.groupby(["interval", "seller"])["quantity_kwh"].sum().items():
+        assert rows.loc[(t, seller), "p2p_sold_kwh"] == pytest.approx(kwh, abs=TOL)
+
+
+def _inject_bad_messages(endpoints) -> None:
+    """A rogue agent sends duplicated, replayed, late, forged and malformed messages."""
+    with ZmqTransport("rogue", endpoints) as rogue:
+        late = Bid("rogue", 0, 5, 1.0, 0.1)  # interval 0 is long over
+        rogue.publish(late)
+        rogue.publish(late)  # duplicate
+        rogue.publish(Bid("rogue", 0, 3, 1.0, 0.1))  # replay of an older seq
+        rogue.send("dso", Schedule("rogue", 1000, 9, 1.0, 0.0, 0.0))  # not a prosumer
+    context = zmq.Context.instance()
+    raw = context.socket(zmq.DEALER)
+    raw.routing_id = b"rogue2"
+    raw.linger = 500
+    raw.connect(endpoints.upstream)
+    raw.send_multipart([b"*", b"junk"])  # malformed: shorter than a header
+    raw.send_multipart([b"*", b"\x00\x01 not a frame"])  # version 1, unknown kind
+    raw.send_multipart([b"*", encode(Bid("p01", 0, 10**6, 1.0, 0.1))])  # forged sender
+    raw.close()
+
+
+def test_hung_killed_restarted_and_crashed_prosumers(tmp_path):
+    """p05 hangs at interval 3 (absent), is killed and restarted (rejoins); p10 crashes."""
+    config = SimConfig(days=3)
+    faults = {
+        "p05": Fault(3, "orders", "hang"),
+        "p10": Fault(30, "confirm", "crash"),
+    }
+    prepared = prepare(config, FAST, tmp_path / "dep", faults=faults)
+    with Deployment(prepared) as d:
+        d.start()
+        d.wait_for(6, timeout_s=120)
+        _inject_bad_messages(prepared.spec.relay)
+        assert d.kill("p05", signal.SIGKILL) == -signal.SIGKILL
+        d.spawn("p05")
+        d.wait()
+    result = d.collect()
+    tables = result.tables
+    n = 72
+    assert result.complete and result.status["last_completed_interval"] == n - 1
+    intervals = tables["intervals"].set_index("interval")["absent_prosumers"]
+    pr = tables["prosumers"]
+    p05 = set(pr.loc[pr["prosumer"] == "p05", "interval"])
+    p10 = set(pr.loc[pr["prosumer"] == "p10", "interval"])
+    # p05: present before its hang, absent while hung and killed, back after its restart.
+    back = min(t for t in p05 if t > 3)
+    assert p05 == set(range(3)) | set(range(back, n))
+    # p10: present until it crashed in interval 30, absent from then on.
+    assert p10 == set(range(30))
+    expected_absent = [int(3 <= t < back) + int(t >= 30) for t in range(n)]
+    assert intervals.tolist() == expected_absent
+    timing = tables["timing"].set_index("interval")["marked_absent"]
+    assert timing[3] == "p05:orders" and timing[30] == "p10:confirm"
+    # No trade involves an absent prosumer; every trade is settled on both sides.
+    tr = tables["trades"]
+    for pid, present in (("p05", p05), ("p10", p10)):
+        mine = tr[(tr["buyer"] == pid) | (tr["seller"] == pid)]
+        assert set(mine["interval"]) <= present
+    _assert_conserved(tables)
+    # Before the first failure the results are those of the in-process backend.
+    expected = run_simulation(config, progress=False).tables
+    got, want = _first_intervals(tables, 3), _first_intervals(expected, 3)
+    for name in RESULT_TABLES:
+        pd.testing.assert_frame_equal(got[name], want[name], check_exact=True, obj=name)
+    # Processes: p05 ran twice, p10 crashed, the others closed cleanly.
+    codes = result.status["exit_codes"]
+    assert codes["p05"] == [-signal.SIGKILL, 0] and codes["p10"] == [EXIT_CRASH]
+    procs = tables["processes"].set_index("agent")
+    assert procs.loc["p05", "incarnations"] == 2
+    # Every bad message was refused and counted by the receivers.
+    refusals = tables["refusals"]
+    by_reason = refusals.groupby("reason")["count"].sum()
+    reasons = ("DuplicateMessage", "LateMessage", "MalformedFrame", "UnknownKind", "SenderMismatch")
+    for reason in reasons:
+        assert by_reason[reason] >= 30, reason
+    dso_refused = set(refusals.loc[refusals["agent"] == "dso", "reason"])
+    assert "UnknownSender" in dso_refused
+
+
+def test_dso_death_stops_prosumers_and_keeps_completed_intervals(tmp_path):
+    config = SimConfig()
+    options = DeployOptions(dso_silence_ms=3000)
+    with pytest.raises(RunIncomplete, match="after interval 13 of 24"):
+        deploy(config, options, tmp_path / "dep", faults={"dso": Fault(14, "orders", "crash")})
+    out = tmp_path / "dep"
+    status = json.loads((out / "status.json").read_text())
+    assert status["last_completed_interval"] == 13 and not status["complete"]
+    codes = status["exit_codes"]
+    assert codes.pop("dso") == [EXIT_CRASH]
+    assert all(c == [EXIT_DSO_LOST] for c in codes.values())
+    # What was completed is written, readable and equal to the in-process run.
+    run_simulation(config, tmp_path / "sim", progress=False)
+    read = {name: pd.read_csv(tmp_path / "sim" / f"{name}.csv") for name in RESULT_TABLES}
+    expected = _first_intervals(read, 14)
+    for name in RESULT_TABLES:
+        got = pd.read_csv(out / f"{name}.csv")
+        assert len(got) > 0 and got["interval"].max() <= 13
+        pd.testing.assert_frame_equal(got, expected[name], check_exact=True, obj=name)
+    procs = pd.read_csv(out / "processes.csv").set_index("agent")
+    assert procs.loc["p01", "reason"].startswith("no message from the DSO")
