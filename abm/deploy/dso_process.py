@@ -267,6 +267,7 @@ class DsoClock:
                 "vm_pu": [float(v) for v in self.dso.last_vm_pu],
                 "present": sorted(self.live),
                 "marked_absent": self.marked,
+                "p2p_imbalance_kwh": self._p2p_imbalance_kwh(),
                 "timing": {
                     "start_ns": start_ns,
                     "wall_ms": wall_ms,
@@ -278,6 +279,14 @@ class DsoClock:
             }
         )
         self._flush_messages(t)
+
+    def _p2p_imbalance_kwh(self) -> float:
+        """Net P2P energy over the settled schedules: 0 unless a trade was settled one-sided.
+
+        Every trade counts +q for its seller and -q for its buyer; a trade whose other
+        party was absent (it died mid-clearing) leaves its quantity here.
+        """
+        return float(sum(s.p2p_net_kwh for s in self.dso.schedules.values()))
 
     def _flush_messages(self, t: int) -> None:
         refused = self.link.guard.refused

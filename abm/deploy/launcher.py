@@ -62,7 +62,9 @@ TERM_GRACE_S = 3.0
 WATCH_S = 0.1
 #: Slack added to the run's worst-case duration before the launcher gives up, s.
 RUN_SLACK_S = 60.0
-#: Thread limits for every agent process (33-161 processes share a few cores).
+#: Thread limits for prosumer processes (33-161 processes share a few cores). The DSO keeps
+#: the launcher's environment: its floating-point results depend on the BLAS thread count,
+#: which must match the in-process backend's for identical results.
 SINGLE_THREAD_ENV = {
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
@@ -244,7 +246,9 @@ class Deployment:
         if old is not None and old.poll() is None:
             raise DeployError(f"{agent_id} is still running (pid {old.pid})")
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **SINGLE_THREAD_ENV, SPAWN_NS_ENV: str(time.time_ns())}
+        env = {**os.environ, SPAWN_NS_ENV: str(time.time_ns())}
+        if agent_id != DSO_ID:
+            env.update(SINGLE_THREAD_ENV)
         with open(self.log_dir / f"{agent_id}.log", "ab") as log:
             proc = subprocess.Popen(
                 agent_command(self.prepared, agent_id),
@@ -300,18 +304,48 @@ class Deployment:
         return (worst_ms + CLOSE_TIMEOUT_MS) / 1000 + RUN_SLACK_S
 
     def wait(self, timeout_s: float | None = None) -> None:
-        """Wait for the DSO to exit, then (bounded) for every prosumer; stop the rest."""
+        """Wait for the DSO to exit, then (bounded) for every prosumer; stop the rest.
+
+        An agent that exits with an error before the first interval is a setup problem
+        (bad policy spec, port in use, ...): :class:`DeployError` with its log's last line.
+        """
         timeout_s = self.run_timeout_s() if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout_s
+        started = False
         while self.alive(DSO_ID):
             if time.monotonic() > deadline:
                 raise DeployError(f"the run did not finish within {timeout_s:.0f} s")
+            started = started or self.completed_intervals() > 0
+            if not started:
+                self._check_setup()
             time.sleep(WATCH_S)
+        if not started:
+            self._check_setup()
         grace = (self.spec.options.dso_silence_ms + CLOSE_TIMEOUT_MS) / 1000
         deadline = time.monotonic() + grace
         while any(self.alive(a) for a in self.procs) and time.monotonic() < deadline:
             time.sleep(WATCH_S)
         self.stop()
+
+    def _check_setup(self) -> None:
+        """Raise if an agent failed before the first interval (see :meth:`wait`)."""
+        for agent_id, proc in self.procs.items():
+            code = proc.poll()
+            if code not in (None, 0) and not self._has_started(agent_id):
+                raise DeployError(
+                    f"{agent_id} exited with status {code} before the first interval: "
+                    f"{self.log_tail(agent_id).removeprefix('p2pvar: error: ')}"
+                )
+
+    def _has_started(self, agent_id: str) -> bool:
+        records = read_records(self.spec.records_path(agent_id)).records
+        return any(r.get("type") == "start" for r in records)
+
+    def log_tail(self, agent_id: str) -> str:
+        """The last non-empty line of ``agent_id``'s log (empty if none)."""
+        path = self.log_dir / f"{agent_id}.log"
+        lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+        return next((line.strip() for line in reversed(lines) if line.strip()), "")
 
     def stop(self) -> None:
         """Terminate every process still running (SIGTERM, then SIGKILL); record exit codes."""
@@ -381,6 +415,7 @@ def _summary(merged: Merged, world: World) -> dict[str, Any]:
             "startup_ms_median": float(ready.median()) if len(ready) else 0.0,
             "startup_ms_max": float(ready.max()) if len(ready) else 0.0,
             "absent_prosumer_intervals": int(tables["intervals"]["absent_prosumers"].sum()),
+            "p2p_imbalance_kwh": float(timing["p2p_imbalance_kwh"].abs().sum()),
             "refused_messages": int(tables["refusals"]["count"].sum()),
         }
     )

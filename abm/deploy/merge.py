@@ -40,7 +40,7 @@ AGENT_MESSAGE_COLUMNS = ("agent", "kind", *COUNT_COLUMNS, *LATENCY_COLUMNS)
 TIMING_COLUMNS = (
     "interval", "start_ms", "wall_ms", "dso_compute_ms", "dso_send_ms", "wait_ms",
     "agent_compute_ms_max", "agent_compute_ms_sum", "agent_send_ms_max", "n_present",
-    "marked_absent",
+    "marked_absent", "p2p_imbalance_kwh",
 )  # fmt: skip
 REFUSAL_COLUMNS = ("agent", "reason", "kind", "count")
 PROCESS_COLUMNS = (
@@ -200,6 +200,7 @@ def _timing_row(
         "agent_send_ms_max": max(send, default=0.0),
         "n_present": len(rec["present"]),
         "marked_absent": " ".join(f"{p}:{phase}" for p, phase in rec["marked_absent"]),
+        "p2p_imbalance_kwh": rec["p2p_imbalance_kwh"],
     }
 
 

@@ -100,6 +100,7 @@ def test_hung_killed_restarted_and_crashed_prosumers(tmp_path):
         mine = tr[(tr["buyer"] == pid) | (tr["seller"] == pid)]
         assert set(mine["interval"]) <= present
     _assert_conserved(tables)
+    assert (tables["timing"]["p2p_imbalance_kwh"].abs() < TOL).all()
     # Before the first failure the results are those of the in-process backend.
     expected = run_simulation(config, progress=False).tables
     got, want = _first_intervals(tables, 3), _first_intervals(expected, 3)
@@ -120,24 +121,40 @@ def test_hung_killed_restarted_and_crashed_prosumers(tmp_path):
     assert "UnknownSender" in dso_refused
 
 
-def test_dso_death_stops_prosumers_and_keeps_completed_intervals(tmp_path):
-    config = SimConfig()
-    options = DeployOptions(dso_silence_ms=3000)
+def test_buyer_death_in_bilateral_clearing_then_dso_death(tmp_path):
+    """A buyer dies after its request (reported one-sided trade); later the DSO dies.
+
+    Bilateral sellers commit when they accept, so the accepted request of a buyer that
+    died in the meantime is settled for the seller only: the DSO reports that energy as
+    ``p2p_imbalance_kwh`` (see docs/deploy.md, known limits). When the DSO dies the
+    prosumers stop by themselves and the completed intervals stay readable.
+    """
+    config = SimConfig(protocol="bilateral")
+    faults = {"p02": Fault(11, "confirm", "crash"), "dso": Fault(14, "orders", "crash")}
+    options = DeployOptions(phase_deadline_ms=1500, dso_silence_ms=3000)
     with pytest.raises(RunIncomplete, match="after interval 13 of 24"):
-        deploy(config, options, tmp_path / "dep", faults={"dso": Fault(14, "orders", "crash")})
+        deploy(config, options, tmp_path / "dep", faults=faults)
     out = tmp_path / "dep"
     status = json.loads((out / "status.json").read_text())
     assert status["last_completed_interval"] == 13 and not status["complete"]
     codes = status["exit_codes"]
-    assert codes.pop("dso") == [EXIT_CRASH]
+    assert codes.pop("dso") == [EXIT_CRASH] and codes.pop("p02") == [EXIT_CRASH]
     assert all(c == [EXIT_DSO_LOST] for c in codes.values())
-    # What was completed is written, readable and equal to the in-process run.
-    run_simulation(config, tmp_path / "sim", progress=False)
-    read = {name: pd.read_csv(tmp_path / "sim" / f"{name}.csv") for name in RESULT_TABLES}
-    expected = _first_intervals(read, 14)
-    for name in RESULT_TABLES:
-        got = pd.read_csv(out / f"{name}.csv")
-        assert len(got) > 0 and got["interval"].max() <= 13
-        pd.testing.assert_frame_equal(got, expected[name], check_exact=True, obj=name)
     procs = pd.read_csv(out / "processes.csv").set_index("agent")
     assert procs.loc["p01", "reason"].startswith("no message from the DSO")
+    # Completed intervals are written and readable; before the buyer died they equal the
+    # in-process run.
+    run_simulation(config, tmp_path / "sim", progress=False)
+    read = {name: pd.read_csv(tmp_path / "sim" / f"{name}.csv") for name in RESULT_TABLES}
+    expected = _first_intervals(read, 11)
+    got = {name: pd.read_csv(out / f"{name}.csv") for name in RESULT_TABLES}
+    for name in RESULT_TABLES:
+        assert got[name]["interval"].max() == 13
+        pd.testing.assert_frame_equal(
+            _first_intervals(got, 11)[name], expected[name], check_exact=True, obj=name
+        )
+    timing = pd.read_csv(out / "timing.csv").set_index("interval")
+    assert timing.loc[11, "marked_absent"] == "p02:confirm"
+    imbalance = timing["p2p_imbalance_kwh"]
+    assert imbalance[11] > 1.0  # the seller's sale to the dead buyer
+    assert (imbalance.drop(index=11).abs() < TOL).all()
