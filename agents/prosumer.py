@@ -28,6 +28,7 @@ from agents.clearing.errors import ClearingError
 from agents.plan import Plan, plan_interval
 from agents.policy import Action, InvalidAction, Observation, Policy
 from messaging.messages import (
+    DSO_ID,
     Bid,
     Envelope,
     Error,
@@ -44,7 +45,6 @@ from messaging.messages import (
 #: Message kinds handled by the clearing protocol (it checks interval, sender and replay).
 MARKET_KINDS = (Bid, Offer, Trade, TradeConfirm)
 
-DSO_ID = "dso"
 #: Action used when the policy fails: no battery, no order, unity power factor.
 ABSTAIN = Action(battery=0.0, trade=-1.0, price=0.0, q=0.0)
 #: Initial state of charge as a fraction of capacity.

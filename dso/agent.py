@@ -23,6 +23,7 @@ from dso.powerflow import RadialPowerFlow
 from dso.sensitivity import loss_sensitivities
 from dso.var_price import var_payment_eur, var_prices
 from messaging.messages import (
+    DSO_ID,
     Bid,
     Envelope,
     Error,
@@ -37,7 +38,6 @@ from messaging.messages import (
 #: Broadcast market messages the DSO sees on the bus but takes no part in (not refused).
 OBSERVED_KINDS = (Bid, Offer)
 
-DSO_ID = "dso"
 VM_MIN_PU = 0.95
 VM_MAX_PU = 1.05
 #: Tolerance when checking a schedule against its envelope.

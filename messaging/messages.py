@@ -44,6 +44,9 @@ TRADE_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 #: Kind names as they appear in ``Error.refused_kind`` (empty when unknown).
 KIND_NAME_PATTERN = re.compile(r"([A-Za-z][A-Za-z0-9_]{0,63})?")
 
+#: Agent id of the DSO (the market clock); every agent addresses it by this id.
+DSO_ID = "dso"
+
 #: Market phases the DSO clock opens, in order.
 PHASES: tuple[str, ...] = ("open", "orders", "clear", "confirm", "schedule", "settle", "close")
 #: Roles an agent can join with.

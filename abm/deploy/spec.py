@@ -21,7 +21,7 @@ from abm.deploy.errors import RunSpecError
 from abm.errors import ConfigError
 from abm.sim_config import SimConfig
 from messaging.endpoints import RelayEndpoints
-from messaging.messages import AGENT_ID_PATTERN, PHASES
+from messaging.messages import AGENT_ID_PATTERN, DSO_ID, PHASES
 
 #: Version of the run spec layout; :func:`run_spec_from_dict` refuses any other.
 RUN_SPEC_VERSION = 1
@@ -36,7 +36,6 @@ DSO_HEARTBEAT_MS = 1_000
 #: How long the DSO waits for every prosumer's ``Leave`` after ``Phase(close)``, ms.
 CLOSE_TIMEOUT_MS = 10_000
 #: Agent id of the DSO process.
-DSO_ID = "dso"
 #: Host name of agents started on the launcher's own host.
 LOCAL_HOST = "local"
 
