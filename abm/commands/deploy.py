@@ -5,11 +5,15 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from abm.commands.output import emit
 from abm.config import add_config_args, config_from_args
 from abm.deploy.spec import DeployOptions
 from abm.sim_config import SimConfig
+
+if TYPE_CHECKING:
+    from abm.deploy.launcher import Prepared
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,10 +36,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="write the run spec and the per-host agent commands (deploy/commands.sh), "
         "start nothing",
     )
+    parser.add_argument(
+        "--collect",
+        action="store_true",
+        help="merge the records already in OUT/agents (agents started by hand from a "
+        "--dry-run spec) into the tables; start nothing",
+    )
     parser.set_defaults(func=run)
 
 
-def _commands_script(prepared) -> Path:
+def _commands_script(prepared: Prepared) -> Path:
     from abm.deploy.launcher import agent_command
 
     lines = ["#!/bin/sh", "# One line per agent; start the dso line first, on its host."]
@@ -48,10 +58,21 @@ def _commands_script(prepared) -> Path:
     return path
 
 
+def _status_line(status: dict) -> dict:
+    return {
+        "complete": status["complete"],
+        "last_completed_interval": status["last_completed_interval"],
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     """Deploy the run (or only prepare it) and print its summary."""
-    from abm.deploy.launcher import deploy, prepare
+    from abm.deploy.launcher import collect_existing, deploy, prepare
 
+    if args.collect:
+        collected = collect_existing(args.out)
+        emit({**collected.summary, **_status_line(collected.status)}, args.json, title="merged")
+        return 0
     config = config_from_args(SimConfig, args)
     options = config_from_args(DeployOptions, args)
     if args.dry_run:

@@ -47,6 +47,7 @@ from abm.deploy.spec import (
     DeployOptions,
     Fault,
     RunSpec,
+    load_run_spec,
     save_run_spec,
 )
 from abm.results import write_json, write_tables
@@ -452,6 +453,17 @@ def collect(prepared: Prepared, exit_codes: Mapping[str, list[int | None]]) -> D
     write_json(out / "summary.json", summary)
     write_json(out / "status.json", status)
     return DeployResult(merged.tables, summary, status)
+
+
+def collect_existing(out_dir: Path) -> DeployResult:
+    """Merge the records of a run whose agents were started by hand (``--dry-run`` spec)."""
+    from abm.deploy.agent_main import build_agent_world
+
+    out_dir = Path(out_dir).resolve()
+    spec_path = out_dir / "deploy" / "run.json"
+    spec = load_run_spec(spec_path)
+    prepared = Prepared(spec, spec_path, build_agent_world(spec), out_dir, None)
+    return collect(prepared, {})
 
 
 @contextlib.contextmanager

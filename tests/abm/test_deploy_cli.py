@@ -51,15 +51,33 @@ def test_deploy_runs_and_prints_json(tmp_path, small_scenario):
     assert json.loads((out / "status.json").read_text())["complete"] is True
 
 
-def test_dry_run_writes_spec_and_commands_and_agent_errors_are_one_line(tmp_path):
+def test_dry_run_then_agents_by_hand_then_collect(tmp_path, small_scenario):
+    """The multi-host recipe: a spec, one command per agent started by hand, a merge."""
+    out = tmp_path / "plan"
+    scenario = ("--scenario", str(small_scenario))
+    proc = p2pvar("deploy", *scenario, "--out", str(out), "--dry-run", "--json")
+    assert proc.returncode == 0, proc.stderr
+    plan = json.loads(proc.stdout)
+    assert plan["agents"] == 5
+    script = out / "deploy" / "commands.sh"
+    assert script.read_text().count("abm.commands.agent") == 5
+    run = subprocess.run(["sh", str(script)], capture_output=True, timeout=CLI_TIMEOUT_S)
+    assert run.returncode == 0, run.stderr
+    merged = p2pvar("deploy", "--out", str(out), "--collect", "--json")
+    assert merged.returncode == 0, merged.stderr
+    assert json.loads(merged.stdout)["complete"] is True
+    sim = p2pvar("simulate", *scenario, "--out", str(tmp_path / "sim"), "--no-progress")
+    assert sim.returncode == 0, sim.stderr
+    for name in ("intervals", "prosumers", "trades", "buses"):
+        assert (out / f"{name}.csv").read_text() == (tmp_path / "sim" / f"{name}.csv").read_text()
+
+
+def test_agent_and_deploy_errors_are_one_line(tmp_path):
     out = tmp_path / "plan"
     proc = p2pvar("deploy", "--out", str(out), "--dry-run", "--json")
     assert proc.returncode == 0, proc.stderr
-    plan = json.loads(proc.stdout)
-    assert plan["agents"] == 33
-    commands = (out / "deploy" / "commands.sh").read_text()
-    assert commands.count("abm.commands.agent") == 33 and "--role dso --id dso" in commands
-    spec = plan["run_spec"]
+    spec = json.loads(proc.stdout)["run_spec"]
+    assert json.loads(proc.stdout)["agents"] == 33
     wrong_role = p2pvar("agent", "--role", "prosumer", "--id", "dso", "--config", spec)
     assert wrong_role.returncode == 2
     assert wrong_role.stderr.strip() == (
@@ -71,6 +89,13 @@ def test_dry_run_writes_spec_and_commands_and_agent_errors_are_one_line(tmp_path
     bad_hosts = p2pvar("deploy", "--out", str(out), "--hosts", "h.json", "--dry-run")
     assert bad_hosts.returncode == 2
     assert "hosts='h.json' needs transport=tcp" in bad_hosts.stderr
+    (tmp_path / "policies.json").write_text('{"p03": "no.such.module:make"}')
+    bad_policy = p2pvar("deploy", "--out", str(out), "--policies", str(tmp_path / "policies.json"))
+    assert bad_policy.returncode == 2
+    assert bad_policy.stderr.strip() == (
+        "p2pvar: error: p03 exited with status 2 before the first interval: policy="
+        "'no.such.module:make': cannot import no.such.module: No module named 'no'"
+    )
 
 
 def _child_pids(records_dir) -> list[int]:
