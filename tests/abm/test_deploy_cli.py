@@ -72,7 +72,7 @@ def test_dry_run_then_agents_by_hand_then_collect(tmp_path, small_scenario):
         assert (out / f"{name}.csv").read_text() == (tmp_path / "sim" / f"{name}.csv").read_text()
 
 
-def test_agent_and_deploy_errors_are_one_line(tmp_path):
+def test_agent_and_deploy_errors_are_one_line(tmp_path, small_scenario):
     out = tmp_path / "plan"
     proc = p2pvar("deploy", "--out", str(out), "--dry-run", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -90,7 +90,10 @@ def test_agent_and_deploy_errors_are_one_line(tmp_path):
     assert bad_hosts.returncode == 2
     assert "hosts='h.json' needs transport=tcp" in bad_hosts.stderr
     (tmp_path / "policies.json").write_text('{"p03": "no.such.module:make"}')
-    bad_policy = p2pvar("deploy", "--out", str(out), "--policies", str(tmp_path / "policies.json"))
+    bad_policy = p2pvar(
+        "deploy", "--scenario", str(small_scenario), "--out", str(out),
+        "--policies", str(tmp_path / "policies.json"),
+    )  # fmt: skip
     assert bad_policy.returncode == 2
     assert bad_policy.stderr.strip() == (
         "p2pvar: error: p03 exited with status 2 before the first interval: policy="

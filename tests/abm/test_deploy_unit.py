@@ -241,3 +241,15 @@ def test_feeder_snapshot_round_trip(tmp_path):
     (tmp_path / "old.json").write_text(json.dumps({"format_version": 0}))
     with pytest.raises(RunSpecError, match="format_version=0"):
         load_feeder(tmp_path / "old.json")
+
+
+@pytest.mark.parametrize("market", ["multi", "p2p", "var", "grid-only"])
+@pytest.mark.parametrize("protocol", ["auction", "bilateral"])
+def test_dso_clock_ticks_are_the_model_phases(market, protocol):
+    from abm.deploy.dso_process import interval_ticks
+    from abm.model import clearing_ticks
+    from abm.sim_config import market_has_p2p
+
+    config = SimConfig(market=market, protocol=protocol)
+    clearing = clearing_ticks(protocol) if market_has_p2p(market) else ()
+    assert interval_ticks(config) == (("orders", 0), *clearing, ("schedule", 0))
