@@ -30,13 +30,14 @@ FAIRNESS_RULES: tuple[str, ...] = ("equal", "proportional")
 #: corner also stays inside (our power flow agrees with pandapower to ~1e-12 pu).
 VOLTAGE_MARGIN_PU = 1e-10
 LOADING_MARGIN_PERCENT = 1e-8
-#: A level search stops once the binding constraint is within this slack (pu, or loading
-#: fraction), or once the bracket is this narrow relative to the level.
+#: A constraint counts as kept down to this slack below its tightened limit (pu, or loading
+#: fraction): the noise of the power flow, so that a limit that has already bound does not
+#: stop prosumers that do not affect it.
+FEASIBILITY_TOL = 1e-12
+#: A level search stops once the constraint that it crosses is within this slack, or once
+#: the bracket is this narrow relative to the level.
 MARGIN_TOL = 1e-12
 LEVEL_RTOL = 1e-14
-#: Slack given back to a constraint once it has bound, so numerical noise on it (below
-#: this) does not stop prosumers that do not affect it.
-BOUND_RELAX = 1e-11
 #: Power flow tolerance inside the envelope search (pu voltage step).
 DOE_TOL_PU = 1e-13
 #: Candidate levels per batched power flow of the search.
@@ -131,21 +132,30 @@ class _Side:
         self.fixed = np.zeros(len(caps))
         self.frozen = np.zeros(len(caps), dtype=bool)
         self.limited = np.zeros(len(caps), dtype=bool)  # frozen by a network limit
-        self.base = np.zeros(len(caps))  # values the rising prosumers rise from
+        self.set_base(np.zeros(len(caps)))  # values the rising prosumers rise from
         self.rises = 0  # searches so far that raised some level
         self.frozen_after = np.zeros(len(caps), dtype=int)  # rises before each freeze
         self.why = [""] * len(caps)
-        self.relax = np.zeros(len(cons.order))
         self.n_power_flows = 0
         self.bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
         self.v_start: np.ndarray | None = None  # where the next power flows start
 
     # -- evaluation ------------------------------------------------------------------------
 
+    def set_base(self, base: np.ndarray) -> None:
+        """Let the rising prosumers rise from ``base``; ``room`` is the level of their maximum."""
+        self.base = base
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.room = np.where(self.weights > 0, (self.caps - base) / self.weights, np.inf)
+
+    def level_of(self, level: np.ndarray) -> np.ndarray:
+        """Each prosumer's branch level, ``(..., n_prosumer)``."""
+        return level[..., np.maximum(self.group, 0)]
+
     def values(self, level: np.ndarray) -> np.ndarray:
         """Prosumer powers ``(..., n_prosumer)`` at branch levels ``(..., G)``."""
-        level_k = level[..., np.maximum(self.group, 0)]
-        rising = np.minimum(self.base + self.weights * level_k, self.caps)
+        level_k = self.level_of(level)
+        rising = np.where(level_k >= self.room, self.caps, self.base + self.weights * level_k)
         return np.where(self.frozen, self.fixed, rising)
 
     def slack(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,17 +178,21 @@ class _Side:
         self.v_start = picked if self.v_start is None else np.where(take, picked, self.v_start)
 
     def group_min(self, slack: np.ndarray) -> np.ndarray:
-        """Smallest relaxed slack per branch, ``(..., G)``."""
-        return np.minimum.reduceat(slack + self.relax, self.cons.starts, axis=-1)
+        """Smallest slack per branch, ``(..., G)``."""
+        return np.minimum.reduceat(slack, self.cons.starts, axis=-1)
+
+    def kept(self, slack: np.ndarray) -> np.ndarray:
+        """Whether each branch keeps every limit, ``(..., G)``."""
+        return self.group_min(slack) >= -FEASIBILITY_TOL
 
     def binding(self, slack_row: np.ndarray, g: int) -> str:
         """Name of the tightest constraint of branch ``g`` in one slack row."""
         lo = self.cons.starts[g]
         hi = self.cons.starts[g + 1] if g + 1 < self.n_groups else len(slack_row)
-        relaxed = (slack_row + self.relax)[lo:hi]
-        if not np.isfinite(relaxed).all():
+        row = slack_row[lo:hi]
+        if not np.isfinite(row).all():
             return "no power flow solution"
-        return self.cons.names[lo + int(np.argmin(relaxed))]
+        return self.cons.names[lo + int(np.argmin(row))]
 
     # -- algorithm -------------------------------------------------------------------------
 
@@ -200,8 +214,7 @@ class _Side:
         if np.isfinite(slack_lo).all():
             self.keep_start(v, np.zeros(self.n_groups, dtype=int), np.ones(self.n_groups, bool))
         strict = np.minimum.reduceat(slack_lo + self.margin, self.cons.starts)
-        tight = self.group_min(slack_lo)
-        for g in np.flatnonzero(tight < 0):
+        for g in np.flatnonzero(~self.kept(slack_lo)):
             why = self.binding(slack_lo, g)
             why = f"infeasible at zero: {why}" if strict[g] < 0 else f"{why} (binds at zero)"
             self.freeze(~self.frozen & (self.group == g), 0.0, why)
@@ -215,19 +228,18 @@ class _Side:
             # a later rise relieved the limit that froze them: let them rise again from here
             self.frozen &= ~released
             self.limited &= ~released
-            self.base = np.where(released, values, 0.0)
+            self.set_base(np.where(released, values, 0.0))
             level = np.zeros(self.n_groups)
         return self.fixed.copy(), bool(np.all(strict >= 0))
 
     def fill(self, level: np.ndarray, slack_lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raise the unfrozen prosumers stage by stage until each is frozen or at its maximum."""
         while True:
-            rising = ~self.frozen & (self.values(level) < self.caps)
+            rising = ~self.frozen & (self.level_of(level) < self.room)
             if not rising.any():
                 return level, slack_lo
             hi = np.zeros(self.n_groups)
-            room = (self.caps - self.base) / np.where(rising, self.weights, 1.0)
-            np.maximum.at(hi, self.group[rising], room[rising])
+            np.maximum.at(hi, self.group[rising], self.room[rising])
             searching = np.isin(np.arange(self.n_groups), self.group[rising])
             previous = level
             level, complete, slack_lo = self.search(level, hi, slack_lo, searching)
@@ -244,24 +256,23 @@ class _Side:
         their maximum), and the constraint slack at the levels.
         """
         lo, hi, slack_lo = lo.copy(), np.where(active, hi, lo), slack_lo.copy()
+        active = active.copy()
         slack_hi = np.full_like(slack_lo, np.nan)
         grp, cols = self.cons.group, np.arange(self.n_groups)
-        active = active & (self.group_min(slack_lo) > MARGIN_TOL)
         while active.any():
             width = hi - lo
             cand = lo + width * (np.arange(1, N_CANDIDATES + 1) / N_CANDIDATES)[:, None]
             cand[-1] = hi
-            relaxed_lo, relaxed_hi = slack_lo + self.relax, slack_hi + self.relax
-            crossing = np.isfinite(relaxed_hi) & (relaxed_hi < 0)
+            crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
             with np.errstate(divide="ignore", invalid="ignore"):
-                frac = np.where(crossing, relaxed_lo / (relaxed_lo - relaxed_hi), np.inf)
+                frac = np.where(crossing, slack_lo / (slack_lo - slack_hi), np.inf)
             frac = np.minimum.reduceat(frac, self.cons.starts)
             ladder = lo + width * (np.clip(frac, 0.0, 1.0) + LADDER[:, None])
             ladder = np.clip(ladder, lo + width * 1e-9, hi)
             cand = np.where(np.isfinite(frac), ladder, cand)
             cand = np.where(active, cand, lo)
             slack, v = self.slack(self.values(cand))
-            bad = self.group_min(slack) < 0  # (K, G)
+            bad = ~self.kept(slack)  # (K, G)
             has_bad = bad.any(axis=0)
             first_bad = np.where(has_bad, bad.argmax(axis=0), N_CANDIDATES)
             last_good = first_bad - 1
@@ -274,9 +285,10 @@ class _Side:
             row = np.minimum(first_bad, N_CANDIDATES - 1)
             hi = np.where(shrunk, cand[row, cols], hi)
             slack_hi = np.where(shrunk[grp], slack[row[grp], np.arange(len(grp))], slack_hi)
-            active &= (self.group_min(slack_lo) > MARGIN_TOL) & (
-                hi - lo > LEVEL_RTOL * np.maximum(hi, 1.0)
-            )
+            # done once the constraints crossed between lo and hi are (nearly) tight at lo
+            crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
+            at_limit = np.minimum.reduceat(np.where(crossing, slack_lo, np.inf), self.cons.starts)
+            active &= (at_limit > MARGIN_TOL) & (hi - lo > LEVEL_RTOL * np.maximum(hi, 1.0))
         return lo, lo >= hi, slack_lo
 
     def raise_each(self, base: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
@@ -293,24 +305,22 @@ class _Side:
         Returns the constraint slack at ``level``.
         """
         base = self.values(level)
-        rising = ~self.frozen & (base < self.caps) & (self.group >= 0)
+        rising = ~self.frozen & (self.level_of(level) < self.room) & (self.group >= 0)
         rising &= groups[np.maximum(self.group, 0)]
         members = [np.flatnonzero(rising & (self.group == g)) for g in range(self.n_groups)]
         slack, v = self.slack(self.raise_each(base, members))
-        margin = self.group_min(slack)
+        kept = self.kept(slack)
         self.keep_start(v, np.zeros(self.n_groups, dtype=int), groups)
         for g, m in enumerate(members):
             if not len(m):
                 continue
             blocked = np.zeros(len(self.caps), dtype=bool)
-            blocked[m] = margin[np.arange(1, len(m) + 1), g] < 0
+            blocked[m] = ~kept[np.arange(1, len(m) + 1), g]
             if not blocked.any():  # no single raise breaks a limit: the rise is collective
                 blocked[m] = True
             self.freeze(blocked, base, self.binding(slack[0], g))
             self.limited |= blocked
             self.frozen_after[blocked] = self.rises
-            bound = (self.cons.group == g) & (slack[0] + self.relax <= MARGIN_TOL)
-            self.relax[bound] = BOUND_RELAX
         return slack[0]
 
     def released(self, values: np.ndarray) -> np.ndarray:
@@ -323,9 +333,9 @@ class _Side:
         released = np.zeros(len(self.caps), dtype=bool)
         if not any(len(m) for m in members):
             return released
-        margin = self.group_min(self.slack(self.raise_each(values, members))[0])
+        kept = self.kept(self.slack(self.raise_each(values, members))[0])
         for g, m in enumerate(members):
-            released[m] = margin[np.arange(1, len(m) + 1), g] >= 0
+            released[m] = kept[np.arange(1, len(m) + 1), g]
         return released
 
 
