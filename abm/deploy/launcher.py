@@ -151,7 +151,7 @@ def prepare(
 ) -> Prepared:
     """Write the run spec (``out_dir/deploy/run.json``) and the feeder snapshot for a run.
 
-    Removes the records of an earlier run in ``out_dir/agents``. ``faults`` injects faults
+    Removes the records and logs of an earlier run in ``out_dir``. ``faults`` injects faults
     into chosen agents (tests).
     """
     out_dir = Path(out_dir).resolve()
@@ -160,7 +160,7 @@ def prepare(
     deploy_dir = out_dir / "deploy"
     records_dir = out_dir / "agents"
     records_dir.mkdir(parents=True, exist_ok=True)
-    for old in records_dir.glob("*.jsonl"):
+    for old in (*records_dir.glob("*.jsonl"), *(deploy_dir / "logs").glob("*.log")):
         old.unlink()
     feeder_file = save_feeder(world.feeder, deploy_dir / "feeder.json")
     tmp_dir = Path(tempfile.mkdtemp(prefix="p2pvar-")) if options.transport == "ipc" else None
