@@ -1,7 +1,7 @@
 """pandapower as the reference solver, for validation and benchmarks only.
 
-Everything outside ``dso/`` that needs pandapower (tests, ``p2pvar bench grid``) goes
-through this module, so pandapower stays a ``dso/`` import.
+``p2pvar bench grid`` and the validation tests solve with pandapower through this module,
+so pandapower stays a ``dso/`` import.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import numpy as np
 
 from dso.networks import KW_PER_MW, Feeder, to_pandapower
 
-#: runpp mismatch tolerance for validation (pandapower does not converge much tighter on
-#: feeders with very short lines such as swiss161).
+#: runpp mismatch tolerance for validation: pandapower's default (it does not converge much
+#: tighter on swiss161, whose shortest lines make its admittance matrix ill-conditioned).
 REFERENCE_TOLERANCE_MVA = 1e-8
 
 
