@@ -19,7 +19,7 @@ from abm.deploy.lifecycle import EXIT_TERMINATED, Terminated, install_signal_han
 from abm.deploy.link import AgentLink
 from abm.deploy.policies import load_policy
 from abm.deploy.prosumer_process import ProsumerLoop
-from abm.deploy.records import RecordWriter
+from abm.deploy.records import RecordWriter, cpu_s
 from abm.deploy.spec import DSO_ID, AgentEntry, RunSpec, load_run_spec
 from abm.world import World, agent_rngs, build_world, make_dso, make_prosumer
 from messaging.security import KeyStore
@@ -44,6 +44,7 @@ def _start_record(entry: AgentEntry, link: AgentLink) -> dict:
         "role": entry.role,
         "host": entry.host,
         "ready_ms": ready_ms,
+        "cpu_s": cpu_s(),
         "incarnation": link.next_control_seq(),
     }
 

@@ -35,7 +35,7 @@ from abm.deploy.lifecycle import (
     Terminated,
 )
 from abm.deploy.link import AgentLink, Outgoing
-from abm.deploy.records import RecordWriter, take_counters
+from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, Fault, RunSpec
 from abm.sim_config import SimConfig, market_has_p2p
 from agents.clearing import make_protocol
@@ -314,6 +314,7 @@ class DsoClock:
         self.writer.write(
             {
                 "type": "final",
+                "cpu_s": cpu_s(),
                 "status": status,
                 "reason": reason,
                 "interval": self.interval,

@@ -44,8 +44,8 @@ TIMING_COLUMNS = (
 )  # fmt: skip
 REFUSAL_COLUMNS = ("agent", "reason", "kind", "count")
 PROCESS_COLUMNS = (
-    "agent", "role", "host", "incarnations", "pids", "ready_ms", "status", "reason",
-    "torn_lines",
+    "agent", "role", "host", "incarnations", "pids", "ready_ms", "startup_cpu_s", "run_cpu_s",
+    "status", "reason", "torn_lines",
 )  # fmt: skip
 
 
@@ -204,6 +204,18 @@ def _timing_row(
     }
 
 
+def _run_cpu_s(records: list[dict[str, Any]]) -> float | None:
+    """CPU seconds between each incarnation's start and final records, summed."""
+    total, start = None, None
+    for r in records:
+        if r.get("type") == "start":
+            start = r["cpu_s"]
+        elif r.get("type") == "final" and start is not None and "cpu_s" in r:
+            total = (total or 0.0) + r["cpu_s"] - start
+            start = None
+    return total
+
+
 def _process_row(agent: str, records: list[dict[str, Any]], torn: int) -> dict[str, Any]:
     starts = [r for r in records if r.get("type") == "start"]
     finals = [r for r in records if r.get("type") == "final"]
@@ -215,6 +227,8 @@ def _process_row(agent: str, records: list[dict[str, Any]], torn: int) -> dict[s
         "incarnations": len(starts),
         "pids": " ".join(str(r["pid"]) for r in starts),
         "ready_ms": starts[0]["ready_ms"] if starts else None,
+        "startup_cpu_s": starts[0]["cpu_s"] if starts else None,
+        "run_cpu_s": _run_cpu_s(records),
         "status": last_final.get("status"),
         "reason": last_final.get("reason", ""),
         "torn_lines": torn,

@@ -22,7 +22,7 @@ import time
 
 from abm.deploy.lifecycle import EXIT_CRASH, EXIT_DSO_LOST, EXIT_OK, EXIT_TERMINATED, Terminated
 from abm.deploy.link import AgentLink
-from abm.deploy.records import RecordWriter, take_counters
+from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import DSO_ID, Fault, RunSpec
 from agents.prosumer import ProsumerAgent
 from messaging.messages import Heartbeat, Join, Leave, Message, Phase, Settlement
@@ -177,6 +177,12 @@ class ProsumerLoop:
     def _stop(self, status: int, reason: str) -> int:
         self._flush_messages()
         self.writer.write(
-            {"type": "final", "status": status, "reason": reason, "interval": self.interval}
+            {
+                "type": "final",
+                "cpu_s": cpu_s(),
+                "status": status,
+                "reason": reason,
+                "interval": self.interval,
+            }
         )
         return status

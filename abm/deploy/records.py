@@ -83,6 +83,12 @@ def read_records(path: Path) -> RecordFile:
     return RecordFile(records, torn)
 
 
+def cpu_s() -> float:
+    """CPU time (user + system, all threads) this process has used so far, s."""
+    times = os.times()
+    return times.user + times.system
+
+
 def histogram_to_dict(hist: LatencyHistogram) -> dict[str, Any]:
     """A latency histogram as JSON data."""
     return {
