@@ -18,7 +18,7 @@ def summarize(tables: Mapping[str, pd.DataFrame], duration_h: float) -> dict[str
         "intervals": len(iv),
         "prosumer_cost_eur": float(pr["bill_eur"].sum()),
         "retail_eur": float(pr["retail_eur"].sum()),
-        "var_revenue_eur": float(-pr["var_eur"].sum()),
+        "var_revenue_eur": 0.0 - float(pr["var_eur"].sum()),  # 0.0 - x: no "-0" when x == 0
         "p2p_payments_sum_eur": float(pr["p2p_eur"].sum()),
         "network_loss_kwh": float(iv["loss_kw"].sum() * duration_h),
         "vmin_pu": float(iv["vmin_pu"].min()),
