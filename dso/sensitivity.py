@@ -54,7 +54,7 @@ def loss_sensitivities(
     mu = np.broadcast_to(g, d.shape)
     for _ in range(pf.max_iter):
         mu_new = g - (d * np.conj(mu)) @ z_conj
-        step = np.abs(mu_new - mu).max()
+        step = np.abs(mu_new - mu).max(initial=0.0)
         mu = mu_new
         if step < tol:
             break

@@ -81,3 +81,9 @@ def test_batch_equals_single(pf: RadialPowerFlow) -> None:
         np.testing.assert_allclose(single.dloss_dp, batch.dloss_dp[i], rtol=1e-10, atol=1e-13)
         np.testing.assert_allclose(single.dloss_dq, batch.dloss_dq[i], rtol=1e-10, atol=1e-13)
         assert single.loss_kw == pytest.approx(batch.loss_kw[i], rel=1e-9)
+
+
+def test_empty_batch(pf: RadialPowerFlow) -> None:
+    empty = np.zeros((0, pf.feeder.n_bus))
+    assert loss_sensitivities(pf, empty, empty).dloss_dp.shape == empty.shape
+    assert pf.solve(empty, empty).loss_kw.shape == (0,)
