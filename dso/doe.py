@@ -359,8 +359,9 @@ def compute_envelopes(
     ``prosumer_bus``: bus index per prosumer (several may share a bus). ``p_other_kw``,
     ``q_other_kvar``: forecast injections ``(n_bus,)`` of everything else (including the
     prosumers' reactive power). ``max_export_kw``/``max_import_kw``: physical maxima (>= 0).
-    ``fairness``: ``"equal"`` (the same kW for all) or ``"proportional"`` to ``weights``
-    (e.g. PV kWp, >= 0; the same weights serve both sides).
+    ``fairness``: ``"equal"`` (the same kW for all on both sides) or ``"proportional"``:
+    export limits proportional to ``weights`` (e.g. PV kWp, >= 0), import limits equal (PV
+    size says nothing about what a household may draw).
     """
     feeder = pf.feeder
     bus = _int_vector("prosumer_bus", prosumer_bus)
@@ -371,12 +372,13 @@ def compute_envelopes(
     q_other = _vector("q_other_kvar", q_other_kvar, feeder.n_bus)
     export_max = _vector("max_export_kw", max_export_kw, n_p, nonneg=True)
     import_max = _vector("max_import_kw", max_import_kw, n_p, nonneg=True)
+    equal = np.ones(n_p)
     if fairness == "equal":
-        w = np.ones(n_p)
+        export_w = equal
     elif fairness == "proportional":
         if weights is None:
             raise InvalidInput("fairness='proportional' needs weights (e.g. PV kWp per prosumer)")
-        w = _vector("weights", weights, n_p, nonneg=True)
+        export_w = _vector("weights", weights, n_p, nonneg=True)
     else:
         raise InvalidInput(f"fairness must be one of {', '.join(FAIRNESS_RULES)}, got {fairness!r}")
     if not 0 < vm_min_pu < vm_max_pu:
@@ -392,7 +394,7 @@ def compute_envelopes(
     limits = (vm_min_pu, vm_max_pu, max_loading_percent)
     sides = [
         _Side(pf, cons, incidence, s_other, group, w, maxima, direction, limits)
-        for maxima, direction in ((export_max, EXPORT), (import_max, IMPORT))
+        for w, maxima, direction in ((export_w, export_max, EXPORT), (equal, import_max, IMPORT))
     ]
     with single_blas_thread(), np.errstate(all="ignore"):
         (export_kw, export_ok), (import_kw, import_ok) = (side.run() for side in sides)

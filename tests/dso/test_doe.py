@@ -98,9 +98,10 @@ def test_envelopes_are_safe_and_tight(
 
 def test_fairness_rules_share_the_binding_limit(pf: RadialPowerFlow) -> None:
     case = prosumer_case(pf.feeder, **CASES[pf.feeder.name][0])
-    for fairness, weights in (("equal", np.ones(len(case.pv_kwp))), ("proportional", case.pv_kwp)):
+    equal = np.ones(len(case.pv_kwp))
+    for fairness, export_weights in (("equal", equal), ("proportional", case.pv_kwp)):
         env = _envelopes(pf, case, fairness)
-        for side in ("export", "import"):
+        for side, weights in (("export", export_weights), ("import", equal)):
             limits = getattr(env, f"{side}_kw")
             binding = np.array(getattr(env, f"{side}_binding"))
             for why in set(binding) - {"physical maximum"}:
@@ -152,6 +153,7 @@ def test_maxima_weights_shared_buses_and_slack() -> None:
     )
     assert env.export_kw[3] == 5.0 and env.export_binding[3] == "physical maximum"
     assert env.export_kw[4] == 0.0 and env.export_binding[4] == "zero fairness weight"
+    assert env.import_kw[4] == env.import_kw[5] > 0  # imports are shared equally
     assert env.export_kw[-1] == 500.0  # the slack bus has no network limit
     i17 = np.flatnonzero(bus == 17)
     assert env.export_kw[i17[0]] == env.export_kw[i17[1]] > 0
