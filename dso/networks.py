@@ -30,8 +30,9 @@ UNSUPPORTED_TABLES = (
     "bus_dc", "line_dc", "source_dc", "load_dc", "vsc_stacked", "vsc_bipolar",
 )  # fmt: skip
 #: Load columns that make a pandapower load voltage dependent (refused: loads are constant P/Q).
-ZIP_COLUMNS = ("const_z_percent", "const_i_percent", "const_z_p_percent", "const_i_p_percent",
-               "const_z_q_percent", "const_i_q_percent")  # fmt: skip
+ZIP_COLUMNS = tuple(
+    f"const_{kind}{part}_percent" for kind in ("z", "i") for part in ("", "_p", "_q")
+)
 F_HZ = 50.0
 KW_PER_MW = 1000.0
 US_PER_S = 1e6
@@ -41,6 +42,8 @@ def _frozen(values: Any, dtype: type, name: str, shape: tuple[int, ...]) -> np.n
     arr = np.array(values, dtype=dtype)
     if arr.shape != shape:
         raise NetworkError(f"feeder field {name} has shape {arr.shape}, expected {shape}")
+    if not np.isfinite(arr).all():
+        raise NetworkError(f"feeder field {name} has non-finite values")
     arr.setflags(write=False)
     return arr
 
@@ -80,15 +83,11 @@ class Feeder:
             raise NetworkError(f"feeder {self.name}: slack_bus={self.slack_bus} not in 0..{n - 1}")
         if len(self.bus_names) != n:
             raise NetworkError(f"feeder {self.name}: {len(self.bus_names)} bus_names for {n} buses")
-        line_names = self.line_names or tuple(f"line {i}" for i in range(n_line))
-        b_us = np.zeros(n_line) if self.b_us is None else self.b_us
         set_ = functools.partial(object.__setattr__, self)
-        set_("line_names", tuple(line_names))
+        set_("line_names", tuple(self.line_names or (f"line {i}" for i in range(n_line))))
+        set_("b_us", np.zeros(n_line) if self.b_us is None else self.b_us)
         for name in ("r_ohm", "x_ohm", "i_max_ka", "b_us"):
-            set_(
-                name,
-                _frozen(b_us if name == "b_us" else getattr(self, name), float, name, (n_line,)),
-            )
+            set_(name, _frozen(getattr(self, name), float, name, (n_line,)))
         for name in ("load_p_kw", "load_q_kvar"):
             set_(name, _frozen(getattr(self, name), float, name, (n,)))
         if len(self.line_names) != n_line:
