@@ -5,7 +5,8 @@ interval then scenario order; trades by interval then seller in scenario order; 
 plus the deployment's own: ``messages`` (per interval and kind over every process, with
 received bytes, refusals and latency quantiles; interval -1 is start-up traffic before a
 process's first interval), ``timing`` (per interval: wall time split into DSO compute, DSO
-sending, waiting, and the prosumers' compute), ``agent_messages`` (per process and kind over
+sending, waiting, and the prosumers' compute), ``phases`` (per interval and clock tick:
+from sending the ``Phase`` to the last ack), ``agent_messages`` (per process and kind over
 the run), ``refusals`` (per process, reason and kind) and ``processes``.
 
 Only intervals the DSO completed (recorded after settling) are merged; a prosumer row
@@ -42,6 +43,7 @@ TIMING_COLUMNS = (
     "agent_compute_ms_max", "agent_compute_ms_sum", "agent_send_ms_max", "n_present",
     "marked_absent", "p2p_imbalance_kwh",
 )  # fmt: skip
+PHASE_COLUMNS = ("interval", "phase", "round", "ms")
 REFUSAL_COLUMNS = ("agent", "reason", "kind", "count")
 PROCESS_COLUMNS = (
     "agent", "role", "host", "incarnations", "pids", "ready_ms", "startup_cpu_s", "run_cpu_s",
@@ -144,6 +146,14 @@ def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
             MESSAGE_COLUMNS,
         ),
         "timing": _frame(timing, TIMING_COLUMNS),
+        "phases": _frame(
+            [
+                dict(zip(PHASE_COLUMNS, (t, *tick), strict=True))
+                for t in sorted(by_interval)
+                for tick in by_interval[t]["timing"]["phases"]
+            ],
+            PHASE_COLUMNS,
+        ),
         "agent_messages": _frame(
             [{"agent": a, "kind": k, **v.row()} for (a, k), v in sorted(per_agent.items())],
             AGENT_MESSAGE_COLUMNS,

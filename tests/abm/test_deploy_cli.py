@@ -45,7 +45,7 @@ def test_deploy_runs_and_prints_json(tmp_path, small_scenario):
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["intervals"] == 24 and summary["interval_ms_median"] > 0
-    for name in ("intervals", "prosumers", "trades", "buses", "messages", "timing",
+    for name in ("intervals", "prosumers", "trades", "buses", "messages", "timing", "phases",
                  "agent_messages", "refusals", "processes"):  # fmt: skip
         assert (out / f"{name}.csv").is_file(), name
     assert json.loads((out / "status.json").read_text())["complete"] is True

@@ -48,6 +48,10 @@ def test_auction_over_ipc_matches_simulate(tmp_path):
     assert list(timing.columns) == list(TIMING_COLUMNS) and len(timing) == 24
     assert (timing["wall_ms"] >= timing["dso_compute_ms"]).all()
     assert (timing["n_present"] == 32).all()
+    phases = tables["phases"]
+    assert len(phases) == 24 * 4
+    assert set(phases["phase"]) == {"orders", "clear", "confirm", "schedule"}
+    assert (phases.groupby("interval")["ms"].sum() <= timing["wall_ms"].to_numpy()).all()
     assert tables["refusals"]["count"].sum() == 0
     config_doc = json.loads((tmp_path / "dep" / "config.json").read_text())
     assert config_doc["backend"] == "multi-process" and config_doc["seed"] == 0
