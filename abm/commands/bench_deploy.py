@@ -26,6 +26,16 @@ from abm.sim_config import SimConfig
 DEFAULT_SIZES = "4,8,16"
 
 
+#: Top-level figures of the JSON output, taken from the auction protocol's run.
+HEADLINE_KEYS = (
+    "interval_ms_ipc",
+    "interval_ms_tcp",
+    "interval_ms_inprocess",
+    "msgs_per_interval",
+    "bytes_per_interval",
+)
+
+
 def _sizes(text: str) -> list[int]:
     try:
         sizes = sorted({int(s) for s in text.split(",") if s.strip()})
@@ -150,6 +160,9 @@ def run(args: argparse.Namespace) -> int:
                 scaling.append({"protocol": protocol, **_scaling_row(n, figures)})
             scaling.append({"protocol": protocol, **_scaling_row(ipc["prosumers"], ipc)})
     result["scaling"] = scaling
+    # Headline keys (the auction protocol, as the target is stated) at the top level.
+    headline = {key: result["auction"][key] for key in HEADLINE_KEYS}
+    result = {"network": result["network"], "days": result["days"], **headline, **result}
     if args.json:
         emit(result, True)
     else:

@@ -162,5 +162,8 @@ def test_bench_deploy_smoke(tmp_path):
         for key in ("interval_ms_ipc", "interval_ms_tcp", "interval_ms_inprocess",
                     "msgs_per_interval", "bytes_per_interval"):  # fmt: skip
             assert figures[key] > 0, (protocol, key)
+    for key in ("interval_ms_ipc", "interval_ms_tcp", "interval_ms_inprocess",
+                "msgs_per_interval", "bytes_per_interval"):  # fmt: skip
+        assert result[key] == result["auction"][key], key
     sizes = {(r["protocol"], r["prosumers"]) for r in result["scaling"]}
     assert sizes == {("auction", 2), ("auction", 3), ("bilateral", 2), ("bilateral", 3)}
