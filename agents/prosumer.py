@@ -9,7 +9,11 @@ Per interval (phases opened by the DSO clock, see ``docs/protocol.md``):
 3. ``Phase(clear)`` / ``Phase(confirm)`` and peer messages: handled by the clearing protocol.
 4. ``Phase(schedule)``: take the confirmed trades, commit the plan (battery state of charge),
    send the ``Schedule`` to the DSO.
-5. ``Settlement``: the DSO's retail and Var amounts plus the own P2P amounts make the bill.
+5. ``Absent`` (any time after ``orders``): the DSO takes a prosumer out of the interval; the
+   clearing protocol voids every trade with it (:meth:`ClearingProtocol.void_counterparty`).
+6. ``Settlement``: the P2P amounts of the trades still final, the retail amount of the
+   residual energy (same rule as :meth:`dso.agent.DSOAgent.settle`, so a trade voided
+   after the ``Schedule`` is billed at retail here) and the DSO's Var amount make the bill.
 
 The same object runs in the Mesa backend and in its own OS process.
 """
@@ -23,12 +27,13 @@ from typing import Any
 import numpy as np
 
 from agents.battery import Battery
-from agents.clearing import ClearingProtocol, Outgoing, make_protocol
+from agents.clearing import ClearedTrade, ClearingProtocol, Outgoing, make_protocol
 from agents.clearing.errors import ClearingError
 from agents.plan import Plan, plan_interval
 from agents.policy import Action, InvalidAction, Observation, Policy
 from messaging.messages import (
     DSO_ID,
+    Absent,
     Bid,
     Envelope,
     Error,
@@ -122,6 +127,7 @@ class ProsumerAgent:
             Envelope: self._on_envelope,
             VarPrice: self._on_var_price,
             Settlement: self._on_settlement,
+            Absent: self._on_absent,
             **dict.fromkeys(MARKET_KINDS, self._on_market),
         }
 
@@ -154,6 +160,13 @@ class ProsumerAgent:
             return self._refuse(msg, self._why_not_current(msg))
         if msg.bus == self.bus:
             self.var_price_eur_per_kvarh = msg.price_eur_per_kvarh
+        return []
+
+    def _on_absent(self, msg: Absent) -> list[Outgoing]:
+        if msg.interval != self.interval or msg.sender != DSO_ID:
+            return self._refuse(msg, self._why_not_current(msg))
+        if self.protocol is not None and self.plan is not None and msg.prosumer != self.agent_id:
+            self.protocol.void_counterparty(msg.prosumer)  # the clearing started: void its trades
         return []
 
     def _why_not_current(self, msg: Message) -> str:
@@ -246,10 +259,31 @@ class ProsumerAgent:
         if self.plan is None:  # no decision this interval (joined late): stay idle
             return []
         out: list[Outgoing] = []
-        trades = []
         if self.protocol is not None:
             out = self.protocol.on_phase("schedule", 0)
-            trades = self.protocol.final_trades()
+        self._take_trades()
+        self.soc_before_kwh = self.soc_kwh
+        self.soc_kwh = self.plan.next_soc_kwh
+        net_kwh = self.p2p_sold_kwh - self.p2p_bought_kwh
+        return [
+            *out,
+            (
+                DSO_ID,
+                Schedule(
+                    self.agent_id,
+                    self.interval,
+                    self._next_seq(),
+                    self.plan.p_kw,
+                    self.plan.q_kvar,
+                    net_kwh,
+                ),
+            ),
+        ]
+
+    def _take_trades(self) -> list[ClearedTrade]:
+        """Set the interval's P2P figures from the protocol's final trades; return them."""
+        trades = self.protocol.final_trades() if self.protocol is not None else []
+        self.p2p_bought_kwh = self.p2p_sold_kwh = self.p2p_eur = 0.0
         self.last_trades = []
         for tr in trades:
             role = "buyer" if tr.buyer == self.agent_id else "seller"
@@ -270,28 +304,19 @@ class ProsumerAgent:
                     "reported_by": role,
                 }
             )
-        if trades:
-            volume = self.p2p_bought_kwh + self.p2p_sold_kwh
-            self.last_price_eur_per_kwh = (
-                sum(t.quantity_kwh * t.price_eur_per_kwh for t in trades) / volume
-            )
-        self.soc_before_kwh = self.soc_kwh
-        self.soc_kwh = self.plan.next_soc_kwh
-        net_kwh = self.p2p_sold_kwh - self.p2p_bought_kwh
-        return [
-            *out,
-            (
-                DSO_ID,
-                Schedule(
-                    self.agent_id,
-                    self.interval,
-                    self._next_seq(),
-                    self.plan.p_kw,
-                    self.plan.q_kvar,
-                    net_kwh,
-                ),
-            ),
-        ]
+        return trades
+
+    def retail_eur(self) -> float:
+        """Retail amount of the settled interval's residual energy (cost positive).
+
+        The residual is the planned injection minus the net P2P sale of the final trades:
+        exported at the feed-in tariff, imported at the retail tariff, as the DSO does.
+        """
+        t = self.interval
+        residual_kwh = self.plan.p_kw * self.duration_h - (self.p2p_sold_kwh - self.p2p_bought_kwh)
+        if residual_kwh > 0:
+            return -residual_kwh * float(self.series.feed_in_eur_per_kwh[t])
+        return -residual_kwh * float(self.series.retail_eur_per_kwh[t])
 
     def _on_settlement(self, msg: Settlement) -> list[Outgoing]:
         if msg.interval != self.interval or msg.sender != DSO_ID:
@@ -299,6 +324,13 @@ class ProsumerAgent:
         if msg.prosumer != self.agent_id or self.plan is None:
             return self._refuse(msg, "settlement not for this prosumer's schedule")
         self.last_vm_pu = msg.vm_pu
+        trades = self._take_trades()  # again: trades voided since the schedule drop out
+        if trades:
+            volume = self.p2p_bought_kwh + self.p2p_sold_kwh
+            self.last_price_eur_per_kwh = (
+                sum(t.quantity_kwh * t.price_eur_per_kwh for t in trades) / volume
+            )
+        retail_eur = self.retail_eur()
         plan, obs, t = self.plan, self.last_obs, self.interval
         own = self.envelopes.get(self.agent_id)
         self.last_row = {
@@ -323,9 +355,9 @@ class ProsumerAgent:
             "p2p_bought_kwh": self.p2p_bought_kwh,
             "p2p_sold_kwh": self.p2p_sold_kwh,
             "p2p_eur": self.p2p_eur,
-            "retail_eur": msg.retail_eur,
+            "retail_eur": retail_eur,
             "var_eur": msg.var_eur,
-            "bill_eur": self.p2p_eur + msg.retail_eur + msg.var_eur,
+            "bill_eur": self.p2p_eur + retail_eur + msg.var_eur,
             "vm_pu": self.last_vm_pu,
             "action_error": self.action_error,
         }

@@ -4,7 +4,9 @@ Each interval the driver (Mesa model or the DSO's own process) calls, in order:
 :meth:`DSOAgent.open_interval` (``Phase(open)``, the public ``Envelope`` of every prosumer,
 ``VarPrice`` to each prosumer's bus), :meth:`DSOAgent.phase` for each market phase, feeds
 received ``Schedule`` messages to :meth:`DSOAgent.handle`, then :meth:`DSOAgent.settle`
-(AC power flow on the scheduled injections, ``Settlement`` to every prosumer). The DSO has
+(an ``Absent`` broadcast for every prosumer without a schedule, AC power flow on the
+scheduled injections, ``Settlement`` to every prosumer). A driver that learns earlier that
+a prosumer is gone calls :meth:`DSOAgent.mark_absent` at once. The DSO has
 perfect forecasts of loads and PV (documented in ``docs/protocol.md``).
 """
 
@@ -24,6 +26,7 @@ from dso.sensitivity import loss_sensitivities
 from dso.var_price import var_payment_eur, var_prices
 from messaging.messages import (
     DSO_ID,
+    Absent,
     Bid,
     Envelope,
     Error,
@@ -118,6 +121,7 @@ class DSOAgent:
         fc = self.fc
         self.interval = t
         self.schedules: dict[str, Schedule] = {}
+        self.absent: set[str] = set()
         self.envelope_violations = 0
         p_other, q_other, net_p, _ = self._base_injection(t)
         max_export = np.maximum(0.0, fc.pv_kw[t] + fc.battery_kw - fc.load_kw[t])
@@ -181,6 +185,8 @@ class DSOAgent:
             reason = f"schedule for interval {msg.interval}, now {self.interval}"
         elif msg.sender in self.schedules:
             reason = f"duplicate schedule from {msg.sender!r}"
+        elif msg.sender in self.absent:
+            reason = f"{msg.sender!r} is absent from interval {self.interval}"
         if reason:
             self.errors.append(f"refused {msg.kind} from {msg.sender}: {reason}")
             err = Error(DSO_ID, max(self.interval, 0), self._next_seq(), msg.kind, msg.seq, reason)
@@ -195,14 +201,32 @@ class DSOAgent:
         self.schedules[msg.sender] = msg
         return []
 
+    def mark_absent(self, prosumer: str) -> list[Outgoing]:
+        """Take ``prosumer`` out of the current interval: the ``Absent`` broadcast (once).
+
+        Its peers void their trades with it; its schedule, if one came, is dropped and a
+        later one refused.
+        """
+        if prosumer in self.absent:
+            return []
+        self.absent.add(prosumer)
+        self.schedules.pop(prosumer, None)
+        return [(None, Absent(DSO_ID, self.interval, self._next_seq(), prosumer))]
+
     def settle(self) -> list[Outgoing]:
         """Run the AC power flow on the schedules and send every prosumer its settlement.
 
-        A prosumer without a schedule (absent) is taken at its forecast net injection with
-        no trades, and is settled at retail for it.
+        First every prosumer without a schedule is marked absent (:meth:`mark_absent`), so
+        that a relay delivering in order gives its peers the ``Absent`` before their
+        ``Settlement``. An absent prosumer is taken at its forecast net injection with no
+        trades, and is settled at retail for it.
         """
+        out: list[Outgoing] = []
+        for pid in self.fc.prosumer_ids:
+            if pid not in self.schedules:
+                out += self.mark_absent(pid)
         with single_blas_thread():
-            return self._settle()
+            return out + self._settle()
 
     def _settle(self) -> list[Outgoing]:
         fc, t, dt = self.fc, self.interval, self.duration_h

@@ -307,6 +307,18 @@ class Leave(Message):
 
 @message_kind
 @dataclass(frozen=True, slots=True)
+class Absent(Message):
+    """The DSO treats ``prosumer`` as absent for the rest of ``interval`` (a broadcast).
+
+    Its peers void every trade of the interval with it and ignore its messages; the DSO
+    settles the interval without it.
+    """
+
+    prosumer: AgentId
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
 class Error(Message):
     """Refusal of a received message (``refused_seq`` -1 and ``refused_kind`` "" if unknown)."""
 

@@ -11,11 +11,12 @@ next ``Phase``: the same deliver-all-then-next-phase semantics as the in-process
 same trades for the same seed.
 
 A prosumer that has not acked by the phase deadline is marked absent for the rest of the
-interval: it gets a ``Leave`` (so it stops taking part), its later messages are refused, it
-gets no settlement, and the DSO settles the interval without it (at its forecast, no
-trades). It is admitted again at the next ``open`` once the DSO has heard from it since (a
-late ack, or a ``Join`` from a restarted process). Only admitted prosumers receive
-envelopes and Var prices, so peers refuse orders from anyone else.
+interval: it gets a ``Leave`` (so it stops taking part), the other prosumers get an
+``Absent`` broadcast before the next phase opens (they void their trades with it), its
+later messages are refused, it gets no settlement, and the DSO settles the interval without
+it (at its forecast, no trades). It is admitted again at the next ``open`` once the DSO has
+heard from it since (a late ack, or a ``Join`` from a restarted process). Only admitted
+prosumers receive envelopes and Var prices, so peers refuse orders from anyone else.
 """
 
 from __future__ import annotations
@@ -195,6 +196,7 @@ class DsoClock:
         self.marked.append((pid, phase))
         reason = f"absent from interval {self.interval}: {why}"
         self.link.send(pid, Leave(DSO_ID, self.interval, self.link.next_control_seq(), reason))
+        self._send(self._logic(self.dso.mark_absent, pid))
 
     def _receive_once(self, deadline: float) -> None:
         left_ms = max(0, round((deadline - time.monotonic()) * 1000))
@@ -292,8 +294,10 @@ class DsoClock:
     def _p2p_imbalance_kwh(self) -> float:
         """Net P2P energy over the settled schedules: 0 unless a trade was settled one-sided.
 
-        Every trade counts +q for its seller and -q for its buyer; a trade whose other
-        party was absent (it died mid-clearing) leaves its quantity here.
+        Every trade counts +q for its seller and -q for its buyer. The peers void their
+        trades with an absent prosumer when its ``Absent`` arrives; one that arrives after
+        a peer's own schedule (a death in the ``schedule`` phase) is voided in that peer's
+        row but not in its schedule, and leaves its quantity here.
         """
         return float(sum(s.p2p_net_kwh for s in self.dso.schedules.values()))
 

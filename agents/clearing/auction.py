@@ -12,6 +12,9 @@ One interval, for each peer (see ``docs/protocol.md`` for the message sequence):
    the same ``(trade_id, buyer, seller, quantity, price)``; a different one voids that trade
    (and is refused as a mismatch), a rejecting one voids it.
 4. tick ``schedule``: confirms close; trades still unconfirmed are voided.
+
+An ``Absent`` peer (:meth:`void_counterparty`) leaves the book while it is open; once it is
+closed, this peer's trades with it are voided and the other matches stand.
 """
 
 from __future__ import annotations
@@ -89,6 +92,19 @@ class ReplicatedAuction(ClearingPeer):
             self.voided += len(self._pending)
             self._pending = {}
         return []
+
+    def _void_pending(self, peer: str) -> int:
+        if self._state == _ORDERS:
+            self._bids.pop(peer, None)
+            self._offers.pop(peer, None)
+        self._early_confirms = [c for c in self._early_confirms if c.sender != peer]
+        dropped = [tid for tid, t in self._pending.items() if peer in (t.buyer, t.seller)]
+        for tid in dropped:
+            del self._pending[tid]
+        return len(dropped)
+
+    def _release(self, trade: ClearedTrade) -> None:
+        """Nothing to give back: the matching is fixed once the book closed."""
 
     def _clear(self) -> None:
         self._state = _CLEARED

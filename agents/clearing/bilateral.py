@@ -19,6 +19,10 @@ One interval, for each peer (see ``docs/protocol.md`` for the message sequence):
    unanswered by the next tick counts as refused (and voided); a refusing, partially
    accepting or mismatching seller is not asked again. Tick ``schedule`` ends the interval.
 
+An ``Absent`` peer (:meth:`void_counterparty`) is excluded as a seller; its offer, open
+request and unanswered requests are dropped, and its final trades voided, which gives
+the quantity back to this peer (a buyer's residual demand, a seller's remaining offer).
+
 A buyer's view of a seller's remaining quantity is the advertised offer minus what it
 bought there itself; it learns about other buyers' purchases only through refusals.
 """
@@ -164,6 +168,23 @@ class BilateralClearing(ClearingPeer):
         if phase == "confirm" and self._offer is not None and round > self._answered_through:
             return self._answer(round)
         return []
+
+    def _void_pending(self, peer: str) -> int:
+        self._offers.pop(peer, None)
+        self._excluded.add(peer)
+        count = 0
+        if self._open_request is not None and self._open_request.seller == peer:
+            self._open_request = None
+            count += 1
+        for inbox in self._inbox.values():
+            count += inbox.pop(peer, None) is not None
+        return count
+
+    def _release(self, trade: ClearedTrade) -> None:
+        if trade.seller == self.sender:
+            self._remaining_kwh += Fraction(trade.quantity_kwh)
+        else:
+            self._residual_kwh += Fraction(trade.quantity_kwh)
 
     # buyer side
 

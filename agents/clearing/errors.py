@@ -34,6 +34,12 @@ class UnknownSender(ClearingError):
     reason = "unknown_sender"
 
 
+class AbsentPeer(ClearingError):
+    """The sender is absent for the rest of this interval (the DSO said so)."""
+
+    reason = "absent_sender"
+
+
 class LateMessage(ClearingError):
     """The message belongs to another interval or round, or its phase has closed."""
 

@@ -10,7 +10,8 @@ arrive late, early or never (multi-process).
 Every received message first passes the common checks, in this order: field limits (NaN,
 range, type), interval (a past interval is late; a future one is held until :meth:`start`
 of that interval, at most :data:`MAX_EARLY_MESSAGES`), known sender (has an envelope) and
-replay (a ``(sender, seq)`` pair seen before this interval). A refused message is recorded
+replay (a ``(sender, seq)`` pair seen before this interval), then absence (a sender the
+DSO declared absent, see :meth:`ClearingProtocol.void_counterparty`). A refused message is recorded
 as a :class:`Refusal`, answered with an ``Error`` to its sender, and changes nothing else.
 Received ``Error`` messages are kept in ``errors`` and never answered.
 """
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agents.clearing.errors import (
+    AbsentPeer,
     ClearingError,
     DuplicateMessage,
     LateMessage,
@@ -119,6 +121,14 @@ class ClearingProtocol(Protocol):
         """This peer's trades that both sides have committed to, in trade-id order."""
         ...
 
+    def void_counterparty(self, peer: str) -> int:
+        """Drop every pending and final trade of this interval with ``peer``; return how many.
+
+        ``peer`` is absent for the rest of the interval (the DSO's ``Absent``): its later
+        messages are refused, and its order leaves the book if the book is still open.
+        """
+        ...
+
 
 class ClearingPeer:
     """Shared state and checks of both protocols; subclasses implement the protocol steps.
@@ -147,6 +157,7 @@ class ClearingPeer:
         self._seen: set[tuple[str, int]] = set()
         self._early: list[Message] = []
         self._final: dict[str, ClearedTrade] = {}
+        self._absent: set[str] = set()
 
     def start(
         self,
@@ -171,6 +182,7 @@ class ClearingPeer:
         self.errors = []
         self._seen = set()
         self._final = {}
+        self._absent = set()
         out = self._open(own_order)
         held, self._early = self._early, []
         for msg in held:  # this interval's are handled, older refused as late, later held
@@ -202,6 +214,10 @@ class ClearingPeer:
             if key in self._seen:
                 raise DuplicateMessage(f"{msg.kind} from {msg.sender!r}: seq={msg.seq} replayed")
             self._seen.add(key)
+            if msg.sender in self._absent:
+                raise AbsentPeer(
+                    f"{msg.kind} seq={msg.seq}: sender={msg.sender!r} is absent this interval"
+                )
             return self._handle(msg)
         except ClearingError as exc:
             return self.refuse(msg, exc)
@@ -209,6 +225,17 @@ class ClearingPeer:
     def final_trades(self) -> list[ClearedTrade]:
         """See :meth:`ClearingProtocol.final_trades`."""
         return [self._final[key] for key in sorted(self._final)]
+
+    def void_counterparty(self, peer: str) -> int:
+        """See :meth:`ClearingProtocol.void_counterparty` (for the interval of :meth:`start`)."""
+        self._absent.add(peer)
+        dropped = [t for t in self._final.values() if peer in (t.buyer, t.seller)]
+        for trade in dropped:
+            del self._final[trade.trade_id]
+            self._release(trade)
+        count = len(dropped) + self._void_pending(peer)
+        self.voided += count
+        return count
 
     def refuse(self, msg: Message, exc: ClearingError) -> list[Outgoing]:
         """Record the refusal of ``msg`` and return the ``Error`` reply to its sender."""
@@ -266,6 +293,14 @@ class ClearingPeer:
         raise NotImplementedError
 
     def _handle(self, msg: Message) -> list[Outgoing]:
+        raise NotImplementedError
+
+    def _void_pending(self, peer: str) -> int:
+        """Drop the protocol's open state with absent ``peer``; return the trades dropped."""
+        raise NotImplementedError
+
+    def _release(self, trade: ClearedTrade) -> None:
+        """Give back what a voided final ``trade`` had taken (protocol bookkeeping)."""
         raise NotImplementedError
 
 

@@ -122,11 +122,11 @@ def test_hung_killed_restarted_and_crashed_prosumers(tmp_path):
 
 
 def test_buyer_death_in_bilateral_clearing_then_dso_death(tmp_path):
-    """A buyer dies after its request (reported one-sided trade); later the DSO dies.
+    """A buyer dies after its request was accepted (no half-settled trade); later the DSO dies.
 
-    Bilateral sellers commit when they accept, so the accepted request of a buyer that
-    died in the meantime is settled for the seller only: the DSO reports that energy as
-    ``p2p_imbalance_kwh`` (see docs/deploy.md, known limits). When the DSO dies the
+    Bilateral sellers commit when they accept; the DSO marks the dead buyer absent at the
+    phase deadline and broadcasts ``Absent``, so the seller voids the sale before its
+    schedule: no one-sided P2P energy (``p2p_imbalance_kwh`` 0). When the DSO dies the
     prosumers stop by themselves and the completed intervals stay readable.
     """
     config = SimConfig(protocol="bilateral")
@@ -157,6 +157,9 @@ def test_buyer_death_in_bilateral_clearing_then_dso_death(tmp_path):
         )  # fmt: skip
     timing = pd.read_csv(out / "timing.csv").set_index("interval")
     assert timing.loc[t, "marked_absent"] == f"{buyer}:confirm"
-    imbalance = timing["p2p_imbalance_kwh"]
-    assert imbalance[t] > 0  # the seller's sale to the dead buyer
-    assert (imbalance.drop(index=t).abs() < TOL).all()
+    assert (timing["p2p_imbalance_kwh"].abs() < TOL).all()
+    # The dead buyer's trade is gone on every side; every trade is in both parties' rows.
+    trades = got["trades"]
+    assert not ((trades["interval"] == t) & (trades["buyer"] == buyer)).any()
+    assert buyer not in set(got["prosumers"].loc[got["prosumers"]["interval"] == t, "prosumer"])
+    _assert_conserved(got)

@@ -61,6 +61,7 @@ SCHEMA_KINDS = (
     "Leave",
     "Error",
     "IntervalReport",
+    "Absent",
 )
 
 
