@@ -17,7 +17,7 @@ import pytest
 from abm.model import MarketModel
 from abm.sim_config import SimConfig
 from agents.prosumer import ProsumerAgent
-from messaging.messages import Absent, Message, Phase, Settlement
+from messaging.messages import Absent, Message, Phase, Schedule, Settlement
 
 TOL = 1e-9
 N_INTERVALS = 14
@@ -119,3 +119,21 @@ def test_counterparties_void_their_trades_with_the_dead_buyer(runs) -> None:
         pd.testing.assert_frame_equal(
             got[name][got[name]["interval"] < t], want[name][want[name]["interval"] < t]
         )
+
+
+def test_dso_marks_absent_once_drops_and_refuses_its_schedule() -> None:
+    model = MarketModel(SimConfig())
+    model.begin_interval()
+    dso = model.dso.logic
+    first, second = model.world.prosumer_ids[:2]
+    assert dso.handle(Schedule(first, 0, 0, 0.0, 0.0, 0.0)) == []
+    [(to, absent)] = dso.mark_absent(first)
+    assert to is None and (absent.interval, absent.prosumer) == (0, first)
+    assert dso.mark_absent(first) == [] and first not in dso.schedules
+    [(to, error)] = dso.handle(Schedule(first, 0, 1, 0.0, 0.0, 0.0))
+    assert to == first and "absent" in error.reason
+    assert dso.handle(Schedule(second, 0, 0, 0.0, 0.0, 0.0)) == []
+    out = dso.settle()
+    absent_now = {msg.prosumer for _, msg in out if isinstance(msg, Absent)}
+    assert absent_now == set(model.world.prosumer_ids) - {first, second}
+    assert dso.last_row["absent_prosumers"] == len(model.world.prosumer_ids) - 1
