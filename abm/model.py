@@ -22,8 +22,7 @@ import numpy as np
 
 from abm.sim_config import SimConfig, market_has_p2p
 from abm.world import World, agent_rngs, build_world, make_dso, make_policy, make_prosumer
-from agents.clearing import AUCTION_TICKS, DEFAULT_ROUNDS
-from agents.clearing.bilateral import bilateral_ticks
+from agents.clearing import clearing_ticks
 from agents.policy import Policy
 from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS, ProsumerAgent
 from dso.agent import DSO_ID, INTERVAL_COLUMNS, DSOAgent
@@ -32,12 +31,6 @@ from messaging.messages import Message
 
 BUS_COLUMNS = ("interval", "bus", "vm_pu")
 MESSAGE_COLUMNS = ("interval", "kind", "messages", "deliveries", "bytes")
-
-
-def clearing_ticks(protocol: str) -> tuple[tuple[str, int], ...]:
-    """The ``(phase, round)`` clock ticks of the clearing protocol, before ``schedule``."""
-    ticks = AUCTION_TICKS if protocol == "auction" else bilateral_ticks(DEFAULT_ROUNDS)
-    return tuple(tick for tick in ticks if tick[0] != "schedule")
 
 
 class MessageAgent(mesa.Agent):

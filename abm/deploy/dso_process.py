@@ -21,7 +21,6 @@ prosumers receive envelopes and Var prices, so peers refuse orders from anyone e
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from collections.abc import Callable, Iterable
@@ -39,7 +38,7 @@ from abm.deploy.link import AgentLink, Outgoing
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, Fault, RunSpec
 from abm.sim_config import SimConfig, market_has_p2p
-from agents.clearing import make_protocol
+from agents.clearing import clearing_ticks
 from dso.agent import DSOAgent
 from messaging.messages import (
     Envelope,
@@ -60,15 +59,9 @@ HANG_SLICE_S = 0.5
 def interval_ticks(config: SimConfig) -> tuple[tuple[str, int], ...]:
     """The ``(phase, round)`` ticks the DSO opens after ``open``, as :class:`MarketModel`.
 
-    The clearing ticks come from the protocol itself (what ``abm.model.clearing_ticks``
-    returns; a test checks both agree), so the DSO process does not import Mesa.
+    The clearing ticks come from :func:`agents.clearing.clearing_ticks`, as in the model.
     """
-    clearing: tuple[tuple[str, int], ...] = ()
-    if market_has_p2p(config.market):
-        protocol = make_protocol(
-            config.protocol, sender=DSO_ID, next_seq=itertools.count().__next__
-        )
-        clearing = tuple(tick for tick in protocol.ticks() if tick[0] != "schedule")
+    clearing = clearing_ticks(config.protocol) if market_has_p2p(config.market) else ()
     return (("orders", 0), *clearing, ("schedule", 0))
 
 

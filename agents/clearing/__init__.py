@@ -15,7 +15,12 @@ from collections.abc import Callable
 from typing import Literal
 
 from agents.clearing.auction import AUCTION_TICKS, ReplicatedAuction
-from agents.clearing.bilateral import DEFAULT_ROUNDS, MAX_ROUNDS, BilateralClearing
+from agents.clearing.bilateral import (
+    DEFAULT_ROUNDS,
+    MAX_ROUNDS,
+    BilateralClearing,
+    bilateral_ticks,
+)
 from agents.clearing.counts import (
     MessageCount,
     auction_messages,
@@ -51,6 +56,21 @@ def make_protocol(
     raise InvalidSetting(f"protocol={name!r} is not one of {list(PROTOCOL_NAMES)}")
 
 
+def clearing_ticks(name: ProtocolName, rounds: int = DEFAULT_ROUNDS) -> tuple[tuple[str, int], ...]:
+    """The ``(phase, round)`` clock ticks of protocol ``name`` before the ``schedule`` tick.
+
+    The market clock (Mesa model or DSO process) opens these between ``orders`` and
+    ``schedule``; the same ``rounds`` must be given to :func:`make_protocol`.
+    """
+    if name == "auction":
+        ticks = AUCTION_TICKS
+    elif name == "bilateral":
+        ticks = bilateral_ticks(rounds)
+    else:
+        raise InvalidSetting(f"protocol={name!r} is not one of {list(PROTOCOL_NAMES)}")
+    return tuple(tick for tick in ticks if tick[0] != "schedule")
+
+
 __all__ = [
     "AUCTION_TICKS",
     "DEFAULT_ROUNDS",
@@ -71,6 +91,7 @@ __all__ = [
     "auction_messages",
     "bilateral_max_requests",
     "bilateral_messages",
+    "clearing_ticks",
     "make_protocol",
     "match_double_auction",
     "trade_id",

@@ -247,8 +247,8 @@ def test_feeder_snapshot_round_trip(tmp_path):
 @pytest.mark.parametrize("protocol", ["auction", "bilateral"])
 def test_dso_clock_ticks_are_the_model_phases(market, protocol):
     from abm.deploy.dso_process import interval_ticks
-    from abm.model import clearing_ticks
     from abm.sim_config import market_has_p2p
+    from agents.clearing import clearing_ticks
 
     config = SimConfig(market=market, protocol=protocol)
     clearing = clearing_ticks(protocol) if market_has_p2p(market) else ()
