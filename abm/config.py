@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import platform
 import sys
 import types
@@ -19,6 +18,8 @@ import typing
 from importlib import metadata
 from pathlib import Path
 from typing import Any, TypeVar
+
+from abm.jsonfile import write_json
 
 C = TypeVar("C")
 
@@ -101,11 +102,6 @@ def write_run_config(out_dir: Path, config: Any, seed: int | None, **extra: Any)
 
     Written to a temporary file and renamed, so a crash never leaves a half-written file.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
     doc = {"config": to_jsonable(config), "seed": seed, "versions": package_versions()}
     doc.update(to_jsonable(extra))
-    path = out_dir / "config.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
+    return write_json(Path(out_dir) / "config.json", doc, sort_keys=True)

@@ -7,10 +7,8 @@ run never leaves a half-written table.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -26,10 +24,3 @@ def write_tables(out_dir: Path, tables: Mapping[str, pd.DataFrame]) -> list[Path
         tmp.replace(path)
         paths.append(path)
     return paths
-
-
-def write_json(path: Path, doc: Mapping[str, Any]) -> None:
-    """Write a JSON document atomically."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n")
-    tmp.replace(path)

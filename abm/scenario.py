@@ -15,7 +15,6 @@ injection (positive = export) is ``pv_p_kw - load_p_kw`` plus its battery discha
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from abm.errors import ConfigError
+from abm.jsonfile import load_json, write_json
 from abm.profiles import (
     DEFAULT_INTERVAL_MIN,
     MINUTES_PER_DAY,
@@ -570,24 +570,9 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
 
 def save_scenario(scenario: Scenario, path: Path) -> Path:
     """Write the scenario as JSON to ``path`` (via a temporary file and a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(scenario_to_dict(scenario), indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return write_json(path, scenario_to_dict(scenario))
 
 
 def load_scenario(path: Path) -> Scenario:
     """Read a scenario JSON file; :class:`ConfigError` names the file on any problem."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise ConfigError(f"scenario file {path}: cannot read: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"scenario file {path}: not valid JSON: {exc}") from None
-    try:
-        return scenario_from_dict(data)
-    except ConfigError as exc:
-        raise ConfigError(f"scenario file {path}: {exc}") from None
+    return load_json(path, "scenario file", ConfigError, scenario_from_dict)

@@ -9,8 +9,9 @@ import pandas as pd
 from tqdm import tqdm
 
 from abm.config import write_run_config
+from abm.jsonfile import write_json
 from abm.model import MarketModel
-from abm.results import write_json, write_tables
+from abm.results import write_tables
 from abm.scenario import scenario_to_dict
 from abm.sim_config import SimConfig
 from analysis.metrics import summarize

@@ -10,13 +10,13 @@ loads the feeder once and writes every field of :class:`dso.networks.Feeder` to 
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from abm.deploy.errors import RunSpecError
+from abm.jsonfile import read_json, write_json
 from dso.networks import Feeder
 
 #: Version of the snapshot layout; :func:`load_feeder` refuses any other.
@@ -41,23 +41,12 @@ def save_feeder(feeder: Feeder, path: Path) -> Path:
         "format_version": FEEDER_FILE_VERSION,
         "fields": {f.name: _plain(getattr(feeder, f.name)) for f in _fields()},
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc))
-    tmp.replace(path)
-    return path
+    return write_json(path, doc, indent=None)
 
 
 def load_feeder(path: Path) -> Feeder:
     """The feeder saved by :func:`save_feeder`; :class:`RunSpecError` names the problem."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        raise RunSpecError(f"feeder file {path}: cannot read: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunSpecError(f"feeder file {path}: not valid JSON: {exc}") from None
+    doc = read_json(path, "feeder file", RunSpecError)
     if not isinstance(doc, dict) or doc.get("format_version") != FEEDER_FILE_VERSION:
         version = doc.get("format_version") if isinstance(doc, dict) else None
         raise RunSpecError(

@@ -26,13 +26,13 @@ per-host commands for hosts the launcher cannot start itself.
 from __future__ import annotations
 
 import ipaddress
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from abm.deploy.errors import RunSpecError
+from abm.jsonfile import load_json
 
 MAX_PORT = 65535
 #: ``agents`` value of the host that takes every prosumer no other host lists.
@@ -153,14 +153,4 @@ def hosts_from_dict(data: Any) -> HostsFile:
 
 def load_hosts(path: Path) -> HostsFile:
     """Read and validate a hosts file; errors name the file."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise RunSpecError(f"hosts file {path}: cannot read: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunSpecError(f"hosts file {path}: not valid JSON: {exc}") from None
-    try:
-        return hosts_from_dict(data)
-    except RunSpecError as exc:
-        raise RunSpecError(f"hosts file {path}: {exc}") from None
+    return load_json(path, "hosts file", RunSpecError, hosts_from_dict)

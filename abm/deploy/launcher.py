@@ -50,7 +50,8 @@ from abm.deploy.spec import (
     load_run_spec,
     save_run_spec,
 )
-from abm.results import write_json, write_tables
+from abm.jsonfile import write_json
+from abm.results import write_tables
 from abm.scenario import scenario_to_dict
 from abm.sim_config import SimConfig
 from abm.world import World, build_world

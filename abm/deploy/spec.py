@@ -10,7 +10,6 @@ connects to and its policy spec. Every process builds the same world from the sa
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any, Literal
 from abm.config import to_jsonable
 from abm.deploy.errors import RunSpecError
 from abm.errors import ConfigError
+from abm.jsonfile import load_json, write_json
 from abm.sim_config import SimConfig
 from messaging.endpoints import RelayEndpoints
 from messaging.messages import AGENT_ID_PATTERN, DSO_ID, PHASES
@@ -253,24 +253,9 @@ def run_spec_from_dict(data: Any) -> RunSpec:
 
 def save_run_spec(spec: RunSpec, path: Path) -> Path:
     """Write the spec as JSON (temporary file and rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(run_spec_to_dict(spec), indent=2) + "\n")
-    tmp.replace(path)
-    return path
+    return write_json(path, run_spec_to_dict(spec))
 
 
 def load_run_spec(path: Path) -> RunSpec:
     """Read a run spec file; :class:`RunSpecError` names the file on any problem."""
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise RunSpecError(f"config file {path}: cannot read: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunSpecError(f"config file {path}: not valid JSON: {exc}") from None
-    try:
-        return run_spec_from_dict(data)
-    except RunSpecError as exc:
-        raise RunSpecError(f"config file {path}: {exc}") from None
+    return load_json(path, "config file", RunSpecError, run_spec_from_dict)
