@@ -21,18 +21,17 @@ prosumers receive envelopes and Var prices, so peers refuse orders from anyone e
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from abm.deploy.lifecycle import (
-    EXIT_CRASH,
     EXIT_NO_PROSUMERS,
     EXIT_OK,
     EXIT_TERMINATED,
     Terminated,
+    apply_fault,
 )
 from abm.deploy.link import AgentLink, Outgoing
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
@@ -53,7 +52,6 @@ from messaging.messages import (
 #: Longest single receive of the clock, ms (bounds how late heartbeats go out).
 CLOCK_POLL_MS = 100
 #: Hang: sleep in slices of this many seconds until killed.
-HANG_SLICE_S = 0.5
 
 
 def interval_ticks(config: SimConfig) -> tuple[tuple[str, int], ...]:
@@ -153,13 +151,13 @@ class DsoClock:
             phase_start = time.perf_counter()
             self._send(self._logic(self.dso.phase, name, round_))
             self._await_acks(k, name)
-            self._maybe_fault(name)
+            apply_fault(self.fault, self.interval, name)
             phase_ms.append([name, round_, (time.perf_counter() - phase_start) * 1000])
         self._send(self._logic(self.dso.settle), only_live=True)
         wall_ms = (time.perf_counter() - start) * 1000
         self.completed = t
         self._write_interval(t, start_ns, wall_ms, phase_ms)
-        self._maybe_fault("settle")
+        apply_fault(self.fault, self.interval, "settle")
 
     def close(self) -> None:
         """Publish ``Phase(close)`` and wait (bounded) for every joined prosumer's ``Leave``."""
@@ -248,18 +246,6 @@ class DsoClock:
         if isinstance(msg, Envelope | Settlement):
             return msg.prosumer in self.live
         return True
-
-    def _maybe_fault(self, phase: str) -> None:
-        fault = self.fault
-        if fault is None or (fault.interval, fault.phase) != (self.interval, phase):
-            return
-        if fault.action == "crash":
-            os._exit(EXIT_CRASH)
-        if fault.action == "stall":
-            time.sleep(fault.stall_ms / 1000)
-            return
-        while True:  # hang until killed
-            time.sleep(HANG_SLICE_S)
 
     def _write_interval(self, t: int, start_ns: int, wall_ms: float, phase_ms: list) -> None:
         link = self.link

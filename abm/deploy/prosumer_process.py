@@ -17,10 +17,15 @@ cleanly with :data:`EXIT_DSO_LOST`.
 
 from __future__ import annotations
 
-import os
 import time
 
-from abm.deploy.lifecycle import EXIT_CRASH, EXIT_DSO_LOST, EXIT_OK, EXIT_TERMINATED, Terminated
+from abm.deploy.lifecycle import (
+    EXIT_DSO_LOST,
+    EXIT_OK,
+    EXIT_TERMINATED,
+    Terminated,
+    apply_fault,
+)
 from abm.deploy.link import AgentLink
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import DSO_ID, Fault, RunSpec
@@ -30,7 +35,6 @@ from messaging.messages import Heartbeat, Join, Leave, Message, Phase, Settlemen
 #: Receive timeout of the loop, ms (bounds how late silence is noticed).
 POLL_MS = 200
 #: Hang: sleep in slices of this many seconds until killed.
-HANG_SLICE_S = 0.5
 
 
 class ProsumerLoop:
@@ -117,7 +121,7 @@ class ProsumerLoop:
             self.member = msg.interval == self.interval and own is not None
         if self.member is False:
             return
-        self._maybe_fault(msg)
+        apply_fault(self.fault, msg.interval, msg.phase)
         self._handle(msg)
         if msg.phase != "open":
             ack = Heartbeat(self.agent_id, msg.interval, self.link.next_control_seq())
@@ -128,18 +132,6 @@ class ProsumerLoop:
             self.member = False  # absent for the rest of the interval; say we are alive
             alive = Heartbeat(self.agent_id, msg.interval, self.link.next_control_seq())
             self.link.send(DSO_ID, alive)
-
-    def _maybe_fault(self, msg: Phase) -> None:
-        fault = self.fault
-        if fault is None or (fault.interval, fault.phase) != (msg.interval, msg.phase):
-            return
-        if fault.action == "crash":
-            os._exit(EXIT_CRASH)
-        if fault.action == "stall":
-            time.sleep(fault.stall_ms / 1000)
-            return
-        while True:  # hang until killed
-            time.sleep(HANG_SLICE_S)
 
     # -- records --------------------------------------------------------------------------
     def _write_row(self) -> None:
