@@ -10,8 +10,10 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from agents.clearing import LocalRouter, ReplicatedAuction, agreed_trades
-from messaging.messages import Bid, Envelope, Offer, TradeConfirm
+from messaging.messages import Bid, Offer, TradeConfirm
 from tests.agents.test_clearing_protocols import (
+    FOUR_PEER_ENVELOPES,
+    FOUR_PEER_ORDERS,
     INTERVAL,
     Market,
     all_trades,
@@ -21,13 +23,8 @@ from tests.agents.test_clearing_protocols import (
     seq_counter,
 )
 
-ENVELOPES = {p: Envelope("dso", INTERVAL, 0, p, 5.0, 5.0) for p in ("a", "b", "c", "d")}
-ORDERS = {
-    "a": Bid("a", INTERVAL, 0, 2.0, 0.30),
-    "b": Bid("b", INTERVAL, 0, 2.0, 0.25),
-    "c": Offer("c", INTERVAL, 0, 3.0, 0.10),
-    "d": Offer("d", INTERVAL, 0, 3.0, 0.20),
-}
+ENVELOPES = FOUR_PEER_ENVELOPES
+ORDERS = FOUR_PEER_ORDERS
 
 
 def started_peers() -> dict[str, ReplicatedAuction]:

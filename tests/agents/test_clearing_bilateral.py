@@ -11,8 +11,10 @@ from hypothesis import strategies as st
 
 from agents.clearing import BilateralClearing, LocalRouter, agreed_trades, trade_id
 from agents.clearing.bilateral import allocate, best_seller, bilateral_ticks
-from messaging.messages import Bid, Envelope, Offer, Trade, TradeConfirm
+from messaging.messages import Trade, TradeConfirm
 from tests.agents.test_clearing_protocols import (
+    FOUR_PEER_ENVELOPES,
+    FOUR_PEER_ORDERS,
     INTERVAL,
     Market,
     all_trades,
@@ -21,13 +23,8 @@ from tests.agents.test_clearing_protocols import (
     seq_counter,
 )
 
-ENVELOPES = {p: Envelope("dso", INTERVAL, 0, p, 5.0, 5.0) for p in ("a", "b", "c", "d")}
-ORDERS = {
-    "a": Bid("a", INTERVAL, 0, 2.0, 0.30),
-    "b": Bid("b", INTERVAL, 0, 2.0, 0.25),
-    "c": Offer("c", INTERVAL, 0, 3.0, 0.10),
-    "d": Offer("d", INTERVAL, 0, 3.0, 0.20),
-}
+ENVELOPES = FOUR_PEER_ENVELOPES
+ORDERS = FOUR_PEER_ORDERS
 
 
 def request(buyer: str, seller: str, kwh: float, price: float, round: int = 1) -> Trade:

@@ -34,6 +34,14 @@ from messaging.messages import Bid, Envelope, Error, Offer, Trade, TradeConfirm
 
 PROTOCOLS = ("auction", "bilateral")
 INTERVAL = 5
+#: A hand-made four-peer market (two buyers, two sellers) used by several test files.
+FOUR_PEER_ENVELOPES = {p: Envelope("dso", INTERVAL, 0, p, 5.0, 5.0) for p in ("a", "b", "c", "d")}
+FOUR_PEER_ORDERS = {
+    "a": Bid("a", INTERVAL, 0, 2.0, 0.30),
+    "b": Bid("b", INTERVAL, 0, 2.0, 0.25),
+    "c": Offer("c", INTERVAL, 0, 3.0, 0.10),
+    "d": Offer("d", INTERVAL, 0, 3.0, 0.20),
+}
 
 
 @dataclass(frozen=True)
