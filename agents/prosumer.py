@@ -232,7 +232,6 @@ class ProsumerAgent:
             self.action_error = str(exc)
             self.errors.append(f"interval {self.interval}: {exc}; abstaining")
             action = ABSTAIN
-        self.last_action = action
         t = self.interval
         plan = plan_interval(
             action, obs, self.battery, float(self.series.load_q_kvar[t]), self.duration_h
@@ -262,7 +261,6 @@ class ProsumerAgent:
         if self.protocol is not None:
             out = self.protocol.on_phase("schedule", 0)
         self._take_trades()
-        self.soc_before_kwh = self.soc_kwh
         self.soc_kwh = self.plan.next_soc_kwh
         net_kwh = self.p2p_sold_kwh - self.p2p_bought_kwh
         return [
