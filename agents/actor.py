@@ -1,0 +1,128 @@
+"""One prosumer's trained actor: the torch-free file format and its numpy forward pass.
+
+This is the only learning code a prosumer process loads, so it imports numpy and nothing
+heavier (a test checks ``sys.modules``). An actor file is an ``.npz`` archive (no pickle) with
+
+- ``format_version`` (int, :data:`ACTOR_FORMAT_VERSION`), ``prosumer_id`` (str),
+  ``network`` (str, the feeder it was trained on), ``obs_dim`` (int), ``n_layers`` (int);
+- ``w0, b0, w1, b1, ...``: layer ``k`` maps ``x`` to ``x @ wk + bk`` (``wk`` is
+  ``(in, out)``), ReLU between layers and ``tanh`` after the last, so actions lie in
+  ``[-1, 1]`` (:data:`agents.policy.ACTION_DIM` of them).
+
+Training writes one file per prosumer (``agents.learning.checkpoint.export_actors``).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from agents.errors import AgentError
+
+#: Version of the actor file layout; bumped on any incompatible change.
+ACTOR_FORMAT_VERSION = 1
+
+
+class ActorFileError(AgentError):
+    """An actor file is missing, corrupt, truncated or does not match what was expected."""
+
+
+@dataclass(frozen=True)
+class NumpyActor:
+    """A feed-forward actor: ReLU hidden layers, ``tanh`` output."""
+
+    prosumer_id: str
+    network: str
+    obs_dim: int
+    weights: tuple[np.ndarray, ...]  # layer k: (in, out)
+    biases: tuple[np.ndarray, ...]  # layer k: (out,)
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Actions in ``[-1, 1]`` for an observation ``(obs_dim,)`` or a batch ``(.., obs_dim)``."""
+        h = np.asarray(obs, dtype=np.float64)
+        last = len(self.weights) - 1
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w + b
+            h = np.tanh(h) if k == last else np.maximum(h, 0.0)
+        return h
+
+
+def save_actor(path: Path, actor: NumpyActor) -> None:
+    """Write ``actor`` as an actor file at ``path`` (an ``.npz`` archive)."""
+    arrays: dict[str, np.ndarray] = {
+        "format_version": np.array(ACTOR_FORMAT_VERSION),
+        "prosumer_id": np.array(actor.prosumer_id),
+        "network": np.array(actor.network),
+        "obs_dim": np.array(actor.obs_dim),
+        "n_layers": np.array(len(actor.weights)),
+    }
+    for k, (w, b) in enumerate(zip(actor.weights, actor.biases, strict=True)):
+        arrays[f"w{k}"] = np.asarray(w, dtype=np.float32)
+        arrays[f"b{k}"] = np.asarray(b, dtype=np.float32)
+    with Path(path).open("wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_actor(
+    path: Path,
+    *,
+    prosumer_id: str | None = None,
+    network: str | None = None,
+    obs_dim: int | None = None,
+) -> NumpyActor:
+    """Read the actor file at ``path``; each given expectation must match the file.
+
+    Raises :class:`ActorFileError` (one line naming the file and the problem) for a missing,
+    corrupt, truncated or mismatched file.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            raw = {key: data[key] for key in data.files}
+    except FileNotFoundError:
+        raise ActorFileError(f"{path}: actor file not found") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise ActorFileError(f"{path}: corrupt or truncated actor file ({exc})") from None
+    actor = _actor_from_arrays(path, raw)
+    expected = {"prosumer_id": prosumer_id, "network": network, "obs_dim": obs_dim}
+    for field, want in expected.items():
+        got = getattr(actor, field)
+        if want is not None and got != want:
+            raise ActorFileError(f"{path}: {field} is {got!r}, expected {want!r}")
+    return actor
+
+
+def _actor_from_arrays(path: Path, raw: dict[str, np.ndarray]) -> NumpyActor:
+    """Check the archive's fields and layer shapes, and build the actor."""
+    for key in ("format_version", "prosumer_id", "network", "obs_dim", "n_layers"):
+        if key not in raw:
+            raise ActorFileError(f"{path}: not an actor file (no field {key!r})")
+    version = int(raw["format_version"])
+    if version != ACTOR_FORMAT_VERSION:
+        raise ActorFileError(
+            f"{path}: format_version is {version}, expected {ACTOR_FORMAT_VERSION}"
+        )
+    n_layers = int(raw["n_layers"])
+    missing = [f"{p}{k}" for k in range(n_layers) for p in "wb" if f"{p}{k}" not in raw]
+    if n_layers < 1 or missing:
+        raise ActorFileError(f"{path}: layer arrays missing ({missing or 'n_layers < 1'})")
+    weights = tuple(raw[f"w{k}"].astype(np.float64) for k in range(n_layers))
+    biases = tuple(raw[f"b{k}"].astype(np.float64) for k in range(n_layers))
+    obs_dim = int(raw["obs_dim"])
+    width = obs_dim
+    for k, (w, b) in enumerate(zip(weights, biases, strict=True)):
+        if w.ndim != 2 or w.shape[0] != width or b.shape != (w.shape[1],):
+            raise ActorFileError(
+                f"{path}: layer {k} has shapes w{w.shape} b{b.shape}, expected w({width}, *)"
+            )
+        width = w.shape[1]
+    return NumpyActor(
+        prosumer_id=str(raw["prosumer_id"]),
+        network=str(raw["network"]),
+        obs_dim=obs_dim,
+        weights=weights,
+        biases=biases,
+    )

@@ -1,0 +1,53 @@
+"""The contract between learners and a vectorised market environment.
+
+``B`` independent worlds times ``N`` prosumers step together; every episode is one day of
+:data:`EPISODE_INTERVALS` intervals and all worlds finish at once. Actions are normalised to
+``[-1, 1]`` (:data:`agents.policy.ACTION_DIM` per prosumer); rewards are minus each bill.
+The market environment (issue 11) and the test toy (:mod:`agents.learning.toy_env`)
+both implement it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+#: Intervals per episode (one day of hourly intervals).
+EPISODE_INTERVALS = 24
+
+
+class VecMarketEnv(Protocol):
+    """``B`` worlds x ``N`` prosumers stepped together (arrays are float numpy arrays)."""
+
+    n_worlds: int
+    """``B``: worlds stepped together."""
+    n_agents: int
+    """``N``: prosumers per world."""
+    obs_dim: int
+    """Length of one prosumer's observation."""
+    state_dim: int
+    """Length of a world's global state (input of centralised critics)."""
+    action_dim: int
+    """Actions per prosumer (4)."""
+    network: str
+    """Name of the feeder (written into checkpoints and actor files)."""
+    prosumer_ids: tuple[str, ...]
+    """The ``N`` prosumer ids in agent order."""
+    train_days: Sequence[int]
+    """Days an episode may be sampled from in training."""
+    test_days: Sequence[int]
+    """Held-out evaluation days."""
+
+    def reset(self, seed: int, days: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Start an episode in every world (``days``: one per world, else sampled from
+        ``train_days``); return ``obs[B, N, obs_dim]`` and ``state[B, state_dim]``."""
+        ...
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Apply ``actions[B, N, action_dim]`` in ``[-1, 1]``; return ``obs``, ``state``,
+        ``rewards[B, N]``, ``done[B]`` and per-world ``info``."""
+        ...

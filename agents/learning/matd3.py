@@ -1,0 +1,242 @@
+"""MATD3: multi-agent TD3 with centralised twin critics (Ackermann et al. 2019).
+
+Every prosumer ``i`` has an actor ``mu_i(o_i)`` and two critics ``Q_i1, Q_i2(s, a_1..a_N)``
+that see the global state and all actions (centralised training, decentralised
+execution). One update, for all prosumers at once (stacked weights, no loop over agents):
+
+1. critic targets ``y_i = r_i + gamma (1 - done) min_c Q'_ic(s', a'_1..a'_N)`` with the
+   target actors' actions ``a'_j = clip(mu'_j(o'_j) + clip(eps, -c, c), -1, 1)``
+   (clipped double-Q, target policy smoothing);
+2. critics regress on ``y_i``;
+3. every ``policy_delay`` updates, actor ``i`` ascends ``Q_i1`` with its own action
+   replaced by ``mu_i(o_i)`` and the others' actions from the buffer, then all target
+   networks follow by Polyak averaging.
+
+A training iteration plays one episode (one day) in all worlds with exploration noise
+(uniform random actions until ``learning_starts`` transitions are stored), then makes
+``updates_per_rollout`` updates. MADDPG (:mod:`agents.learning.maddpg`) and independent
+TD3 (:mod:`agents.learning.itd3`) are this algorithm with features switched off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from agents.learning.buffer import Batch, ReplayBuffer
+from agents.learning.env_protocol import VecMarketEnv
+from agents.learning.errors import LearningConfigError
+from agents.learning.networks import (
+    Params,
+    StackedMLP,
+    frozen_copy,
+    polyak_update,
+    stacked_forward,
+)
+from agents.learning.rollout import EpisodeStats, run_episode, team_actions
+from agents.learning.seeding import draw_seed
+
+
+@dataclass(frozen=True)
+class MATD3Config:
+    """MATD3 settings; defaults and their sources in docs/ea-matd3.md."""
+
+    actor_hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of each prosumer's actor."""
+    critic_hidden: tuple[int, ...] = (128, 128)
+    """Hidden widths of each critic."""
+    lr_actor: float = 1e-3
+    """Adam learning rate of the actors (ASSUME MATD3: 1e-3; CleanRL TD3: 3e-4)."""
+    lr_critic: float = 1e-3
+    """Adam learning rate of the critics (ASSUME MATD3: 1e-3; CleanRL TD3: 3e-4)."""
+    gamma: float = 0.99
+    """Discount factor per interval (CleanRL: 0.99)."""
+    tau: float = 0.005
+    """Polyak rate of the target networks (CleanRL: 0.005)."""
+    batch_size: int = 128
+    """Transitions per update (ASSUME: 128; CleanRL: 256)."""
+    buffer_size: int = 50_000
+    """Replay capacity in transitions of all prosumers of one world (ASSUME: 50k)."""
+    updates_per_rollout: int = 100
+    """Gradient updates after each batched one-day rollout (ASSUME: 100 per simulated day)."""
+    learning_starts: int = 1_000
+    """Transitions stored (uniform random actions) before the first update."""
+    exploration_noise: float = 0.1
+    """Sigma of the Gaussian action noise while collecting (CleanRL: 0.1)."""
+    target_noise: float = 0.2
+    """Sigma of the target policy smoothing noise (CleanRL: 0.2); 0 switches it off."""
+    target_noise_clip: float = 0.5
+    """Clip of the smoothing noise (CleanRL: 0.5)."""
+    policy_delay: int = 2
+    """Critic updates per actor and target update (CleanRL: 2)."""
+    n_critics: int = 2
+    """Critics per prosumer: 2 gives clipped double-Q, 1 a single critic (MADDPG)."""
+    centralised: bool = True
+    """Critics see the global state and all actions; False: own observation and action."""
+
+    def __post_init__(self) -> None:
+        positive = ("batch_size", "buffer_size", "updates_per_rollout", "policy_delay")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise LearningConfigError(f"{name} = {getattr(self, name)}: must be >= 1")
+        if self.n_critics not in (1, 2):
+            raise LearningConfigError(f"n_critics = {self.n_critics}: must be 1 or 2")
+        if not 0.0 < self.tau <= 1.0:
+            raise LearningConfigError(f"tau = {self.tau}: must be in (0, 1]")
+
+
+class MATD3:
+    """Actors, critics, their targets and optimisers, and the replay buffer."""
+
+    name = "matd3"
+
+    def __init__(self, env: VecMarketEnv, config: MATD3Config, generator: torch.Generator):
+        self.config = config
+        self.generator = generator
+        n, obs_dim, act_dim = env.n_agents, env.obs_dim, env.action_dim
+        self.n_agents = n
+        self.action_dim = act_dim
+        actor_sizes = (obs_dim, *config.actor_hidden, act_dim)
+        self.actor = StackedMLP((n,), actor_sizes, tanh_output=True, generator=generator)
+        critic_in = env.state_dim + n * act_dim if config.centralised else obs_dim + act_dim
+        critic_sizes = (critic_in, *config.critic_hidden, 1)
+        self.critic = StackedMLP(
+            (config.n_critics, n), critic_sizes, tanh_output=False, generator=generator
+        )
+        self.actor_target = frozen_copy(self.actor)
+        self.critic_target = frozen_copy(self.critic)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr_actor)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr_critic)
+        self.buffer = ReplayBuffer(config.buffer_size, n, obs_dim, env.state_dim, act_dim)
+        self.n_updates = 0
+
+    # --- acting -----------------------------------------------------------------------
+    def policy_team(self) -> Params:
+        """The current actors as a one-team stack ``[1, N, ...]`` (no gradient)."""
+        return [p.detach()[None] for p in self.actor.params()]
+
+    def explore(self, obs: torch.Tensor) -> torch.Tensor:
+        """Actions with Gaussian exploration noise, or uniform random before learning starts."""
+        if len(self.buffer) < self.config.learning_starts:
+            return torch.rand(*obs.shape[:2], self.action_dim, generator=self.generator) * 2.0 - 1.0
+        actions = team_actions(self.policy_team(), obs)
+        noise = torch.randn(actions.shape, generator=self.generator)
+        return (actions + noise * self.config.exploration_noise).clamp(-1.0, 1.0)
+
+    # --- one training iteration --------------------------------------------------------
+    def iterate(self, env: VecMarketEnv) -> dict[str, float]:
+        """One exploring episode in all worlds (days sampled by the environment), then updates."""
+        stats = run_episode(
+            env, self.explore, seed=draw_seed(self.generator), days=None, buffer=self.buffer
+        )
+        return {**episode_metrics(stats), **self.train()}
+
+    def train(self) -> dict[str, float]:
+        """``updates_per_rollout`` updates (none before ``learning_starts``); mean losses."""
+        if len(self.buffer) < self.config.learning_starts:
+            return {}
+        sums: dict[str, float] = {}
+        counts: dict[str, int] = {}
+        for _ in range(self.config.updates_per_rollout):
+            batch = self.buffer.sample(self.config.batch_size, self.generator)
+            for key, value in self.update(batch).items():
+                sums[key] = sums.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
+        return {key: sums[key] / counts[key] for key in sums}
+
+    # --- one update ----------------------------------------------------------------------
+    def critic_input(
+        self, state: torch.Tensor, obs: torch.Tensor, joint: torch.Tensor
+    ) -> torch.Tensor:
+        """Critic inputs ``[C, N, b, in]`` from ``state[b, S]``, ``obs[b, N, O]`` and the
+        joint action each prosumer's critic judges, ``joint[N, b, N, A]``."""
+        n, b = self.n_agents, state.shape[0]
+        if self.config.centralised:
+            x = torch.cat([state.expand(n, b, state.shape[1]), joint.flatten(2)], dim=-1)
+        else:
+            own = joint.diagonal(dim1=0, dim2=2).permute(2, 0, 1)  # [N, b, A]
+            x = torch.cat([obs.transpose(0, 1), own], dim=-1)
+        return x.expand(self.config.n_critics, *x.shape)
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        """One critic update, and an actor and target update every ``policy_delay``."""
+        cfg, n = self.config, self.n_agents
+        with torch.no_grad():
+            next_actions = team_actions(
+                [p[None] for p in self.actor_target.params()], batch.next_obs
+            )
+            if cfg.target_noise > 0.0:
+                noise = torch.randn(next_actions.shape, generator=self.generator)
+                noise = (noise * cfg.target_noise).clamp(
+                    -cfg.target_noise_clip, cfg.target_noise_clip
+                )
+                next_actions = (next_actions + noise).clamp(-1.0, 1.0)
+            joint_next = next_actions[None].expand(n, *next_actions.shape)
+            x_next = self.critic_input(batch.next_state, batch.next_obs, joint_next)
+            q_next = self.critic_target(x_next).squeeze(-1).min(dim=0).values  # [N, b]
+            y = batch.rewards.T + cfg.gamma * (1.0 - batch.done)[None] * q_next
+        joint = batch.actions[None].expand(n, *batch.actions.shape)
+        q = self.critic(self.critic_input(batch.state, batch.obs, joint)).squeeze(-1)
+        critic_loss = ((q - y[None]) ** 2).mean(dim=-1).sum()
+        self.critic_opt.zero_grad()
+        critic_loss.backward()
+        self.critic_opt.step()
+        self.n_updates += 1
+        losses = {"critic_loss": float(critic_loss) / (cfg.n_critics * n)}
+        if self.n_updates % cfg.policy_delay == 0:
+            losses["actor_loss"] = self._update_actors(batch)
+            polyak_update(self.actor_target, self.actor, cfg.tau)
+            polyak_update(self.critic_target, self.critic, cfg.tau)
+        return losses
+
+    def _update_actors(self, batch: Batch) -> float:
+        """Each actor ascends its first critic, its own action from the current policy."""
+        n = self.n_agents
+        pi = team_actions([p[None] for p in self.actor.params()], batch.obs)  # [b, N, A]
+        own = torch.eye(n).reshape(n, 1, n, 1)
+        joint = batch.actions[None] * (1.0 - own) + pi[None] * own  # [N, b, N, A]
+        x = self.critic_input(batch.state, batch.obs, joint)[:1]
+        w1, b1 = [w[:1] for w in self.critic.weights], [b[:1] for b in self.critic.biases]
+        q1 = stacked_forward(w1, b1, x, tanh_output=False).squeeze(-1)
+        actor_loss = -q1.mean(dim=-1).sum()
+        self.actor_opt.zero_grad()
+        actor_loss.backward()
+        self.actor_opt.step()
+        return float(actor_loss) / n
+
+    # --- checkpoints -----------------------------------------------------------------------
+    def state_dict(self, *, include_buffer: bool) -> dict[str, Any]:
+        """Networks, optimisers, update count, generator state and (optionally) the buffer."""
+        state: dict[str, Any] = {
+            "actor": self.actor.state_dict(),
+            "critic": self.critic.state_dict(),
+            "actor_target": self.actor_target.state_dict(),
+            "critic_target": self.critic_target.state_dict(),
+            "actor_opt": self.actor_opt.state_dict(),
+            "critic_opt": self.critic_opt.state_dict(),
+            "n_updates": self.n_updates,
+            "generator": self.generator.get_state(),
+        }
+        if include_buffer:
+            state["buffer"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.actor.load_state_dict(state["actor"])
+        self.critic.load_state_dict(state["critic"])
+        self.actor_target.load_state_dict(state["actor_target"])
+        self.critic_target.load_state_dict(state["critic_target"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.n_updates = int(state["n_updates"])
+        self.generator.set_state(state["generator"])
+        if "buffer" in state:
+            self.buffer.load_state_dict(state["buffer"])
+
+
+def episode_metrics(stats: EpisodeStats) -> dict[str, float]:
+    """Metrics of an exploring episode: mean world return and action coverage."""
+    return {"episode_return": float(stats.world_returns.mean()), "coverage": stats.coverage}
