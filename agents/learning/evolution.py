@@ -124,9 +124,9 @@ def evolve(
 ) -> tuple[Params, torch.Tensor]:
     """One generation: elites stay in their slots unchanged; every other slot gets a child
     of two tournament winners (per-agent crossover, then mutation). Returns the new
-    population and the elites' slot indices."""
+    population and the slots ranked by ``fitness``, best first (the first ``elites`` are
+    the elites' slots)."""
     order = torch.argsort(fitness, descending=True, stable=True)
-    elites = order[: config.elites]
     others = order[config.elites :]
     k = others.shape[0]
     parents_a = tournament_select(fitness, k, config.tournament, generator)
@@ -143,7 +143,7 @@ def evolve(
         new = old.clone()
         new[others] = child
         new_population.append(new)
-    return new_population, elites
+    return new_population, order
 
 
 def population_diversity(population: Params) -> float:

@@ -97,7 +97,6 @@ class MATD3:
         self.generator = generator
         n, obs_dim, act_dim = env.n_agents, env.obs_dim, env.action_dim
         self.n_agents = n
-        self.action_dim = act_dim
         actor_sizes = (obs_dim, *config.actor_hidden, act_dim)
         self.actor = StackedMLP((n,), actor_sizes, tanh_output=True, generator=generator)
         critic_in = env.state_dim + n * act_dim if config.centralised else obs_dim + act_dim
@@ -118,10 +117,13 @@ class MATD3:
         return [p.detach()[None] for p in self.actor.params()]
 
     def explore(self, obs: torch.Tensor) -> torch.Tensor:
-        """Actions with Gaussian exploration noise, or uniform random before learning starts."""
+        """The actors' actions on ``obs[B, N, O]`` with exploration (:meth:`add_exploration`)."""
+        return self.add_exploration(team_actions(self.policy_team(), obs))
+
+    def add_exploration(self, actions: torch.Tensor) -> torch.Tensor:
+        """Gaussian noise on ``actions``, or uniform random actions before learning starts."""
         if len(self.buffer) < self.config.learning_starts:
-            return torch.rand(*obs.shape[:2], self.action_dim, generator=self.generator) * 2.0 - 1.0
-        actions = team_actions(self.policy_team(), obs)
+            return torch.rand(actions.shape, generator=self.generator) * 2.0 - 1.0
         noise = torch.randn(actions.shape, generator=self.generator)
         return (actions + noise * self.config.exploration_noise).clamp(-1.0, 1.0)
 
@@ -184,7 +186,7 @@ class MATD3:
         critic_loss.backward()
         self.critic_opt.step()
         self.n_updates += 1
-        losses = {"critic_loss": float(critic_loss) / (cfg.n_critics * n)}
+        losses = {"critic_loss": critic_loss.item() / (cfg.n_critics * n)}
         if self.n_updates % cfg.policy_delay == 0:
             losses["actor_loss"] = self._update_actors(batch)
             polyak_update(self.actor_target, self.actor, cfg.tau)
@@ -204,7 +206,7 @@ class MATD3:
         self.actor_opt.zero_grad()
         actor_loss.backward()
         self.actor_opt.step()
-        return float(actor_loss) / n
+        return actor_loss.item() / n
 
     # --- checkpoints -----------------------------------------------------------------------
     def state_dict(self, *, include_buffer: bool) -> dict[str, Any]:

@@ -1,0 +1,121 @@
+"""EA-MATD3: an evolutionary population of teams beside a MATD3 learner (ERL-style).
+
+After ERL (Khadka & Tumer 2018) and its multi-agent descendant MERL (Majumdar et al.
+2020). A team is one actor per prosumer. One generation:
+
+1. sample ``W`` training days; the ``P`` population teams and the MATD3 learner's team
+   each play them in their own block of ``W`` worlds of ONE batched environment
+   (``B = (P + 1) W``): population teams act deterministically, the learner with
+   exploration noise, and all teams' actors run in one stacked forward pass;
+2. every transition of every team goes to the learner's replay buffer;
+3. fitness of a team = its mean return (minus the sum of its prosumers' bills) over the
+   ``W`` days; the best team is the champion (evaluated and exported);
+4. the learner makes its MATD3 updates from the shared buffer;
+5. evolution (:func:`agents.learning.evolution.evolve`): elites kept, every other slot a
+   per-agent crossover of two tournament winners, mutated;
+6. the learner's team is copied into the slot of the generation's worst team (never an
+   elite), so gradient knowledge enters the population every generation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from agents.learning.env_protocol import VecMarketEnv
+from agents.learning.errors import LearningConfigError
+from agents.learning.evolution import EvolutionConfig, evolve, population_diversity
+from agents.learning.matd3 import MATD3, MATD3Config
+from agents.learning.networks import Params, StackedMLP
+from agents.learning.rollout import run_episode, team_actions
+from agents.learning.seeding import draw_seed
+
+
+@dataclass(frozen=True)
+class EAMATD3Config:
+    """EA-MATD3 settings; defaults and their sources in docs/ea-matd3.md."""
+
+    learner: MATD3Config = field(default_factory=MATD3Config)
+    """The MATD3 learner beside the population."""
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+    """Population size and evolution operators."""
+
+
+class EAMATD3:
+    """A population of teams ``[P, N, ...]`` and a MATD3 learner sharing one replay buffer."""
+
+    name = "ea-matd3"
+
+    def __init__(self, env: VecMarketEnv, config: EAMATD3Config, generator: torch.Generator):
+        self.config = config
+        self.generator = generator
+        p = config.evolution.population
+        if env.n_worlds % (p + 1):
+            raise LearningConfigError(
+                f"n_worlds = {env.n_worlds}: must be a multiple of population + 1 = {p + 1}"
+            )
+        self.worlds_per_team = env.n_worlds // (p + 1)
+        self.learner = MATD3(env, config.learner, generator)
+        sizes = (env.obs_dim, *config.learner.actor_hidden, env.action_dim)
+        teams = StackedMLP((p, env.n_agents), sizes, tanh_output=True, generator=generator)
+        self.population: Params = [t.detach().clone() for t in teams.params()]
+        self.champion: Params = self.learner.policy_team()
+
+    def policy_team(self) -> Params:
+        """The champion of the last generation (the learner's team before the first)."""
+        return self.champion
+
+    def iterate(self, env: VecMarketEnv) -> dict[str, float]:
+        """One generation (module docstring, steps 1-6)."""
+        p, w = self.config.evolution.population, self.worlds_per_team
+        train_days = list(env.train_days)
+        picks = torch.randint(0, len(train_days), (w,), generator=self.generator)
+        days = [train_days[int(i)] for i in picks] * (p + 1)
+        teams = [
+            torch.cat([pop, mine], dim=0)
+            for pop, mine in zip(self.population, self.learner.policy_team(), strict=True)
+        ]
+
+        def act(obs: torch.Tensor) -> torch.Tensor:
+            actions = team_actions(teams, obs)
+            actions[p * w :] = self.learner.add_exploration(actions[p * w :])
+            return actions
+
+        stats = run_episode(
+            env, act, seed=draw_seed(self.generator), days=days, buffer=self.learner.buffer
+        )
+        team_returns = stats.world_returns.reshape(p + 1, w).mean(dim=1).float()
+        fitness = team_returns[:p]
+        losses = self.learner.train()
+        best = int(fitness.argmax())
+        self.champion = [t[best : best + 1].clone() for t in self.population]
+        self.population, ranking = evolve(
+            self.population, fitness, self.config.evolution, self.generator
+        )
+        worst = int(ranking[-1])
+        for slot, mine in zip(self.population, self.learner.policy_team(), strict=True):
+            slot[worst] = mine[0]
+        return {
+            "episode_return": float(team_returns[p]),
+            "coverage": stats.coverage,
+            "fitness_best": float(fitness.max()),
+            "fitness_mean": float(fitness.mean()),
+            "diversity": population_diversity(self.population),
+            **losses,
+        }
+
+    def state_dict(self, *, include_buffer: bool) -> dict[str, Any]:
+        """The learner's state (with the shared generator), the population and the champion."""
+        return {
+            "learner": self.learner.state_dict(include_buffer=include_buffer),
+            "population": [t.clone() for t in self.population],
+            "champion": [t.clone() for t in self.champion],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        self.learner.load_state_dict(state["learner"])
+        self.population = [t.clone() for t in state["population"]]
+        self.champion = [t.clone() for t in state["champion"]]

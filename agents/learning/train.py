@@ -1,0 +1,173 @@
+"""The training loop shared by every learner: iterate, evaluate, log, checkpoint, resume.
+
+An iteration is one batched rollout (one day in every world) plus the learner's updates;
+for EA-MATD3 it is one generation. Every ``eval_every`` iterations the current policy
+(EA-MATD3: the champion) plays all held-out days without noise. Every
+``checkpoint_every`` iterations and at the end, ``checkpoint.pt`` and ``metrics.csv`` are
+written; with the replay buffer in the checkpoint, resuming gives exactly the run that
+was not interrupted (same seed, same numbers). At the end each prosumer's actor is
+exported to ``actors/<prosumer_id>.npz``.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from agents.learning.checkpoint import RunIdentity, export_actors, load_checkpoint, save_checkpoint
+from agents.learning.ea_matd3 import EAMATD3, EAMATD3Config
+from agents.learning.env_protocol import EPISODE_INTERVALS, VecMarketEnv
+from agents.learning.errors import LearningConfigError
+from agents.learning.itd3 import ITD3
+from agents.learning.maddpg import MADDPG
+from agents.learning.matd3 import MATD3, MATD3Config
+from agents.learning.networks import Params
+from agents.learning.rollout import evaluate_cost
+from agents.learning.seeding import seeded_generator
+
+#: Columns of ``metrics.csv`` (empty where an iteration has no value, e.g. no update yet).
+METRIC_COLUMNS = (
+    "iteration",
+    "env_steps",
+    "episode_return",
+    "eval_cost",
+    "critic_loss",
+    "actor_loss",
+    "fitness_best",
+    "fitness_mean",
+    "diversity",
+    "coverage",
+    "wall_s",
+)
+
+
+class Algorithm(Protocol):
+    """What the loop needs of a learner."""
+
+    name: str
+
+    def iterate(self, env: VecMarketEnv) -> dict[str, float]:
+        """One rollout (or generation) and its updates; returns metrics."""
+        ...
+
+    def policy_team(self) -> Params:
+        """The policy to evaluate and export, as a team ``[1, N, ...]``."""
+        ...
+
+    def state_dict(self, *, include_buffer: bool) -> dict[str, Any]:
+        """Everything needed to resume."""
+        ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        ...
+
+
+ALGORITHMS: dict[str, Callable[..., Algorithm]] = {
+    "matd3": MATD3,
+    "maddpg": MADDPG,
+    "itd3": ITD3,
+    "ea-matd3": EAMATD3,
+}
+
+
+def make_algorithm(
+    name: str, env: VecMarketEnv, seed: int, config: MATD3Config | EAMATD3Config | None = None
+) -> Algorithm:
+    """The learner ``name`` (a key of :data:`ALGORITHMS`) seeded with ``seed``."""
+    if name not in ALGORITHMS:
+        raise LearningConfigError(f"algo = {name!r}: expected one of {sorted(ALGORITHMS)}")
+    default = EAMATD3Config() if name == "ea-matd3" else MATD3Config()
+    if config is not None and type(config) is not type(default):
+        raise LearningConfigError(
+            f"algo = {name!r}: config is a {type(config).__name__}, "
+            f"expected a {type(default).__name__}"
+        )
+    return ALGORITHMS[name](env, config or default, seeded_generator(seed))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Budget and bookkeeping of a training run."""
+
+    iterations: int
+    """Rollouts (EA-MATD3: generations) to run in total, resumed ones included."""
+    eval_every: int = 5
+    """Evaluate on the held-out days every this many iterations (and at the end)."""
+    checkpoint_every: int = 5
+    """Write checkpoint and metrics every this many iterations (and at the end)."""
+    checkpoint_buffer: bool = True
+    """Store the replay buffer in the checkpoint (needed for an exact resume)."""
+    eval_seed: int = 0
+    """Environment seed of every evaluation (the same episodes each time)."""
+    progress: bool = True
+    """Show a progress bar."""
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise LearningConfigError(f"{name} = {getattr(self, name)}: must be >= 1")
+
+
+def train(
+    algorithm: Algorithm,
+    env: VecMarketEnv,
+    config: TrainConfig,
+    out_dir: Path,
+    *,
+    resume: bool = False,
+) -> list[dict[str, float]]:
+    """Run (or resume from ``out_dir/checkpoint.pt``) training; return all metrics rows."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    identity = RunIdentity.of(algorithm.name, env)
+    checkpoint_path = out_dir / "checkpoint.pt"
+    rows: list[dict[str, float]] = []
+    start = 0
+    if resume:
+        checkpoint = load_checkpoint(checkpoint_path, identity)
+        algorithm.load_state_dict(checkpoint.algorithm)
+        rows, start = list(checkpoint.metrics), checkpoint.iteration
+    bar = tqdm(
+        range(start, config.iterations),
+        initial=start,
+        total=config.iterations,
+        desc=algorithm.name,
+        disable=not config.progress,
+    )
+    for it in bar:
+        t0 = time.perf_counter()
+        done = it + 1
+        row: dict[str, float] = {
+            "iteration": done,
+            "env_steps": done * env.n_worlds * EPISODE_INTERVALS,
+            **algorithm.iterate(env),
+        }
+        last = done == config.iterations
+        if done % config.eval_every == 0 or last:
+            row["eval_cost"] = evaluate_cost(
+                env, algorithm.policy_team(), env.test_days, config.eval_seed
+            )
+            bar.set_postfix(eval_cost=f"{row['eval_cost']:.3f}")
+        row["wall_s"] = time.perf_counter() - t0
+        rows.append(row)
+        if done % config.checkpoint_every == 0 or last:
+            state = algorithm.state_dict(include_buffer=config.checkpoint_buffer)
+            save_checkpoint(checkpoint_path, identity, done, state, rows)
+            write_metrics(out_dir / "metrics.csv", rows)
+    export_actors(out_dir / "actors", algorithm.policy_team(), identity)
+    return rows
+
+
+def write_metrics(path: Path, rows: list[dict[str, float]]) -> None:
+    """``metrics.csv`` with :data:`METRIC_COLUMNS` (missing values left empty)."""
+    with Path(path).open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=METRIC_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
