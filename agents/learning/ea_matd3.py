@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from agents.learning.env_protocol import VecMarketEnv
+from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
 from agents.learning.evolution import EvolutionConfig, evolve, population_diversity
 from agents.learning.matd3 import MATD3, MATD3Config
@@ -48,18 +48,13 @@ class EAMATD3:
 
     name = "ea-matd3"
 
-    def __init__(self, env: VecMarketEnv, config: EAMATD3Config, generator: torch.Generator):
+    def __init__(self, dims: EnvDims, config: EAMATD3Config, generator: torch.Generator):
         self.config = config
         self.generator = generator
         p = config.evolution.population
-        if env.n_worlds % (p + 1):
-            raise LearningConfigError(
-                f"n_worlds = {env.n_worlds}: must be a multiple of population + 1 = {p + 1}"
-            )
-        self.worlds_per_team = env.n_worlds // (p + 1)
-        self.learner = MATD3(env, config.learner, generator)
-        sizes = (env.obs_dim, *config.learner.actor_hidden, env.action_dim)
-        teams = StackedMLP((p, env.n_agents), sizes, tanh_output=True, generator=generator)
+        self.learner = MATD3(dims, config.learner, generator)
+        sizes = (dims.obs_dim, *config.learner.actor_hidden, dims.action_dim)
+        teams = StackedMLP((p, dims.n_agents), sizes, tanh_output=True, generator=generator)
         self.population: Params = [t.detach().clone() for t in teams.params()]
         self.champion: Params = self.learner.policy_team()
 
@@ -69,7 +64,12 @@ class EAMATD3:
 
     def iterate(self, env: VecMarketEnv) -> dict[str, float]:
         """One generation (module docstring, steps 1-6)."""
-        p, w = self.config.evolution.population, self.worlds_per_team
+        p = self.config.evolution.population
+        if env.n_worlds % (p + 1):
+            raise LearningConfigError(
+                f"n_worlds = {env.n_worlds}: must be a multiple of population + 1 = {p + 1}"
+            )
+        w = env.n_worlds // (p + 1)
         train_days = list(env.train_days)
         picks = torch.randint(0, len(train_days), (w,), generator=self.generator)
         days = [train_days[int(i)] for i in picks] * (p + 1)

@@ -10,6 +10,7 @@ both implement it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -51,3 +52,18 @@ class VecMarketEnv(Protocol):
         """Apply ``actions[B, N, action_dim]`` in ``[-1, 1]``; return ``obs``, ``state``,
         ``rewards[B, N]``, ``done[B]`` and per-world ``info``."""
         ...
+
+
+@dataclass(frozen=True)
+class EnvDims:
+    """The sizes a learner's networks are built from."""
+
+    n_agents: int
+    obs_dim: int
+    state_dim: int
+    action_dim: int
+
+    @classmethod
+    def of(cls, env: VecMarketEnv) -> EnvDims:
+        """The sizes of ``env``."""
+        return cls(env.n_agents, env.obs_dim, env.state_dim, env.action_dim)

@@ -12,7 +12,7 @@ import dataclasses
 
 import torch
 
-from agents.learning.env_protocol import VecMarketEnv
+from agents.learning.env_protocol import EnvDims
 from agents.learning.matd3 import MATD3, MATD3Config
 
 
@@ -27,6 +27,6 @@ class ITD3(MATD3):
     name = "itd3"
 
     def __init__(
-        self, env: VecMarketEnv, config: MATD3Config | None, generator: torch.Generator
+        self, dims: EnvDims, config: MATD3Config | None, generator: torch.Generator
     ) -> None:
-        super().__init__(env, itd3_config(config), generator)
+        super().__init__(dims, itd3_config(config), generator)

@@ -13,7 +13,7 @@ import dataclasses
 
 import torch
 
-from agents.learning.env_protocol import VecMarketEnv
+from agents.learning.env_protocol import EnvDims
 from agents.learning.matd3 import MATD3, MATD3Config
 
 #: What makes MATD3 into MADDPG.
@@ -31,6 +31,6 @@ class MADDPG(MATD3):
     name = "maddpg"
 
     def __init__(
-        self, env: VecMarketEnv, config: MATD3Config | None, generator: torch.Generator
+        self, dims: EnvDims, config: MATD3Config | None, generator: torch.Generator
     ) -> None:
-        super().__init__(env, maddpg_config(config), generator)
+        super().__init__(dims, maddpg_config(config), generator)

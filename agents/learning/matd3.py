@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from agents.learning.buffer import Batch, ReplayBuffer
-from agents.learning.env_protocol import VecMarketEnv
+from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
 from agents.learning.networks import (
     Params,
@@ -92,14 +92,14 @@ class MATD3:
 
     name = "matd3"
 
-    def __init__(self, env: VecMarketEnv, config: MATD3Config, generator: torch.Generator):
+    def __init__(self, dims: EnvDims, config: MATD3Config, generator: torch.Generator):
         self.config = config
         self.generator = generator
-        n, obs_dim, act_dim = env.n_agents, env.obs_dim, env.action_dim
+        n, obs_dim, act_dim = dims.n_agents, dims.obs_dim, dims.action_dim
         self.n_agents = n
         actor_sizes = (obs_dim, *config.actor_hidden, act_dim)
         self.actor = StackedMLP((n,), actor_sizes, tanh_output=True, generator=generator)
-        critic_in = env.state_dim + n * act_dim if config.centralised else obs_dim + act_dim
+        critic_in = dims.state_dim + n * act_dim if config.centralised else obs_dim + act_dim
         critic_sizes = (critic_in, *config.critic_hidden, 1)
         self.critic = StackedMLP(
             (config.n_critics, n), critic_sizes, tanh_output=False, generator=generator
@@ -108,7 +108,7 @@ class MATD3:
         self.critic_target = frozen_copy(self.critic)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr_actor)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr_critic)
-        self.buffer = ReplayBuffer(config.buffer_size, n, obs_dim, env.state_dim, act_dim)
+        self.buffer = ReplayBuffer(config.buffer_size, n, obs_dim, dims.state_dim, act_dim)
         self.n_updates = 0
 
     # --- acting -----------------------------------------------------------------------

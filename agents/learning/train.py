@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from agents.learning.checkpoint import RunIdentity, export_actors, load_checkpoint, save_checkpoint
 from agents.learning.ea_matd3 import EAMATD3, EAMATD3Config
-from agents.learning.env_protocol import EPISODE_INTERVALS, VecMarketEnv
+from agents.learning.env_protocol import EPISODE_INTERVALS, EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
 from agents.learning.itd3 import ITD3
 from agents.learning.maddpg import MADDPG
@@ -89,7 +89,7 @@ def make_algorithm(
             f"algo = {name!r}: config is a {type(config).__name__}, "
             f"expected a {type(default).__name__}"
         )
-    return ALGORITHMS[name](env, config or default, seeded_generator(seed))
+    return ALGORITHMS[name](EnvDims.of(env), config or default, seeded_generator(seed))
 
 
 @dataclass(frozen=True)

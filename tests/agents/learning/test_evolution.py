@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from agents.learning.ea_matd3 import EAMATD3
+from agents.learning.env_protocol import EnvDims
 from agents.learning.errors import LearningConfigError
 from agents.learning.evolution import (
     EvolutionConfig,
@@ -99,7 +100,7 @@ def test_diversity_is_zero_for_clones_and_positive_otherwise() -> None:
 
 def test_ea_copies_the_learner_into_the_worst_slot_and_keeps_elites() -> None:
     env = toy_env()
-    ea = EAMATD3(env, TINY_EA, seeded_generator(0))
+    ea = EAMATD3(EnvDims.of(env), TINY_EA, seeded_generator(0))
     before = [t.clone() for t in ea.population]
     ea.iterate(env)
     learner = ea.learner.policy_team()

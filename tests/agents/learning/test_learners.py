@@ -10,6 +10,7 @@ import torch
 from agents.learning.checkpoint import RunIdentity, load_checkpoint
 from agents.learning.errors import CheckpointError, LearningConfigError
 from agents.learning.rollout import evaluate_cost
+from agents.learning.toy_env import ToyTeamEnv
 from agents.learning.train import TrainConfig, make_algorithm, train
 from tests.agents.learning.conftest import TINY, tiny_config, toy_env
 
@@ -140,7 +141,7 @@ def test_missing_checkpoint_refused(tmp_path: Path) -> None:
 def test_bad_settings_refused() -> None:
     with pytest.raises(LearningConfigError, match="algo = 'ppo'"):
         make_algorithm("ppo", toy_env(), 0)
+    odd = ToyTeamEnv(16, 3)
+    ea = make_algorithm("ea-matd3", odd, 0, tiny_config("ea-matd3"))
     with pytest.raises(LearningConfigError, match="n_worlds = 16: must be a multiple"):
-        from agents.learning.toy_env import ToyTeamEnv
-
-        make_algorithm("ea-matd3", ToyTeamEnv(16, 3), 0, tiny_config("ea-matd3"))
+        ea.iterate(odd)
