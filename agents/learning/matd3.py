@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from agents.learning.buffer import Batch, ReplayBuffer
+from agents.learning.critics import SeparateCritics, SharedTrunkCritics
 from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
 from agents.learning.networks import (
@@ -33,7 +34,6 @@ from agents.learning.networks import (
     StackedMLP,
     frozen_copy,
     polyak_update,
-    stacked_forward,
 )
 from agents.learning.rollout import EpisodeStats, run_episode, team_actions
 from agents.learning.seeding import draw_seed
@@ -45,8 +45,11 @@ class MATD3Config:
 
     actor_hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of each prosumer's actor."""
-    critic_hidden: tuple[int, ...] = (128, 128)
-    """Hidden widths of each critic."""
+    critic_trunk: int = 256
+    """Width of the trunk layer that centralised critics share (0: one full MLP per
+    prosumer and twin, see :mod:`agents.learning.critics`)."""
+    critic_hidden: tuple[int, ...] = (64, 64)
+    """Hidden widths of each prosumer's critic head (or whole critic, without trunk)."""
     lr_actor: float = 1e-3
     """Adam learning rate of the actors (ASSUME MATD3: 1e-3; CleanRL TD3: 3e-4)."""
     lr_critic: float = 1e-3
@@ -99,11 +102,7 @@ class MATD3:
         self.n_agents = n
         actor_sizes = (obs_dim, *config.actor_hidden, act_dim)
         self.actor = StackedMLP((n,), actor_sizes, tanh_output=True, generator=generator)
-        critic_in = dims.state_dim + n * act_dim if config.centralised else obs_dim + act_dim
-        critic_sizes = (critic_in, *config.critic_hidden, 1)
-        self.critic = StackedMLP(
-            (config.n_critics, n), critic_sizes, tanh_output=False, generator=generator
-        )
+        self.critic = make_critics(dims, config, generator)
         self.actor_target = frozen_copy(self.actor)
         self.critic_target = frozen_copy(self.critic)
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr_actor)
@@ -149,19 +148,6 @@ class MATD3:
         return {key: sums[key] / counts[key] for key in sums}
 
     # --- one update ----------------------------------------------------------------------
-    def critic_input(
-        self, state: torch.Tensor, obs: torch.Tensor, joint: torch.Tensor
-    ) -> torch.Tensor:
-        """Critic inputs ``[C, N, b, in]`` from ``state[b, S]``, ``obs[b, N, O]`` and the
-        joint action each prosumer's critic judges, ``joint[N, b, N, A]``."""
-        n, b = self.n_agents, state.shape[0]
-        if self.config.centralised:
-            x = torch.cat([state.expand(n, b, state.shape[1]), joint.flatten(2)], dim=-1)
-        else:
-            own = joint.diagonal(dim1=0, dim2=2).permute(2, 0, 1)  # [N, b, A]
-            x = torch.cat([obs.transpose(0, 1), own], dim=-1)
-        return x.expand(self.config.n_critics, *x.shape)
-
     def update(self, batch: Batch) -> dict[str, float]:
         """One critic update, and an actor and target update every ``policy_delay``."""
         cfg, n = self.config, self.n_agents
@@ -175,12 +161,10 @@ class MATD3:
                     -cfg.target_noise_clip, cfg.target_noise_clip
                 )
                 next_actions = (next_actions + noise).clamp(-1.0, 1.0)
-            joint_next = next_actions[None].expand(n, *next_actions.shape)
-            x_next = self.critic_input(batch.next_state, batch.next_obs, joint_next)
-            q_next = self.critic_target(x_next).squeeze(-1).min(dim=0).values  # [N, b]
+            q_next = self.critic_target.q_values(batch.next_state, batch.next_obs, next_actions)
+            q_next = q_next.min(dim=0).values  # [N, b]
             y = batch.rewards.T + cfg.gamma * (1.0 - batch.done)[None] * q_next
-        joint = batch.actions[None].expand(n, *batch.actions.shape)
-        q = self.critic(self.critic_input(batch.state, batch.obs, joint)).squeeze(-1)
+        q = self.critic.q_values(batch.state, batch.obs, batch.actions)  # [C, N, b]
         critic_loss = ((q - y[None]) ** 2).mean(dim=-1).sum()
         self.critic_opt.zero_grad()
         critic_loss.backward()
@@ -195,18 +179,13 @@ class MATD3:
 
     def _update_actors(self, batch: Batch) -> float:
         """Each actor ascends its first critic, its own action from the current policy."""
-        n = self.n_agents
         pi = team_actions([p[None] for p in self.actor.params()], batch.obs)  # [b, N, A]
-        own = torch.eye(n).reshape(n, 1, n, 1)
-        joint = batch.actions[None] * (1.0 - own) + pi[None] * own  # [N, b, N, A]
-        x = self.critic_input(batch.state, batch.obs, joint)[:1]
-        w1, b1 = [w[:1] for w in self.critic.weights], [b[:1] for b in self.critic.biases]
-        q1 = stacked_forward(w1, b1, x, tanh_output=False).squeeze(-1)
+        q1 = self.critic.q1_own_action(batch.state, batch.obs, batch.actions, pi)  # [N, b]
         actor_loss = -q1.mean(dim=-1).sum()
         self.actor_opt.zero_grad()
         actor_loss.backward()
         self.actor_opt.step()
-        return actor_loss.item() / n
+        return actor_loss.item() / self.n_agents
 
     # --- checkpoints -----------------------------------------------------------------------
     def state_dict(self, *, include_buffer: bool) -> dict[str, Any]:
@@ -237,6 +216,19 @@ class MATD3:
         self.generator.set_state(state["generator"])
         if "buffer" in state:
             self.buffer.load_state_dict(state["buffer"])
+
+
+def make_critics(
+    dims: EnvDims, config: MATD3Config, generator: torch.Generator
+) -> SharedTrunkCritics | SeparateCritics:
+    """The critics ``config`` asks for (a shared trunk only for centralised critics)."""
+    if config.centralised and config.critic_trunk > 0:
+        return SharedTrunkCritics(
+            dims, config.n_critics, config.critic_trunk, config.critic_hidden, generator
+        )
+    return SeparateCritics(
+        dims, config.n_critics, config.critic_hidden, config.centralised, generator
+    )
 
 
 def episode_metrics(stats: EpisodeStats) -> dict[str, float]:

@@ -12,6 +12,7 @@ import copy
 import itertools
 import math
 from collections.abc import Sequence
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -79,7 +80,10 @@ class StackedMLP(nn.Module):
         return [p for pair in zip(self.weights, self.biases, strict=True) for p in pair]
 
 
-def frozen_copy(module: StackedMLP) -> StackedMLP:
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
+
+
+def frozen_copy(module: ModuleT) -> ModuleT:
     """A target network: a deep copy that takes no gradient."""
     target = copy.deepcopy(module)
     target.requires_grad_(False)

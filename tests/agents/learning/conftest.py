@@ -15,6 +15,7 @@ torch.set_num_threads(1)
 #: A MATD3 small enough to learn the toy task in a few seconds.
 TINY = MATD3Config(
     actor_hidden=(32, 32),
+    critic_trunk=64,
     critic_hidden=(64, 64),
     batch_size=64,
     buffer_size=5_000,

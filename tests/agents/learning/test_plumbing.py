@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from agents.learning.buffer import Batch, ReplayBuffer
-from agents.learning.env_protocol import EPISODE_INTERVALS, VecMarketEnv
+from agents.learning.env_protocol import EPISODE_INTERVALS, EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
+from agents.learning.matd3 import MATD3Config, make_critics
 from agents.learning.networks import StackedMLP, frozen_copy, polyak_update
 from agents.learning.rollout import action_coverage, team_actions
 from agents.learning.seeding import seeded_generator
@@ -107,3 +108,24 @@ def test_toy_env_best_team_return_is_zero() -> None:
     assert np.allclose(rewards, 0.0)
     with pytest.raises(LearningConfigError, match="actions shape"):
         env.step(np.zeros((2, 3, 3)))
+
+
+@pytest.mark.parametrize("design", ["trunk", "separate", "local"])
+def test_critic_with_own_action_replaced_equals_full_evaluation(design: str) -> None:
+    dims = EnvDims(n_agents=4, obs_dim=5, state_dim=7, action_dim=4)
+    gen = seeded_generator(0)
+    config = MATD3Config(
+        critic_trunk=16 if design == "trunk" else 0,
+        critic_hidden=(8,),
+        centralised=design != "local",
+    )
+    critics = make_critics(dims, config, gen)
+    state, obs = torch.randn(6, 7, generator=gen), torch.randn(6, 4, 5, generator=gen)
+    actions = torch.rand(6, 4, 4, generator=gen) * 2 - 1
+    own = torch.rand(6, 4, 4, generator=gen) * 2 - 1
+    q1 = critics.q1_own_action(state, obs, actions, own)
+    for i in range(4):
+        joint = actions.clone()
+        joint[:, i] = own[:, i]
+        torch.testing.assert_close(q1[i], critics.q_values(state, obs, joint)[0, i])
+    assert critics.q_values(state, obs, actions).shape == (2, 4, 6)
