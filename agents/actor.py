@@ -17,6 +17,7 @@ from __future__ import annotations
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -52,7 +53,7 @@ class NumpyActor:
 
 def save_actor(path: Path, actor: NumpyActor) -> None:
     """Write ``actor`` as an actor file at ``path`` (an ``.npz`` archive)."""
-    arrays: dict[str, np.ndarray] = {
+    arrays: dict[str, Any] = {
         "format_version": np.array(ACTOR_FORMAT_VERSION),
         "prosumer_id": np.array(actor.prosumer_id),
         "network": np.array(actor.network),

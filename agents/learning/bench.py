@@ -3,9 +3,12 @@
 - actor inference: all teams' actors of a population rollout step (``P + 1`` teams of
   ``N`` prosumers, ``W`` worlds each) in one stacked forward pass, against one
   ``nn.Sequential`` per prosumer and team called in a Python loop;
-- learner updates: one MATD3 update of all prosumers with stacked networks (twin
-  centralised critics, delayed actor update), against the same update written as a loop
-  over prosumers with one actor, two critics and their optimisers each.
+- learner updates: one MATD3 update of all prosumers with stacked networks (default
+  design: twin centralised critics with a shared trunk and per-prosumer heads, delayed
+  actor update), against the update written as a loop over prosumers with one actor, two
+  full critics (``LOOP_CRITIC_HIDDEN``) and their optimisers each. To separate what the
+  batching buys from what the critic design buys, the loop's own architecture (one full
+  critic per prosumer and twin) is also timed batched (``updates_per_s_separate_critics``).
 
 Inputs are random tensors of the market's sizes (``obs_dim`` 15, global state = every
 observation plus ``n_bus`` voltages), so no environment is needed. Feeds the future
@@ -15,6 +18,7 @@ observation plus ``n_bus`` voltages), so no environment is needed. Feeds the fut
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 
@@ -27,6 +31,9 @@ from agents.learning.matd3 import MATD3, MATD3Config
 from agents.learning.networks import StackedMLP
 from agents.learning.rollout import team_actions
 from agents.learning.seeding import seeded_generator
+
+#: Hidden widths of the loop baseline's per-prosumer critics (a conventional MATD3 critic).
+LOOP_CRITIC_HIDDEN = (128, 128)
 
 
 def bench_train(
@@ -62,10 +69,16 @@ def bench_train(
 
     batch = _random_batch(dims, config.batch_size, gen)
     learner = MATD3(dims, config, gen)
+    separate = MATD3(
+        dims,
+        dataclasses.replace(config, critic_trunk=0, critic_hidden=LOOP_CRITIC_HIDDEN),
+        gen,
+    )
     naive = _LoopMATD3(dims, config)
     inference = _rate(batched_inference, min_time_s)
     inference_loop = _rate(loop_inference, min_time_s)
     updates = _rate(lambda: learner.update(batch), min_time_s)
+    updates_separate = _rate(lambda: separate.update(batch), min_time_s)
     updates_loop = _rate(lambda: naive.update(batch), min_time_s)
     return {
         "n_agents": float(n_agents),
@@ -73,8 +86,10 @@ def bench_train(
         "actor_inference_per_s_loop": inference_loop,
         "speedup_inference_vs_loop": inference / inference_loop,
         "updates_per_s": updates,
+        "updates_per_s_separate_critics": updates_separate,
         "updates_per_s_loop": updates_loop,
         "speedup_update_vs_loop": updates / updates_loop,
+        "speedup_batching_only": updates_separate / updates_loop,
     }
 
 
@@ -133,7 +148,7 @@ class _LoopMATD3:
     def __init__(self, dims: EnvDims, config: MATD3Config) -> None:
         self.config = config
         self.n = dims.n_agents
-        critic_sizes = (dims.state_dim + self.n * dims.action_dim, *config.critic_hidden, 1)
+        critic_sizes = (dims.state_dim + self.n * dims.action_dim, *LOOP_CRITIC_HIDDEN, 1)
         actor_sizes = (dims.obs_dim, *config.actor_hidden, dims.action_dim)
         self.actors = [_mlp(actor_sizes, tanh_output=True) for _ in range(self.n)]
         self.critics = [

@@ -10,23 +10,16 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
-
-from agents.learning.env_protocol import EnvDims
 from agents.learning.matd3 import MATD3, MATD3Config
 
 
-def itd3_config(base: MATD3Config | None = None) -> MATD3Config:
-    """``base`` (default: MATD3's defaults) with decentralised critics."""
-    return dataclasses.replace(base or MATD3Config(), centralised=False)
+def itd3_config(config: MATD3Config) -> MATD3Config:
+    """``config`` with decentralised critics."""
+    return dataclasses.replace(config, centralised=False)
 
 
 class ITD3(MATD3):
     """MATD3's learner with decentralised critics."""
 
     name = "itd3"
-
-    def __init__(
-        self, dims: EnvDims, config: MATD3Config | None, generator: torch.Generator
-    ) -> None:
-        super().__init__(dims, itd3_config(config), generator)
+    settings = staticmethod(itd3_config)

@@ -11,26 +11,16 @@ from __future__ import annotations
 
 import dataclasses
 
-import torch
-
-from agents.learning.env_protocol import EnvDims
 from agents.learning.matd3 import MATD3, MATD3Config
 
-#: What makes MATD3 into MADDPG.
-MADDPG_SETTINGS = {"n_critics": 1, "target_noise": 0.0, "policy_delay": 1}
 
-
-def maddpg_config(base: MATD3Config | None = None) -> MATD3Config:
-    """``base`` (default: MATD3's defaults) with MADDPG's single critic, no smoothing, no delay."""
-    return dataclasses.replace(base or MATD3Config(), **MADDPG_SETTINGS)
+def maddpg_config(config: MATD3Config) -> MATD3Config:
+    """``config`` with MADDPG's single critic, no smoothing, no delay."""
+    return dataclasses.replace(config, n_critics=1, target_noise=0.0, policy_delay=1)
 
 
 class MADDPG(MATD3):
     """MATD3's learner with MADDPG's settings."""
 
     name = "maddpg"
-
-    def __init__(
-        self, dims: EnvDims, config: MATD3Config | None, generator: torch.Generator
-    ) -> None:
-        super().__init__(dims, maddpg_config(config), generator)
+    settings = staticmethod(maddpg_config)

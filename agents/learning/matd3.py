@@ -96,6 +96,7 @@ class MATD3:
     name = "matd3"
 
     def __init__(self, dims: EnvDims, config: MATD3Config, generator: torch.Generator):
+        config = self.settings(config)
         self.config = config
         self.generator = generator
         n, obs_dim, act_dim = dims.n_agents, dims.obs_dim, dims.action_dim
@@ -109,6 +110,11 @@ class MATD3:
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr_critic)
         self.buffer = ReplayBuffer(config.buffer_size, n, obs_dim, dims.state_dim, act_dim)
         self.n_updates = 0
+
+    @staticmethod
+    def settings(config: MATD3Config) -> MATD3Config:
+        """The config this algorithm runs with (subclasses switch features off)."""
+        return config
 
     # --- acting -----------------------------------------------------------------------
     def policy_team(self) -> Params:

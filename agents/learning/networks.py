@@ -93,6 +93,6 @@ def frozen_copy(module: ModuleT) -> ModuleT:
 @torch.no_grad()
 def polyak_update(target: nn.Module, source: nn.Module, tau: float) -> None:
     """``target <- tau * source + (1 - tau) * target`` (all parameters at once)."""
-    t_params = list(target.parameters())
-    s_params = list(source.parameters())
+    t_params: list[torch.Tensor] = list(target.parameters())
+    s_params: list[torch.Tensor] = list(source.parameters())
     torch._foreach_lerp_(t_params, s_params, tau)

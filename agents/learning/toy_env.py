@@ -56,10 +56,12 @@ class ToyTeamEnv:
         """Start every world at hour 0 of its day (sampled from ``train_days`` if not given)."""
         self._rng = np.random.default_rng(seed)
         if days is None:
-            days = self._rng.choice(np.asarray(self.train_days), self.n_worlds)
-        if len(days) != self.n_worlds:
-            raise LearningConfigError(f"reset: {len(days)} days for {self.n_worlds} worlds")
-        self._days = np.asarray(days, dtype=np.int64)
+            chosen = self._rng.choice(np.asarray(self.train_days), self.n_worlds)
+        else:
+            chosen = np.asarray(days, dtype=np.int64)
+        if len(chosen) != self.n_worlds:
+            raise LearningConfigError(f"reset: {len(chosen)} days for {self.n_worlds} worlds")
+        self._days = chosen
         self._t = 0
         return self._observe()
 
