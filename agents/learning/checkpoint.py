@@ -100,6 +100,8 @@ def load_checkpoint(path: Path, expected: RunIdentity) -> Checkpoint:
             f"expected {CHECKPOINT_FORMAT_VERSION}"
         )
     found = payload["identity"]
+    if not isinstance(found, dict):
+        raise CheckpointError(f"{path}: not a p2pvar checkpoint (identity is {_short(found)})")
     for name, want in asdict(expected).items():
         got = found.get(name)
         got = tuple(got) if isinstance(got, list) else got

@@ -33,7 +33,8 @@ class EvolutionConfig:
     mutation_prob: float = 0.9
     """Probability that a non-elite child is mutated (ERL: 0.9)."""
     mutation_frac: float = 0.1
-    """Fraction of a mutated team's weights perturbed (ERL: up to 0.1 per matrix)."""
+    """Fraction of a mutated team's weights perturbed (EvoRL's ERL mutation: 0.1; ERL and
+    MERL code: a random count up to 0.05 of each matrix)."""
     mutation_strength: float = 0.1
     """Gaussian sigma of a normal mutation, relative to ``|w|`` (ERL: 0.1)."""
     super_mutation_prob: float = 0.05
