@@ -176,7 +176,8 @@ class RadialPowerFlow:
         """Batched solve of per-unit injections ``(B, n_bus)`` (slack entries must be 0).
 
         ``v_start``: bus voltages to start from, ``(n_bus,)`` for every scenario or
-        ``(B, n_bus)`` one row per scenario (default: the no-load voltages). Returns the result and a ``(B,)`` convergence mask; with
+        ``(B, n_bus)`` one row per scenario (default: the no-load voltages). Returns the
+        result and a ``(B,)`` convergence mask; with
         ``raise_on_failure`` a scenario that does not converge raises
         :class:`PowerFlowDidNotConverge` instead.
         """

@@ -15,7 +15,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dso.doe import Envelopes, compute_envelopes, line_loading_bound
+from dso.doe import (
+    LOADING_MARGIN_PERCENT,
+    VOLTAGE_MARGIN_PU,
+    Envelopes,
+    compute_envelopes,
+    line_loading_bound,
+)
 from dso.errors import InvalidInput
 from dso.networks import Feeder, load_network
 from dso.powerflow import RadialPowerFlow
@@ -60,11 +66,14 @@ NEGLIGIBLE_PU, ACTIVE_PU = 2e-10, 1e-9
 
 
 def _slack(pf: RadialPowerFlow, vm: np.ndarray, loading: np.ndarray) -> np.ndarray:
-    """Slack ``(B, n_limit)`` of every limit as the envelopes hold it (lines by their bound)."""
+    """Slack ``(B, n_limit)`` of every limit as the envelopes hold it: lines by their bound,
+    all limits tightened by the envelopes' safety margins."""
     vm, loading = np.atleast_2d(vm), np.atleast_2d(loading)
     bound = line_loading_bound(pf, vm, loading, VM_MIN)
-    vm = np.delete(vm, pf.feeder.slack_bus, axis=1)
-    return np.concatenate([VM_MAX - vm, vm - VM_MIN, MAX_LOADING / 100.0 - bound], axis=1)
+    vm = np.delete(vm, pf.feeder.slack_bus, axis=1) - VM_MIN
+    band = VM_MAX - VM_MIN - VOLTAGE_MARGIN_PU
+    max_bound = (MAX_LOADING - LOADING_MARGIN_PERCENT) / 100.0
+    return np.concatenate([band - vm, vm - VOLTAGE_MARGIN_PU, max_bound - bound], axis=1)
 
 
 def _raise_binds(
