@@ -61,8 +61,8 @@ PROSUMER_COLUMNS = (
     "interval", "prosumer", "bus", "load_kw", "pv_kw", "pv_used_kw", "battery_p_kw", "soc_kwh",
     "p_kw", "q_kvar", "q_inverter_kvar", "export_limit_kw", "import_limit_kw",
     "q_min_limit_kvar", "q_max_limit_kvar", "import_violation_kw", "var_price_eur_per_kvarh",
-    "order_side", "order_kwh", "limit_price_eur_per_kwh", "p2p_bought_kwh", "p2p_sold_kwh", "p2p_eur", "retail_eur",
-    "var_eur", "bill_eur", "vm_pu", "action_error",
+    "order_side", "order_kwh", "limit_price_eur_per_kwh", "p2p_bought_kwh", "p2p_sold_kwh",
+    "p2p_eur", "retail_eur", "var_eur", "bill_eur", "vm_pu", "action_error",
 )  # fmt: skip
 #: Columns of the ``trades`` result table (one row per confirmed trade).
 TRADE_COLUMNS = ("interval", "buyer", "seller", "quantity_kwh", "price_eur_per_kwh", "reported_by")

@@ -110,7 +110,7 @@ def _bad_values(spec: FieldSpec) -> list[object]:
         good = tuple(_valid_value(column) for _, column in spec.columns)
         bad += [(good[:-1],), (good, good), tuple((f"p{i}", *good[1:]) for i in range(1001))]
         for c, (_, column) in enumerate(spec.columns):
-            bad += [(good[:c] + (cell,) + good[c + 1 :],) for cell in _bad_values(column)[:4]]
+            bad += [((*good[:c], cell, *good[c + 1 :]),) for cell in _bad_values(column)[:4]]
     elif spec.base is float:
         bad += [math.nan, math.inf, -math.inf, spec.lo - 1.0, spec.hi * 2 + 1]
         if spec.lo_open:
