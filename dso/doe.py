@@ -205,21 +205,32 @@ class _Side:
 
     def binding(self, slack_row: np.ndarray, g: int) -> str:
         """Name of the tightest constraint of branch ``g`` in one slack row."""
+        return self.bindings(slack_row[None], g)[0]
+
+    def bindings(self, slack_rows: np.ndarray, g: int) -> list[str]:
+        """Name of the tightest constraint of branch ``g`` in each slack row."""
         lo = self.cons.starts[g]
-        hi = self.cons.starts[g + 1] if g + 1 < self.n_groups else len(slack_row)
-        row = slack_row[lo:hi]
-        if not np.isfinite(row).all():
-            return "no power flow solution"
-        return self.cons.names[lo + int(np.argmin(row))]
+        hi = self.cons.starts[g + 1] if g + 1 < self.n_groups else slack_rows.shape[1]
+        rows = slack_rows[:, lo:hi]
+        tightest = lo + np.argmin(rows, axis=1)
+        solved = np.isfinite(rows).all(axis=1)
+        names = self.cons.names
+        return [
+            names[i] if ok else "no power flow solution"
+            for i, ok in zip(tightest, solved, strict=True)
+        ]
 
     # -- algorithm -------------------------------------------------------------------------
 
-    def freeze(self, mask: np.ndarray, value: np.ndarray | float, why: str) -> None:
-        """Freeze the prosumers in ``mask`` at ``value`` with reason ``why``."""
+    def freeze(self, mask: np.ndarray, value: np.ndarray | float, why: str | list[str]) -> None:
+        """Freeze the prosumers in ``mask`` at ``value`` with reason ``why`` (one, or one per
+        prosumer in ``mask``)."""
         self.fixed[mask] = np.broadcast_to(value, self.fixed.shape)[mask]
         self.frozen |= mask
-        for k in np.flatnonzero(mask):
-            self.why[k] = why
+        frozen = np.flatnonzero(mask)
+        reasons = [why] * len(frozen) if isinstance(why, str) else why
+        for k, reason in zip(frozen, reasons, strict=True):
+            self.why[k] = reason
 
     def run(self) -> tuple[np.ndarray, bool]:
         """Water-fill; returns the limits (kW) and whether the network is feasible at zero."""
@@ -336,10 +347,9 @@ class _Side:
             broken = ~kept[rows, g]
             if not broken.any():  # no single raise breaks a limit: the rise is collective
                 broken[:], rows[:] = True, 0
-            for k, row in zip(m[broken], rows[broken], strict=True):
-                alone = np.zeros(len(self.caps), dtype=bool)
-                alone[k] = True
-                self.freeze(alone, base, self.binding(slack[row], g))  # the limit its raise breaks
+            blocked = np.zeros(len(self.caps), dtype=bool)
+            blocked[m[broken]] = True  # each named by the limit its own raise breaks
+            self.freeze(blocked, base, self.bindings(slack[rows[broken]], g))
             self.limited[m[broken]] = True
             self.frozen_after[m[broken]] = self.rises
         return slack[0]
