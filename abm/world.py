@@ -103,6 +103,7 @@ def build_world(
         prosumer_bus=scenario.prosumer_buses,
         pv_kwp=np.array([p.pv_kwp for p in pros]),
         battery_kw=np.array([p.battery_kw for p in pros]),
+        inverter_kva=np.array([p.inverter_kva for p in pros]),
         load_kw=load_kw,
         load_q_kvar=load_q,
         pv_kw=pv_kw,

@@ -4,8 +4,11 @@ The plan respects, in this order: the battery's power and energy limits; the inv
 rating ``p**2 + q**2 <= s**2`` (the inverter carries PV and battery); the export limit of the
 dynamic operating envelope (by curtailing PV, then less discharge); the import limit (by
 more discharge or less charge, as far as the battery allows — load cannot be shed, so any
-remaining excess is reported as ``import_violation_kw``). The P2P order is a share of the
-resulting net position, so every order lies inside the envelope by construction.
+remaining excess is reported as ``import_violation_kw``); then the inverter's reactive power
+(in a Var market; 0 otherwise) is clipped into the envelope's ``[q_min_kvar, q_max_kvar]``
+intersected with the capability left after the active power (both contain 0, so the
+intersection is never empty). The P2P order is a share of the resulting net position, so
+every order lies inside the envelope by construction.
 """
 
 from __future__ import annotations
@@ -75,7 +78,8 @@ def plan_interval(
     p_inverter = pv_kw + b_kw
     q_room = math.sqrt(max(0.0, s_kva * s_kva - p_inverter * p_inverter))
     # Without a Var market the inverter runs at unity power factor.
-    q_inv = min(max(action.q * s_kva, -q_room), q_room) if obs.var_market else 0.0
+    q_low, q_high = max(-q_room, obs.q_min_kvar), min(q_room, obs.q_max_kvar)
+    q_inv = min(max(action.q * s_kva, q_low), q_high) if obs.var_market else 0.0
 
     side: Side = "none"
     order_kwh = 0.0

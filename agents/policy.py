@@ -17,7 +17,7 @@ import numpy as np
 from agents.errors import AgentError
 
 ACTION_DIM = 4
-OBS_DIM = 15
+OBS_DIM = 17
 
 #: Volt/Var droop of the rule policy (IEEE 1547-2018 category B shape, deadband 0.98-1.02 pu).
 DROOP_V_LOW_PU = 0.95
@@ -46,6 +46,8 @@ class Observation:
     inverter_kva: float
     export_kw: float
     import_kw: float
+    q_min_kvar: float  # the envelope's range of the inverter's reactive power (<= 0)
+    q_max_kvar: float  # (>= 0)
     var_price_eur_per_kvarh: float
     retail_eur_per_kwh: float
     feed_in_eur_per_kwh: float
@@ -74,6 +76,8 @@ class Observation:
                 self.battery_kw / s,
                 self.export_kw / s,
                 self.import_kw / s,
+                self.q_min_kvar / s,
+                self.q_max_kvar / s,
                 10.0 * self.var_price_eur_per_kvarh,
                 self.retail_eur_per_kwh * 3.0,
                 self.feed_in_eur_per_kwh * 3.0,
@@ -93,7 +97,8 @@ class Action:
     - ``trade``: share of the feasible net position put on the P2P market, ``(trade + 1) / 2``.
     - ``price``: limit price between feed-in (-1) and retail (+1) tariff.
     - ``q``: inverter reactive power as a fraction of the inverter rating (+1 injection),
-      clipped to the capability left after the active power.
+      clipped into the envelope's ``[q_min_kvar, q_max_kvar]`` and the capability left
+      after the active power.
     """
 
     battery: float
@@ -146,7 +151,8 @@ class RulePolicy:
     truthful limit price (a seller asks the feed-in tariff, its outside option; a buyer bids
     the retail tariff), so a uniform-price auction clears at the mid tariff; reactive power
     by a Volt/Var droop, and in a Var market full injection while the Var price is positive
-    and the last local voltage is below ``VAR_INJECT_MAX_PU``.
+    and the last local voltage is below ``VAR_INJECT_MAX_PU`` (the plan clips either into
+    the reactive envelope).
     """
 
     def act(self, obs: Observation) -> np.ndarray:

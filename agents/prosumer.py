@@ -2,7 +2,7 @@
 
 Per interval (phases opened by the DSO clock, see ``docs/protocol.md``):
 
-1. ``Phase(open)``: start the interval; then ``Envelope`` messages (public, one per
+1. ``Phase(open)``: start the interval; then the ``Envelopes`` table (public, one row per
    prosumer) and ``VarPrice`` for the own bus arrive.
 2. ``Phase(orders)``: observe, ask the policy, project the action onto a feasible plan
    (:func:`agents.plan.plan_interval`), start the clearing protocol with the own order.
@@ -36,6 +36,7 @@ from messaging.messages import (
     Absent,
     Bid,
     Envelope,
+    Envelopes,
     Error,
     Message,
     Offer,
@@ -59,9 +60,9 @@ INITIAL_SOC_FRACTION = 0.5
 PROSUMER_COLUMNS = (
     "interval", "prosumer", "bus", "load_kw", "pv_kw", "pv_used_kw", "battery_p_kw", "soc_kwh",
     "p_kw", "q_kvar", "q_inverter_kvar", "export_limit_kw", "import_limit_kw",
-    "import_violation_kw", "var_price_eur_per_kvarh", "order_side", "order_kwh",
-    "limit_price_eur_per_kwh", "p2p_bought_kwh", "p2p_sold_kwh", "p2p_eur", "retail_eur",
-    "var_eur", "bill_eur", "vm_pu", "action_error",
+    "q_min_limit_kvar", "q_max_limit_kvar", "import_violation_kw", "var_price_eur_per_kvarh",
+    "order_side", "order_kwh", "limit_price_eur_per_kwh", "p2p_bought_kwh", "p2p_sold_kwh",
+    "p2p_eur", "retail_eur", "var_eur", "bill_eur", "vm_pu", "action_error",
 )  # fmt: skip
 #: Columns of the ``trades`` result table (one row per confirmed trade).
 TRADE_COLUMNS = ("interval", "buyer", "seller", "quantity_kwh", "price_eur_per_kwh", "reported_by")
@@ -124,7 +125,7 @@ class ProsumerAgent:
         self._handlers = {
             Error: self._on_error,
             Phase: self._on_phase,
-            Envelope: self._on_envelope,
+            Envelopes: self._on_envelopes,
             VarPrice: self._on_var_price,
             Settlement: self._on_settlement,
             Absent: self._on_absent,
@@ -149,10 +150,10 @@ class ProsumerAgent:
             return self._refuse(msg, "no P2P market runs in this simulation")
         return self.protocol.on_message(msg)
 
-    def _on_envelope(self, msg: Envelope) -> list[Outgoing]:
+    def _on_envelopes(self, msg: Envelopes) -> list[Outgoing]:
         if msg.interval != self.interval or msg.sender != DSO_ID:
             return self._refuse(msg, self._why_not_current(msg))
-        self.envelopes[msg.prosumer] = msg
+        self.envelopes = msg.by_prosumer()
         return []
 
     def _on_var_price(self, msg: VarPrice) -> list[Outgoing]:
@@ -214,6 +215,8 @@ class ProsumerAgent:
             inverter_kva=self.inverter_kva,
             export_kw=own.export_kw if own is not None else 0.0,
             import_kw=own.import_kw if own is not None else 0.0,
+            q_min_kvar=own.q_min_kvar if own is not None else 0.0,
+            q_max_kvar=own.q_max_kvar if own is not None else 0.0,
             var_price_eur_per_kvarh=self.var_price_eur_per_kvarh,
             retail_eur_per_kwh=float(self.series.retail_eur_per_kwh[t]),
             feed_in_eur_per_kwh=float(self.series.feed_in_eur_per_kwh[t]),
@@ -345,6 +348,8 @@ class ProsumerAgent:
             "q_inverter_kvar": plan.q_inverter_kvar,
             "export_limit_kw": own.export_kw if own is not None else 0.0,
             "import_limit_kw": own.import_kw if own is not None else 0.0,
+            "q_min_limit_kvar": obs.q_min_kvar,
+            "q_max_limit_kvar": obs.q_max_kvar,
             "import_violation_kw": plan.import_violation_kw,
             "var_price_eur_per_kvarh": self.var_price_eur_per_kvarh,
             "order_side": plan.order_side,

@@ -1,8 +1,8 @@
 """The DSO agent, sans-IO: the market clock, envelopes, Var prices, power flow, settlement.
 
 Each interval the driver (Mesa model or the DSO's own process) calls, in order:
-:meth:`DSOAgent.open_interval` (``Phase(open)``, the public ``Envelope`` of every prosumer,
-``VarPrice`` to each prosumer's bus), :meth:`DSOAgent.phase` for each market phase, feeds
+:meth:`DSOAgent.open_interval` (``Phase(open)``, the public ``Envelopes`` table of every
+prosumer, ``VarPrice`` to each prosumer's bus), :meth:`DSOAgent.phase` for each market phase, feeds
 received ``Schedule`` messages to :meth:`DSOAgent.handle`, then :meth:`DSOAgent.settle`
 (an ``Absent`` broadcast for every prosumer without a schedule, AC power flow on the
 scheduled injections, ``Settlement`` to every prosumer). A driver that learns earlier that
@@ -28,7 +28,7 @@ from messaging.messages import (
     DSO_ID,
     Absent,
     Bid,
-    Envelope,
+    Envelopes,
     Error,
     Message,
     Offer,
@@ -43,7 +43,7 @@ OBSERVED_KINDS = (Bid, Offer)
 
 VM_MIN_PU = 0.95
 VM_MAX_PU = 1.05
-#: Tolerance when checking a schedule against its envelope.
+#: Tolerance when checking a schedule against its envelope (kW, and kvar for q).
 ENVELOPE_TOL_KW = 1e-6
 
 Outgoing = tuple[str | None, Message]
@@ -66,6 +66,7 @@ class DsoForecast:
     prosumer_bus: np.ndarray  # (n_prosumer,) bus index
     pv_kwp: np.ndarray  # (n_prosumer,) for the proportional fairness rule
     battery_kw: np.ndarray  # (n_prosumer,)
+    inverter_kva: np.ndarray  # (n_prosumer,) bounds the reactive envelopes
     load_kw: np.ndarray  # (T, n_prosumer)
     load_q_kvar: np.ndarray  # (T, n_prosumer)
     pv_kw: np.ndarray  # (T, n_prosumer)
@@ -137,6 +138,8 @@ class DSOAgent:
             weights=fc.pv_kwp if self.fairness == "proportional" else None,
             vm_min_pu=VM_MIN_PU,
             vm_max_pu=VM_MAX_PU,
+            # without a Var market the inverters run at unity power factor: range [0, 0]
+            inverter_kva=fc.inverter_kva if self.var_market else None,
         )
         p_bus = p_other.copy()
         np.add.at(p_bus, fc.prosumer_bus, net_p)
@@ -145,17 +148,21 @@ class DSOAgent:
             self.var_price = var_prices(lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]))
         else:
             self.var_price = np.zeros(self.feeder.n_bus)
-        out: list[Outgoing] = [(None, self._phase_msg("open"))]
-        for i, pid in enumerate(fc.prosumer_ids):
-            env = Envelope(
-                DSO_ID,
-                t,
-                self._next_seq(),
-                pid,
-                float(self.envelopes.export_kw[i]),
-                float(self.envelopes.import_kw[i]),
+        env = self.envelopes
+        rows = tuple(
+            zip(
+                fc.prosumer_ids,
+                env.export_kw.tolist(),
+                env.import_kw.tolist(),
+                env.q_min_kvar.tolist(),
+                env.q_max_kvar.tolist(),
+                strict=True,
             )
-            out.append((None, env))
+        )
+        out: list[Outgoing] = [
+            (None, self._phase_msg("open")),
+            (None, Envelopes(DSO_ID, t, self._next_seq(), rows)),
+        ]
         if self.var_market:
             for pid, bus in zip(fc.prosumer_ids, fc.prosumer_bus, strict=True):
                 price = float(self.var_price[bus])
@@ -191,11 +198,12 @@ class DSOAgent:
             self.errors.append(f"refused {msg.kind} from {msg.sender}: {reason}")
             err = Error(DSO_ID, max(self.interval, 0), self._next_seq(), msg.kind, msg.seq, reason)
             return [(msg.sender, err)]
-        i = self.index[msg.sender]
+        i, env, tol = self.index[msg.sender], self.envelopes, ENVELOPE_TOL_KW
+        # the envelope bounds the inverter's q; the schedule's q nets the load's (forecast)
+        q_inverter = msg.q_kvar + float(self.fc.load_q_kvar[self.interval, i])
         if not (
-            -self.envelopes.import_kw[i] - ENVELOPE_TOL_KW
-            <= msg.p_kw
-            <= self.envelopes.export_kw[i] + ENVELOPE_TOL_KW
+            -env.import_kw[i] - tol <= msg.p_kw <= env.export_kw[i] + tol
+            and env.q_min_kvar[i] - tol <= q_inverter <= env.q_max_kvar[i] + tol
         ):
             self.envelope_violations += 1
         self.schedules[msg.sender] = msg

@@ -26,10 +26,14 @@ from dso.powerflow import KW_PER_PU, RadialPowerFlow
 
 Fairness = Literal["equal", "proportional"]
 FAIRNESS_RULES: tuple[str, ...] = ("equal", "proportional")
-#: Safety margin inside the limits, so that an independent AC power flow at the envelope
-#: corner also stays inside (our power flow agrees with pandapower to ~1e-12 pu).
+#: Safety margin inside the limits. Voltages: an independent AC power flow at the envelope
+#: corner also stays inside (our power flow agrees with pandapower to ~1e-12 pu), and the
+#: corners bound every voltage of the box (sampled: never passed by more than 4e-14 pu).
+#: Lines: a line's apparent power over the box is largest at a corner only up to loss and
+#: line-charging terms (sampled: up to 0.04 % of the rating on swiss161, 0.012 % on CIGRE
+#: MV feeder 1); the margin covers them 2.5 times over (``docs/grid.md``).
 VOLTAGE_MARGIN_PU = 1e-10
-LOADING_MARGIN_PERCENT = 1e-8
+LOADING_MARGIN_PERCENT = 0.1
 #: A constraint counts as kept down to this slack below its tightened limit (pu, or loading
 #: fraction): the noise of the power flow, so that a limit that has already bound does not
 #: stop prosumers that do not affect it.
@@ -50,24 +54,32 @@ MAX_PASSES = 4
 #: The freeze probe: raise one prosumer by this fraction (at least PROBE_MIN_KW).
 PROBE_RAISE = 0.01
 PROBE_MIN_KW = 1e-3
-EXPORT, IMPORT = 1.0, -1.0
+#: Direction of each side's rise as a complex power: active export/import, reactive
+#: injection (q_max) and absorption (q_min).
+EXPORT, IMPORT, Q_MAX, Q_MIN = 1.0 + 0j, -1.0 + 0j, 1j, -1j
 
 
 @dataclass(frozen=True)
 class Envelopes:
-    """Export and import limits (kW, >= 0) per prosumer, and why each stopped where it did.
+    """Export and import limits (kW, >= 0) and the inverter's reactive range
+    (``q_min_kvar <= 0 <= q_max_kvar``) per prosumer, and why each stopped where it did.
 
     ``*_feasible`` is False when the network already violates a limit with every prosumer
     at 0 on that side; the prosumers of the affected branches then get 0 there and their
-    ``*_binding`` entry starts with ``infeasible at zero``.
+    ``*_binding`` entry starts with ``infeasible at zero`` (as do the reactive bindings of a
+    branch that violates a limit at an active corner).
     """
 
     export_kw: np.ndarray  # (n_prosumer,)
     import_kw: np.ndarray  # (n_prosumer,)
+    q_min_kvar: np.ndarray  # (n_prosumer,) <= 0: most absorption of the inverter
+    q_max_kvar: np.ndarray  # (n_prosumer,) >= 0: most injection of the inverter
     export_feasible: bool
     import_feasible: bool
     export_binding: tuple[str, ...]  # per prosumer: the limit that stopped it
     import_binding: tuple[str, ...]
+    q_max_binding: tuple[str, ...]
+    q_min_binding: tuple[str, ...]
     fairness: str
     n_power_flows: int  # scenarios solved (both sides)
 
@@ -112,16 +124,17 @@ class _Side:
         pf: RadialPowerFlow,
         cons: _Constraints,
         incidence: np.ndarray,
-        s_other: np.ndarray,
+        corners: np.ndarray,
         group: np.ndarray,
         weights: np.ndarray,
         caps: np.ndarray,
-        direction: float,
+        direction: complex,
         limits: tuple[float, float, float],
     ) -> None:
-        self.pf, self.cons, self.incidence, self.s_other = pf, cons, incidence, s_other
+        self.pf, self.cons, self.incidence, self.corners = pf, cons, incidence, corners
         self.group, self.weights, self.caps, self.direction = group, weights, caps, direction
         vm_min, vm_max, max_loading = limits
+        self.vm_min = vm_min
         n_ns, n_line = len(pf.non_slack), pf.feeder.n_line
         # slack = upper - [vm, -vm, loading / 100] per constraint, limits tightened by margin
         margin = np.repeat([VOLTAGE_MARGIN_PU, LOADING_MARGIN_PERCENT / 100.0], [2 * n_ns, n_line])
@@ -159,22 +172,27 @@ class _Side:
         return np.where(self.frozen, self.fixed, rising)
 
     def slack(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Constraint slack ``(B, C)`` (tightened limits, ordered; -inf where no convergence)
-        and the bus voltages ``(B, n_bus)``. The power flows start from ``v_start``."""
-        s = self.s_other + (self.direction / KW_PER_PU) * (values @ self.incidence)
+        """Constraint slack ``(B, n_constraint)``, the smallest over the corners (tightened
+        limits, ordered; -inf where no convergence), and the bus voltages
+        ``(B, n_corner, n_bus)``. The power flows start from ``v_start``."""
+        n_rows, (n_corners, n_bus) = len(values), self.corners.shape
+        rise = (self.direction / KW_PER_PU) * (values @ self.incidence)
+        s = (self.corners[None] + rise[:, None]).reshape(-1, n_bus)
         s[:, self.pf.feeder.slack_bus] = 0.0
-        result, ok = self.pf.solve_pu(s, DOE_TOL_PU, False, self.v_start)
+        start = None if self.v_start is None else np.tile(self.v_start, (n_rows, 1))
+        result, ok = self.pf.solve_pu(s, DOE_TOL_PU, False, start)
         self.n_power_flows += len(s)
         vm = result.vm_pu[:, self.pf.non_slack]
-        load = result.loading_percent / 100.0
+        load = line_loading_bound(self.pf, result.vm_pu, result.loading_percent, self.vm_min)
         slack = self.upper - np.concatenate([vm, -vm, load], axis=1)[:, self.cons.order]
         slack[~ok] = -np.inf
-        return slack, result.v_pu
+        slack = slack.reshape(n_rows, n_corners, -1).min(axis=1)
+        return slack, result.v_pu.reshape(n_rows, n_corners, n_bus)
 
     def keep_start(self, v: np.ndarray, row: np.ndarray, branches: np.ndarray) -> None:
         """Start later power flows, in ``branches``, from the voltages of ``row`` (per branch)."""
         take = branches[self.bus_branch]
-        picked = v[row[self.bus_branch], np.arange(v.shape[1])]
+        picked = v[row[self.bus_branch], :, np.arange(v.shape[2])].T  # (n_corner, n_bus)
         self.v_start = picked if self.v_start is None else np.where(take, picked, self.v_start)
 
     def group_min(self, slack: np.ndarray) -> np.ndarray:
@@ -187,21 +205,32 @@ class _Side:
 
     def binding(self, slack_row: np.ndarray, g: int) -> str:
         """Name of the tightest constraint of branch ``g`` in one slack row."""
+        return self.bindings(slack_row[None], g)[0]
+
+    def bindings(self, slack_rows: np.ndarray, g: int) -> list[str]:
+        """Name of the tightest constraint of branch ``g`` in each slack row."""
         lo = self.cons.starts[g]
-        hi = self.cons.starts[g + 1] if g + 1 < self.n_groups else len(slack_row)
-        row = slack_row[lo:hi]
-        if not np.isfinite(row).all():
-            return "no power flow solution"
-        return self.cons.names[lo + int(np.argmin(row))]
+        hi = self.cons.starts[g + 1] if g + 1 < self.n_groups else slack_rows.shape[1]
+        rows = slack_rows[:, lo:hi]
+        tightest = lo + np.argmin(rows, axis=1)
+        solved = np.isfinite(rows).all(axis=1)
+        names = self.cons.names
+        return [
+            names[i] if ok else "no power flow solution"
+            for i, ok in zip(tightest, solved, strict=True)
+        ]
 
     # -- algorithm -------------------------------------------------------------------------
 
-    def freeze(self, mask: np.ndarray, value: np.ndarray | float, why: str) -> None:
-        """Freeze the prosumers in ``mask`` at ``value`` with reason ``why``."""
+    def freeze(self, mask: np.ndarray, value: np.ndarray | float, why: str | list[str]) -> None:
+        """Freeze the prosumers in ``mask`` at ``value`` with reason ``why`` (one, or one per
+        prosumer in ``mask``)."""
         self.fixed[mask] = np.broadcast_to(value, self.fixed.shape)[mask]
         self.frozen |= mask
-        for k in np.flatnonzero(mask):
-            self.why[k] = why
+        frozen = np.flatnonzero(mask)
+        reasons = [why] * len(frozen) if isinstance(why, str) else why
+        for k, reason in zip(frozen, reasons, strict=True):
+            self.why[k] = reason
 
     def run(self) -> tuple[np.ndarray, bool]:
         """Water-fill; returns the limits (kW) and whether the network is feasible at zero."""
@@ -314,13 +343,15 @@ class _Side:
         for g, m in enumerate(members):
             if not len(m):
                 continue
+            rows = np.arange(1, len(m) + 1)
+            broken = ~kept[rows, g]
+            if not broken.any():  # no single raise breaks a limit: the rise is collective
+                broken[:], rows[:] = True, 0
             blocked = np.zeros(len(self.caps), dtype=bool)
-            blocked[m] = ~kept[np.arange(1, len(m) + 1), g]
-            if not blocked.any():  # no single raise breaks a limit: the rise is collective
-                blocked[m] = True
-            self.freeze(blocked, base, self.binding(slack[0], g))
-            self.limited |= blocked
-            self.frozen_after[blocked] = self.rises
+            blocked[m[broken]] = True  # each named by the limit its own raise breaks
+            self.freeze(blocked, base, self.bindings(slack[rows[broken]], g))
+            self.limited[m[broken]] = True
+            self.frozen_after[m[broken]] = self.rises
         return slack[0]
 
     def released(self, values: np.ndarray) -> np.ndarray:
@@ -339,6 +370,22 @@ class _Side:
         return released
 
 
+def line_loading_bound(
+    pf: RadialPowerFlow, vm_pu: np.ndarray, loading_percent: np.ndarray, vm_min_pu: float
+) -> np.ndarray:
+    """Per line, the loading (fraction of the rating) the envelopes hold below the limit.
+
+    The larger terminal current times the larger terminal voltage bounds the apparent power
+    at either end; divided by ``vm_min_pu`` it bounds the current of any operating point
+    with at most that apparent power and every voltage at least ``vm_min_pu`` (a rise of other
+    prosumers' imports lowers a line's voltage and so raises its current at the same power).
+    Shapes ``(..., n_bus)`` and ``(..., n_line)`` give ``(..., n_line)``.
+    """
+    f = pf.feeder
+    vm_end = np.maximum(vm_pu[..., f.from_bus], vm_pu[..., f.to_bus])
+    return loading_percent / 100.0 * vm_end / vm_min_pu
+
+
 def compute_envelopes(
     pf: RadialPowerFlow,
     prosumer_bus: np.ndarray,
@@ -351,17 +398,20 @@ def compute_envelopes(
     vm_min_pu: float = 0.95,
     vm_max_pu: float = 1.05,
     max_loading_percent: float = 100.0,
+    inverter_kva: np.ndarray | None = None,
 ) -> Envelopes:
-    """Export and import limits per prosumer such that all prosumers at their limits at once
-    keep every non-slack voltage in ``[vm_min_pu, vm_max_pu]`` and every line loading at most
-    ``max_loading_percent``.
+    """Active and reactive envelopes per prosumer such that every combination of prosumers
+    inside them keeps every non-slack voltage in ``[vm_min_pu, vm_max_pu]`` and every line
+    loading at most ``max_loading_percent`` (the four corners of ``docs/grid.md``).
 
     ``prosumer_bus``: bus index per prosumer (several may share a bus). ``p_other_kw``,
     ``q_other_kvar``: forecast injections ``(n_bus,)`` of everything else (including the
-    prosumers' reactive power). ``max_export_kw``/``max_import_kw``: physical maxima (>= 0).
-    ``fairness``: ``"equal"`` (the same kW for all on both sides) or ``"proportional"``:
-    export limits proportional to ``weights`` (e.g. PV kWp, >= 0), import limits equal (PV
-    size says nothing about what a household may draw).
+    prosumers' loads' reactive power). ``max_export_kw``/``max_import_kw``: physical maxima
+    (>= 0). ``fairness``: ``"equal"`` (the same kW for all on both sides) or
+    ``"proportional"``: export limits proportional to ``weights`` (e.g. PV kWp, >= 0), import
+    limits equal (PV size says nothing about what a household may draw). ``inverter_kva``:
+    inverter ratings (>= 0); the reactive range of the inverters, an equal fraction of each
+    rating, is searched after the active limits (None: every range is ``[0, 0]``).
     """
     feeder = pf.feeder
     bus = _int_vector("prosumer_bus", prosumer_bus)
@@ -372,6 +422,7 @@ def compute_envelopes(
     q_other = _vector("q_other_kvar", q_other_kvar, feeder.n_bus)
     export_max = _vector("max_export_kw", max_export_kw, n_p, nonneg=True)
     import_max = _vector("max_import_kw", max_import_kw, n_p, nonneg=True)
+    kva = None if inverter_kva is None else _vector("inverter_kva", inverter_kva, n_p, nonneg=True)
     equal = np.ones(n_p)
     if fairness == "equal":
         export_w = equal
@@ -392,21 +443,37 @@ def compute_envelopes(
     cons = _constraints(pf)
     group = feeder.branch_of_bus[bus]
     limits = (vm_min_pu, vm_max_pu, max_loading_percent)
-    sides = [
-        _Side(pf, cons, incidence, s_other, group, w, maxima, direction, limits)
-        for w, maxima, direction in ((export_w, export_max, EXPORT), (equal, import_max, IMPORT))
+
+    def side(corners: np.ndarray, w: np.ndarray, caps: np.ndarray, direction: complex) -> _Side:
+        return _Side(pf, cons, incidence, corners, group, w, caps, direction, limits)
+
+    p_sides = [
+        side(s_other[None], export_w, export_max, EXPORT),
+        side(s_other[None], equal, import_max, IMPORT),
     ]
     with single_blas_thread(), np.errstate(all="ignore"):
-        (export_kw, export_ok), (import_kw, import_ok) = (side.run() for side in sides)
+        (export_kw, export_ok), (import_kw, import_ok) = (s.run() for s in p_sides)
+        q_sides: list[_Side] = []
+        if kva is not None:  # around both active corners: all at export, all at import limits
+            corners = s_other + np.stack([export_kw, -import_kw]) @ incidence / KW_PER_PU
+            q_sides = [side(corners, kva, kva, Q_MAX), side(corners, kva, kva, Q_MIN)]
+        q_max_kvar, q_absorb_kvar = (
+            (s.run()[0] for s in q_sides) if q_sides else (np.zeros(n_p), np.zeros(n_p))
+        )
+    no_q = ("no reactive range asked",) * n_p
     return Envelopes(
         export_kw=export_kw,
         import_kw=import_kw,
+        q_min_kvar=0.0 - q_absorb_kvar,
+        q_max_kvar=q_max_kvar,
         export_feasible=export_ok,
         import_feasible=import_ok,
-        export_binding=tuple(sides[0].why),
-        import_binding=tuple(sides[1].why),
+        export_binding=tuple(p_sides[0].why),
+        import_binding=tuple(p_sides[1].why),
+        q_max_binding=tuple(q_sides[0].why) if q_sides else no_q,
+        q_min_binding=tuple(q_sides[1].why) if q_sides else no_q,
         fairness=fairness,
-        n_power_flows=sides[0].n_power_flows + sides[1].n_power_flows,
+        n_power_flows=sum(s.n_power_flows for s in (*p_sides, *q_sides)),
     )
 
 

@@ -175,15 +175,16 @@ class RadialPowerFlow:
     ) -> tuple[PowerFlowResult, np.ndarray]:
         """Batched solve of per-unit injections ``(B, n_bus)`` (slack entries must be 0).
 
-        ``v_start``: bus voltages ``(n_bus,)`` to start every scenario from (default: the
-        no-load voltages). Returns the result and a ``(B,)`` convergence mask; with
+        ``v_start``: bus voltages to start from, ``(n_bus,)`` for every scenario or
+        ``(B, n_bus)`` one row per scenario (default: the no-load voltages). Returns the
+        result and a ``(B,)`` convergence mask; with
         ``raise_on_failure`` a scenario that does not converge raises
         :class:`PowerFlowDidNotConverge` instead.
         """
         s_ns = s_pu[:, self.non_slack]
         cols = np.flatnonzero(np.any(s_ns != 0, axis=0))
         red = self._reduced(cols)
-        v0 = None if v_start is None else v_start[self.non_slack[cols]]
+        v0 = None if v_start is None else v_start[..., self.non_slack[cols]]
         b = len(s_pu)
         out = np.empty((b, red.out_aug_t.shape[1]), dtype=complex)
         ok = np.ones(b, dtype=bool)
@@ -192,7 +193,8 @@ class RadialPowerFlow:
             for first in range(0, b, CHUNK_ROWS):
                 rows = slice(first, first + CHUNK_ROWS)
                 s_conj = np.conj(s_ns[rows][:, cols])
-                aug, its, ok[rows] = self._iterate(s_conj, red, tol_pu, v0)
+                start = v0 if v0 is None or v0.ndim == 1 else v0[rows]
+                aug, its, ok[rows] = self._iterate(s_conj, red, tol_pu, start)
                 iterations = max(iterations, its)
                 np.matmul(aug, red.out_aug_t, out=out[rows])
         if raise_on_failure and not ok.all():
@@ -221,7 +223,7 @@ class RadialPowerFlow:
     ) -> tuple[np.ndarray, int, np.ndarray]:
         """Fixed point on the injection buses of ``(k,)`` or ``(B, k)`` conjugate injections.
 
-        Starts from ``v_start`` (``(k,)``) or the no-load voltages.
+        Starts from ``v_start`` (``(k,)`` or one row per scenario) or the no-load voltages.
         Returns ``[I, 1]`` (currents of the last voltages, then a column of ones), the
         iterations and the converged mask (``(B,)``, or ``()`` for one scenario). Works in
         preallocated buffers: the loop allocates nothing.

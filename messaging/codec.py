@@ -37,8 +37,9 @@ from messaging.messages import (
     Message,
 )
 
-#: Largest frame accepted, bytes (messages are small; this bounds decoding work).
-MAX_FRAME_BYTES = 64 * 1024
+#: Largest frame accepted, bytes (bounds decoding work; an ``Envelopes`` table of
+#: ``MAX_TABLE_ROWS`` rows with the longest ids is about 100 KiB).
+MAX_FRAME_BYTES = 128 * 1024
 #: Longest value repr quoted in an error message, characters.
 MAX_QUOTED_CHARS = 80
 
@@ -59,6 +60,8 @@ def _plain_test(spec: FieldSpec, var: str, env: dict[str, Any]) -> str:
         return f"(type({var}) is int and {var}_spec.lo <= {var} <= {var}_spec.hi)"
     if spec.base is bool:
         return f"type({var}) is bool"
+    if spec.base is tuple:
+        return f"{var}_spec.problem({var}) is None"
     if spec.choices is not None:
         return f"(type({var}) is str and {var} in {var}_spec.choices)"
     if spec.pattern is not None:
@@ -95,6 +98,7 @@ class _Codec:
         "names",
         "plain",
         "specs",
+        "table_positions",
         "tag_len",
     )
 
@@ -107,6 +111,11 @@ class _Codec:
         self.tag_len = len(self.kind_tag)
         self.float_positions = tuple(
             i for i, (_, spec) in enumerate(cls.FIELDS) if spec.base is float
+        )
+        self.table_positions = tuple(
+            (i, tuple(c.base is float for _, c in spec.columns))
+            for i, (_, spec) in enumerate(cls.FIELDS)
+            if spec.base is tuple
         )
         self.plain = _compile_plain_check(cls.FIELDS)
 
@@ -257,9 +266,17 @@ def _decode_payload(codec: _Codec, payload: bytes) -> Message:
             field=missing[0] if missing else None,
             value=len(values),
         )
+    for i, _ in codec.table_positions:  # msgpack arrays arrive as lists: rows are tuples
+        if type(values[i]) is list:
+            values[i] = tuple(tuple(r) if type(r) is list else r for r in values[i])
     if not _check(codec, values):
         for i in codec.float_positions:
             values[i] = float(values[i])
+    for i, is_float in codec.table_positions:  # the table check accepts ints in float columns
+        values[i] = tuple(
+            tuple(float(c) if f else c for f, c in zip(is_float, row, strict=True))
+            for row in values[i]
+        )
     return codec.cls(*values)
 
 

@@ -16,13 +16,14 @@ import dataclasses
 import math
 import re
 import typing
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar
 
 from messaging.errors import RejectedMessage
 
 #: Version of the wire protocol; bump it on any incompatible change of a kind.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 MAX_PRICE_EUR_PER_KWH = 10.0
 MAX_PRICE_EUR_PER_KVARH = 10.0
@@ -36,6 +37,8 @@ MAX_BUS = 2**31 - 1
 MAX_ROUND = 2**31 - 1
 MAX_DEADLINE_MS = 2**31 - 1
 MAX_TEXT_CHARS = 256
+#: Most rows of a table field (one per prosumer of a feeder).
+MAX_TABLE_ROWS = 1000
 
 #: Agent ids: letters, digits and ``_ . : -``, 1 to 64 characters.
 AGENT_ID_PATTERN = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
@@ -57,10 +60,12 @@ ROLES: tuple[str, ...] = ("prosumer", "dso")
 class FieldSpec:
     """Constraint of one message field; :meth:`problem` returns why a value fails, or ``None``.
 
-    ``base`` is ``int``, ``float``, ``str`` or ``bool``. Numbers must lie in ``[lo, hi]``
-    (``lo`` excluded when ``lo_open``); floats must be finite (ints are accepted for floats).
-    Strings must fully match ``pattern`` when given, else be at most ``MAX_TEXT_CHARS``
-    long, and be one of ``choices`` when given.
+    ``base`` is ``int``, ``float``, ``str``, ``bool`` or ``tuple`` (a table). Numbers must
+    lie in ``[lo, hi]`` (``lo`` excluded when ``lo_open``); floats must be finite (ints are
+    accepted for floats). Strings must fully match ``pattern`` when given, else be at most
+    ``MAX_TEXT_CHARS`` long, and be one of ``choices`` when given. A table is a tuple of at
+    most :data:`MAX_TABLE_ROWS` rows, each a tuple with one value per ``columns`` spec; the
+    first column is the row's key and unique.
     """
 
     base: type
@@ -69,11 +74,14 @@ class FieldSpec:
     lo_open: bool = False
     pattern: re.Pattern[str] | None = None
     choices: frozenset[str] | None = None
+    columns: tuple[tuple[str, FieldSpec], ...] = ()
 
     def problem(self, value: Any) -> str | None:
         """Why ``value`` violates this spec, or ``None`` when it is acceptable."""
         base = self.base
         vtype = type(value)
+        if base is tuple:
+            return self._table_problem(value)
         if base is float:
             if vtype is not float and (vtype is bool or not isinstance(value, int | float)):
                 return f"expected float, got {vtype.__name__}"
@@ -97,6 +105,24 @@ class FieldSpec:
         if len(value) > MAX_TEXT_CHARS:
             return f"longer than {MAX_TEXT_CHARS} chars"
         return None if value.isascii() or _utf8_ok(value) else "is not valid UTF-8"
+
+    def _table_problem(self, rows: Any) -> str | None:
+        if type(rows) is not tuple:
+            return f"expected a tuple of rows, got {type(rows).__name__}"
+        if len(rows) > MAX_TABLE_ROWS:
+            return f"{len(rows)} rows, more than {MAX_TABLE_ROWS}"
+        keys: set[object] = set()
+        for i, row in enumerate(rows):
+            if type(row) is not tuple or len(row) != len(self.columns):
+                return f"row {i} is not a tuple of {len(self.columns)} values"
+            for (name, spec), cell in zip(self.columns, row, strict=True):
+                problem = spec.problem(cell)
+                if problem is not None:
+                    return f"row {i} {name}={cell!r:.40}: {problem}"
+            if row[0] in keys:
+                return f"row {i} {self.columns[0][0]}={row[0]!r}: duplicate"
+            keys.add(row[0])
+        return None
 
     def _range_text(self) -> str:
         left = "(" if self.lo_open else "["
@@ -180,14 +206,51 @@ def message_kind(cls: M) -> M:
     return cls
 
 
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One prosumer's dynamic operating envelope for an interval (a row of :class:`Envelopes`).
+
+    Net active injection ``-import_kw <= p_kw <= export_kw``; the inverter's reactive power
+    ``q_min_kvar <= q_inverter_kvar <= q_max_kvar`` (``q_min_kvar <= 0 <= q_max_kvar``).
+    """
+
+    prosumer: str
+    export_kw: float
+    import_kw: float
+    q_min_kvar: float = 0.0
+    q_max_kvar: float = 0.0
+
+
+#: Columns of an :class:`Envelopes` row, in wire order (the fields of :class:`Envelope`).
+ENVELOPE_COLUMNS: tuple[tuple[str, FieldSpec], ...] = (
+    ("prosumer", FieldSpec(str, pattern=AGENT_ID_PATTERN)),
+    ("export_kw", _float(0.0, MAX_POWER_KW)),
+    ("import_kw", _float(0.0, MAX_POWER_KW)),
+    ("q_min_kvar", _float(-MAX_POWER_KW, 0.0)),
+    ("q_max_kvar", _float(0.0, MAX_POWER_KW)),
+)
+EnvelopeRows = Annotated[
+    tuple[tuple[str, float, float, float, float], ...],
+    FieldSpec(tuple, columns=ENVELOPE_COLUMNS),
+]
+
+
 @message_kind
 @dataclass(frozen=True, slots=True)
-class Envelope(Message):
-    """Dynamic operating envelope the DSO grants a prosumer for one interval."""
+class Envelopes(Message):
+    """The dynamic operating envelopes the DSO grants for one interval, one row per prosumer
+    (a public broadcast: every peer checks orders against them)."""
 
-    prosumer: AgentId
-    export_kw: PowerLimitKw
-    import_kw: PowerLimitKw
+    rows: EnvelopeRows
+
+    def by_prosumer(self) -> dict[str, Envelope]:
+        """Each row as an :class:`Envelope`, by prosumer id."""
+        return {row[0]: Envelope(*row) for row in self.rows}
+
+    def only(self, prosumers: Container[str]) -> Envelopes:
+        """The same message with only the rows of ``prosumers``."""
+        kept = tuple(row for row in self.rows if row[0] in prosumers)
+        return dataclasses.replace(self, rows=kept)
 
 
 @message_kind

@@ -21,6 +21,8 @@ CALLS_PER_REPEAT = 50
 ACCURACY_SCENARIOS = 5
 #: The prosumer case of the envelope figures (``dso.synthetic.prosumer_case``).
 DOE_CASE = {"passive_share": 0.5, "pv_ratio": 4.0, "import_ratio": 2.0}
+#: Inverter rating per kWp of PV in the reactive envelope figure (the scenario default).
+DOE_INVERTER_KVA_PER_KWP = 1.1
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Median timings of the radial power flow (single and batched), the "
         "envelopes of all prosumers (one per loaded bus; "
         + ", ".join(f"{k}={v}" for k, v in DOE_CASE.items())
-        + "), the loss sensitivities and the per-interval path (envelopes + sensitivities + "
-        "power flow), with pandapower's runpp timed and compared in the same run.",
+        + "), the same with reactive ranges (inverters of "
+        + f"{DOE_INVERTER_KVA_PER_KWP} kVA/kWp), the loss sensitivities and the per-interval "
+        "path (envelopes + sensitivities + power flow), with pandapower's runpp timed and "
+        "compared in the same run.",
     )
     add_config_args(parser, BenchGridConfig)
     parser.add_argument("--json", action="store_true", help="print JSON")
@@ -98,6 +102,13 @@ def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
         return compute_envelopes(pf, *doe_args, *maxima)
 
     doe_s = _median_s(envelopes, reps)
+    kva = DOE_INVERTER_KVA_PER_KWP * case.pv_kwp
+
+    def reactive_envelopes() -> Any:
+        return compute_envelopes(pf, *doe_args, *maxima, inverter_kva=kva)
+
+    doe_pq_s = _median_s(reactive_envelopes, reps)
+    env_pq = reactive_envelopes()
     p_int = case.p_other_kw.copy()
     np.add.at(p_int, case.prosumer_bus, case.max_export_kw / 2)
     lsf_s = _median_s(lambda: loss_sensitivities(pf, p_int, case.q_other_kvar), reps, 10)
@@ -126,6 +137,11 @@ def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
         "doe_power_flows": env.n_power_flows,
         "doe_binding_export": sorted(set(env.export_binding)),
         "doe_binding_import": sorted(set(env.import_binding)),
+        "doe_pq_ms": doe_pq_s * 1e3,
+        "doe_pq_over_doe": doe_pq_s / doe_s,
+        "doe_pq_power_flows": env_pq.n_power_flows,
+        "doe_binding_q_max": sorted(set(env_pq.q_max_binding)),
+        "doe_binding_q_min": sorted(set(env_pq.q_min_binding)),
         "lsf_ms": lsf_s * 1e3,
         "interval_ms": interval_s * 1e3,
         "intervals_per_s": 1.0 / interval_s,

@@ -40,7 +40,7 @@ from abm.sim_config import SimConfig, market_has_p2p
 from agents.clearing import clearing_ticks
 from dso.agent import DSOAgent
 from messaging.messages import (
-    Envelope,
+    Envelopes,
     Error,
     Heartbeat,
     Join,
@@ -236,14 +236,16 @@ class DsoClock:
 
     def _send(self, outgoing: list[Outgoing], *, only_live: bool = False) -> None:
         for to, msg in outgoing:
-            if only_live and not self._for_live(to, msg):
+            if only_live and isinstance(msg, Envelopes):
+                msg = msg.only(self.live)  # the rows of the admitted prosumers
+            elif only_live and not self._for_live(to, msg):
                 continue
             self.link.send(to, msg)
 
     def _for_live(self, to: str | None, msg: Message) -> bool:
         if to is not None:
             return to in self.live
-        if isinstance(msg, Envelope | Settlement):
+        if isinstance(msg, Settlement):
             return msg.prosumer in self.live
         return True
 

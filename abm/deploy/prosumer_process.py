@@ -7,12 +7,12 @@ message to :meth:`agents.prosumer.ProsumerAgent.handle` and sends what it return
 handling each ``Phase`` (but ``open``) it sends the DSO an ack (a ``Heartbeat``) so the
 DSO's clock can end the phase as soon as every live prosumer is done. Membership of an
 interval is read from the DSO's envelopes: a prosumer takes part in interval ``t`` only if
-its own ``Envelope`` arrived after ``Phase(open, t)`` (the DSO sends envelopes to admitted
-prosumers only); otherwise it sits the interval out and sends nothing. A ``Leave`` from the
-DSO means "absent for the rest of this interval": the loop stops feeding the agent, answers
-with a ``Heartbeat`` (so the DSO knows it is alive and re-admits it at the next ``open``)
-and waits. After ``dso_silence_ms`` without any message from the DSO the process stops
-cleanly with :data:`EXIT_DSO_LOST`.
+its own row of the ``Envelopes`` table arrived after ``Phase(open, t)`` (the DSO's table
+holds the rows of admitted prosumers only); otherwise it sits the interval out and sends
+nothing. A ``Leave`` from the DSO means "absent for the rest of this interval": the loop
+stops feeding the agent, answers with a ``Heartbeat`` (so the DSO knows it is alive and
+re-admits it at the next ``open``) and waits. After ``dso_silence_ms`` without any message
+from the DSO the process stops cleanly with :data:`EXIT_DSO_LOST`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Checks every peer applies to what it receives: field limits and public envelopes.
 
-Envelopes are public (the DSO broadcasts every prosumer's ``Envelope``), so every peer can
-check every order: an ``Offer`` may sell at most ``export_kw * duration_h`` kWh and a
-``Bid`` (or a bilateral ``Trade`` request) may buy at most ``import_kw * duration_h`` kWh,
-each with a tolerance of :data:`ENVELOPE_TOLERANCE_KWH`. A sender without an envelope this
-interval is not a known prosumer.
+Envelopes are public (the DSO broadcasts one ``Envelopes`` table with every prosumer's row),
+so every peer can check every order: an ``Offer`` may sell at most ``export_kw *
+duration_h`` kWh and a ``Bid`` (or a bilateral ``Trade`` request) may buy at most
+``import_kw * duration_h`` kWh, each with a tolerance of :data:`ENVELOPE_TOLERANCE_KWH`. A
+sender without an envelope this interval is not a known prosumer.
 """
 
 from __future__ import annotations

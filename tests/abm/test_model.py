@@ -48,12 +48,14 @@ def test_one_day_multi_market_tables(multi_auction):
     assert len(t["prosumers"]) == 24 * 32
     assert len(t["buses"]) == 24 * 33
     assert len(t["trades"]) > 0
-    assert set(t["messages"]["kind"]) >= {"Envelope", "VarPrice", "Phase", "Schedule"}
+    assert set(t["messages"]["kind"]) >= {"Envelopes", "VarPrice", "Phase", "Schedule"}
     _trades_consistent(multi_auction)
     pr = t["prosumers"]
     assert np.allclose(pr["bill_eur"], pr["p2p_eur"] + pr["retail_eur"] + pr["var_eur"])
     # Schedules stay inside the export envelope; physical bounds hold.
     assert (pr["p_kw"] <= pr["export_limit_kw"] + 1e-6).all()
+    q = pr["q_inverter_kvar"]
+    assert ((pr["q_min_limit_kvar"] - 1e-9 <= q) & (q <= pr["q_max_limit_kvar"] + 1e-9)).all()
     assert (pr["pv_used_kw"] <= pr["pv_kw"] + 1e-9).all()
     assert (t["intervals"]["envelope_violations"] == 0).all() or (
         pr["import_violation_kw"].sum() > 0

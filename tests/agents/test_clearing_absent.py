@@ -86,7 +86,7 @@ def test_absent_before_clearing_is_a_market_without_its_order(name: str, market:
 
 @pytest.mark.parametrize("name", PROTOCOLS)
 def test_messages_of_an_absent_peer_are_refused_for_the_interval(name: str) -> None:
-    envelopes = {p: Envelope("dso", INTERVAL, k, p, 5.0, 5.0) for k, p in enumerate(PAIR)}
+    envelopes = {p: Envelope(p, 5.0, 5.0) for p in PAIR}
     absent, survivor = PAIR
     peer = make_protocol(name, survivor, seq_counter())
     peer.start(INTERVAL, None, envelopes, 1.0)

@@ -35,7 +35,7 @@ from messaging.messages import Bid, Envelope, Error, Offer, Trade, TradeConfirm
 PROTOCOLS = ("auction", "bilateral")
 INTERVAL = 5
 #: A hand-made four-peer market (two buyers, two sellers) used by several test files.
-FOUR_PEER_ENVELOPES = {p: Envelope("dso", INTERVAL, 0, p, 5.0, 5.0) for p in ("a", "b", "c", "d")}
+FOUR_PEER_ENVELOPES = {p: Envelope(p, 5.0, 5.0) for p in ("a", "b", "c", "d")}
 FOUR_PEER_ORDERS = {
     "a": Bid("a", INTERVAL, 0, 2.0, 0.30),
     "b": Bid("b", INTERVAL, 0, 2.0, 0.25),
@@ -88,7 +88,7 @@ def markets(draw: st.DrawFn, min_peers: int = 2, max_peers: int = 10) -> Market:
     envelopes, orders = {}, {}
     for k in range(n):
         peer = f"p{k:02d}"
-        env = Envelope("dso", INTERVAL, k, peer, draw(LIMITS_KW), draw(LIMITS_KW))
+        env = Envelope(peer, draw(LIMITS_KW), draw(LIMITS_KW))
         envelopes[peer] = env
         side = draw(SIDES)
         if side == "none":

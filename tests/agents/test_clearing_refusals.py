@@ -28,7 +28,7 @@ from tests.agents.test_clearing_protocols import (
 
 #: The extra prosumer that sends the bad input; it abstains in the honest run.
 X = "x"
-X_ENVELOPE = Envelope("dso", INTERVAL, 99, X, 1.0, 1.0)
+X_ENVELOPE = Envelope(X, 1.0, 1.0)
 
 
 def with_x(market: Market) -> Market:
@@ -130,13 +130,13 @@ def test_replayed_order_refused_as_duplicate(name: str, market: Market, data) ->
 
 def test_bilateral_refuses_a_broadcast_bid() -> None:
     market = with_x(Market({}, {}, 1.0))
-    market.envelopes["s"] = Envelope("dso", INTERVAL, 0, "s", 2.0, 0.0)
+    market.envelopes["s"] = Envelope("s", 2.0, 0.0)
     bad = Bid(X, INTERVAL, 1, 0.5, 0.2)
     _, peers, _ = run_injected("bilateral", market, X, bad)
     assert [r.reason for r in peers["s"].refused] == ["unexpected"]
 
 
-ENVELOPES = {"a": Envelope("dso", INTERVAL, 0, "a", 1.0, 2.0)}
+ENVELOPES = {"a": Envelope("a", 1.0, 2.0)}
 
 
 @pytest.mark.parametrize("name", PROTOCOLS)

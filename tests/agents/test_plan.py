@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from agents.battery import Battery
 from agents.plan import plan_interval
 from agents.policy import (
+    OBS_DIM,
     Action,
     ExternalPolicy,
     InvalidAction,
@@ -34,6 +35,8 @@ def make_obs(**overrides) -> Observation:
         inverter_kva=100.0,
         export_kw=40.0,
         import_kw=50.0,
+        q_min_kvar=-100.0,
+        q_max_kvar=100.0,
         var_price_eur_per_kvarh=0.01,
         retail_eur_per_kwh=0.3,
         feed_in_eur_per_kwh=0.05,
@@ -66,15 +69,21 @@ finite = st.floats(-1.0, 1.0)
     soc=st.floats(0.0, 20.0),
     export_kw=st.floats(0.0, 100.0),
     import_kw=st.floats(0.0, 100.0),
+    q_min_kvar=st.floats(-150.0, 0.0),
+    q_max_kvar=st.floats(0.0, 150.0),
     var_market=st.booleans(),
 )
-def test_plan_is_feasible(action, load, pv, soc, export_kw, import_kw, var_market):
+def test_plan_is_feasible(
+    action, load, pv, soc, export_kw, import_kw, q_min_kvar, q_max_kvar, var_market
+):
     obs = make_obs(
         load_kw=load,
         pv_kw=pv,
         soc_kwh=soc,
         export_kw=export_kw,
         import_kw=import_kw,
+        q_min_kvar=q_min_kvar,
+        q_max_kvar=q_max_kvar,
         var_market=var_market,
     )
     plan = plan_interval(Action(*action), obs, BATTERY, load_q_kvar=0.3 * load, duration_h=1.0)
@@ -86,6 +95,8 @@ def test_plan_is_feasible(action, load, pv, soc, export_kw, import_kw, var_marke
     # Inverter capability and physical bounds.
     p_inv = plan.pv_used_kw + plan.battery_p_kw
     assert p_inv**2 + plan.q_inverter_kvar**2 <= obs.inverter_kva**2 * (1 + 1e-9)
+    assert q_min_kvar <= plan.q_inverter_kvar <= q_max_kvar  # the reactive envelope
+    assert math.isclose(plan.q_kvar, plan.q_inverter_kvar - 0.3 * load, abs_tol=1e-9)
     assert -tol <= plan.pv_used_kw <= pv + tol
     assert abs(plan.battery_p_kw) <= BATTERY.power_kw + tol
     assert 0.0 <= plan.next_soc_kwh <= BATTERY.capacity_kwh
@@ -97,6 +108,23 @@ def test_plan_is_feasible(action, load, pv, soc, export_kw, import_kw, var_marke
     elif plan.order_side == "buy":
         assert plan.order_kwh <= min(-plan.p_kw, import_kw) + tol
     assert 0.05 - tol <= plan.limit_price_eur_per_kwh <= 0.3 + tol
+
+
+def test_reactive_envelope_clips_q_and_the_droop():
+    # p_inverter = 80 kW of PV at 100 kVA: 60 kvar of capability left, the envelope 25 kvar.
+    obs = make_obs(pv_kw=80.0, load_kw=0.0, export_kw=100.0, q_min_kvar=-5.0, q_max_kvar=25.0)
+
+    def q_of(q: float) -> float:
+        return plan_interval(Action(0.0, 0.0, 0.0, q), obs, BATTERY, 0.0, 1.0).q_inverter_kvar
+
+    assert q_of(1.0) == 25.0 and q_of(-1.0) == -5.0 and q_of(0.1) == pytest.approx(10.0)
+    wide = make_obs(pv_kw=80.0, load_kw=0.0, export_kw=100.0, q_max_kvar=90.0)
+    assert plan_interval(Action(0, 0, 0, 1.0), wide, BATTERY, 0.0, 1.0).q_inverter_kvar == (
+        pytest.approx(60.0)
+    )  # the capability circle binds first
+    # the rule policy's droop asks for full absorption at 1.06 pu; the envelope allows 5 kvar
+    droop = Action.from_vector(RulePolicy().act(make_obs(last_vm_pu=1.06)))
+    assert plan_interval(droop, obs, BATTERY, 0.0, 1.0).q_inverter_kvar == -5.0
 
 
 def test_export_limit_curtails_pv():
@@ -156,4 +184,4 @@ def test_random_policy_is_seeded_and_external_policy_is_one_shot():
 
 def test_observation_vector_shape():
     vec = make_obs().to_vector()
-    assert vec.shape == (15,) and np.all(np.isfinite(vec))
+    assert vec.shape == (OBS_DIM,) == (17,) and np.all(np.isfinite(vec))

@@ -6,6 +6,9 @@ from hypothesis import strategies as st
 
 from messaging.messages import KINDS, MAX_TEXT_CHARS, FieldSpec, Message
 
+#: Most rows drawn for a table field (the limit itself is checked by the codec tests).
+MAX_DRAWN_ROWS = 12
+
 
 def values_for(spec: FieldSpec) -> st.SearchStrategy:
     """Valid values of one field spec."""
@@ -15,6 +18,10 @@ def values_for(spec: FieldSpec) -> st.SearchStrategy:
         return st.integers(int(spec.lo), int(spec.hi))
     if spec.base is bool:
         return st.booleans()
+    if spec.base is tuple:
+        row = st.tuples(*(values_for(column) for _, column in spec.columns))
+        rows = st.lists(row, max_size=MAX_DRAWN_ROWS, unique_by=lambda r: r[0])
+        return rows.map(tuple)
     if spec.choices is not None:
         return st.sampled_from(sorted(spec.choices))
     if spec.pattern is not None:

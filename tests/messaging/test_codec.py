@@ -47,7 +47,7 @@ from messaging.messages import (
 from tests.messaging.strategies import messages, messages_of, values_for
 
 SCHEMA_KINDS = (
-    "Envelope",
+    "Envelopes",
     "VarPrice",
     "Bid",
     "Offer",
@@ -91,11 +91,27 @@ def test_int_accepted_for_float_field_and_decoded_as_float() -> None:
     assert type(back.quantity_kwh) is float
 
 
+def _valid_value(spec: FieldSpec) -> object:
+    """A value every spec of its base type accepts (1.0, 0, True, "p01")."""
+    if spec.choices is not None:
+        return sorted(spec.choices)[0]
+    if spec.base is tuple:
+        return ()
+    if spec.base is float and spec.hi < 1.0:  # a range that ends below 1 (q_min_kvar <= 0)
+        return spec.hi
+    return {float: 1.0, int: 0, bool: True, str: "p01"}[spec.base]
+
+
 def _bad_values(spec: FieldSpec) -> list[object]:
     """Values that violate ``spec``: wrong types, non-finite, out-of-range, bad text."""
-    wrong_type = {float: "1.0", int: 1.5, bool: 1, str: 7}[spec.base]
+    wrong_type = {float: "1.0", int: 1.5, bool: 1, str: 7, tuple: "rows"}[spec.base]
     bad: list[object] = [wrong_type, None, b"bytes"]
-    if spec.base is float:
+    if spec.base is tuple:
+        good = tuple(_valid_value(column) for _, column in spec.columns)
+        bad += [(good[:-1],), (good, good), tuple((f"p{i}", *good[1:]) for i in range(1001))]
+        for c, (_, column) in enumerate(spec.columns):
+            bad += [((*good[:c], cell, *good[c + 1 :]),) for cell in _bad_values(column)[:4]]
+    elif spec.base is float:
         bad += [math.nan, math.inf, -math.inf, spec.lo - 1.0, spec.hi * 2 + 1]
         if spec.lo_open:
             bad.append(spec.lo)
@@ -114,13 +130,6 @@ BAD_CASES = [
     for field, spec in cls.FIELDS
     for value in _bad_values(spec)
 ]
-
-
-def _valid_value(spec: FieldSpec) -> object:
-    """A value every spec of its base type accepts (1.0, 0, True, "p01")."""
-    if spec.choices is not None:
-        return sorted(spec.choices)[0]
-    return {float: 1.0, int: 0, bool: True, str: "p01"}[spec.base]
 
 
 @pytest.mark.parametrize(("name", "field", "value"), BAD_CASES)
