@@ -13,6 +13,7 @@ without touching the protocol. Decoding never trusts its input: every problem ra
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -37,8 +38,6 @@ from messaging.messages import (
     Message,
 )
 
-#: Largest frame accepted, bytes (messages are small; this bounds decoding work).
-MAX_FRAME_BYTES = 64 * 1024
 #: Longest value repr quoted in an error message, characters.
 MAX_QUOTED_CHARS = 80
 
@@ -47,6 +46,53 @@ _HEADER = struct.Struct("!HQB")
 HEADER_FIXED_BYTES = _HEADER.size
 
 _pack = msgpack.Packer(use_bin_type=True).pack
+
+#: Bytes of the longest msgpack encoding of a number (float 64 or (u)int 64, with its tag).
+_NUMBER_BYTES = 9
+#: Most UTF-8 bytes per character of a free text field.
+_UTF8_MAX_BYTES = 4
+
+
+def _largest_value_bytes(spec: FieldSpec) -> int:
+    """Bytes of the longest msgpack encoding of a value ``spec`` accepts."""
+    if spec.base in (int, float):
+        return _NUMBER_BYTES
+    if spec.base is bool:
+        return 1
+    if spec.choices is not None:
+        chars = max(len(c) for c in spec.choices)
+    elif spec.pattern is not None:
+        chars = _pattern_max_chars(spec.pattern)
+    else:
+        chars = MAX_TEXT_CHARS * _UTF8_MAX_BYTES
+    return len(_pack("x" * chars))
+
+
+def _pattern_max_chars(pattern: re.Pattern[str]) -> int:
+    """An upper bound of the length of a string ``pattern`` matches.
+
+    The sum of its ``{m,n}`` bounds plus its own length (which bounds the characters
+    matched outside those quantifiers); a pattern without a bound cannot size a frame.
+    """
+    bounds = [int(n) for n in re.findall(r"\{\d*,(\d+)\}", pattern.pattern)]
+    if not bounds or any(q in pattern.pattern for q in "*+"):
+        raise TypeError(f"pattern {pattern.pattern!r}: no length bound to size frames by")
+    return sum(bounds) + len(pattern.pattern)
+
+
+def largest_frame_bytes() -> int:
+    """An upper bound of the bytes of the largest legal frame of any registered kind."""
+    largest = 0
+    for name, cls in KINDS.items():
+        payload = len(_pack([None] * len(cls.FIELDS))) - len(cls.FIELDS)  # array header
+        payload += sum(_largest_value_bytes(spec) for _, spec in cls.FIELDS)
+        largest = max(largest, HEADER_FIXED_BYTES + len(name.encode("ascii")) + payload)
+    return largest
+
+
+#: Largest frame accepted, bytes: the largest legal message (every field at its longest).
+#: Sockets refuse anything bigger before reading it (``ZMQ_MAXMSGSIZE``); decoding too.
+MAX_FRAME_BYTES = largest_frame_bytes()
 
 
 def _plain_test(spec: FieldSpec, var: str, env: dict[str, Any]) -> str:
@@ -125,9 +171,36 @@ def _codec_for(cls: type) -> _Codec:
     return codec
 
 
+#: Container types msgpack decodes to; no field holds one, so none is ever quoted in full.
+_CONTAINERS = (list, dict, tuple)
+
+
 def _quote(value: Any) -> str:
+    """A short text of ``value``; containers by type and size, never by (recursive) repr."""
+    if isinstance(value, _CONTAINERS):
+        return f"<{type(value).__name__} of {len(value)} items>"
     text = repr(value)
     return text if len(text) <= MAX_QUOTED_CHARS else text[: MAX_QUOTED_CHARS - 3] + "..."
+
+
+def _refuse_nested(codec: _Codec, values: Sequence[Any]) -> None:
+    """Refuse a container in any field before anything looks inside it (no recursion).
+
+    msgpack decodes arrays nested up to 1,023 deep; quoting or walking such a value
+    recursively would exhaust Python's stack. Every field is a scalar, so a container is
+    refused by its type alone.
+    """
+    for name, value in zip(codec.names, values, strict=True):
+        if isinstance(value, _CONTAINERS):
+            sender, seq = _context(values)
+            raise InvalidMessage(
+                f"{codec.cls.kind}.{name}={_quote(value)}: nested data in a scalar field",
+                kind=codec.cls.kind,
+                sender=sender,
+                seq=seq,
+                field=name,
+                value=_quote(value),
+            )
 
 
 def _context(values: Sequence[Any]) -> tuple[str | None, int | None]:
@@ -143,6 +216,7 @@ def _check(codec: _Codec, values: Sequence[Any]) -> bool:
     """Raise on the first bad field; return whether the values were plainly valid."""
     if codec.plain(values):
         return True
+    _refuse_nested(codec, values)
     for (name, spec), value in zip(codec.specs, values, strict=True):
         problem = spec.problem(value)
         if problem is not None:
@@ -242,7 +316,7 @@ def _decode_payload(codec: _Codec, payload: bytes) -> Message:
         raise MalformedFrame(
             f"{kind}.payload: expected an array, got {type(values).__name__}",
             kind=kind,
-            value=values,
+            value=_quote(values),
         )
     expected = len(codec.names)
     if len(values) != expected:

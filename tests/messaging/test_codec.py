@@ -33,6 +33,7 @@ from messaging.errors import (
 from messaging.messages import (
     KINDS,
     MAX_PRICE_EUR_PER_KWH,
+    MAX_TEXT_CHARS,
     PROTOCOL_VERSION,
     Bid,
     Error,
@@ -296,3 +297,54 @@ def test_decoding_agrees_with_the_field_specs(data: st.DataObject) -> None:
             decode(frame)
     else:
         assert decode(frame) == cls(*values)
+
+
+def _nested(depth: int, container: type) -> object:
+    value: object = 1.0
+    for _ in range(depth):
+        value = [value] if container is list else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("container", [list, dict])
+@pytest.mark.parametrize("depth", [1, 1000, 1023])
+def test_deeply_nested_field_is_refused_without_recursion(depth: int, container: type) -> None:
+    """A ~1 kB Bid whose quantity is nested 1,023 deep: a typed refusal, no RecursionError."""
+    if container is dict:
+        depth = min(depth, 380)  # 3 bytes a level: the deepest dict that fits in a frame
+    frame = encode_header("Bid") + msgpack.packb(["p01", 0, 1, _nested(depth, container), 0.1])
+    assert len(frame) <= MAX_FRAME_BYTES
+    with pytest.raises(InvalidMessage, match=r"quantity_kwh=<.* of 1 items>: nested data") as info:
+        decode(frame)
+    assert info.value.sender == "p01" and info.value.field == "quantity_kwh"
+    payload = msgpack.packb(_nested(depth, container))  # the whole payload nested
+    with contextlib.suppress(RejectedMessage):
+        decode(encode_header("Bid") + payload)
+
+
+def _largest(spec: FieldSpec) -> object:
+    """The value of ``spec`` with the longest encoding (numbers: 9 bytes, text: 4-byte chars)."""
+    if spec.base is float:
+        return float(spec.hi) / 3 if math.isfinite(spec.hi) else 1e300 / 3
+    if spec.base is int:
+        return int(spec.hi)
+    if spec.base is bool:
+        return True
+    if spec.choices is not None:
+        return max(spec.choices, key=len)
+    if spec.pattern is not None:
+        for n in range(200, 0, -1):
+            if spec.pattern.fullmatch("a" * n):
+                return "a" * n
+    return "\U0001f600" * MAX_TEXT_CHARS
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_largest_legal_message_fits_the_frame_limit(kind: str) -> None:
+    """MAX_FRAME_BYTES (also every socket's ZMQ_MAXMSGSIZE) bounds every legal message."""
+    cls = KINDS[kind]
+    values = {name: _largest(spec) for name, spec in cls.FIELDS}
+    msg = cls(**values)
+    frame = encode(msg)
+    assert len(frame) <= MAX_FRAME_BYTES
+    assert decode(frame) == msg
