@@ -101,9 +101,14 @@ def init_keystore(root: Path, agent_ids: Iterable[str]) -> tuple[list[str], list
             names.append(agent)
     store = KeyStore(Path(root))
     public_dir, private_dir = store.root / PUBLIC_DIR, store.root / PRIVATE_DIR
-    public_dir.mkdir(parents=True, exist_ok=True)
-    private_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(private_dir, 0o700)
+    try:
+        public_dir.mkdir(parents=True, exist_ok=True)
+        private_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(private_dir, 0o700)
+    except OSError as exc:
+        raise SecurityError(
+            f"keys {store.root}: cannot make a key store there ({exc.strerror})"
+        ) from None
     created, kept = [], []
     for name in names:
         if store.secret_path(name).is_file() and store.public_path(name).is_file():

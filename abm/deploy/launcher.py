@@ -389,9 +389,9 @@ class Deployment:
         return codes
 
     # -- results ----------------------------------------------------------------------------
-    def collect(self) -> DeployResult:
+    def collect(self, *, interrupted: bool = False) -> DeployResult:
         """Merge the records and write every table, ``config.json`` and ``summary.json``."""
-        return collect(self.prepared, self.exit_codes)
+        return collect(self.prepared, self.exit_codes, interrupted=interrupted)
 
 
 class IntervalProgress:
@@ -486,8 +486,10 @@ def _summary(merged: Merged, world: World) -> dict[str, Any]:
     return summary
 
 
-def collect(prepared: Prepared, exit_codes: Mapping[str, list[int | None]]) -> DeployResult:
-    """Merge the records of a finished (or failed) run and write its outputs."""
+def collect(
+    prepared: Prepared, exit_codes: Mapping[str, list[int | None]], *, interrupted: bool = False
+) -> DeployResult:
+    """Merge the records of a finished (failed, interrupted) run and write its outputs."""
     world = prepared.world
     merged = merge_records(Path(prepared.spec.records_dir), world.prosumer_ids)
     final = merged.dso_final or {}
@@ -495,7 +497,8 @@ def collect(prepared: Prepared, exit_codes: Mapping[str, list[int | None]]) -> D
     taking_part = participation(merged, world)
     market_ran = taking_part["participation"] >= MIN_PARTICIPATION
     status = {
-        "complete": finished and market_ran,
+        "complete": finished and market_ran and not interrupted,
+        "stopped_by": "interrupted (Ctrl-C or SIGTERM)" if interrupted else "",
         "intervals": world.n_intervals,
         "last_completed_interval": merged.last_completed,
         "market_ran": market_ran,
@@ -569,10 +572,16 @@ def deploy(
     before the last interval, :class:`MarketDidNotRun` when too few prosumers took part.
     """
     prepared = prepare(config, options, out_dir, faults=faults)
+    interrupted = False
     with _sigterm_as_interrupt(), Deployment(prepared) as deployment:
         deployment.start()
-        deployment.wait(progress=progress)
-    result = deployment.collect()
+        try:
+            deployment.wait(progress=progress)
+        except KeyboardInterrupt:
+            interrupted = True  # every process is stopped on the way out; then collect
+    result = deployment.collect(interrupted=interrupted)
+    if interrupted:
+        raise KeyboardInterrupt
     check_result(result, prepared.out_dir)
     return result
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from abm.deploy.errors import DeployError
 from abm.deploy.records import RecordFile, histogram_from_dict, read_records
 from abm.deploy.spec import DSO_ID
 from abm.model import BUS_COLUMNS
@@ -102,8 +103,21 @@ def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
 
 
 def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
-    """Tables of a run from the records under ``records_dir`` (see the module docstring)."""
-    records_dir = Path(records_dir)
+    """Tables of a run from the records under ``records_dir`` (see the module docstring).
+
+    Raises :class:`DeployError` naming the folder when a record lacks a field or holds a
+    value of the wrong type (records edited or written by another version).
+    """
+    try:
+        return _merge(Path(records_dir), prosumer_ids)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        what = f"field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise DeployError(
+            f"records in {records_dir}: a record is missing a field or is malformed ({what})"
+        ) from None
+
+
+def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
     files = {a: read_records(records_dir / f"{a}.jsonl") for a in (DSO_ID, *prosumer_ids)}
     dso_records = files[DSO_ID].records
     by_interval = {r["interval"]: r for r in dso_records if r["type"] == "interval"}
