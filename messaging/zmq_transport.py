@@ -75,9 +75,12 @@ HELLO_RETRY_MS = 50
 SEND_TIMEOUT_MS = 5000
 #: How long close() lets queued outgoing messages drain, ms.
 LINGER_MS = 500
-#: ZMTP heartbeat: ping interval and the silence after which a peer is dropped, ms.
+#: ZMTP heartbeat: ping interval and the silence after which a peer is dropped, ms. The
+#: timeout is long: a relay saturated by a flood answers pings late, and a dropped connection
+#: loses the messages in flight on it (dead agents are found by the DSO's phase deadlines
+#: and a dead DSO by the prosumers' silence limit, not by this).
 HEARTBEAT_INTERVAL_MS = 1000
-HEARTBEAT_TIMEOUT_MS = 5000
+HEARTBEAT_TIMEOUT_MS = 30_000
 #: How often the relay loop checks its stop flag when idle, ms.
 RELAY_POLL_MS = 50
 #: High-water mark of every socket (0: unbounded, never drop).
