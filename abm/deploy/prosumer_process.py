@@ -11,7 +11,9 @@ its own ``Envelope`` arrived after ``Phase(open, t)`` (the DSO sends envelopes t
 prosumers only); otherwise it sits the interval out and sends nothing. A ``Leave`` from the
 DSO means "absent for the rest of this interval": the loop stops feeding the agent, answers
 with a ``Heartbeat`` (so the DSO knows it is alive and re-admits it at the next ``open``)
-and waits. After ``dso_silence_ms`` without any message from the DSO the process stops
+and waits. When its connection to the relay drops (messages may have been lost) it sits
+out the interval and joins again. Handling errors are refused and counted, never fatal.
+After ``dso_silence_ms`` without any message from the DSO the process stops
 cleanly with :data:`EXIT_DSO_LOST`.
 """
 

@@ -130,6 +130,7 @@ def test_hostile_peer_cannot_stop_or_swamp_the_market(tmp_path: Path) -> None:
     refusals = tables["refusals"]
     by_reason = refusals.groupby("reason")["count"].sum()
     print(by_reason.to_dict())
+    assert "MalformedFrame" not in by_reason  # no huge frame was ever forwarded
     nested = refusals[refusals["reason"] == "InvalidMessage"]
     assert nested["count"].sum() >= N_PROSUMERS  # every receiver refused the nested frame
     # The flood: each prosumer decoded and refused at most its budget, dropped the rest.
