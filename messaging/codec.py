@@ -183,26 +183,6 @@ def _quote(value: Any) -> str:
     return text if len(text) <= MAX_QUOTED_CHARS else text[: MAX_QUOTED_CHARS - 3] + "..."
 
 
-def _refuse_nested(codec: _Codec, values: Sequence[Any]) -> None:
-    """Refuse a container in any field before anything looks inside it (no recursion).
-
-    msgpack decodes arrays nested up to 1,023 deep; quoting or walking such a value
-    recursively would exhaust Python's stack. Every field is a scalar, so a container is
-    refused by its type alone.
-    """
-    for name, value in zip(codec.names, values, strict=True):
-        if isinstance(value, _CONTAINERS):
-            sender, seq = _context(values)
-            raise InvalidMessage(
-                f"{codec.cls.kind}.{name}={_quote(value)}: nested data in a scalar field",
-                kind=codec.cls.kind,
-                sender=sender,
-                seq=seq,
-                field=name,
-                value=_quote(value),
-            )
-
-
 def _context(values: Sequence[Any]) -> tuple[str | None, int | None]:
     """Sender and seq of a (possibly bad) value list, where they look sane."""
     sender = values[0] if len(values) > 0 else None
@@ -216,9 +196,11 @@ def _check(codec: _Codec, values: Sequence[Any]) -> bool:
     """Raise on the first bad field; return whether the values were plainly valid."""
     if codec.plain(values):
         return True
-    _refuse_nested(codec, values)
     for (name, spec), value in zip(codec.specs, values, strict=True):
-        problem = spec.problem(value)
+        # Every field is a scalar: a container (msgpack nests arrays up to 1,023 deep) is
+        # refused by its type alone, never quoted or walked recursively.
+        nested = isinstance(value, _CONTAINERS)
+        problem = "nested data in a scalar field" if nested else spec.problem(value)
         if problem is not None:
             sender, seq = _context(values)
             raise InvalidMessage(
@@ -227,7 +209,7 @@ def _check(codec: _Codec, values: Sequence[Any]) -> bool:
                 sender=sender,
                 seq=seq,
                 field=name,
-                value=value,
+                value=_quote(value) if nested else value,
             )
     return False
 

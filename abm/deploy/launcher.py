@@ -395,7 +395,7 @@ class Deployment:
 
 
 class IntervalProgress:
-    """A progress bar of a running deployment, fed by the DSO's records file as it grows."""
+    """A progress bar of a running deployment (in a terminal), fed by the DSO's records."""
 
     def __init__(self, spec: RunSpec, n_intervals: int, enabled: bool) -> None:
         self.path = spec.records_path(DSO_ID)
@@ -403,7 +403,11 @@ class IntervalProgress:
         self.done = 0
         self._offset = 0
         self._bar = tqdm(
-            total=n_intervals, desc="intervals", unit="int", disable=not enabled, leave=False
+            total=n_intervals,
+            desc="intervals",
+            unit="int",
+            disable=not (enabled and sys.stderr.isatty()),  # error lines stay one line in logs
+            leave=False,
         )
 
     def update(self) -> int:

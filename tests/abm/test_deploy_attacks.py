@@ -177,6 +177,7 @@ def test_everybody_away_then_back_restart_and_death_after_ack(tmp_path: Path) ->
     # Back after the stop: the last intervals have everyone but the dead p07.
     assert (n_present.loc[20:] == N_PROSUMERS - 1).all()
     assert status["intervals_empty"] <= 4 and status["market_ran"]
+    assert status["never_present"] == []
     p03 = set(tables["prosumers"].query("prosumer == 'p03'")["interval"])
     assert max(p03) == 23  # the restarted process takes part again
     # p07 died after its schedule ack in interval 14: that interval is marked, no others.
