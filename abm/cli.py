@@ -20,7 +20,9 @@ from messaging.errors import MessagingError
 #: Modules of :mod:`abm.commands` that register a top-level subcommand, in help order.
 COMMAND_MODULES: tuple[str, ...] = ("grid", "simulate", "study", "deploy", "agent", "keys", "bench")
 
-USER_ERRORS = (AbmError, AgentError, DsoError, MessagingError, FileNotFoundError)
+#: Errors printed as one line (exit status 2). ``OSError`` covers files and folders named on
+#: the command line (missing, a file where a folder is needed, not writable).
+USER_ERRORS = (AbmError, AgentError, DsoError, MessagingError, OSError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,11 +44,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
-        print(f"p2pvar: error: {exc}", file=sys.stderr)
+        print(f"p2pvar: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("p2pvar: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """The error as one line; an ``OSError`` as "<file>: <reason>"."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror.lower()}"
+    return " ".join(str(exc).split())
 
 
 if __name__ == "__main__":

@@ -28,19 +28,32 @@ class SimulationResult:
 def run_simulation(
     config: SimConfig, out_dir: Path | None = None, *, progress: bool = True
 ) -> SimulationResult:
-    """Simulate every interval of ``config``; write tables, config and summary to ``out_dir``."""
+    """Simulate every interval of ``config``; write tables, config and summary to ``out_dir``.
+
+    Also writes ``status.json`` (whether every interval ran, the last one completed). On
+    Ctrl-C the completed intervals' tables and a status saying where the run stopped are
+    written, then :class:`KeyboardInterrupt` is raised again.
+    """
     model = MarketModel(config)
     world = model.world
+    done = 0
+    interrupted = False
     with tqdm(
         total=world.n_intervals, desc="intervals", unit="int", disable=not progress, leave=False
     ) as bar:
-        while not model.done:
-            model.step()
-            bar.update(1)
+        try:
+            while not model.done:
+                model.step()
+                done += 1
+                bar.update(1)
+        except KeyboardInterrupt:
+            interrupted = True
     tables = {
         name: model.datacollector.get_table_dataframe(name)
         for name in ("intervals", "prosumers", "trades", "buses", "messages")
     }
+    if interrupted:  # the interrupted step may have collected part of its rows
+        tables = {name: _first_intervals(frame, done) for name, frame in tables.items()}
     summary = summarize(tables, world.duration_h)
     if out_dir is not None:
         write_run_config(
@@ -53,4 +66,18 @@ def run_simulation(
         )
         write_tables(out_dir, tables)
         write_json(out_dir / "summary.json", summary)
+        status = {
+            "complete": not interrupted,
+            "intervals": world.n_intervals,
+            "last_completed_interval": done - 1,
+            "stopped_by": "interrupted (Ctrl-C)" if interrupted else "",
+        }
+        write_json(out_dir / "status.json", status)
+    if interrupted:
+        raise KeyboardInterrupt
     return SimulationResult(tables, summary)
+
+
+def _first_intervals(table: pd.DataFrame, n: int) -> pd.DataFrame:
+    """The rows of intervals ``0 .. n-1``."""
+    return table[table["interval"] < n].reset_index(drop=True) if len(table) else table

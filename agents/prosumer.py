@@ -31,6 +31,7 @@ from agents.clearing import ClearedTrade, ClearingProtocol, Outgoing, make_proto
 from agents.clearing.errors import ClearingError
 from agents.plan import Plan, plan_interval
 from agents.policy import Action, InvalidAction, Observation, Policy
+from messaging.capped import CappedList
 from messaging.messages import (
     DSO_ID,
     Absent,
@@ -118,7 +119,7 @@ class ProsumerAgent:
                 protocol, sender=agent_id, next_seq=self._next_seq, validate_inputs=False
             )
         self.interval = -1
-        self.errors: list[str] = []
+        self.errors: CappedList[str] = CappedList()
         self.last_row: dict[str, Any] | None = None
         self.last_trades: list[dict[str, Any]] = []
         self._reset_interval(-1)

@@ -24,6 +24,7 @@ from dso.networks import Feeder
 from dso.powerflow import RadialPowerFlow
 from dso.sensitivity import loss_sensitivities
 from dso.var_price import var_payment_eur, var_prices
+from messaging.capped import CappedList
 from messaging.messages import (
     DSO_ID,
     Absent,
@@ -97,7 +98,7 @@ class DSOAgent:
         self.index = {pid: i for i, pid in enumerate(forecast.prosumer_ids)}
         self._seq = itertools.count()
         self.interval = -1
-        self.errors: list[str] = []
+        self.errors: CappedList[str] = CappedList()
         self.last_row: dict[str, Any] | None = None
         self.last_vm_pu: np.ndarray | None = None
 

@@ -212,6 +212,9 @@ def load_network(name_or_path: str) -> Feeder:
         return _builtin(key)
     path = Path(key)
     if not path.is_file():
+        if path.suffix or len(path.parts) > 1:  # meant as a file
+            what = "is a folder, not a file" if path.is_dir() else "file not found"
+            raise NetworkError(f"network file {key!r}: {what}")
         raise NetworkError(
             f"unknown network {key!r}: expected one of {', '.join(NETWORK_FILES)} "
             f"or the path of a pandapower JSON file"
@@ -252,8 +255,10 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
     """A :class:`Feeder` from a pandapower network (in-service elements only).
 
     Supported: buses at one voltage level, lines (pi model, ``g_us_per_km`` = 0), constant
-    power loads and static generators (netted into ``load_p_kw``), one ext_grid (the slack)
-    and switches that only open lines. Anything else in service raises :class:`NetworkError`.
+    power loads and static generators (netted into ``load_p_kw``; a bus where they exceed
+    the load is refused), one ext_grid (the slack) and switches that only open lines (a line
+    open at one end keeps its charging: its open end becomes a bus of its own). Anything
+    else in service raises :class:`NetworkError`.
     """
     for table in UNSUPPORTED_TABLES:
         if table in net and len(_in_service(net[table])):
@@ -273,12 +278,7 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
     position = {bus: i for i, bus in enumerate(buses.index)}
     lines = _in_service(net.line)
     lines = lines[lines.from_bus.isin(position) & lines.to_bus.isin(position)]
-    switches = net.switch if "switch" in net else None
-    if switches is not None and len(switches):
-        if ((switches.et == "b") & switches.closed.astype(bool)).any():
-            raise NetworkError(f"network {name}: closed bus-bus switches are not supported")
-        opened = switches[(switches.et == "l") & ~switches.closed.astype(bool)].element
-        lines = lines[~lines.index.isin(opened)]
+    lines, open_ends = _open_line_ends(net, lines, name)
     if (lines.g_us_per_km != 0).any():
         raise NetworkError(
             f"network {name}: line shunt conductance g_us_per_km != 0 is not supported"
@@ -289,7 +289,7 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
             raise NetworkError(
                 f"network {name}: voltage-dependent loads ({col} != 0) are not supported"
             )
-    n = len(buses)
+    n = len(buses) + len(open_ends)
     load_p = np.zeros(n)
     load_q = np.zeros(n)
     sgens = _in_service(net.sgen)
@@ -298,6 +298,12 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
         idx = table.bus.map(position).to_numpy(dtype=int)
         np.add.at(load_p, idx, sign * (table.p_mw * table.scaling).to_numpy() * KW_PER_MW)
         np.add.at(load_q, idx, sign * (table.q_mvar * table.scaling).to_numpy() * KW_PER_MW)
+    _refuse_net_generation(name, load_p, sgens[sgens.bus.isin(position)], position)
+    from_bus = lines.from_bus.map(position).to_numpy(dtype=int)
+    to_bus = lines.to_bus.map(position).to_numpy(dtype=int)
+    for k, (line, end) in enumerate(open_ends):  # the open end becomes a bus of its own
+        row = lines.index.get_loc(line)
+        (from_bus if end == "from" else to_bus)[row] = len(buses) + k
     length = lines.length_km.to_numpy(float)
     parallel = lines.parallel.to_numpy(float)
     c_f = lines.c_nf_per_km.to_numpy(float) * 1e-9 * length * parallel
@@ -309,9 +315,10 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
         slack_bus=position[int(grid.bus)],
         vm_slack_pu=float(grid.vm_pu),
         va_slack_deg=float(grid.va_degree),
-        bus_names=_names(buses),
-        from_bus=lines.from_bus.map(position).to_numpy(dtype=int),
-        to_bus=lines.to_bus.map(position).to_numpy(dtype=int),
+        bus_names=_names(buses)
+        + tuple(f"open end of line {_names(lines.loc[[line]])[0]}" for line, _ in open_ends),
+        from_bus=from_bus,
+        to_bus=to_bus,
         r_ohm=lines.r_ohm_per_km.to_numpy(float) * length / parallel,
         x_ohm=lines.x_ohm_per_km.to_numpy(float) * length / parallel,
         b_us=2 * math.pi * float(net.f_hz) * c_f * US_PER_S,
@@ -320,6 +327,47 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
         load_q_kvar=load_q,
         line_names=_names(lines),
     )
+
+
+def _open_line_ends(net: Any, lines: Any, name: str) -> tuple[Any, list[tuple[int, str]]]:
+    """Lines without those open at both ends; ``(line, "from"|"to")`` of each open end.
+
+    A line open at one end only stays energised from its closed end, as in pandapower: its
+    charging current flows. It is kept, its open end on a bus of its own (no load).
+    """
+    switches = net.switch if "switch" in net else None
+    if switches is None or not len(switches):
+        return lines, []
+    if ((switches.et == "b") & switches.closed.astype(bool)).any():
+        raise NetworkError(f"network {name}: closed bus-bus switches are not supported")
+    opened = switches[(switches.et == "l") & ~switches.closed.astype(bool)]
+    opened = opened[opened.element.isin(lines.index)]
+    ends: dict[int, set[str]] = {}
+    for line, bus in zip(opened.element.astype(int), opened.bus.astype(int), strict=True):
+        row = lines.loc[line]
+        side = "from" if bus == int(row.from_bus) else "to" if bus == int(row.to_bus) else None
+        if side is not None:
+            ends.setdefault(line, set()).add(side)
+    dead = [line for line, sides in ends.items() if len(sides) == 2]
+    one_end = sorted((line, sides.pop()) for line, sides in ends.items() if len(sides) == 1)
+    return lines[~lines.index.isin(dead)], one_end
+
+
+def _refuse_net_generation(name: str, load_p: np.ndarray, sgens: Any, position: dict) -> None:
+    """Refuse a bus whose static generation exceeds its load (a net generator).
+
+    The scenario's prosumers and passive loads follow load profiles; a bus that generates
+    more than it consumes has no profile to follow, so ``grid`` and ``simulate`` both refuse
+    it, naming the generator.
+    """
+    for bus, sgen_name in zip(sgens.bus, _names(sgens), strict=True):
+        i = position[bus]
+        if load_p[i] < 0:
+            raise NetworkError(
+                f"network {name}: static generator {sgen_name!r} at bus {bus} exceeds the "
+                f"bus load (net {-load_p[i]:.1f} kW generation); buses that generate more "
+                "than they consume are not supported"
+            )
 
 
 def to_pandapower(

@@ -13,6 +13,7 @@ without touching the protocol. Decoding never trusts its input: every problem ra
 
 from __future__ import annotations
 
+import re
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -31,15 +32,13 @@ from messaging.messages import (
     AGENT_ID_PATTERN,
     KINDS,
     MAX_SEQ,
+    MAX_TABLE_ROWS,
     MAX_TEXT_CHARS,
     PROTOCOL_VERSION,
     FieldSpec,
     Message,
 )
 
-#: Largest frame accepted, bytes (bounds decoding work; an ``Envelopes`` table of
-#: ``MAX_TABLE_ROWS`` rows with the longest ids is about 100 KiB).
-MAX_FRAME_BYTES = 128 * 1024
 #: Longest value repr quoted in an error message, characters.
 MAX_QUOTED_CHARS = 80
 
@@ -48,6 +47,57 @@ _HEADER = struct.Struct("!HQB")
 HEADER_FIXED_BYTES = _HEADER.size
 
 _pack = msgpack.Packer(use_bin_type=True).pack
+
+#: Bytes of the longest msgpack encoding of a number (float 64 or (u)int 64, with its tag).
+_NUMBER_BYTES = 9
+#: Most UTF-8 bytes per character of a free text field.
+_UTF8_MAX_BYTES = 4
+
+
+def _largest_value_bytes(spec: FieldSpec) -> int:
+    """Bytes of the longest msgpack encoding of a value ``spec`` accepts."""
+    if spec.base is tuple:  # a table: MAX_TABLE_ROWS rows, every cell at its longest
+        row = len(_pack([None] * len(spec.columns))) - len(spec.columns)
+        row += sum(_largest_value_bytes(column) for _, column in spec.columns)
+        return len(_pack([None] * MAX_TABLE_ROWS)) - MAX_TABLE_ROWS + MAX_TABLE_ROWS * row
+    if spec.base in (int, float):
+        return _NUMBER_BYTES
+    if spec.base is bool:
+        return 1
+    if spec.choices is not None:
+        chars = max(len(c) for c in spec.choices)
+    elif spec.pattern is not None:
+        chars = _pattern_max_chars(spec.pattern)
+    else:
+        chars = MAX_TEXT_CHARS * _UTF8_MAX_BYTES
+    return len(_pack("x" * chars))
+
+
+def _pattern_max_chars(pattern: re.Pattern[str]) -> int:
+    """An upper bound of the length of a string ``pattern`` matches.
+
+    The sum of its ``{m,n}`` bounds plus its own length (which bounds the characters
+    matched outside those quantifiers); a pattern without a bound cannot size a frame.
+    """
+    bounds = [int(n) for n in re.findall(r"\{\d*,(\d+)\}", pattern.pattern)]
+    if not bounds or any(q in pattern.pattern for q in "*+"):
+        raise TypeError(f"pattern {pattern.pattern!r}: no length bound to size frames by")
+    return sum(bounds) + len(pattern.pattern)
+
+
+def largest_frame_bytes() -> int:
+    """An upper bound of the bytes of the largest legal frame of any registered kind."""
+    largest = 0
+    for name, cls in KINDS.items():
+        payload = len(_pack([None] * len(cls.FIELDS))) - len(cls.FIELDS)  # array header
+        payload += sum(_largest_value_bytes(spec) for _, spec in cls.FIELDS)
+        largest = max(largest, HEADER_FIXED_BYTES + len(name.encode("ascii")) + payload)
+    return largest
+
+
+#: Largest frame accepted, bytes: the largest legal message (every field at its longest).
+#: Sockets refuse anything bigger before reading it (``ZMQ_MAXMSGSIZE``); decoding too.
+MAX_FRAME_BYTES = largest_frame_bytes()
 
 
 def _plain_test(spec: FieldSpec, var: str, env: dict[str, Any]) -> str:
@@ -134,7 +184,14 @@ def _codec_for(cls: type) -> _Codec:
     return codec
 
 
+#: Container types msgpack decodes to; none is ever quoted in full.
+_CONTAINERS = (list, dict, tuple)
+
+
 def _quote(value: Any) -> str:
+    """A short text of ``value``; containers by type and size, never by (recursive) repr."""
+    if isinstance(value, _CONTAINERS):
+        return f"<{type(value).__name__} of {len(value)} items>"
     text = repr(value)
     return text if len(text) <= MAX_QUOTED_CHARS else text[: MAX_QUOTED_CHARS - 3] + "..."
 
@@ -153,7 +210,11 @@ def _check(codec: _Codec, values: Sequence[Any]) -> bool:
     if codec.plain(values):
         return True
     for (name, spec), value in zip(codec.specs, values, strict=True):
-        problem = spec.problem(value)
+        # A scalar field holding a container (msgpack nests arrays up to 1,023 deep) is
+        # refused by its type alone, never quoted or walked recursively; a table's rows
+        # were made tuples one level deep and its cells are checked as scalars.
+        nested = isinstance(value, _CONTAINERS) and spec.base is not tuple
+        problem = "nested data in a scalar field" if nested else spec.problem(value)
         if problem is not None:
             sender, seq = _context(values)
             raise InvalidMessage(
@@ -162,7 +223,7 @@ def _check(codec: _Codec, values: Sequence[Any]) -> bool:
                 sender=sender,
                 seq=seq,
                 field=name,
-                value=value,
+                value=_quote(value) if nested else value,
             )
     return False
 
@@ -251,7 +312,7 @@ def _decode_payload(codec: _Codec, payload: bytes) -> Message:
         raise MalformedFrame(
             f"{kind}.payload: expected an array, got {type(values).__name__}",
             kind=kind,
-            value=values,
+            value=_quote(values),
         )
     expected = len(codec.names)
     if len(values) != expected:

@@ -72,6 +72,10 @@ class LateMessage(RejectedMessage):
     """A message belongs to an interval that is already over."""
 
 
+class SenderMuted(RejectedMessage):
+    """The sender used up its refusal budget: its frames are dropped undecoded for a while."""
+
+
 class TransportError(MessagingError):
     """A transport cannot do what was asked (closed, unknown recipient, timeout, setup)."""
 

@@ -116,6 +116,8 @@ class FieldSpec:
             if type(row) is not tuple or len(row) != len(self.columns):
                 return f"row {i} is not a tuple of {len(self.columns)} values"
             for (name, spec), cell in zip(self.columns, row, strict=True):
+                if isinstance(cell, list | tuple | dict):  # never repr'd: may nest 1,000 deep
+                    return f"row {i} {name}: nested data in a table cell"
                 problem = spec.problem(cell)
                 if problem is not None:
                     return f"row {i} {name}={cell!r:.40}: {problem}"

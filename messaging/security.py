@@ -68,9 +68,13 @@ class KeyStore:
         names = (p.stem for p in folder.glob("*.key"))
         return tuple(sorted(n for n in names if n != RELAY_KEY_NAME))
 
+    def raw_public_key(self, name: str) -> bytes:
+        """The public key of ``name`` as raw 32 bytes (as ZAP passes it)."""
+        return z85.decode(self.public_key(name))
+
     def user_ids(self) -> dict[bytes, str]:
-        """Authorised agent public keys (raw 32 bytes, as ZAP passes them) -> agent id."""
-        return {z85.decode(self.public_key(a)): a for a in self.agent_ids()}
+        """Every agent public key of the store (raw 32 bytes) -> agent id."""
+        return {self.raw_public_key(a): a for a in self.agent_ids()}
 
     @staticmethod
     def _load(path: Path, name: str) -> tuple[bytes, bytes | None]:
@@ -97,9 +101,14 @@ def init_keystore(root: Path, agent_ids: Iterable[str]) -> tuple[list[str], list
             names.append(agent)
     store = KeyStore(Path(root))
     public_dir, private_dir = store.root / PUBLIC_DIR, store.root / PRIVATE_DIR
-    public_dir.mkdir(parents=True, exist_ok=True)
-    private_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(private_dir, 0o700)
+    try:
+        public_dir.mkdir(parents=True, exist_ok=True)
+        private_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(private_dir, 0o700)
+    except OSError as exc:
+        raise SecurityError(
+            f"keys {store.root}: cannot make a key store there ({exc.strerror})"
+        ) from None
     created, kept = [], []
     for name in names:
         if store.secret_path(name).is_file() and store.public_path(name).is_file():
@@ -113,17 +122,29 @@ def init_keystore(root: Path, agent_ids: Iterable[str]) -> tuple[list[str], list
 
 
 class KeyStoreAuthenticator(ThreadAuthenticator):
-    """ZAP handler admitting the store's agent keys; ``User-Id`` is the key's agent id."""
+    """ZAP handler admitting agent keys of the store; ``User-Id`` is the key's agent id.
 
-    def __init__(self, context: zmq.Context, store: KeyStore) -> None:
+    With ``agents`` only those agents' keys are admitted (a run's own agents, not stale keys
+    of an earlier run left in the same directory); a key the store lacks is an error.
+    """
+
+    def __init__(
+        self, context: zmq.Context, store: KeyStore, agents: Iterable[str] | None = None
+    ) -> None:
         super().__init__(context)
-        self._user_ids = store.user_ids()
-        self._public_dir = store.root / PUBLIC_DIR
+        user_ids = store.user_ids()
+        if agents is not None:
+            user_ids = {store.raw_public_key(a): a for a in agents}
+        self._user_ids = user_ids
 
     def start(self) -> None:
-        """Start the ZAP thread admitting only the agents' public keys."""
+        """Start the ZAP thread admitting only the authorised agents' public keys."""
         super().start()
-        self.configure_curve(domain=ZAP_DOMAIN, location=self._public_dir)
+        self.configure_curve_callback(domain=ZAP_DOMAIN, credentials_provider=self)
+
+    def callback(self, domain: str, z85_key: bytes) -> bool:
+        """Whether the client key (z85) belongs to an authorised agent (ZAP credentials)."""
+        return z85.decode(z85_key) in self._user_ids
 
     def curve_user_id(self, client_public_key: bytes) -> str:
         """The agent id of an admitted key ("" for the relay's own key)."""

@@ -17,6 +17,16 @@ Endpoints join with a hello handshake (retried until the relay's welcome arrives
 agent's topic), so nothing sent to a joined agent is lost to a late subscription. The
 relay drops (and counts) directed messages to agents that have not joined. Queues are
 unbounded (high-water marks 0), so a slow receiver delays but never loses messages.
+
+Every socket refuses frames larger than the largest legal message
+(``ZMQ_MAXMSGSIZE`` = :data:`messaging.codec.MAX_FRAME_BYTES`): libzmq reads the size
+prefix and drops the sender's connection without reading or buffering the frame. A
+monitor on the relay's sockets counts dropped connections and failed handshakes (CURVE
+authentication refused, wrong server key, not ZMTP) in :class:`RelayStats`. A routing id
+already in use is refused (no hand-over), so no peer can cut another's connection by
+taking its id. An endpoint counts the drops of its own connections
+(:attr:`ZmqTransport.link_drops`): messages in flight on a dropped connection are lost, so
+its owner resynchronises (see ``docs/deploy.md``).
 """
 
 from __future__ import annotations
@@ -27,13 +37,15 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
-from messaging.codec import decode_frame, encode
+from messaging.codec import MAX_FRAME_BYTES, decode_frame, encode
 from messaging.counters import Counters
 from messaging.endpoints import RelayEndpoints
 from messaging.errors import (
@@ -42,6 +54,7 @@ from messaging.errors import (
     RejectedMessage,
     SecurityError,
     SenderMismatch,
+    SenderMuted,
     TransportClosed,
     TransportError,
     TransportTimeout,
@@ -62,13 +75,22 @@ HELLO_RETRY_MS = 50
 SEND_TIMEOUT_MS = 5000
 #: How long close() lets queued outgoing messages drain, ms.
 LINGER_MS = 500
-#: ZMTP heartbeat: ping interval and the silence after which a peer is dropped, ms.
+#: ZMTP heartbeat: ping interval and the silence after which a peer is dropped, ms. The
+#: timeout is long: a relay saturated by a flood answers pings late, and a dropped connection
+#: loses the messages in flight on it (dead agents are found by the DSO's phase deadlines
+#: and a dead DSO by the prosumers' silence limit, not by this).
 HEARTBEAT_INTERVAL_MS = 1000
-HEARTBEAT_TIMEOUT_MS = 5000
+HEARTBEAT_TIMEOUT_MS = 30_000
 #: How often the relay loop checks its stop flag when idle, ms.
 RELAY_POLL_MS = 50
 #: High-water mark of every socket (0: unbounded, never drop).
 QUEUE_HWM_MSGS = 0
+#: Socket events that end a connection's handshake unsuccessfully.
+HANDSHAKE_FAILED_EVENTS = (
+    zmq.EVENT_HANDSHAKE_FAILED_AUTH
+    | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+    | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+)
 
 TOPIC_END = b"\x00"
 BROADCAST = b"*"
@@ -81,6 +103,7 @@ BYE = b"bye"
 
 def _configure(socket: zmq.Socket) -> zmq.Socket:
     socket.linger = LINGER_MS
+    socket.maxmsgsize = MAX_FRAME_BYTES
     socket.sndhwm = QUEUE_HWM_MSGS
     socket.rcvhwm = QUEUE_HWM_MSGS
     socket.heartbeat_ivl = HEARTBEAT_INTERVAL_MS
@@ -100,6 +123,10 @@ class RelayStats:
     malformed: int = 0
     joins: int = 0
     leaves: int = 0
+    #: Upstream connections ended (agents leaving, and senders of oversized frames).
+    disconnects: int = 0
+    #: Failed handshakes: CURVE authentication refused, wrong server key, not ZMTP.
+    handshake_failures: int = 0
 
 
 class Relay:
@@ -107,9 +134,9 @@ class Relay:
 
     Binds on construction, so :attr:`endpoints` holds the resolved addresses (free tcp
     ports picked). With ``keys`` its sockets are CURVE servers that admit only the store's
-    agents; binding tcp beyond loopback without keys raises :class:`SecurityError`.
-    Run it with :meth:`serve` (blocking) or :meth:`start` (a daemon thread), end it with
-    :meth:`close`.
+    agents (only ``agents`` when given: the run's own); binding tcp beyond loopback without
+    keys raises :class:`SecurityError`. Run it with :meth:`serve` (blocking) or
+    :meth:`start` (a daemon thread), end it with :meth:`close`.
     """
 
     def __init__(
@@ -117,6 +144,7 @@ class Relay:
         endpoints: RelayEndpoints,
         *,
         keys: KeyStore | None = None,
+        agents: Iterable[str] | None = None,
         context: zmq.Context | None = None,
     ) -> None:
         if keys is None and not endpoints.is_loopback:
@@ -131,15 +159,20 @@ class Relay:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._auth: KeyStoreAuthenticator | None = None
+        self._monitors: list[zmq.Socket] = []
         if keys is not None:
-            self._auth = KeyStoreAuthenticator(self.context, keys)
+            self._auth = KeyStoreAuthenticator(self.context, keys, agents)
             self._auth.start()
         self._router = _configure(self.context.socket(zmq.ROUTER))
-        self._router.router_handover = True  # a reconnecting agent replaces its old pipe
+        self._router.router_handover = False  # an id in use is refused, never taken over
         self._pub = _configure(self.context.socket(zmq.XPUB if self._secure else zmq.PUB))
         if self._secure:  # the relay decides which topics each authenticated agent may read
             self._pub.xpub_manual = True
         try:
+            self._monitors = [
+                self._router.get_monitor_socket(zmq.EVENT_DISCONNECTED | HANDSHAKE_FAILED_EVENTS),
+                self._pub.get_monitor_socket(HANDSHAKE_FAILED_EVENTS),
+            ]
             for socket, address in (
                 (self._router, endpoints.upstream),
                 (self._pub, endpoints.downstream),
@@ -156,32 +189,39 @@ class Relay:
 
     def serve(self) -> None:
         """Forward messages until :meth:`stop` is called (from another thread)."""
-        if self._secure:
-            self._serve_secure()
-            return
-        router, stop = self._router, self._stop
-        router.rcvtimeo = RELAY_POLL_MS
-        while not stop.is_set():
-            try:
-                frames = router.recv_multipart()
-            except zmq.Again:
-                continue
-            self._route(frames)
-
-    def _serve_secure(self) -> None:
         poller = zmq.Poller()
-        poller.register(self._router, zmq.POLLIN)
-        poller.register(self._pub, zmq.POLLIN)
+        router = self._router
+        poller.register(router, zmq.POLLIN)
+        if self._secure:
+            poller.register(self._pub, zmq.POLLIN)
+        for monitor in self._monitors:
+            poller.register(monitor, zmq.POLLIN)
+        copy = not self._secure  # frames keep their User-Id only as zmq.Frame objects
         while not self._stop.is_set():
             ready = dict(poller.poll(RELAY_POLL_MS))
-            if self._pub in ready:
-                self._filter_subscriptions()
-            while self._router in ready:
+            if len(ready) > 1 or router not in ready:
+                self._side_events(ready)
+            while router in ready:
                 try:
-                    frames = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    frames = router.recv_multipart(zmq.NOBLOCK, copy=copy)
                 except zmq.Again:
                     break
                 self._route(frames)
+
+    def _side_events(self, ready: dict) -> None:
+        if self._pub in ready:
+            self._filter_subscriptions()
+        for monitor in self._monitors:
+            while monitor in ready:
+                try:
+                    event = recv_monitor_message(monitor, zmq.NOBLOCK)["event"]
+                except zmq.Again:
+                    break
+                if event == zmq.EVENT_DISCONNECTED:
+                    self.stats.disconnects += 1
+                elif event & HANDSHAKE_FAILED_EVENTS:
+                    self.stats.handshake_failures += 1
+                    log.warning("relay: a handshake failed (%s)", zmq.Event(event).name)
 
     def _filter_subscriptions(self) -> None:
         """Apply an agent's subscription only to its own topic or the broadcast topic."""
@@ -263,7 +303,12 @@ class Relay:
             self._thread = None
         for socket in (getattr(self, "_router", None), getattr(self, "_pub", None)):
             if socket is not None:
+                with contextlib.suppress(zmq.ZMQError):
+                    socket.disable_monitor()
                 socket.close(LINGER_MS)
+        for monitor in getattr(self, "_monitors", ()):
+            monitor.close(0)
+        self._monitors = []
         if self._auth is not None:
             self._auth.stop()
             self._auth = None
@@ -301,12 +346,16 @@ class ZmqTransport:
         self._closed = False
         self._rcvtimeo = -1
         self._recipients: dict[str, bytes] = {}
+        self._muted: set[bytes] = set()
         context = context or zmq.Context.instance()
         self._dealer = _configure(context.socket(zmq.DEALER))
         self._dealer.routing_id = self._id
         self._dealer.sndtimeo = SEND_TIMEOUT_MS
         self._dealer.immediate = True  # queue only on a live (authenticated) connection
         self._sub = _configure(context.socket(zmq.SUB))
+        #: Connections to the relay dropped after joining (messages in flight may be lost).
+        self.link_drops = 0
+        self._monitor = self._sub.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         try:
             if keys is not None:
                 make_client(self._dealer, keys, agent_id)
@@ -331,6 +380,8 @@ class ZmqTransport:
             if self._sub.poll(HELLO_RETRY_MS):
                 frames = self._sub.recv_multipart()
                 if frames[1:] == [TO_RELAY, WELCOME]:
+                    self._drain_monitor()  # drops before the welcome lost nothing
+                    self.link_drops = 0
                     return
         raise TransportTimeout(f"{self.agent_id}: no welcome from the relay in {timeout_ms} ms")
 
@@ -388,6 +439,29 @@ class ZmqTransport:
             if timeout > 0:  # skipped a control frame or our own publish: wait what is left
                 timeout = max(0, timeout_ms - math.ceil((time.monotonic() - start) * 1000))
 
+    def mute(self, agent_id: str) -> None:
+        """Drop frames relay-stamped as from ``agent_id`` without decoding them (refused)."""
+        self._muted.add(agent_id.encode("utf-8", "replace"))
+
+    def unmute_all(self) -> None:
+        """Accept every sender again."""
+        self._muted.clear()
+
+    def _drain_monitor(self) -> None:
+        """Count the downstream connection's drops noticed since the last look."""
+        while True:
+            try:
+                recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.link_drops += 1
+
+    def take_link_drops(self) -> int:
+        """Drops of the downstream connection since the last call."""
+        self._drain_monitor()
+        drops, self.link_drops = self.link_drops, 0
+        return drops
+
     def _accept(self, frames: list[bytes]) -> Message | None:
         if len(frames) != 3:
             self.counters.count_rejected(None, sum(len(f) for f in frames))
@@ -395,9 +469,14 @@ class ZmqTransport:
         topic, origin, body = frames
         if origin == TO_RELAY or (origin == self._id and topic == BROADCAST_TOPIC):
             return None  # a repeated welcome, or our own publish
+        if origin in self._muted:
+            self.counters.count_rejected(None, len(body))
+            raise SenderMuted(
+                f"frames from muted sender {origin!r}", origin=origin.decode("utf-8", "replace")
+            )
         sender = origin.decode("utf-8", "replace")
         try:
-            send_ns, msg = decode_frame(body)
+            send_ns, msg = _decode_any(body)
             if msg.sender != sender:
                 raise SenderMismatch(
                     f"{msg.kind}.sender={msg.sender!r}: frames come from {sender!r}",
@@ -415,6 +494,9 @@ class ZmqTransport:
         return msg
 
     def _close_sockets(self) -> None:
+        with contextlib.suppress(zmq.ZMQError):
+            self._sub.disable_monitor()
+        self._monitor.close(0)
         self._dealer.close(LINGER_MS)
         self._sub.close(LINGER_MS)
 
@@ -432,6 +514,19 @@ class ZmqTransport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _decode_any(body: bytes) -> tuple[int, Message]:
+    """:func:`decode_frame`, with any unexpected failure refused as a malformed frame.
+
+    Nothing that arrives on the wire may end the receiving process.
+    """
+    try:
+        return decode_frame(body)
+    except RejectedMessage:
+        raise
+    except Exception as exc:
+        raise MalformedFrame(f"frame: cannot be decoded ({type(exc).__name__})") from None
 
 
 def run_relay(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -74,12 +75,16 @@ def scenario_with(network: str, n_prosumers: int, path: Path) -> tuple[Path, int
     return save_scenario(scenario, path), len(scenario.prosumers)
 
 
-def deployed(config: SimConfig, transport: str, out: Path) -> dict[str, float]:
-    """Deploy ``config`` and return its interval figures."""
+def deployed(
+    config: SimConfig, transport: str, out: Path, *, progress: bool = False
+) -> dict[str, float]:
+    """Deploy ``config`` and return its interval figures (``progress``: a line and a bar)."""
     from abm.deploy.launcher import deploy
     from abm.deploy.spec import DeployOptions
 
-    result = deploy(config, DeployOptions(transport=transport), out)
+    if progress:
+        print(f"deploying {config.protocol} over {transport} ({out.name}) ...", file=sys.stderr)
+    result = deploy(config, DeployOptions(transport=transport), out, progress=progress)
     timing = result.tables["timing"]
     n = len(timing)
     span_s = timing["start_ms"].iloc[-1] / 1000 if n > 1 else 0.0
@@ -119,12 +124,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"(default: {DEFAULT_SIZES}; '' to skip)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress lines")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its figures."""
     sizes = _sizes(args.sizes)
+    progress = not args.no_progress
     base = SimConfig(network=args.network, market="multi", policy="rule", days=args.days)
     result: dict[str, Any] = {"network": args.network, "days": args.days}
     scaling: list[dict[str, Any]] = []
@@ -135,8 +142,8 @@ def run(args: argparse.Namespace) -> int:
             base = dataclasses.replace(base, scenario=str(path))
         for protocol in ("auction", "bilateral"):
             config = dataclasses.replace(base, protocol=protocol)
-            ipc = deployed(config, "ipc", tmp_dir / f"{protocol}-ipc")
-            tcp = deployed(config, "tcp", tmp_dir / f"{protocol}-tcp")
+            ipc = deployed(config, "ipc", tmp_dir / f"{protocol}-ipc", progress=progress)
+            tcp = deployed(config, "tcp", tmp_dir / f"{protocol}-tcp", progress=progress)
             inproc_ms, inproc_rate = inprocess_interval_ms(config)
             result["prosumers"] = ipc["prosumers"]
             result[protocol] = {
@@ -156,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
             for size in sizes:
                 path, n = scenario_with(args.network, size, tmp_dir / f"scenario-{size}.json")
                 small = dataclasses.replace(config, scenario=str(path))
-                figures = deployed(small, "ipc", tmp_dir / f"{protocol}-{n}")
+                figures = deployed(small, "ipc", tmp_dir / f"{protocol}-{n}", progress=progress)
                 scaling.append({"protocol": protocol, **_scaling_row(n, figures)})
             scaling.append({"protocol": protocol, **_scaling_row(ipc["prosumers"], ipc)})
     result["scaling"] = scaling

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from abm.commands.output import emit
+from abm.commands.output import add_out_args, emit
 from abm.config import add_config_args, config_from_args
 from abm.deploy.spec import DeployOptions
 from abm.sim_config import SimConfig
@@ -28,8 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_config_args(parser, SimConfig)
     add_config_args(parser, DeployOptions)
-    parser.add_argument("--out", type=Path, required=True, help="directory for results")
+    add_out_args(parser, required=True)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument(
         "--dry-run",
         action="store_true",
@@ -40,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--collect",
         action="store_true",
         help="merge the records already in OUT/agents (agents started by hand from a "
-        "--dry-run spec) into the tables; start nothing",
+        "--dry-run spec) into the tables; start nothing (OUT is expected to hold that run)",
     )
     parser.set_defaults(func=run)
 
@@ -68,6 +70,7 @@ def _status_line(status: dict) -> dict:
 def run(args: argparse.Namespace) -> int:
     """Deploy the run (or only prepare it) and print its summary."""
     from abm.deploy.launcher import collect_existing, deploy, prepare
+    from abm.out_dir import prepare_out_dir
 
     if args.collect:
         collected = collect_existing(args.out)
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     config = config_from_args(SimConfig, args)
     options = config_from_args(DeployOptions, args)
+    prepare_out_dir(args.out, args.overwrite)
     if args.dry_run:
         prepared = prepare(config, options, args.out)
         script = _commands_script(prepared)
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         }
         emit(result, args.json, title="deployment prepared (nothing started)")
         return 0
-    result = deploy(config, options, args.out)
+    result = deploy(config, options, args.out, progress=not args.no_progress)
     title = (
         f"{config.network}, market={config.market}, protocol={config.protocol}, "
         f"policy={config.policy}, transport={options.transport}, {config.days} day(s), "
@@ -96,4 +100,10 @@ def run(args: argparse.Namespace) -> int:
     emit(result.summary, args.json, title=title)
     if not args.json:
         print(f"results written to {args.out}")
+    absent = result.status["never_present"]
+    if absent:
+        print(
+            f"p2pvar: warning: {len(absent)} prosumer(s) never took part: {' '.join(absent)}",
+            file=sys.stderr,
+        )
     return 0

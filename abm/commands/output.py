@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 
@@ -26,3 +28,15 @@ def emit(result: Mapping[str, Any], as_json: bool, title: str = "") -> None:
     width = max((len(k) for k in result), default=0)
     for key, value in result.items():
         print(f"  {key:<{width}}  {_fmt(value)}")
+
+
+def add_out_args(parser: argparse.ArgumentParser, *, required: bool) -> None:
+    """Add ``--out DIR`` and ``--overwrite`` (checked by :func:`abm.out_dir.prepare_out_dir`)."""
+    parser.add_argument(
+        "--out", type=Path, required=required, default=None, help="directory for results"
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run's results in --out (refused if it holds other files)",
+    )

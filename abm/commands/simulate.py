@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from abm.commands.output import emit
+from abm.commands.output import add_out_args, emit
 from abm.config import add_config_args, config_from_args
 from abm.sim_config import SimConfig
 
@@ -19,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "as Mesa agents exchanging messages; print a summary and write tables to --out.",
     )
     add_config_args(parser, SimConfig)
-    parser.add_argument("--out", type=Path, default=None, help="directory for results")
+    add_out_args(parser, required=False)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.set_defaults(func=run)
@@ -27,9 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the simulation and print its summary."""
+    from abm.out_dir import prepare_out_dir
     from abm.simulation import run_simulation
 
     config = config_from_args(SimConfig, args)
+    if args.out is not None:
+        prepare_out_dir(args.out, args.overwrite)
     result = run_simulation(config, args.out, progress=not args.no_progress)
     title = (
         f"{config.network}, market={config.market}, protocol={config.protocol}, "

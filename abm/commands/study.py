@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from abm.commands.output import add_out_args
 from abm.config import add_config_args, config_from_args, write_run_config
 from abm.sim_config import MARKETS, SimConfig
 
@@ -22,19 +23,20 @@ def register(sub: argparse._SubParsersAction) -> None:
         "OUT/comparison.csv (and .md) and plots to OUT/*.png.",
     )
     add_config_args(markets, SimConfig)
-    markets.add_argument("--out", type=Path, required=True, help="directory for results")
+    add_out_args(markets, required=True)
     markets.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     markets.set_defaults(func=run_markets)
 
 
 def run_markets(args: argparse.Namespace) -> int:
     """Run the four market modes and write the comparison."""
+    from abm.out_dir import prepare_out_dir
     from abm.simulation import run_simulation
     from analysis.compare import compare_runs, to_markdown
     from analysis.plots import plot_comparison, plot_daily_profiles
 
     base = config_from_args(SimConfig, args)
-    out: Path = args.out
+    out: Path = prepare_out_dir(args.out, args.overwrite, study_modes=MARKETS)
     runs = {}
     for market in MARKETS:
         config = dataclasses.replace(base, market=market)

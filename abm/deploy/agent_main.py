@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+import zmq
+
 from abm.deploy.dso_process import DsoClock, interval_ticks
 from abm.deploy.errors import RunSpecError
 from abm.deploy.feeder_file import load_feeder
@@ -25,6 +27,8 @@ from abm.world import World, agent_rngs, build_world, make_dso, make_prosumer
 from messaging.security import KeyStore
 from messaging.zmq_transport import Relay
 
+#: I/O threads of the relay's own ZeroMQ context.
+RELAY_IO_THREADS = 1
 #: Environment variable in which the launcher passes the spawn time (ns since the epoch).
 SPAWN_NS_ENV = "P2PVAR_SPAWN_NS"
 
@@ -75,7 +79,10 @@ def _run_dso(
 ) -> int:
     dso = make_dso(world)
     ticks = interval_ticks(spec.sim)  # before the relay: its first heartbeat goes out at once
-    relay = Relay(spec.relay, keys=keys).start()
+    # The relay gets its own context (its own I/O thread): forwarding for every agent must
+    # not starve the DSO's own connection, nor the DSO's work the relay's heartbeats.
+    relay_context = zmq.Context(io_threads=RELAY_IO_THREADS)
+    relay = Relay(spec.relay, keys=keys, agents=spec.agents, context=relay_context).start()
     try:
         link = AgentLink(DSO_ID, entry, keys, spec.options.join_timeout_ms)
         try:
@@ -96,6 +103,7 @@ def _run_dso(
             link.close()
     finally:
         relay.close()
+        relay_context.destroy(linger=0)
 
 
 def _run_prosumer(

@@ -140,7 +140,10 @@ class DsoClock:
         link.send_s = link.recv_s = self.compute_s = 0.0
         self.interval = t
         self.marked = []
-        admitted = [p for p in self.order if self.members[p].admissible()]
+        self._drain_inbox()
+        admitted = self._admissible()
+        if not admitted:
+            admitted = self._await_return()
         for p in admitted:
             self.members[p].absent_since = None
         self.live = set(admitted)
@@ -165,6 +168,30 @@ class DsoClock:
         deadline = time.monotonic() + CLOSE_TIMEOUT_MS / 1000
         while any(m.joined for m in self.members.values()) and time.monotonic() < deadline:
             self._receive_once(deadline)
+
+    # -- membership -----------------------------------------------------------------------
+    def _admissible(self) -> list[str]:
+        return [p for p in self.order if self.members[p].admissible()]
+
+    def _drain_inbox(self) -> None:
+        """Handle everything already queued (late acks, joins) without waiting."""
+        while (msg := self.link.receive(0, self.dso.interval)) is not None:
+            self._dispatch_safely(msg)
+
+    def _await_return(self) -> list[str]:
+        """With nobody admissible, read the inbox up to one phase deadline for a return.
+
+        Without this an interval with nobody would never read the inbox, and prosumers
+        that come back (a late ack, a ``Join``) would never be heard: the rest of the run
+        would race through empty intervals.
+        """
+        deadline = time.monotonic() + self.spec.options.phase_deadline_ms / 1000
+        while time.monotonic() < deadline:
+            self._receive_once(deadline)
+            admitted = self._admissible()
+            if admitted:
+                return admitted
+        return []
 
     # -- phases ---------------------------------------------------------------------------
     def _await_acks(self, k: int, name: str) -> None:
@@ -193,7 +220,7 @@ class DsoClock:
         left_ms = max(0, round((deadline - time.monotonic()) * 1000))
         msg = self.link.receive(min(left_ms, CLOCK_POLL_MS), self.dso.interval)
         if msg is not None:
-            self._dispatch(msg)
+            self._dispatch_safely(msg)
         if time.monotonic() - self.link.last_send > DSO_HEARTBEAT_MS / 1000:
             self._heartbeat()
 
@@ -202,11 +229,19 @@ class DsoClock:
         beat = Heartbeat(DSO_ID, max(self.interval, 0), self.link.next_control_seq())
         self.link.send(None, beat)
 
+    def _dispatch_safely(self, msg: Message) -> None:
+        try:
+            self._dispatch(msg)
+        except Terminated:
+            raise
+        except Exception as exc:  # the receive path is a boundary: refuse, count, go on
+            self.link.handler_failed(msg, exc)
+
     def _dispatch(self, msg: Message) -> None:
         sender = msg.sender
         member = self.members.get(sender)
         if member is None:
-            self.link.guard.count(None, "UnknownSender", msg.kind)
+            self.link.refuse(sender, "UnknownSender", msg.kind)
             return
         member.heard_at = time.monotonic()
         if isinstance(msg, Heartbeat):
@@ -214,9 +249,9 @@ class DsoClock:
                 self.acks[sender] += 1
         elif isinstance(msg, Join):
             member.joined = True
-            member.absent_since = None
             if sender in self.live:  # a new incarnation takes part from the next open
                 self._mark_absent(sender, "join", "a new process joined under this id")
+            member.absent_since = None  # admissible at the next open, whatever came before
         elif isinstance(msg, Leave):
             member.joined = False
             self.live.discard(sender)
@@ -225,7 +260,7 @@ class DsoClock:
         elif sender in self.live:
             self._send(self._logic(self.dso.handle, msg))
         else:
-            self.link.guard.count(None, "AbsentSender", msg.kind)
+            self.link.refuse(sender, "AbsentSender", msg.kind)
 
     # -- helpers --------------------------------------------------------------------------
     def _logic(self, method: Callable[..., list[Outgoing]], *args: Any) -> list[Outgoing]:
@@ -235,12 +270,13 @@ class DsoClock:
         return out
 
     def _send(self, outgoing: list[Outgoing], *, only_live: bool = False) -> None:
-        for to, msg in outgoing:
-            if only_live and isinstance(msg, Envelopes):
-                msg = msg.only(self.live)  # the rows of the admitted prosumers
-            elif only_live and not self._for_live(to, msg):
-                continue
-            self.link.send(to, msg)
+        if only_live:
+            outgoing = [
+                (to, msg.only(self.live) if isinstance(msg, Envelopes) else msg)  # admitted rows
+                for to, msg in outgoing
+                if isinstance(msg, Envelopes) or self._for_live(to, msg)
+            ]
+        self.link.send_all(outgoing)
 
     def _for_live(self, to: str | None, msg: Message) -> bool:
         if to is not None:

@@ -19,3 +19,7 @@ class PolicySpecError(DeployError):
 
 class RunIncomplete(DeployError):
     """The run ended before its last interval (e.g. the DSO process died)."""
+
+
+class MarketDidNotRun(DeployError):
+    """The run finished but too few prosumers took part for its results to mean anything."""

@@ -29,11 +29,12 @@ from types import FrameType
 from typing import Any
 
 import pandas as pd
+from tqdm import tqdm
 
 from abm.config import write_run_config
 from abm.deploy.agent_main import SPAWN_NS_ENV
 from abm.deploy.dso_process import interval_ticks
-from abm.deploy.errors import DeployError, RunIncomplete, RunSpecError
+from abm.deploy.errors import DeployError, MarketDidNotRun, RunIncomplete, RunSpecError
 from abm.deploy.feeder_file import save_feeder
 from abm.deploy.hosts import HostsFile, load_hosts
 from abm.deploy.merge import Merged, merge_records
@@ -73,6 +74,9 @@ SINGLE_THREAD_ENV = {
     "MKL_NUM_THREADS": "1",
 }
 PR_SET_PDEATHSIG = 1
+#: The market ran only if at least this share of prosumer-intervals took part; below it
+#: ``deploy`` writes its results and fails with :class:`MarketDidNotRun`.
+MIN_PARTICIPATION = 0.5
 
 
 @dataclass(frozen=True)
@@ -305,22 +309,25 @@ class Deployment:
         worst_ms = options.join_timeout_ms + n * ticks * options.phase_deadline_ms
         return (worst_ms + CLOSE_TIMEOUT_MS) / 1000 + RUN_SLACK_S
 
-    def wait(self, timeout_s: float | None = None) -> None:
+    def wait(self, timeout_s: float | None = None, *, progress: bool = False) -> None:
         """Wait for the DSO to exit, then (bounded) for every prosumer; stop the rest.
 
         An agent that exits with an error before the first interval is a setup problem
         (bad policy spec, port in use, ...): :class:`DeployError` with its log's last line.
+        With ``progress`` a bar shows the intervals done and who took part in the last one.
         """
         timeout_s = self.run_timeout_s() if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout_s
         started = False
-        while self.alive(DSO_ID):
-            if time.monotonic() > deadline:
-                raise DeployError(f"the run did not finish within {timeout_s:.0f} s")
-            started = started or self.completed_intervals() > 0
-            if not started:
-                self._check_setup()
-            time.sleep(WATCH_S)
+        with IntervalProgress(self.spec, self.prepared.world.n_intervals, progress) as bar:
+            while self.alive(DSO_ID):
+                if time.monotonic() > deadline:
+                    raise DeployError(f"the run did not finish within {timeout_s:.0f} s")
+                started = started or bar.update() > 0
+                if not started:
+                    self._check_setup()
+                time.sleep(WATCH_S)
+            bar.update()
         if not started:
             self._check_setup()
         grace = (self.spec.options.dso_silence_ms + CLOSE_TIMEOUT_MS) / 1000
@@ -382,9 +389,50 @@ class Deployment:
         return codes
 
     # -- results ----------------------------------------------------------------------------
-    def collect(self) -> DeployResult:
+    def collect(self, *, interrupted: bool = False) -> DeployResult:
         """Merge the records and write every table, ``config.json`` and ``summary.json``."""
-        return collect(self.prepared, self.exit_codes)
+        return collect(self.prepared, self.exit_codes, interrupted=interrupted)
+
+
+class IntervalProgress:
+    """A progress bar of a running deployment (in a terminal), fed by the DSO's records."""
+
+    def __init__(self, spec: RunSpec, n_intervals: int, enabled: bool) -> None:
+        self.path = spec.records_path(DSO_ID)
+        self.n_prosumers = len(spec.prosumer_ids)
+        self.done = 0
+        self._offset = 0
+        self._bar = tqdm(
+            total=n_intervals,
+            desc="intervals",
+            unit="int",
+            disable=not (enabled and sys.stderr.isatty()),  # error lines stay one line in logs
+            leave=False,
+        )
+
+    def update(self) -> int:
+        """Read the DSO's new interval records; the number of intervals done so far."""
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self._offset)
+                data = f.read()
+        except FileNotFoundError:
+            return self.done
+        end = data.rfind(b"\n") + 1  # a torn last line is read next time
+        self._offset += end
+        for line in data[:end].splitlines():
+            if b'"type":"interval"' in line:
+                present = len(json.loads(line)["present"])
+                self.done += 1
+                self._bar.update(1)
+                self._bar.set_postfix_str(f"present {present}/{self.n_prosumers}", refresh=False)
+        return self.done
+
+    def __enter__(self) -> IntervalProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.close()
 
 
 @dataclass
@@ -397,8 +445,25 @@ class DeployResult:
 
     @property
     def complete(self) -> bool:
-        """Whether the DSO completed every interval and closed the run."""
+        """Whether the DSO completed every interval, closed the run, and the market ran."""
         return bool(self.status["complete"])
+
+
+def participation(merged: Merged, world: World) -> dict[str, Any]:
+    """Who took part: share of prosumer-intervals present, partial and empty intervals."""
+    timing = merged.tables["timing"]
+    n, ids = world.n_intervals, world.prosumer_ids
+    present = set(merged.tables["prosumers"]["prosumer"]) | {
+        p for rec in merged.present.values() for p in rec
+    }
+    share = float(timing["n_present"].sum()) / (len(ids) * n) if ids and n else 0.0
+    return {
+        "participation": share,
+        "intervals_partial": int((timing["n_present"] < len(ids)).sum()),
+        "intervals_empty": int((timing["n_present"] == 0).sum()),
+        "incomplete_intervals": int((~timing["complete"].astype(bool)).sum()),
+        "never_present": [p for p in ids if p not in present],
+    }
 
 
 def _summary(merged: Merged, world: World) -> dict[str, Any]:
@@ -421,19 +486,31 @@ def _summary(merged: Merged, world: World) -> dict[str, Any]:
             "refused_messages": int(tables["refusals"]["count"].sum()),
         }
     )
+    summary.update({k: v for k, v in participation(merged, world).items() if k != "never_present"})
     return summary
 
 
-def collect(prepared: Prepared, exit_codes: Mapping[str, list[int | None]]) -> DeployResult:
-    """Merge the records of a finished (or failed) run and write its outputs."""
+def collect(
+    prepared: Prepared, exit_codes: Mapping[str, list[int | None]], *, interrupted: bool = False
+) -> DeployResult:
+    """Merge the records of a finished (failed, interrupted) run and write its outputs."""
     world = prepared.world
     merged = merge_records(Path(prepared.spec.records_dir), world.prosumer_ids)
     final = merged.dso_final or {}
-    complete = final.get("status") == 0 and merged.last_completed == world.n_intervals - 1
+    finished = final.get("status") == 0 and merged.last_completed == world.n_intervals - 1
+    taking_part = participation(merged, world)
+    market_ran = taking_part["participation"] >= MIN_PARTICIPATION
     status = {
-        "complete": complete,
+        "complete": finished and market_ran and not interrupted,
+        "stopped_by": "interrupted (Ctrl-C or SIGTERM)" if interrupted else "",
         "intervals": world.n_intervals,
         "last_completed_interval": merged.last_completed,
+        "market_ran": market_ran,
+        "min_participation": MIN_PARTICIPATION,
+        **taking_part,
+        "incomplete_interval_list": [
+            int(t) for t in merged.tables["timing"].query("not complete")["interval"]
+        ],
         "dso_status": final.get("status"),
         "dso_reason": final.get("reason", "no final record (the DSO process died)"),
         "exit_codes": {a: codes for a, codes in exit_codes.items()},
@@ -491,21 +568,48 @@ def deploy(
     out_dir: Path,
     *,
     faults: Mapping[str, Fault] | None = None,
+    progress: bool = False,
 ) -> DeployResult:
     """Run ``config`` with every agent in its own process; write and return the results.
 
-    Raises :class:`RunIncomplete` (after writing what was completed) when the DSO stopped
-    before the last interval.
+    Raises (after writing what was completed) :class:`RunIncomplete` when the DSO stopped
+    before the last interval, :class:`MarketDidNotRun` when too few prosumers took part.
     """
     prepared = prepare(config, options, out_dir, faults=faults)
+    interrupted = False
     with _sigterm_as_interrupt(), Deployment(prepared) as deployment:
         deployment.start()
-        deployment.wait()
-    result = deployment.collect()
-    if not result.complete:
-        raise RunIncomplete(
-            f"the run stopped after interval {result.status['last_completed_interval']} of "
-            f"{result.status['intervals']} ({result.status['dso_reason']}); completed "
-            f"intervals are in {prepared.out_dir}"
-        )
+        try:
+            deployment.wait(progress=progress)
+        except KeyboardInterrupt:
+            interrupted = True  # every process is stopped on the way out; then collect
+    result = deployment.collect(interrupted=interrupted)
+    if interrupted:
+        raise KeyboardInterrupt
+    check_result(result, prepared.out_dir)
     return result
+
+
+def check_result(result: DeployResult, out_dir: Path) -> None:
+    """Raise when the run stopped early or the market did not run (results are written)."""
+    status = result.status
+    if status["last_completed_interval"] < status["intervals"] - 1 or status["dso_status"] != 0:
+        raise RunIncomplete(
+            f"the run stopped after interval {status['last_completed_interval']} of "
+            f"{status['intervals']} ({status['dso_reason']}); completed "
+            f"intervals are in {out_dir}"
+        )
+    if not status["market_ran"]:
+        raise MarketDidNotRun(
+            f"the market did not run: {status['participation']:.0%} of prosumer-intervals "
+            f"took part (at least {MIN_PARTICIPATION:.0%} needed), "
+            f"{status['intervals_empty']} of {status['intervals']} intervals had no prosumer"
+            f"{_never_present_text(status['never_present'])}; results are in {out_dir}"
+        )
+
+
+def _never_present_text(ids: list[str], shown: int = 8) -> str:
+    if not ids:
+        return ""
+    names = " ".join(ids[:shown]) + (f" and {len(ids) - shown} more" if len(ids) > shown else "")
+    return f"; never took part: {names}"

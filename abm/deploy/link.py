@@ -4,23 +4,42 @@
 deadline, since the relay may still be starting), sends what the agent logic returns,
 numbers the main loop's own control messages (see :mod:`abm.deploy.guard`), and receives
 with every refused message (malformed, duplicate, replayed, late) counted and skipped.
+
+It bounds the work any one sender can cause per interval: after
+:data:`MAX_REFUSALS_PER_SENDER` refusals of a sender's messages (refused on arrival, or
+answered by the agent logic with an ``Error``) the sender is muted until the next interval
+(its frames are dropped undecoded, counted as ``SenderMuted``) and gets no more ``Error``
+replies (counted as ``ErrorReplySuppressed``). The DSO is never muted.
 """
 
 from __future__ import annotations
 
 import itertools
+import logging
 import time
+from collections import Counter
 from collections.abc import Iterable
 
 from abm.deploy.errors import DeployError
 from abm.deploy.guard import InboundGuard
 from abm.deploy.spec import AgentEntry
 from messaging.errors import RejectedMessage, TransportTimeout
-from messaging.messages import Message
+from messaging.messages import DSO_ID, Error, Message
 from messaging.security import KeyStore
 from messaging.zmq_transport import CONNECT_TIMEOUT_MS, ZmqTransport
 
 Outgoing = tuple[str | None, Message]
+
+log = logging.getLogger(__name__)
+
+#: Refusals of one sender's messages per interval before it is muted (see the module doc).
+MAX_REFUSALS_PER_SENDER = 50
+#: Unexpected errors written to the process log per interval (the rest are only counted).
+MAX_LOGGED_ERRORS = 5
+#: Refusal reason of a message whose handling raised an unexpected error.
+HANDLER_ERROR = "HandlerError"
+#: Refusal reason of an ``Error`` reply not sent because its recipient is over budget.
+REPLY_SUPPRESSED = "ErrorReplySuppressed"
 
 
 class AgentLink:
@@ -32,6 +51,9 @@ class AgentLink:
         self.agent_id = agent_id
         self.transport = _connect(agent_id, entry, keys, connect_timeout_ms)
         self.guard = InboundGuard()
+        self._window: int | None = None
+        self._refusals: Counter[str] = Counter()
+        self._logged = 0
         self._control_seq = itertools.count(time.time_ns())
         #: Seconds spent sending (encode and hand-off) and inside receives (waiting included).
         self.send_s = 0.0
@@ -53,18 +75,24 @@ class AgentLink:
         self.last_send = time.monotonic()
 
     def send_all(self, outgoing: Iterable[Outgoing]) -> None:
-        """Send each ``(to, msg)`` the agent logic returned."""
+        """Send each ``(to, msg)`` the agent logic returned (``Error`` replies within budget)."""
         for to, msg in outgoing:
+            if to is not None and isinstance(msg, Error) and not self._within_budget(to):
+                self.guard.count(None, REPLY_SUPPRESSED, msg.refused_kind or "?")
+                continue
             self.send(to, msg)
 
     def receive(self, timeout_ms: int, current_interval: int | None) -> Message | None:
         """The next accepted message, or ``None`` after ``timeout_ms``.
 
         Messages refused by the transport (malformed, wrong version or kind, bad field,
-        forged sender) or by the guard (duplicate, replayed, late) are counted and skipped.
+        forged sender, muted sender) or by the guard (duplicate, replayed, late) are counted
+        and skipped; the refusal budget of their sender is charged.
         """
         start = time.perf_counter()
         deadline = start + timeout_ms / 1000
+        if current_interval != self._window:
+            self._new_window(current_interval)
         try:
             while True:
                 remaining_ms = max(0, round((deadline - time.perf_counter()) * 1000))
@@ -72,13 +100,53 @@ class AgentLink:
                     msg = self.transport.recv(remaining_ms)
                 except RejectedMessage as exc:
                     self.guard.count(exc)
+                    self._within_budget(exc.origin)
                     continue
                 if msg is None:
                     return None
                 if self.guard.accept(msg, current_interval):
                     return msg
+                self._within_budget(msg.sender)
         finally:
             self.recv_s += time.perf_counter() - start
+
+    def refuse(self, sender: str, reason: str, kind: str) -> None:
+        """Count a message the process itself refuses (charged to ``sender``'s budget)."""
+        self.guard.count(None, reason, kind)
+        self._within_budget(sender)
+
+    def handler_failed(self, msg: Message, exc: Exception) -> None:
+        """Count (and log, a few per interval) a message whose handling raised ``exc``.
+
+        The process goes on: nothing that arrives on the wire may end it.
+        """
+        self.guard.count(None, HANDLER_ERROR, msg.kind)
+        self._within_budget(msg.sender)
+        if self._logged < MAX_LOGGED_ERRORS:
+            self._logged += 1
+            log.warning(
+                "%s: refused %s from %s: %s: %s",
+                self.agent_id,
+                msg.kind,
+                msg.sender,
+                type(exc).__name__,
+                str(exc)[:200],
+            )
+
+    def _new_window(self, interval: int | None) -> None:
+        self._window = interval
+        self._refusals.clear()
+        self._logged = 0
+        self.transport.unmute_all()
+
+    def _within_budget(self, sender: str | None) -> bool:
+        """Charge one refusal to ``sender``; whether it is still within its budget."""
+        if sender is None or sender == DSO_ID:
+            return True
+        count = self._refusals[sender] = self._refusals[sender] + 1
+        if count == MAX_REFUSALS_PER_SENDER:
+            self.transport.mute(sender)
+        return count < MAX_REFUSALS_PER_SENDER
 
     def close(self) -> None:
         """Leave the relay and close the sockets."""

@@ -12,6 +12,13 @@ the run), ``refusals`` (per process, reason and kind) and ``processes``.
 Only intervals the DSO completed (recorded after settling) are merged; a prosumer row
 counts only if the DSO settled that prosumer as present. When the DSO died, its last
 recorded interval counts only if every prosumer it settled has its row.
+
+Every merged interval is checked against the market invariants (:func:`interval_problem`):
+a row for every prosumer the DSO settled, the P2P payments summing to zero, every trade
+matching its buyer's and seller's rows, no P2P energy settled one-sided. An interval that
+fails them (a prosumer died after acking its schedule, or during the ``schedule`` phase)
+cannot be completed from the records: ``timing.complete`` is false there and
+``timing.incomplete_reason`` says why.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from abm.deploy.errors import DeployError
 from abm.deploy.records import RecordFile, histogram_from_dict, read_records
 from abm.deploy.spec import DSO_ID
 from abm.model import BUS_COLUMNS
@@ -41,8 +49,10 @@ AGENT_MESSAGE_COLUMNS = ("agent", "kind", *COUNT_COLUMNS, *LATENCY_COLUMNS)
 TIMING_COLUMNS = (
     "interval", "start_ms", "wall_ms", "dso_compute_ms", "dso_send_ms", "wait_ms",
     "agent_compute_ms_max", "agent_compute_ms_sum", "agent_send_ms_max", "n_present",
-    "marked_absent", "p2p_imbalance_kwh",
+    "marked_absent", "p2p_imbalance_kwh", "complete", "incomplete_reason",
 )  # fmt: skip
+#: Tolerance of the money and energy invariants (EUR, kWh).
+INVARIANT_TOL = 1e-9
 PHASE_COLUMNS = ("interval", "phase", "round", "ms")
 REFUSAL_COLUMNS = ("agent", "reason", "kind", "count")
 PROCESS_COLUMNS = (
@@ -58,6 +68,8 @@ class Merged:
     tables: dict[str, pd.DataFrame]
     last_completed: int
     dso_final: dict[str, Any] | None
+    #: Prosumers the DSO settled as present, per merged interval.
+    present: dict[int, set[str]]
 
 
 class _Totals:
@@ -91,8 +103,21 @@ def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
 
 
 def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
-    """Tables of a run from the records under ``records_dir`` (see the module docstring)."""
-    records_dir = Path(records_dir)
+    """Tables of a run from the records under ``records_dir`` (see the module docstring).
+
+    Raises :class:`DeployError` naming the folder when a record lacks a field or holds a
+    value of the wrong type (records edited or written by another version).
+    """
+    try:
+        return _merge(Path(records_dir), prosumer_ids)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        what = f"field {exc}" if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+        raise DeployError(
+            f"records in {records_dir}: a record is missing a field or is malformed ({what})"
+        ) from None
+
+
+def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
     files = {a: read_records(records_dir / f"{a}.jsonl") for a in (DSO_ID, *prosumer_ids)}
     dso_records = files[DSO_ID].records
     by_interval = {r["interval"]: r for r in dso_records if r["type"] == "interval"}
@@ -130,12 +155,19 @@ def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
                 for reason, msg_kind, n in rec["refused"]:
                     refusals[(agent, reason, msg_kind)] += n
         processes.append(_process_row(agent, rf.records, rf.torn_lines))
-    first_ns = min((r["timing"]["start_ns"] for r in by_interval.values()), default=0)
-    for t in sorted(by_interval):
-        timing.append(_timing_row(t, by_interval[t], compute[t], send[t], first_ns))
-
     rows.sort(key=lambda x: (x[0], x[1]))
     trades.sort(key=lambda x: (x[0], x[1], x[2]))
+    rows_by_t: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    trades_by_t: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for t, _, row in rows:
+        rows_by_t[t].append(row)
+    for t, *_, tr in trades:
+        trades_by_t[t].append(tr)
+    first_ns = min((r["timing"]["start_ns"] for r in by_interval.values()), default=0)
+    for t in sorted(by_interval):
+        rec = by_interval[t]
+        problem = interval_problem(rec, rows_by_t[t], trades_by_t[t])
+        timing.append(_timing_row(t, rec, compute[t], send[t], first_ns, problem))
     tables = {
         "intervals": _frame(intervals, INTERVAL_COLUMNS),
         "prosumers": _frame([r for _, _, r in rows], PROSUMER_COLUMNS),
@@ -167,7 +199,7 @@ def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
         ),
         "processes": _frame(processes, PROCESS_COLUMNS),
     }
-    return Merged(tables, last, dso_final)
+    return Merged(tables, last, dso_final, present)
 
 
 def _drop_unsettled_last(
@@ -194,8 +226,46 @@ def _drop_unsettled_last(
         del by_interval[last]
 
 
+def interval_problem(
+    rec: dict[str, Any], rows: list[dict[str, Any]], trades: list[dict[str, Any]]
+) -> str:
+    """Why one merged interval breaks the market invariants ("" when it keeps them).
+
+    ``rec`` is the DSO's interval record, ``rows`` the prosumer rows merged for it and
+    ``trades`` its trades (each reported once, by its seller).
+    """
+    missing = sorted(set(rec["present"]) - {r["prosumer"] for r in rows})
+    if missing:
+        return f"no row from {' '.join(missing)} (settled by the DSO; the process died)"
+    if abs(rec["p2p_imbalance_kwh"]) > INVARIANT_TOL:
+        return f"P2P energy settled one-sided ({rec['p2p_imbalance_kwh']:.6g} kWh)"
+    if abs(sum(r["p2p_eur"] for r in rows)) > INVARIANT_TOL * max(1, len(rows)):
+        return f"P2P payments sum to {sum(r['p2p_eur'] for r in rows):.6g} EUR, not 0"
+    bought: dict[str, float] = defaultdict(float)
+    sold: dict[str, float] = defaultdict(float)
+    for tr in trades:
+        bought[tr["buyer"]] += tr["quantity_kwh"]
+        sold[tr["seller"]] += tr["quantity_kwh"]
+    for r in rows:
+        pid = r["prosumer"]
+        if (
+            abs(bought.pop(pid, 0.0) - r["p2p_bought_kwh"]) > INVARIANT_TOL
+            or abs(sold.pop(pid, 0.0) - r["p2p_sold_kwh"]) > INVARIANT_TOL
+        ):
+            return f"trades of {pid} do not match its row"
+    orphans = sorted(set(bought) | set(sold))
+    if orphans:
+        return f"trades with {' '.join(orphans)}, who has no row"
+    return ""
+
+
 def _timing_row(
-    t: int, rec: dict[str, Any], compute: list[float], send: list[float], first_ns: int
+    t: int,
+    rec: dict[str, Any],
+    compute: list[float],
+    send: list[float],
+    first_ns: int,
+    problem: str,
 ) -> dict[str, Any]:
     timing = rec["timing"]
     return {
@@ -211,6 +281,8 @@ def _timing_row(
         "n_present": len(rec["present"]),
         "marked_absent": " ".join(f"{p}:{phase}" for p, phase in rec["marked_absent"]),
         "p2p_imbalance_kwh": rec["p2p_imbalance_kwh"],
+        "complete": not problem,
+        "incomplete_reason": problem,
     }
 
 

@@ -11,8 +11,10 @@ its own row of the ``Envelopes`` table arrived after ``Phase(open, t)`` (the DSO
 holds the rows of admitted prosumers only); otherwise it sits the interval out and sends
 nothing. A ``Leave`` from the DSO means "absent for the rest of this interval": the loop
 stops feeding the agent, answers with a ``Heartbeat`` (so the DSO knows it is alive and
-re-admits it at the next ``open``) and waits. After ``dso_silence_ms`` without any message
-from the DSO the process stops cleanly with :data:`EXIT_DSO_LOST`.
+re-admits it at the next ``open``) and waits. When its connection to the relay drops
+(messages may have been lost) it sits out the interval and joins again. Handling errors
+are refused and counted, never fatal. After ``dso_silence_ms`` without any message from
+the DSO the process stops cleanly with :data:`EXIT_DSO_LOST`.
 """
 
 from __future__ import annotations
@@ -59,6 +61,8 @@ class ProsumerLoop:
         self.interval = -1
         self.compute_s = 0.0
         self.row_written = -1
+        #: Times the connection dropped and the process joined again.
+        self.resyncs = 0
 
     def run(self) -> int:
         """Join, then handle messages until the run closes; return the exit status."""
@@ -85,8 +89,9 @@ class ProsumerLoop:
                 if not joined:  # the DSO is subscribed now: a Join cannot be lost
                     joined = True
                     silence_s = options.dso_silence_ms / 1000
-                    seq = link.next_control_seq()
-                    link.send(None, Join(self.agent_id, 0, seq, "prosumer", self.agent.bus))
+                    self._join()
+                elif link.transport.take_link_drops():
+                    self._resync()
             if isinstance(msg, Phase) and msg.sender == DSO_ID:
                 if msg.phase == "close":
                     link.send(
@@ -98,14 +103,37 @@ class ProsumerLoop:
             elif isinstance(msg, Leave | Heartbeat | Join):
                 self._on_control(msg)
             elif self.member is not False:
+                if isinstance(msg, Settlement) and msg.prosumer == self.agent_id:
+                    apply_fault(self.fault, msg.interval, "settle")
                 self._handle(msg)
                 if isinstance(msg, Settlement):
                     self._write_row()
 
+    def _join(self) -> None:
+        seq = self.link.next_control_seq()
+        self.link.send(None, Join(self.agent_id, 0, seq, "prosumer", self.agent.bus))
+
+    def _resync(self) -> None:
+        """The connection to the relay dropped: messages may be lost, so start afresh.
+
+        Sit out the rest of the interval (what arrived of it may have gaps) and join again:
+        the DSO takes a ``Join`` from a live prosumer as a new incarnation, marks it absent
+        for the rest of the interval and admits it at the next open.
+        """
+        self.member = False
+        self.resyncs += 1
+        self._join()
+
     # -- message handling ---------------------------------------------------------------
     def _handle(self, msg: Message) -> None:
         start = time.perf_counter()
-        out = self.agent.handle(msg)
+        try:
+            out = self.agent.handle(msg)
+        except Terminated:
+            raise
+        except Exception as exc:  # the receive path is a boundary: refuse, count, go on
+            self.link.handler_failed(msg, exc)
+            out = []
         self.compute_s += time.perf_counter() - start
         self.link.send_all(out)
 
@@ -175,6 +203,7 @@ class ProsumerLoop:
                 "status": status,
                 "reason": reason,
                 "interval": self.interval,
+                "resyncs": self.resyncs,
             }
         )
         return status

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from abm.deploy.errors import RunSpecError
 from messaging.counters import Counters, LatencyHistogram
 
 
@@ -39,8 +40,13 @@ class RecordWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            raise RunSpecError(
+                f"records_dir {self.path.parent}: cannot write records ({exc.strerror})"
+            ) from None
 
     def write(self, record: dict[str, Any]) -> None:
         """Append ``record`` as one line."""

@@ -103,8 +103,8 @@ class Fault:
 
     ``hang``: stop handling messages until killed; ``crash``: exit at once without cleanup;
     ``stall``: sleep ``stall_ms`` and go on. A prosumer acts when that ``Phase`` arrives,
-    before handling it; the DSO acts once every live prosumer has acked it (``settle``:
-    after settling and recording the interval).
+    before handling it (``settle``: when its ``Settlement`` arrives); the DSO acts once every
+    live prosumer has acked it (``settle``: after settling and recording the interval).
     """
 
     interval: int

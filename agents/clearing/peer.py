@@ -35,6 +35,7 @@ from agents.clearing.validation import (
     check_fields,
     check_within_envelope,
 )
+from messaging.capped import CappedList
 from messaging.messages import (
     AGENT_ID_PATTERN,
     MAX_SEQ,
@@ -151,9 +152,9 @@ class ClearingPeer:
         self.interval = -1
         self.envelopes: Mapping[str, Envelope] = {}
         self.duration_h = 1.0
-        self.refused: list[Refusal] = []
+        self.refused: CappedList[Refusal] = CappedList()
         self.voided = 0
-        self.errors: list[Error] = []
+        self.errors: CappedList[Error] = CappedList()
         self._seen: set[tuple[str, int]] = set()
         self._early: list[Message] = []
         self._final: dict[str, ClearedTrade] = {}
@@ -177,9 +178,9 @@ class ClearingPeer:
         self.interval = interval
         self.envelopes = envelopes
         self.duration_h = duration_h
-        self.refused = []
+        self.refused = CappedList()
         self.voided = 0
-        self.errors = []
+        self.errors = CappedList()
         self._seen = set()
         self._final = {}
         self._absent = set()

@@ -91,7 +91,7 @@ def test_agent_and_deploy_errors_are_one_line(tmp_path, small_scenario):
     assert "hosts='h.json' needs transport=tcp" in bad_hosts.stderr
     (tmp_path / "policies.json").write_text('{"p03": "no.such.module:make"}')
     bad_policy = p2pvar(
-        "deploy", "--scenario", str(small_scenario), "--out", str(out),
+        "deploy", "--scenario", str(small_scenario), "--out", str(out), "--overwrite",
         "--policies", str(tmp_path / "policies.json"),
     )  # fmt: skip
     assert bad_policy.returncode == 2

@@ -166,3 +166,40 @@ def test_branch_of_bus_groups_the_substation_branches() -> None:
     assert f.branch_of_bus[f.slack_bus] == -1
     assert sorted(np.bincount(f.branch_of_bus[f.branch_of_bus >= 0]).tolist()) == [7, 154]
     assert math.isclose(load_network("ieee33").branch_of_bus.max(), 0)
+
+
+def test_line_open_at_one_end_keeps_its_charging(tmp_path: Path) -> None:
+    """IEEE-33 with tie 21-8 in service (2000 nF/km), open at its far end: loss as runpp."""
+    from dso.powerflow import RadialPowerFlow
+
+    net = pp.networks.case33bw()
+    tie = int(net.line.index[(net.line.from_bus == 20) & (net.line.to_bus == 7)][0])
+    net.line.loc[tie, ["in_service", "c_nf_per_km"]] = [True, 2000.0]
+    pp.create_switch(net, bus=7, element=tie, et="l", closed=False)
+    feeder = load_network(_saved(tmp_path, net))
+    assert (feeder.n_bus, feeder.n_line) == (34, 33)  # the open end is a bus of its own
+    assert feeder.bus_names[-1].startswith("open end of line")
+    result = RadialPowerFlow(feeder).solve(*feeder.base_injection())
+    pp.runpp(net)
+    assert result.loss_kw == pytest.approx(net.res_line.pl_mw.sum() * 1000, abs=0.01)
+    # Open at both ends: the line is out, and its charging no longer lowers the loss.
+    pp.create_switch(net, bus=20, element=tie, et="l", closed=False)
+    dead = load_network(_saved(tmp_path, net))
+    assert dead.n_line == 32
+    dead_loss_kw = RadialPowerFlow(dead).solve(*dead.base_injection()).loss_kw
+    assert dead_loss_kw - result.loss_kw > 0.3  # 202.68 against 202.20 kW
+
+
+def test_generator_larger_than_its_bus_load_is_refused(tmp_path: Path) -> None:
+    net = to_pandapower(load_network("ieee33"))
+    pp.create_sgen(net, 5, p_mw=1.0, name="pv farm")
+    with pytest.raises(NetworkError) as exc:
+        load_network(_saved(tmp_path, net))
+    assert re.search(r"static generator 'pv farm' at bus 5 exceeds the bus load", _one_line(exc))
+
+
+@pytest.mark.parametrize("name", ["missing.json", "no/such/net"])
+def test_missing_network_file_is_file_not_found(tmp_path: Path, name: str) -> None:
+    with pytest.raises(NetworkError) as exc:
+        load_network(str(tmp_path / name))
+    assert "file not found" in _one_line(exc) and "unknown network" not in _one_line(exc)

@@ -33,6 +33,8 @@ from messaging.errors import (
 from messaging.messages import (
     KINDS,
     MAX_PRICE_EUR_PER_KWH,
+    MAX_TABLE_ROWS,
+    MAX_TEXT_CHARS,
     PROTOCOL_VERSION,
     Bid,
     Error,
@@ -305,3 +307,71 @@ def test_decoding_agrees_with_the_field_specs(data: st.DataObject) -> None:
             decode(frame)
     else:
         assert decode(frame) == cls(*values)
+
+
+def _nested(depth: int, container: type) -> object:
+    value: object = 1.0
+    for _ in range(depth):
+        value = [value] if container is list else {"k": value}
+    return value
+
+
+@pytest.mark.parametrize("container", [list, dict])
+@pytest.mark.parametrize("depth", [1, 1000, 1023])
+def test_deeply_nested_field_is_refused_without_recursion(depth: int, container: type) -> None:
+    """A ~1 kB Bid whose quantity is nested 1,023 deep: a typed refusal, no RecursionError."""
+    if container is dict:
+        depth = min(depth, 380)  # 3 bytes a level: the deepest dict that fits in a frame
+    frame = encode_header("Bid") + msgpack.packb(["p01", 0, 1, _nested(depth, container), 0.1])
+    assert len(frame) <= MAX_FRAME_BYTES
+    with pytest.raises(InvalidMessage, match=r"quantity_kwh=<.* of 1 items>: nested data") as info:
+        decode(frame)
+    assert info.value.sender == "p01" and info.value.field == "quantity_kwh"
+    payload = msgpack.packb(_nested(depth, container))  # the whole payload nested
+    with contextlib.suppress(RejectedMessage):
+        decode(encode_header("Bid") + payload)
+
+
+@pytest.mark.parametrize("depth", [1, 1000])
+def test_nested_table_cell_is_refused_without_recursion(depth: int) -> None:
+    """An ``Envelopes`` row whose cell nests ~1,000 deep is refused by type, not by repr."""
+    row = ["p01", _nested(depth, list), 1.0, -1.0, 1.0]
+    frame = encode_header("Envelopes") + msgpack.packb(["dso", 0, 1, [row]])
+    with pytest.raises(InvalidMessage, match=r"row 0 export_kw: nested data") as info:
+        decode(frame)
+    assert info.value.field == "rows"
+
+
+def _largest(spec: FieldSpec) -> object:
+    """The value of ``spec`` with the longest encoding (numbers: 9 bytes, text: 4-byte chars).
+
+    A table: ``MAX_TABLE_ROWS`` rows with distinct keys of the longest length.
+    """
+    if spec.base is tuple:
+        cells = [_largest(column) for _, column in spec.columns]
+        key = str(cells[0])
+        return tuple((key[: -len(str(i))] + str(i), *cells[1:]) for i in range(MAX_TABLE_ROWS))
+    if spec.base is float:
+        return float(spec.hi) / 3 if math.isfinite(spec.hi) else 1e300 / 3
+    if spec.base is int:
+        return int(spec.hi)
+    if spec.base is bool:
+        return True
+    if spec.choices is not None:
+        return max(spec.choices, key=len)
+    if spec.pattern is not None:
+        for n in range(200, 0, -1):
+            if spec.pattern.fullmatch("a" * n):
+                return "a" * n
+    return "\U0001f600" * MAX_TEXT_CHARS
+
+
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_largest_legal_message_fits_the_frame_limit(kind: str) -> None:
+    """MAX_FRAME_BYTES (also every socket's ZMQ_MAXMSGSIZE) bounds every legal message."""
+    cls = KINDS[kind]
+    values = {name: _largest(spec) for name, spec in cls.FIELDS}
+    msg = cls(**values)
+    frame = encode(msg)
+    assert len(frame) <= MAX_FRAME_BYTES
+    assert decode(frame) == msg

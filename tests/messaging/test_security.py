@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,3 +163,38 @@ def test_agent_cannot_read_another_agents_topic(secure_relay: Relay, store: KeyS
             assert p01.recv(TEST_RECV_MS) is not None
         finally:
             spy.close()
+
+
+def _wait_for(condition, timeout_ms: int = TEST_RECV_MS) -> None:
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)
+
+
+def test_only_the_runs_agents_are_admitted_and_failures_counted(store: KeyStore) -> None:
+    """A key left in the store by an earlier run (p02) is refused; the failure is counted."""
+    with running_relay("tcp", keys=store, agents=["dso", "p01"]) as relay:
+        with connect(relay, "p01", store):  # an agent of the run gets in
+            pass
+        failures = relay.stats.handshake_failures
+        with pytest.raises(TransportTimeout):
+            connect(relay, "p02", store, connect_timeout_ms=REFUSED_CONNECT_MS)
+        _wait_for(lambda: relay.stats.handshake_failures > failures)
+
+
+def test_routing_id_takeover_is_refused(secure_relay: Relay, store: KeyStore) -> None:
+    """An authorised peer (p02) connecting under p01's routing id cuts nothing of p01's."""
+    with connect(secure_relay, "p01", store) as p01, connect(secure_relay, "dso", store) as dso:
+        thief = _authenticated_dealer(secure_relay, store, key_of="p02", routing_id="p01")
+        try:
+            thief.send_multipart([b"dso", encode(Bid("p01", 0, 1, 1.0, 0.1))])
+            for seq in range(1, 21):  # p01 keeps its connection both ways
+                p01.send("dso", Heartbeat("p01", 0, seq))
+                assert dso.recv(TEST_RECV_MS) == Heartbeat("p01", 0, seq)
+                dso.send("p01", Heartbeat("dso", 0, seq))
+                assert p01.recv(TEST_RECV_MS) == Heartbeat("dso", 0, seq)
+                time.sleep(0.01)
+            assert p01.take_link_drops() == 0
+        finally:
+            thief.close()

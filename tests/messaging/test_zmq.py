@@ -201,3 +201,38 @@ def test_zmq_config_gives_loopback_endpoints(tmp_path: Path) -> None:
         ZmqConfig(scheme="tcp", upstream_port=70000)
     with pytest.raises(TransportError, match="scheme='udp'"):
         ZmqConfig(scheme="udp")  # type: ignore[arg-type]
+
+
+def test_oversized_frame_is_never_read_and_its_sender_dropped() -> None:
+    """A 5 MB frame (the limit is the largest legal message) is not forwarded; the relay
+    drops the sender's connection and counts it; traffic of others goes on."""
+    with running_relay("ipc") as relay, connect(relay, "a") as a, connect(relay, "b") as b:
+        disconnects = relay.stats.disconnects
+        bomber = relay.context.socket(zmq.DEALER)
+        bomber.linger = 1000
+        bomber.routing_id = b"bomber"
+        bomber.connect(relay.endpoints.upstream)
+        bomber.send_multipart([b"*", b"\x00" * (5 * 1024 * 1024)])
+        deadline = time.monotonic() + TEST_RECV_MS / 1000
+        while relay.stats.disconnects == disconnects:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        bomber.close()
+        assert relay.stats.published == 0 and a.recv(100) is None
+        a.send("b", Heartbeat("a", 0, 1))
+        assert b.recv(TEST_RECV_MS) == Heartbeat("a", 0, 1)
+
+
+def test_endpoint_counts_a_dropped_connection() -> None:
+    """When the relay goes away the endpoint notices the drop (it then resynchronises)."""
+    with running_relay("ipc") as relay:
+        a = connect(relay, "a")
+        assert a.take_link_drops() == 0
+        relay.close()
+        deadline = time.monotonic() + TEST_RECV_MS / 1000
+        drops = 0
+        while not drops:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+            drops = a.take_link_drops()
+        a.close()

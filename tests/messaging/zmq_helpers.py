@@ -23,7 +23,9 @@ _names = itertools.count()
 
 
 @contextlib.contextmanager
-def running_relay(scheme: str, keys: KeyStore | None = None) -> Iterator[Relay]:
+def running_relay(
+    scheme: str, keys: KeyStore | None = None, agents: list[str] | None = None
+) -> Iterator[Relay]:
     """A relay thread on ``scheme`` with its own context; everything closed afterwards."""
     context = zmq.Context()
     with tempfile.TemporaryDirectory(prefix="p2pvar-") as folder:
@@ -32,7 +34,7 @@ def running_relay(scheme: str, keys: KeyStore | None = None) -> Iterator[Relay]:
             "ipc": lambda: RelayEndpoints.ipc(folder),
             "tcp": lambda: RelayEndpoints.tcp(),
         }[scheme]()
-        relay = Relay(endpoints, keys=keys, context=context).start()
+        relay = Relay(endpoints, keys=keys, agents=agents, context=context).start()
         try:
             yield relay
         finally:
