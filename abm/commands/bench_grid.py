@@ -90,19 +90,25 @@ def plain_zbus_fixed_point(
     """The baseline of the batched solve: ``V <- V_nl + conj(S / V) @ Z^T`` over the batch.
 
     Plain numpy on ``(B, m)`` arrays, stopped when no voltage moves by ``tol_pu`` (the
-    solver's criterion); no outputs beyond the voltages. One BLAS thread, as the solver
-    (two were slower for it too on the shared 2-core machine).
+    solver's criterion); no outputs beyond the voltages. BLAS threads as the caller set them.
     """
     v = np.broadcast_to(v_nl, s_pu.shape)
     z_t = z.T
-    with single_blas_thread():
-        for _ in range(max_iter):
-            v_new = v_nl + np.conj(s_pu / v) @ z_t
-            step = np.abs(v_new - v).max()
-            v = v_new
-            if step < tol_pu:
-                break
+    for _ in range(max_iter):
+        v_new = v_nl + np.conj(s_pu / v) @ z_t
+        step = np.abs(v_new - v).max()
+        v = v_new
+        if step < tol_pu:
+            break
     return v
+
+
+def _one_blas_thread(fn: Callable[[], object]) -> Callable[[], object]:
+    def limited() -> object:
+        with single_blas_thread():
+            return fn()
+
+    return limited
 
 
 def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
@@ -124,18 +130,19 @@ def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
     ref.solve(p, q)  # loads of the pandapower network at the base case
     runpp_s = _median_s(ref.runpp_default, reps)
     p_batch, q_batch = random_injections(feeder, config.batch, rng)
-    # the plain baseline over all non-slack buses, and over the buses with an injection only
-    # (the solver's own reduction: a stricter baseline where some buses have none)
+    # the plain baseline over all non-slack buses with one BLAS thread (as the solver) and
+    # with numpy's default threads, and over the buses with an injection only (the solver's
+    # own reduction: a stricter baseline where some buses have none)
     s_ns = pf.injections_pu(p_batch, q_batch)[0][:, pf.non_slack]
     cols = np.flatnonzero(np.any(s_ns != 0, axis=0))
     tol, max_iter = pf.tol_pu, pf.max_iter
-    batch_s, plain_s, plain_inj_s = _interleaved_median_s(
+    s_inj, z_inj, v_nl_inj = s_ns[:, cols], pf.z[np.ix_(cols, cols)], pf.v_nl[cols]
+    batch_s, plain_s, plain_threads_s, plain_inj_s = _interleaved_median_s(
         [
             lambda: pf.solve(p_batch, q_batch),
+            _one_blas_thread(lambda: plain_zbus_fixed_point(pf.z, pf.v_nl, s_ns, tol, max_iter)),
             lambda: plain_zbus_fixed_point(pf.z, pf.v_nl, s_ns, tol, max_iter),
-            lambda: plain_zbus_fixed_point(
-                pf.z[np.ix_(cols, cols)], pf.v_nl[cols], s_ns[:, cols], tol, max_iter
-            ),
+            _one_blas_thread(lambda: plain_zbus_fixed_point(z_inj, v_nl_inj, s_inj, tol, max_iter)),
         ],
         reps,
     )
@@ -172,6 +179,8 @@ def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
         "batch_pf_per_s": config.batch / batch_s,
         "batch_pf_per_s_plain_numpy": config.batch / plain_s,
         "batch_speedup_vs_plain_numpy": plain_s / batch_s,
+        "batch_pf_per_s_plain_numpy_default_threads": config.batch / plain_threads_s,
+        "batch_speedup_vs_plain_numpy_default_threads": plain_threads_s / batch_s,
         "batch_pf_per_s_plain_numpy_injection_buses": config.batch / plain_inj_s,
         "batch_speedup_vs_plain_numpy_injection_buses": plain_inj_s / batch_s,
         "n_prosumers": len(case.prosumer_bus),
