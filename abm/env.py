@@ -2,7 +2,8 @@
 
 One episode is one day (``SimConfig.days`` days) of the chosen day set; a step is one market
 interval. Agents are the prosumer ids; each observes :meth:`agents.policy.Observation.to_vector`
-and acts in ``[-1, 1]^4`` (:class:`agents.policy.Action`). The reward is minus the
+(features named in :data:`agents.policy.OBSERVATION_FEATURES`) and acts in ``[-1, 1]^4``
+(:class:`agents.policy.Action`). The reward is minus the
 prosumer's bill of the interval (EUR). :meth:`MarketParallelEnv.state` is the global state
 for centralised critics: every agent's observation plus the last bus voltages.
 The same seed gives the same day and the same trajectory.
@@ -36,6 +37,7 @@ class MarketParallelEnv(ParallelEnv):
     def __init__(self, config: SimConfig | None = None, *, sample_days: bool = True) -> None:
         """``sample_days``: each reset draws the episode's first day at random from the day set
         (seeded by ``reset(seed=...)``); otherwise every episode starts at ``config.first_day``."""
+        self.render_mode: str | None = None  # nothing to render (PettingZoo's attribute)
         self.config = config or SimConfig()
         self.sample_days = sample_days
         self._template = build_world(self.config)

@@ -17,7 +17,28 @@ import numpy as np
 from agents.errors import AgentError
 
 ACTION_DIM = 4
-OBS_DIM = 17
+#: Names of the observation features in :meth:`Observation.to_vector` order (listed with
+#: their formulas in docs/market.md). Powers are divided by :attr:`Observation.scale_kw`.
+OBSERVATION_FEATURES: tuple[str, ...] = (
+    "hour_sin",  # sin(2 pi hour / 24)
+    "hour_cos",  # cos(2 pi hour / 24)
+    "load_p",  # load_kw / scale
+    "load_q",  # load_q_kvar / scale
+    "pv_p",  # pv_kw / scale
+    "soc_fraction",  # soc_kwh / battery_kwh (0 without a battery)
+    "battery_p",  # battery_kw / scale
+    "export_limit",  # export_kw / scale
+    "import_limit",  # import_kw / scale
+    "q_min_limit",  # q_min_kvar / scale (reactive envelope, inverter q)
+    "q_max_limit",  # q_max_kvar / scale
+    "var_price",  # 10 var_price_eur_per_kvarh
+    "retail_price",  # 3 retail_eur_per_kwh
+    "feed_in_price",  # 3 feed_in_eur_per_kwh
+    "last_p2p_price",  # 3 last_price_eur_per_kwh
+    "last_voltage",  # 10 (last_vm_pu - 1)
+    "market_mode",  # var_market + 2 p2p_market (0 grid-only, 1 var, 2 p2p, 3 multi)
+)
+OBS_DIM = len(OBSERVATION_FEATURES)
 
 #: Volt/Var droop of the rule policy (IEEE 1547-2018 category B shape, deadband 0.98-1.02 pu).
 DROOP_V_LOW_PU = 0.95
@@ -62,7 +83,8 @@ class Observation:
         return max(self.inverter_kva, self.battery_kw, self.load_kw, 1e-3)
 
     def to_vector(self) -> np.ndarray:
-        """Normalised features (``OBS_DIM`` float32) for learned actors."""
+        """Normalised features (``OBS_DIM`` float32) for learned actors, in the order and
+        with the names of :data:`OBSERVATION_FEATURES`."""
         s = self.scale_kw
         angle = 2.0 * math.pi * self.hour_of_day / 24.0
         return np.array(

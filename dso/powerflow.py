@@ -25,6 +25,9 @@ S_BASE_MVA = 1.0
 KW_PER_PU = 1000.0 * S_BASE_MVA
 US_PER_S = 1e6
 DEFAULT_MAX_ITER = 100
+#: A batch iterates in single precision until no voltage moves by this much (pu), then
+#: in double precision: far above single precision's rounding (~1e-7 pu), so it is reached.
+COARSE_TOL_PU = 1e-5
 #: Scenarios per block in a batched solve: small enough for the block's arrays to stay in
 #: cache (128-512 measured alike on a 2-core machine), large enough to amortise calls.
 CHUNK_ROWS = 256
@@ -44,7 +47,6 @@ class PowerFlowResult:
     """
 
     vm_pu: np.ndarray  # (..., n_bus)
-    va_deg: np.ndarray  # (..., n_bus)
     loss_kw: np.ndarray  # (...,)
     i_line_ka: np.ndarray  # (..., n_line)
     loading_percent: np.ndarray  # (..., n_line)
@@ -52,6 +54,11 @@ class PowerFlowResult:
     q_slack_kvar: np.ndarray  # (...,)
     iterations: int
     v_pu: np.ndarray  # (..., n_bus) complex bus voltages
+
+    @property
+    def va_deg(self) -> np.ndarray:
+        """Voltage angles (degrees), ``(..., n_bus)``."""
+        return np.angle(self.v_pu, deg=True)
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,8 @@ class _Reduced:
     """
 
     cols: np.ndarray  # positions in the non-slack bus vector
-    z_aug_t: np.ndarray  # (k + 1, k): Z between those buses (transposed), then V_nl
+    z_aug_t: np.ndarray  # (k + 1, k): Z between the ``cols`` buses (transposed), then V_nl
+    z_aug_t_single: np.ndarray  # the same in single precision (coarse start of a batch)
     out_aug_t: np.ndarray  # (k + 1, n_out): output map columns (transposed), then out0
 
 
@@ -138,17 +146,10 @@ class RadialPowerFlow:
         s_pu, batched = self.injections_pu(p_inj_kw, q_inj_kvar)
         if batched:
             return self.solve_pu(s_pu, self.tol_pu, raise_on_failure=True)[0]
-        s_ns = s_pu[0, self.non_slack]
-        nonzero = s_ns != 0
-        if nonzero.all():
-            red = self._all
-        else:
-            red = self._reduced(np.flatnonzero(nonzero))
-            s_ns = s_ns[red.cols]
-        aug, iterations, converged = self._iterate(np.conj(s_ns), red, self.tol_pu)
-        if not converged:
-            self._raise_not_converged(s_pu, np.array([False]), self.tol_pu)
-        return self._result(aug @ red.out_aug_t, s_pu[0], iterations)
+        nonzero = s_pu[0, self.non_slack] != 0
+        red = self._all if nonzero.all() else self._reduced(np.flatnonzero(nonzero))
+        arrays, iterations, _ = self._solve(s_pu, red, self.tol_pu, True, None)
+        return PowerFlowResult(**{k: a[0] for k, a in arrays.items()}, iterations=iterations)
 
     def injections_pu(
         self, p_inj_kw: np.ndarray, q_inj_kvar: np.ndarray
@@ -161,7 +162,9 @@ class RadialPowerFlow:
             raise InvalidInput(
                 f"p_inj_kw {p.shape} and q_inj_kvar {q.shape} must both be ({n},) or (B, {n})"
             )
-        s = (p + 1j * q) / KW_PER_PU
+        s = np.empty(p.shape, dtype=complex)
+        np.divide(p, KW_PER_PU, out=s.real)
+        np.divide(q, KW_PER_PU, out=s.imag)
         s = s.reshape(-1, n)
         s[:, self.feeder.slack_bus] = 0.0
         return s, p.ndim == 2
@@ -181,25 +184,11 @@ class RadialPowerFlow:
         ``raise_on_failure`` a scenario that does not converge raises
         :class:`PowerFlowDidNotConverge` instead.
         """
-        s_ns = s_pu[:, self.non_slack]
-        cols = np.flatnonzero(np.any(s_ns != 0, axis=0))
-        red = self._reduced(cols)
-        v0 = None if v_start is None else v_start[..., self.non_slack[cols]]
-        b = len(s_pu)
-        out = np.empty((b, red.out_aug_t.shape[1]), dtype=complex)
-        ok = np.ones(b, dtype=bool)
-        iterations = 0
-        with single_blas_thread():
-            for first in range(0, b, CHUNK_ROWS):
-                rows = slice(first, first + CHUNK_ROWS)
-                s_conj = np.conj(s_ns[rows][:, cols])
-                start = v0 if v0 is None or v0.ndim == 1 else v0[rows]
-                aug, its, ok[rows] = self._iterate(s_conj, red, tol_pu, start)
-                iterations = max(iterations, its)
-                np.matmul(aug, red.out_aug_t, out=out[rows])
-        if raise_on_failure and not ok.all():
-            self._raise_not_converged(s_pu, ok, tol_pu)
-        return self._result(out, s_pu, iterations), ok
+        cols = np.flatnonzero(np.any(s_pu[:, self.non_slack] != 0, axis=0))
+        arrays, iterations, ok = self._solve(
+            s_pu, self._reduced(cols), tol_pu, raise_on_failure, v_start
+        )
+        return PowerFlowResult(**arrays, iterations=iterations), ok
 
     # -- internals -------------------------------------------------------------------------
 
@@ -209,77 +198,124 @@ class RadialPowerFlow:
         if red is None:
             if len(self._subsets) >= SUBSET_CACHE_SIZE:
                 self._subsets.clear()
-            z_t = self.z[np.ix_(cols, cols)].T
+            z_aug_t = np.ascontiguousarray(
+                np.vstack([self.z[np.ix_(cols, cols)].T, self.v_nl[cols]])
+            )
             red = _Reduced(
                 cols,
-                np.ascontiguousarray(np.vstack([z_t, self.v_nl[cols]])),
+                z_aug_t,
+                z_aug_t.astype(np.complex64),
                 np.ascontiguousarray(np.vstack([self._out_t[cols], self._out0])),
             )
             self._subsets[key] = red
         return red
 
+    def _solve(
+        self,
+        s_pu: np.ndarray,
+        red: _Reduced,
+        tol_pu: float,
+        raise_on_failure: bool,
+        v_start: np.ndarray | None,
+    ) -> tuple[dict[str, np.ndarray], int, np.ndarray]:
+        """Solve ``(B, n_bus)`` injections block by block, with one BLAS thread.
+
+        Returns the arrays of a :class:`PowerFlowResult`, the iterations and the ``(B,)``
+        convergence mask.
+        """
+        b, n, n_line = len(s_pu), self.feeder.n_bus, self.feeder.n_line
+        inj_bus = self.non_slack[red.cols]
+        v0 = None if v_start is None else v_start[..., inj_bus]
+        res = {
+            "vm_pu": np.empty((b, n)),
+            "loss_kw": np.empty(b),
+            "i_line_ka": np.empty((b, n_line)),
+            "loading_percent": np.empty((b, n_line)),
+            "p_slack_kw": np.empty(b),
+            "q_slack_kvar": np.empty(b),
+            "v_pu": np.empty((b, n), dtype=complex),
+        }
+        ok = np.ones(b, dtype=bool)
+        iterations = 0
+        with single_blas_thread():
+            for first in range(0, b, CHUNK_ROWS):
+                rows = slice(first, first + CHUNK_ROWS)
+                s_conj = np.conj(s_pu[rows, inj_bus])
+                start = v0 if v0 is None or v0.ndim == 1 else v0[rows]
+                its, ok[rows] = self._solve_block(s_conj, red, tol_pu, start, res, rows)
+                iterations = max(iterations, its)
+        if raise_on_failure and not ok.all():
+            self._raise_not_converged(s_pu, ok, tol_pu)
+        return res, iterations, ok
+
+    def _solve_block(
+        self,
+        s_conj: np.ndarray,
+        red: _Reduced,
+        tol_pu: float,
+        v_start: np.ndarray | None,
+        res: dict[str, np.ndarray],
+        rows: slice,
+    ) -> tuple[int, np.ndarray]:
+        """Solve ``(R, k)`` conjugate injections at the ``red.cols`` buses into ``res[rows]``.
+
+        Returns the iterations and the ``(R,)`` converged mask.
+        """
+        aug, iterations, converged = self._iterate(s_conj, red, tol_pu, v_start)
+        f, n = self.feeder, self.feeder.n_bus
+        out = aug @ red.out_aug_t  # bus voltages, from-end line currents, slack current
+        v_bus = res["v_pu"][rows]
+        v_bus[...] = out[:, :n]
+        i_from = out[:, n : n + f.n_line]
+        i_ka = res["i_line_ka"][rows]
+        np.abs(i_from, out=i_ka)
+        if self._charging:  # the larger of the two terminal currents (as pandapower)
+            i_to = i_from - self._y_half * (v_bus[:, f.from_bus] + v_bus[:, f.to_bus])
+            np.maximum(i_ka, np.abs(i_to), out=i_ka)
+        i_ka *= self._i_base_ka
+        np.multiply(i_ka, self._loading_per_ka, out=res["loading_percent"][rows])
+        np.abs(v_bus, out=res["vm_pu"][rows])
+        s_slack = self.v_slack * np.conj(out[:, -1]) * KW_PER_PU
+        res["p_slack_kw"][rows] = s_slack.real
+        res["q_slack_kvar"][rows] = s_slack.imag
+        res["loss_kw"][rows] = s_slack.real + s_conj.real.sum(axis=1) * KW_PER_PU
+        return iterations, converged
+
     def _iterate(
         self, s_conj: np.ndarray, red: _Reduced, tol_pu: float, v_start: np.ndarray | None = None
     ) -> tuple[np.ndarray, int, np.ndarray]:
-        """Fixed point on the injection buses of ``(k,)`` or ``(B, k)`` conjugate injections.
+        """Fixed point on the injection buses of ``(R, k)`` conjugate injections.
 
-        Starts from ``v_start`` (``(k,)`` or one row per scenario) or the no-load voltages.
-        Returns ``[I, 1]`` (currents of the last voltages, then a column of ones), the
-        iterations and the converged mask (``(B,)``, or ``()`` for one scenario). Works in
-        preallocated buffers: the loop allocates nothing.
+        Starts from ``v_start`` (``(k,)`` or one row per scenario) or the no-load voltages;
+        a batch first iterates
+        in single precision down to ``COARSE_TOL_PU`` (half the cost per iteration), then in
+        double precision to ``tol_pu`` (each phase at most ``max_iter`` iterations). Returns
+        ``[I, 1]`` (the currents of the last voltages, then a column of ones), the
+        iterations and the ``(R,)`` converged mask.
         """
-        k = s_conj.shape[-1]
-        aug = np.ones((*s_conj.shape[:-1], k + 1), dtype=complex)
+        rows, k = s_conj.shape
         if k == 0:  # no injection anywhere: the no-load voltages are the solution
-            return aug, 0, np.ones(s_conj.shape[:-1], dtype=bool)
-        currents = aug[..., :k]
-        v = np.empty_like(s_conj)
+            return np.ones((rows, 1), dtype=complex), 0, np.ones(rows, dtype=bool)
+        v = np.empty((rows, k), dtype=complex)
         v[...] = red.z_aug_t[k] if v_start is None else v_start
-        v_new = np.empty_like(s_conj)
-        step = np.zeros_like(s_conj)
-        step_abs = np.empty(s_conj.shape)
-        single = s_conj.ndim == 1
-        iteration = 0
+        coarse = 0
         with np.errstate(all="ignore"):  # a diverging scenario is reported, not warned about
-            for iteration in range(1, self.max_iter + 1):  # noqa: B007 - used after the loop
-                np.divide(s_conj, np.conj(v, out=step), out=currents)
-                np.matmul(aug, red.z_aug_t, out=v_new)
-                np.subtract(v_new, v, out=step)
-                v, v_new = v_new, v
-                if single:
-                    err = math.sqrt(np.vdot(step, step).real)
-                else:
-                    err = np.abs(step, out=step_abs).max()
-                if err < tol_pu or not math.isfinite(err):
-                    break
-            np.divide(s_conj, np.conj(v), out=currents)
+            if rows > 1:
+                v_single, _, _, coarse = _contract(
+                    s_conj.astype(np.complex64),
+                    v.astype(np.complex64),
+                    red.z_aug_t_single,
+                    COARSE_TOL_PU,
+                    self.max_iter,
+                )
+                finite = np.isfinite(v_single).all(axis=1)
+                v[finite] = v_single[finite]  # a diverged scenario starts afresh
+            if rows == 1:  # one scenario: vectors (matrix-vector products are cheaper)
+                s_conj, v = s_conj[0], v[0]
+            v, step, aug, fine = _contract(s_conj, v, red.z_aug_t, tol_pu, self.max_iter)
+            np.divide(s_conj, np.conj(v), out=aug[..., :k])
             converged = np.abs(step).max(axis=-1) < tol_pu
-        return aug, iteration, converged
-
-    def _result(self, out: np.ndarray, s_pu: np.ndarray, iterations: int) -> PowerFlowResult:
-        """Result arrays from outputs ``(..., n_out)`` and injections ``(..., n_bus)``."""
-        n, n_line = self.feeder.n_bus, self.feeder.n_line
-        magnitude = np.abs(out)
-        v = out[..., :n]
-        i_from = out[..., n : n + n_line]
-        i_ka = magnitude[..., n : n + n_line]
-        if self._charging:  # the larger of the two terminal currents
-            f = self.feeder
-            i_to = i_from - self._y_half * (v[..., f.from_bus] + v[..., f.to_bus])
-            np.maximum(i_ka, np.abs(i_to), out=i_ka)
-        i_ka *= self._i_base_ka
-        s_slack = self.v_slack * np.conj(out[..., -1]) * KW_PER_PU
-        return PowerFlowResult(
-            vm_pu=magnitude[..., :n],
-            va_deg=np.angle(v, deg=True),
-            loss_kw=s_slack.real + s_pu.real.sum(axis=-1) * KW_PER_PU,
-            i_line_ka=i_ka,
-            loading_percent=i_ka * self._loading_per_ka,
-            p_slack_kw=s_slack.real,
-            q_slack_kvar=s_slack.imag,
-            iterations=iterations,
-            v_pu=v,
-        )
+        return aug.reshape(rows, k + 1), coarse + fine, converged.reshape(rows)
 
     def _raise_not_converged(self, s_pu: np.ndarray, ok: np.ndarray, tol_pu: float) -> None:
         bad = np.flatnonzero(~ok)
@@ -294,3 +330,37 @@ class RadialPowerFlow:
             f"power flow on {self.feeder.name} did not converge within {self.max_iter} "
             f"iterations (tol {tol_pu:g} pu) for scenario {named}{more} (batch index)"
         )
+
+
+def _contract(
+    s_conj: np.ndarray, v: np.ndarray, z_aug_t: np.ndarray, tol_pu: float, max_iter: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Iterate ``V <- V_nl + Z conj(S / V)`` from ``v`` (``(R, k)`` or ``(k,)``, reused as a
+    buffer) in the arguments' precision until no voltage moves by ``tol_pu`` (scenarios
+    with a NaN left out) or none is finite.
+
+    Returns the last voltages, their last step, the ``[I, 1]`` buffer (currents of the last
+    voltages but one) and the iterations. Works in preallocated buffers.
+    """
+    k = v.shape[-1]
+    aug = np.ones((*v.shape[:-1], k + 1), dtype=v.dtype)
+    currents = aug[..., :k]
+    v_new = np.empty_like(v)
+    step = np.empty_like(v)
+    step_parts = np.empty((*v.shape[:-1], 2 * k), dtype=v.real.dtype)
+    iteration = 0
+    for iteration in range(1, max_iter + 1):  # noqa: B007 - used after the loop
+        np.divide(s_conj, np.conj(v, out=step), out=currents)
+        np.matmul(aug, z_aug_t, out=v_new)
+        np.subtract(v_new, v, out=step)
+        v, v_new = v_new, v
+        if v.ndim == 1:  # the 2-norm: no smaller than the largest move, cheap to call
+            err = math.sqrt(np.vdot(step, step).real)
+        else:  # the largest real or imaginary part first: a cheaper lower bound; a
+            # diverged (NaN) scenario is left out, so that it does not stop the others
+            err = np.fmax.reduce(np.abs(step.view(step_parts.dtype), out=step_parts), axis=None)
+            if err < tol_pu:
+                err = np.fmax.reduce(np.abs(step), axis=None)
+        if err < tol_pu or not math.isfinite(err):
+            break
+    return v, step, aug, iteration

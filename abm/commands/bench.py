@@ -6,7 +6,13 @@ import argparse
 import importlib
 
 #: Modules of :mod:`abm.commands` that register a ``bench`` target, in help order.
-BENCH_MODULES: tuple[str, ...] = ("bench_grid", "bench_market", "bench_messaging", "bench_deploy")
+BENCH_MODULES: tuple[str, ...] = (
+    "bench_grid",
+    "bench_market",
+    "bench_matching",
+    "bench_messaging",
+    "bench_deploy",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ import numpy as np
 from abm.commands.output import emit
 from abm.config import add_config_args, config_from_args
 from abm.errors import ConfigError
+from dso.blas import single_blas_thread
 
 #: Calls per timed repetition of the fast single-scenario figures (median per call).
 CALLS_PER_REPEAT = 50
@@ -74,6 +75,46 @@ def _median_s(fn: Callable[[], object], repeats: int, calls: int = 1) -> float:
     return statistics.median(times)
 
 
+def _interleaved_median_s(fns: Sequence[Callable[[], object]], repeats: int) -> list[float]:
+    """Median time per call of each function, timed in turn (the same load for all)."""
+    times: list[list[float]] = [[] for _ in fns]
+    for fn in fns:
+        fn()  # warm-up
+    for _ in range(repeats):
+        for fn, record in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            record.append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
+def plain_zbus_fixed_point(
+    z: np.ndarray, v_nl: np.ndarray, s_pu: np.ndarray, tol_pu: float, max_iter: int
+) -> np.ndarray:
+    """The baseline of the batched solve: ``V <- V_nl + conj(S / V) @ Z^T`` over the batch.
+
+    Plain numpy on ``(B, m)`` arrays, stopped when no voltage moves by ``tol_pu`` (the
+    solver's criterion); no outputs beyond the voltages. BLAS threads as the caller set them.
+    """
+    v = np.broadcast_to(v_nl, s_pu.shape)
+    z_t = z.T
+    for _ in range(max_iter):
+        v_new = v_nl + np.conj(s_pu / v) @ z_t
+        step = np.abs(v_new - v).max()
+        v = v_new
+        if step < tol_pu:
+            break
+    return v
+
+
+def _one_blas_thread(fn: Callable[[], object]) -> Callable[[], object]:
+    def limited() -> object:
+        with single_blas_thread():
+            return fn()
+
+    return limited
+
+
 def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
     """Measure every figure of the grid benchmark."""
     from dso.doe import compute_envelopes
@@ -93,7 +134,22 @@ def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
     ref.solve(p, q)  # loads of the pandapower network at the base case
     runpp_s = _median_s(ref.runpp_default, reps)
     p_batch, q_batch = random_injections(feeder, config.batch, rng)
-    batch_s = _median_s(lambda: pf.solve(p_batch, q_batch), reps)
+    # the plain baseline over all non-slack buses with one BLAS thread (as the solver) and
+    # with numpy's default threads, and over the buses with an injection only (the solver's
+    # own reduction: a stricter baseline where some buses have none)
+    s_ns = pf.injections_pu(p_batch, q_batch)[0][:, pf.non_slack]
+    cols = np.flatnonzero(np.any(s_ns != 0, axis=0))
+    tol, max_iter = pf.tol_pu, pf.max_iter
+    s_inj, z_inj, v_nl_inj = s_ns[:, cols], pf.z[np.ix_(cols, cols)], pf.v_nl[cols]
+    batch_s, plain_s, plain_threads_s, plain_inj_s = _interleaved_median_s(
+        [
+            lambda: pf.solve(p_batch, q_batch),
+            _one_blas_thread(lambda: plain_zbus_fixed_point(pf.z, pf.v_nl, s_ns, tol, max_iter)),
+            lambda: plain_zbus_fixed_point(pf.z, pf.v_nl, s_ns, tol, max_iter),
+            _one_blas_thread(lambda: plain_zbus_fixed_point(z_inj, v_nl_inj, s_inj, tol, max_iter)),
+        ],
+        reps,
+    )
     case = prosumer_case(feeder, **DOE_CASE)
     doe_args = (case.prosumer_bus, case.p_other_kw, case.q_other_kvar)
     maxima = (case.max_export_kw, case.max_import_kw)
@@ -132,6 +188,12 @@ def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
         "speedup_vs_runpp": runpp_s / pf_s,
         "batch_size": config.batch,
         "batch_pf_per_s": config.batch / batch_s,
+        "batch_pf_per_s_plain_numpy": config.batch / plain_s,
+        "batch_speedup_vs_plain_numpy": plain_s / batch_s,
+        "batch_pf_per_s_plain_numpy_default_threads": config.batch / plain_threads_s,
+        "batch_speedup_vs_plain_numpy_default_threads": plain_threads_s / batch_s,
+        "batch_pf_per_s_plain_numpy_injection_buses": config.batch / plain_inj_s,
+        "batch_speedup_vs_plain_numpy_injection_buses": plain_inj_s / batch_s,
         "n_prosumers": len(case.prosumer_bus),
         "doe_ms": doe_s * 1e3,
         "doe_power_flows": env.n_power_flows,

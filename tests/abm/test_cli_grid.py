@@ -6,14 +6,19 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from abm.cli import main
+from abm.commands.bench_grid import plain_zbus_fixed_point
+from dso.networks import load_network
+from dso.powerflow import RadialPowerFlow
+from dso.synthetic import random_injections
 
 P2PVAR = [sys.executable, "-m", "abm.cli"]
 BENCH_KEYS = {
     "pf_us", "runpp_us", "speedup_vs_runpp", "batch_pf_per_s", "doe_ms", "lsf_ms",
-    "max_abs_dv_pu",
+    "max_abs_dv_pu", "batch_speedup_vs_plain_numpy", "batch_pf_per_s_plain_numpy",
 }  # fmt: skip
 
 
@@ -55,3 +60,13 @@ def test_bench_grid_tiny_budget(capsys: pytest.CaptureFixture[str]) -> None:
 def test_bench_grid_refuses_a_bad_batch(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "grid", "--batch", "0"]) == 2
     assert "batch must be >= 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("network", ["ieee33", "swiss161"])
+def test_plain_baseline_solves_the_same_fixed_point(network: str) -> None:
+    """The benchmark's plain numpy iteration does the solver's work: it reaches its voltages."""
+    pf = RadialPowerFlow(load_network(network))
+    p, q = random_injections(pf.feeder, 40, np.random.default_rng(12))
+    s_ns = pf.injections_pu(p, q)[0][:, pf.non_slack]
+    plain = plain_zbus_fixed_point(pf.z, pf.v_nl, s_ns, pf.tol_pu, pf.max_iter)
+    np.testing.assert_allclose(plain, pf.solve(p, q).v_pu[:, pf.non_slack], rtol=0, atol=1e-9)

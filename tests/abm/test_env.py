@@ -5,7 +5,7 @@ from pettingzoo.test import parallel_api_test
 
 from abm.env import MarketParallelEnv
 from abm.sim_config import SimConfig
-from agents.policy import OBS_DIM
+from agents.policy import OBS_DIM, OBSERVATION_FEATURES
 
 
 def test_parallel_api():
@@ -49,3 +49,38 @@ def test_env_driven_by_rule_actions_equals_simulate():
     for name in ("intervals", "prosumers", "trades", "buses"):
         table = env.model.datacollector.get_table_dataframe(name)
         pd.testing.assert_frame_equal(table, reference.tables[name])
+
+
+def test_observation_features_are_named_in_vector_order():
+    env = MarketParallelEnv(SimConfig(market="multi"))
+    observations, _ = env.reset(seed=1)
+    prosumer = env.model.prosumers[0].logic
+    vector = observations[prosumer.agent_id]
+    assert len(OBSERVATION_FEATURES) == OBS_DIM == len(set(OBSERVATION_FEATURES))
+    assert vector.shape == (OBS_DIM,)
+    named = dict(zip(OBSERVATION_FEATURES, vector, strict=True))
+    obs = prosumer.observe()
+    assert named["pv_p"] == np.float32(obs.pv_kw / obs.scale_kw)
+    assert named["market_mode"] == 3.0  # multi: Var (1) + P2P (2)
+
+
+def test_supersuit_vector_env_runs_an_episode():
+    """A third-party client: SuperSuit's PettingZoo-to-vector wrapper (it reads render_mode)."""
+    import supersuit
+
+    env = MarketParallelEnv(SimConfig(market="multi"))
+    vec = supersuit.pettingzoo_env_to_vec_env_v1(env)
+    assert vec.num_envs == len(env.possible_agents)
+    observations, _ = vec.reset(seed=3)
+    assert observations.shape == (vec.num_envs, OBS_DIM)
+    rng = np.random.default_rng(0)
+    steps, total_reward = 0, 0.0
+    while True:
+        actions = rng.uniform(-1, 1, (vec.num_envs, 4)).astype(np.float32)
+        observations, rewards, terminations, truncations, _ = vec.step(actions)
+        steps += 1
+        total_reward += float(rewards.sum())
+        assert observations.shape == (vec.num_envs, OBS_DIM) and np.isfinite(rewards).all()
+        if (terminations | truncations).all():
+            break
+    assert steps == 24 and total_reward != 0.0  # one day of hourly intervals, bills paid

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from dso.errors import InvalidInput, PowerFlowDidNotConverge
 from dso.networks import Feeder, load_network
-from dso.powerflow import PowerFlowResult, RadialPowerFlow
+from dso.powerflow import CHUNK_ROWS, PowerFlowResult, RadialPowerFlow
 from dso.reference import PandapowerReference, ReferenceResult
 from dso.synthetic import random_injections
 
@@ -52,6 +52,24 @@ def test_random_batch_matches_runpp(pf: RadialPowerFlow, ref: PandapowerReferenc
         single = pf.solve(p[i], q[i])
         np.testing.assert_allclose(single.vm_pu, batch.vm_pu[i], rtol=0, atol=1e-12)
         _compare(single, ref.solve(p[i], q[i]))
+
+
+def test_multi_block_batch_matches_single_solves(pf: RadialPowerFlow) -> None:
+    """A batch over several blocks (single-precision start, then double) gives every output
+    of the one-scenario solve (double precision only) to 1e-9."""
+    n_scenarios = 2 * CHUNK_ROWS + 17
+    p, q = random_injections(pf.feeder, n_scenarios, np.random.default_rng(11))
+    p[:, ::3] = 0.0  # buses without injection: the solver's reduced model
+    q[:, ::3] = 0.0
+    batch = pf.solve(p, q)
+    for i in range(0, n_scenarios, 61):
+        single = pf.solve(p[i], q[i])
+        for name in ("v_pu", "vm_pu", "i_line_ka", "loading_percent"):
+            np.testing.assert_allclose(
+                getattr(batch, name)[i], getattr(single, name), rtol=0, atol=1e-9, err_msg=name
+            )
+        for name in ("loss_kw", "p_slack_kw", "q_slack_kvar"):  # kW: 1e-9 pu is 1e-6 kW
+            assert getattr(batch, name)[i] == pytest.approx(getattr(single, name), abs=1e-6)
 
 
 def test_strong_reverse_flow_matches_runpp(pf: RadialPowerFlow, ref: PandapowerReference) -> None:
