@@ -5,7 +5,8 @@ rating ``p**2 + q**2 <= s**2`` (the inverter carries PV and battery); the export
 dynamic operating envelope (by curtailing PV, then less discharge); the import limit (by
 more discharge or less charge, as far as the battery allows — load cannot be shed, so any
 remaining excess is reported as ``import_violation_kw``). The P2P order is a share of the
-resulting net position, so every order lies inside the envelope by construction.
+resulting net position, so every order lies inside the envelope by construction; it is
+formed by :func:`agents.orders.form_orders` (side, minimum quantity, side-relative price).
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agents.battery import Battery
+from agents.orders import SIDE_NAMES, form_orders
 from agents.policy import Action, Observation
-
-#: Orders smaller than this are not sent.
-MIN_ORDER_KWH = 1e-6
 
 Side = Literal["buy", "sell", "none"]
 
@@ -77,27 +76,25 @@ def plan_interval(
     # Without a Var market the inverter runs at unity power factor.
     q_inv = min(max(action.q * s_kva, -q_room), q_room) if obs.var_market else 0.0
 
-    side: Side = "none"
-    order_kwh = 0.0
-    share = (action.trade + 1.0) / 2.0
-    if obs.p2p_market:
-        if p_kw > 0:
-            side, order_kwh = "sell", share * min(p_kw, obs.export_kw) * duration_h
-        elif p_kw < 0:
-            side, order_kwh = "buy", share * min(-p_kw, obs.import_kw) * duration_h
-        if order_kwh < MIN_ORDER_KWH:
-            side, order_kwh = "none", 0.0
-    spread = obs.retail_eur_per_kwh - obs.feed_in_eur_per_kwh
-    price = obs.feed_in_eur_per_kwh + (action.price + 1.0) / 2.0 * spread
+    orders = form_orders(
+        p_kw if obs.p2p_market else 0.0,
+        obs.export_kw,
+        obs.import_kw,
+        action.trade,
+        action.price,
+        obs.retail_eur_per_kwh,
+        obs.feed_in_eur_per_kwh,
+        duration_h,
+    )
     return Plan(
         battery_p_kw=b_kw,
         pv_used_kw=pv_kw,
         p_kw=p_kw,
         q_inverter_kvar=q_inv,
         q_kvar=q_inv - load_q_kvar,
-        order_side=side,
-        order_kwh=order_kwh,
-        limit_price_eur_per_kwh=price,
+        order_side=SIDE_NAMES[int(orders.side)],
+        order_kwh=float(orders.quantity_kwh),
+        limit_price_eur_per_kwh=float(orders.limit_price_eur_per_kwh),
         import_violation_kw=violation_kw,
         next_soc_kwh=battery.next_soc_kwh(obs.soc_kwh, b_kw, duration_h),
     )

@@ -133,9 +133,13 @@ def test_action_validation_names_the_component():
 
 
 def test_rule_policy_truthful_prices_and_droop():
-    seller = RulePolicy().act(make_obs(pv_kw=80.0, load_kw=10.0))
-    buyer = RulePolicy().act(make_obs(pv_kw=0.0, load_kw=60.0))
-    assert seller[2] == -1.0 and buyer[2] == 1.0  # ask feed-in, bid retail
+    seller_obs, buyer_obs = make_obs(pv_kw=80.0, load_kw=10.0), make_obs(pv_kw=0.0, load_kw=60.0)
+    seller, buyer = RulePolicy().act(seller_obs), RulePolicy().act(buyer_obs)
+    # The same truthful component on either side: after projection ask feed-in, bid retail.
+    sell = plan_interval(Action.from_vector(seller), seller_obs, BATTERY, 0.0, 1.0)
+    buy = plan_interval(Action.from_vector(buyer), buyer_obs, BATTERY, 0.0, 1.0)
+    assert (sell.order_side, sell.limit_price_eur_per_kwh) == ("sell", 0.05)
+    assert (buy.order_side, buy.limit_price_eur_per_kwh) == ("buy", pytest.approx(0.3))
     assert seller[3] == pytest.approx(0.1)  # Var price > 0, voltage fine: own demand 10/100
     high_v = RulePolicy().act(make_obs(last_vm_pu=1.045))
     assert high_v[3] < 0  # droop absorbs at high voltage

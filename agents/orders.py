@@ -1,0 +1,67 @@
+"""Order formation: a plan's net position and an action's trade and price components to a
+P2P order, array-based (any shape: prosumers, or worlds x prosumers).
+
+Rules (``docs/market.md``):
+
+- The side is where the projected net position ends: a net injection sells, a net
+  withdrawal buys. The quantity is the share ``(trade + 1) / 2`` of that position (capped by
+  the envelope) over the interval; an order below :data:`MIN_ORDER_KWH` is not sent.
+- The price component is read relative to that side: ``markup = (price + 1) / 2`` is the
+  share of the retail/feed-in spread the prosumer asks for itself. A seller asks
+  ``feed_in + markup * spread``, a buyer bids ``retail - markup * spread``; ``price = -1`` is
+  the truthful order (the side's outside option) on either side, ``+1`` asks for the whole
+  spread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Orders smaller than this are not sent (keeps float leftovers out of the book), kWh.
+MIN_ORDER_KWH = 0.01
+
+#: Side codes of :class:`Orders`.
+SIDE_NONE, SIDE_BUY, SIDE_SELL = 0, 1, 2
+SIDE_NAMES = ("none", "buy", "sell")
+
+
+@dataclass(frozen=True)
+class Orders:
+    """P2P orders, one per element (side code, kWh >= 0, EUR/kWh)."""
+
+    side: np.ndarray  # SIDE_NONE, SIDE_BUY or SIDE_SELL
+    quantity_kwh: np.ndarray  # 0 where side is SIDE_NONE
+    limit_price_eur_per_kwh: np.ndarray
+
+
+def form_orders(
+    p_kw: np.ndarray,
+    export_kw: np.ndarray,
+    import_kw: np.ndarray,
+    trade: np.ndarray,
+    price: np.ndarray,
+    retail_eur_per_kwh: np.ndarray,
+    feed_in_eur_per_kwh: np.ndarray,
+    duration_h: float,
+) -> Orders:
+    """The orders of projected net injections ``p_kw`` (see the module docstring).
+
+    Every argument broadcasts against ``p_kw``; ``trade`` and ``price`` are the action
+    components in ``[-1, 1]``.
+    """
+    p = np.asarray(p_kw, dtype=float)
+    share = (np.asarray(trade, dtype=float) + 1.0) / 2.0
+    sell_kwh = share * np.minimum(p, export_kw) * duration_h
+    buy_kwh = share * np.minimum(-p, import_kw) * duration_h
+    quantity = np.where(p > 0, sell_kwh, np.where(p < 0, buy_kwh, 0.0))
+    side = np.where(p > 0, SIDE_SELL, SIDE_BUY)
+    sent = quantity >= MIN_ORDER_KWH
+    side = np.where(sent, side, SIDE_NONE)
+    quantity = np.where(sent, quantity, 0.0)
+    retail = np.asarray(retail_eur_per_kwh, dtype=float)
+    feed_in = np.asarray(feed_in_eur_per_kwh, dtype=float)
+    markup = (np.asarray(price, dtype=float) + 1.0) / 2.0 * (retail - feed_in)
+    limit = np.where(side == SIDE_BUY, retail - markup, feed_in + markup)
+    return Orders(side, quantity, limit * np.ones_like(p))

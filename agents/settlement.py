@@ -1,0 +1,110 @@
+"""A prosumer's bill, array-based (any shape: prosumers, or worlds x prosumers).
+
+Money is a cost to the prosumer when positive (``docs/market.md``). The prosumer owns its
+bill: only it knows its final P2P trades (a trade voided after its ``Schedule`` is billed at
+retail); the DSO owns the Var amount, sent in ``Settlement`` (it alone has the settled power
+flow). Each figure has one formula, here:
+
+- ``retail_eur``: the residual ``r = p_kw * h - p2p_net_kwh`` exported at the feed-in
+  tariff (``-r * feed_in`` if ``r > 0``) or imported at retail (``-r * retail``);
+- ``network_eur``: the P2P network charge, :data:`NETWORK_CHARGE_BUYER_SHARE` of it paid by
+  the buyer and the rest by the seller of every traded kWh, collected by the DSO;
+- ``storage_eur``: in the run's last interval only, minus the change of stored energy since
+  the first interval valued at :func:`storage_price_eur_per_kwh`;
+- ``bill_eur``: ``p2p_eur + retail_eur + var_eur + network_eur + storage_eur``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Share of the P2P network charge paid by the buyer (the seller pays the rest).
+NETWORK_CHARGE_BUYER_SHARE = 0.5
+
+
+@dataclass(frozen=True)
+class Bill:
+    """The figures of a bill (EUR, cost positive), one per element."""
+
+    p2p_eur: np.ndarray
+    retail_eur: np.ndarray
+    var_eur: np.ndarray
+    network_eur: np.ndarray
+    storage_eur: np.ndarray
+
+    @property
+    def bill_eur(self) -> np.ndarray:
+        """The total bill."""
+        return self.p2p_eur + self.retail_eur + self.var_eur + self.network_eur + self.storage_eur
+
+
+def retail_eur(
+    p_kw: np.ndarray,
+    p2p_net_kwh: np.ndarray,
+    retail_eur_per_kwh: np.ndarray,
+    feed_in_eur_per_kwh: np.ndarray,
+    duration_h: float,
+) -> np.ndarray:
+    """Retail amount of the residual energy (net injection minus net P2P sale)."""
+    residual_kwh = np.asarray(p_kw, dtype=float) * duration_h - p2p_net_kwh
+    tariff = np.where(residual_kwh > 0, feed_in_eur_per_kwh, retail_eur_per_kwh)
+    return -residual_kwh * tariff
+
+
+def network_charge_eur(
+    p2p_bought_kwh: np.ndarray, p2p_sold_kwh: np.ndarray, charge_eur_per_kwh: float
+) -> np.ndarray:
+    """Each party's share of the P2P network charge on its traded energy."""
+    buyer = NETWORK_CHARGE_BUYER_SHARE * np.asarray(p2p_bought_kwh, dtype=float)
+    seller = (1.0 - NETWORK_CHARGE_BUYER_SHARE) * np.asarray(p2p_sold_kwh, dtype=float)
+    return charge_eur_per_kwh * (buyer + seller)
+
+
+def storage_price_eur_per_kwh(
+    efficiency: np.ndarray, retail_eur_per_kwh: np.ndarray
+) -> np.ndarray:
+    """Value of one stored kWh: the one-way efficiency times the run's mean retail tariff.
+
+    A stored kWh later delivers ``efficiency`` kWh at the bus, where it replaces a retail
+    purchase (``docs/market.md`` gives the reasoning). ``retail_eur_per_kwh``: the run's
+    tariffs on the last axis.
+    """
+    mean_retail = np.mean(np.asarray(retail_eur_per_kwh, dtype=float), axis=-1)
+    return np.asarray(efficiency, dtype=float) * mean_retail
+
+
+def storage_eur(
+    soc_start_kwh: np.ndarray, soc_end_kwh: np.ndarray, price_eur_per_kwh: np.ndarray
+) -> np.ndarray:
+    """Cost of the stored energy used up over the run (negative when the store grew)."""
+    return (np.asarray(soc_start_kwh, dtype=float) - soc_end_kwh) * price_eur_per_kwh
+
+
+def settle_bill(
+    *,
+    p_kw: np.ndarray,
+    p2p_bought_kwh: np.ndarray,
+    p2p_sold_kwh: np.ndarray,
+    p2p_eur: np.ndarray,
+    var_eur: np.ndarray,
+    retail_eur_per_kwh: np.ndarray,
+    feed_in_eur_per_kwh: np.ndarray,
+    network_charge_eur_per_kwh: float,
+    storage_value_eur: np.ndarray,
+    duration_h: float,
+) -> Bill:
+    """Every figure of the bill (``storage_value_eur``: :func:`storage_eur` or 0)."""
+    bought = np.asarray(p2p_bought_kwh, dtype=float)
+    sold = np.asarray(p2p_sold_kwh, dtype=float)
+    shape = np.broadcast(p_kw, bought, sold).shape
+    return Bill(
+        p2p_eur=np.broadcast_to(np.asarray(p2p_eur, dtype=float), shape),
+        retail_eur=retail_eur(
+            p_kw, sold - bought, retail_eur_per_kwh, feed_in_eur_per_kwh, duration_h
+        ),
+        var_eur=np.broadcast_to(np.asarray(var_eur, dtype=float), shape),
+        network_eur=network_charge_eur(bought, sold, network_charge_eur_per_kwh),
+        storage_eur=np.broadcast_to(np.asarray(storage_value_eur, dtype=float), shape),
+    )
