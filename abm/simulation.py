@@ -37,10 +37,7 @@ def run_simulation(
         while not model.done:
             model.step()
             bar.update(1)
-    tables = {
-        name: model.datacollector.get_table_dataframe(name)
-        for name in ("intervals", "prosumers", "trades", "buses", "messages")
-    }
+    tables = model.tables()
     summary = summarize(tables, world.duration_h)
     if out_dir is not None:
         write_run_config(

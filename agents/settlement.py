@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: The figures of a bill, in the order of the ``prosumers`` table; they sum to ``bill_eur``.
+BILL_PARTS = ("p2p_eur", "retail_eur", "var_eur", "network_eur", "storage_eur")
 #: Share of the P2P network charge paid by the buyer (the seller pays the rest).
 NETWORK_CHARGE_BUYER_SHARE = 0.5
 
