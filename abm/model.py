@@ -26,9 +26,9 @@ from abm.world import World, agent_rngs, build_world, make_dso, make_policy, mak
 from agents.clearing import clearing_ticks
 from agents.policy import Policy
 from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS, ProsumerAgent
+from analysis.metrics import with_bill_totals
 from dso.agent import DSO_ID, INTERVAL_COLUMNS, DSOAgent
 from messaging.memory import InMemoryBus, InMemoryEndpoint
-from analysis.metrics import with_bill_totals
 from messaging.messages import Message
 
 BUS_COLUMNS = ("interval", "bus", "vm_pu")

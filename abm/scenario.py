@@ -322,7 +322,8 @@ class ScenarioOptions:
     def __post_init__(self) -> None:
         for name in ("pv_ratio", "inverter_kva_per_kwp", "battery_kw_per_load_kw", "battery_hours"):
             _number(getattr(self, name), name, lo=0.0)
-        for name in ("pv_fraction", "battery_fraction", "prosumer_fraction", "initial_soc_fraction"):
+        shares = ("pv_fraction", "battery_fraction", "prosumer_fraction", "initial_soc_fraction")
+        for name in shares:
             _number(getattr(self, name), name, lo=0.0, hi=1.0)
         for name in ("battery_efficiency", "power_factor_load"):
             _number(getattr(self, name), name, lo=0.0, lo_open=True, hi=1.0)

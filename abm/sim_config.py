@@ -97,6 +97,4 @@ class SimConfig:
             or not isinstance(charge, int | float)
             or not 0.0 <= charge < math.inf
         ):
-            raise ConfigError(
-                f"network_charge_eur_per_kwh={charge!r} must be a finite number >= 0"
-            )
+            raise ConfigError(f"network_charge_eur_per_kwh={charge!r} must be a finite number >= 0")

@@ -64,9 +64,7 @@ def network_charge_eur(
     return charge_eur_per_kwh * (buyer + seller)
 
 
-def storage_price_eur_per_kwh(
-    efficiency: np.ndarray, retail_eur_per_kwh: np.ndarray
-) -> np.ndarray:
+def storage_price_eur_per_kwh(efficiency: np.ndarray, retail_eur_per_kwh: np.ndarray) -> np.ndarray:
     """Value of one stored kWh: the one-way efficiency times the run's mean retail tariff.
 
     A stored kWh later delivers ``efficiency`` kWh at the bus, where it replaces a retail

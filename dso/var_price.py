@@ -129,12 +129,11 @@ def settle_var(
         res = pf.solve(both_p, both_q)
         loss = res.loss_kw
         payment = var_payment_eur(ex_ante_price_eur_per_kvarh, q_inv, duration_h)
-    settled = PowerFlowResult(
-        **{
-            name: (value[:rows].reshape((*batch, *value.shape[1:])) if name != "iterations" else value)
-            for name, value in vars(res).items()
-        }
-    )
+    fields = {
+        name: value if name == "iterations" else value[:rows].reshape((*batch, *value.shape[1:]))
+        for name, value in vars(res).items()
+    }
+    settled = PowerFlowResult(**fields)
     loss_kw = loss[:rows].reshape(batch)
     loss_saved = loss[rows:].reshape(batch) - loss_kw
     return VarSettlement(payment, loss_kw, loss_saved, settled)

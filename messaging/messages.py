@@ -135,9 +135,7 @@ PositiveQuantityKwh = Annotated[float, _float(0.0, MAX_QUANTITY_KWH, lo_open=Tru
 SignedEnergyKwh = Annotated[float, _float(-MAX_QUANTITY_KWH, MAX_QUANTITY_KWH)]
 PriceEurPerKwh = Annotated[float, _float(0.0, MAX_PRICE_EUR_PER_KWH)]
 SignedPriceEurPerKwh = Annotated[float, _float(-MAX_PRICE_EUR_PER_KWH, MAX_PRICE_EUR_PER_KWH)]
-SignedPriceEurPerKvarh = Annotated[
-    float, _float(-MAX_PRICE_EUR_PER_KVARH, MAX_PRICE_EUR_PER_KVARH)
-]
+SignedPriceEurPerKvarh = Annotated[float, _float(-MAX_PRICE_EUR_PER_KVARH, MAX_PRICE_EUR_PER_KVARH)]
 MoneyEur = Annotated[float, _float(-MAX_MONEY_EUR, MAX_MONEY_EUR)]
 VoltagePu = Annotated[float, _float(0.0, MAX_VOLTAGE_PU)]
 

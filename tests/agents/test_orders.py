@@ -28,7 +28,8 @@ def test_price_means_the_same_on_either_side(p_kw: float, trade: float, price: f
 
 
 def test_truthful_price_is_the_sides_outside_option_and_dust_is_not_sent() -> None:
-    p_kw = np.array([10.0, -10.0, 0.5 * MIN_ORDER_KWH, -0.5 * MIN_ORDER_KWH, 0.0, 2 * MIN_ORDER_KWH])
+    dust = 0.5 * MIN_ORDER_KWH
+    p_kw = np.array([10.0, -10.0, dust, -dust, 0.0, 2 * MIN_ORDER_KWH])
     orders = form_orders(p_kw, 40.0, 40.0, 1.0, -1.0, RETAIL, FEED_IN, 1.0)
     assert orders.side.tolist() == [SIDE_SELL, SIDE_BUY, SIDE_NONE, SIDE_NONE, SIDE_NONE, SIDE_SELL]
     assert orders.quantity_kwh.tolist() == [10.0, 10.0, 0.0, 0.0, 0.0, 2 * MIN_ORDER_KWH]
@@ -45,5 +46,6 @@ def test_batch_of_worlds_broadcasts() -> None:
     assert orders.side.shape == orders.quantity_kwh.shape == (3, 5)
     for b in range(3):
         row = form_orders(p_kw[b], 15.0, 15.0, 0.0, -1.0, retail[b, 0], FEED_IN, 0.5)
-        np.testing.assert_array_equal(row.limit_price_eur_per_kwh, orders.limit_price_eur_per_kwh[b])
+        limit = orders.limit_price_eur_per_kwh[b]
+        np.testing.assert_array_equal(row.limit_price_eur_per_kwh, limit)
         np.testing.assert_array_equal(row.quantity_kwh, orders.quantity_kwh[b])
