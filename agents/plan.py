@@ -4,7 +4,8 @@ The plan respects, in this order: the battery's power and energy limits; the inv
 rating ``p**2 + q**2 <= s**2`` (the inverter carries PV and battery); the export limit of the
 dynamic operating envelope (by curtailing PV, then less discharge); the import limit (by
 more discharge or less charge, as far as the battery allows — load cannot be shed, so any
-remaining excess is reported as ``import_violation_kw``). The P2P order is a share of the
+remaining excess is reported as ``import_violation_kw``). The active part is
+:func:`agents.projection.project_active` (array-based). The P2P order is a share of the
 resulting net position, so every order lies inside the envelope by construction; it is
 formed by :func:`agents.orders.form_orders` (side, minimum quantity, side-relative price).
 """
@@ -18,6 +19,7 @@ from typing import Literal
 from agents.battery import Battery
 from agents.orders import SIDE_NAMES, form_orders
 from agents.policy import Action, Observation
+from agents.projection import project_active
 
 Side = Literal["buy", "sell", "none"]
 
@@ -47,30 +49,20 @@ def plan_interval(
 ) -> Plan:
     """Feasible plan for ``action`` given the observation (see the module docstring)."""
     s_kva = obs.inverter_kva
-    b_kw = battery.feasible_p_kw(action.battery * battery.power_kw, obs.soc_kwh, duration_h)
-    pv_kw = obs.pv_kw
-    # Inverter active-power rating: curtail PV first, then the battery.
-    if pv_kw + b_kw > s_kva:
-        pv_kw = max(0.0, s_kva - b_kw)
-        b_kw = min(b_kw, s_kva - pv_kw)
-    elif pv_kw + b_kw < -s_kva:
-        b_kw = -s_kva - pv_kw
-    p_kw = pv_kw - obs.load_kw + b_kw
-    # Export limit: curtail PV, then reduce discharge.
-    if p_kw > obs.export_kw:
-        excess = p_kw - obs.export_kw
-        cut = min(excess, pv_kw)
-        pv_kw -= cut
-        b_kw -= excess - cut
-        p_kw = obs.export_kw
-    # Import limit: discharge more / charge less, as far as the battery allows.
-    violation_kw = 0.0
-    if p_kw < -obs.import_kw:
-        wanted = b_kw + (-obs.import_kw - p_kw)
-        room = min(battery.feasible_p_kw(wanted, obs.soc_kwh, duration_h), s_kva - pv_kw)
-        b_kw = max(b_kw, room)
-        p_kw = pv_kw - obs.load_kw + b_kw
-        violation_kw = max(0.0, -obs.import_kw - p_kw)
+    active = project_active(
+        action.battery,
+        obs.pv_kw,
+        obs.load_kw,
+        obs.soc_kwh,
+        battery.capacity_kwh,
+        battery.power_kw,
+        battery.efficiency,
+        s_kva,
+        obs.export_kw,
+        obs.import_kw,
+        duration_h,
+    )
+    b_kw, pv_kw, p_kw = float(active.battery_p_kw), float(active.pv_used_kw), float(active.p_kw)
     p_inverter = pv_kw + b_kw
     q_room = math.sqrt(max(0.0, s_kva * s_kva - p_inverter * p_inverter))
     # Without a Var market the inverter runs at unity power factor.
@@ -95,6 +87,6 @@ def plan_interval(
         order_side=SIDE_NAMES[int(orders.side)],
         order_kwh=float(orders.quantity_kwh),
         limit_price_eur_per_kwh=float(orders.limit_price_eur_per_kwh),
-        import_violation_kw=violation_kw,
-        next_soc_kwh=battery.next_soc_kwh(obs.soc_kwh, b_kw, duration_h),
+        import_violation_kw=float(active.import_violation_kw),
+        next_soc_kwh=float(active.next_soc_kwh),
     )
