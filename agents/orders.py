@@ -7,10 +7,12 @@ Rules (``docs/market.md``):
   withdrawal buys. The quantity is the share ``(trade + 1) / 2`` of that position (capped by
   the envelope) over the interval; an order below :data:`MIN_ORDER_KWH` is not sent.
 - The price component is read relative to that side: ``markup = (price + 1) / 2`` is the
-  share of the retail/feed-in spread the prosumer asks for itself. A seller asks
-  ``feed_in + markup * spread``, a buyer bids ``retail - markup * spread``; ``price = -1`` is
-  the truthful order (the side's outside option) on either side, ``+1`` asks for the whole
-  spread.
+  share of the spread the prosumer asks for itself. The spread runs from the seller's floor
+  ``feed_in + seller share of the network charge`` to the buyer's cap ``retail - buyer share``
+  (:mod:`agents.settlement`); a seller asks ``floor + markup * spread``, a buyer bids
+  ``cap - markup * spread``. ``price = -1`` is the truthful order on either side (its outside
+  option net of its network charge), ``+1`` asks for the whole spread. Where the charge
+  exceeds the tariff spread, truthful orders do not cross.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from agents.settlement import NETWORK_CHARGE_BUYER_SHARE
 
 #: Orders smaller than this are not sent (keeps float leftovers out of the book), kWh.
 MIN_ORDER_KWH = 0.01
@@ -45,6 +49,7 @@ def form_orders(
     retail_eur_per_kwh: np.ndarray,
     feed_in_eur_per_kwh: np.ndarray,
     duration_h: float,
+    network_charge_eur_per_kwh: float = 0.0,
 ) -> Orders:
     """The orders of projected net injections ``p_kw`` (see the module docstring).
 
@@ -60,8 +65,11 @@ def form_orders(
     sent = quantity >= MIN_ORDER_KWH
     side = np.where(sent, side, SIDE_NONE)
     quantity = np.where(sent, quantity, 0.0)
-    retail = np.asarray(retail_eur_per_kwh, dtype=float)
-    feed_in = np.asarray(feed_in_eur_per_kwh, dtype=float)
-    markup = (np.asarray(price, dtype=float) + 1.0) / 2.0 * (retail - feed_in)
-    limit = np.where(side == SIDE_BUY, retail - markup, feed_in + markup)
+    cap = np.maximum(
+        0.0, retail_eur_per_kwh - NETWORK_CHARGE_BUYER_SHARE * network_charge_eur_per_kwh
+    )
+    floor = feed_in_eur_per_kwh + (1.0 - NETWORK_CHARGE_BUYER_SHARE) * network_charge_eur_per_kwh
+    spread = np.maximum(0.0, cap - floor)
+    markup = (np.asarray(price, dtype=float) + 1.0) / 2.0 * spread
+    limit = np.where(side == SIDE_BUY, cap - markup, floor + markup)
     return Orders(side, quantity, limit * np.ones_like(p))

@@ -46,6 +46,7 @@ def plan_interval(
     battery: Battery,
     load_q_kvar: float,
     duration_h: float,
+    network_charge_eur_per_kwh: float = 0.0,
 ) -> Plan:
     """Feasible plan for ``action`` given the observation (see the module docstring)."""
     s_kva = obs.inverter_kva
@@ -77,6 +78,7 @@ def plan_interval(
         obs.retail_eur_per_kwh,
         obs.feed_in_eur_per_kwh,
         duration_h,
+        network_charge_eur_per_kwh,
     )
     return Plan(
         battery_p_kw=b_kw,

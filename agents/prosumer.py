@@ -240,7 +240,12 @@ class ProsumerAgent:
             action = ABSTAIN
         t = self.interval
         plan = plan_interval(
-            action, obs, self.battery, float(self.series.load_q_kvar[t]), self.duration_h
+            action,
+            obs,
+            self.battery,
+            float(self.series.load_q_kvar[t]),
+            self.duration_h,
+            self.network_charge_eur_per_kwh,
         )
         self.plan = plan
         if self.protocol is None:
