@@ -11,13 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Inputs of the array rules: an array (any shape, broadcast) or one number.
+Floats = np.ndarray | float
+
 
 def feasible_battery_p_kw(
-    p_kw: np.ndarray,
-    soc_kwh: np.ndarray,
-    capacity_kwh: np.ndarray,
-    power_kw: np.ndarray,
-    efficiency: np.ndarray,
+    p_kw: Floats,
+    soc_kwh: Floats,
+    capacity_kwh: Floats,
+    power_kw: Floats,
+    efficiency: Floats,
     duration_h: float,
 ) -> np.ndarray:
     """Clip requested injections to the power rating and the energy in/room of the battery
@@ -31,10 +34,10 @@ def feasible_battery_p_kw(
 
 
 def next_soc_kwh(
-    soc_kwh: np.ndarray,
-    p_kw: np.ndarray,
-    capacity_kwh: np.ndarray,
-    efficiency: np.ndarray,
+    soc_kwh: Floats,
+    p_kw: Floats,
+    capacity_kwh: Floats,
+    efficiency: Floats,
     duration_h: float,
 ) -> np.ndarray:
     """State of charge after injecting ``p_kw`` (already feasible) for ``duration_h``."""

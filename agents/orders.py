@@ -18,9 +18,11 @@ Rules (``docs/market.md``):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
+from agents.battery import Floats
 from agents.settlement import NETWORK_CHARGE_BUYER_SHARE
 
 #: Orders smaller than this are not sent (keeps float leftovers out of the book), kWh.
@@ -28,7 +30,8 @@ MIN_ORDER_KWH = 0.01
 
 #: Side codes of :class:`Orders`.
 SIDE_NONE, SIDE_BUY, SIDE_SELL = 0, 1, 2
-SIDE_NAMES = ("none", "buy", "sell")
+Side = Literal["buy", "sell", "none"]
+SIDE_NAMES: tuple[Side, ...] = ("none", "buy", "sell")
 
 
 @dataclass(frozen=True)
@@ -41,13 +44,13 @@ class Orders:
 
 
 def form_orders(
-    p_kw: np.ndarray,
-    export_kw: np.ndarray,
-    import_kw: np.ndarray,
-    trade: np.ndarray,
-    price: np.ndarray,
-    retail_eur_per_kwh: np.ndarray,
-    feed_in_eur_per_kwh: np.ndarray,
+    p_kw: Floats,
+    export_kw: Floats,
+    import_kw: Floats,
+    trade: Floats,
+    price: Floats,
+    retail_eur_per_kwh: Floats,
+    feed_in_eur_per_kwh: Floats,
     duration_h: float,
     network_charge_eur_per_kwh: float = 0.0,
 ) -> Orders:

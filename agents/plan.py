@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 from agents.battery import Battery
-from agents.orders import SIDE_NAMES, form_orders
+from agents.orders import SIDE_NAMES, Side, form_orders
 from agents.policy import Action, Observation
 from agents.projection import project_active
-
-Side = Literal["buy", "sell", "none"]
 
 
 @dataclass(frozen=True)

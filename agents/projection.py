@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.battery import feasible_battery_p_kw, next_soc_kwh
+from agents.battery import Floats, feasible_battery_p_kw, next_soc_kwh
 
 
 @dataclass(frozen=True)
@@ -29,16 +29,16 @@ class ActivePlan:
 
 
 def project_active(
-    battery_action: np.ndarray,
-    pv_kw: np.ndarray,
-    load_kw: np.ndarray,
-    soc_kwh: np.ndarray,
-    capacity_kwh: np.ndarray,
-    battery_kw: np.ndarray,
-    efficiency: np.ndarray,
-    inverter_kva: np.ndarray,
-    export_kw: np.ndarray,
-    import_kw: np.ndarray,
+    battery_action: Floats,
+    pv_kw: Floats,
+    load_kw: Floats,
+    soc_kwh: Floats,
+    capacity_kwh: Floats,
+    battery_kw: Floats,
+    efficiency: Floats,
+    inverter_kva: Floats,
+    export_kw: Floats,
+    import_kw: Floats,
     duration_h: float,
 ) -> ActivePlan:
     """The feasible active plan of ``battery_action`` (fraction of ``battery_kw``, +1 full

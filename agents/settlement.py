@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.battery import Floats
+
 #: The figures of a bill, in the order of the ``prosumers`` table; they sum to ``bill_eur``.
 BILL_PARTS = ("p2p_eur", "retail_eur", "var_eur", "network_eur", "storage_eur")
 #: Share of the P2P network charge paid by the buyer (the seller pays the rest).
@@ -43,10 +45,10 @@ class Bill:
 
 
 def retail_eur(
-    p_kw: np.ndarray,
-    p2p_net_kwh: np.ndarray,
-    retail_eur_per_kwh: np.ndarray,
-    feed_in_eur_per_kwh: np.ndarray,
+    p_kw: Floats,
+    p2p_net_kwh: Floats,
+    retail_eur_per_kwh: Floats,
+    feed_in_eur_per_kwh: Floats,
     duration_h: float,
 ) -> np.ndarray:
     """Retail amount of the residual energy (net injection minus net P2P sale)."""
@@ -56,7 +58,7 @@ def retail_eur(
 
 
 def network_charge_eur(
-    p2p_bought_kwh: np.ndarray, p2p_sold_kwh: np.ndarray, charge_eur_per_kwh: float
+    p2p_bought_kwh: Floats, p2p_sold_kwh: Floats, charge_eur_per_kwh: float
 ) -> np.ndarray:
     """Each party's share of the P2P network charge on its traded energy."""
     buyer = NETWORK_CHARGE_BUYER_SHARE * np.asarray(p2p_bought_kwh, dtype=float)
@@ -64,7 +66,7 @@ def network_charge_eur(
     return charge_eur_per_kwh * (buyer + seller)
 
 
-def storage_price_eur_per_kwh(efficiency: np.ndarray, retail_eur_per_kwh: np.ndarray) -> np.ndarray:
+def storage_price_eur_per_kwh(efficiency: Floats, retail_eur_per_kwh: Floats) -> np.ndarray:
     """Value of one stored kWh: the one-way efficiency times the run's mean retail tariff.
 
     A stored kWh later delivers ``efficiency`` kWh at the bus, where it replaces a retail
@@ -76,7 +78,7 @@ def storage_price_eur_per_kwh(efficiency: np.ndarray, retail_eur_per_kwh: np.nda
 
 
 def storage_eur(
-    soc_start_kwh: np.ndarray, soc_end_kwh: np.ndarray, price_eur_per_kwh: np.ndarray
+    soc_start_kwh: Floats, soc_end_kwh: Floats, price_eur_per_kwh: Floats
 ) -> np.ndarray:
     """Cost of the stored energy used up over the run (negative when the store grew)."""
     return (np.asarray(soc_start_kwh, dtype=float) - soc_end_kwh) * price_eur_per_kwh
@@ -84,15 +86,15 @@ def storage_eur(
 
 def settle_bill(
     *,
-    p_kw: np.ndarray,
-    p2p_bought_kwh: np.ndarray,
-    p2p_sold_kwh: np.ndarray,
-    p2p_eur: np.ndarray,
-    var_eur: np.ndarray,
-    retail_eur_per_kwh: np.ndarray,
-    feed_in_eur_per_kwh: np.ndarray,
+    p_kw: Floats,
+    p2p_bought_kwh: Floats,
+    p2p_sold_kwh: Floats,
+    p2p_eur: Floats,
+    var_eur: Floats,
+    retail_eur_per_kwh: Floats,
+    feed_in_eur_per_kwh: Floats,
     network_charge_eur_per_kwh: float,
-    storage_value_eur: np.ndarray,
+    storage_value_eur: Floats,
     duration_h: float,
 ) -> Bill:
     """Every figure of the bill (``storage_value_eur``: :func:`storage_eur` or 0)."""

@@ -17,7 +17,7 @@ from abm.deploy.spec import DeployOptions, Fault
 from abm.sim_config import SimConfig
 from abm.simulation import run_simulation
 from messaging.codec import encode
-from messaging.messages import Bid, Schedule
+from messaging.messages import PROTOCOL_VERSION, Bid, Schedule
 from messaging.zmq_transport import ZmqTransport
 
 RESULT_TABLES = ("intervals", "prosumers", "trades", "buses")
@@ -57,7 +57,8 @@ def _inject_bad_messages(endpoints) -> None:
     raw.linger = 500
     raw.connect(endpoints.upstream)
     raw.send_multipart([b"*", b"junk"])  # malformed: shorter than a header
-    raw.send_multipart([b"*", b"\x00\x01 not a frame"])  # version 1, unknown kind
+    version = PROTOCOL_VERSION.to_bytes(2, "big")
+    raw.send_multipart([b"*", version + b" not a frame"])  # current version, unknown kind
     raw.send_multipart([b"*", encode(Bid("p01", 0, 10**6, 1.0, 0.1))])  # forged sender
     raw.close()
 
