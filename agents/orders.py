@@ -61,12 +61,11 @@ def form_orders(
     """
     p = np.asarray(p_kw, dtype=float)
     share = (np.asarray(trade, dtype=float) + 1.0) / 2.0
-    sell_kwh = share * np.minimum(p, export_kw) * duration_h
-    buy_kwh = share * np.minimum(-p, import_kw) * duration_h
-    quantity = np.where(p > 0, sell_kwh, np.where(p < 0, buy_kwh, 0.0))
-    side = np.where(p > 0, SIDE_SELL, SIDE_BUY)
+    selling = p > 0
+    position_kw = np.where(selling, np.minimum(p, export_kw), np.minimum(-p, import_kw))
+    quantity = share * position_kw * duration_h  # 0 at p = 0 (limits are >= 0)
     sent = quantity >= MIN_ORDER_KWH
-    side = np.where(sent, side, SIDE_NONE)
+    side = np.where(sent, np.where(selling, SIDE_SELL, SIDE_BUY), SIDE_NONE)
     quantity = np.where(sent, quantity, 0.0)
     cap = np.maximum(
         0.0, retail_eur_per_kwh - NETWORK_CHARGE_BUYER_SHARE * network_charge_eur_per_kwh
@@ -75,4 +74,4 @@ def form_orders(
     spread = np.maximum(0.0, cap - floor)
     markup = (np.asarray(price, dtype=float) + 1.0) / 2.0 * spread
     limit = np.where(side == SIDE_BUY, cap - markup, floor + markup)
-    return Orders(side, quantity, limit * np.ones_like(p))
+    return Orders(side, quantity, limit)

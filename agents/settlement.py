@@ -98,15 +98,16 @@ def settle_bill(
     duration_h: float,
 ) -> Bill:
     """Every figure of the bill (``storage_value_eur``: :func:`storage_eur` or 0)."""
-    bought = np.asarray(p2p_bought_kwh, dtype=float)
-    sold = np.asarray(p2p_sold_kwh, dtype=float)
-    shape = np.broadcast(p_kw, bought, sold).shape
     return Bill(
-        p2p_eur=np.broadcast_to(np.asarray(p2p_eur, dtype=float), shape),
+        p2p_eur=np.asarray(p2p_eur, dtype=float),
         retail_eur=retail_eur(
-            p_kw, sold - bought, retail_eur_per_kwh, feed_in_eur_per_kwh, duration_h
+            p_kw,
+            np.subtract(p2p_sold_kwh, p2p_bought_kwh),
+            retail_eur_per_kwh,
+            feed_in_eur_per_kwh,
+            duration_h,
         ),
-        var_eur=np.broadcast_to(np.asarray(var_eur, dtype=float), shape),
-        network_eur=network_charge_eur(bought, sold, network_charge_eur_per_kwh),
-        storage_eur=np.broadcast_to(np.asarray(storage_value_eur, dtype=float), shape),
+        var_eur=np.asarray(var_eur, dtype=float),
+        network_eur=network_charge_eur(p2p_bought_kwh, p2p_sold_kwh, network_charge_eur_per_kwh),
+        storage_eur=np.asarray(storage_value_eur, dtype=float),
     )
