@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-#: Inputs of the array rules: an array (any shape, broadcast) or one number.
-Floats = np.ndarray | float
+from agents.arrays import Floats, namespace
 
 
 def feasible_battery_p_kw(
@@ -22,15 +19,16 @@ def feasible_battery_p_kw(
     power_kw: Floats,
     efficiency: Floats,
     duration_h: float,
-) -> np.ndarray:
+) -> Floats:
     """Clip requested injections to the power rating and the energy in/room of the battery
     (0 where there is no battery: capacity or power 0)."""
+    xp = namespace(p_kw, soc_kwh, capacity_kwh, power_kw, efficiency)
     max_discharge_kw = soc_kwh * efficiency / duration_h
     max_charge_kw = (capacity_kwh - soc_kwh) / (efficiency * duration_h)
-    upper = np.minimum(power_kw, np.maximum(0.0, max_discharge_kw))
-    lower = -np.minimum(power_kw, np.maximum(0.0, max_charge_kw))
-    clipped = np.minimum(np.maximum(p_kw, lower), upper)
-    return np.where((capacity_kwh > 0.0) & (power_kw > 0.0), clipped, 0.0)
+    upper = xp.minimum(power_kw, xp.maximum(0.0, max_discharge_kw))
+    lower = -xp.minimum(power_kw, xp.maximum(0.0, max_charge_kw))
+    clipped = xp.minimum(xp.maximum(p_kw, lower), upper)
+    return xp.where((capacity_kwh > 0.0) & (power_kw > 0.0), clipped, 0.0)
 
 
 def next_soc_kwh(
@@ -39,12 +37,13 @@ def next_soc_kwh(
     capacity_kwh: Floats,
     efficiency: Floats,
     duration_h: float,
-) -> np.ndarray:
+) -> Floats:
     """State of charge after injecting ``p_kw`` (already feasible) for ``duration_h``."""
+    xp = namespace(soc_kwh, p_kw, capacity_kwh, efficiency)
     discharged = soc_kwh - p_kw * duration_h / efficiency
     charged = soc_kwh - p_kw * duration_h * efficiency
-    soc = np.where(np.asarray(p_kw) >= 0.0, discharged, charged)
-    return np.minimum(np.maximum(soc, 0.0), capacity_kwh)
+    soc = xp.where(p_kw >= 0.0, discharged, charged)
+    return xp.minimum(xp.maximum(soc, 0.0), capacity_kwh)
 
 
 @dataclass(frozen=True)

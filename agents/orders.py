@@ -20,9 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import numpy as np
-
-from agents.battery import Floats
+from agents.arrays import Floats, namespace
 from agents.settlement import NETWORK_CHARGE_BUYER_SHARE
 
 #: Orders smaller than this are not sent (keeps float leftovers out of the book), kWh.
@@ -38,9 +36,9 @@ SIDE_NAMES: tuple[Side, ...] = ("none", "buy", "sell")
 class Orders:
     """P2P orders, one per element (side code, kWh >= 0, EUR/kWh)."""
 
-    side: np.ndarray  # SIDE_NONE, SIDE_BUY or SIDE_SELL
-    quantity_kwh: np.ndarray  # 0 where side is SIDE_NONE
-    limit_price_eur_per_kwh: np.ndarray
+    side: Floats  # SIDE_NONE, SIDE_BUY or SIDE_SELL
+    quantity_kwh: Floats  # 0 where side is SIDE_NONE
+    limit_price_eur_per_kwh: Floats
 
 
 def form_orders(
@@ -59,19 +57,20 @@ def form_orders(
     Every argument broadcasts against ``p_kw``; ``trade`` and ``price`` are the action
     components in ``[-1, 1]``.
     """
-    p = np.asarray(p_kw, dtype=float)
-    share = (np.asarray(trade, dtype=float) + 1.0) / 2.0
+    xp = namespace(p_kw, export_kw, import_kw, trade, price, retail_eur_per_kwh)
+    p = xp.asarray(p_kw, dtype=float)
+    share = (xp.asarray(trade, dtype=float) + 1.0) / 2.0
     selling = p > 0
-    position_kw = np.where(selling, np.minimum(p, export_kw), np.minimum(-p, import_kw))
+    position_kw = xp.where(selling, xp.minimum(p, export_kw), xp.minimum(-p, import_kw))
     quantity = share * position_kw * duration_h  # 0 at p = 0 (limits are >= 0)
     sent = quantity >= MIN_ORDER_KWH
-    side = np.where(sent, np.where(selling, SIDE_SELL, SIDE_BUY), SIDE_NONE)
-    quantity = np.where(sent, quantity, 0.0)
-    cap = np.maximum(
+    side = xp.where(sent, xp.where(selling, SIDE_SELL, SIDE_BUY), SIDE_NONE)
+    quantity = xp.where(sent, quantity, 0.0)
+    cap = xp.maximum(
         0.0, retail_eur_per_kwh - NETWORK_CHARGE_BUYER_SHARE * network_charge_eur_per_kwh
     )
     floor = feed_in_eur_per_kwh + (1.0 - NETWORK_CHARGE_BUYER_SHARE) * network_charge_eur_per_kwh
-    spread = np.maximum(0.0, cap - floor)
-    markup = (np.asarray(price, dtype=float) + 1.0) / 2.0 * spread
-    limit = np.where(side == SIDE_BUY, cap - markup, floor + markup)
+    spread = xp.maximum(0.0, cap - floor)
+    markup = (xp.asarray(price, dtype=float) + 1.0) / 2.0 * spread
+    limit = xp.where(side == SIDE_BUY, cap - markup, floor + markup)
     return Orders(side, quantity, limit)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.battery import Floats
+from agents.arrays import Floats, namespace
 
 #: The figures of a bill, in the order of the ``prosumers`` table; they sum to ``bill_eur``.
 BILL_PARTS = ("p2p_eur", "retail_eur", "var_eur", "network_eur", "storage_eur")
@@ -32,14 +32,14 @@ NETWORK_CHARGE_BUYER_SHARE = 0.5
 class Bill:
     """The figures of a bill (EUR, cost positive), one per element."""
 
-    p2p_eur: np.ndarray
-    retail_eur: np.ndarray
-    var_eur: np.ndarray
-    network_eur: np.ndarray
-    storage_eur: np.ndarray
+    p2p_eur: Floats
+    retail_eur: Floats
+    var_eur: Floats
+    network_eur: Floats
+    storage_eur: Floats
 
     @property
-    def bill_eur(self) -> np.ndarray:
+    def bill_eur(self) -> Floats:
         """The total bill."""
         return self.p2p_eur + self.retail_eur + self.var_eur + self.network_eur + self.storage_eur
 
@@ -50,19 +50,20 @@ def retail_eur(
     retail_eur_per_kwh: Floats,
     feed_in_eur_per_kwh: Floats,
     duration_h: float,
-) -> np.ndarray:
+) -> Floats:
     """Retail amount of the residual energy (net injection minus net P2P sale)."""
-    residual_kwh = np.asarray(p_kw, dtype=float) * duration_h - p2p_net_kwh
-    tariff = np.where(residual_kwh > 0, feed_in_eur_per_kwh, retail_eur_per_kwh)
+    xp = namespace(p_kw, p2p_net_kwh, retail_eur_per_kwh, feed_in_eur_per_kwh)
+    residual_kwh = p_kw * duration_h - p2p_net_kwh
+    tariff = xp.where(residual_kwh > 0, feed_in_eur_per_kwh, retail_eur_per_kwh)
     return -residual_kwh * tariff
 
 
 def network_charge_eur(
     p2p_bought_kwh: Floats, p2p_sold_kwh: Floats, charge_eur_per_kwh: float
-) -> np.ndarray:
+) -> Floats:
     """Each party's share of the P2P network charge on its traded energy."""
-    buyer = NETWORK_CHARGE_BUYER_SHARE * np.asarray(p2p_bought_kwh, dtype=float)
-    seller = (1.0 - NETWORK_CHARGE_BUYER_SHARE) * np.asarray(p2p_sold_kwh, dtype=float)
+    buyer = NETWORK_CHARGE_BUYER_SHARE * p2p_bought_kwh
+    seller = (1.0 - NETWORK_CHARGE_BUYER_SHARE) * p2p_sold_kwh
     return charge_eur_per_kwh * (buyer + seller)
 
 
@@ -77,11 +78,9 @@ def storage_price_eur_per_kwh(efficiency: Floats, retail_eur_per_kwh: Floats) ->
     return np.asarray(efficiency, dtype=float) * mean_retail
 
 
-def storage_eur(
-    soc_start_kwh: Floats, soc_end_kwh: Floats, price_eur_per_kwh: Floats
-) -> np.ndarray:
+def storage_eur(soc_start_kwh: Floats, soc_end_kwh: Floats, price_eur_per_kwh: Floats) -> Floats:
     """Cost of the stored energy used up over the run (negative when the store grew)."""
-    return (np.asarray(soc_start_kwh, dtype=float) - soc_end_kwh) * price_eur_per_kwh
+    return (soc_start_kwh - soc_end_kwh) * price_eur_per_kwh
 
 
 def settle_bill(
@@ -99,15 +98,15 @@ def settle_bill(
 ) -> Bill:
     """Every figure of the bill (``storage_value_eur``: :func:`storage_eur` or 0)."""
     return Bill(
-        p2p_eur=np.asarray(p2p_eur, dtype=float),
+        p2p_eur=p2p_eur,
         retail_eur=retail_eur(
             p_kw,
-            np.subtract(p2p_sold_kwh, p2p_bought_kwh),
+            p2p_sold_kwh - p2p_bought_kwh,
             retail_eur_per_kwh,
             feed_in_eur_per_kwh,
             duration_h,
         ),
-        var_eur=np.asarray(var_eur, dtype=float),
+        var_eur=var_eur,
         network_eur=network_charge_eur(p2p_bought_kwh, p2p_sold_kwh, network_charge_eur_per_kwh),
-        storage_eur=np.asarray(storage_value_eur, dtype=float),
+        storage_eur=storage_value_eur,
     )
