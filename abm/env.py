@@ -4,7 +4,9 @@ One episode is one day (``SimConfig.days`` days) of the chosen day set; a step i
 interval. Agents are the prosumer ids; each observes :meth:`agents.policy.Observation.to_vector`
 (features named in :data:`agents.policy.OBSERVATION_FEATURES`) and acts in ``[-1, 1]^4``
 (:class:`agents.policy.Action`). The reward is minus the
-prosumer's bill of the interval (EUR). :meth:`MarketParallelEnv.state` is the global state
+prosumer's bill of the interval (EUR); the last step's bill carries the value of the stored
+energy used up over the episode (``docs/market.md``, stored energy), so emptying the battery
+at the end is no free energy. :meth:`MarketParallelEnv.state` is the global state
 for centralised critics: every agent's observation plus the last bus voltages.
 The same seed gives the same day and the same trajectory.
 """

@@ -19,18 +19,22 @@ from collections.abc import Iterable
 
 import mesa
 import numpy as np
+import pandas as pd
 
 from abm.sim_config import SimConfig, market_has_p2p
 from abm.world import World, agent_rngs, build_world, make_dso, make_policy, make_prosumer
 from agents.clearing import clearing_ticks
 from agents.policy import Policy
 from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS, ProsumerAgent
+from analysis.metrics import with_bill_totals
 from dso.agent import DSO_ID, INTERVAL_COLUMNS, DSOAgent
 from messaging.memory import InMemoryBus, InMemoryEndpoint
 from messaging.messages import Message
 
 BUS_COLUMNS = ("interval", "bus", "vm_pu")
 MESSAGE_COLUMNS = ("interval", "kind", "messages", "deliveries", "bytes")
+#: Result tables of a run, in the order they are written.
+TABLE_NAMES = ("intervals", "prosumers", "trades", "buses", "messages")
 
 
 class MessageAgent(mesa.Agent):
@@ -155,6 +159,12 @@ class MarketModel(mesa.Model):
                 row = dict(zip(MESSAGE_COLUMNS, (t, kind, *delta), strict=True))
                 dc.add_table_row("messages", row)
         self._counts_before = counts
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """The result tables so far, ``intervals`` with the totals of the prosumers' bills."""
+        tables = {name: self.datacollector.get_table_dataframe(name) for name in TABLE_NAMES}
+        tables["intervals"] = with_bill_totals(tables["intervals"], tables["prosumers"])
+        return tables
 
     def _message_totals(self) -> dict[str, tuple[int, int, int]]:
         """Per kind, over all agents: messages sent, messages delivered, bytes sent."""

@@ -42,6 +42,8 @@ RETAIL_NIGHT_EUR_PER_KWH = 0.12  # 23:00-07:00
 RETAIL_DAY_EUR_PER_KWH = 0.22  # 07:00-17:00 and 21:00-23:00
 RETAIL_PEAK_EUR_PER_KWH = 0.32  # 17:00-21:00, the evening peak
 FEED_IN_EUR_PER_KWH = 0.05  # flat
+#: State of charge at the start of a run, as a fraction of the battery's capacity.
+DEFAULT_INITIAL_SOC_FRACTION = 0.5
 NIGHT_HOURS = frozenset((*range(0, 7), 23))
 PEAK_HOURS = frozenset(range(17, 21))
 
@@ -103,6 +105,7 @@ class ProsumerSpec:
     battery_kw: float  # charge and discharge power limit; 0 = no battery
     battery_efficiency: float  # one-way (charge and discharge), in (0, 1]
     power_factor_load: float  # of the load (inductive), in (0, 1]
+    initial_soc_fraction: float = DEFAULT_INITIAL_SOC_FRACTION  # stored energy at the start
 
     def __post_init__(self) -> None:
         where = f"prosumer {self.prosumer_id!r}: "
@@ -117,6 +120,11 @@ class ProsumerSpec:
             _coerce(
                 self, name, _number(getattr(self, name), name, where, lo=0.0, lo_open=True, hi=1.0)
             )
+        _coerce(
+            self,
+            "initial_soc_fraction",
+            _number(self.initial_soc_fraction, "initial_soc_fraction", where, lo=0.0, hi=1.0),
+        )
         if (self.battery_kwh > 0) != (self.battery_kw > 0):
             raise ConfigError(
                 f"{where}battery_kw = {self.battery_kw!r}: battery_kwh = {self.battery_kwh!r}; "
@@ -300,6 +308,10 @@ class ScenarioOptions:
     power_factor_load: float = field(
         default=0.95, metadata={"help": "load power factor where the feeder gives no load_q_kvar"}
     )
+    initial_soc_fraction: float = field(
+        default=DEFAULT_INITIAL_SOC_FRACTION,
+        metadata={"help": "battery state of charge at the start of a run, share of capacity"},
+    )
     prosumer_fraction: float = field(
         default=1.0, metadata={"help": "share of loaded buses that host a prosumer (rest passive)"}
     )
@@ -310,7 +322,8 @@ class ScenarioOptions:
     def __post_init__(self) -> None:
         for name in ("pv_ratio", "inverter_kva_per_kwp", "battery_kw_per_load_kw", "battery_hours"):
             _number(getattr(self, name), name, lo=0.0)
-        for name in ("pv_fraction", "battery_fraction", "prosumer_fraction"):
+        shares = ("pv_fraction", "battery_fraction", "prosumer_fraction", "initial_soc_fraction")
+        for name in shares:
             _number(getattr(self, name), name, lo=0.0, hi=1.0)
         for name in ("battery_efficiency", "power_factor_load"):
             _number(getattr(self, name), name, lo=0.0, lo_open=True, hi=1.0)
@@ -407,6 +420,7 @@ def default_scenario(
                 battery_kw=battery_kw if options.battery_hours > 0 else 0.0,
                 battery_efficiency=options.battery_efficiency,
                 power_factor_load=float(power_factor[bus]),
+                initial_soc_fraction=options.initial_soc_fraction,
             )
         )
     host_set = set(hosts)

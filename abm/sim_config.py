@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -10,10 +11,14 @@ from abm.errors import ConfigError
 Market = Literal["grid-only", "p2p", "var", "multi"]
 Protocol = Literal["auction", "bilateral"]
 PolicyName = Literal["rule", "random"]
+VarPricing = Literal["ex-ante", "ex-post"]
 
 MARKETS: tuple[str, ...] = ("grid-only", "p2p", "var", "multi")
 PROTOCOLS: tuple[str, ...] = ("auction", "bilateral")
 POLICIES: tuple[str, ...] = ("rule", "random")
+VAR_PRICINGS: tuple[str, ...] = ("ex-ante", "ex-post")
+#: Default P2P network charge, EUR/kWh (its source: ``docs/market.md``).
+DEFAULT_NETWORK_CHARGE_EUR_PER_KWH = 0.03
 
 
 def market_has_p2p(market: str) -> bool:
@@ -56,6 +61,17 @@ class SimConfig:
     scenario: str | None = field(
         default=None, metadata={"help": "prosumer scenario JSON file (default: built-in)"}
     )
+    var_pricing: VarPricing = field(
+        default="ex-post",
+        metadata={
+            "help": "Var settlement: ex-post (symmetric, marginal loss at the settled power "
+            "flow) or ex-ante (the published price times injected q, for comparison)"
+        },
+    )
+    network_charge_eur_per_kwh: float = field(
+        default=DEFAULT_NETWORK_CHARGE_EUR_PER_KWH,
+        metadata={"help": "P2P network charge per traded kWh, half paid by each party"},
+    )
 
     def __post_init__(self) -> None:
         checks = (
@@ -64,6 +80,7 @@ class SimConfig:
             ("policy", self.policy, POLICIES),
             ("day_set", self.day_set, ("test", "train")),
             ("fairness", self.fairness, ("equal", "proportional")),
+            ("var_pricing", self.var_pricing, VAR_PRICINGS),
         )
         for name, value, allowed in checks:
             if value not in allowed:
@@ -74,3 +91,10 @@ class SimConfig:
             raise ConfigError(f"first_day={self.first_day!r} must be a non-negative integer")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
+        charge = self.network_charge_eur_per_kwh
+        if (
+            isinstance(charge, bool)
+            or not isinstance(charge, int | float)
+            or not 0.0 <= charge < math.inf
+        ):
+            raise ConfigError(f"network_charge_eur_per_kwh={charge!r} must be a finite number >= 0")

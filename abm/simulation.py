@@ -48,10 +48,7 @@ def run_simulation(
                 bar.update(1)
         except KeyboardInterrupt:
             interrupted = True
-    tables = {
-        name: model.datacollector.get_table_dataframe(name)
-        for name in ("intervals", "prosumers", "trades", "buses", "messages")
-    }
+    tables = model.tables()
     if interrupted:  # the interrupted step may have collected part of its rows
         tables = {name: _first_intervals(frame, done) for name, frame in tables.items()}
     summary = summarize(tables, world.duration_h)

@@ -144,6 +144,8 @@ def make_prosumer(world: World, index: int, policy: Policy) -> ProsumerAgent:
         p2p_market=market_has_p2p(cfg.market),
         var_market=market_has_var(cfg.market),
         duration_h=world.duration_h,
+        initial_soc_kwh=spec.initial_soc_fraction * spec.battery_kwh,
+        network_charge_eur_per_kwh=cfg.network_charge_eur_per_kwh,
     )
 
 
@@ -153,6 +155,7 @@ def make_dso(world: World) -> DSOAgent:
         world.feeder,
         world.forecast,
         var_market=market_has_var(world.config.market),
+        var_pricing=world.config.var_pricing,
         fairness=world.config.fairness,
         duration_h=world.duration_h,
     )

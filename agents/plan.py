@@ -7,23 +7,21 @@ more discharge or less charge, as far as the battery allows — load cannot be s
 remaining excess is reported as ``import_violation_kw``); then the inverter's reactive power
 (in a Var market; 0 otherwise) is clipped into the envelope's ``[q_min_kvar, q_max_kvar]``
 intersected with the capability left after the active power (both contain 0, so the
-intersection is never empty). The P2P order is a share of the resulting net position, so
-every order lies inside the envelope by construction.
+intersection is never empty). The active part is :func:`agents.projection.project_active`
+(array-based). The P2P order is a share of the resulting net position, so every order lies
+inside the envelope by construction; it is formed by :func:`agents.orders.form_orders`
+(side, minimum quantity, side-relative price).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal
 
 from agents.battery import Battery
+from agents.orders import SIDE_NAMES, Side, form_orders
 from agents.policy import Action, Observation
-
-#: Orders smaller than this are not sent.
-MIN_ORDER_KWH = 1e-6
-
-Side = Literal["buy", "sell", "none"]
+from agents.projection import project_active
 
 
 @dataclass(frozen=True)
@@ -48,60 +46,50 @@ def plan_interval(
     battery: Battery,
     load_q_kvar: float,
     duration_h: float,
+    network_charge_eur_per_kwh: float = 0.0,
 ) -> Plan:
     """Feasible plan for ``action`` given the observation (see the module docstring)."""
     s_kva = obs.inverter_kva
-    b_kw = battery.feasible_p_kw(action.battery * battery.power_kw, obs.soc_kwh, duration_h)
-    pv_kw = obs.pv_kw
-    # Inverter active-power rating: curtail PV first, then the battery.
-    if pv_kw + b_kw > s_kva:
-        pv_kw = max(0.0, s_kva - b_kw)
-        b_kw = min(b_kw, s_kva - pv_kw)
-    elif pv_kw + b_kw < -s_kva:
-        b_kw = -s_kva - pv_kw
-    p_kw = pv_kw - obs.load_kw + b_kw
-    # Export limit: curtail PV, then reduce discharge.
-    if p_kw > obs.export_kw:
-        excess = p_kw - obs.export_kw
-        cut = min(excess, pv_kw)
-        pv_kw -= cut
-        b_kw -= excess - cut
-        p_kw = obs.export_kw
-    # Import limit: discharge more / charge less, as far as the battery allows.
-    violation_kw = 0.0
-    if p_kw < -obs.import_kw:
-        wanted = b_kw + (-obs.import_kw - p_kw)
-        room = min(battery.feasible_p_kw(wanted, obs.soc_kwh, duration_h), s_kva - pv_kw)
-        b_kw = max(b_kw, room)
-        p_kw = pv_kw - obs.load_kw + b_kw
-        violation_kw = max(0.0, -obs.import_kw - p_kw)
+    active = project_active(
+        action.battery,
+        obs.pv_kw,
+        obs.load_kw,
+        obs.soc_kwh,
+        battery.capacity_kwh,
+        battery.power_kw,
+        battery.efficiency,
+        s_kva,
+        obs.export_kw,
+        obs.import_kw,
+        duration_h,
+    )
+    b_kw, pv_kw, p_kw = float(active.battery_p_kw), float(active.pv_used_kw), float(active.p_kw)
     p_inverter = pv_kw + b_kw
     q_room = math.sqrt(max(0.0, s_kva * s_kva - p_inverter * p_inverter))
     # Without a Var market the inverter runs at unity power factor.
     q_low, q_high = max(-q_room, obs.q_min_kvar), min(q_room, obs.q_max_kvar)
     q_inv = min(max(action.q * s_kva, q_low), q_high) if obs.var_market else 0.0
 
-    side: Side = "none"
-    order_kwh = 0.0
-    share = (action.trade + 1.0) / 2.0
-    if obs.p2p_market:
-        if p_kw > 0:
-            side, order_kwh = "sell", share * min(p_kw, obs.export_kw) * duration_h
-        elif p_kw < 0:
-            side, order_kwh = "buy", share * min(-p_kw, obs.import_kw) * duration_h
-        if order_kwh < MIN_ORDER_KWH:
-            side, order_kwh = "none", 0.0
-    spread = obs.retail_eur_per_kwh - obs.feed_in_eur_per_kwh
-    price = obs.feed_in_eur_per_kwh + (action.price + 1.0) / 2.0 * spread
+    orders = form_orders(
+        p_kw if obs.p2p_market else 0.0,
+        obs.export_kw,
+        obs.import_kw,
+        action.trade,
+        action.price,
+        obs.retail_eur_per_kwh,
+        obs.feed_in_eur_per_kwh,
+        duration_h,
+        network_charge_eur_per_kwh,
+    )
     return Plan(
         battery_p_kw=b_kw,
         pv_used_kw=pv_kw,
         p_kw=p_kw,
         q_inverter_kvar=q_inv,
         q_kvar=q_inv - load_q_kvar,
-        order_side=side,
-        order_kwh=order_kwh,
-        limit_price_eur_per_kwh=price,
-        import_violation_kw=violation_kw,
-        next_soc_kwh=battery.next_soc_kwh(obs.soc_kwh, b_kw, duration_h),
+        order_side=SIDE_NAMES[int(orders.side)],
+        order_kwh=float(orders.quantity_kwh),
+        limit_price_eur_per_kwh=float(orders.limit_price_eur_per_kwh),
+        import_violation_kw=float(active.import_violation_kw),
+        next_soc_kwh=float(active.next_soc_kwh),
     )

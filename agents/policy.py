@@ -45,6 +45,8 @@ DROOP_V_LOW_PU = 0.95
 DROOP_V_DEAD_LOW_PU = 0.98
 DROOP_V_DEAD_HIGH_PU = 1.02
 DROOP_V_HIGH_PU = 1.05
+#: Price component of a truthful order on either side (see :class:`Action`).
+TRUTHFUL_PRICE = -1.0
 #: Voltage above which the rule policy no longer injects reactive power for the Var market.
 VAR_INJECT_MAX_PU = 1.03
 
@@ -117,7 +119,9 @@ class Action:
 
     - ``battery``: battery injection as a fraction of its power rating (+1 full discharge).
     - ``trade``: share of the feasible net position put on the P2P market, ``(trade + 1) / 2``.
-    - ``price``: limit price between feed-in (-1) and retail (+1) tariff.
+    - ``price``: limit price relative to the side the order ends on after projection
+      (:mod:`agents.orders`): -1 is truthful (a seller asks the feed-in tariff, a buyer bids
+      the retail tariff), +1 asks for the whole retail/feed-in spread.
     - ``q``: inverter reactive power as a fraction of the inverter rating (+1 injection),
       clipped into the envelope's ``[q_min_kvar, q_max_kvar]`` and the capability left
       after the active power.
@@ -170,8 +174,9 @@ class RulePolicy:
     """Rule-based baseline.
 
     Battery for self-consumption; the whole net position offered on the P2P market at the
-    truthful limit price (a seller asks the feed-in tariff, its outside option; a buyer bids
-    the retail tariff), so a uniform-price auction clears at the mid tariff; reactive power
+    truthful limit price (``price = -1``: whichever side the projected order ends on, a seller
+    asks the feed-in tariff, its outside option, and a buyer bids the retail tariff), so a
+    uniform-price auction clears at the mid tariff; reactive power
     by a Volt/Var droop, and in a Var market full injection while the Var price is positive
     and the last local voltage is below ``VAR_INJECT_MAX_PU`` (the plan clips either into
     the reactive envelope).
@@ -182,13 +187,11 @@ class RulePolicy:
         battery = 0.0
         if obs.battery_kw > 0:
             battery = float(np.clip((obs.load_kw - obs.pv_kw) / obs.battery_kw, -1.0, 1.0))
-        net_kw = obs.pv_kw - obs.load_kw + battery * obs.battery_kw
-        price = -1.0 if net_kw > 0 else 1.0
         q = volt_var_droop(obs.last_vm_pu)
         paid = obs.var_market and obs.var_price_eur_per_kvarh > 0
         if paid and obs.last_vm_pu < VAR_INJECT_MAX_PU and obs.inverter_kva > 0:
             q = max(q, min(1.0, obs.load_q_kvar / obs.inverter_kva))
-        return np.array([battery, 1.0, price, q], dtype=np.float32)
+        return np.array([battery, 1.0, TRUTHFUL_PRICE, q], dtype=np.float32)
 
 
 class RandomPolicy:

@@ -11,9 +11,10 @@ Per interval (phases opened by the DSO clock, see ``docs/protocol.md``):
    send the ``Schedule`` to the DSO.
 5. ``Absent`` (any time after ``orders``): the DSO takes a prosumer out of the interval; the
    clearing protocol voids every trade with it (:meth:`ClearingProtocol.void_counterparty`).
-6. ``Settlement``: the P2P amounts of the trades still final, the retail amount of the
-   residual energy (same rule as :meth:`dso.agent.DSOAgent.settle`, so a trade voided
-   after the ``Schedule`` is billed at retail here) and the DSO's Var amount make the bill.
+6. ``Settlement``: the DSO's Var amount and meter voltage; the prosumer settles the rest of
+   its bill with :func:`agents.settlement.settle_bill` from the trades still final (a trade
+   voided after the ``Schedule`` is billed at retail): P2P, retail, the P2P network charge
+   and, in the run's last interval, the change of stored energy.
 
 The same object runs in the Mesa backend and in its own OS process.
 """
@@ -31,6 +32,7 @@ from agents.clearing import ClearedTrade, ClearingProtocol, Outgoing, make_proto
 from agents.clearing.errors import ClearingError
 from agents.plan import Plan, plan_interval
 from agents.policy import Action, InvalidAction, Observation, Policy
+from agents.settlement import settle_bill, storage_eur, storage_price_eur_per_kwh
 from messaging.capped import CappedList
 from messaging.messages import (
     DSO_ID,
@@ -54,16 +56,14 @@ MARKET_KINDS = (Bid, Offer, Trade, TradeConfirm)
 
 #: Action used when the policy fails: no battery, no order, unity power factor.
 ABSTAIN = Action(battery=0.0, trade=-1.0, price=0.0, q=0.0)
-#: Initial state of charge as a fraction of capacity.
-INITIAL_SOC_FRACTION = 0.5
-
 #: Columns of the ``prosumers`` result table (one row per prosumer and interval).
 PROSUMER_COLUMNS = (
     "interval", "prosumer", "bus", "load_kw", "pv_kw", "pv_used_kw", "battery_p_kw", "soc_kwh",
     "p_kw", "q_kvar", "q_inverter_kvar", "export_limit_kw", "import_limit_kw",
     "q_min_limit_kvar", "q_max_limit_kvar", "import_violation_kw", "var_price_eur_per_kvarh",
     "order_side", "order_kwh", "limit_price_eur_per_kwh", "p2p_bought_kwh", "p2p_sold_kwh",
-    "p2p_eur", "retail_eur", "var_eur", "bill_eur", "vm_pu", "action_error",
+    "p2p_eur", "retail_eur", "var_eur", "network_eur", "storage_eur", "bill_eur", "vm_pu",
+    "action_error",
 )  # fmt: skip
 #: Columns of the ``trades`` result table (one row per confirmed trade).
 TRADE_COLUMNS = ("interval", "buyer", "seller", "quantity_kwh", "price_eur_per_kwh", "reported_by")
@@ -96,6 +96,8 @@ class ProsumerAgent:
         p2p_market: bool,
         var_market: bool,
         duration_h: float,
+        initial_soc_kwh: float,
+        network_charge_eur_per_kwh: float,
     ) -> None:
         self.agent_id = agent_id
         self.bus = bus
@@ -106,7 +108,12 @@ class ProsumerAgent:
         self.p2p_market = p2p_market
         self.var_market = var_market
         self.duration_h = duration_h
-        self.soc_kwh = battery.capacity_kwh * INITIAL_SOC_FRACTION
+        self.network_charge_eur_per_kwh = network_charge_eur_per_kwh
+        self.initial_soc_kwh = initial_soc_kwh
+        self.soc_kwh = initial_soc_kwh
+        self.storage_price_eur_per_kwh = float(
+            storage_price_eur_per_kwh(battery.efficiency, series.retail_eur_per_kwh)
+        )
         self.last_price_eur_per_kwh = float(
             (series.retail_eur_per_kwh[0] + series.feed_in_eur_per_kwh[0]) / 2
         )
@@ -238,7 +245,12 @@ class ProsumerAgent:
             action = ABSTAIN
         t = self.interval
         plan = plan_interval(
-            action, obs, self.battery, float(self.series.load_q_kvar[t]), self.duration_h
+            action,
+            obs,
+            self.battery,
+            float(self.series.load_q_kvar[t]),
+            self.duration_h,
+            self.network_charge_eur_per_kwh,
         )
         self.plan = plan
         if self.protocol is None:
@@ -308,18 +320,6 @@ class ProsumerAgent:
             )
         return trades
 
-    def retail_eur(self) -> float:
-        """Retail amount of the settled interval's residual energy (cost positive).
-
-        The residual is the planned injection minus the net P2P sale of the final trades:
-        exported at the feed-in tariff, imported at the retail tariff, as the DSO does.
-        """
-        t = self.interval
-        residual_kwh = self.plan.p_kw * self.duration_h - (self.p2p_sold_kwh - self.p2p_bought_kwh)
-        if residual_kwh > 0:
-            return -residual_kwh * float(self.series.feed_in_eur_per_kwh[t])
-        return -residual_kwh * float(self.series.retail_eur_per_kwh[t])
-
     def _on_settlement(self, msg: Settlement) -> list[Outgoing]:
         if msg.interval != self.interval or msg.sender != DSO_ID:
             return self._refuse(msg, self._why_not_current(msg))
@@ -332,8 +332,24 @@ class ProsumerAgent:
             self.last_price_eur_per_kwh = (
                 sum(t.quantity_kwh * t.price_eur_per_kwh for t in trades) / volume
             )
-        retail_eur = self.retail_eur()
         plan, obs, t = self.plan, self.last_obs, self.interval
+        last = t == len(self.series.retail_eur_per_kwh) - 1
+        bill = settle_bill(
+            p_kw=plan.p_kw,
+            p2p_bought_kwh=self.p2p_bought_kwh,
+            p2p_sold_kwh=self.p2p_sold_kwh,
+            p2p_eur=self.p2p_eur,
+            var_eur=msg.var_eur,
+            retail_eur_per_kwh=obs.retail_eur_per_kwh,
+            feed_in_eur_per_kwh=obs.feed_in_eur_per_kwh,
+            network_charge_eur_per_kwh=self.network_charge_eur_per_kwh,
+            storage_value_eur=(
+                storage_eur(self.initial_soc_kwh, self.soc_kwh, self.storage_price_eur_per_kwh)
+                if last
+                else 0.0
+            ),
+            duration_h=self.duration_h,
+        )
         own = self.envelopes.get(self.agent_id)
         self.last_row = {
             "interval": t,
@@ -358,10 +374,12 @@ class ProsumerAgent:
             "limit_price_eur_per_kwh": plan.limit_price_eur_per_kwh,
             "p2p_bought_kwh": self.p2p_bought_kwh,
             "p2p_sold_kwh": self.p2p_sold_kwh,
-            "p2p_eur": self.p2p_eur,
-            "retail_eur": retail_eur,
-            "var_eur": msg.var_eur,
-            "bill_eur": self.p2p_eur + retail_eur + msg.var_eur,
+            "p2p_eur": float(bill.p2p_eur),
+            "retail_eur": float(bill.retail_eur),
+            "var_eur": float(bill.var_eur),
+            "network_eur": float(bill.network_eur),
+            "storage_eur": float(bill.storage_eur),
+            "bill_eur": float(bill.bill_eur),
             "vm_pu": self.last_vm_pu,
             "action_error": self.action_error,
         }

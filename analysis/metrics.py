@@ -1,10 +1,33 @@
-"""Run-level metrics computed from the result tables alone."""
+"""Run-level metrics computed from the result tables alone, and the interval totals of the
+prosumers' bills."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 import pandas as pd
+
+#: Columns :func:`with_bill_totals` appends to the ``intervals`` table.
+BILL_TOTAL_COLUMNS = ("retail_paid_eur", "p2p_network_charge_eur", "dso_net_eur")
+
+
+def with_bill_totals(intervals: pd.DataFrame, prosumers: pd.DataFrame) -> pd.DataFrame:
+    """``intervals`` with the interval sums of the prosumers' bills (:data:`BILL_TOTAL_COLUMNS`).
+
+    The prosumers own their bills (only they know their final trades), so the money the
+    retailer and the DSO receive is summed from the ``prosumers`` rows:
+    ``retail_paid_eur`` (retail amounts), ``p2p_network_charge_eur`` (network charges) and
+    ``dso_net_eur = loss_saved_eur + p2p_network_charge_eur - var_paid_eur``.
+    """
+    # float first: an empty prosumers table (nobody took part) has object columns
+    sums = prosumers.astype({"retail_eur": float, "network_eur": float})
+    sums = sums.groupby("interval")[["retail_eur", "network_eur"]].sum()
+    out = intervals.drop(columns=[c for c in BILL_TOTAL_COLUMNS if c in intervals.columns])
+    by_interval = sums.reindex(out["interval"], fill_value=0.0).to_numpy(dtype=float)
+    out["retail_paid_eur"] = by_interval[:, 0] + 0.0
+    out["p2p_network_charge_eur"] = by_interval[:, 1] + 0.0
+    out["dso_net_eur"] = out["loss_saved_eur"] + out["p2p_network_charge_eur"] - out["var_paid_eur"]
+    return out
 
 
 def summarize(tables: Mapping[str, pd.DataFrame], duration_h: float) -> dict[str, float]:
@@ -14,12 +37,23 @@ def summarize(tables: Mapping[str, pd.DataFrame], duration_h: float) -> dict[str
     tr = tables["trades"]
     msgs = tables["messages"]
     n_intervals = max(len(iv), 1)
+    prosumers = 0.0 - float(pr["bill_eur"].sum())  # 0.0 - x: no "-0" when x == 0
+    dso = float(iv["dso_net_eur"].sum())
+    retailer = float(pr["retail_eur"].sum())
     return {
         "intervals": len(iv),
         "prosumer_cost_eur": float(pr["bill_eur"].sum()),
         "retail_eur": float(pr["retail_eur"].sum()),
-        "var_revenue_eur": 0.0 - float(pr["var_eur"].sum()),  # 0.0 - x: no "-0" when x == 0
+        "var_revenue_eur": 0.0 - float(pr["var_eur"].sum()),
+        "network_charge_eur": float(pr["network_eur"].sum()),
+        "storage_eur": float(pr["storage_eur"].sum()),
         "p2p_payments_sum_eur": float(pr["p2p_eur"].sum()),
+        "welfare_prosumers_eur": prosumers,
+        "welfare_dso_eur": dso,
+        "welfare_retailer_eur": retailer,
+        "welfare_total_eur": prosumers + dso + retailer,
+        "dso_net_min_interval_eur": float(iv["dso_net_eur"].min()) if len(iv) else 0.0,
+        "loss_saved_kwh": float(iv["loss_saved_kw"].sum() * duration_h),
         "network_loss_kwh": float(iv["loss_kw"].sum() * duration_h),
         "vmin_pu": float(iv["vmin_pu"].min()),
         "vmax_pu": float(iv["vmax_pu"].max()),

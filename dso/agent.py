@@ -23,7 +23,7 @@ from dso.doe import compute_envelopes
 from dso.networks import Feeder
 from dso.powerflow import RadialPowerFlow
 from dso.sensitivity import loss_sensitivities
-from dso.var_price import var_payment_eur, var_prices
+from dso.var_price import settle_var, var_prices
 from messaging.capped import CappedList
 from messaging.messages import (
     DSO_ID,
@@ -53,7 +53,7 @@ Outgoing = tuple[str | None, Message]
 INTERVAL_COLUMNS = (
     "interval", "loss_kw", "loss_cost_eur", "vmin_pu", "vmin_bus", "vmax_pu", "vmax_bus",
     "n_voltage_violations", "max_loading_percent", "retail_eur_per_kwh", "feed_in_eur_per_kwh",
-    "retail_paid_eur", "var_paid_eur", "var_service_kvarh", "p2p_volume_kwh",
+    "loss_saved_kw", "loss_saved_eur", "var_paid_eur", "var_service_kvarh", "p2p_volume_kwh",
     "envelope_violations", "export_envelope_feasible", "import_envelope_feasible",
     "absent_prosumers",
 )  # fmt: skip
@@ -86,6 +86,7 @@ class DSOAgent:
         forecast: DsoForecast,
         *,
         var_market: bool,
+        var_pricing: str,
         fairness: str,
         duration_h: float,
     ) -> None:
@@ -93,6 +94,7 @@ class DSOAgent:
         self.pf = RadialPowerFlow(feeder)
         self.fc = forecast
         self.var_market = var_market
+        self.var_pricing = var_pricing
         self.fairness = fairness
         self.duration_h = duration_h
         self.index = {pid: i for i, pid in enumerate(forecast.prosumer_ids)}
@@ -146,7 +148,9 @@ class DSOAgent:
         np.add.at(p_bus, fc.prosumer_bus, net_p)
         lsf = loss_sensitivities(self.pf, p_bus, q_other)
         if self.var_market:
-            self.var_price = var_prices(lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]))
+            self.var_price = var_prices(
+                lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]), signed=self.var_pricing == "ex-post"
+            )
         else:
             self.var_price = np.zeros(self.feeder.n_bus)
         env = self.envelopes
@@ -252,17 +256,26 @@ class DSOAgent:
         p_bus, q_bus = p_other.copy(), q_other.copy()
         np.add.at(p_bus, fc.prosumer_bus, p_kw)
         np.add.at(q_bus, fc.prosumer_bus, q_kvar)
-        res = self.pf.solve(p_bus, q_bus)
+        retail = float(fc.retail_eur_per_kwh[t])
+        # Var service: the inverter's reactive power (scheduled q above the own demand).
+        q_service = q_kvar - base_q
+        if self.var_market:
+            var = settle_var(
+                self.pf,
+                p_bus,
+                q_bus,
+                fc.prosumer_bus,
+                q_service,
+                retail,
+                dt,
+                pricing=self.var_pricing,
+                ex_ante_price_eur_per_kvarh=self.var_price[fc.prosumer_bus],
+            )
+            res, var_paid, loss_saved_kw = var.power_flow, var.payment_eur, float(var.loss_saved_kw)
+        else:
+            res, var_paid, loss_saved_kw = self.pf.solve(p_bus, q_bus), np.zeros(n), 0.0
         vm = res.vm_pu
         self.last_vm_pu = vm
-        # Var service: reactive injection above the prosumer's own reactive demand.
-        q_service = q_kvar - base_q
-        price = self.var_price[fc.prosumer_bus]
-        var_paid = var_payment_eur(price, q_service, dt) if self.var_market else np.zeros(n)
-        residual_kwh = p_kw * dt - p2p_kwh
-        retail = float(fc.retail_eur_per_kwh[t])
-        feed_in = float(fc.feed_in_eur_per_kwh[t])
-        retail_eur = np.where(residual_kwh > 0, -residual_kwh * feed_in, -residual_kwh * retail)
         out: list[Outgoing] = []
         for i, pid in enumerate(fc.prosumer_ids):
             settlement = Settlement(
@@ -270,8 +283,6 @@ class DSOAgent:
                 t,
                 self._next_seq(),
                 pid,
-                0.0,
-                float(retail_eur[i]),
                 float(-var_paid[i]),
                 float(vm[fc.prosumer_bus[i]]),
             )
@@ -288,8 +299,9 @@ class DSOAgent:
             "n_voltage_violations": int(np.sum((vm < VM_MIN_PU) | (vm > VM_MAX_PU))),
             "max_loading_percent": float(np.max(res.loading_percent)),
             "retail_eur_per_kwh": retail,
-            "feed_in_eur_per_kwh": feed_in,
-            "retail_paid_eur": float(retail_eur.sum()),
+            "feed_in_eur_per_kwh": float(fc.feed_in_eur_per_kwh[t]),
+            "loss_saved_kw": loss_saved_kw,
+            "loss_saved_eur": loss_saved_kw * dt * retail,
             "var_paid_eur": float(var_paid.sum()),
             "var_service_kvarh": float(np.sum(q_service) * dt),
             "p2p_volume_kwh": float(np.sum(np.maximum(p2p_kwh, 0.0))),

@@ -163,7 +163,7 @@ PositiveQuantityKwh = Annotated[float, _float(0.0, MAX_QUANTITY_KWH, lo_open=Tru
 SignedEnergyKwh = Annotated[float, _float(-MAX_QUANTITY_KWH, MAX_QUANTITY_KWH)]
 PriceEurPerKwh = Annotated[float, _float(0.0, MAX_PRICE_EUR_PER_KWH)]
 SignedPriceEurPerKwh = Annotated[float, _float(-MAX_PRICE_EUR_PER_KWH, MAX_PRICE_EUR_PER_KWH)]
-PriceEurPerKvarh = Annotated[float, _float(0.0, MAX_PRICE_EUR_PER_KVARH)]
+SignedPriceEurPerKvarh = Annotated[float, _float(-MAX_PRICE_EUR_PER_KVARH, MAX_PRICE_EUR_PER_KVARH)]
 MoneyEur = Annotated[float, _float(-MAX_MONEY_EUR, MAX_MONEY_EUR)]
 VoltagePu = Annotated[float, _float(0.0, MAX_VOLTAGE_PU)]
 
@@ -258,10 +258,10 @@ class Envelopes(Message):
 @message_kind
 @dataclass(frozen=True, slots=True)
 class VarPrice(Message):
-    """Var support price at a bus for one interval."""
+    """Indicative Var support price at a bus for one interval (negative: injection charged)."""
 
     bus: BusIndex
-    price_eur_per_kvarh: PriceEurPerKvarh
+    price_eur_per_kvarh: SignedPriceEurPerKvarh
 
 
 @message_kind
@@ -322,14 +322,12 @@ class Schedule(Message):
 @message_kind
 @dataclass(frozen=True, slots=True)
 class Settlement(Message):
-    """A prosumer's bill for the interval (cost to the prosumer positive, revenue negative).
-
-    ``vm_pu`` is the voltage of the prosumer's bus in the DSO's power flow (its meter reading).
+    """What the DSO settles for a prosumer's interval: its Var amount (cost to the prosumer
+    positive, payment negative) and ``vm_pu``, the voltage of its bus in the DSO's power flow
+    (its meter reading). The prosumer computes the rest of its bill (``agents/settlement.py``).
     """
 
     prosumer: AgentId
-    p2p_eur: MoneyEur
-    retail_eur: MoneyEur
     var_eur: MoneyEur
     vm_pu: VoltagePu = 1.0
 

@@ -36,6 +36,7 @@ from abm.deploy.records import RecordFile, histogram_from_dict, read_records
 from abm.deploy.spec import DSO_ID
 from abm.model import BUS_COLUMNS
 from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS
+from analysis.metrics import with_bill_totals
 from dso.agent import INTERVAL_COLUMNS
 from messaging.counters import LATENCY_QUANTILES, NS_PER_US, LatencyHistogram
 
@@ -156,6 +157,7 @@ def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
                     refusals[(agent, reason, msg_kind)] += n
         processes.append(_process_row(agent, rf.records, rf.torn_lines))
     rows.sort(key=lambda x: (x[0], x[1]))
+    prosumers = _frame([r for _, _, r in rows], PROSUMER_COLUMNS)
     trades.sort(key=lambda x: (x[0], x[1], x[2]))
     rows_by_t: dict[int, list[dict[str, Any]]] = defaultdict(list)
     trades_by_t: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -169,8 +171,8 @@ def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
         problem = interval_problem(rec, rows_by_t[t], trades_by_t[t])
         timing.append(_timing_row(t, rec, compute[t], send[t], first_ns, problem))
     tables = {
-        "intervals": _frame(intervals, INTERVAL_COLUMNS),
-        "prosumers": _frame([r for _, _, r in rows], PROSUMER_COLUMNS),
+        "intervals": with_bill_totals(_frame(intervals, INTERVAL_COLUMNS), prosumers),
+        "prosumers": prosumers,
         "trades": _frame([tr for *_, tr in trades], TRADE_COLUMNS),
         "buses": _frame(buses, BUS_COLUMNS),
         "messages": _frame(

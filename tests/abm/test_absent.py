@@ -17,6 +17,7 @@ import pytest
 from abm.model import MarketModel
 from abm.sim_config import SimConfig
 from agents.prosumer import ProsumerAgent
+from agents.settlement import BILL_PARTS
 from messaging.messages import Absent, Message, Phase, Schedule, Settlement
 
 TOL = 1e-9
@@ -79,10 +80,10 @@ def runs(request):
     return reference, _run(config, buyer, t), t, buyer
 
 
-def test_nobody_absent_prosumer_retail_equals_the_dso_settlement(runs) -> None:
+def test_nobody_absent_prosumer_var_equals_the_dso_settlement(runs) -> None:
     reference, *_ = runs
-    rows = _tables(reference)["prosumers"].set_index(["interval", "prosumer"])["retail_eur"]
-    sent = {(m.interval, m.prosumer): m.retail_eur for m in reference.settlements}
+    rows = _tables(reference)["prosumers"].set_index(["interval", "prosumer"])["var_eur"]
+    sent = {(m.interval, m.prosumer): m.var_eur for m in reference.settlements}
     assert not any(isinstance(m, Absent) for m in reference.settlements)
     assert rows.to_dict() == sent
 
@@ -113,7 +114,7 @@ def test_counterparties_void_their_trades_with_the_dead_buyer(runs) -> None:
         assert rows.loc[(k, party), "p2p_bought_kwh"] == pytest.approx(kwh, abs=TOL)
     for (k, party), kwh in tr.groupby(["interval", "seller"])["quantity_kwh"].sum().items():
         assert rows.loc[(k, party), "p2p_sold_kwh"] == pytest.approx(kwh, abs=TOL)
-    assert np.allclose(pr["bill_eur"], pr["p2p_eur"] + pr["retail_eur"] + pr["var_eur"])
+    assert np.allclose(pr["bill_eur"], pr[list(BILL_PARTS)].sum(axis=1))
     # Before the death the run is the reference run.
     for name in ("prosumers", "trades"):
         pd.testing.assert_frame_equal(

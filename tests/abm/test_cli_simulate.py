@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 P2PVAR = [sys.executable, "-m", "abm.cli"]
 
@@ -48,3 +49,24 @@ def test_bad_arguments_give_one_line_errors():
     assert proc.returncode == 2 and "73 test days" in proc.stderr
     proc = run("simulate", "--market", "barter")
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+    proc = run("simulate", "--network-charge-eur-per-kwh", "-0.1", "--no-progress")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "p2pvar: error: network_charge_eur_per_kwh=-0.1 must be a finite number >= 0"
+    )
+    proc = run("simulate", "--var-pricing", "ex-aequo")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_settlement_options_reach_the_run():
+    """``--var-pricing`` and ``--network-charge-eur-per-kwh`` change the bill as documented."""
+    args = ("simulate", "--days", "1", "--json", "--no-progress")
+    free = json.loads(run(*args, "--network-charge-eur-per-kwh", "0").stdout)
+    charged = json.loads(run(*args, "--network-charge-eur-per-kwh", "0.05").stdout)
+    assert free["network_charge_eur"] == 0.0
+    assert charged["network_charge_eur"] == pytest.approx(
+        0.05 * charged["p2p_volume_kwh"]  # half from each side of every traded kWh
+    )
+    ex_ante = json.loads(run(*args, "--var-pricing", "ex-ante").stdout)
+    assert ex_ante["var_revenue_eur"] > 0
+    assert ex_ante["var_revenue_eur"] != charged["var_revenue_eur"]

@@ -47,7 +47,7 @@ def test_env_driven_by_rule_actions_equals_simulate():
         env.step(actions)
     reference = run_simulation(config, progress=False)
     for name in ("intervals", "prosumers", "trades", "buses"):
-        table = env.model.datacollector.get_table_dataframe(name)
+        table = env.model.tables()[name]
         pd.testing.assert_frame_equal(table, reference.tables[name])
 
 

@@ -11,6 +11,7 @@ import pytest
 from abm.model import MarketModel
 from abm.sim_config import SimConfig
 from abm.simulation import run_simulation
+from agents.settlement import BILL_PARTS
 from messaging.messages import Bid, Offer
 
 TOL = 1e-9
@@ -51,7 +52,7 @@ def test_one_day_multi_market_tables(multi_auction):
     assert set(t["messages"]["kind"]) >= {"Envelopes", "VarPrice", "Phase", "Schedule"}
     _trades_consistent(multi_auction)
     pr = t["prosumers"]
-    assert np.allclose(pr["bill_eur"], pr["p2p_eur"] + pr["retail_eur"] + pr["var_eur"])
+    assert np.allclose(pr["bill_eur"], pr[list(BILL_PARTS)].sum(axis=1))
     # Schedules stay inside the export envelope; physical bounds hold.
     assert (pr["p_kw"] <= pr["export_limit_kw"] + 1e-6).all()
     q = pr["q_inverter_kvar"]

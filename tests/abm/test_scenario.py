@@ -195,12 +195,33 @@ def _spec(**changes: object) -> ProsumerSpec:
         ({"battery_kw": 0.0}, "battery_kw = 0.0"),
         ({"load_peak_kw": "10"}, "load_peak_kw = '10'"),
         ({"prosumer_id": ""}, "prosumer_id = ''"),
+        ({"initial_soc_fraction": 1.5}, "initial_soc_fraction = 1.5: must be <= 1.0"),
+        ({"initial_soc_fraction": -0.1}, "initial_soc_fraction = -0.1"),
     ],
 )
 def test_bad_prosumer_value_names_field_and_value(changes: dict, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         _spec(**changes)
     assert message in str(info.value)
+
+
+def test_initial_state_of_charge_is_a_scenario_field() -> None:
+    """Default 0.5, optional in a scenario file, and where every run's batteries start."""
+    from abm.sim_config import SimConfig
+    from abm.world import build_world, make_prosumer
+    from agents.policy import RulePolicy
+    from dso.networks import load_network
+
+    spec = _spec()
+    assert spec.initial_soc_fraction == 0.5
+    data = dataclasses.asdict(spec)
+    del data["initial_soc_fraction"]
+    assert ProsumerSpec(**data) == spec
+    feeder = load_network("ieee33")
+    scenario = scenario_for(feeder, options=ScenarioOptions(initial_soc_fraction=0.8))
+    world = build_world(SimConfig(), feeder=feeder, scenario=scenario)
+    for i, p in enumerate(scenario.prosumers):
+        assert make_prosumer(world, i, RulePolicy()).soc_kwh == 0.8 * p.battery_kwh
 
 
 def _scenario(**changes: object) -> Scenario:

@@ -19,6 +19,7 @@ from agents.policy import (
     RulePolicy,
     volt_var_droop,
 )
+from agents.projection import project_active
 
 BATTERY = Battery(capacity_kwh=20.0, power_kw=10.0, efficiency=0.95)
 
@@ -161,9 +162,13 @@ def test_action_validation_names_the_component():
 
 
 def test_rule_policy_truthful_prices_and_droop():
-    seller = RulePolicy().act(make_obs(pv_kw=80.0, load_kw=10.0))
-    buyer = RulePolicy().act(make_obs(pv_kw=0.0, load_kw=60.0))
-    assert seller[2] == -1.0 and buyer[2] == 1.0  # ask feed-in, bid retail
+    seller_obs, buyer_obs = make_obs(pv_kw=80.0, load_kw=10.0), make_obs(pv_kw=0.0, load_kw=60.0)
+    seller, buyer = RulePolicy().act(seller_obs), RulePolicy().act(buyer_obs)
+    # The same truthful component on either side: after projection ask feed-in, bid retail.
+    sell = plan_interval(Action.from_vector(seller), seller_obs, BATTERY, 0.0, 1.0)
+    buy = plan_interval(Action.from_vector(buyer), buyer_obs, BATTERY, 0.0, 1.0)
+    assert (sell.order_side, sell.limit_price_eur_per_kwh) == ("sell", 0.05)
+    assert (buy.order_side, buy.limit_price_eur_per_kwh) == ("buy", pytest.approx(0.3))
     assert seller[3] == pytest.approx(0.1)  # Var price > 0, voltage fine: own demand 10/100
     high_v = RulePolicy().act(make_obs(last_vm_pu=1.045))
     assert high_v[3] < 0  # droop absorbs at high voltage
@@ -185,3 +190,38 @@ def test_random_policy_is_seeded_and_external_policy_is_one_shot():
 def test_observation_vector_shape():
     vec = make_obs().to_vector()
     assert vec.shape == (OBS_DIM,) == (17,) and np.all(np.isfinite(vec))
+
+
+def test_active_projection_of_a_batch_equals_one_by_one():
+    """Worlds x prosumers in one call give the per-prosumer plans of ``plan_interval``."""
+    rng = np.random.default_rng(1)
+    shape = (3, 6)
+    draws = {
+        "action": rng.uniform(-1, 1, shape),
+        "pv_kw": rng.uniform(0, 120, shape),
+        "load_kw": rng.uniform(0, 90, shape),
+        "soc_kwh": rng.uniform(0, 20, shape),
+        "export_kw": rng.uniform(0, 60, shape),
+        "import_kw": rng.uniform(0, 60, shape),
+    }
+    batch = project_active(
+        draws["action"],
+        draws["pv_kw"],
+        draws["load_kw"],
+        draws["soc_kwh"],
+        BATTERY.capacity_kwh,
+        BATTERY.power_kw,
+        BATTERY.efficiency,
+        100.0,
+        draws["export_kw"],
+        draws["import_kw"],
+        1.0,
+    )
+    for idx in np.ndindex(shape):
+        obs = make_obs(**{k: float(v[idx]) for k, v in draws.items() if k != "action"})
+        plan = plan_interval(Action(float(draws["action"][idx]), 0, 0, 0), obs, BATTERY, 0.0, 1.0)
+        assert plan.battery_p_kw == batch.battery_p_kw[idx]
+        assert plan.pv_used_kw == batch.pv_used_kw[idx]
+        assert plan.p_kw == batch.p_kw[idx]
+        assert plan.import_violation_kw == batch.import_violation_kw[idx]
+        assert plan.next_soc_kwh == batch.next_soc_kwh[idx]

@@ -1,0 +1,74 @@
+"""Projection of an action's active power onto the feasible set, array-based (any shape:
+prosumers, or worlds x prosumers; every argument broadcasts).
+
+In this order (``docs/market.md``): the battery's power and energy limits; the inverter's
+active-power rating (PV curtailed first, then the battery); the export limit of the envelope
+(by curtailing PV, then less discharge); the import limit (by more discharge or less charge,
+as far as the battery and the inverter allow; load is never shed, so any remaining excess is
+reported as ``import_violation_kw``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.arrays import Floats, namespace
+from agents.battery import feasible_battery_p_kw, next_soc_kwh
+
+
+@dataclass(frozen=True)
+class ActivePlan:
+    """Active-power set-points (kW, injection positive) and the next state of charge."""
+
+    battery_p_kw: Floats
+    pv_used_kw: Floats
+    p_kw: Floats  # net injection at the bus: pv_used - load + battery
+    import_violation_kw: Floats
+    next_soc_kwh: Floats
+
+
+def project_active(
+    battery_action: Floats,
+    pv_kw: Floats,
+    load_kw: Floats,
+    soc_kwh: Floats,
+    capacity_kwh: Floats,
+    battery_kw: Floats,
+    efficiency: Floats,
+    inverter_kva: Floats,
+    export_kw: Floats,
+    import_kw: Floats,
+    duration_h: float,
+) -> ActivePlan:
+    """The feasible active plan of ``battery_action`` (fraction of ``battery_kw``, +1 full
+    discharge); see the module docstring for the order of the limits."""
+    xp = namespace(battery_action, pv_kw, load_kw, soc_kwh, export_kw, import_kw, inverter_kva)
+    s = xp.asarray(inverter_kva, dtype=float)
+
+    def battery_limit(p_kw: Floats) -> Floats:
+        return feasible_battery_p_kw(
+            p_kw, soc_kwh, capacity_kwh, battery_kw, efficiency, duration_h
+        )
+
+    b = battery_limit(xp.asarray(battery_action, dtype=float) * battery_kw)
+    pv = xp.asarray(pv_kw, dtype=float)
+    # Inverter active-power rating: curtail PV first, then the battery.
+    over, under = pv + b > s, pv + b < -s
+    pv = xp.where(over, xp.maximum(0.0, s - b), pv)
+    b = xp.where(over, xp.minimum(b, s - pv), xp.where(under, -s - pv, b))
+    p = pv - load_kw + b
+    # Export limit: curtail PV, then reduce discharge.
+    above = p > export_kw
+    excess = p - export_kw
+    cut = xp.minimum(excess, pv)
+    pv = xp.where(above, pv - cut, pv)
+    b = xp.where(above, b - (excess - cut), b)
+    p = xp.where(above, export_kw, p)
+    # Import limit: discharge more / charge less, as far as the battery allows.
+    below = p < -import_kw
+    room = xp.minimum(battery_limit(b + (-import_kw - p)), s - pv)
+    b = xp.where(below, xp.maximum(b, room), b)
+    p = xp.where(below, pv - load_kw + b, p)
+    violation = xp.where(below, xp.maximum(0.0, -import_kw - p), 0.0)
+    soc = next_soc_kwh(soc_kwh, b, capacity_kwh, efficiency, duration_h)
+    return ActivePlan(b, pv, p, violation, soc)
