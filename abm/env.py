@@ -9,6 +9,8 @@ energy used up over the episode (``docs/market.md``, stored energy), so emptying
 at the end is no free energy. :meth:`MarketParallelEnv.state` is the global state
 for centralised critics: every agent's observation plus the last bus voltages.
 The same seed gives the same day and the same trajectory.
+:meth:`MarketParallelEnv.policy_actions` gives the actions of the config's policy (a baseline
+or ``checkpoint:DIR``, every prosumer its own actor), to play it or to mix it with a learner.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from pettingzoo import ParallelEnv
 from abm.model import MarketModel
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.sim_config import SimConfig
-from abm.world import build_world
-from agents.policy import ACTION_DIM, OBS_DIM, ExternalPolicy
+from abm.world import agent_rngs, build_world, make_policy
+from agents.policy import ACTION_DIM, OBS_DIM, ExternalPolicy, Policy
 
 #: Bound of the observation box (features are normalised to a few units).
 OBS_BOUND = 1e3
@@ -75,6 +77,11 @@ class MarketParallelEnv(ParallelEnv):
         config = dataclasses.replace(self.config, first_day=first_day, seed=model_seed)
         world = build_world(config, feeder=self._template.feeder, scenario=self._template.scenario)
         self.policies = {pid: ExternalPolicy() for pid in self.possible_agents}
+        rngs = agent_rngs(model_seed, len(self.possible_agents))
+        self.config_policies: dict[str, Policy] = {
+            pid: make_policy(config.policy, rngs[i], world, i)
+            for i, pid in enumerate(self.possible_agents)
+        }
         self.model = MarketModel(config, world=world, policies=self.policies)
         self.agents = list(self.possible_agents)
         self.model.begin_interval()
@@ -98,6 +105,15 @@ class MarketParallelEnv(ParallelEnv):
             model.begin_interval()
             obs = self._observations()
         return obs, rewards, terminations, truncations, infos
+
+    def policy_actions(self) -> dict[str, np.ndarray]:
+        """Every live agent's action from the config's policy (``SimConfig.policy``) on its
+        current observation."""
+        return {
+            a.logic.agent_id: self.config_policies[a.logic.agent_id].act(a.logic.observe())
+            for a in self.model.prosumers
+            if a.logic.agent_id in self.agents
+        }
 
     def _observations(self) -> dict[str, np.ndarray]:
         return {

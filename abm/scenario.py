@@ -32,10 +32,10 @@ from abm.profiles import (
     check_interval_min,
     load_profiles,
 )
+from agents.policy import HOURS_PER_DAY
 
 #: Version of the scenario JSON layout; :func:`scenario_from_dict` refuses any other.
 SCENARIO_FORMAT_VERSION = 1
-HOURS_PER_DAY = 24
 
 # Default time-of-use tariff, EUR/kWh, by hour of the day on the profile clock.
 RETAIL_NIGHT_EUR_PER_KWH = 0.12  # 23:00-07:00

@@ -10,15 +10,30 @@ from abm.errors import ConfigError
 
 Market = Literal["grid-only", "p2p", "var", "multi"]
 Protocol = Literal["auction", "bilateral"]
-PolicyName = Literal["rule", "random"]
 VarPricing = Literal["ex-ante", "ex-post"]
 
 MARKETS: tuple[str, ...] = ("grid-only", "p2p", "var", "multi")
 PROTOCOLS: tuple[str, ...] = ("auction", "bilateral")
-POLICIES: tuple[str, ...] = ("rule", "random")
+POLICIES: tuple[str, ...] = ("rule", "random", "tou")
+#: Prefix of the policy ``checkpoint:DIR``: each prosumer acts with its own actor file in DIR.
+CHECKPOINT_POLICY_PREFIX = "checkpoint:"
 VAR_PRICINGS: tuple[str, ...] = ("ex-ante", "ex-post")
 #: Default P2P network charge, EUR/kWh (its source: ``docs/market.md``).
 DEFAULT_NETWORK_CHARGE_EUR_PER_KWH = 0.03
+
+
+def checkpoint_dir(policy: str) -> str | None:
+    """The actor directory of the policy ``checkpoint:DIR``; ``None`` for any other policy."""
+    if isinstance(policy, str) and policy.startswith(CHECKPOINT_POLICY_PREFIX):
+        return policy[len(CHECKPOINT_POLICY_PREFIX) :]
+    return None
+
+
+def check_policy_name(policy: str) -> str:
+    """Return ``policy`` if it is a baseline name or ``checkpoint:DIR``; raise otherwise."""
+    if policy in POLICIES or checkpoint_dir(policy):
+        return policy
+    raise ConfigError(f"policy={policy!r} is not one of {', '.join(POLICIES)} or checkpoint:DIR")
 
 
 def market_has_p2p(market: str) -> bool:
@@ -43,7 +58,13 @@ class SimConfig:
         default="multi",
         metadata={"help": "market mode: grid-only, p2p (P2P only), var (Var only), multi (both)"},
     )
-    policy: PolicyName = field(default="rule", metadata={"help": "prosumer policy"})
+    policy: str = field(
+        default="rule",
+        metadata={
+            "help": "prosumer policy: rule, random, tou (time-of-use rule) or checkpoint:DIR "
+            "(each prosumer's own actor file DIR/<id>.npz)"
+        },
+    )
     protocol: Protocol = field(
         default="auction", metadata={"help": "decentralized P2P clearing protocol"}
     )
@@ -77,7 +98,6 @@ class SimConfig:
         checks = (
             ("market", self.market, MARKETS),
             ("protocol", self.protocol, PROTOCOLS),
-            ("policy", self.policy, POLICIES),
             ("day_set", self.day_set, ("test", "train")),
             ("fairness", self.fairness, ("equal", "proportional")),
             ("var_pricing", self.var_pricing, VAR_PRICINGS),
@@ -85,6 +105,7 @@ class SimConfig:
         for name, value, allowed in checks:
             if value not in allowed:
                 raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        check_policy_name(self.policy)
         if not isinstance(self.days, int) or self.days < 1:
             raise ConfigError(f"days={self.days!r} must be a positive integer")
         if not isinstance(self.first_day, int) or self.first_day < 0:

@@ -16,9 +16,16 @@ import numpy as np
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.scenario import Scenario, load_scenario, scenario_for, scenario_profiles
-from abm.sim_config import SimConfig, market_has_p2p, market_has_var
+from abm.sim_config import (
+    SimConfig,
+    check_policy_name,
+    checkpoint_dir,
+    market_has_p2p,
+    market_has_var,
+)
 from agents.battery import Battery
-from agents.policy import Policy, RandomPolicy, RulePolicy
+from agents.actor import load_actor_policy
+from agents.policy import Policy, RandomPolicy, RulePolicy, TouPolicy
 from agents.prosumer import ProsumerAgent, ProsumerSeries
 from dso.agent import DSOAgent, DsoForecast
 from dso.networks import Feeder, load_network
@@ -120,13 +127,16 @@ def agent_rngs(seed: int, n_agents: int) -> list[np.random.Generator]:
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_agents)]
 
 
-def make_policy(name: str, rng: np.random.Generator) -> Policy:
-    """A baseline policy by name."""
+def make_policy(name: str, rng: np.random.Generator, world: World, index: int) -> Policy:
+    """The policy ``name`` (a baseline, or ``checkpoint:DIR``) of prosumer ``index``."""
     if name == "rule":
         return RulePolicy()
     if name == "random":
         return RandomPolicy(rng)
-    raise ConfigError(f"policy={name!r} is not one of rule, random")
+    if name == "tou":
+        return TouPolicy(world.scenario.tariffs.retail_eur_per_kwh)
+    directory = checkpoint_dir(check_policy_name(name))
+    return load_actor_policy(directory, world.prosumer_ids[index], world.feeder.name)
 
 
 def make_prosumer(world: World, index: int, policy: Policy) -> ProsumerAgent:

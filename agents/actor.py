@@ -9,7 +9,9 @@ heavier (a test checks ``sys.modules``). An actor file is an ``.npz`` archive (n
   ``(in, out)``), ReLU between layers and ``tanh`` after the last, so actions lie in
   ``[-1, 1]`` (:data:`agents.policy.ACTION_DIM` of them).
 
-Training writes one file per prosumer (``agents.learning.checkpoint.export_actors``).
+Training writes one file per prosumer (``agents.learning.checkpoint.export_actors``), named
+``<prosumer_id>.npz``; :func:`load_actor_policy` turns a prosumer's file into its policy
+(``--policy checkpoint:DIR``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from agents.errors import AgentError
+from agents.policy import ACTION_DIM, OBS_DIM, Observation
 
 #: Version of the actor file layout; bumped on any incompatible change.
 ACTOR_FORMAT_VERSION = 1
@@ -127,3 +130,35 @@ def _actor_from_arrays(path: Path, raw: dict[str, np.ndarray]) -> NumpyActor:
         weights=weights,
         biases=biases,
     )
+
+
+@dataclass(frozen=True)
+class ActorPolicy:
+    """A prosumer's policy from its own actor: the actor's action on the observation vector."""
+
+    actor: NumpyActor
+
+    def act(self, obs: Observation) -> np.ndarray:
+        """The actor's action on :meth:`Observation.to_vector` (float32)."""
+        return self.actor.act(obs.to_vector()).astype(np.float32)
+
+
+def actor_path(directory: Path | str, prosumer_id: str) -> Path:
+    """The actor file of ``prosumer_id`` in ``directory`` (a training run's ``actors/``
+    folder, or the run folder itself when it holds one)."""
+    directory = Path(directory)
+    if (directory / "actors").is_dir():
+        directory = directory / "actors"
+    return directory / f"{prosumer_id}.npz"
+
+
+def load_actor_policy(directory: Path | str, prosumer_id: str, network: str) -> ActorPolicy:
+    """The policy of ``prosumer_id`` from its own actor file in ``directory`` (only that file
+    is read); the file must belong to that prosumer and network, read :data:`OBS_DIM`
+    observations and give :data:`ACTION_DIM` actions, else :class:`ActorFileError`."""
+    path = actor_path(directory, prosumer_id)
+    actor = load_actor(path, prosumer_id=prosumer_id, network=network, obs_dim=OBS_DIM)
+    n_actions = actor.weights[-1].shape[1]
+    if n_actions != ACTION_DIM:
+        raise ActorFileError(f"{path}: the actor gives {n_actions} actions, expected {ACTION_DIM}")
+    return ActorPolicy(actor)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import astuple, dataclass
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
@@ -17,6 +18,8 @@ import numpy as np
 from agents.errors import AgentError
 
 ACTION_DIM = 4
+#: Hours of a day (the tariffs are hourly).
+HOURS_PER_DAY = 24
 #: Names of the observation features in :meth:`Observation.to_vector` order (listed with
 #: their formulas in docs/market.md). Powers are divided by :attr:`Observation.scale_kw`.
 OBSERVATION_FEATURES: tuple[str, ...] = (
@@ -88,7 +91,7 @@ class Observation:
         """Normalised features (``OBS_DIM`` float32) for learned actors, in the order and
         with the names of :data:`OBSERVATION_FEATURES`."""
         s = self.scale_kw
-        angle = 2.0 * math.pi * self.hour_of_day / 24.0
+        angle = 2.0 * math.pi * self.hour_of_day / HOURS_PER_DAY
         return np.array(
             [
                 math.sin(angle),
@@ -184,14 +187,76 @@ class RulePolicy:
 
     def act(self, obs: Observation) -> np.ndarray:
         """See the class docstring."""
-        battery = 0.0
-        if obs.battery_kw > 0:
-            battery = float(np.clip((obs.load_kw - obs.pv_kw) / obs.battery_kw, -1.0, 1.0))
-        q = volt_var_droop(obs.last_vm_pu)
-        paid = obs.var_market and obs.var_price_eur_per_kvarh > 0
-        if paid and obs.last_vm_pu < VAR_INJECT_MAX_PU and obs.inverter_kva > 0:
-            q = max(q, min(1.0, obs.load_q_kvar / obs.inverter_kva))
-        return np.array([battery, 1.0, TRUTHFUL_PRICE, q], dtype=np.float32)
+        return truthful_action(self_consumption(obs), rule_q(obs))
+
+
+def self_consumption(obs: Observation) -> float:
+    """Battery action covering the net load: charge the PV surplus, discharge the deficit."""
+    if obs.battery_kw <= 0:
+        return 0.0
+    return float(np.clip((obs.load_kw - obs.pv_kw) / obs.battery_kw, -1.0, 1.0))
+
+
+def rule_q(obs: Observation) -> float:
+    """Reactive power action of the rule policy (see :class:`RulePolicy`)."""
+    q = volt_var_droop(obs.last_vm_pu)
+    paid = obs.var_market and obs.var_price_eur_per_kvarh > 0
+    if paid and obs.last_vm_pu < VAR_INJECT_MAX_PU and obs.inverter_kva > 0:
+        q = max(q, min(1.0, obs.load_q_kvar / obs.inverter_kva))
+    return q
+
+
+def truthful_action(battery: float, q: float) -> np.ndarray:
+    """The whole net position offered at the truthful limit price, with ``battery`` and ``q``."""
+    return np.array([battery, 1.0, TRUTHFUL_PRICE, q], dtype=np.float32)
+
+
+class TouPolicy:
+    """Time-of-use-aware rule baseline, from the day's hourly retail tariff.
+
+    Off-peak hours (the cheapest retail price of the day) charge the battery at full power;
+    hours whose next off-peak or peak hour (the dearest price) is a peak hour keep the
+    stored energy for it (charge the PV surplus, never discharge); every other hour, peak
+    included, runs the battery for self-consumption. Orders and reactive power are the
+    :class:`RulePolicy`'s (truthful, Volt/Var droop plus local compensation). A flat tariff
+    has no off-peak or peak: the policy is then the rule policy.
+    """
+
+    def __init__(self, retail_eur_per_kwh: Sequence[float]) -> None:
+        """``retail_eur_per_kwh``: the retail price of each hour of the day (24 values)."""
+        prices = np.asarray(retail_eur_per_kwh, dtype=float)
+        if prices.shape != (HOURS_PER_DAY,) or not np.isfinite(prices).all():
+            raise AgentError(
+                f"TouPolicy: retail_eur_per_kwh must be {HOURS_PER_DAY} finite numbers, "
+                f"got {retail_eur_per_kwh!r}"
+            )
+        low, high = prices.min(), prices.max()
+        flat = math.isclose(low, high)
+        self.off_peak = tuple(not flat and p == low for p in prices)
+        peak = tuple(not flat and p == high for p in prices)
+        self.hold = tuple(_next_band_is_peak(h, self.off_peak, peak) for h in range(HOURS_PER_DAY))
+
+    def act(self, obs: Observation) -> np.ndarray:
+        """See the class docstring."""
+        hour = int(obs.hour_of_day) % HOURS_PER_DAY
+        battery = self_consumption(obs)
+        if self.off_peak[hour] and obs.battery_kw > 0:
+            battery = -1.0
+        elif self.hold[hour]:
+            battery = min(battery, 0.0)
+        return truthful_action(battery, rule_q(obs))
+
+
+def _next_band_is_peak(hour: int, off_peak: tuple[bool, ...], peak: tuple[bool, ...]) -> bool:
+    """Whether, from ``hour`` on (itself excluded, cyclically), a peak hour comes before an
+    off-peak hour; never for an off-peak or peak hour itself."""
+    if off_peak[hour] or peak[hour]:
+        return False
+    for step in range(1, HOURS_PER_DAY):
+        h = (hour + step) % HOURS_PER_DAY
+        if peak[h] or off_peak[h]:
+            return peak[h]
+    return False
 
 
 class RandomPolicy:

@@ -119,7 +119,7 @@ def _run_prosumer(
         raise RunSpecError(f"id={agent_id!r} is not a prosumer of the scenario ({len(ids)} ids)")
     index = ids.index(agent_id)
     policy = load_policy(
-        entry.policy or spec.sim.policy, agent_rngs(spec.sim.seed, len(ids))[index]
+        entry.policy or spec.sim.policy, agent_rngs(spec.sim.seed, len(ids))[index], world, index
     )
     agent = make_prosumer(world, index, policy)
     link = AgentLink(agent_id, entry, keys, spec.options.join_timeout_ms)

@@ -2,15 +2,16 @@
 
 A spec is one string per prosumer (``RunSpec.agents[id].policy``):
 
-* ``rule`` or ``random`` — the baselines (:func:`abm.world.make_policy`);
+* ``rule``, ``random`` or ``tou`` — the baselines (:func:`abm.world.make_policy`);
+* ``checkpoint:DIR`` — the prosumer's own actor file ``DIR/<id>.npz`` (only that file is
+  read, with numpy: no torch, no training code);
 * ``module:factory`` or ``module:factory@PATH`` — import ``module`` (only in the process
   that needs it) and call ``factory(rng, path)`` with the agent's own generator and ``PATH``
   (``None`` without ``@``); it returns anything with ``act(obs) -> action vector``.
 
-A learned actor plugs in as a factory that loads one actor file, e.g.
-``agents.learned:load_actor@runs/ea_matd3/actor_p05.pt``: each prosumer process imports
-the learning code and loads only its own actor. :func:`rule` and :func:`random` are the
-baselines as factories, so ``abm.deploy.policies:random`` is the same policy as ``random``.
+Other learned policies plug in as a factory that loads one file. :func:`rule` and
+:func:`random` are baselines as factories, so ``abm.deploy.policies:random`` is the same
+policy as ``random``.
 """
 
 from __future__ import annotations
@@ -22,40 +23,42 @@ import numpy as np
 
 from abm.deploy.errors import PolicySpecError
 from abm.errors import ConfigError
-from abm.world import make_policy
-from agents.policy import Policy
-
-#: Names of the baseline policies.
-BASELINE_POLICIES: tuple[str, ...] = ("rule", "random")
+from abm.sim_config import POLICIES, checkpoint_dir
+from abm.world import World, make_policy
+from agents.policy import Policy, RandomPolicy, RulePolicy
 #: ``module:factory`` with an optional ``@path``.
 FACTORY_SPEC = re.compile(r"(?P<module>[A-Za-z_][\w.]*):(?P<attr>[A-Za-z_]\w*)(@(?P<path>.+))?")
 
 
 def rule(rng: np.random.Generator, path: str | None = None) -> Policy:
     """The rule-based baseline as a policy factory (``rng`` and ``path`` unused)."""
-    return make_policy("rule", rng)
+    return RulePolicy()
 
 
 def random(rng: np.random.Generator, path: str | None = None) -> Policy:
     """The random baseline as a policy factory, drawing from ``rng``."""
-    return make_policy("random", rng)
+    return RandomPolicy(rng)
 
 
 def check_policy_spec(spec: str) -> str:
     """Return ``spec`` if it is well formed (nothing is imported); raise otherwise."""
-    if spec in BASELINE_POLICIES or (isinstance(spec, str) and FACTORY_SPEC.fullmatch(spec)):
+    if spec in POLICIES or checkpoint_dir(spec):
+        return spec
+    if isinstance(spec, str) and FACTORY_SPEC.fullmatch(spec):
         return spec
     raise PolicySpecError(
-        f"policy={spec!r} is not one of {', '.join(BASELINE_POLICIES)} or module:factory[@path]"
+        f"policy={spec!r} is not one of {', '.join(POLICIES)}, checkpoint:DIR "
+        "or module:factory[@path]"
     )
 
 
-def load_policy(spec: str, rng: np.random.Generator) -> Policy:
-    """The policy of ``spec`` (see the module docstring), built with the agent's ``rng``."""
+def load_policy(spec: str, rng: np.random.Generator, world: World, index: int) -> Policy:
+    """The policy of ``spec`` (see the module docstring) of prosumer ``index`` of ``world``,
+    built with the agent's ``rng``."""
     check_policy_spec(spec)
-    if spec in BASELINE_POLICIES:
+    if spec in POLICIES or checkpoint_dir(spec):
         try:
-            return make_policy(spec, rng)
+            return make_policy(spec, rng, world, index)
         except ConfigError as exc:
             raise PolicySpecError(str(exc)) from None
     match = FACTORY_SPEC.fullmatch(spec)
