@@ -28,6 +28,7 @@ from abm.deploy.spec import (
 )
 from abm.errors import ConfigError
 from abm.sim_config import SimConfig
+from abm.world import World, build_world
 from agents.policy import ACTION_DIM, Observation
 from messaging.endpoints import RelayEndpoints
 from messaging.messages import Bid, Heartbeat, Join
@@ -157,28 +158,34 @@ def _obs() -> Observation:
     )
 
 
-def test_policy_specs_baselines_and_factories():
+@pytest.fixture(scope="module")
+def world() -> World:
+    return build_world(SimConfig())
+
+
+def test_policy_specs_baselines_and_factories(world):
     rng_a, rng_b = np.random.default_rng(1), np.random.default_rng(1)
-    by_name = load_policy("random", rng_a)
-    by_factory = load_policy("abm.deploy.policies:random@unused.pt", rng_b)
+    by_name = load_policy("random", rng_a, world, 0)
+    by_factory = load_policy("abm.deploy.policies:random@unused.pt", rng_b, world, 0)
     obs = _obs()
     np.testing.assert_array_equal(by_name.act(obs), by_factory.act(obs))
-    assert len(load_policy("rule", rng_a).act(obs)) == ACTION_DIM
+    for name in ("rule", "tou"):
+        assert len(load_policy(name, rng_a, world, 0).act(obs)) == ACTION_DIM
 
 
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("greedy", "not one of rule, random"),
+        ("greedy", "not one of rule, random, tou, checkpoint:DIR"),
         ("no.such.module:make", "cannot import no.such.module"),
         ("abm.deploy.policies:missing", "has no callable 'missing'"),
         ("abm.deploy.policies:check_policy_spec", "the factory failed: TypeError"),
         ("operator:is_", "returned False, without act"),
     ],
 )
-def test_policy_spec_errors(spec, message):
+def test_policy_spec_errors(spec, message, world):
     with pytest.raises(PolicySpecError, match=message):
-        load_policy(spec, np.random.default_rng(0))
+        load_policy(spec, np.random.default_rng(0), world, 0)
 
 
 def test_guard_refuses_duplicates_replays_late_and_resets_on_join():
