@@ -82,9 +82,7 @@ class MarketModel(mesa.Model):
         rngs = agent_rngs(config.seed, len(self.world.prosumer_ids))
         self.prosumers: list[MessageAgent] = []
         for i, pid in enumerate(self.world.prosumer_ids):
-            policy = (policies or {}).get(pid) or make_policy(
-                config.policy, rngs[i], self.world, i
-            )
+            policy = (policies or {}).get(pid) or make_policy(config.policy, rngs[i], self.world, i)
             logic = make_prosumer(self.world, i, policy)
             self.prosumers.append(MessageAgent(self, logic, self.bus.endpoint(pid)))
         p2p = market_has_p2p(config.market)

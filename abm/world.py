@@ -23,8 +23,8 @@ from abm.sim_config import (
     market_has_p2p,
     market_has_var,
 )
-from agents.battery import Battery
 from agents.actor import load_actor_policy
+from agents.battery import Battery
 from agents.policy import Policy, RandomPolicy, RulePolicy, TouPolicy
 from agents.prosumer import ProsumerAgent, ProsumerSeries
 from dso.agent import DSOAgent, DsoForecast

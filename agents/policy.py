@@ -9,8 +9,8 @@ learned actor or a random one, can only ask for what the envelope and the invert
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, dataclass
 from collections.abc import Sequence
+from dataclasses import astuple, dataclass
 from typing import Protocol
 
 import numpy as np

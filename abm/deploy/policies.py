@@ -26,6 +26,7 @@ from abm.errors import ConfigError
 from abm.sim_config import POLICIES, checkpoint_dir
 from abm.world import World, make_policy
 from agents.policy import Policy, RandomPolicy, RulePolicy
+
 #: ``module:factory`` with an optional ``@path``.
 FACTORY_SPEC = re.compile(r"(?P<module>[A-Za-z_][\w.]*):(?P<attr>[A-Za-z_]\w*)(@(?P<path>.+))?")
 

@@ -4,3 +4,13 @@ The only package of the project that imports torch. It trains against any enviro
 that honours :class:`agents.learning.env_protocol.VecMarketEnv`; a trained team is exported
 as one torch-free actor file per prosumer (:mod:`agents.actor`).
 """
+
+import importlib.util
+
+from agents.learning.errors import LearningError
+
+#: How to install what training needs (the ``train`` extra of ``pyproject.toml``).
+INSTALL_TRAIN = "pip install -e '.[train]'"
+
+if importlib.util.find_spec("torch") is None:
+    raise LearningError(f"training needs torch, which is not installed: {INSTALL_TRAIN}")
