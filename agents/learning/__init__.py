@@ -5,12 +5,12 @@ that honours :class:`agents.learning.env_protocol.VecMarketEnv`; a trained team 
 as one torch-free actor file per prosumer (:mod:`agents.actor`).
 """
 
-import importlib.util
-
 from agents.learning.errors import LearningError
 
 #: How to install what training needs (the ``train`` extra of ``pyproject.toml``).
 INSTALL_TRAIN = "pip install -e '.[train]'"
 
-if importlib.util.find_spec("torch") is None:
-    raise LearningError(f"training needs torch, which is not installed: {INSTALL_TRAIN}")
+try:
+    import torch  # noqa: F401 - every learner needs it; checked once, here
+except ImportError:
+    raise LearningError(f"training needs torch, which is not installed: {INSTALL_TRAIN}") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from abm.world import World, build_world
 from agents.actor import ActorFileError, ActorPolicy, load_actor
 from tests.abm.actor_checkpoint import write_actor_checkpoint
 from tests.abm.test_deploy_equality import assert_same_results
+from tests.abm.test_torch_optional import NO_TORCH
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -144,3 +146,13 @@ def test_prosumer_process_loads_only_its_own_actor_without_torch(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.splitlines() == ["ActorPolicy p05", "[]"]
+
+
+def test_simulate_with_checkpoint_runs_without_torch(actors: Path) -> None:
+    argv = ["simulate", "--policy", f"checkpoint:{actors}", "--no-progress", "--json"]
+    code = f"from abm.cli import main\nraise SystemExit(main({argv!r}))\n"
+    out = subprocess.run(
+        [sys.executable, "-c", NO_TORCH + code], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["intervals"] == 24
