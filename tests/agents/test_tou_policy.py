@@ -2,42 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
 from abm.scenario import Tariffs
 from agents.errors import AgentError
 from agents.policy import TRUTHFUL_PRICE, Observation, RulePolicy, TouPolicy
+from tests.agents.test_plan import make_obs
 
 #: The default tariff: night 23-07 (cheapest), peak 17-21 (dearest), day otherwise.
 TOU = TouPolicy(Tariffs().retail_eur_per_kwh)
 
 
 def _obs(hour: float, load_kw: float, pv_kw: float, **changes: float) -> Observation:
-    base = Observation(
-        hour_of_day=hour,
-        load_kw=load_kw,
-        load_q_kvar=0.5,
-        pv_kw=pv_kw,
-        soc_kwh=5.0,
-        battery_kwh=10.0,
-        battery_kw=5.0,
-        inverter_kva=8.0,
-        export_kw=10.0,
-        import_kw=10.0,
-        q_min_kvar=-4.0,
-        q_max_kvar=4.0,
-        var_price_eur_per_kvarh=0.01,
-        retail_eur_per_kwh=0.2,
-        feed_in_eur_per_kwh=0.05,
-        last_price_eur_per_kwh=0.1,
-        last_vm_pu=0.99,
-        p2p_market=True,
-        var_market=True,
-    )
-    return dataclasses.replace(base, **changes)
+    """An observation with a 10 kWh, 5 kW battery half full (``make_obs`` otherwise)."""
+    battery = {"soc_kwh": 5.0, "battery_kwh": 10.0, "battery_kw": 5.0}
+    return make_obs(hour_of_day=hour, load_kw=load_kw, pv_kw=pv_kw, **{**battery, **changes})
 
 
 @pytest.mark.parametrize("hour", [23, 0, 3, 6.5])
