@@ -29,11 +29,16 @@ def checkpoint_dir(policy: str) -> str | None:
     return None
 
 
+def unknown_policy(policy: object) -> ConfigError:
+    """The error for a policy that is neither a baseline name nor ``checkpoint:DIR``."""
+    return ConfigError(f"policy={policy!r} is not one of {', '.join(POLICIES)} or checkpoint:DIR")
+
+
 def check_policy_name(policy: str) -> str:
     """Return ``policy`` if it is a baseline name or ``checkpoint:DIR``; raise otherwise."""
     if policy in POLICIES or checkpoint_dir(policy):
         return policy
-    raise ConfigError(f"policy={policy!r} is not one of {', '.join(POLICIES)} or checkpoint:DIR")
+    raise unknown_policy(policy)
 
 
 def market_has_p2p(market: str) -> bool:

@@ -18,10 +18,10 @@ from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.scenario import Scenario, load_scenario, scenario_for, scenario_profiles
 from abm.sim_config import (
     SimConfig,
-    check_policy_name,
     checkpoint_dir,
     market_has_p2p,
     market_has_var,
+    unknown_policy,
 )
 from agents.actor import load_actor_policy
 from agents.battery import Battery
@@ -135,7 +135,9 @@ def make_policy(name: str, rng: np.random.Generator, world: World, index: int) -
         return RandomPolicy(rng)
     if name == "tou":
         return TouPolicy(world.scenario.tariffs.retail_eur_per_kwh)
-    directory = checkpoint_dir(check_policy_name(name))
+    directory = checkpoint_dir(name)
+    if not directory:
+        raise unknown_policy(name)
     return load_actor_policy(directory, world.prosumer_ids[index], world.feeder.name)
 
 
