@@ -43,15 +43,8 @@ OBSERVATION_FEATURES: tuple[str, ...] = (
 )
 OBS_DIM = len(OBSERVATION_FEATURES)
 
-#: Volt/Var droop of the rule policy (IEEE 1547-2018 category B shape, deadband 0.98-1.02 pu).
-DROOP_V_LOW_PU = 0.95
-DROOP_V_DEAD_LOW_PU = 0.98
-DROOP_V_DEAD_HIGH_PU = 1.02
-DROOP_V_HIGH_PU = 1.05
 #: Price component of a truthful order on either side (see :class:`Action`).
 TRUTHFUL_PRICE = -1.0
-#: Voltage above which the rule policy no longer injects reactive power for the Var market.
-VAR_INJECT_MAX_PU = 1.03
 
 
 class InvalidAction(AgentError):
@@ -160,29 +153,15 @@ class Policy(Protocol):
     def act(self, obs: Observation) -> np.ndarray: ...
 
 
-def volt_var_droop(vm_pu: float) -> float:
-    """Reactive power fraction (+ inject) of a Volt/Var curve with a deadband."""
-    if vm_pu <= DROOP_V_LOW_PU:
-        return 1.0
-    if vm_pu < DROOP_V_DEAD_LOW_PU:
-        return (DROOP_V_DEAD_LOW_PU - vm_pu) / (DROOP_V_DEAD_LOW_PU - DROOP_V_LOW_PU)
-    if vm_pu <= DROOP_V_DEAD_HIGH_PU:
-        return 0.0
-    if vm_pu < DROOP_V_HIGH_PU:
-        return -(vm_pu - DROOP_V_DEAD_HIGH_PU) / (DROOP_V_HIGH_PU - DROOP_V_DEAD_HIGH_PU)
-    return -1.0
-
-
 class RulePolicy:
     """Rule-based baseline.
 
     Battery for self-consumption; the whole net position offered on the P2P market at the
     truthful limit price (``price = -1``: whichever side the projected order ends on, a seller
     asks the feed-in tariff, its outside option, and a buyer bids the retail tariff), so a
-    uniform-price auction clears at the mid tariff; reactive power
-    by a Volt/Var droop, and in a Var market full injection while the Var price is positive
-    and the last local voltage is below ``VAR_INJECT_MAX_PU`` (the plan clips either into
-    the reactive envelope).
+    uniform-price auction clears at the mid tariff; reactive power (:func:`rule_q`): local
+    compensation of its own reactive demand while the indicative Var price says injection
+    lowers the loss, else unity power factor.
     """
 
     def act(self, obs: Observation) -> np.ndarray:
@@ -198,12 +177,20 @@ def self_consumption(obs: Observation) -> float:
 
 
 def rule_q(obs: Observation) -> float:
-    """Reactive power action of the rule policy (see :class:`RulePolicy`)."""
-    q = volt_var_droop(obs.last_vm_pu)
-    paid = obs.var_market and obs.var_price_eur_per_kvarh > 0
-    if paid and obs.last_vm_pu < VAR_INJECT_MAX_PU and obs.inverter_kva > 0:
-        q = max(q, min(1.0, obs.load_q_kvar / obs.inverter_kva))
-    return q
+    """Reactive power action of the rule policy: local compensation, or 0.
+
+    In a Var market, while the indicative Var price is positive (injection at its bus lowers
+    the loss at the forecast point), the inverter supplies the prosumer's own reactive demand
+    (``q_inverter = load_q``, the plan clips it into the reactive envelope and the
+    capability circle); otherwise it runs at unity power factor. Compensating at most its
+    own demand shrinks every upstream branch's reactive flow without reversing it, so the
+    loss never rises above unity power factor's (no Volt/Var droop: the envelopes keep
+    voltages in range, and a droop on last interval's voltage overshoots the loss minimum).
+    """
+    injection_pays = obs.var_market and obs.var_price_eur_per_kvarh > 0
+    if not injection_pays or obs.inverter_kva <= 0:
+        return 0.0
+    return min(1.0, max(0.0, obs.load_q_kvar) / obs.inverter_kva)
 
 
 def truthful_action(battery: float, q: float) -> np.ndarray:
@@ -218,7 +205,7 @@ class TouPolicy:
     hours whose next off-peak or peak hour (the dearest price) is a peak hour keep the
     stored energy for it (charge the PV surplus, never discharge); every other hour, peak
     included, runs the battery for self-consumption. Orders and reactive power are the
-    :class:`RulePolicy`'s (truthful, Volt/Var droop plus local compensation). A flat tariff
+    :class:`RulePolicy`'s (truthful, local compensation). A flat tariff
     has no off-peak or peak: the policy is then the rule policy.
     """
 

@@ -17,7 +17,6 @@ from agents.policy import (
     Observation,
     RandomPolicy,
     RulePolicy,
-    volt_var_droop,
 )
 from agents.projection import project_active
 
@@ -111,7 +110,7 @@ def test_plan_is_feasible(
     assert 0.05 - tol <= plan.limit_price_eur_per_kwh <= 0.3 + tol
 
 
-def test_reactive_envelope_clips_q_and_the_droop():
+def test_reactive_envelope_clips_q_and_the_rule_policy():
     # p_inverter = 80 kW of PV at 100 kVA: 60 kvar of capability left, the envelope 25 kvar.
     obs = make_obs(pv_kw=80.0, load_kw=0.0, export_kw=100.0, q_min_kvar=-5.0, q_max_kvar=25.0)
 
@@ -123,9 +122,9 @@ def test_reactive_envelope_clips_q_and_the_droop():
     assert plan_interval(Action(0, 0, 0, 1.0), wide, BATTERY, 0.0, 1.0).q_inverter_kvar == (
         pytest.approx(60.0)
     )  # the capability circle binds first
-    # the rule policy's droop asks for full absorption at 1.06 pu; the envelope allows 5 kvar
-    droop = Action.from_vector(RulePolicy().act(make_obs(last_vm_pu=1.06)))
-    assert plan_interval(droop, obs, BATTERY, 0.0, 1.0).q_inverter_kvar == -5.0
+    # the rule policy compensates 40 kvar of own demand; the envelope allows 25 kvar
+    rule = Action.from_vector(RulePolicy().act(make_obs(load_q_kvar=40.0)))
+    assert plan_interval(rule, obs, BATTERY, 0.0, 1.0).q_inverter_kvar == 25.0
 
 
 def test_export_limit_curtails_pv():
@@ -161,7 +160,7 @@ def test_action_validation_names_the_component():
     assert Action.from_vector([5.0, -5.0, 0.5, 0.0]) == Action(1.0, -1.0, 0.5, 0.0)
 
 
-def test_rule_policy_truthful_prices_and_droop():
+def test_rule_policy_truthful_prices_and_local_compensation():
     seller_obs, buyer_obs = make_obs(pv_kw=80.0, load_kw=10.0), make_obs(pv_kw=0.0, load_kw=60.0)
     seller, buyer = RulePolicy().act(seller_obs), RulePolicy().act(buyer_obs)
     # The same truthful component on either side: after projection ask feed-in, bid retail.
@@ -169,10 +168,12 @@ def test_rule_policy_truthful_prices_and_droop():
     buy = plan_interval(Action.from_vector(buyer), buyer_obs, BATTERY, 0.0, 1.0)
     assert (sell.order_side, sell.limit_price_eur_per_kwh) == ("sell", 0.05)
     assert (buy.order_side, buy.limit_price_eur_per_kwh) == ("buy", pytest.approx(0.3))
-    assert seller[3] == pytest.approx(0.1)  # Var price > 0, voltage fine: own demand 10/100
+    assert seller[3] == pytest.approx(0.1)  # Var price > 0: own demand 10 kvar of 100 kVA
     high_v = RulePolicy().act(make_obs(last_vm_pu=1.045))
-    assert high_v[3] < 0  # droop absorbs at high voltage
-    assert volt_var_droop(0.9) == 1.0 and volt_var_droop(1.0) == 0.0 and volt_var_droop(1.1) == -1.0
+    assert high_v[3] == pytest.approx(0.1)  # no droop: the envelopes keep voltages in range
+    harmful = RulePolicy().act(make_obs(var_price_eur_per_kvarh=-0.01))
+    no_market = RulePolicy().act(make_obs(var_market=False))
+    assert harmful[3] == 0.0 and no_market[3] == 0.0  # injection would raise the loss / no Var
 
 
 def test_random_policy_is_seeded_and_external_policy_is_one_shot():
