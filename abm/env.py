@@ -26,6 +26,7 @@ from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.sim_config import SimConfig
 from abm.world import build_world
 from agents.policy import ACTION_DIM, OBS_DIM, ExternalPolicy
+from agents.prosumer import ProsumerAgent
 
 #: Bound of the observation box (features are normalised to a few units).
 OBS_BOUND = 1e3
@@ -86,7 +87,7 @@ class MarketParallelEnv(ParallelEnv):
         for pid in self.agents:
             self.policies[pid].set(actions[pid])
         model.finish_interval()
-        rewards = {a.logic.agent_id: -float(a.logic.last_row["bill_eur"]) for a in model.prosumers}
+        rewards = {a.logic.agent_id: -_bill_eur(a.logic) for a in model.prosumers}
         infos = {a.logic.agent_id: {"errors": list(a.logic.errors)} for a in model.prosumers}
         done = model.done
         terminations = {pid: False for pid in self.agents}
@@ -112,3 +113,11 @@ class MarketParallelEnv(ParallelEnv):
         vm = self.model.dso.logic.last_vm_pu if self.model is not None else None
         parts.append(np.ones(self.n_bus, np.float32) if vm is None else vm.astype(np.float32))
         return np.concatenate(parts)
+
+
+def _bill_eur(prosumer: ProsumerAgent) -> float:
+    """The prosumer's bill of the interval just settled (its reward is minus that)."""
+    outcome = prosumer.last_outcome
+    if outcome is None:
+        raise RuntimeError(f"prosumer {prosumer.agent_id} has no settled interval")
+    return float(outcome.bill_eur)

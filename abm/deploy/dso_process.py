@@ -38,6 +38,7 @@ from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, Fault, RunSpec
 from abm.sim_config import SimConfig, market_has_p2p
 from agents.clearing import clearing_ticks
+from analysis.tables import outcome_row
 from dso.agent import DSOAgent
 from messaging.messages import (
     Envelopes,
@@ -291,7 +292,7 @@ class DsoClock:
             {
                 "type": "interval",
                 "interval": t,
-                "row": self.dso.last_row,
+                "row": outcome_row(self.dso.last_outcome),
                 "vm_pu": [float(v) for v in self.dso.last_vm_pu],
                 "present": sorted(self.live),
                 "marked_absent": self.marked,
