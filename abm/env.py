@@ -83,7 +83,7 @@ class MarketParallelEnv(ParallelEnv):
 
     def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
         """Apply every agent's action for the current interval and advance one interval."""
-        model = self.model
+        model = self._model()
         for pid in self.agents:
             self.policies[pid].set(actions[pid])
         model.finish_interval()
@@ -100,10 +100,15 @@ class MarketParallelEnv(ParallelEnv):
             obs = self._observations()
         return obs, rewards, terminations, truncations, infos
 
+    def _model(self) -> MarketModel:
+        if self.model is None:
+            raise RuntimeError("call reset() before step()")
+        return self.model
+
     def _observations(self) -> dict[str, np.ndarray]:
         return {
             a.logic.agent_id: np.clip(a.logic.observe().to_vector(), -OBS_BOUND, OBS_BOUND)
-            for a in self.model.prosumers
+            for a in self._model().prosumers
         }
 
     def state(self) -> np.ndarray:
@@ -111,7 +116,7 @@ class MarketParallelEnv(ParallelEnv):
         obs = self._observations() if self.model is not None else {}
         parts = [obs.get(pid, np.zeros(OBS_DIM, np.float32)) for pid in self.possible_agents]
         vm = self.model.dso.logic.last_vm_pu if self.model is not None else None
-        parts.append(np.ones(self.n_bus, np.float32) if vm is None else vm.astype(np.float32))
+        parts.append(np.ones(self.n_bus, np.float32) if vm is None else np.asarray(vm, np.float32))
         return np.concatenate(parts)
 
 

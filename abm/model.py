@@ -15,7 +15,8 @@ order, FIFO per agent) until no message is left, so a phase ends when the agents
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Generic, TypeVar
 
 import mesa
 import numpy as np
@@ -32,15 +33,16 @@ from dso.agent import DSO_ID, DSOAgent
 from messaging.memory import InMemoryBus, InMemoryEndpoint
 from messaging.messages import Message
 
+#: The sans-IO logic a :class:`MessageAgent` wraps.
+L = TypeVar("L", ProsumerAgent, DSOAgent)
 
-class MessageAgent(mesa.Agent):
-    """A Mesa agent that wraps sans-IO logic and its bus endpoint."""
 
-    def __init__(
-        self, model: MarketModel, logic: ProsumerAgent | DSOAgent, endpoint: InMemoryEndpoint
-    ):
+class MessageAgent(mesa.Agent, Generic[L]):
+    """A Mesa agent that wraps sans-IO logic (a prosumer or the DSO) and its bus endpoint."""
+
+    def __init__(self, model: MarketModel, logic: L, endpoint: InMemoryEndpoint) -> None:
         super().__init__(model)
-        self.logic = logic
+        self.logic: L = logic
         self.endpoint = endpoint
 
     def send_all(self, outgoing: Iterable[tuple[str | None, Message]]) -> None:
@@ -67,7 +69,7 @@ class MarketModel(mesa.Model):
         config: SimConfig,
         *,
         world: World | None = None,
-        policies: dict[str, Policy] | None = None,
+        policies: Mapping[str, Policy] | None = None,
     ) -> None:
         super().__init__(seed=config.seed)
         self.config = config
@@ -76,7 +78,7 @@ class MarketModel(mesa.Model):
         self.bus = InMemoryBus(measure_latency=False)
         self.dso = MessageAgent(self, make_dso(self.world), self.bus.endpoint(DSO_ID))
         rngs = agent_rngs(config.seed, len(self.world.prosumer_ids))
-        self.prosumers: list[MessageAgent] = []
+        self.prosumers: list[MessageAgent[ProsumerAgent]] = []
         for i, pid in enumerate(self.world.prosumer_ids):
             policy = (policies or {}).get(pid) or make_policy(config.policy, rngs[i])
             logic = make_prosumer(self.world, i, policy)

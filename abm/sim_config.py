@@ -13,7 +13,7 @@ Protocol = Literal["auction", "bilateral"]
 PolicyName = Literal["rule", "random"]
 VarPricing = Literal["ex-ante", "ex-post"]
 
-MARKETS: tuple[str, ...] = ("grid-only", "p2p", "var", "multi")
+MARKETS: tuple[Market, ...] = ("grid-only", "p2p", "var", "multi")
 PROTOCOLS: tuple[str, ...] = ("auction", "bilateral")
 POLICIES: tuple[str, ...] = ("rule", "random")
 VAR_PRICINGS: tuple[str, ...] = ("ex-ante", "ex-post")

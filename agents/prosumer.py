@@ -22,12 +22,20 @@ The same object runs in the Mesa backend and in its own OS process.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from agents.battery import Battery
-from agents.clearing import ClearedTrade, ClearingProtocol, Outgoing, make_protocol
+from agents.clearing import (
+    ClearedTrade,
+    ClearingProtocol,
+    Outgoing,
+    ProtocolName,
+    make_protocol,
+)
 from agents.clearing.errors import ClearingError
 from agents.outcome import ProsumerOutcome, TradeOutcome
 from agents.plan import Plan, plan_interval
@@ -81,7 +89,7 @@ class ProsumerAgent:
         inverter_kva: float,
         series: ProsumerSeries,
         policy: Policy,
-        protocol: str,
+        protocol: ProtocolName,
         p2p_market: bool,
         var_market: bool,
         duration_h: float,
@@ -120,8 +128,9 @@ class ProsumerAgent:
         self.last_outcome: ProsumerOutcome | None = None
         #: The final trades of the current interval, as this prosumer records them.
         self.last_trades: list[TradeOutcome] = []
+        self.envelopes: dict[str, Envelope] = {}
         self._reset_interval(-1)
-        self._handlers = {
+        self._handlers: dict[type[Message], Callable[[Any], list[Outgoing]]] = {
             Error: self._on_error,
             Phase: self._on_phase,
             Envelopes: self._on_envelopes,
@@ -193,7 +202,7 @@ class ProsumerAgent:
 
     def _reset_interval(self, interval: int) -> None:
         self.interval = interval
-        self.envelopes: dict[str, Envelope] = {}
+        self.envelopes = {}
         self.var_price_eur_per_kvarh = 0.0
         self.plan: Plan | None = None
         self.action_error = ""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dso.blas import single_blas_thread
-from dso.doe import compute_envelopes
+from dso.doe import Fairness, compute_envelopes
 from dso.networks import Feeder
 from dso.outcome import IntervalOutcome
 from dso.powerflow import RadialPowerFlow
@@ -78,7 +78,7 @@ class DSOAgent:
         *,
         var_market: bool,
         var_pricing: str,
-        fairness: str,
+        fairness: Fairness,
         duration_h: float,
     ) -> None:
         self.feeder = feeder
@@ -180,10 +180,10 @@ class DSOAgent:
         if isinstance(msg, Error):
             self.errors.append(f"{msg.sender} refused {msg.refused_kind}: {msg.reason}")
             return []
-        reason = ""
         if not isinstance(msg, Schedule):
-            reason = f"the DSO does not take {msg.kind} messages"
-        elif msg.sender not in self.index:
+            return self._refuse(msg, f"the DSO does not take {msg.kind} messages")
+        reason = ""
+        if msg.sender not in self.index:
             reason = f"unknown prosumer {msg.sender!r}"
         elif msg.interval != self.interval:
             reason = f"schedule for interval {msg.interval}, now {self.interval}"
@@ -192,9 +192,7 @@ class DSOAgent:
         elif msg.sender in self.absent:
             reason = f"{msg.sender!r} is absent from interval {self.interval}"
         if reason:
-            self.errors.append(f"refused {msg.kind} from {msg.sender}: {reason}")
-            err = Error(DSO_ID, max(self.interval, 0), self._next_seq(), msg.kind, msg.seq, reason)
-            return [(msg.sender, err)]
+            return self._refuse(msg, reason)
         i, env, tol = self.index[msg.sender], self.envelopes, ENVELOPE_TOL_KW
         # the envelope bounds the inverter's q; the schedule's q nets the load's (forecast)
         q_inverter = msg.q_kvar + float(self.fc.load_q_kvar[self.interval, i])
@@ -205,6 +203,11 @@ class DSOAgent:
             self.envelope_violations += 1
         self.schedules[msg.sender] = msg
         return []
+
+    def _refuse(self, msg: Message, reason: str) -> list[Outgoing]:
+        self.errors.append(f"refused {msg.kind} from {msg.sender}: {reason}")
+        err = Error(DSO_ID, max(self.interval, 0), self._next_seq(), msg.kind, msg.seq, reason)
+        return [(msg.sender, err)]
 
     def mark_absent(self, prosumer: str) -> list[Outgoing]:
         """Take ``prosumer`` out of the current interval: the ``Absent`` broadcast (once).

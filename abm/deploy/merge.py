@@ -27,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -126,7 +126,7 @@ def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
     for agent, rf in files.items():
         for rec in rf.records:
             kind = rec.get("type")
-            t = rec.get("interval")
+            t = cast("int", rec.get("interval"))  # None on records of no interval
             if kind == "row" and t in present and agent in present[t]:
                 rows.append((t, index[agent], rec["row"]))
                 trades += [(t, index[tr["seller"]], n, tr) for n, tr in enumerate(rec["trades"])]
