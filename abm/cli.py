@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
@@ -31,10 +32,19 @@ def build_parser() -> argparse.ArgumentParser:
         prog="p2pvar",
         description="P2P electricity trading and Var support market simulator.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"abm.commands.{name}").register(sub)
     return parser
+
+
+def _version() -> str:
+    """The installed package's version (``unknown`` when run from a source tree only)."""
+    try:
+        return importlib.metadata.version("p2pvar")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

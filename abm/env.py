@@ -28,6 +28,7 @@ from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.sim_config import SimConfig
 from abm.world import agent_rngs, build_world, make_policy
 from agents.policy import ACTION_DIM, OBS_DIM, ExternalPolicy, Policy
+from agents.prosumer import ProsumerAgent
 
 #: Bound of the observation box (features are normalised to a few units).
 OBS_BOUND = 1e3
@@ -89,11 +90,11 @@ class MarketParallelEnv(ParallelEnv):
 
     def step(self, actions: dict[str, np.ndarray]) -> tuple[dict, dict, dict, dict, dict]:
         """Apply every agent's action for the current interval and advance one interval."""
-        model = self.model
+        model = self._model()
         for pid in self.agents:
             self.policies[pid].set(actions[pid])
         model.finish_interval()
-        rewards = {a.logic.agent_id: -float(a.logic.last_row["bill_eur"]) for a in model.prosumers}
+        rewards = {a.logic.agent_id: -_bill_eur(a.logic) for a in model.prosumers}
         infos = {a.logic.agent_id: {"errors": list(a.logic.errors)} for a in model.prosumers}
         done = model.done
         terminations = {pid: False for pid in self.agents}
@@ -111,14 +112,19 @@ class MarketParallelEnv(ParallelEnv):
         current observation."""
         return {
             a.logic.agent_id: self.config_policies[a.logic.agent_id].act(a.logic.observe())
-            for a in self.model.prosumers
+            for a in self._model().prosumers
             if a.logic.agent_id in self.agents
         }
+
+    def _model(self) -> MarketModel:
+        if self.model is None:
+            raise RuntimeError("call reset() before step()")
+        return self.model
 
     def _observations(self) -> dict[str, np.ndarray]:
         return {
             a.logic.agent_id: np.clip(a.logic.observe().to_vector(), -OBS_BOUND, OBS_BOUND)
-            for a in self.model.prosumers
+            for a in self._model().prosumers
         }
 
     def state(self) -> np.ndarray:
@@ -126,5 +132,13 @@ class MarketParallelEnv(ParallelEnv):
         obs = self._observations() if self.model is not None else {}
         parts = [obs.get(pid, np.zeros(OBS_DIM, np.float32)) for pid in self.possible_agents]
         vm = self.model.dso.logic.last_vm_pu if self.model is not None else None
-        parts.append(np.ones(self.n_bus, np.float32) if vm is None else vm.astype(np.float32))
+        parts.append(np.ones(self.n_bus, np.float32) if vm is None else np.asarray(vm, np.float32))
         return np.concatenate(parts)
+
+
+def _bill_eur(prosumer: ProsumerAgent) -> float:
+    """The prosumer's bill of the interval just settled (its reward is minus that)."""
+    outcome = prosumer.last_outcome
+    if outcome is None:
+        raise RuntimeError(f"prosumer {prosumer.agent_id} has no settled interval")
+    return float(outcome.bill_eur)

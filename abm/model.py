@@ -15,7 +15,8 @@ order, FIFO per agent) until no message is left, so a phase ends when the agents
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Generic, TypeVar
 
 import mesa
 import numpy as np
@@ -25,26 +26,23 @@ from abm.sim_config import SimConfig, market_has_p2p
 from abm.world import World, agent_rngs, build_world, make_dso, make_policy, make_prosumer
 from agents.clearing import clearing_ticks
 from agents.policy import Policy
-from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS, ProsumerAgent
+from agents.prosumer import ProsumerAgent
 from analysis.metrics import with_bill_totals
-from dso.agent import DSO_ID, INTERVAL_COLUMNS, DSOAgent
+from analysis.tables import TABLES, outcome_columns, outcome_row
+from dso.agent import DSO_ID, DSOAgent
 from messaging.memory import InMemoryBus, InMemoryEndpoint
 from messaging.messages import Message
 
-BUS_COLUMNS = ("interval", "bus", "vm_pu")
-MESSAGE_COLUMNS = ("interval", "kind", "messages", "deliveries", "bytes")
-#: Result tables of a run, in the order they are written.
-TABLE_NAMES = ("intervals", "prosumers", "trades", "buses", "messages")
+#: The sans-IO logic a :class:`MessageAgent` wraps.
+L = TypeVar("L", ProsumerAgent, DSOAgent)
 
 
-class MessageAgent(mesa.Agent):
-    """A Mesa agent that wraps sans-IO logic and its bus endpoint."""
+class MessageAgent(mesa.Agent, Generic[L]):
+    """A Mesa agent that wraps sans-IO logic (a prosumer or the DSO) and its bus endpoint."""
 
-    def __init__(
-        self, model: MarketModel, logic: ProsumerAgent | DSOAgent, endpoint: InMemoryEndpoint
-    ):
+    def __init__(self, model: MarketModel, logic: L, endpoint: InMemoryEndpoint) -> None:
         super().__init__(model)
-        self.logic = logic
+        self.logic: L = logic
         self.endpoint = endpoint
 
     def send_all(self, outgoing: Iterable[tuple[str | None, Message]]) -> None:
@@ -71,7 +69,7 @@ class MarketModel(mesa.Model):
         config: SimConfig,
         *,
         world: World | None = None,
-        policies: dict[str, Policy] | None = None,
+        policies: Mapping[str, Policy] | None = None,
     ) -> None:
         super().__init__(seed=config.seed)
         self.config = config
@@ -80,7 +78,7 @@ class MarketModel(mesa.Model):
         self.bus = InMemoryBus(measure_latency=False)
         self.dso = MessageAgent(self, make_dso(self.world), self.bus.endpoint(DSO_ID))
         rngs = agent_rngs(config.seed, len(self.world.prosumer_ids))
-        self.prosumers: list[MessageAgent] = []
+        self.prosumers: list[MessageAgent[ProsumerAgent]] = []
         for i, pid in enumerate(self.world.prosumer_ids):
             policy = (policies or {}).get(pid) or make_policy(config.policy, rngs[i], self.world, i)
             logic = make_prosumer(self.world, i, policy)
@@ -89,13 +87,7 @@ class MarketModel(mesa.Model):
         self.clearing_ticks = clearing_ticks(config.protocol) if p2p else ()
         self.interval = 0
         self.datacollector = mesa.DataCollector(
-            tables={
-                "intervals": list(INTERVAL_COLUMNS),
-                "prosumers": list(PROSUMER_COLUMNS),
-                "trades": list(TRADE_COLUMNS),
-                "buses": list(BUS_COLUMNS),
-                "messages": list(MESSAGE_COLUMNS),
-            }
+            tables={name: list(outcome_columns(table)) for name, table in TABLES.items()}
         )
         self._counts_before = self._message_totals()
 
@@ -137,13 +129,14 @@ class MarketModel(mesa.Model):
         """Phase 6: one row per table and interval (per prosumer, trade, bus, message kind)."""
         t = self.interval
         dc = self.datacollector
-        dc.add_table_row("intervals", self.dso.logic.last_row)
+        dc.add_table_row("intervals", outcome_row(self.dso.logic.last_outcome))
         for agent in self.prosumers:
-            if agent.logic.last_row is not None and agent.logic.last_row["interval"] == t:
-                dc.add_table_row("prosumers", agent.logic.last_row)
+            outcome = agent.logic.last_outcome
+            if outcome is not None and outcome.interval == t:
+                dc.add_table_row("prosumers", outcome_row(outcome))
                 for trade in agent.logic.last_trades:
-                    if trade["reported_by"] == "seller":
-                        dc.add_table_row("trades", trade)
+                    if trade.reported_by == "seller":
+                        dc.add_table_row("trades", outcome_row(trade))
         vm = self.dso.logic.last_vm_pu
         for bus, value in enumerate(np.asarray(vm)):
             dc.add_table_row("buses", {"interval": t, "bus": bus, "vm_pu": float(value)})
@@ -156,13 +149,13 @@ class MarketModel(mesa.Model):
                 )
             ]
             if delta[0] or delta[1]:
-                row = dict(zip(MESSAGE_COLUMNS, (t, kind, *delta), strict=True))
+                row = dict(zip(TABLES["messages"].column_names, (t, kind, *delta), strict=True))
                 dc.add_table_row("messages", row)
         self._counts_before = counts
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The result tables so far, ``intervals`` with the totals of the prosumers' bills."""
-        tables = {name: self.datacollector.get_table_dataframe(name) for name in TABLE_NAMES}
+        tables = {name: self.datacollector.get_table_dataframe(name) for name in TABLES}
         tables["intervals"] = with_bill_totals(tables["intervals"], tables["prosumers"])
         return tables
 

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from abm.errors import AbmError
+from analysis.tables import DEPLOY_TABLES, TABLES
 
 #: Files a run writes at the top of its folder (besides its tables, ``<name>.csv``).
 RUN_FILES = frozenset(
@@ -29,20 +30,7 @@ RUN_FILES = frozenset(
     }
 )
 #: Result tables (``<name>.csv``) of ``simulate``, ``deploy`` and ``study``.
-RUN_TABLES = frozenset(
-    {
-        "intervals",
-        "prosumers",
-        "trades",
-        "buses",
-        "messages",
-        "timing",
-        "phases",
-        "agent_messages",
-        "refusals",
-        "processes",
-    }
-)
+RUN_TABLES = frozenset({*TABLES, *DEPLOY_TABLES})
 #: Folders of a deployment: per-process records, and the run spec, snapshot and logs.
 RUN_FOLDERS = {"agents": (".jsonl",), "deploy": (".json", ".sh", ".log", ".tmp")}
 #: Suffix of a file being written (temporary file renamed when complete).

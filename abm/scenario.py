@@ -448,9 +448,12 @@ def default_scenario(
 class FeederLike(Protocol):
     """What :func:`scenario_for` reads from a feeder (e.g. ``dso.networks.Feeder``)."""
 
-    name: str
-    slack_bus: int
-    load_p_kw: np.ndarray
+    @property
+    def name(self) -> str: ...
+    @property
+    def slack_bus(self) -> int: ...
+    @property
+    def load_p_kw(self) -> np.ndarray: ...
 
 
 def scenario_for(

@@ -12,7 +12,7 @@ Market = Literal["grid-only", "p2p", "var", "multi"]
 Protocol = Literal["auction", "bilateral"]
 VarPricing = Literal["ex-ante", "ex-post"]
 
-MARKETS: tuple[str, ...] = ("grid-only", "p2p", "var", "multi")
+MARKETS: tuple[Market, ...] = ("grid-only", "p2p", "var", "multi")
 PROTOCOLS: tuple[str, ...] = ("auction", "bilateral")
 POLICIES: tuple[str, ...] = ("rule", "random", "tou")
 #: Prefix of the policy ``checkpoint:DIR``: each prosumer acts with its own actor file in DIR.

@@ -22,14 +22,22 @@ The same object runs in the Mesa backend and in its own OS process.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from agents.battery import Battery
-from agents.clearing import ClearedTrade, ClearingProtocol, Outgoing, make_protocol
+from agents.clearing import (
+    ClearedTrade,
+    ClearingProtocol,
+    Outgoing,
+    ProtocolName,
+    make_protocol,
+)
 from agents.clearing.errors import ClearingError
+from agents.outcome import ProsumerOutcome, TradeOutcome
 from agents.plan import Plan, plan_interval
 from agents.policy import Action, InvalidAction, Observation, Policy
 from agents.settlement import settle_bill, storage_eur, storage_price_eur_per_kwh
@@ -56,17 +64,6 @@ MARKET_KINDS = (Bid, Offer, Trade, TradeConfirm)
 
 #: Action used when the policy fails: no battery, no order, unity power factor.
 ABSTAIN = Action(battery=0.0, trade=-1.0, price=0.0, q=0.0)
-#: Columns of the ``prosumers`` result table (one row per prosumer and interval).
-PROSUMER_COLUMNS = (
-    "interval", "prosumer", "bus", "load_kw", "pv_kw", "pv_used_kw", "battery_p_kw", "soc_kwh",
-    "p_kw", "q_kvar", "q_inverter_kvar", "export_limit_kw", "import_limit_kw",
-    "q_min_limit_kvar", "q_max_limit_kvar", "import_violation_kw", "var_price_eur_per_kvarh",
-    "order_side", "order_kwh", "limit_price_eur_per_kwh", "p2p_bought_kwh", "p2p_sold_kwh",
-    "p2p_eur", "retail_eur", "var_eur", "network_eur", "storage_eur", "bill_eur", "vm_pu",
-    "action_error",
-)  # fmt: skip
-#: Columns of the ``trades`` result table (one row per confirmed trade).
-TRADE_COLUMNS = ("interval", "buyer", "seller", "quantity_kwh", "price_eur_per_kwh", "reported_by")
 
 
 @dataclass(frozen=True)
@@ -92,7 +89,7 @@ class ProsumerAgent:
         inverter_kva: float,
         series: ProsumerSeries,
         policy: Policy,
-        protocol: str,
+        protocol: ProtocolName,
         p2p_market: bool,
         var_market: bool,
         duration_h: float,
@@ -127,10 +124,13 @@ class ProsumerAgent:
             )
         self.interval = -1
         self.errors: CappedList[str] = CappedList()
-        self.last_row: dict[str, Any] | None = None
-        self.last_trades: list[dict[str, Any]] = []
+        #: The outcome of the last settled interval (None before the first).
+        self.last_outcome: ProsumerOutcome | None = None
+        #: The final trades of the current interval, as this prosumer records them.
+        self.last_trades: list[TradeOutcome] = []
+        self.envelopes: dict[str, Envelope] = {}
         self._reset_interval(-1)
-        self._handlers = {
+        self._handlers: dict[type[Message], Callable[[Any], list[Outgoing]]] = {
             Error: self._on_error,
             Phase: self._on_phase,
             Envelopes: self._on_envelopes,
@@ -202,7 +202,7 @@ class ProsumerAgent:
 
     def _reset_interval(self, interval: int) -> None:
         self.interval = interval
-        self.envelopes: dict[str, Envelope] = {}
+        self.envelopes = {}
         self.var_price_eur_per_kvarh = 0.0
         self.plan: Plan | None = None
         self.action_error = ""
@@ -309,14 +309,9 @@ class ProsumerAgent:
                 self.p2p_sold_kwh += tr.quantity_kwh
                 self.p2p_eur -= amount
             self.last_trades.append(
-                {
-                    "interval": self.interval,
-                    "buyer": tr.buyer,
-                    "seller": tr.seller,
-                    "quantity_kwh": tr.quantity_kwh,
-                    "price_eur_per_kwh": tr.price_eur_per_kwh,
-                    "reported_by": role,
-                }
+                TradeOutcome(
+                    self.interval, tr.buyer, tr.seller, tr.quantity_kwh, tr.price_eur_per_kwh, role
+                )
             )
         return trades
 
@@ -351,38 +346,38 @@ class ProsumerAgent:
             duration_h=self.duration_h,
         )
         own = self.envelopes.get(self.agent_id)
-        self.last_row = {
-            "interval": t,
-            "prosumer": self.agent_id,
-            "bus": self.bus,
-            "load_kw": obs.load_kw,
-            "pv_kw": obs.pv_kw,
-            "pv_used_kw": plan.pv_used_kw,
-            "battery_p_kw": plan.battery_p_kw,
-            "soc_kwh": self.soc_kwh,
-            "p_kw": plan.p_kw,
-            "q_kvar": plan.q_kvar,
-            "q_inverter_kvar": plan.q_inverter_kvar,
-            "export_limit_kw": own.export_kw if own is not None else 0.0,
-            "import_limit_kw": own.import_kw if own is not None else 0.0,
-            "q_min_limit_kvar": obs.q_min_kvar,
-            "q_max_limit_kvar": obs.q_max_kvar,
-            "import_violation_kw": plan.import_violation_kw,
-            "var_price_eur_per_kvarh": self.var_price_eur_per_kvarh,
-            "order_side": plan.order_side,
-            "order_kwh": plan.order_kwh,
-            "limit_price_eur_per_kwh": plan.limit_price_eur_per_kwh,
-            "p2p_bought_kwh": self.p2p_bought_kwh,
-            "p2p_sold_kwh": self.p2p_sold_kwh,
-            "p2p_eur": float(bill.p2p_eur),
-            "retail_eur": float(bill.retail_eur),
-            "var_eur": float(bill.var_eur),
-            "network_eur": float(bill.network_eur),
-            "storage_eur": float(bill.storage_eur),
-            "bill_eur": float(bill.bill_eur),
-            "vm_pu": self.last_vm_pu,
-            "action_error": self.action_error,
-        }
+        self.last_outcome = ProsumerOutcome(
+            interval=t,
+            prosumer=self.agent_id,
+            bus=self.bus,
+            load_kw=obs.load_kw,
+            pv_kw=obs.pv_kw,
+            pv_used_kw=plan.pv_used_kw,
+            battery_p_kw=plan.battery_p_kw,
+            soc_kwh=self.soc_kwh,
+            p_kw=plan.p_kw,
+            q_kvar=plan.q_kvar,
+            q_inverter_kvar=plan.q_inverter_kvar,
+            export_limit_kw=own.export_kw if own is not None else 0.0,
+            import_limit_kw=own.import_kw if own is not None else 0.0,
+            q_min_limit_kvar=obs.q_min_kvar,
+            q_max_limit_kvar=obs.q_max_kvar,
+            import_violation_kw=plan.import_violation_kw,
+            var_price_eur_per_kvarh=self.var_price_eur_per_kvarh,
+            order_side=plan.order_side,
+            order_kwh=plan.order_kwh,
+            limit_price_eur_per_kwh=plan.limit_price_eur_per_kwh,
+            p2p_bought_kwh=self.p2p_bought_kwh,
+            p2p_sold_kwh=self.p2p_sold_kwh,
+            p2p_eur=float(bill.p2p_eur),
+            retail_eur=float(bill.retail_eur),
+            var_eur=float(bill.var_eur),
+            network_eur=float(bill.network_eur),
+            storage_eur=float(bill.storage_eur),
+            bill_eur=float(bill.bill_eur),
+            vm_pu=self.last_vm_pu,
+            action_error=self.action_error,
+        )
         return []
 
     # -- helpers ---------------------------------------------------------------------------

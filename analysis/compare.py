@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 
 from analysis.metrics import summarize
+from analysis.tables import TABLES
 
-TABLE_NAMES = ("intervals", "prosumers", "trades", "buses", "messages")
 #: Columns of the comparison table, in order.
 COMPARISON_COLUMNS = (
     "prosumer_cost_eur",
@@ -36,7 +36,7 @@ def read_run(run_dir: Path) -> tuple[dict[str, pd.DataFrame], float]:
     """The result tables of a run directory and its interval duration in hours."""
     config = json.loads((run_dir / "config.json").read_text())
     interval_min = config["scenario"]["interval_min"]
-    tables = {name: pd.read_csv(run_dir / f"{name}.csv") for name in TABLE_NAMES}
+    tables = {name: pd.read_csv(run_dir / f"{name}.csv") for name in TABLES}
     return tables, interval_min / 60.0
 
 

@@ -7,8 +7,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-#: Columns :func:`with_bill_totals` appends to the ``intervals`` table.
-BILL_TOTAL_COLUMNS = ("retail_paid_eur", "p2p_network_charge_eur", "dso_net_eur")
+from analysis.tables import BILL_TOTAL_COLUMNS
 
 
 def with_bill_totals(intervals: pd.DataFrame, prosumers: pd.DataFrame) -> pd.DataFrame:

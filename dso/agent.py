@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from dso.blas import single_blas_thread
-from dso.doe import compute_envelopes
+from dso.doe import Fairness, compute_envelopes
 from dso.networks import Feeder
+from dso.outcome import IntervalOutcome
 from dso.powerflow import RadialPowerFlow
 from dso.sensitivity import loss_sensitivities
 from dso.var_price import settle_var, var_prices
@@ -48,15 +48,6 @@ VM_MAX_PU = 1.05
 ENVELOPE_TOL_KW = 1e-6
 
 Outgoing = tuple[str | None, Message]
-
-#: Columns of the ``intervals`` result table (one row per interval).
-INTERVAL_COLUMNS = (
-    "interval", "loss_kw", "loss_cost_eur", "vmin_pu", "vmin_bus", "vmax_pu", "vmax_bus",
-    "n_voltage_violations", "max_loading_percent", "retail_eur_per_kwh", "feed_in_eur_per_kwh",
-    "loss_saved_kw", "loss_saved_eur", "var_paid_eur", "var_service_kvarh", "p2p_volume_kwh",
-    "envelope_violations", "export_envelope_feasible", "import_envelope_feasible",
-    "absent_prosumers",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -87,7 +78,7 @@ class DSOAgent:
         *,
         var_market: bool,
         var_pricing: str,
-        fairness: str,
+        fairness: Fairness,
         duration_h: float,
     ) -> None:
         self.feeder = feeder
@@ -101,7 +92,8 @@ class DSOAgent:
         self._seq = itertools.count()
         self.interval = -1
         self.errors: CappedList[str] = CappedList()
-        self.last_row: dict[str, Any] | None = None
+        #: The outcome of the last settled interval (None before the first).
+        self.last_outcome: IntervalOutcome | None = None
         self.last_vm_pu: np.ndarray | None = None
 
     def _next_seq(self) -> int:
@@ -188,10 +180,10 @@ class DSOAgent:
         if isinstance(msg, Error):
             self.errors.append(f"{msg.sender} refused {msg.refused_kind}: {msg.reason}")
             return []
-        reason = ""
         if not isinstance(msg, Schedule):
-            reason = f"the DSO does not take {msg.kind} messages"
-        elif msg.sender not in self.index:
+            return self._refuse(msg, f"the DSO does not take {msg.kind} messages")
+        reason = ""
+        if msg.sender not in self.index:
             reason = f"unknown prosumer {msg.sender!r}"
         elif msg.interval != self.interval:
             reason = f"schedule for interval {msg.interval}, now {self.interval}"
@@ -200,9 +192,7 @@ class DSOAgent:
         elif msg.sender in self.absent:
             reason = f"{msg.sender!r} is absent from interval {self.interval}"
         if reason:
-            self.errors.append(f"refused {msg.kind} from {msg.sender}: {reason}")
-            err = Error(DSO_ID, max(self.interval, 0), self._next_seq(), msg.kind, msg.seq, reason)
-            return [(msg.sender, err)]
+            return self._refuse(msg, reason)
         i, env, tol = self.index[msg.sender], self.envelopes, ENVELOPE_TOL_KW
         # the envelope bounds the inverter's q; the schedule's q nets the load's (forecast)
         q_inverter = msg.q_kvar + float(self.fc.load_q_kvar[self.interval, i])
@@ -213,6 +203,11 @@ class DSOAgent:
             self.envelope_violations += 1
         self.schedules[msg.sender] = msg
         return []
+
+    def _refuse(self, msg: Message, reason: str) -> list[Outgoing]:
+        self.errors.append(f"refused {msg.kind} from {msg.sender}: {reason}")
+        err = Error(DSO_ID, max(self.interval, 0), self._next_seq(), msg.kind, msg.seq, reason)
+        return [(msg.sender, err)]
 
     def mark_absent(self, prosumer: str) -> list[Outgoing]:
         """Take ``prosumer`` out of the current interval: the ``Absent`` broadcast (once).
@@ -288,26 +283,26 @@ class DSOAgent:
             )
             out.append((pid, settlement))
         loss_kw = float(res.loss_kw)
-        self.last_row = {
-            "interval": t,
-            "loss_kw": loss_kw,
-            "loss_cost_eur": loss_kw * dt * retail,
-            "vmin_pu": float(vm.min()),
-            "vmin_bus": int(vm.argmin()),
-            "vmax_pu": float(vm.max()),
-            "vmax_bus": int(vm.argmax()),
-            "n_voltage_violations": int(np.sum((vm < VM_MIN_PU) | (vm > VM_MAX_PU))),
-            "max_loading_percent": float(np.max(res.loading_percent)),
-            "retail_eur_per_kwh": retail,
-            "feed_in_eur_per_kwh": float(fc.feed_in_eur_per_kwh[t]),
-            "loss_saved_kw": loss_saved_kw,
-            "loss_saved_eur": loss_saved_kw * dt * retail,
-            "var_paid_eur": float(var_paid.sum()),
-            "var_service_kvarh": float(np.sum(q_service) * dt),
-            "p2p_volume_kwh": float(np.sum(np.maximum(p2p_kwh, 0.0))),
-            "envelope_violations": self.envelope_violations,
-            "export_envelope_feasible": bool(self.envelopes.export_feasible),
-            "import_envelope_feasible": bool(self.envelopes.import_feasible),
-            "absent_prosumers": int(n - present.sum()),
-        }
+        self.last_outcome = IntervalOutcome(
+            interval=t,
+            loss_kw=loss_kw,
+            loss_cost_eur=loss_kw * dt * retail,
+            vmin_pu=float(vm.min()),
+            vmin_bus=int(vm.argmin()),
+            vmax_pu=float(vm.max()),
+            vmax_bus=int(vm.argmax()),
+            n_voltage_violations=int(np.sum((vm < VM_MIN_PU) | (vm > VM_MAX_PU))),
+            max_loading_percent=float(np.max(res.loading_percent)),
+            retail_eur_per_kwh=retail,
+            feed_in_eur_per_kwh=float(fc.feed_in_eur_per_kwh[t]),
+            loss_saved_kw=loss_saved_kw,
+            loss_saved_eur=loss_saved_kw * dt * retail,
+            var_paid_eur=float(var_paid.sum()),
+            var_service_kvarh=float(np.sum(q_service) * dt),
+            p2p_volume_kwh=float(np.sum(np.maximum(p2p_kwh, 0.0))),
+            envelope_violations=self.envelope_violations,
+            export_envelope_feasible=bool(self.envelopes.export_feasible),
+            import_envelope_feasible=bool(self.envelopes.import_feasible),
+            absent_prosumers=int(n - present.sum()),
+        )
         return out

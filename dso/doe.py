@@ -244,7 +244,7 @@ class _Side:
             self.keep_start(v, np.zeros(self.n_groups, dtype=int), np.ones(self.n_groups, bool))
         strict = np.minimum.reduceat(slack_lo + self.margin, self.cons.starts)
         for g in np.flatnonzero(~self.kept(slack_lo)):
-            why = self.binding(slack_lo, g)
+            why = self.binding(slack_lo, int(g))
             why = f"infeasible at zero: {why}" if strict[g] < 0 else f"{why} (binds at zero)"
             self.freeze(~self.frozen & (self.group == g), 0.0, why)
         for _ in range(MAX_PASSES):

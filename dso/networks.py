@@ -39,7 +39,7 @@ US_PER_S = 1e6
 
 
 def _frozen(values: Any, dtype: type, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    arr = np.array(values, dtype=dtype)
+    arr: np.ndarray = np.array(values, dtype=dtype)
     if arr.shape != shape:
         raise NetworkError(f"feeder field {name} has shape {arr.shape}, expected {shape}")
     if not np.isfinite(arr).all():
@@ -72,7 +72,8 @@ class Feeder:
     i_max_ka: np.ndarray
     load_p_kw: np.ndarray
     load_q_kvar: np.ndarray
-    b_us: np.ndarray | None = None
+    #: None (the default) is read as no shunt: zeros, set in ``__post_init__``.
+    b_us: np.ndarray = None  # type: ignore[assignment]
     line_names: tuple[str, ...] = ()
     va_slack_deg: float = 0.0
     _root_first: np.ndarray = field(init=False, repr=False)

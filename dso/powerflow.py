@@ -162,7 +162,7 @@ class RadialPowerFlow:
             raise InvalidInput(
                 f"p_inj_kw {p.shape} and q_inj_kvar {q.shape} must both be ({n},) or (B, {n})"
             )
-        s = np.empty(p.shape, dtype=complex)
+        s: np.ndarray = np.empty(p.shape, dtype=complex)
         np.divide(p, KW_PER_PU, out=s.real)
         np.divide(q, KW_PER_PU, out=s.imag)
         s = s.reshape(-1, n)

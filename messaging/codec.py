@@ -177,7 +177,7 @@ _BY_TAG: dict[bytes, _Codec] = {}
 def _codec_for(cls: type) -> _Codec:
     codec = _BY_CLASS.get(cls)
     if codec is None:
-        if KINDS.get(getattr(cls, "kind", None)) is not cls:
+        if KINDS.get(getattr(cls, "kind", "")) is not cls:
             raise UnknownKind(f"kind: {cls.__name__!r} is not a registered message kind")
         codec = _BY_CLASS[cls] = _Codec(cls)
         _BY_TAG[codec.kind_tag] = codec

@@ -10,10 +10,7 @@ power of two (quantiles within about 6 %).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import pandas as pd
+from typing import Any
 
 #: Sub-bucket bits of the latency histogram: 2**4 buckets per power of two of ns.
 LATENCY_SUB_BITS = 4
@@ -169,10 +166,3 @@ def _us(ns: float | None) -> float | None:
 def counters_table(counters: Iterable[Counters]) -> list[dict[str, Any]]:
     """Rows of several agents' counters, agent by agent."""
     return [row for c in counters for row in c.rows()]
-
-
-def to_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """The rows of :func:`counters_table` as a pandas DataFrame."""
-    import pandas as pd
-
-    return pd.DataFrame(rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from messaging.errors import DuplicateMessage, LateMessage
 from messaging.messages import Message
 
@@ -22,7 +24,7 @@ class ReplayGuard:
         """Return ``msg`` if fresh; else raise :class:`DuplicateMessage` or :class:`LateMessage`."""
         sender, seq, interval = msg.sender, msg.seq, msg.interval
         last = self._last_seq.get(sender, -1)
-        context = {"kind": msg.kind, "sender": sender, "seq": seq, "origin": sender}
+        context: dict[str, Any] = {"kind": msg.kind, "sender": sender, "seq": seq, "origin": sender}
         if seq <= last:
             raise DuplicateMessage(
                 f"{msg.kind}.seq={seq}: not above {last}, the last seq from {sender!r}",

@@ -183,9 +183,7 @@ class Relay:
         except zmq.ZMQError as exc:
             self.close()
             raise TransportError(f"relay bind: {exc}") from None
-        self.endpoints = RelayEndpoints(
-            self._router.last_endpoint.decode(), self._pub.last_endpoint.decode()
-        )
+        self.endpoints = RelayEndpoints(_last_endpoint(self._router), _last_endpoint(self._pub))
 
     def serve(self) -> None:
         """Forward messages until :meth:`stop` is called (from another thread)."""
@@ -235,7 +233,7 @@ class Relay:
                 continue
             subscribe, topic = data[0] == 1, data[1:]
             try:
-                user = frame.get("User-Id").encode("utf-8", "replace")
+                user = str(frame.get("User-Id")).encode("utf-8", "replace")
             except zmq.ZMQError:  # libzmq's own unsubscribe for a closed connection
                 continue
             if not subscribe:
@@ -424,7 +422,7 @@ class ZmqTransport:
         ``origin`` set to the relay-stamped sender); the next call goes on.
         """
         self._check_open()
-        timeout = -1 if timeout_ms is None else timeout_ms
+        budget = timeout = -1 if timeout_ms is None else timeout_ms
         start = time.monotonic()
         while True:
             if timeout != self._rcvtimeo:
@@ -437,7 +435,7 @@ class ZmqTransport:
             if msg is not None:
                 return msg
             if timeout > 0:  # skipped a control frame or our own publish: wait what is left
-                timeout = max(0, timeout_ms - math.ceil((time.monotonic() - start) * 1000))
+                timeout = max(0, budget - math.ceil((time.monotonic() - start) * 1000))
 
     def mute(self, agent_id: str) -> None:
         """Drop frames relay-stamped as from ``agent_id`` without decoding them (refused)."""
@@ -546,3 +544,9 @@ def run_relay(
     finally:
         relay.close()
     return relay.stats
+
+
+def _last_endpoint(socket: zmq.Socket) -> str:
+    """The endpoint ``socket`` last bound to (resolved port of a ``tcp://*:0`` bind)."""
+    value = socket.getsockopt(zmq.LAST_ENDPOINT)
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from abm.commands.output import emit
 from abm.errors import ConfigError
@@ -76,7 +76,7 @@ def scenario_with(network: str, n_prosumers: int, path: Path) -> tuple[Path, int
 
 
 def deployed(
-    config: SimConfig, transport: str, out: Path, *, progress: bool = False
+    config: SimConfig, transport: Literal["ipc", "tcp"], out: Path, *, progress: bool = False
 ) -> dict[str, float]:
     """Deploy ``config`` and return its interval figures (``progress``: a line and a bar)."""
     from abm.deploy.launcher import deploy
@@ -165,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
                 small = dataclasses.replace(config, scenario=str(path))
                 figures = deployed(small, "ipc", tmp_dir / f"{protocol}-{n}", progress=progress)
                 scaling.append({"protocol": protocol, **_scaling_row(n, figures)})
-            scaling.append({"protocol": protocol, **_scaling_row(ipc["prosumers"], ipc)})
+            scaling.append({"protocol": protocol, **_scaling_row(int(ipc["prosumers"]), ipc)})
     result["scaling"] = scaling
     # Headline keys (the auction protocol, as the issue's target is stated) at the top level.
     headline = {key: result["auction"][key] for key in HEADLINE_KEYS}

@@ -400,7 +400,8 @@ def measure_transport(scheme: str, round_trips: int, stream_msgs: int) -> dict[s
     """
     per_block = max(1, round_trips // RTT_BLOCKS)
     rtt: dict[bool, list[int]] = {False: [], True: []}
-    ratios, rate = [], {False: [], True: []}
+    ratios: list[float] = []
+    rate: dict[bool, list[float]] = {False: [], True: []}
     with _echo_setup(False, scheme) as layer, _echo_setup(True, scheme) as bare:
         clients = {False: layer, True: bare}
         for block in range(RTT_BLOCKS):

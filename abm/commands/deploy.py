@@ -82,14 +82,14 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         prepared = prepare(config, options, args.out)
         script = _commands_script(prepared)
-        result = {
+        plan = {
             "run_spec": str(prepared.spec_path),
             "commands": str(script),
             "agents": len(prepared.spec.agents),
             "relay_upstream": prepared.spec.relay.upstream,
             "relay_downstream": prepared.spec.relay.downstream,
         }
-        emit(result, args.json, title="deployment prepared (nothing started)")
+        emit(plan, args.json, title="deployment prepared (nothing started)")
         return 0
     result = deploy(config, options, args.out, progress=not args.no_progress)
     title = (

@@ -37,7 +37,7 @@ def run_markets(args: argparse.Namespace) -> int:
 
     base = config_from_args(SimConfig, args)
     out: Path = prepare_out_dir(args.out, args.overwrite, study_modes=MARKETS)
-    runs = {}
+    runs: dict[str, Path] = {}
     for market in MARKETS:
         config = dataclasses.replace(base, market=market)
         if not args.no_progress:

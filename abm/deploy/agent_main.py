@@ -24,6 +24,7 @@ from abm.deploy.prosumer_process import ProsumerLoop
 from abm.deploy.records import RecordWriter, cpu_s
 from abm.deploy.spec import DSO_ID, AgentEntry, RunSpec, load_run_spec
 from abm.world import World, agent_rngs, build_world, make_dso, make_prosumer
+from agents.prosumer import ProsumerAgent
 from messaging.security import KeyStore
 from messaging.zmq_transport import Relay
 
@@ -106,6 +107,18 @@ def _run_dso(
         relay_context.destroy(linger=0)
 
 
+def build_prosumer(spec: RunSpec, world: World, agent_id: str, entry: AgentEntry) -> ProsumerAgent:
+    """Prosumer ``agent_id`` of the run, its policy from the spec (or the run's default)."""
+    ids = world.prosumer_ids
+    if agent_id not in ids:
+        raise RunSpecError(f"id={agent_id!r} is not a prosumer of the scenario ({len(ids)} ids)")
+    index = ids.index(agent_id)
+    policy = load_policy(
+        entry.policy or spec.sim.policy, agent_rngs(spec.sim.seed, len(ids))[index], world, index
+    )
+    return make_prosumer(world, index, policy)
+
+
 def _run_prosumer(
     spec: RunSpec,
     world: World,
@@ -114,14 +127,7 @@ def _run_prosumer(
     keys: KeyStore | None,
     writer: RecordWriter,
 ) -> int:
-    ids = world.prosumer_ids
-    if agent_id not in ids:
-        raise RunSpecError(f"id={agent_id!r} is not a prosumer of the scenario ({len(ids)} ids)")
-    index = ids.index(agent_id)
-    policy = load_policy(
-        entry.policy or spec.sim.policy, agent_rngs(spec.sim.seed, len(ids))[index], world, index
-    )
-    agent = make_prosumer(world, index, policy)
+    agent = build_prosumer(spec, world, agent_id, entry)
     link = AgentLink(agent_id, entry, keys, spec.options.join_timeout_ms)
     try:
         writer.write(_start_record(entry, link))

@@ -38,6 +38,7 @@ from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, Fault, RunSpec
 from abm.sim_config import SimConfig, market_has_p2p
 from agents.clearing import clearing_ticks
+from analysis.tables import outcome_row
 from dso.agent import DSOAgent
 from messaging.messages import (
     Envelopes,
@@ -287,12 +288,15 @@ class DsoClock:
 
     def _write_interval(self, t: int, start_ns: int, wall_ms: float, phase_ms: list) -> None:
         link = self.link
+        outcome, vm_pu = self.dso.last_outcome, self.dso.last_vm_pu
+        if outcome is None or vm_pu is None:
+            raise RuntimeError(f"interval {t} is recorded before the DSO settled it")
         self.writer.write(
             {
                 "type": "interval",
                 "interval": t,
-                "row": self.dso.last_row,
-                "vm_pu": [float(v) for v in self.dso.last_vm_pu],
+                "row": outcome_row(outcome),
+                "vm_pu": [float(v) for v in vm_pu],
                 "present": sorted(self.live),
                 "marked_absent": self.marked,
                 "p2p_imbalance_kwh": self._p2p_imbalance_kwh(),

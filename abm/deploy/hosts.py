@@ -108,7 +108,7 @@ def _host(name: str, data: Any) -> Host:
     unknown = sorted(set(data) - {"address", "agents", "launch"})
     if unknown:
         raise RunSpecError(f"{where}.{unknown[0]}: unknown field; expected address, agents, launch")
-    address = data.get("address")
+    address: Any = data.get("address")
     try:
         ipaddress.ip_address(address)
     except (TypeError, ValueError):
@@ -141,7 +141,7 @@ def hosts_from_dict(data: Any) -> HostsFile:
         raise RunSpecError(f"hosts file: hosts={hosts!r} must be a non-empty JSON object")
     parsed = {name: _host(name, body) for name, body in hosts.items()}
     dso_host = data.get("dso_host")
-    if dso_host not in parsed:
+    if not isinstance(dso_host, str) or dso_host not in parsed:
         raise RunSpecError(f"hosts file: dso_host={dso_host!r} is not one of {sorted(parsed)}")
     if sum(h.agents == ALL_OTHERS for h in parsed.values()) > 1:
         raise RunSpecError(f"hosts file: more than one host has agents={ALL_OTHERS!r}")

@@ -100,7 +100,7 @@ def _free_ports(host: str, n: int) -> list[int]:
 
 
 def _policies(options: DeployOptions, config: SimConfig, ids: tuple[str, ...]) -> dict[str, str]:
-    specs = dict.fromkeys(ids, config.policy)
+    specs: dict[str, str] = {pid: config.policy for pid in ids}
     if options.policies is None:
         return specs
     path = Path(options.policies)
@@ -123,6 +123,8 @@ def _layout(
     """Relay bind endpoints; per agent (host, upstream, downstream); launch prefix per host."""
     agents = (DSO_ID, *ids)
     if options.transport == "ipc":
+        if tmp_dir is None:
+            raise RunSpecError("transport=ipc needs a folder for its sockets")
         relay = RelayEndpoints.ipc(tmp_dir)
         return relay, {a: (LOCAL_HOST, relay.upstream, relay.downstream) for a in agents}, {}
     if options.hosts is None:

@@ -27,39 +27,22 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
 from abm.deploy.errors import DeployError
 from abm.deploy.records import RecordFile, histogram_from_dict, read_records
 from abm.deploy.spec import DSO_ID
-from abm.model import BUS_COLUMNS
-from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS
 from analysis.metrics import with_bill_totals
-from dso.agent import INTERVAL_COLUMNS
+from analysis.tables import DEPLOY_MESSAGES, DEPLOY_TABLES, TABLES, Table
 from messaging.counters import LATENCY_QUANTILES, NS_PER_US, LatencyHistogram
 
-LATENCY_COLUMNS = (
-    *(f"latency_us_p{round(q * 100)}" for q in LATENCY_QUANTILES),
-    "latency_us_max",
-)
-COUNT_COLUMNS = ("messages", "deliveries", "bytes", "bytes_recv", "rejected")
-MESSAGE_COLUMNS = ("interval", "kind", *COUNT_COLUMNS, *LATENCY_COLUMNS)
-AGENT_MESSAGE_COLUMNS = ("agent", "kind", *COUNT_COLUMNS, *LATENCY_COLUMNS)
-TIMING_COLUMNS = (
-    "interval", "start_ms", "wall_ms", "dso_compute_ms", "dso_send_ms", "wait_ms",
-    "agent_compute_ms_max", "agent_compute_ms_sum", "agent_send_ms_max", "n_present",
-    "marked_absent", "p2p_imbalance_kwh", "complete", "incomplete_reason",
-)  # fmt: skip
+#: The latency columns of the deploy's message tables, after the counts.
+LATENCY_COLUMNS = tuple(c for c in DEPLOY_MESSAGES.column_names if c.startswith("latency_us_"))
+COUNT_COLUMNS = DEPLOY_MESSAGES.column_names[2 : -len(LATENCY_COLUMNS)]
 #: Tolerance of the money and energy invariants (EUR, kWh).
 INVARIANT_TOL = 1e-9
-PHASE_COLUMNS = ("interval", "phase", "round", "ms")
-REFUSAL_COLUMNS = ("agent", "reason", "kind", "count")
-PROCESS_COLUMNS = (
-    "agent", "role", "host", "incarnations", "pids", "ready_ms", "startup_cpu_s", "run_cpu_s",
-    "status", "reason", "torn_lines",
-)  # fmt: skip
 
 
 @dataclass
@@ -99,8 +82,8 @@ class _Totals:
         return out
 
 
-def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
-    return pd.DataFrame.from_records(rows, columns=list(columns))
+def _frame(rows: list[dict[str, Any]], table: Table) -> pd.DataFrame:
+    return pd.DataFrame.from_records(rows, columns=list(table.column_names))
 
 
 def merge_records(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
@@ -143,7 +126,7 @@ def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
     for agent, rf in files.items():
         for rec in rf.records:
             kind = rec.get("type")
-            t = rec.get("interval")
+            t = cast("int", rec.get("interval"))  # None on records of no interval
             if kind == "row" and t in present and agent in present[t]:
                 rows.append((t, index[agent], rec["row"]))
                 trades += [(t, index[tr["seller"]], n, tr) for n, tr in enumerate(rec["trades"])]
@@ -157,7 +140,7 @@ def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
                     refusals[(agent, reason, msg_kind)] += n
         processes.append(_process_row(agent, rf.records, rf.torn_lines))
     rows.sort(key=lambda x: (x[0], x[1]))
-    prosumers = _frame([r for _, _, r in rows], PROSUMER_COLUMNS)
+    prosumers = _frame([r for _, _, r in rows], TABLES["prosumers"])
     trades.sort(key=lambda x: (x[0], x[1], x[2]))
     rows_by_t: dict[int, list[dict[str, Any]]] = defaultdict(list)
     trades_by_t: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -171,35 +154,35 @@ def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
         problem = interval_problem(rec, rows_by_t[t], trades_by_t[t])
         timing.append(_timing_row(t, rec, compute[t], send[t], first_ns, problem))
     tables = {
-        "intervals": with_bill_totals(_frame(intervals, INTERVAL_COLUMNS), prosumers),
+        "intervals": with_bill_totals(_frame(intervals, TABLES["intervals"]), prosumers),
         "prosumers": prosumers,
-        "trades": _frame([tr for *_, tr in trades], TRADE_COLUMNS),
-        "buses": _frame(buses, BUS_COLUMNS),
+        "trades": _frame([tr for *_, tr in trades], TABLES["trades"]),
+        "buses": _frame(buses, TABLES["buses"]),
         "messages": _frame(
             [{"interval": t, "kind": k, **v.row()} for (t, k), v in sorted(messages.items())],
-            MESSAGE_COLUMNS,
+            DEPLOY_MESSAGES,
         ),
-        "timing": _frame(timing, TIMING_COLUMNS),
+        "timing": _frame(timing, DEPLOY_TABLES["timing"]),
         "phases": _frame(
             [
-                dict(zip(PHASE_COLUMNS, (t, *tick), strict=True))
+                dict(zip(DEPLOY_TABLES["phases"].column_names, (t, *tick), strict=True))
                 for t in sorted(by_interval)
                 for tick in by_interval[t]["timing"]["phases"]
             ],
-            PHASE_COLUMNS,
+            DEPLOY_TABLES["phases"],
         ),
         "agent_messages": _frame(
             [{"agent": a, "kind": k, **v.row()} for (a, k), v in sorted(per_agent.items())],
-            AGENT_MESSAGE_COLUMNS,
+            DEPLOY_TABLES["agent_messages"],
         ),
         "refusals": _frame(
             [
                 {"agent": a, "reason": r, "kind": k, "count": n}
                 for (a, r, k), n in sorted(refusals.items())
             ],
-            REFUSAL_COLUMNS,
+            DEPLOY_TABLES["refusals"],
         ),
-        "processes": _frame(processes, PROCESS_COLUMNS),
+        "processes": _frame(processes, DEPLOY_TABLES["processes"]),
     }
     return Merged(tables, last, dso_final, present)
 

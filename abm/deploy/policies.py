@@ -63,6 +63,8 @@ def load_policy(spec: str, rng: np.random.Generator, world: World, index: int) -
         except ConfigError as exc:
             raise PolicySpecError(str(exc)) from None
     match = FACTORY_SPEC.fullmatch(spec)
+    if match is None:  # check_policy_spec let it through: a baseline name, handled above
+        raise PolicySpecError(f"policy={spec!r} is not module:factory[@path]")
     module_name, attr, path = match["module"], match["attr"], match["path"]
     try:
         module = importlib.import_module(module_name)

@@ -32,6 +32,7 @@ from abm.deploy.link import AgentLink
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import DSO_ID, Fault, RunSpec
 from agents.prosumer import ProsumerAgent
+from analysis.tables import outcome_row
 from messaging.messages import Heartbeat, Join, Leave, Message, Phase, Settlement
 
 #: Receive timeout of the loop, ms (bounds how late silence is noticed).
@@ -163,16 +164,18 @@ class ProsumerLoop:
 
     # -- records --------------------------------------------------------------------------
     def _write_row(self) -> None:
-        row = self.agent.last_row
-        if row is None or row["interval"] != self.interval or self.row_written == self.interval:
+        outcome = self.agent.last_outcome
+        if outcome is None or outcome.interval != self.interval:
+            return
+        if self.row_written == self.interval:
             return
         self.row_written = self.interval
-        trades = [t for t in self.agent.last_trades if t["reported_by"] == "seller"]
+        trades = [outcome_row(t) for t in self.agent.last_trades if t.reported_by == "seller"]
         self.writer.write(
             {
                 "type": "row",
                 "interval": self.interval,
-                "row": row,
+                "row": outcome_row(outcome),
                 "trades": trades,
                 "compute_ms": self.compute_s * 1000,
                 "send_ms": self.link.send_s * 1000,

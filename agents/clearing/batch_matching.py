@@ -210,9 +210,9 @@ def _result(
     if len(redo):
         position = {sender: k for k, sender in enumerate(senders)}
         extra: list[tuple[int, int, int, float]] = []
-        for w in redo:
+        for w in redo.tolist():
             books: tuple[list[Order], list[Order]] = ([], [])
-            for k in np.flatnonzero(q[w] > 0):
+            for k in np.flatnonzero(q[w] > 0).tolist():
                 books[0 if side[w, k] else 1].append(Order(senders[k], q[w, k], limit[w, k]))
             matches = match_double_auction(*books)
             price[w] = matches[0].price_eur_per_kwh if matches else 0.0

@@ -196,7 +196,7 @@ class BilateralClearing(ClearingPeer):
         self._excluded = {s for s, kwh in self._available_kwh.items() if kwh < _MIN_TRADE}
 
     def _request(self, round: int) -> list[Outgoing]:
-        if self._residual_kwh < _MIN_TRADE:
+        if self._bid is None or self._residual_kwh < _MIN_TRADE:
             return []
         limit = self._bid.limit_price_eur_per_kwh
         seller = best_seller(limit, self._asks, self._excluded)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from agents.clearing.errors import (
     AbsentPeer,
@@ -92,9 +92,9 @@ class ClearingProtocol(Protocol):
     """
 
     name: str
-    refused: list[Refusal]  # refused inputs of the current interval
+    refused: CappedList[Refusal]  # refused inputs of the current interval
     voided: int  # own trades (or bilateral requests) voided this interval
-    errors: list[Error]  # Error messages received this interval
+    errors: CappedList[Error]  # Error messages received this interval
 
     def ticks(self) -> tuple[tuple[str, int], ...]:
         """The ``(phase, round)`` clock ticks of one interval, in order."""
@@ -284,7 +284,7 @@ class ClearingPeer:
         order: Bid | Offer, envelopes: Mapping[str, Envelope], duration_h: float
     ) -> None:
         """Raise unless ``order``'s sender is known and its quantity is inside its envelope."""
-        direction = "export" if isinstance(order, Offer) else "import"
+        direction: Literal["export", "import"] = "export" if isinstance(order, Offer) else "import"
         what = f"{order.kind} seq={order.seq}"
         check_within_envelope(
             order.sender, order.quantity_kwh, direction, envelopes, duration_h, what

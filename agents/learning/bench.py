@@ -179,7 +179,7 @@ class _LoopMATD3:
                 y = batch.rewards[:, i] + cfg.gamma * (1 - batch.done) * q_next
             loss = sum(((c(x).squeeze(1) - y) ** 2).mean() for c in self.critics[i])
             self.critic_opts[i].zero_grad()
-            loss.backward()  # type: ignore[union-attr]
+            loss.backward()
             self.critic_opts[i].step()
             if self.n_updates % cfg.policy_delay:
                 continue

@@ -19,8 +19,8 @@ from abm.sim_config import SimConfig
 from agents.prosumer import ProsumerAgent
 from agents.settlement import BILL_PARTS
 from messaging.messages import Absent, Message, Phase, Schedule, Settlement
+from tests.helpers import TOL, assert_conserved
 
-TOL = 1e-9
 N_INTERVALS = 14
 
 
@@ -108,12 +108,7 @@ def test_counterparties_void_their_trades_with_the_dead_buyer(runs) -> None:
         assert now.loc[seller, "retail_eur"] != before.loc[seller, "retail_eur"]
     # No trade involves the dead buyer; every trade is settled on both sides.
     assert not ((tr["buyer"] == buyer) | (tr["seller"] == buyer)).any()
-    assert np.allclose(pr.groupby("interval")["p2p_eur"].sum(), 0.0, atol=TOL)
-    rows = pr.set_index(["interval", "prosumer"])
-    for (k, party), kwh in tr.groupby(["interval", "buyer"])["quantity_kwh"].sum().items():
-        assert rows.loc[(k, party), "p2p_bought_kwh"] == pytest.approx(kwh, abs=TOL)
-    for (k, party), kwh in tr.groupby(["interval", "seller"])["quantity_kwh"].sum().items():
-        assert rows.loc[(k, party), "p2p_sold_kwh"] == pytest.approx(kwh, abs=TOL)
+    assert_conserved(got)
     assert np.allclose(pr["bill_eur"], pr[list(BILL_PARTS)].sum(axis=1))
     # Before the death the run is the reference run.
     for name in ("prosumers", "trades"):
@@ -137,4 +132,4 @@ def test_dso_marks_absent_once_drops_and_refuses_its_schedule() -> None:
     out = dso.settle()
     absent_now = {msg.prosumer for _, msg in out if isinstance(msg, Absent)}
     assert absent_now == set(model.world.prosumer_ids) - {first, second}
-    assert dso.last_row["absent_prosumers"] == len(model.world.prosumer_ids) - 1
+    assert dso.last_outcome.absent_prosumers == len(model.world.prosumer_ids) - 1

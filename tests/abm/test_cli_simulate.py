@@ -70,3 +70,11 @@ def test_settlement_options_reach_the_run():
     ex_ante = json.loads(run(*args, "--var-pricing", "ex-ante").stdout)
     assert ex_ante["var_revenue_eur"] > 0
     assert ex_ante["var_revenue_eur"] != charged["var_revenue_eur"]
+
+
+def test_version_prints_the_package_version():
+    from importlib.metadata import version
+
+    proc = run("--version")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"p2pvar {version('p2pvar')}"

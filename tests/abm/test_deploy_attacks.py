@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 
 import msgpack
-import numpy as np
-import pandas as pd
 import pytest
 import zmq
 
@@ -26,6 +24,7 @@ from abm.sim_config import SimConfig
 from messaging.codec import MAX_FRAME_BYTES, encode_header
 from messaging.messages import Bid, Phase
 from messaging.zmq_transport import ZmqTransport
+from tests.helpers import assert_conserved
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +34,6 @@ HUGE_FRAMES, HUGE_FRAME_BYTES = 3, 20 * 1024 * 1024
 #: Well-formed Bids of the flood attack.
 FLOOD_BIDS = 5000
 N_PROSUMERS = 32
-TOL = 1e-9
 
 
 def _peak_rss_mb(pid: int) -> float:
@@ -67,17 +65,6 @@ def _next_open_interval(transport: ZmqTransport) -> int:
         if isinstance(msg, Phase) and msg.phase == "orders":
             return msg.interval
     raise AssertionError("no Phase(orders) within 60 s")
-
-
-def _assert_conserved(tables: dict[str, pd.DataFrame], intervals: set[int]) -> None:
-    """In ``intervals``: P2P money sums to zero, every trade in both parties' rows."""
-    pr = tables["prosumers"][tables["prosumers"]["interval"].isin(intervals)]
-    tr = tables["trades"][tables["trades"]["interval"].isin(intervals)]
-    assert np.allclose(pr.groupby("interval")["p2p_eur"].sum(), 0.0, atol=TOL)
-    rows = pr.set_index(["interval", "prosumer"])
-    for side, column in (("buyer", "p2p_bought_kwh"), ("seller", "p2p_sold_kwh")):
-        for key, kwh in tr.groupby(["interval", side])["quantity_kwh"].sum().items():
-            assert rows.loc[key, column] == pytest.approx(kwh, abs=TOL)
 
 
 def test_hostile_peer_cannot_stop_or_swamp_the_market(tmp_path: Path) -> None:
@@ -184,7 +171,7 @@ def test_everybody_away_then_back_restart_and_death_after_ack(tmp_path: Path) ->
     assert not timing.loc[14, "complete"] and "p07" in timing.loc[14, "incomplete_reason"]
     assert status["incomplete_interval_list"] == [14]
     complete = set(timing.index[timing["complete"]])
-    _assert_conserved(tables, complete)
+    assert_conserved(tables, complete)
 
 
 def test_market_with_nobody_is_not_a_success(tmp_path: Path) -> None:

@@ -14,6 +14,9 @@ import pytest
 from abm.commands.bench_deploy import scenario_with
 from abm.deploy.records import read_records
 
+#: Each test starts one OS process per agent (deploy): long.
+pytestmark = pytest.mark.slow
+
 #: Bound of every CLI call here, s.
 CLI_TIMEOUT_S = 180
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from abm.deploy.launcher import deploy
-from abm.deploy.merge import MESSAGE_COLUMNS, TIMING_COLUMNS
 from abm.deploy.spec import DeployOptions
 from abm.sim_config import SimConfig
 from abm.simulation import run_simulation
+from analysis.tables import DEPLOY_MESSAGES, DEPLOY_TABLES
+
+#: Each test starts one OS process per agent (deploy): long.
+pytestmark = pytest.mark.slow
 
 #: Tables that must be identical between the backends (timings and counters differ).
 RESULT_TABLES = ("intervals", "prosumers", "trades", "buses")
@@ -39,13 +43,13 @@ def test_auction_over_ipc_matches_simulate(tmp_path):
     assert all(codes == [0] for codes in result.status["exit_codes"].values())
     # Overhead tables: per interval and kind, and per interval timings.
     msgs = tables["messages"]
-    assert list(msgs.columns) == list(MESSAGE_COLUMNS)
+    assert list(msgs.columns) == list(DEPLOY_MESSAGES.column_names)
     per_interval = msgs[msgs["interval"] >= 0]
     assert set(per_interval["interval"]) == set(range(24))
     assert {"Envelopes", "Phase", "Bid", "Offer", "TradeConfirm", "Heartbeat"} <= set(msgs["kind"])
     assert (per_interval["latency_us_p50"].dropna() > 0).all()
     timing = tables["timing"]
-    assert list(timing.columns) == list(TIMING_COLUMNS) and len(timing) == 24
+    assert list(timing.columns) == list(DEPLOY_TABLES["timing"].column_names) and len(timing) == 24
     assert (timing["wall_ms"] >= timing["dso_compute_ms"]).all()
     assert (timing["n_present"] == 32).all()
     phases = tables["phases"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 
-import numpy as np
 import pandas as pd
 import pytest
 import zmq
@@ -19,10 +18,13 @@ from abm.simulation import run_simulation
 from messaging.codec import encode
 from messaging.messages import PROTOCOL_VERSION, Bid, Schedule
 from messaging.zmq_transport import ZmqTransport
+from tests.helpers import TOL, assert_conserved
+
+#: Each test starts one OS process per agent (deploy): long.
+pytestmark = pytest.mark.slow
 
 RESULT_TABLES = ("intervals", "prosumers", "trades", "buses")
 FAST = DeployOptions(phase_deadline_ms=1500, dso_silence_ms=4000)
-TOL = 1e-9
 
 
 def _first_intervals(tables: dict[str, pd.DataFrame], n: int) -> dict[str, pd.DataFrame]:
@@ -30,17 +32,6 @@ def _first_intervals(tables: dict[str, pd.DataFrame], n: int) -> dict[str, pd.Da
         name: tables[name][tables[name]["interval"] < n].reset_index(drop=True)
         for name in RESULT_TABLES
     }
-
-
-def _assert_conserved(tables: dict[str, pd.DataFrame]) -> None:
-    """Every trade is settled on both sides: money sums to zero, energy matches."""
-    pr, tr = tables["prosumers"], tables["trades"]
-    assert np.allclose(pr.groupby("interval")["p2p_eur"].sum(), 0.0, atol=TOL)
-    rows = pr.set_index(["interval", "prosumer"])
-    for (t, buyer), kwh in tr.groupby(["interval", "buyer"])["quantity_kwh"].sum().items():
-        assert rows.loc[(t, buyer), "p2p_bought_kwh"] == pytest.approx(kwh, abs=TOL)
-    for (t, seller), kwh in tr.groupby(["interval", "seller"])["quantity_kwh"].sum().items():
-        assert rows.loc[(t, seller), "p2p_sold_kwh"] == pytest.approx(kwh, abs=TOL)
 
 
 def _inject_bad_messages(endpoints) -> None:
@@ -100,7 +91,7 @@ def test_hung_killed_restarted_and_crashed_prosumers(tmp_path):
     for pid, present in (("p05", p05), ("p10", p10)):
         mine = tr[(tr["buyer"] == pid) | (tr["seller"] == pid)]
         assert set(mine["interval"]) <= present
-    _assert_conserved(tables)
+    assert_conserved(tables)
     assert (tables["timing"]["p2p_imbalance_kwh"].abs() < TOL).all()
     # Before the first failure the results are those of the in-process backend.
     expected = run_simulation(config, progress=False).tables
@@ -163,4 +154,4 @@ def test_buyer_death_in_bilateral_clearing_then_dso_death(tmp_path):
     trades = got["trades"]
     assert not ((trades["interval"] == t) & (trades["buyer"] == buyer)).any()
     assert buyer not in set(got["prosumers"].loc[got["prosumers"]["interval"] == t, "prosumer"])
-    _assert_conserved(got)
+    assert_conserved(got)

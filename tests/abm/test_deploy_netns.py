@@ -18,6 +18,9 @@ import pytest
 from abm.sim_config import SimConfig
 from abm.simulation import run_simulation
 
+#: Each test starts one OS process per agent (deploy): long.
+pytestmark = pytest.mark.slow
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "netns_demo.sh"
 RESULT_TABLES = ("intervals", "prosumers", "trades", "buses")
 

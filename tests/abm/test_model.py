@@ -13,6 +13,7 @@ from abm.sim_config import SimConfig
 from abm.simulation import run_simulation
 from agents.settlement import BILL_PARTS
 from messaging.messages import Bid, Offer
+from tests.helpers import assert_conserved
 
 TOL = 1e-9
 
@@ -24,17 +25,9 @@ def multi_auction():
 
 def _trades_consistent(result) -> None:
     pr, tr = result.tables["prosumers"], result.tables["trades"]
-    # Money conservation: P2P payments sum to zero in every interval.
-    per_interval = pr.groupby("interval")["p2p_eur"].sum()
-    assert np.allclose(per_interval.to_numpy(), 0.0, atol=1e-9)
-    # Energy conservation: each trade once for buyer, once for seller, same quantity.
-    bought = tr.groupby(["interval", "buyer"])["quantity_kwh"].sum()
-    sold = tr.groupby(["interval", "seller"])["quantity_kwh"].sum()
+    # Money and energy conservation: each trade once for buyer and seller, payments sum to 0.
+    assert_conserved(result.tables)
     rows = pr.set_index(["interval", "prosumer"])
-    for (t, buyer), kwh in bought.items():
-        assert rows.loc[(t, buyer), "p2p_bought_kwh"] == pytest.approx(kwh, abs=1e-9)
-    for (t, seller), kwh in sold.items():
-        assert rows.loc[(t, seller), "p2p_sold_kwh"] == pytest.approx(kwh, abs=1e-9)
     assert rows["p2p_bought_kwh"].sum() == pytest.approx(rows["p2p_sold_kwh"].sum())
     # Every trade inside both parties' envelopes (1-hour intervals: kWh == kW).
     assert (rows["p2p_sold_kwh"] <= rows["export_limit_kw"] + TOL).all()
@@ -113,7 +106,7 @@ def _model_at_orders(**kw) -> MarketModel:
 
 def _trade_set(model: MarketModel) -> set[tuple]:
     return {
-        (tr["buyer"], tr["seller"], round(tr["quantity_kwh"], 9))
+        (tr.buyer, tr.seller, round(tr.quantity_kwh, 9))
         for agent in model.prosumers
         for tr in agent.logic.last_trades
     }
@@ -172,9 +165,9 @@ def test_nan_action_abstains_with_reason():
     actions = {pid: np.zeros(4, np.float32) for pid in env.agents}
     actions["p05"] = np.array([0.0, np.nan, 0.0, 0.0], np.float32)
     _, rewards, *_ = env.step(actions)
-    row = next(a.logic.last_row for a in env.model.prosumers if a.logic.agent_id == "p05")
-    assert "not a finite number" in row["action_error"]
-    assert row["order_side"] == "none" and row["p2p_bought_kwh"] == 0.0
+    row = next(a.logic.last_outcome for a in env.model.prosumers if a.logic.agent_id == "p05")
+    assert "not a finite number" in row.action_error
+    assert row.order_side == "none" and row.p2p_bought_kwh == 0.0
     assert all(np.isfinite(r) for r in rewards.values())
 
 
@@ -204,7 +197,7 @@ def test_each_phase_of_an_interval():
         tr in finals[tr.buyer] and tr in finals[tr.seller] for tr in trades.values()
     )
     model.settle()  # 5. power flow and a settlement row for every prosumer
-    assert all(a.logic.last_row["interval"] == t for a in model.prosumers)
-    assert model.dso.logic.last_row["interval"] == t
+    assert all(a.logic.last_outcome.interval == t for a in model.prosumers)
+    assert model.dso.logic.last_outcome.interval == t
     model.collect()  # 6. one row per table
     assert model.datacollector.get_table_dataframe("intervals")["interval"].iloc[-1] == t

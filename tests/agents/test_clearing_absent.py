@@ -14,7 +14,7 @@ from hypothesis import given
 
 from agents.clearing import LocalRouter, agreed_trades, make_protocol
 from messaging.messages import Envelope, Offer
-from tests.agents.test_clearing_protocols import (
+from tests.helpers import (
     INTERVAL,
     PROTOCOLS,
     Market,

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from agents.clearing import LocalRouter, ReplicatedAuction, agreed_trades
 from messaging.messages import Bid, Offer, TradeConfirm
-from tests.agents.test_clearing_protocols import (
+from tests.helpers import (
     FOUR_PEER_ENVELOPES,
     FOUR_PEER_ORDERS,
     INTERVAL,

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from agents.clearing import BilateralClearing, LocalRouter, agreed_trades, trade_id
 from agents.clearing.bilateral import allocate, best_seller, bilateral_ticks
 from messaging.messages import Trade, TradeConfirm
-from tests.agents.test_clearing_protocols import (
+from tests.helpers import (
     FOUR_PEER_ENVELOPES,
     FOUR_PEER_ORDERS,
     INTERVAL,

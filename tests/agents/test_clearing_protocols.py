@@ -1,17 +1,13 @@
 """Property tests of both clearing protocols over random orders and envelopes.
 
 Each peer runs its own protocol instance; :class:`LocalRouter` delivers every message
-before the next clock tick. The market strategy and helpers here are shared with the
-other ``test_clearing_*`` files.
+before the next clock tick. The market strategy and helpers are in ``tests/helpers.py``.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import dataclass
 from fractions import Fraction
 
 import pytest
@@ -24,92 +20,21 @@ from agents.clearing import (
     auction_messages,
     bilateral_max_requests,
     bilateral_messages,
-    make_protocol,
     match_double_auction,
 )
 from agents.clearing.bilateral import MIN_TRADE_KWH
-from agents.clearing.peer import ClearedTrade
 from agents.clearing.validation import ENVELOPE_TOLERANCE_KWH
-from messaging.messages import Bid, Envelope, Error, Offer, Trade, TradeConfirm
-
-PROTOCOLS = ("auction", "bilateral")
-INTERVAL = 5
-#: A hand-made four-peer market (two buyers, two sellers) used by several test files.
-FOUR_PEER_ENVELOPES = {p: Envelope(p, 5.0, 5.0) for p in ("a", "b", "c", "d")}
-FOUR_PEER_ORDERS = {
-    "a": Bid("a", INTERVAL, 0, 2.0, 0.30),
-    "b": Bid("b", INTERVAL, 0, 2.0, 0.25),
-    "c": Offer("c", INTERVAL, 0, 3.0, 0.10),
-    "d": Offer("d", INTERVAL, 0, 3.0, 0.20),
-}
-
-
-@dataclass(frozen=True)
-class Market:
-    """One interval's inputs: public envelopes, each peer's order (or none), duration."""
-
-    envelopes: dict[str, Envelope]
-    orders: dict[str, Bid | Offer]
-    duration_h: float
-
-
-def seq_counter(start: int = 1) -> Callable[[], int]:
-    """A ``next_seq`` source; orders built by :func:`markets` use seq 0."""
-    counter = itertools.count(start)
-    return lambda: next(counter)
-
-
-def make_peers(name: str, market: Market, **options) -> dict[str, object]:
-    """One protocol instance per prosumer of ``market``."""
-    return {p: make_protocol(name, p, seq_counter(), **options) for p in market.envelopes}
-
-
-def run_market(name: str, market: Market, drop=None, **options):
-    """Run one interval; return (router, peers, final trades by peer)."""
-    peers = make_peers(name, market, **options)
-    router = LocalRouter(peers, drop=drop)
-    finals = router.run(INTERVAL, market.orders, market.envelopes, market.duration_h)
-    return router, peers, finals
-
-
-PRICES = st.one_of(
-    st.sampled_from([0.05, 0.1, 0.15, 0.2, 0.3]),  # a small set makes ties frequent
-    st.floats(min_value=0.0, max_value=0.5, allow_nan=False),
+from messaging.messages import Bid, Offer, Trade, TradeConfirm
+from tests.helpers import (
+    INTERVAL,
+    PROTOCOLS,
+    Market,
+    all_trades,
+    make_peers,
+    markets,
+    protocol_messages,
+    run_market,
 )
-LIMITS_KW = st.floats(min_value=0.0, max_value=10.0, allow_nan=False)
-SIDES = st.sampled_from(["buy", "sell", "buy", "sell", "none"])
-
-
-@st.composite
-def markets(draw: st.DrawFn, min_peers: int = 2, max_peers: int = 10) -> Market:
-    """Random envelopes and valid orders (inside each sender's envelope) of honest peers."""
-    n = draw(st.integers(min_value=min_peers, max_value=max_peers))
-    duration_h = draw(st.sampled_from([0.25, 0.5, 1.0]))
-    envelopes, orders = {}, {}
-    for k in range(n):
-        peer = f"p{k:02d}"
-        env = Envelope(peer, draw(LIMITS_KW), draw(LIMITS_KW))
-        envelopes[peer] = env
-        side = draw(SIDES)
-        if side == "none":
-            continue
-        cls, limit_kw = (Bid, env.import_kw) if side == "buy" else (Offer, env.export_kw)
-        limit_kwh = limit_kw * duration_h
-        quantity = draw(
-            st.one_of(st.just(limit_kwh), st.floats(min_value=0.0, max_value=limit_kwh))
-        )
-        orders[peer] = cls(peer, INTERVAL, 0, quantity, draw(PRICES))
-    return Market(envelopes, orders, duration_h)
-
-
-def all_trades(finals: dict[str, list[ClearedTrade]]) -> list[ClearedTrade]:
-    """Every distinct final trade reported by any peer."""
-    return sorted({t for trades in finals.values() for t in trades}, key=lambda t: t.trade_id)
-
-
-def protocol_messages(router: LocalRouter) -> list:
-    """The sent messages that are not ``Error`` replies."""
-    return [s for s in router.sent if not isinstance(s[2], Error)]
 
 
 @pytest.mark.parametrize("name", PROTOCOLS)

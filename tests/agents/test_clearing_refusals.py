@@ -17,7 +17,7 @@ from agents.clearing.errors import (
     UnknownSender,
 )
 from messaging.messages import Bid, Envelope, Error, Message, Offer
-from tests.agents.test_clearing_protocols import (
+from tests.helpers import (
     INTERVAL,
     PROTOCOLS,
     Market,
