@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from dso.blas import single_blas_thread
-from dso.doe import compute_envelopes
+from dso.doe import Envelopes, compute_envelopes
 from dso.networks import Feeder
 from dso.powerflow import RadialPowerFlow
 from dso.sensitivity import loss_sensitivities
@@ -29,7 +29,7 @@ from messaging.messages import (
     DSO_ID,
     Absent,
     Bid,
-    Envelopes,
+    Envelopes as EnvelopesMessage,
     Error,
     Message,
     Offer,
@@ -77,6 +77,59 @@ class DsoForecast:
     feed_in_eur_per_kwh: np.ndarray  # (T,)
 
 
+def base_injection(
+    fc: DsoForecast, t: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Forecast bus injections of interval ``t`` without the prosumers' controllable power
+    (``p_other``, ``q_other``: passive loads and the prosumers' reactive loads), the
+    prosumers' forecast net injections and their reactive loads' injections."""
+    p_other = fc.passive_p_kw[t].astype(float)
+    q_other = fc.passive_q_kvar[t].astype(float).copy()
+    np.add.at(q_other, fc.prosumer_bus, -fc.load_q_kvar[t])
+    net_p = fc.pv_kw[t] - fc.load_kw[t]
+    return p_other, q_other, net_p, -fc.load_q_kvar[t]
+
+
+def publication(
+    pf: RadialPowerFlow,
+    fc: DsoForecast,
+    t: int,
+    *,
+    var_market: bool,
+    var_pricing: str,
+    fairness: str,
+) -> tuple[Envelopes, np.ndarray]:
+    """What the DSO publishes for interval ``t`` from forecasts alone: every prosumer's
+    envelope and the indicative Var price per bus (EUR/kvarh; 0 without a Var market).
+
+    The DSO agent and the vectorised training environment's cache both call it.
+    """
+    p_other, q_other, net_p, _ = base_injection(fc, t)
+    max_export = np.maximum(0.0, fc.pv_kw[t] + fc.battery_kw - fc.load_kw[t])
+    max_import = np.maximum(0.0, fc.load_kw[t] + fc.battery_kw)
+    envelopes = compute_envelopes(
+        pf,
+        fc.prosumer_bus,
+        p_other,
+        q_other,
+        max_export,
+        max_import,
+        fairness=fairness,
+        weights=fc.pv_kwp if fairness == "proportional" else None,
+        vm_min_pu=VM_MIN_PU,
+        vm_max_pu=VM_MAX_PU,
+        # without a Var market the inverters run at unity power factor: range [0, 0]
+        inverter_kva=fc.inverter_kva if var_market else None,
+    )
+    if not var_market:
+        return envelopes, np.zeros(pf.feeder.n_bus)
+    p_bus = p_other.copy()
+    np.add.at(p_bus, fc.prosumer_bus, net_p)
+    lsf = loss_sensitivities(pf, p_bus, q_other)
+    price = var_prices(lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]), signed=var_pricing == "ex-post")
+    return envelopes, price
+
+
 class DSOAgent:
     """The distribution system operator of one feeder."""
 
@@ -109,12 +162,7 @@ class DSOAgent:
 
     def _base_injection(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Forecast bus injections without prosumers' controllable power, and their nets."""
-        fc = self.fc
-        p_other = fc.passive_p_kw[t].astype(float)
-        q_other = fc.passive_q_kvar[t].astype(float).copy()
-        np.add.at(q_other, fc.prosumer_bus, -fc.load_q_kvar[t])
-        net_p = fc.pv_kw[t] - fc.load_kw[t]
-        return p_other, q_other, net_p, -fc.load_q_kvar[t]
+        return base_injection(self.fc, t)
 
     def open_interval(self, t: int) -> list[Outgoing]:
         """Open interval ``t``: compute and publish envelopes and Var prices."""
@@ -127,32 +175,14 @@ class DSOAgent:
         self.schedules: dict[str, Schedule] = {}
         self.absent: set[str] = set()
         self.envelope_violations = 0
-        p_other, q_other, net_p, _ = self._base_injection(t)
-        max_export = np.maximum(0.0, fc.pv_kw[t] + fc.battery_kw - fc.load_kw[t])
-        max_import = np.maximum(0.0, fc.load_kw[t] + fc.battery_kw)
-        self.envelopes = compute_envelopes(
+        self.envelopes, self.var_price = publication(
             self.pf,
-            fc.prosumer_bus,
-            p_other,
-            q_other,
-            max_export,
-            max_import,
+            fc,
+            t,
+            var_market=self.var_market,
+            var_pricing=self.var_pricing,
             fairness=self.fairness,
-            weights=fc.pv_kwp if self.fairness == "proportional" else None,
-            vm_min_pu=VM_MIN_PU,
-            vm_max_pu=VM_MAX_PU,
-            # without a Var market the inverters run at unity power factor: range [0, 0]
-            inverter_kva=fc.inverter_kva if self.var_market else None,
         )
-        p_bus = p_other.copy()
-        np.add.at(p_bus, fc.prosumer_bus, net_p)
-        lsf = loss_sensitivities(self.pf, p_bus, q_other)
-        if self.var_market:
-            self.var_price = var_prices(
-                lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]), signed=self.var_pricing == "ex-post"
-            )
-        else:
-            self.var_price = np.zeros(self.feeder.n_bus)
         env = self.envelopes
         rows = tuple(
             zip(
@@ -166,7 +196,7 @@ class DSOAgent:
         )
         out: list[Outgoing] = [
             (None, self._phase_msg("open")),
-            (None, Envelopes(DSO_ID, t, self._next_seq(), rows)),
+            (None, EnvelopesMessage(DSO_ID, t, self._next_seq(), rows)),
         ]
         if self.var_market:
             for pid, bus in zip(fc.prosumer_ids, fc.prosumer_bus, strict=True):
