@@ -29,7 +29,6 @@ from messaging.messages import (
     DSO_ID,
     Absent,
     Bid,
-    Envelopes as EnvelopesMessage,
     Error,
     Message,
     Offer,
@@ -37,6 +36,9 @@ from messaging.messages import (
     Schedule,
     Settlement,
     VarPrice,
+)
+from messaging.messages import (
+    Envelopes as EnvelopesMessage,
 )
 
 #: Broadcast market messages the DSO sees on the bus but takes no part in (not refused).
@@ -126,7 +128,9 @@ def publication(
     p_bus = p_other.copy()
     np.add.at(p_bus, fc.prosumer_bus, net_p)
     lsf = loss_sensitivities(pf, p_bus, q_other)
-    price = var_prices(lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]), signed=var_pricing == "ex-post")
+    price = var_prices(
+        lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]), signed=var_pricing == "ex-post"
+    )
     return envelopes, price
 
 

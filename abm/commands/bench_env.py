@@ -17,11 +17,13 @@ from abm.sim_config import MARKETS, SimConfig
 
 #: World counts of the vectorised environment.
 BATCH_SIZES = (1, 16, 64, 256)
-#: Seconds each figure is timed for (whole episodes or intervals, at least one).
+#: Default seconds each figure is timed for (whole episodes or intervals, at least one).
 TIME_BUDGET_S = 2.0
 
 
-def bench_env(network: str, market: str, n_days: int, seed: int = 0) -> dict[str, Any]:
+def bench_env(
+    network: str, market: str, n_days: int, seed: int = 0, budget_s: float = TIME_BUDGET_S
+) -> dict[str, Any]:
     """Steps per second (one step: one interval of one world, all prosumers) of
     :class:`abm.training.vec_env.MarketVecEnv` for each of :data:`BATCH_SIZES` worlds and of
     the PettingZoo/Mesa environment, same market, same run. The worlds cycle over the first
@@ -55,7 +57,7 @@ def bench_env(network: str, market: str, n_days: int, seed: int = 0) -> dict[str
                     env.step(actions[t])
                 steps += env.n_intervals * b
                 elapsed = time.perf_counter() - start
-                if elapsed >= TIME_BUDGET_S:
+                if elapsed >= budget_s:
                     break
             result[f"env_steps_per_s_b{b}"] = steps / elapsed
     result["env_steps_per_s"] = max(result[f"env_steps_per_s_b{b}"] for b in BATCH_SIZES)
@@ -68,7 +70,7 @@ def bench_env(network: str, market: str, n_days: int, seed: int = 0) -> dict[str
         mesa.step({pid: rng.uniform(-1, 1, 4).astype(np.float32) for pid in mesa.agents})
         steps += 1
         elapsed = time.perf_counter() - start
-        if elapsed >= TIME_BUDGET_S:
+        if elapsed >= budget_s:
             break
     result["env_steps_per_s_mesa"] = steps / elapsed
     result["speedup_vs_mesa"] = result["env_steps_per_s"] / result["env_steps_per_s_mesa"]
@@ -90,6 +92,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--market", default="multi", choices=MARKETS, help="market mode")
     parser.add_argument("--days", type=int, default=2, help="distinct training days used")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random actions")
+    parser.add_argument(
+        "--seconds", type=float, default=TIME_BUDGET_S, help="time budget of each figure"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)
 
@@ -98,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its figures."""
     if args.days < 1:
         raise ConfigError(f"days must be >= 1, got {args.days}")
-    result = bench_env(args.network, args.market, args.days, args.seed)
+    if not args.seconds > 0:
+        raise ConfigError(f"seconds must be > 0, got {args.seconds}")
+    result = bench_env(args.network, args.market, args.days, args.seed, args.seconds)
     emit(result, args.json, title="environment benchmark (interval-steps of one world per s)")
     return 0

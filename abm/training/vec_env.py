@@ -58,23 +58,32 @@ class MarketVecEnv:
     test_days: Sequence[int] = TEST_DAYS
 
     def __init__(
-        self, n_worlds: int, config: SimConfig | None = None, *, cache: PublicationCache | None = None
+        self,
+        n_worlds: int,
+        config: SimConfig | None = None,
+        *,
+        cache: PublicationCache | None = None,
     ) -> None:
         cfg = config or SimConfig()
         if not isinstance(n_worlds, int) or n_worlds < 1:
             raise ConfigError(f"n_worlds={n_worlds!r} must be a positive integer")
         if cfg.protocol != "auction":
-            raise ConfigError(f"protocol={cfg.protocol!r}: the vectorised env runs the auction only")
+            raise ConfigError(
+                f"protocol={cfg.protocol!r}: the vectorised env runs the auction only"
+            )
         self.config = cfg
         self.n_worlds = n_worlds
         self.p2p_market = market_has_p2p(cfg.market)
         self.var_market = market_has_var(cfg.market)
         # every calendar day of both day sets, as two runs over the whole set
+        some = build_world(
+            dataclasses.replace(cfg, day_set="test", first_day=0, days=len(TEST_DAYS))
+        )
+        train = dataclasses.replace(cfg, day_set="train", first_day=0, days=len(TRAIN_DAYS))
         worlds = {
-            name: build_world(dataclasses.replace(cfg, day_set=name, first_day=0, days=len(pool)))
-            for name, pool in (("train", TRAIN_DAYS), ("test", TEST_DAYS))
+            "test": some,
+            "train": build_world(train, feeder=some.feeder, scenario=some.scenario),
         }
-        some = worlds["test"]
         self.feeder, self.scenario = some.feeder, some.scenario
         self.network = self.feeder.name
         self.prosumer_ids = some.prosumer_ids
@@ -132,7 +141,9 @@ class MarketVecEnv:
                 rows.append(
                     (env.export_kw, env.import_kw, env.q_min_kvar, env.q_max_kvar, price[self.bus])
                 )
-        return DayPublication(*(np.array(column, dtype=float) for column in zip(*rows)))
+        return DayPublication(
+            *(np.array(column, dtype=float) for column in zip(*rows, strict=True))
+        )
 
     # -- the contract ---------------------------------------------------------------------
     def reset(self, seed: int, days: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -153,16 +164,23 @@ class MarketVecEnv:
         self.days = np.array(chosen, dtype=np.int64)
         pubs = [self.cache.day(d) for d in chosen]
         self._pub = DayPublication(
-            *(np.stack([getattr(p, f.name) for p in pubs]) for f in dataclasses.fields(DayPublication))
+            *(
+                np.stack([getattr(p, f.name) for p in pubs])
+                for f in dataclasses.fields(DayPublication)
+            )
         )
         self._day = self._calendar.select(self.days)
         self.t = 0
         self.soc_kwh = np.broadcast_to(self.initial_soc_kwh, (b, self.n_agents)).copy()
         retail, feed_in = self._day.retail[:, 0], self._day.feed_in[:, 0]
-        self.last_price = np.broadcast_to(((retail + feed_in) / 2)[:, None], self.soc_kwh.shape).copy()
+        self.last_price = np.broadcast_to(
+            ((retail + feed_in) / 2)[:, None], self.soc_kwh.shape
+        ).copy()
         self.last_vm = np.ones((b, self.n_agents))
         self.last_vm_bus = np.ones((b, self.n_bus))
-        self.storage_price = storage_price_eur_per_kwh(self.efficiency, self._day.retail[:, None, :])
+        self.storage_price = storage_price_eur_per_kwh(
+            self.efficiency, self._day.retail[:, None, :]
+        )
         obs = self._observe()
         return obs, self._state(obs)
 

@@ -114,7 +114,13 @@ def _compare(
             np.testing.assert_allclose(info["vm_pu"][w], vm, atol=TOL, rtol=TOL)
             tr = tab["trades"][tab["trades"]["interval"] == t]
             mesa_trades = sorted(
-                zip(tr["buyer"], tr["seller"], tr["quantity_kwh"], tr["price_eur_per_kwh"])
+                zip(
+                    tr["buyer"],
+                    tr["seller"],
+                    tr["quantity_kwh"],
+                    tr["price_eur_per_kwh"],
+                    strict=True,
+                )
             )
             if "matches" in info:
                 m = info["matches"]
