@@ -6,6 +6,7 @@ import argparse
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import numpy as np
 
 from abm.commands.output import emit
 from abm.errors import ConfigError
-from abm.sim_config import MARKETS, SimConfig
+from abm.sim_config import MARKETS, Market, SimConfig
 
 #: World counts of the vectorised environment.
 BATCH_SIZES = (1, 16, 64, 256)
@@ -21,8 +22,18 @@ BATCH_SIZES = (1, 16, 64, 256)
 TIME_BUDGET_S = 2.0
 
 
+def _steps_per_s(run: Callable[[], int], budget_s: float) -> float:
+    """Steps per second of ``run`` (returns the steps it took), called until ``budget_s``."""
+    steps, start = 0, time.perf_counter()
+    while True:
+        steps += run()
+        elapsed = time.perf_counter() - start
+        if elapsed >= budget_s:
+            return steps / elapsed
+
+
 def bench_env(
-    network: str, market: str, n_days: int, seed: int = 0, budget_s: float = TIME_BUDGET_S
+    network: str, market: Market, n_days: int, seed: int = 0, budget_s: float = TIME_BUDGET_S
 ) -> dict[str, Any]:
     """Steps per second (one step: one interval of one world, all prosumers) of
     :class:`abm.training.vec_env.MarketVecEnv` for each of :data:`BATCH_SIZES` worlds and of
@@ -39,7 +50,7 @@ def bench_env(
     result: dict[str, Any] = {"network": network, "market": market, "n_days": n_days}
     with tempfile.TemporaryDirectory() as tmp:
         env = MarketVecEnv(1, config)
-        cache = PublicationCache(env.cache.directory.name, env._compute_day, Path(tmp))
+        cache = PublicationCache(env.cache_key, env.compute_day, Path(tmp))
         days = list(env.train_days[:n_days])
         start = time.perf_counter()
         for day in days:
@@ -50,29 +61,25 @@ def bench_env(
             env = MarketVecEnv(b, config, cache=cache)
             actions = rng.uniform(-1, 1, (24, b, env.n_agents, 4)).astype(np.float32)
             world_days = [days[k % n_days] for k in range(b)]
-            steps, start = 0, time.perf_counter()
-            while True:
-                env.reset(seed, world_days)
+
+            def episode(env: MarketVecEnv = env, a: np.ndarray = actions, d=world_days) -> int:
+                env.reset(seed, d)
                 for t in range(env.n_intervals):
-                    env.step(actions[t])
-                steps += env.n_intervals * b
-                elapsed = time.perf_counter() - start
-                if elapsed >= budget_s:
-                    break
-            result[f"env_steps_per_s_b{b}"] = steps / elapsed
+                    env.step(a[t])
+                return env.n_intervals * env.n_worlds
+
+            result[f"env_steps_per_s_b{b}"] = _steps_per_s(episode, budget_s)
     result["env_steps_per_s"] = max(result[f"env_steps_per_s_b{b}"] for b in BATCH_SIZES)
     mesa = MarketParallelEnv(config)
     mesa.reset(seed=seed)
-    steps, start = 0, time.perf_counter()
-    while True:
+
+    def interval() -> int:
         if not mesa.agents:
             mesa.reset()
         mesa.step({pid: rng.uniform(-1, 1, 4).astype(np.float32) for pid in mesa.agents})
-        steps += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= budget_s:
-            break
-    result["env_steps_per_s_mesa"] = steps / elapsed
+        return 1
+
+    result["env_steps_per_s_mesa"] = _steps_per_s(interval, budget_s)
     result["speedup_vs_mesa"] = result["env_steps_per_s"] / result["env_steps_per_s_mesa"]
     result["load_average_1min"] = os.getloadavg()[0]
     return result

@@ -103,7 +103,7 @@ class MarketVecEnv:
             for world in worlds.values()
             for k, day in enumerate(world.days)
         }
-        self._calendar = _CalendarData.of(worlds.values(), self.n_intervals)
+        self._calendar = _CalendarData.of(list(worlds.values()), self.n_intervals)
         pros = self.scenario.prosumers
         self.bus = np.asarray(some.forecast.prosumer_bus, dtype=np.int64)
         self.capacity_kwh = np.array([p.battery_kwh for p in pros], dtype=float)
@@ -115,17 +115,18 @@ class MarketVecEnv:
         )
         self.incidence = np.zeros((self.n_agents, self.n_bus))
         self.incidence[np.arange(self.n_agents), self.bus] = 1.0
-        key = publication_key(
+        self.cache_key = publication_key(
             self.feeder,
             self.scenario,
             fairness=cfg.fairness,
             var_market=self.var_market,
             var_pricing=cfg.var_pricing,
         )
-        self.cache = cache or PublicationCache(key, self._compute_day)
+        self.cache = cache or PublicationCache(self.cache_key, self.compute_day)
 
     # -- the publication of a day (cache misses) ------------------------------------------
-    def _compute_day(self, day: int) -> DayPublication:
+    def compute_day(self, day: int) -> DayPublication:
+        """The publication of calendar ``day`` by :func:`dso.agent.publication` (uncached)."""
         world, start = self._locate[day]
         rows = []
         with single_blas_thread():
@@ -216,7 +217,7 @@ class MarketVecEnv:
             self.var_market,
         )
         p_kw = np.asarray(active.p_kw)
-        bought, sold, p2p_eur = np.zeros((b, n)), np.zeros((b, n)), np.zeros((b, n))
+        bought = sold = p2p_eur = np.zeros((b, n))
         price = np.zeros(b)
         if self.p2p_market:
             orders = form_orders(
@@ -224,24 +225,26 @@ class MarketVecEnv:
                 self.config.network_charge_eur_per_kwh,
             )  # fmt: skip
             matches = match_batch(
-                orders.side == SIDE_BUY,
-                orders.quantity_kwh,
-                orders.limit_price_eur_per_kwh,
+                np.asarray(orders.side) == SIDE_BUY,
+                np.asarray(orders.quantity_kwh),
+                np.asarray(orders.limit_price_eur_per_kwh),
                 self.prosumer_ids,
             )
             price = matches.price_eur_per_kwh
-            w, qty = matches.world, matches.quantity_kwh
-            amount = qty * price[w]
-            np.add.at(bought, (w, matches.buyer), qty)
-            np.add.at(sold, (w, matches.seller), qty)
-            np.add.at(p2p_eur, (w, matches.buyer), amount)
-            np.add.at(p2p_eur, (w, matches.seller), -amount)
+            qty = matches.quantity_kwh
+            amount = qty * price[matches.world]
+            as_buyer = matches.world * n + matches.buyer
+            as_seller = matches.world * n + matches.seller
+
+            def per_prosumer(index: np.ndarray, weights: np.ndarray) -> np.ndarray:
+                return np.bincount(index, weights, minlength=b * n).reshape(b, n)
+
+            bought, sold = per_prosumer(as_buyer, qty), per_prosumer(as_seller, qty)
+            paid, received = per_prosumer(as_buyer, amount), per_prosumer(as_seller, amount)
+            p2p_eur = paid - received  # one order per prosumer: one of the two is 0
             traded = (bought + sold) > 0
-            value = np.zeros((b, n))
-            np.add.at(value, (w, matches.buyer), amount)
-            np.add.at(value, (w, matches.seller), amount)
             self.last_price = np.where(
-                traded, value / np.where(traded, bought + sold, 1.0), self.last_price
+                traded, (paid + received) / np.where(traded, bought + sold, 1.0), self.last_price
             )
         # schedule
         self.soc_kwh = np.asarray(active.next_soc_kwh)
@@ -259,7 +262,11 @@ class MarketVecEnv:
                 )  # fmt: skip
                 res, var_paid, loss_saved_kw = var.power_flow, var.payment_eur, var.loss_saved_kw
             else:
-                res, var_paid, loss_saved_kw = self.pf.solve(p_bus, q_bus), np.zeros((b, n)), 0.0
+                res, var_paid, loss_saved_kw = (
+                    self.pf.solve(p_bus, q_bus),
+                    np.zeros((b, n)),
+                    np.zeros(b),
+                )
         vm = res.vm_pu
         self.last_vm_bus = vm
         self.last_vm = vm[:, self.bus]
@@ -288,7 +295,7 @@ class MarketVecEnv:
             "p2p_price_eur_per_kwh": price,
             "p2p_volume_kwh": sold.sum(axis=1),
             "loss_kw": np.asarray(res.loss_kw),
-            "loss_saved_kw": np.broadcast_to(loss_saved_kw, (b,)),
+            "loss_saved_kw": loss_saved_kw,
             "vm_pu": vm,
             "var_paid_eur": var_paid.sum(axis=1),
             "p2p_network_charge_eur": network_eur,
@@ -359,8 +366,8 @@ class _CalendarData:
     feed_in: np.ndarray
 
     @classmethod
-    def of(cls, worlds: Sequence[World] | Any, steps: int) -> _CalendarData:
-        worlds = list(worlds)
+    def of(cls, worlds: Sequence[World], steps: int) -> _CalendarData:
+        """The calendar days of ``worlds`` (runs over whole day sets), ``steps`` a day."""
         n_days = 1 + max(d for w in worlds for d in w.days)
         first = worlds[0]
         out: dict[str, np.ndarray] = {}

@@ -10,6 +10,8 @@ iterate, so a loss of 18 kW may differ by 1e-9 kW).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.sim_config import MARKETS, SimConfig
 from abm.training.publication_cache import PublicationCache
 from abm.training.vec_env import MarketVecEnv
+from abm.world import build_world
 from agents.learning.env_protocol import VecMarketEnv
 from agents.policy import Observation, RulePolicy
 
@@ -44,17 +47,15 @@ class _Replay:
 
 
 def _mesa_run(config: SimConfig, day: int, actions: np.ndarray | None, n_intervals: int):
-    pool = TEST_DAYS if day in TEST_DAYS else TRAIN_DAYS
-    cfg = SimConfig(
-        **{**vars(config), "day_set": "test" if pool is TEST_DAYS else "train"},
-    )
-    cfg = type(cfg)(**{**vars(cfg), "first_day": pool.index(day), "days": 1})
-    model = MarketModel(cfg)
-    ids = model.world.prosumer_ids
+    """Mesa run of calendar ``day`` with ``actions`` ``(T, N, 4)`` (None: the rule policy's)."""
+    day_set, pool = ("test", TEST_DAYS) if day in TEST_DAYS else ("train", TRAIN_DAYS)
+    cfg = dataclasses.replace(config, day_set=day_set, first_day=pool.index(day), days=1)
+    world = build_world(cfg)
     policies = {
-        pid: _Replay(None if actions is None else actions[:, i]) for i, pid in enumerate(ids)
+        pid: _Replay(None if actions is None else actions[:, i])
+        for i, pid in enumerate(world.prosumer_ids)
     }
-    model = MarketModel(cfg, world=model.world, policies=policies)
+    model = MarketModel(cfg, world=world, policies=policies)
     for _ in range(n_intervals):
         model.step()
     return model, policies
@@ -76,7 +77,7 @@ def _compare(
 ) -> None:
     config = SimConfig(network=network, market=market)
     env = MarketVecEnv(len(days), config)
-    env.cache = PublicationCache(env.cache.directory.name, env._compute_day, cache_dir)
+    env.cache = PublicationCache(env.cache_key, env.compute_day, cache_dir)
     n = env.n_agents
     rng = np.random.default_rng(seed)
     runs = []
