@@ -21,7 +21,7 @@ from abm.sim_config import MARKETS, SimConfig
 from abm.training.publication_cache import PublicationCache
 from abm.training.vec_env import MarketVecEnv
 from abm.world import build_world
-from agents.learning.env_protocol import VecMarketEnv
+from agents.learning.env_protocol import EPISODE_INTERVALS, VecMarketEnv
 from agents.policy import Observation, RulePolicy
 
 TOL = 1e-9
@@ -153,6 +153,23 @@ def test_days_sampled_per_world_from_training_days(cache_dir, monkeypatch) -> No
     big.reset(7)
     assert list(small.days) == list(big.days[:2])  # one generator per world
     assert all(d in small.train_days for d in big.days)
+
+
+def test_learners_rollout_fills_a_replay_buffer(cache_dir, monkeypatch) -> None:
+    torch = pytest.importorskip("torch")
+    from agents.learning.buffer import ReplayBuffer
+    from agents.learning.rollout import run_episode
+
+    monkeypatch.setenv("P2PVAR_CACHE", str(cache_dir))
+    env = MarketVecEnv(2, SimConfig(network="ieee33", market="p2p"))
+    buffer = ReplayBuffer(100, env.n_agents, env.obs_dim, env.state_dim, env.action_dim)
+    stats = run_episode(
+        env, lambda obs: torch.zeros(*obs.shape[:2], 4), seed=0, days=[9, 184], buffer=buffer
+    )
+    assert len(buffer) == 2 * EPISODE_INTERVALS
+    assert stats.world_returns.shape == (2,) and torch.isfinite(stats.world_returns).all()
+    # minus the sum of the bills: the feeder imports on balance, so a cost
+    assert (stats.world_returns < 0).all()
 
 
 @pytest.mark.parametrize("market", MARKETS)
