@@ -9,6 +9,7 @@ market interval of 32 prosumers about 2.5 ms slower).
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,10 @@ class _Scalars:
     @staticmethod
     def maximum(a: float, b: float) -> float:
         return max(a, b)
+
+    @staticmethod
+    def sqrt(a: float) -> float:
+        return math.sqrt(a)
 
     @staticmethod
     def where(condition: bool, a: Any, b: Any) -> Any:

@@ -15,13 +15,12 @@ inside the envelope by construction; it is formed by :func:`agents.orders.form_o
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from agents.battery import Battery
 from agents.orders import SIDE_NAMES, Side, form_orders
 from agents.policy import Action, Observation
-from agents.projection import project_active
+from agents.projection import clip_q_inverter, project_active
 
 
 @dataclass(frozen=True)
@@ -64,11 +63,11 @@ def plan_interval(
         duration_h,
     )
     b_kw, pv_kw, p_kw = float(active.battery_p_kw), float(active.pv_used_kw), float(active.p_kw)
-    p_inverter = pv_kw + b_kw
-    q_room = math.sqrt(max(0.0, s_kva * s_kva - p_inverter * p_inverter))
-    # Without a Var market the inverter runs at unity power factor.
-    q_low, q_high = max(-q_room, obs.q_min_kvar), min(q_room, obs.q_max_kvar)
-    q_inv = min(max(action.q * s_kva, q_low), q_high) if obs.var_market else 0.0
+    q_inv = float(
+        clip_q_inverter(
+            action.q, s_kva, pv_kw + b_kw, obs.q_min_kvar, obs.q_max_kvar, obs.var_market
+        )
+    )
 
     orders = form_orders(
         p_kw if obs.p2p_market else 0.0,

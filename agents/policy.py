@@ -15,13 +15,14 @@ from typing import Protocol
 
 import numpy as np
 
+from agents.arrays import Floats, namespace
 from agents.errors import AgentError
 
 ACTION_DIM = 4
 #: Hours of a day (the tariffs are hourly).
 HOURS_PER_DAY = 24
 #: Names of the observation features in :meth:`Observation.to_vector` order (listed with
-#: their formulas in docs/market.md). Powers are divided by :attr:`Observation.scale_kw`.
+#: their formulas in docs/market.md). Powers are divided by :func:`scale_kw`.
 OBSERVATION_FEATURES: tuple[str, ...] = (
     "hour_sin",  # sin(2 pi hour / 24)
     "hour_cos",  # cos(2 pi hour / 24)
@@ -78,35 +79,91 @@ class Observation:
     @property
     def scale_kw(self) -> float:
         """Reference power used to normalise the observation vector."""
-        return max(self.inverter_kva, self.battery_kw, self.load_kw, 1e-3)
+        return float(scale_kw(self.inverter_kva, self.battery_kw, self.load_kw))
 
     def to_vector(self) -> np.ndarray:
         """Normalised features (``OBS_DIM`` float32) for learned actors, in the order and
-        with the names of :data:`OBSERVATION_FEATURES`."""
-        s = self.scale_kw
-        angle = 2.0 * math.pi * self.hour_of_day / HOURS_PER_DAY
+        with the names of :data:`OBSERVATION_FEATURES` (:func:`observation_features`)."""
         return np.array(
-            [
-                math.sin(angle),
-                math.cos(angle),
-                self.load_kw / s,
-                self.load_q_kvar / s,
-                self.pv_kw / s,
-                self.soc_kwh / self.battery_kwh if self.battery_kwh > 0 else 0.0,
-                self.battery_kw / s,
-                self.export_kw / s,
-                self.import_kw / s,
-                self.q_min_kvar / s,
-                self.q_max_kvar / s,
-                10.0 * self.var_price_eur_per_kvarh,
-                self.retail_eur_per_kwh * 3.0,
-                self.feed_in_eur_per_kwh * 3.0,
-                self.last_price_eur_per_kwh * 3.0,
-                10.0 * (self.last_vm_pu - 1.0),
-                float(self.var_market) + 2.0 * float(self.p2p_market),
-            ],
+            observation_features(
+                self.hour_of_day,
+                self.load_kw,
+                self.load_q_kvar,
+                self.pv_kw,
+                self.soc_kwh,
+                self.battery_kwh,
+                self.battery_kw,
+                self.inverter_kva,
+                self.export_kw,
+                self.import_kw,
+                self.q_min_kvar,
+                self.q_max_kvar,
+                self.var_price_eur_per_kvarh,
+                self.retail_eur_per_kwh,
+                self.feed_in_eur_per_kwh,
+                self.last_price_eur_per_kwh,
+                self.last_vm_pu,
+                self.p2p_market,
+                self.var_market,
+            ),
             dtype=np.float32,
         )
+
+
+def scale_kw(inverter_kva: Floats, battery_kw: Floats, load_kw: Floats) -> Floats:
+    """Reference power of the observation: ``max(inverter_kva, battery_kw, load_kw, 1e-3)``."""
+    xp = namespace(inverter_kva, battery_kw, load_kw)
+    return xp.maximum(xp.maximum(xp.maximum(inverter_kva, battery_kw), load_kw), 1e-3)
+
+
+def observation_features(
+    hour_of_day: float,
+    load_kw: Floats,
+    load_q_kvar: Floats,
+    pv_kw: Floats,
+    soc_kwh: Floats,
+    battery_kwh: Floats,
+    battery_kw: Floats,
+    inverter_kva: Floats,
+    export_kw: Floats,
+    import_kw: Floats,
+    q_min_kvar: Floats,
+    q_max_kvar: Floats,
+    var_price_eur_per_kvarh: Floats,
+    retail_eur_per_kwh: Floats,
+    feed_in_eur_per_kwh: Floats,
+    last_price_eur_per_kwh: Floats,
+    last_vm_pu: Floats,
+    p2p_market: bool,
+    var_market: bool,
+) -> list[Floats]:
+    """The :data:`OBSERVATION_FEATURES` (float64), one entry per feature: numbers for one
+    prosumer (:meth:`Observation.to_vector`) or arrays of any shape (the vectorised
+    environment; ``hour_of_day`` is one number, every world being at the same interval)."""
+    xp = namespace(load_kw, inverter_kva, battery_kw, battery_kwh)
+    s = scale_kw(inverter_kva, battery_kw, load_kw)
+    angle = 2.0 * math.pi * hour_of_day / HOURS_PER_DAY
+    has_battery = battery_kwh > 0
+    soc_fraction = xp.where(has_battery, soc_kwh / xp.where(has_battery, battery_kwh, 1.0), 0.0)
+    return [
+        math.sin(angle),
+        math.cos(angle),
+        load_kw / s,
+        load_q_kvar / s,
+        pv_kw / s,
+        soc_fraction,
+        battery_kw / s,
+        export_kw / s,
+        import_kw / s,
+        q_min_kvar / s,
+        q_max_kvar / s,
+        10.0 * var_price_eur_per_kvarh,
+        retail_eur_per_kwh * 3.0,
+        feed_in_eur_per_kwh * 3.0,
+        last_price_eur_per_kwh * 3.0,
+        10.0 * (last_vm_pu - 1.0),
+        float(var_market) + 2.0 * float(p2p_market),
+    ]
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ In this order (``docs/market.md``): the battery's power and energy limits; the i
 active-power rating (PV curtailed first, then the battery); the export limit of the envelope
 (by curtailing PV, then less discharge); the import limit (by more discharge or less charge,
 as far as the battery and the inverter allow; load is never shed, so any remaining excess is
-reported as ``import_violation_kw``).
+reported as ``import_violation_kw``). :func:`clip_q_inverter` then clips the inverter's
+reactive power into the reactive envelope and the capability the active power leaves.
 """
 
 from __future__ import annotations
@@ -72,3 +73,23 @@ def project_active(
     violation = xp.where(below, xp.maximum(0.0, -import_kw - p), 0.0)
     soc = next_soc_kwh(soc_kwh, b, capacity_kwh, efficiency, duration_h)
     return ActivePlan(b, pv, p, violation, soc)
+
+
+def clip_q_inverter(
+    q_action: Floats,
+    inverter_kva: Floats,
+    p_inverter_kw: Floats,
+    q_min_kvar: Floats,
+    q_max_kvar: Floats,
+    var_market: bool,
+) -> Floats:
+    """The inverter's reactive power (kvar): ``q_action * inverter_kva`` clipped into the
+    envelope ``[q_min_kvar, q_max_kvar]`` intersected with ``±sqrt(s**2 - p_inverter**2)``
+    (both contain 0); 0 (unity power factor) without a Var market."""
+    xp = namespace(q_action, inverter_kva, p_inverter_kw, q_min_kvar, q_max_kvar)
+    s = xp.asarray(inverter_kva, dtype=float)
+    if not var_market:
+        return 0.0 * s
+    q_room = xp.sqrt(xp.maximum(0.0, s * s - p_inverter_kw * p_inverter_kw))
+    q_low, q_high = xp.maximum(-q_room, q_min_kvar), xp.minimum(q_room, q_max_kvar)
+    return xp.minimum(xp.maximum(q_action * s, q_low), q_high)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dso.blas import single_blas_thread
-from dso.doe import Fairness, compute_envelopes
+from dso.doe import Envelopes, Fairness, compute_envelopes
 from dso.networks import Feeder
 from dso.outcome import IntervalOutcome
 from dso.powerflow import RadialPowerFlow
@@ -29,7 +29,6 @@ from messaging.messages import (
     DSO_ID,
     Absent,
     Bid,
-    Envelopes,
     Error,
     Message,
     Offer,
@@ -37,6 +36,9 @@ from messaging.messages import (
     Schedule,
     Settlement,
     VarPrice,
+)
+from messaging.messages import (
+    Envelopes as EnvelopesMessage,
 )
 
 #: Broadcast market messages the DSO sees on the bus but takes no part in (not refused).
@@ -66,6 +68,61 @@ class DsoForecast:
     passive_q_kvar: np.ndarray  # (T, n_bus)
     retail_eur_per_kwh: np.ndarray  # (T,)
     feed_in_eur_per_kwh: np.ndarray  # (T,)
+
+
+def base_injection(
+    fc: DsoForecast, t: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Forecast bus injections of interval ``t`` without the prosumers' controllable power
+    (``p_other``, ``q_other``: passive loads and the prosumers' reactive loads), the
+    prosumers' forecast net injections and their reactive loads' injections."""
+    p_other = fc.passive_p_kw[t].astype(float)
+    q_other = fc.passive_q_kvar[t].astype(float).copy()
+    np.add.at(q_other, fc.prosumer_bus, -fc.load_q_kvar[t])
+    net_p = fc.pv_kw[t] - fc.load_kw[t]
+    return p_other, q_other, net_p, -fc.load_q_kvar[t]
+
+
+def publication(
+    pf: RadialPowerFlow,
+    fc: DsoForecast,
+    t: int,
+    *,
+    var_market: bool,
+    var_pricing: str,
+    fairness: Fairness,
+) -> tuple[Envelopes, np.ndarray]:
+    """What the DSO publishes for interval ``t`` from forecasts alone: every prosumer's
+    envelope and the indicative Var price per bus (EUR/kvarh; 0 without a Var market).
+
+    The DSO agent and the vectorised training environment's cache both call it.
+    """
+    p_other, q_other, net_p, _ = base_injection(fc, t)
+    max_export = np.maximum(0.0, fc.pv_kw[t] + fc.battery_kw - fc.load_kw[t])
+    max_import = np.maximum(0.0, fc.load_kw[t] + fc.battery_kw)
+    envelopes = compute_envelopes(
+        pf,
+        fc.prosumer_bus,
+        p_other,
+        q_other,
+        max_export,
+        max_import,
+        fairness=fairness,
+        weights=fc.pv_kwp if fairness == "proportional" else None,
+        vm_min_pu=VM_MIN_PU,
+        vm_max_pu=VM_MAX_PU,
+        # without a Var market the inverters run at unity power factor: range [0, 0]
+        inverter_kva=fc.inverter_kva if var_market else None,
+    )
+    if not var_market:
+        return envelopes, np.zeros(pf.feeder.n_bus)
+    p_bus = p_other.copy()
+    np.add.at(p_bus, fc.prosumer_bus, net_p)
+    lsf = loss_sensitivities(pf, p_bus, q_other)
+    price = var_prices(
+        lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]), signed=var_pricing == "ex-post"
+    )
+    return envelopes, price
 
 
 class DSOAgent:
@@ -101,12 +158,7 @@ class DSOAgent:
 
     def _base_injection(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Forecast bus injections without prosumers' controllable power, and their nets."""
-        fc = self.fc
-        p_other = fc.passive_p_kw[t].astype(float)
-        q_other = fc.passive_q_kvar[t].astype(float).copy()
-        np.add.at(q_other, fc.prosumer_bus, -fc.load_q_kvar[t])
-        net_p = fc.pv_kw[t] - fc.load_kw[t]
-        return p_other, q_other, net_p, -fc.load_q_kvar[t]
+        return base_injection(self.fc, t)
 
     def open_interval(self, t: int) -> list[Outgoing]:
         """Open interval ``t``: compute and publish envelopes and Var prices."""
@@ -119,32 +171,14 @@ class DSOAgent:
         self.schedules: dict[str, Schedule] = {}
         self.absent: set[str] = set()
         self.envelope_violations = 0
-        p_other, q_other, net_p, _ = self._base_injection(t)
-        max_export = np.maximum(0.0, fc.pv_kw[t] + fc.battery_kw - fc.load_kw[t])
-        max_import = np.maximum(0.0, fc.load_kw[t] + fc.battery_kw)
-        self.envelopes = compute_envelopes(
+        self.envelopes, self.var_price = publication(
             self.pf,
-            fc.prosumer_bus,
-            p_other,
-            q_other,
-            max_export,
-            max_import,
+            fc,
+            t,
+            var_market=self.var_market,
+            var_pricing=self.var_pricing,
             fairness=self.fairness,
-            weights=fc.pv_kwp if self.fairness == "proportional" else None,
-            vm_min_pu=VM_MIN_PU,
-            vm_max_pu=VM_MAX_PU,
-            # without a Var market the inverters run at unity power factor: range [0, 0]
-            inverter_kva=fc.inverter_kva if self.var_market else None,
         )
-        p_bus = p_other.copy()
-        np.add.at(p_bus, fc.prosumer_bus, net_p)
-        lsf = loss_sensitivities(self.pf, p_bus, q_other)
-        if self.var_market:
-            self.var_price = var_prices(
-                lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]), signed=self.var_pricing == "ex-post"
-            )
-        else:
-            self.var_price = np.zeros(self.feeder.n_bus)
         env = self.envelopes
         rows = tuple(
             zip(
@@ -158,7 +192,7 @@ class DSOAgent:
         )
         out: list[Outgoing] = [
             (None, self._phase_msg("open")),
-            (None, Envelopes(DSO_ID, t, self._next_seq(), rows)),
+            (None, EnvelopesMessage(DSO_ID, t, self._next_seq(), rows)),
         ]
         if self.var_market:
             for pid, bus in zip(fc.prosumer_ids, fc.prosumer_bus, strict=True):

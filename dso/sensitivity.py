@@ -43,6 +43,14 @@ def loss_sensitivities(
     Raises :class:`PowerFlowDidNotConverge` if the power flow or the adjoint does not.
     """
     result = pf.solve(p_inj_kw, q_inj_kvar)
+    return sensitivities_at(pf, result, p_inj_kw, q_inj_kvar)
+
+
+def sensitivities_at(
+    pf: RadialPowerFlow, result: PowerFlowResult, p_inj_kw: np.ndarray, q_inj_kvar: np.ndarray
+) -> LossSensitivities:
+    """:func:`loss_sensitivities` at an already solved power flow ``result`` of the
+    injections (the adjoint only)."""
     ns = pf.non_slack
     s_ns = np.asarray(p_inj_kw, float)[..., ns] + 1j * np.asarray(q_inj_kvar, float)[..., ns]
     v_ns = result.v_pu[..., ns]

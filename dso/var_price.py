@@ -23,7 +23,7 @@ import numpy as np
 
 from dso.errors import InvalidInput
 from dso.powerflow import PowerFlowResult, RadialPowerFlow
-from dso.sensitivity import loss_sensitivities
+from dso.sensitivity import sensitivities_at
 
 VAR_PRICINGS: tuple[str, ...] = ("ex-ante", "ex-post")
 
@@ -118,9 +118,14 @@ def settle_var(
     both_q = np.concatenate([q.reshape(-1, n_bus), q_cf.reshape(-1, n_bus)])
     rows = both_p.shape[0] // 2
     if pricing == "ex-post":
-        lsf = loss_sensitivities(pf, both_p, both_q)
-        loss, res = lsf.loss_kw, lsf.power_flow
-        dloss_dq = lsf.dloss_dq[:rows][:, prosumer_bus].reshape((*batch, len(prosumer_bus)))
+        res = pf.solve(both_p, both_q)
+        loss = res.loss_kw
+        # the adjoint at the settled rows only (the counterfactual needs just its loss)
+        settled_rows = PowerFlowResult(
+            **{k: v if k == "iterations" else v[:rows] for k, v in vars(res).items()}
+        )
+        lsf = sensitivities_at(pf, settled_rows, both_p[:rows], both_q[:rows])
+        dloss_dq = lsf.dloss_dq[:, prosumer_bus].reshape((*batch, len(prosumer_bus)))
         lam_b = lam[..., None] if lam.ndim else lam
         payment = -lam_b * dloss_dq * q_inv * duration_h
     else:

@@ -10,6 +10,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "bench_grid",
     "bench_market",
     "bench_matching",
+    "bench_env",
     "bench_messaging",
     "bench_deploy",
 )
