@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from abm.errors import ConfigError
+from agents.interval import IntervalScript, interval_script
 
 Market = Literal["grid-only", "p2p", "var", "multi"]
 Protocol = Literal["auction", "bilateral"]
@@ -98,3 +99,7 @@ class SimConfig:
             or not 0.0 <= charge < math.inf
         ):
             raise ConfigError(f"network_charge_eur_per_kwh={charge!r} must be a finite number >= 0")
+
+    def interval_script(self) -> IntervalScript:
+        """The phases of every interval of this run (see :mod:`agents.interval`)."""
+        return interval_script(self.protocol, p2p=market_has_p2p(self.market))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import zmq
 
-from abm.deploy.dso_process import DsoClock, interval_ticks
+from abm.deploy.dso_process import DsoClock
 from abm.deploy.errors import RunSpecError
 from abm.deploy.feeder_file import load_feeder
 from abm.deploy.lifecycle import EXIT_TERMINATED, Terminated, install_signal_handlers
@@ -78,7 +78,7 @@ def _run_dso(
     spec: RunSpec, world: World, entry: AgentEntry, keys: KeyStore | None, writer: RecordWriter
 ) -> int:
     dso = make_dso(world)
-    ticks = interval_ticks(spec.sim)  # before the relay: its first heartbeat goes out at once
+    script = spec.sim.interval_script()  # before the relay: its first heartbeat goes at once
     # The relay gets its own context (its own I/O thread): forwarding for every agent must
     # not starve the DSO's own connection, nor the DSO's work the relay's heartbeats.
     relay_context = zmq.Context(io_threads=RELAY_IO_THREADS)
@@ -95,7 +95,7 @@ def _run_dso(
                 link,
                 writer,
                 relay_stats=lambda: vars(relay.stats).copy(),
-                ticks=ticks,
+                script=script,
                 fault=entry.fault,
             )
             return clock.run()

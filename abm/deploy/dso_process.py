@@ -1,9 +1,10 @@
 """The DSO process: hosts the relay and runs the market clock over the sans-IO DSO agent.
 
-Per interval the clock drives :class:`dso.agent.DSOAgent` through the same sequence as the
-in-process :class:`abm.model.MarketModel`: ``open_interval(t)``, ``phase("orders")``, the
-clearing protocol's ticks, ``phase("schedule")``, ``settle()``. After each phase but ``open``
-it waits until every live prosumer has acked it (a ``Heartbeat`` sent by the prosumer's
+Per interval the clock drives :class:`dso.agent.DSOAgent` through the run's
+:class:`agents.interval.IntervalScript`, the script the in-process
+:class:`abm.model.MarketModel` runs: ``open_interval(t)``, ``phase(name, round)`` per tick
+(``orders``, the clearing protocol's ticks, ``schedule``), ``settle()``. After each tick it
+waits until every live prosumer has acked it (a ``Heartbeat`` sent by the prosumer's
 main loop after handling the ``Phase`` and sending its outputs). The relay delivers
 everything over one connection per agent in relay order, so once every ack is in, every
 message those prosumers sent in the phase is already queued at its recipients ahead of the
@@ -36,8 +37,7 @@ from abm.deploy.lifecycle import (
 from abm.deploy.link import AgentLink, Outgoing
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, Fault, RunSpec
-from abm.sim_config import SimConfig, market_has_p2p
-from agents.clearing import clearing_ticks
+from agents.interval import IntervalScript
 from dso.agent import DSOAgent
 from messaging.messages import (
     Envelopes,
@@ -52,15 +52,6 @@ from messaging.messages import (
 #: Longest single receive of the clock, ms (bounds how late heartbeats go out).
 CLOCK_POLL_MS = 100
 #: Hang: sleep in slices of this many seconds until killed.
-
-
-def interval_ticks(config: SimConfig) -> tuple[tuple[str, int], ...]:
-    """The ``(phase, round)`` ticks the DSO opens after ``open``, as :class:`MarketModel`.
-
-    The clearing ticks come from :func:`agents.clearing.clearing_ticks`, as in the model.
-    """
-    clearing = clearing_ticks(config.protocol) if market_has_p2p(config.market) else ()
-    return (("orders", 0), *clearing, ("schedule", 0))
 
 
 @dataclass
@@ -88,7 +79,7 @@ class DsoClock:
         link: AgentLink,
         writer: RecordWriter,
         relay_stats: Callable[[], dict[str, Any]],
-        ticks: tuple[tuple[str, int], ...],
+        script: IntervalScript,
         fault: Fault | None = None,
     ) -> None:
         self.spec = spec
@@ -99,7 +90,7 @@ class DsoClock:
         self.writer = writer
         self.relay_stats = relay_stats
         self.fault = fault
-        self.ticks = ticks
+        self.script = script
         self.members = {pid: Member() for pid in self.order}
         self.live: set[str] = set()
         self.acks: dict[str, int] = {}
@@ -150,7 +141,7 @@ class DsoClock:
         self.acks = dict.fromkeys(admitted, 0)
         self._send(self._logic(self.dso.open_interval, t), only_live=True)
         phase_ms = []
-        for k, (name, round_) in enumerate(self.ticks, start=1):
+        for k, (name, round_) in enumerate(self.script.ticks, start=1):
             phase_start = time.perf_counter()
             self._send(self._logic(self.dso.phase, name, round_))
             self._await_acks(k, name)

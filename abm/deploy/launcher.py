@@ -33,7 +33,6 @@ from tqdm import tqdm
 
 from abm.config import write_run_config
 from abm.deploy.agent_main import SPAWN_NS_ENV
-from abm.deploy.dso_process import interval_ticks
 from abm.deploy.errors import DeployError, MarketDidNotRun, RunIncomplete, RunSpecError
 from abm.deploy.feeder_file import save_feeder
 from abm.deploy.hosts import HostsFile, load_hosts
@@ -304,9 +303,9 @@ class Deployment:
     def run_timeout_s(self) -> float:
         """Upper bound of a run's duration (every phase of every interval to its deadline)."""
         options = self.spec.options
-        ticks = len(interval_ticks(self.spec.sim)) + 1
+        phases = self.spec.sim.interval_script().n_deadline_phases
         n = self.prepared.world.n_intervals
-        worst_ms = options.join_timeout_ms + n * ticks * options.phase_deadline_ms
+        worst_ms = options.join_timeout_ms + n * phases * options.phase_deadline_ms
         return (worst_ms + CLOSE_TIMEOUT_MS) / 1000 + RUN_SLACK_S
 
     def wait(self, timeout_s: float | None = None, *, progress: bool = False) -> None:

@@ -245,11 +245,21 @@ def test_feeder_snapshot_round_trip(tmp_path):
 
 @pytest.mark.parametrize("market", ["multi", "p2p", "var", "grid-only"])
 @pytest.mark.parametrize("protocol", ["auction", "bilateral"])
-def test_dso_clock_ticks_are_the_model_phases(market, protocol):
-    from abm.deploy.dso_process import interval_ticks
+def test_interval_script_ticks_are_the_model_phases(market, protocol):
+    from abm.model import MarketModel
     from abm.sim_config import market_has_p2p
     from agents.clearing import clearing_ticks
 
     config = SimConfig(market=market, protocol=protocol)
     clearing = clearing_ticks(protocol) if market_has_p2p(market) else ()
-    assert interval_ticks(config) == (("orders", 0), *clearing, ("schedule", 0))
+    script = config.interval_script()
+    assert script.ticks == (("orders", 0), *clearing, ("schedule", 0))
+    assert script.phases == ("open", *(name for name, _ in script.ticks), "settle")
+    model = MarketModel(config)
+    opened: list[tuple[str, int]] = []
+    phase = model.dso.logic.phase
+    model.dso.logic.phase = lambda name, round_=0: (
+        opened.append((name, round_)) or phase(name, round_)
+    )
+    model.step()
+    assert tuple(opened) == script.ticks
