@@ -29,7 +29,7 @@ import numpy as np
 
 from agents.battery import Battery
 from agents.clearing import ClearedTrade, ClearingProtocol, Outgoing, make_protocol
-from agents.clearing.errors import ClearingError
+from agents.clearing.errors import REFUSALS
 from agents.plan import Plan, plan_interval
 from agents.policy import Action, InvalidAction, Observation, Policy
 from agents.settlement import settle_bill, storage_eur, storage_price_eur_per_kwh
@@ -266,7 +266,7 @@ class ProsumerAgent:
             )
         try:
             return self.protocol.start(t, order, dict(self.envelopes), self.duration_h)
-        except ClearingError as exc:  # own order refused by the protocol: take part without it
+        except REFUSALS as exc:  # own order refused by the protocol: take part without it
             self.errors.append(f"interval {t}: own order refused: {exc}")
             return self.protocol.start(t, None, dict(self.envelopes), self.duration_h)
 

@@ -20,7 +20,7 @@ closed, this peer's trades with it are voided and the other matches stand.
 from __future__ import annotations
 
 from agents.clearing.errors import (
-    ClearingError,
+    REFUSALS,
     DuplicateMessage,
     LateMessage,
     TradeMismatch,
@@ -138,7 +138,7 @@ class ReplicatedAuction(ClearingPeer):
         for confirm in early:
             try:
                 out += self._on_confirm(confirm)
-            except ClearingError as exc:
+            except REFUSALS as exc:
                 out += self.refuse(confirm, exc)
         return out
 

@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from agents.clearing.errors import (
+    REFUSALS,
     AbsentPeer,
-    ClearingError,
     DuplicateMessage,
     LateMessage,
+    Refused,
     UnexpectedMessage,
     UnknownSender,
 )
@@ -220,7 +221,7 @@ class ClearingPeer:
                     f"{msg.kind} seq={msg.seq}: sender={msg.sender!r} is absent this interval"
                 )
             return self._handle(msg)
-        except ClearingError as exc:
+        except REFUSALS as exc:
             return self.refuse(msg, exc)
 
     def final_trades(self) -> list[ClearedTrade]:
@@ -238,14 +239,14 @@ class ClearingPeer:
         self.voided += count
         return count
 
-    def refuse(self, msg: Message, exc: ClearingError) -> list[Outgoing]:
+    def refuse(self, msg: Message, exc: Refused) -> list[Outgoing]:
         """Record the refusal of ``msg`` and return the ``Error`` reply to its sender."""
         seq = msg.seq if type(msg.seq) is int and 0 <= msg.seq <= MAX_SEQ else -1
         sender = msg.sender if isinstance(msg.sender, str) else repr(msg.sender)
-        self.refused.append(Refusal(sender, msg.kind, seq, exc.reason, str(exc)))
+        self.refused.append(Refusal(sender, msg.kind, seq, exc.code, str(exc)))
         if not AGENT_ID_PATTERN.fullmatch(sender):
             return []  # no valid address to answer
-        text = f"{exc.reason}: {exc}"[:MAX_TEXT_CHARS]
+        text = f"{exc.code}: {exc}"[:MAX_TEXT_CHARS]
         reply = Error(self.sender, max(self.interval, 0), self.next_seq(), msg.kind, seq, text)
         return [(sender, reply)]
 
