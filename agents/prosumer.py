@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from agents.battery import Battery
-from agents.clearing import ClearedTrade, ClearingProtocol, Outgoing, make_protocol
+from agents.clearing import ClearedTrade, ClearingProtocol, make_protocol
 from agents.clearing.errors import REFUSALS
 from agents.plan import Plan, plan_interval
 from agents.policy import Action, InvalidAction, Observation, Policy
@@ -43,6 +43,7 @@ from messaging.messages import (
     Error,
     Message,
     Offer,
+    Outgoing,
     Phase,
     Schedule,
     Settlement,

@@ -33,6 +33,7 @@ from messaging.messages import (
     Error,
     Message,
     Offer,
+    Outgoing,
     Phase,
     Schedule,
     Settlement,
@@ -46,8 +47,6 @@ VM_MIN_PU = 0.95
 VM_MAX_PU = 1.05
 #: Tolerance when checking a schedule against its envelope (kW, and kvar for q).
 ENVELOPE_TOL_KW = 1e-6
-
-Outgoing = tuple[str | None, Message]
 
 #: Columns of the ``intervals`` result table (one row per interval).
 INTERVAL_COLUMNS = (

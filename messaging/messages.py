@@ -184,6 +184,9 @@ class Message:
     seq: SeqNumber
 
 
+#: A message to send: ``(recipient id, message)``; recipient ``None`` broadcasts to all.
+Outgoing = tuple[str | None, Message]
+
 M = TypeVar("M", bound=type[Message])
 
 #: Registered message kinds: kind name -> class.

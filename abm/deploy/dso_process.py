@@ -34,7 +34,7 @@ from abm.deploy.lifecycle import (
     Terminated,
     apply_fault,
 )
-from abm.deploy.link import AgentLink, Outgoing
+from abm.deploy.link import AgentLink
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, Fault, RunSpec
 from agents.interval import IntervalScript
@@ -46,6 +46,7 @@ from messaging.messages import (
     Join,
     Leave,
     Message,
+    Outgoing,
     Settlement,
 )
 

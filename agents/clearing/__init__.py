@@ -30,7 +30,7 @@ from agents.clearing.counts import (
 from agents.clearing.errors import InvalidSetting
 from agents.clearing.local import LocalRouter
 from agents.clearing.matching import Match, Order, match_double_auction, trade_id
-from agents.clearing.peer import ClearedTrade, ClearingProtocol, Outgoing, Refusal, agreed_trades
+from agents.clearing.peer import ClearedTrade, ClearingProtocol, Refusal, agreed_trades
 
 ProtocolName = Literal["auction", "bilateral"]
 #: Names accepted by :func:`make_protocol`.
@@ -83,7 +83,6 @@ __all__ = [
     "Match",
     "MessageCount",
     "Order",
-    "Outgoing",
     "ProtocolName",
     "Refusal",
     "ReplicatedAuction",

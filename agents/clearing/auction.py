@@ -27,8 +27,8 @@ from agents.clearing.errors import (
     UnexpectedMessage,
 )
 from agents.clearing.matching import Match, match_double_auction, trade_id
-from agents.clearing.peer import ClearedTrade, ClearingPeer, Outgoing
-from messaging.messages import Bid, Message, Offer, TradeConfirm
+from agents.clearing.peer import ClearedTrade, ClearingPeer
+from messaging.messages import Bid, Message, Offer, Outgoing, TradeConfirm
 
 #: Clock ticks of one interval.
 AUCTION_TICKS: tuple[tuple[str, int], ...] = (("clear", 0), ("confirm", 0), ("schedule", 0))

@@ -46,10 +46,8 @@ from messaging.messages import (
     Error,
     Message,
     Offer,
+    Outgoing,
 )
-
-#: A message to send: ``(recipient id, message)``; recipient ``None`` broadcasts to all peers.
-Outgoing = tuple[str | None, Message]
 
 #: Most messages of future intervals a peer holds until its own :meth:`start` (then refused).
 MAX_EARLY_MESSAGES = 10_000
