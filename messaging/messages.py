@@ -156,7 +156,6 @@ IntervalIndex = Annotated[int, _int(0, MAX_INTERVAL)]
 SeqNumber = Annotated[int, _int(0, MAX_SEQ)]
 BusIndex = Annotated[int, _int(0, MAX_BUS)]
 RoundIndex = Annotated[int, _int(0, MAX_ROUND)]
-PowerLimitKw = Annotated[float, _float(0.0, MAX_POWER_KW)]
 SignedPowerKw = Annotated[float, _float(-MAX_POWER_KW, MAX_POWER_KW)]
 QuantityKwh = Annotated[float, _float(0.0, MAX_QUANTITY_KWH)]
 PositiveQuantityKwh = Annotated[float, _float(0.0, MAX_QUANTITY_KWH, lo_open=True)]
@@ -351,7 +350,16 @@ class Phase(Message):
 @message_kind
 @dataclass(frozen=True, slots=True)
 class Heartbeat(Message):
-    """Liveness signal."""
+    """Liveness only: the DSO's while it waits, a prosumer's "alive" answer to a ``Leave``."""
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class PhaseAck(Message):
+    """A prosumer handled tick ``(phase, round)`` of the DSO's clock and sent its outputs."""
+
+    phase: Annotated[str, FieldSpec(str, choices=frozenset(PHASES))]
+    round: RoundIndex = 0
 
 
 @message_kind
@@ -391,17 +399,6 @@ class Error(Message):
     refused_kind: KindName
     refused_seq: Annotated[int, _int(-1, MAX_SEQ)]
     reason: Text
-
-
-@message_kind
-@dataclass(frozen=True, slots=True)
-class IntervalReport(Message):
-    """The DSO's published outcome of an interval."""
-
-    loss_kw: PowerLimitKw
-    vmin_pu: VoltagePu
-    vmax_pu: VoltagePu
-    clearing_price_eur_per_kwh: SignedPriceEurPerKwh
 
 
 def error_reply(exc: RejectedMessage, *, sender: str, interval: int, seq: int) -> Error:

@@ -4,8 +4,8 @@ Per interval the clock drives :class:`dso.agent.DSOAgent` through the run's
 :class:`agents.interval.IntervalScript`, the script the in-process
 :class:`abm.model.MarketModel` runs: ``open_interval(t)``, ``phase(name, round)`` per tick
 (``orders``, the clearing protocol's ticks, ``schedule``), ``settle()``. After each tick it
-waits until every live prosumer has acked it (a ``Heartbeat`` sent by the prosumer's
-main loop after handling the ``Phase`` and sending its outputs). The relay delivers
+waits until every live prosumer has acked it (a ``PhaseAck`` of the tick, sent by the
+prosumer's main loop after handling the ``Phase`` and sending its outputs). The relay delivers
 everything over one connection per agent in relay order, so once every ack is in, every
 message those prosumers sent in the phase is already queued at its recipients ahead of the
 next ``Phase``: the same deliver-all-then-next-phase semantics as the in-process bus, and the
@@ -47,6 +47,7 @@ from messaging.messages import (
     Leave,
     Message,
     Outgoing,
+    PhaseAck,
     Settlement,
 )
 
@@ -94,7 +95,8 @@ class DsoClock:
         self.script = script
         self.members = {pid: Member() for pid in self.order}
         self.live: set[str] = set()
-        self.acks: dict[str, int] = {}
+        self.acked: dict[str, tuple[str, int]] = {}
+        self.tick: tuple[str, int] = ("open", 0)
         self.interval = -1
         self.completed = -1
         self.compute_s = 0.0
@@ -139,13 +141,14 @@ class DsoClock:
         for p in admitted:
             self.members[p].absent_since = None
         self.live = set(admitted)
-        self.acks = dict.fromkeys(admitted, 0)
+        self.acked = dict.fromkeys(admitted, ("open", 0))
         self._send(self._logic(self.dso.open_interval, t), only_live=True)
         phase_ms = []
-        for k, (name, round_) in enumerate(self.script.ticks, start=1):
+        for name, round_ in self.script.ticks:
             phase_start = time.perf_counter()
+            self.tick = (name, round_)
             self._send(self._logic(self.dso.phase, name, round_))
-            self._await_acks(k, name)
+            self._await_acks(name)
             apply_fault(self.fault, self.interval, name)
             phase_ms.append([name, round_, (time.perf_counter() - phase_start) * 1000])
         self._send(self._logic(self.dso.settle), only_live=True)
@@ -186,10 +189,10 @@ class DsoClock:
         return []
 
     # -- phases ---------------------------------------------------------------------------
-    def _await_acks(self, k: int, name: str) -> None:
+    def _await_acks(self, name: str) -> None:
         deadline = time.monotonic() + self.spec.options.phase_deadline_ms / 1000
         while True:
-            pending = [p for p in self.live if self.acks[p] < k]
+            pending = [p for p in self.live if self.acked[p] != self.tick]
             if not pending:
                 return
             if time.monotonic() >= deadline:
@@ -237,8 +240,10 @@ class DsoClock:
             return
         member.heard_at = time.monotonic()
         if isinstance(msg, Heartbeat):
+            pass  # liveness only: heard_at is set above
+        elif isinstance(msg, PhaseAck):
             if sender in self.live and msg.interval == self.interval:
-                self.acks[sender] += 1
+                self.acked[sender] = (msg.phase, msg.round)
         elif isinstance(msg, Join):
             member.joined = True
             if sender in self.live:  # a new incarnation takes part from the next open

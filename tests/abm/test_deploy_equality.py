@@ -42,7 +42,7 @@ def test_auction_over_ipc_matches_simulate(tmp_path):
     assert list(msgs.columns) == list(MESSAGE_COLUMNS)
     per_interval = msgs[msgs["interval"] >= 0]
     assert set(per_interval["interval"]) == set(range(24))
-    assert {"Envelopes", "Phase", "Bid", "Offer", "TradeConfirm", "Heartbeat"} <= set(msgs["kind"])
+    assert {"Envelopes", "Phase", "Bid", "Offer", "TradeConfirm", "PhaseAck"} <= set(msgs["kind"])
     assert (per_interval["latency_us_p50"].dropna() > 0).all()
     timing = tables["timing"]
     assert list(timing.columns) == list(TIMING_COLUMNS) and len(timing) == 24

@@ -59,10 +59,10 @@ SCHEMA_KINDS = (
     "Settlement",
     "Phase",
     "Heartbeat",
+    "PhaseAck",
     "Join",
     "Leave",
     "Error",
-    "IntervalReport",
     "Absent",
 )
 
