@@ -174,7 +174,7 @@ class DSOAgent:
         return out
 
     def _phase_msg(self, name: str, round_: int = 0) -> Phase:
-        return Phase(DSO_ID, self.interval, self._next_seq(), name, 0, round_)
+        return Phase(DSO_ID, self.interval, self._next_seq(), name, round_)
 
     def phase(self, name: str, round_: int = 0) -> list[Outgoing]:
         """Open market phase ``name`` (tick ``round_`` of it), broadcast to every agent."""

@@ -35,7 +35,6 @@ MAX_INTERVAL = 2**31 - 1
 MAX_SEQ = 2**63 - 1
 MAX_BUS = 2**31 - 1
 MAX_ROUND = 2**31 - 1
-MAX_DEADLINE_MS = 2**31 - 1
 MAX_TEXT_CHARS = 256
 #: Most rows of a table field (one per prosumer of a feeder).
 MAX_TABLE_ROWS = 1000
@@ -53,7 +52,6 @@ DSO_ID = "dso"
 #: Market phases the DSO clock opens, in order.
 PHASES: tuple[str, ...] = ("open", "orders", "clear", "confirm", "schedule", "settle", "close")
 #: Roles an agent can join with.
-ROLES: tuple[str, ...] = ("prosumer", "dso")
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,13 +335,12 @@ class Settlement(Message):
 @message_kind
 @dataclass(frozen=True, slots=True)
 class Phase(Message):
-    """The DSO clock opens ``phase`` (one of :data:`PHASES`) until ``deadline_ms``.
+    """The DSO clock opens ``phase`` (one of :data:`PHASES`).
 
     ``round`` numbers repeated ticks of a phase (the bilateral protocol's rounds; 0 otherwise).
     """
 
     phase: Annotated[str, FieldSpec(str, choices=frozenset(PHASES))]
-    deadline_ms: Annotated[int, _int(0, MAX_DEADLINE_MS)]
     round: RoundIndex = 0
 
 
@@ -365,10 +362,7 @@ class PhaseAck(Message):
 @message_kind
 @dataclass(frozen=True, slots=True)
 class Join(Message):
-    """An agent announces itself with its role (one of :data:`ROLES`) and bus (-1: none)."""
-
-    role: Annotated[str, FieldSpec(str, choices=frozenset(ROLES))]
-    bus: Annotated[int, _int(-1, MAX_BUS)]
+    """An agent announces itself (a restarted process: a new incarnation)."""
 
 
 @message_kind

@@ -111,7 +111,7 @@ class ProsumerLoop:
 
     def _join(self) -> None:
         seq = self.link.next_control_seq()
-        self.link.send(None, Join(self.agent_id, 0, seq, "prosumer", self.agent.bus))
+        self.link.send(None, Join(self.agent_id, 0, seq))
 
     def _resync(self) -> None:
         """The connection to the relay dropped: messages may be lost, so start afresh.

@@ -191,7 +191,7 @@ def test_guard_refuses_duplicates_replays_late_and_resets_on_join():
     assert guard.accept(Heartbeat("p01", 4, 10**18), current_interval=4)
     assert not guard.accept(Heartbeat("p01", 4, 10**18), current_interval=4)
     # A restarted process (new Join, higher control seq) restarts its market seqs at 0.
-    assert guard.accept(Join("p01", 0, 10**18 + 10**12, "prosumer", 3), current_interval=6)
+    assert guard.accept(Join("p01", 0, 10**18 + 10**12), current_interval=6)
     assert guard.accept(Bid("p01", 6, 0, 1.0, 0.1), current_interval=6)
     reasons = {reason for reason, _ in guard.refused}
     assert reasons == {"DuplicateMessage", "LateMessage"}

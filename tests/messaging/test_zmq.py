@@ -128,7 +128,7 @@ def test_send_checks_and_closed_endpoint() -> None:
         with pytest.raises(SenderMismatch):
             a.send("b", Heartbeat("b", 0, 0))
         with pytest.raises(InvalidMessage):
-            a.publish(Phase("a", 0, 0, "lunch", 10))
+            a.publish(Phase("a", 0, 0, "lunch"))
         with pytest.raises(TransportError, match="not a valid agent id"):
             a.send("no such id!", Heartbeat("a", 0, 0))
         a.close()
