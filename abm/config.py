@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 import platform
 import sys
 import types
@@ -55,7 +56,10 @@ def add_config_args(parser: argparse.ArgumentParser, cls: type) -> None:
         else:
             origin = typing.get_origin(typ)
             args = typing.get_args(typ)
-            if origin is typing.Literal:
+            if isinstance(typ, type) and issubclass(typ, enum.Enum):
+                kwargs["choices"] = [str(m.value) for m in typ]
+                kwargs["type"] = str
+            elif origin is typing.Literal:
                 kwargs["choices"] = list(args)
                 kwargs["type"] = type(args[0])
             elif origin in (typing.Union, types.UnionType):

@@ -1,35 +1,74 @@
-"""The configuration of one market simulation run (``p2pvar simulate``, the PettingZoo env)."""
+"""The configuration of one market simulation run (``p2pvar simulate``, the PettingZoo env).
+
+Every choice list is one ``StrEnum`` (owned by the layer whose rule it selects: the clearing
+protocols by ``agents.clearing``, fairness and Var pricing by ``dso``); the CLI's choices and
+:class:`SimConfig`'s validation are derived from the field's enum type.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from dataclasses import dataclass, field
-from typing import Literal
+from enum import Enum, StrEnum
 
 from abm.errors import ConfigError
+from agents.clearing import ProtocolName
 from agents.interval import IntervalScript, interval_script
+from dso.doe import Fairness
+from dso.var_price import VarPricing
 
-Market = Literal["grid-only", "p2p", "var", "multi"]
-Protocol = Literal["auction", "bilateral"]
-PolicyName = Literal["rule", "random"]
-VarPricing = Literal["ex-ante", "ex-post"]
 
-MARKETS: tuple[str, ...] = ("grid-only", "p2p", "var", "multi")
-PROTOCOLS: tuple[str, ...] = ("auction", "bilateral")
-POLICIES: tuple[str, ...] = ("rule", "random")
-VAR_PRICINGS: tuple[str, ...] = ("ex-ante", "ex-post")
+class Market(StrEnum):
+    """Market mode: which of the P2P energy market and the Var support service run."""
+
+    GRID_ONLY = "grid-only"
+    P2P = "p2p"
+    VAR = "var"
+    MULTI = "multi"
+
+
+class PolicyName(StrEnum):
+    """The baseline prosumer policies."""
+
+    RULE = "rule"
+    RANDOM = "random"
+
+
+class DaySet(StrEnum):
+    """Which days the profiles are drawn from."""
+
+    TEST = "test"
+    TRAIN = "train"
+
+
 #: Default P2P network charge, EUR/kWh (its source: ``docs/market.md``).
 DEFAULT_NETWORK_CHARGE_EUR_PER_KWH = 0.03
 
 
+E = typing.TypeVar("E", bound=Enum)
+
+
+def enum_value(
+    choices: type[E], name: str, value: object, error: type[Exception] = ConfigError
+) -> E:
+    """``value`` as a member of ``choices``; ``error`` naming ``name`` and ``value`` otherwise."""
+    try:
+        return choices(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in choices)
+        raise error(f"{name}={value!r} is not one of {allowed}") from None
+
+
 def market_has_p2p(market: str) -> bool:
     """Whether the P2P energy market runs in this market mode."""
-    return market in ("p2p", "multi")
+    return market in (Market.P2P, Market.MULTI)
 
 
 def market_has_var(market: str) -> bool:
     """Whether the Var support service runs in this market mode."""
-    return market in ("var", "multi")
+    return market in (Market.VAR, Market.MULTI)
 
 
 @dataclass(frozen=True)
@@ -41,29 +80,31 @@ class SimConfig:
         metadata={"help": "network name (ieee33, swiss161) or path to a pandapower JSON file"},
     )
     market: Market = field(
-        default="multi",
+        default=Market.MULTI,
         metadata={"help": "market mode: grid-only, p2p (P2P only), var (Var only), multi (both)"},
     )
-    policy: PolicyName = field(default="rule", metadata={"help": "prosumer policy"})
-    protocol: Protocol = field(
-        default="auction", metadata={"help": "decentralized P2P clearing protocol"}
+    policy: PolicyName = field(default=PolicyName.RULE, metadata={"help": "prosumer policy"})
+    protocol: ProtocolName = field(
+        default=ProtocolName.AUCTION, metadata={"help": "decentralized P2P clearing protocol"}
     )
     days: int = field(default=1, metadata={"help": "number of days to simulate"})
-    day_set: Literal["test", "train"] = field(
-        default="test", metadata={"help": "draw days from the held-out test days or training days"}
+    day_set: DaySet = field(
+        default=DaySet.TEST,
+        metadata={"help": "draw days from the held-out test days or training days"},
     )
     first_day: int = field(
         default=0, metadata={"help": "index of the first day within the chosen day set"}
     )
     seed: int = field(default=0, metadata={"help": "seed of the run's random generator"})
-    fairness: Literal["equal", "proportional"] = field(
-        default="equal", metadata={"help": "DOE fairness rule (equal, or proportional to PV size)"}
+    fairness: Fairness = field(
+        default=Fairness.EQUAL,
+        metadata={"help": "DOE fairness rule (equal, or proportional to PV size)"},
     )
     scenario: str | None = field(
         default=None, metadata={"help": "prosumer scenario JSON file (default: built-in)"}
     )
     var_pricing: VarPricing = field(
-        default="ex-post",
+        default=VarPricing.EX_POST,
         metadata={
             "help": "Var settlement: ex-post (symmetric, marginal loss at the settled power "
             "flow) or ex-ante (the published price times injected q, for comparison)"
@@ -75,17 +116,10 @@ class SimConfig:
     )
 
     def __post_init__(self) -> None:
-        checks = (
-            ("market", self.market, MARKETS),
-            ("protocol", self.protocol, PROTOCOLS),
-            ("policy", self.policy, POLICIES),
-            ("day_set", self.day_set, ("test", "train")),
-            ("fairness", self.fairness, ("equal", "proportional")),
-            ("var_pricing", self.var_pricing, VAR_PRICINGS),
-        )
-        for name, value, allowed in checks:
-            if value not in allowed:
-                raise ConfigError(f"{name}={value!r} is not one of {', '.join(allowed)}")
+        for f in dataclasses.fields(self):
+            choices = _HINTS[f.name]
+            if isinstance(choices, type) and issubclass(choices, Enum):
+                object.__setattr__(self, f.name, enum_value(choices, f.name, getattr(self, f.name)))
         if not isinstance(self.days, int) or self.days < 1:
             raise ConfigError(f"days={self.days!r} must be a positive integer")
         if not isinstance(self.first_day, int) or self.first_day < 0:
@@ -103,3 +137,6 @@ class SimConfig:
     def interval_script(self) -> IntervalScript:
         """The phases of every interval of this run (see :mod:`agents.interval`)."""
         return interval_script(self.protocol, p2p=market_has_p2p(self.market))
+
+
+_HINTS = typing.get_type_hints(SimConfig)

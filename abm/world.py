@@ -16,7 +16,7 @@ import numpy as np
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.scenario import Scenario, load_scenario, scenario_for, scenario_profiles
-from abm.sim_config import SimConfig, market_has_p2p, market_has_var
+from abm.sim_config import PolicyName, SimConfig, enum_value, market_has_p2p, market_has_var
 from agents.battery import Battery
 from agents.policy import Policy, RandomPolicy, RulePolicy
 from agents.prosumer import ProsumerAgent, ProsumerSeries
@@ -122,11 +122,10 @@ def agent_rngs(seed: int, n_agents: int) -> list[np.random.Generator]:
 
 def make_policy(name: str, rng: np.random.Generator) -> Policy:
     """A baseline policy by name."""
-    if name == "rule":
+    name = enum_value(PolicyName, "policy", name)
+    if name == PolicyName.RULE:
         return RulePolicy()
-    if name == "random":
-        return RandomPolicy(rng)
-    raise ConfigError(f"policy={name!r} is not one of rule, random")
+    return RandomPolicy(rng)
 
 
 def make_prosumer(world: World, index: int, policy: Policy) -> ProsumerAgent:

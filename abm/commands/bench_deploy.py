@@ -22,6 +22,7 @@ from typing import Any
 from abm.commands.output import emit
 from abm.errors import ConfigError
 from abm.sim_config import SimConfig
+from agents.clearing import ProtocolName
 
 #: Prosumer counts of the default scaling sweep (the full network is added).
 DEFAULT_SIZES = "4,8,16"
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if args.prosumers is not None:
             path, _ = scenario_with(args.network, args.prosumers, tmp_dir / "scenario.json")
             base = dataclasses.replace(base, scenario=str(path))
-        for protocol in ("auction", "bilateral"):
+        for protocol in ProtocolName:
             config = dataclasses.replace(base, protocol=protocol)
             ipc = deployed(config, "ipc", tmp_dir / f"{protocol}-ipc", progress=progress)
             tcp = deployed(config, "tcp", tmp_dir / f"{protocol}-tcp", progress=progress)

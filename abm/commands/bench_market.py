@@ -9,6 +9,7 @@ import time
 
 from abm.commands.output import emit
 from abm.sim_config import SimConfig
+from agents.clearing import ProtocolName
 
 #: Intervals per timed repetition (two days of hourly intervals).
 BENCH_INTERVALS = 48
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its figures."""
     base = SimConfig(network=args.network, market="multi", policy="rule", days=2)
     result: dict[str, float | int | str] = {"network": args.network}
-    for protocol in ("auction", "bilateral"):
+    for protocol in ProtocolName:
         rate, msgs, nbytes, n = _intervals_per_s(dataclasses.replace(base, protocol=protocol))
         result["prosumers"] = n
         result[f"intervals_per_s_{protocol}"] = rate

@@ -58,7 +58,7 @@ def run_agent(config: Path, role: str, agent_id: str) -> int:
     spec = load_run_spec(config)
     entry = spec.entry(agent_id)
     if entry.role != role:
-        raise RunSpecError(f"id={agent_id!r} has role {entry.role!r} in {config}, not {role!r}")
+        raise RunSpecError(f"id={agent_id!r} has role {str(entry.role)!r} in {config}, not {role!r}")
     install_signal_handlers()
     keys = KeyStore(Path(spec.keys)) if spec.keys else None
     writer = RecordWriter(spec.records_path(agent_id))

@@ -22,11 +22,10 @@ import numpy as np
 
 from abm.deploy.errors import PolicySpecError
 from abm.errors import ConfigError
+from abm.sim_config import PolicyName
 from abm.world import make_policy
 from agents.policy import Policy
 
-#: Names of the baseline policies.
-BASELINE_POLICIES: tuple[str, ...] = ("rule", "random")
 #: ``module:factory`` with an optional ``@path``.
 FACTORY_SPEC = re.compile(r"(?P<module>[A-Za-z_][\w.]*):(?P<attr>[A-Za-z_]\w*)(@(?P<path>.+))?")
 
@@ -43,17 +42,17 @@ def random(rng: np.random.Generator, path: str | None = None) -> Policy:
 
 def check_policy_spec(spec: str) -> str:
     """Return ``spec`` if it is well formed (nothing is imported); raise otherwise."""
-    if spec in BASELINE_POLICIES or (isinstance(spec, str) and FACTORY_SPEC.fullmatch(spec)):
+    if spec in tuple(PolicyName) or (isinstance(spec, str) and FACTORY_SPEC.fullmatch(spec)):
         return spec
     raise PolicySpecError(
-        f"policy={spec!r} is not one of {', '.join(BASELINE_POLICIES)} or module:factory[@path]"
+        f"policy={spec!r} is not one of {', '.join(PolicyName)} or module:factory[@path]"
     )
 
 
 def load_policy(spec: str, rng: np.random.Generator) -> Policy:
     """The policy of ``spec`` (see the module docstring), built with the agent's ``rng``."""
     check_policy_spec(spec)
-    if spec in BASELINE_POLICIES:
+    if spec in tuple(PolicyName):
         try:
             return make_policy(spec, rng)
         except ConfigError as exc:

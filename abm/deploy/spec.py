@@ -9,17 +9,17 @@ connects to and its policy spec. Every process builds the same world from the sa
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from abm.config import to_jsonable
 from abm.deploy.errors import RunSpecError
 from abm.errors import ConfigError
-from abm.jsonfile import load_json, write_json
-from abm.sim_config import SimConfig
+from abm.jsonfile import build_dataclass, json_object, json_text, load_json, write_json
+from abm.sim_config import SimConfig, enum_value
 from messaging.endpoints import RelayEndpoints
 from messaging.messages import AGENT_ID_PATTERN, DSO_ID, PHASES
 
@@ -39,10 +39,27 @@ CLOSE_TIMEOUT_MS = 10_000
 #: Host name of agents started on the launcher's own host.
 LOCAL_HOST = "local"
 
-Role = Literal["dso", "prosumer"]
-ROLES: tuple[str, ...] = ("dso", "prosumer")
-FaultAction = Literal["hang", "crash", "stall"]
-FAULT_ACTIONS: tuple[str, ...] = ("hang", "crash", "stall")
+
+class Role(StrEnum):
+    """What an agent process runs."""
+
+    DSO = "dso"
+    PROSUMER = "prosumer"
+
+
+class Transport(StrEnum):
+    """How the processes talk: unix sockets on one host, or TCP."""
+
+    IPC = "ipc"
+    TCP = "tcp"
+
+
+class FaultAction(StrEnum):
+    """What an injected :class:`Fault` does."""
+
+    HANG = "hang"
+    CRASH = "crash"
+    STALL = "stall"
 
 
 def _positive_ms(name: str, value: Any) -> None:
@@ -54,8 +71,8 @@ def _positive_ms(name: str, value: Any) -> None:
 class DeployOptions:
     """How ``p2pvar deploy`` runs the processes: transport, timeouts, hosts, keys, policies."""
 
-    transport: Literal["ipc", "tcp"] = field(
-        default="ipc",
+    transport: Transport = field(
+        default=Transport.IPC,
         metadata={"help": "ipc (unix sockets on this host) or tcp (loopback, or --hosts)"},
     )
     phase_deadline_ms: int = field(
@@ -84,8 +101,7 @@ class DeployOptions:
     )
 
     def __post_init__(self) -> None:
-        if self.transport not in ("ipc", "tcp"):
-            raise ConfigError(f"transport={self.transport!r} is not one of ipc, tcp")
+        object.__setattr__(self, "transport", enum_value(Transport, "transport", self.transport))
         for name in ("phase_deadline_ms", "join_timeout_ms", "dso_silence_ms"):
             _positive_ms(name, getattr(self, name))
         if self.dso_silence_ms <= 2 * DSO_HEARTBEAT_MS:
@@ -117,10 +133,8 @@ class Fault:
             raise RunSpecError(f"fault.interval={self.interval!r} must be an integer")
         if self.phase not in PHASES:
             raise RunSpecError(f"fault.phase={self.phase!r} is not one of {', '.join(PHASES)}")
-        if self.action not in FAULT_ACTIONS:
-            raise RunSpecError(
-                f"fault.action={self.action!r} is not one of {', '.join(FAULT_ACTIONS)}"
-            )
+        action = enum_value(FaultAction, "fault.action", self.action, RunSpecError)
+        object.__setattr__(self, "action", action)
         if isinstance(self.stall_ms, bool) or not isinstance(self.stall_ms, int):
             raise RunSpecError(f"fault.stall_ms={self.stall_ms!r} must be an integer")
 
@@ -178,33 +192,15 @@ def run_spec_to_dict(spec: RunSpec) -> dict[str, Any]:
 
 
 def _mapping(data: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise RunSpecError(f"{where}={data!r} must be a JSON object")
-    return data
+    return json_object(data, where, RunSpecError)
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
-    """Dataclass ``cls`` from a mapping of exactly its init fields (typed errors otherwise)."""
-    data = _mapping(data, where)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise RunSpecError(f"{where}.{unknown[0]}: unknown field; expected {sorted(names)}")
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise RunSpecError(f"{where}: {exc}") from None
-    except ConfigError as exc:
-        raise RunSpecError(f"{where}: {exc}") from None
+    return build_dataclass(cls, data, where, RunSpecError)
 
 
 def _text(data: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> Any:
-    value = data.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise RunSpecError(f"{where}.{key}={value!r} must be a non-empty string")
-    return value
+    return json_text(data, key, where, RunSpecError, optional=optional)
 
 
 def _agent(agent_id: str, data: Any) -> AgentEntry:
@@ -212,8 +208,7 @@ def _agent(agent_id: str, data: Any) -> AgentEntry:
     if not AGENT_ID_PATTERN.fullmatch(agent_id):
         raise RunSpecError(f"agents: id {agent_id!r} is not a valid agent id")
     body = dict(_mapping(data, where))
-    if body.get("role") not in ROLES:
-        raise RunSpecError(f"{where}.role={body.get('role')!r} is not one of {', '.join(ROLES)}")
+    body["role"] = enum_value(Role, f"{where}.role", body.get("role"), RunSpecError)
     for key in ("host", "upstream", "downstream"):
         _text(body, key, where)
     if not isinstance(body.get("policy", ""), str):
