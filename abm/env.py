@@ -21,10 +21,10 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from abm.config import SimConfig
 from abm.model import MarketModel
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.sim_config import SimConfig
-from abm.world import build_world
+from abm.run_inputs import build_run_inputs
 from agents.policy import ACTION_DIM, OBS_DIM, ExternalPolicy
 
 #: Bound of the observation box (features are normalised to a few units).
@@ -42,7 +42,7 @@ class MarketParallelEnv(ParallelEnv):
         self.render_mode: str | None = None  # nothing to render (PettingZoo's attribute)
         self.config = config or SimConfig()
         self.sample_days = sample_days
-        self._template = build_world(self.config)
+        self._template = build_run_inputs(self.config)
         self.possible_agents = list(self._template.prosumer_ids)
         self.agents: list[str] = []
         self.n_bus = self._template.feeder.n_bus
@@ -73,7 +73,9 @@ class MarketParallelEnv(ParallelEnv):
             first_day = int(self._rng.integers(0, len(pool) - self.config.days + 1))
         model_seed = int(self._rng.integers(0, 2**31 - 1))
         config = dataclasses.replace(self.config, first_day=first_day, seed=model_seed)
-        world = build_world(config, feeder=self._template.feeder, scenario=self._template.scenario)
+        world = build_run_inputs(
+            config, feeder=self._template.feeder, scenario=self._template.scenario
+        )
         self.policies = {pid: ExternalPolicy() for pid in self.possible_agents}
         self.model = MarketModel(config, world=world, policies=self.policies)
         self.agents = list(self.possible_agents)

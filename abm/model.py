@@ -24,8 +24,15 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from abm.sim_config import SimConfig
-from abm.world import World, agent_rngs, build_world, make_dso, make_policy, make_prosumer
+from abm.config import SimConfig
+from abm.run_inputs import (
+    RunInputs,
+    agent_rngs,
+    build_run_inputs,
+    make_dso,
+    make_policy,
+    make_prosumer,
+)
 from agents.policy import Policy
 from agents.prosumer import PROSUMER_COLUMNS, TRADE_COLUMNS, ProsumerAgent
 from analysis.metrics import with_bill_totals
@@ -72,12 +79,12 @@ class MarketModel(mesa.Model):
         self,
         config: SimConfig,
         *,
-        world: World | None = None,
+        world: RunInputs | None = None,
         policies: dict[str, Policy] | None = None,
     ) -> None:
         super().__init__(seed=config.seed)
         self.config = config
-        self.world = world if world is not None else build_world(config)
+        self.world = world if world is not None else build_run_inputs(config)
         # In one process, send-to-receive latency is only queueing within a phase: not timed.
         self.bus = InMemoryBus(measure_latency=False)
         self.dso = MessageAgent(self, make_dso(self.world), self.bus.endpoint(DSO_ID))

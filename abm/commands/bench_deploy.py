@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from abm.commands.output import emit
+from abm.config import SimConfig
 from abm.errors import ConfigError
-from abm.sim_config import SimConfig
 from agents.clearing import ProtocolName
 
 #: Prosumer counts of the default scaling sweep (the full network is added).

@@ -8,7 +8,7 @@ import statistics
 import time
 
 from abm.commands.output import emit
-from abm.sim_config import SimConfig
+from abm.config import SimConfig
 from agents.clearing import ProtocolName
 
 #: Intervals per timed repetition (two days of hourly intervals).
@@ -19,9 +19,9 @@ BENCH_REPEATS = 3
 def _intervals_per_s(config: SimConfig) -> tuple[float, float, float, int]:
     """Median intervals/s over repeats, messages and bytes per interval, prosumer count."""
     from abm.model import MarketModel
-    from abm.world import build_world
+    from abm.run_inputs import build_run_inputs
 
-    world = build_world(config)
+    world = build_run_inputs(config)
     rates, msgs, nbytes = [], 0.0, 0.0
     for _ in range(BENCH_REPEATS):
         model = MarketModel(config, world=world)

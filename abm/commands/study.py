@@ -6,9 +6,10 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from abm.cli_args import add_config_args, config_from_args
 from abm.commands.output import add_out_args
-from abm.config import add_config_args, config_from_args, write_run_config
-from abm.sim_config import Market, SimConfig
+from abm.config import Market, SimConfig
+from abm.provenance import write_run_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:

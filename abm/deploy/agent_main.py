@@ -23,7 +23,7 @@ from abm.deploy.policies import load_policy
 from abm.deploy.prosumer_process import ProsumerLoop
 from abm.deploy.records import RecordWriter, cpu_s
 from abm.deploy.spec import DSO_ID, AgentEntry, RunSpec, load_run_spec
-from abm.world import World, agent_rngs, build_world, make_dso, make_prosumer
+from abm.run_inputs import RunInputs, agent_rngs, build_run_inputs, make_dso, make_prosumer
 from messaging.security import KeyStore
 from messaging.zmq_transport import Relay
 
@@ -33,10 +33,10 @@ RELAY_IO_THREADS = 1
 SPAWN_NS_ENV = "P2PVAR_SPAWN_NS"
 
 
-def build_agent_world(spec: RunSpec) -> World:
+def build_agent_world(spec: RunSpec) -> RunInputs:
     """The run's world, with the feeder from the spec's snapshot file when there is one."""
     feeder = load_feeder(Path(spec.feeder_file)) if spec.feeder_file else None
-    return build_world(spec.sim, feeder=feeder)
+    return build_run_inputs(spec.sim, feeder=feeder)
 
 
 def _start_record(entry: AgentEntry, link: AgentLink) -> dict:
@@ -58,7 +58,8 @@ def run_agent(config: Path, role: str, agent_id: str) -> int:
     spec = load_run_spec(config)
     entry = spec.entry(agent_id)
     if entry.role != role:
-        raise RunSpecError(f"id={agent_id!r} has role {str(entry.role)!r} in {config}, not {role!r}")
+        has = str(entry.role)
+        raise RunSpecError(f"id={agent_id!r} has role {has!r} in {config}, not {role!r}")
     install_signal_handlers()
     keys = KeyStore(Path(spec.keys)) if spec.keys else None
     writer = RecordWriter(spec.records_path(agent_id))
@@ -75,7 +76,7 @@ def run_agent(config: Path, role: str, agent_id: str) -> int:
 
 
 def _run_dso(
-    spec: RunSpec, world: World, entry: AgentEntry, keys: KeyStore | None, writer: RecordWriter
+    spec: RunSpec, world: RunInputs, entry: AgentEntry, keys: KeyStore | None, writer: RecordWriter
 ) -> int:
     dso = make_dso(world)
     script = spec.sim.interval_script()  # before the relay: its first heartbeat goes at once
@@ -108,7 +109,7 @@ def _run_dso(
 
 def _run_prosumer(
     spec: RunSpec,
-    world: World,
+    world: RunInputs,
     agent_id: str,
     entry: AgentEntry,
     keys: KeyStore | None,

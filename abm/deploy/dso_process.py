@@ -27,16 +27,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from abm.deploy.faults import Fault, apply_fault
 from abm.deploy.lifecycle import (
     EXIT_NO_PROSUMERS,
     EXIT_OK,
     EXIT_TERMINATED,
     Terminated,
-    apply_fault,
 )
 from abm.deploy.link import AgentLink
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
-from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, Fault, RunSpec
+from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, RunSpec
 from agents.interval import IntervalScript
 from dso.agent import DSOAgent
 from messaging.messages import (

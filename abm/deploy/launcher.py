@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from abm.config import write_run_config
+from abm.config import SimConfig
 from abm.deploy.agent_main import SPAWN_NS_ENV
 from abm.deploy.errors import DeployError, MarketDidNotRun, RunIncomplete, RunSpecError
 from abm.deploy.feeder_file import save_feeder
@@ -51,10 +51,10 @@ from abm.deploy.spec import (
     save_run_spec,
 )
 from abm.jsonfile import write_json
+from abm.provenance import write_run_config
 from abm.results import write_tables
+from abm.run_inputs import RunInputs, build_run_inputs
 from abm.scenario import scenario_to_dict
-from abm.sim_config import SimConfig
-from abm.world import World, build_world
 from messaging.endpoints import LOOPBACK_HOST, RelayEndpoints
 from messaging.security import init_keystore
 
@@ -84,7 +84,7 @@ class Prepared:
 
     spec: RunSpec
     spec_path: Path
-    world: World
+    world: RunInputs
     out_dir: Path
     tmp_dir: Path | None
 
@@ -151,7 +151,7 @@ def prepare(
     out_dir: Path,
     *,
     faults: Mapping[str, Fault] | None = None,
-    world: World | None = None,
+    world: RunInputs | None = None,
 ) -> Prepared:
     """Write the run spec (``out_dir/deploy/run.json``) and the feeder snapshot for a run.
 
@@ -159,7 +159,7 @@ def prepare(
     into chosen agents (tests).
     """
     out_dir = Path(out_dir).resolve()
-    world = world if world is not None else build_world(config)
+    world = world if world is not None else build_run_inputs(config)
     ids = world.prosumer_ids
     deploy_dir = out_dir / "deploy"
     records_dir = out_dir / "agents"
@@ -448,7 +448,7 @@ class DeployResult:
         return bool(self.status["complete"])
 
 
-def participation(merged: Merged, world: World) -> dict[str, Any]:
+def participation(merged: Merged, world: RunInputs) -> dict[str, Any]:
     """Who took part: share of prosumer-intervals present, partial and empty intervals."""
     timing = merged.tables["timing"]
     n, ids = world.n_intervals, world.prosumer_ids
@@ -465,7 +465,7 @@ def participation(merged: Merged, world: World) -> dict[str, Any]:
     }
 
 
-def _summary(merged: Merged, world: World) -> dict[str, Any]:
+def _summary(merged: Merged, world: RunInputs) -> dict[str, Any]:
     from analysis.metrics import summarize
 
     tables = merged.tables

@@ -2,7 +2,7 @@
 
 A spec is one string per prosumer (``RunSpec.agents[id].policy``):
 
-* ``rule`` or ``random`` — the baselines (:func:`abm.world.make_policy`);
+* ``rule`` or ``random`` — the baselines (:func:`abm.run_inputs.make_policy`);
 * ``module:factory`` or ``module:factory@PATH`` — import ``module`` (only in the process
   that needs it) and call ``factory(rng, path)`` with the agent's own generator and ``PATH``
   (``None`` without ``@``); it returns anything with ``act(obs) -> action vector``.
@@ -20,10 +20,10 @@ import re
 
 import numpy as np
 
+from abm.config import PolicyName
 from abm.deploy.errors import PolicySpecError
 from abm.errors import ConfigError
-from abm.sim_config import PolicyName
-from abm.world import make_policy
+from abm.run_inputs import make_policy
 from agents.policy import Policy
 
 #: ``module:factory`` with an optional ``@path``.

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import time
 
+from abm.deploy.faults import Fault, apply_fault
 from abm.deploy.lifecycle import (
     EXIT_DSO_LOST,
     EXIT_OK,
     EXIT_TERMINATED,
     Terminated,
-    apply_fault,
 )
 from abm.deploy.link import AgentLink
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
-from abm.deploy.spec import DSO_ID, Fault, RunSpec
+from abm.deploy.spec import DSO_ID, RunSpec
 from agents.prosumer import ProsumerAgent
 from messaging.messages import Heartbeat, Join, Leave, Message, Phase, PhaseAck, Settlement
 

@@ -15,13 +15,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from abm.config import to_jsonable
+from abm.config import SimConfig, enum_value
 from abm.deploy.errors import RunSpecError
+from abm.deploy.faults import Fault
 from abm.errors import ConfigError
 from abm.jsonfile import build_dataclass, json_object, json_text, load_json, write_json
-from abm.sim_config import SimConfig, enum_value
+from abm.provenance import to_jsonable
 from messaging.endpoints import RelayEndpoints
-from messaging.messages import AGENT_ID_PATTERN, DSO_ID, PHASES
+from messaging.messages import AGENT_ID_PATTERN, DSO_ID
 
 #: Version of the run spec layout; :func:`run_spec_from_dict` refuses any other.
 RUN_SPEC_VERSION = 1
@@ -52,14 +53,6 @@ class Transport(StrEnum):
 
     IPC = "ipc"
     TCP = "tcp"
-
-
-class FaultAction(StrEnum):
-    """What an injected :class:`Fault` does."""
-
-    HANG = "hang"
-    CRASH = "crash"
-    STALL = "stall"
 
 
 def _positive_ms(name: str, value: Any) -> None:
@@ -111,32 +104,6 @@ class DeployOptions:
             )
         if self.hosts is not None and self.transport != "tcp":
             raise ConfigError(f"hosts={self.hosts!r} needs transport=tcp, not {self.transport}")
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A fault a process injects into itself (tests): at ``phase`` of ``interval``.
-
-    ``hang``: stop handling messages until killed; ``crash``: exit at once without cleanup;
-    ``stall``: sleep ``stall_ms`` and go on. A prosumer acts when that ``Phase`` arrives,
-    before handling it (``settle``: when its ``Settlement`` arrives); the DSO acts once every
-    live prosumer has acked it (``settle``: after settling and recording the interval).
-    """
-
-    interval: int
-    phase: str
-    action: FaultAction
-    stall_ms: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.interval, bool) or not isinstance(self.interval, int):
-            raise RunSpecError(f"fault.interval={self.interval!r} must be an integer")
-        if self.phase not in PHASES:
-            raise RunSpecError(f"fault.phase={self.phase!r} is not one of {', '.join(PHASES)}")
-        action = enum_value(FaultAction, "fault.action", self.action, RunSpecError)
-        object.__setattr__(self, "action", action)
-        if isinstance(self.stall_ms, bool) or not isinstance(self.stall_ms, int):
-            raise RunSpecError(f"fault.stall_ms={self.stall_ms!r} must be an integer")
 
 
 @dataclass(frozen=True)

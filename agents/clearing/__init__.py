@@ -30,7 +30,7 @@ from agents.clearing.counts import (
 from agents.clearing.errors import InvalidSetting
 from agents.clearing.local import LocalRouter
 from agents.clearing.matching import Match, Order, match_double_auction, trade_id
-from agents.clearing.peer import ClearedTrade, ClearingProtocol, Refusal, agreed_trades
+from agents.clearing.protocol import ClearedTrade, ClearingProtocol, Refusal, agreed_trades
 
 
 class ProtocolName(StrEnum):
@@ -50,7 +50,7 @@ def make_protocol(
 ) -> ClearingProtocol:
     """A clearing protocol instance for peer ``sender`` (``rounds`` only for bilateral).
 
-    ``validate_inputs``: see :class:`agents.clearing.peer.ClearingPeer`.
+    ``validate_inputs``: see :class:`agents.clearing.protocol.ClearingPeer`.
     """
     if name == "auction":
         return ReplicatedAuction(sender, next_seq, validate_inputs=validate_inputs)

@@ -27,7 +27,7 @@ from agents.clearing.errors import (
     UnexpectedMessage,
 )
 from agents.clearing.matching import Match, match_double_auction, trade_id
-from agents.clearing.peer import ClearedTrade, ClearingPeer
+from agents.clearing.protocol import ClearedTrade, ClearingPeer
 from messaging.messages import Bid, Message, Offer, Outgoing, TradeConfirm
 
 #: Clock ticks of one interval.

@@ -41,7 +41,7 @@ from agents.clearing.errors import (
     UnexpectedMessage,
 )
 from agents.clearing.matching import midpoint_price, round_down_kwh, trade_id
-from agents.clearing.peer import ClearedTrade, ClearingPeer
+from agents.clearing.protocol import ClearedTrade, ClearingPeer
 from agents.clearing.validation import check_within_envelope
 from messaging.messages import Bid, Message, Offer, Outgoing, Trade, TradeConfirm
 

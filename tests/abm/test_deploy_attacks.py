@@ -19,10 +19,11 @@ import pandas as pd
 import pytest
 import zmq
 
+from abm.config import SimConfig
+from abm.deploy.faults import Fault
 from abm.deploy.launcher import Deployment, prepare
 from abm.deploy.link import MAX_REFUSALS_PER_SENDER
-from abm.deploy.spec import DeployOptions, Fault
-from abm.sim_config import SimConfig
+from abm.deploy.spec import DeployOptions
 from messaging.codec import MAX_FRAME_BYTES, encode_header
 from messaging.messages import Bid, Phase
 from messaging.zmq_transport import ZmqTransport

@@ -6,10 +6,10 @@ import json
 
 import pandas as pd
 
+from abm.config import SimConfig
 from abm.deploy.launcher import deploy
 from abm.deploy.merge import MESSAGE_COLUMNS, TIMING_COLUMNS
 from abm.deploy.spec import DeployOptions
-from abm.sim_config import SimConfig
 from abm.simulation import run_simulation
 
 #: Tables that must be identical between the backends (timings and counters differ).

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm.sim_config import SimConfig
+from abm.config import SimConfig
 from abm.simulation import run_simulation
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "netns_demo.sh"

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from abm.config import SimConfig
 from abm.deploy.errors import PolicySpecError, RunSpecError
+from abm.deploy.faults import Fault
 from abm.deploy.feeder_file import load_feeder, save_feeder
 from abm.deploy.guard import InboundGuard
 from abm.deploy.hosts import hosts_from_dict
@@ -19,7 +21,6 @@ from abm.deploy.records import RecordWriter, read_records
 from abm.deploy.spec import (
     AgentEntry,
     DeployOptions,
-    Fault,
     RunSpec,
     load_run_spec,
     run_spec_from_dict,
@@ -27,7 +28,6 @@ from abm.deploy.spec import (
     save_run_spec,
 )
 from abm.errors import ConfigError
-from abm.sim_config import SimConfig
 from agents.policy import ACTION_DIM, Observation
 from messaging.endpoints import RelayEndpoints
 from messaging.messages import Bid, Heartbeat, Join
@@ -246,8 +246,8 @@ def test_feeder_snapshot_round_trip(tmp_path):
 @pytest.mark.parametrize("market", ["multi", "p2p", "var", "grid-only"])
 @pytest.mark.parametrize("protocol", ["auction", "bilateral"])
 def test_interval_script_ticks_are_the_model_phases(market, protocol):
+    from abm.config import market_has_p2p
     from abm.model import MarketModel
-    from abm.sim_config import market_has_p2p
     from agents.clearing import clearing_ticks
 
     config = SimConfig(market=market, protocol=protocol)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from abm.config import SimConfig
 from abm.model import MarketModel
-from abm.sim_config import SimConfig
 from abm.simulation import run_simulation
 from agents.settlement import BILL_PARTS
 from messaging.messages import Bid, Offer

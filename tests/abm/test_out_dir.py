@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from abm.config import Market
 from abm.out_dir import OutputDirError, prepare_out_dir, survey
-from abm.sim_config import Market
 
 P2PVAR = [sys.executable, "-m", "abm.cli"]
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from abm.config import add_config_args, config_from_args
+from abm.cli_args import add_config_args, config_from_args
 from abm.errors import ConfigError
 from abm.profiles import DAYS, load_profiles
 from abm.scenario import (
@@ -207,8 +207,8 @@ def test_bad_prosumer_value_names_field_and_value(changes: dict, message: str) -
 
 def test_initial_state_of_charge_is_a_scenario_field() -> None:
     """Default 0.5, optional in a scenario file, and where every run's batteries start."""
-    from abm.sim_config import SimConfig
-    from abm.world import build_world, make_prosumer
+    from abm.config import SimConfig
+    from abm.run_inputs import build_run_inputs, make_prosumer
     from agents.policy import RulePolicy
     from dso.networks import load_network
 
@@ -219,7 +219,7 @@ def test_initial_state_of_charge_is_a_scenario_field() -> None:
     assert ProsumerSpec(**data) == spec
     feeder = load_network("ieee33")
     scenario = scenario_for(feeder, options=ScenarioOptions(initial_soc_fraction=0.8))
-    world = build_world(SimConfig(), feeder=feeder, scenario=scenario)
+    world = build_run_inputs(SimConfig(), feeder=feeder, scenario=scenario)
     for i, p in enumerate(scenario.prosumers):
         assert make_prosumer(world, i, RulePolicy()).soc_kwh == 0.8 * p.battery_kwh
 

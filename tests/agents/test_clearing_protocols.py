@@ -28,7 +28,7 @@ from agents.clearing import (
     match_double_auction,
 )
 from agents.clearing.bilateral import MIN_TRADE_KWH
-from agents.clearing.peer import ClearedTrade
+from agents.clearing.protocol import ClearedTrade
 from agents.clearing.validation import ENVELOPE_TOLERANCE_KWH
 from messaging.messages import Bid, Envelope, Error, Offer, Trade, TradeConfirm
 

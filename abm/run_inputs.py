@@ -1,6 +1,6 @@
 """Everything a run needs, built from its config: feeder, scenario, days, per-agent data.
 
-Both backends build the same :class:`World` from the same :class:`abm.sim_config.SimConfig`,
+Both backends build the same :class:`RunInputs` from the same :class:`abm.config.SimConfig`,
 so an agent built in the Mesa model and one built in its own process are identical. Each
 agent's random generator is spawned from the run seed by agent index
 (``numpy.random.SeedSequence(seed).spawn``), so results do not depend on the backend.
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from abm.config import PolicyName, SimConfig, enum_value, market_has_p2p, market_has_var
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.scenario import Scenario, load_scenario, scenario_for, scenario_profiles
-from abm.sim_config import PolicyName, SimConfig, enum_value, market_has_p2p, market_has_var
 from agents.battery import Battery
 from agents.policy import Policy, RandomPolicy, RulePolicy
 from agents.prosumer import ProsumerAgent, ProsumerSeries
@@ -25,7 +25,7 @@ from dso.networks import Feeder, load_network
 
 
 @dataclass(frozen=True)
-class World:
+class RunInputs:
     """The resolved inputs of one run."""
 
     config: SimConfig
@@ -59,9 +59,9 @@ def select_days(config: SimConfig) -> tuple[int, ...]:
     return tuple(int(d) for d in pool[config.first_day : last])
 
 
-def build_world(
+def build_run_inputs(
     config: SimConfig, *, feeder: Feeder | None = None, scenario: Scenario | None = None
-) -> World:
+) -> RunInputs:
     """Load the network and scenario and lay out every agent's data over the run.
 
     ``feeder`` and ``scenario`` may be passed to reuse already loaded ones (same config).
@@ -112,7 +112,7 @@ def build_world(
         retail_eur_per_kwh=retail,
         feed_in_eur_per_kwh=feed_in,
     )
-    return World(config, feeder, scenario, days, scenario.interval_min / 60.0, series, forecast)
+    return RunInputs(config, feeder, scenario, days, scenario.interval_min / 60.0, series, forecast)
 
 
 def agent_rngs(seed: int, n_agents: int) -> list[np.random.Generator]:
@@ -128,7 +128,7 @@ def make_policy(name: str, rng: np.random.Generator) -> Policy:
     return RandomPolicy(rng)
 
 
-def make_prosumer(world: World, index: int, policy: Policy) -> ProsumerAgent:
+def make_prosumer(world: RunInputs, index: int, policy: Policy) -> ProsumerAgent:
     """The prosumer agent number ``index`` of the scenario."""
     spec = world.scenario.prosumers[index]
     cfg = world.config
@@ -148,7 +148,7 @@ def make_prosumer(world: World, index: int, policy: Policy) -> ProsumerAgent:
     )
 
 
-def make_dso(world: World) -> DSOAgent:
+def make_dso(world: RunInputs) -> DSOAgent:
     """The DSO agent of the run."""
     return DSOAgent(
         world.feeder,
