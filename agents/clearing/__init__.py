@@ -21,16 +21,10 @@ from agents.clearing.bilateral import (
     BilateralClearing,
     bilateral_ticks,
 )
-from agents.clearing.counts import (
-    MessageCount,
-    auction_messages,
-    bilateral_max_requests,
-    bilateral_messages,
-)
 from agents.clearing.errors import InvalidSetting
 from agents.clearing.local import LocalRouter
 from agents.clearing.matching import Match, Order, match_double_auction, trade_id
-from agents.clearing.protocol import ClearedTrade, ClearingProtocol, Refusal, agreed_trades
+from agents.clearing.protocol import ClearedTrade, ClearingProtocol, Refusal
 
 
 class ProtocolName(StrEnum):
@@ -83,15 +77,10 @@ __all__ = [
     "ClearingProtocol",
     "LocalRouter",
     "Match",
-    "MessageCount",
     "Order",
     "ProtocolName",
     "Refusal",
     "ReplicatedAuction",
-    "agreed_trades",
-    "auction_messages",
-    "bilateral_max_requests",
-    "bilateral_messages",
     "clearing_ticks",
     "make_protocol",
     "match_double_auction",

@@ -18,7 +18,7 @@ Received ``Error`` messages are kept in ``errors`` and never answered.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -73,13 +73,6 @@ class ClearedTrade:
     seller: str
     quantity_kwh: float
     price_eur_per_kwh: float
-
-    def payment_eur(self, peer: str) -> float:
-        """What ``peer`` pays for this trade (cost positive): buyer +q*p, seller -q*p, else 0."""
-        amount = self.quantity_kwh * self.price_eur_per_kwh
-        if peer == self.buyer:
-            return amount
-        return -amount if peer == self.seller else 0.0
 
 
 class ClearingProtocol(Protocol):
@@ -302,15 +295,3 @@ class ClearingPeer:
     def _release(self, trade: ClearedTrade) -> None:
         """Give back what a voided final ``trade`` had taken (protocol bookkeeping)."""
         raise NotImplementedError
-
-
-def agreed_trades(finals: Mapping[str, Iterable[ClearedTrade]]) -> list[ClearedTrade]:
-    """Trades both the buyer and the seller report identically, in trade-id order.
-
-    ``finals`` maps each peer to its :meth:`ClearingProtocol.final_trades`. Where a last
-    message was lost the two sides can disagree (the sender of the last message cannot know
-    it arrived); settling only agreed trades keeps energy and money conserved.
-    """
-    reported = {(peer, t) for peer, trades in finals.items() for t in trades}
-    agreed = {t for peer, t in reported if peer == t.buyer and (t.seller, t) in reported}
-    return sorted(agreed, key=lambda t: t.trade_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import struct
 from dataclasses import dataclass
 
 import msgpack
@@ -19,7 +20,6 @@ from messaging.codec import (
     decode,
     decode_frame,
     encode,
-    encode_header,
     validate,
 )
 from messaging.errors import (
@@ -65,6 +65,12 @@ SCHEMA_KINDS = (
     "Error",
     "Absent",
 )
+
+
+def encode_header(kind: str) -> bytes:
+    """A frame header built from the documented layout: ``!HQB`` version, send ns, tag length."""
+    tag = kind.encode("ascii")
+    return struct.pack("!HQB", PROTOCOL_VERSION, 0, len(tag)) + tag
 
 
 def test_schema_kinds_registered_with_common_fields_first() -> None:
