@@ -133,11 +133,6 @@ class ProsumerSpec:
         _prefixed(where, profiles.load_index, self.load_profile)
         _prefixed(where, profiles.pv_index, self.pv_profile)
 
-    @property
-    def has_battery(self) -> bool:
-        """Whether this prosumer owns a battery."""
-        return self.battery_kwh > 0
-
 
 @dataclass(frozen=True)
 class PassiveLoadSpec:
