@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import struct
 from dataclasses import dataclass
 
 import msgpack
@@ -46,6 +45,7 @@ from messaging.messages import (
     error_reply,
     message_kind,
 )
+from tests.messaging.frames import encode_header
 from tests.messaging.strategies import messages, messages_of, values_for
 
 SCHEMA_KINDS = (
@@ -65,12 +65,6 @@ SCHEMA_KINDS = (
     "Error",
     "Absent",
 )
-
-
-def encode_header(kind: str) -> bytes:
-    """A frame header built from the documented layout: ``!HQB`` version, send ns, tag length."""
-    tag = kind.encode("ascii")
-    return struct.pack("!HQB", PROTOCOL_VERSION, 0, len(tag)) + tag
 
 
 def test_schema_kinds_registered_with_common_fields_first() -> None:

@@ -13,7 +13,7 @@ import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messaging.codec import encode, encode_header
+from messaging.codec import encode
 from messaging.endpoints import RelayEndpoints, ZmqConfig
 from messaging.errors import (
     InvalidMessage,
@@ -30,6 +30,7 @@ from messaging.messages import KINDS, Bid, Heartbeat, Message, Phase, error_repl
 from messaging.security import KeyStore
 from messaging.transport import Transport
 from messaging.zmq_transport import Relay, ZmqTransport
+from tests.messaging.frames import encode_header
 from tests.messaging.strategies import messages_of
 from tests.messaging.zmq_helpers import SCHEMES, TEST_RECV_MS, connect, running_relay
 
