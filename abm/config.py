@@ -1,107 +1,174 @@
-"""Typed run configurations and the CLI flags derived from them.
+"""The configuration of one market simulation run (``p2pvar simulate``, the PettingZoo env).
 
-Every entry point has one frozen dataclass config. Each field carries its help text in
-``field(metadata={"help": ...})``; :func:`add_config_args` turns the fields into argparse
-flags and :func:`config_from_args` builds the config back, so flags never drift from the
-config. Validation lives in the dataclass ``__post_init__`` and raises
-:class:`abm.errors.ConfigError` naming the field and the value.
+Every choice list is one ``StrEnum`` (owned by the layer whose rule it selects: the clearing
+protocols by ``agents.clearing``, fairness and Var pricing by ``dso``); the CLI's choices and
+:class:`SimConfig`'s validation are derived from the field's enum type.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import platform
-import sys
-import types
+import math
 import typing
-from importlib import metadata
-from pathlib import Path
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from enum import Enum, StrEnum
 
-from abm.jsonfile import write_json
-
-C = TypeVar("C")
-
-VERSIONED_PACKAGES = (
-    "p2pvar",
-    "numpy",
-    "pandas",
-    "pandapower",
-    "mesa",
-    "torch",
-    "pyzmq",
-    "msgpack",
-    "pettingzoo",
-)
+from abm.errors import ConfigError
+from agents.clearing import ProtocolName
+from agents.interval import IntervalScript, interval_script
+from dso.doe import Fairness
+from dso.var_price import VarPricing
 
 
-def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+class Market(StrEnum):
+    """Market mode: which of the P2P energy market and the Var support service run."""
+
+    GRID_ONLY = "grid-only"
+    P2P = "p2p"
+    VAR = "var"
+    MULTI = "multi"
 
 
-def add_config_args(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one ``--flag`` per field of the dataclass ``cls`` (defaults from the class)."""
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        if not f.init or f.metadata.get("cli") is False:
-            continue
-        typ = hints[f.name]
-        help_text = f.metadata.get("help", "")
-        default = f.default if f.default is not dataclasses.MISSING else None
-        kwargs: dict[str, Any] = {"dest": f.name, "default": default}
-        if typ is bool:
-            kwargs["action"] = argparse.BooleanOptionalAction
-        else:
-            origin = typing.get_origin(typ)
-            args = typing.get_args(typ)
-            if origin is typing.Literal:
-                kwargs["choices"] = list(args)
-                kwargs["type"] = type(args[0])
-            elif origin in (typing.Union, types.UnionType):
-                kwargs["type"] = next(a for a in args if a is not type(None))
-            else:
-                kwargs["type"] = typ
-            if "choices" in f.metadata:
-                kwargs["choices"] = f.metadata["choices"]
-        parser.add_argument(_flag(f.name), help=f"{help_text} (default: {default})", **kwargs)
+class PolicyName(StrEnum):
+    """The baseline prosumer policies (besides ``checkpoint:DIR``, learned actors)."""
+
+    RULE = "rule"
+    RANDOM = "random"
+    TOU = "tou"
 
 
-def config_from_args(cls: type[C], ns: argparse.Namespace) -> C:
-    """Build the config ``cls`` from parsed flags (validation runs in the dataclass)."""
-    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in vars(ns).items() if k in names})
+#: Prefix of the policy ``checkpoint:DIR``: each prosumer acts with its own actor file in DIR.
+CHECKPOINT_POLICY_PREFIX = "checkpoint:"
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of Python and of the packages a result depends on."""
-    out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for name in VERSIONED_PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+def checkpoint_dir(policy: str) -> str | None:
+    """The actor directory of the policy ``checkpoint:DIR``; ``None`` for any other policy."""
+    if isinstance(policy, str) and policy.startswith(CHECKPOINT_POLICY_PREFIX):
+        return policy[len(CHECKPOINT_POLICY_PREFIX) :]
+    return None
 
 
-def to_jsonable(obj: Any) -> Any:
-    """Dataclasses, paths and tuples to plain JSON values."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
+def unknown_policy(policy: object) -> ConfigError:
+    """The error for a policy that is neither a baseline name nor ``checkpoint:DIR``."""
+    names = ", ".join(PolicyName)
+    return ConfigError(f"policy={policy!r} is not one of {names} or checkpoint:DIR")
 
 
-def write_run_config(out_dir: Path, config: Any, seed: int | None, **extra: Any) -> Path:
-    """Write ``config.json`` (resolved config, seed, package versions) into ``out_dir``.
+def check_policy_name(policy: str) -> str:
+    """Return ``policy`` if it is a baseline name or ``checkpoint:DIR``; raise otherwise."""
+    if policy in tuple(PolicyName) or checkpoint_dir(policy):
+        return str(policy)
+    raise unknown_policy(policy)
 
-    Written to a temporary file and renamed, so a crash never leaves a half-written file.
-    """
-    doc = {"config": to_jsonable(config), "seed": seed, "versions": package_versions()}
-    doc.update(to_jsonable(extra))
-    return write_json(Path(out_dir) / "config.json", doc, sort_keys=True)
+
+class DaySet(StrEnum):
+    """Which days the profiles are drawn from."""
+
+    TEST = "test"
+    TRAIN = "train"
+
+
+#: Default P2P network charge, EUR/kWh (its source: ``docs/market.md``).
+DEFAULT_NETWORK_CHARGE_EUR_PER_KWH = 0.03
+
+
+E = typing.TypeVar("E", bound=Enum)
+
+
+def enum_value(
+    choices: type[E], name: str, value: object, error: type[Exception] = ConfigError
+) -> E:
+    """``value`` as a member of ``choices``; ``error`` naming ``name`` and ``value`` otherwise."""
+    try:
+        return choices(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in choices)
+        raise error(f"{name}={value!r} is not one of {allowed}") from None
+
+
+def market_has_p2p(market: str) -> bool:
+    """Whether the P2P energy market runs in this market mode."""
+    return market in (Market.P2P, Market.MULTI)
+
+
+def market_has_var(market: str) -> bool:
+    """Whether the Var support service runs in this market mode."""
+    return market in (Market.VAR, Market.MULTI)
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """One market simulation: network, market mode, policy, protocol, days and seed."""
+
+    network: str = field(
+        default="ieee33",
+        metadata={"help": "network name (ieee33, swiss161) or path to a pandapower JSON file"},
+    )
+    market: Market = field(
+        default=Market.MULTI,
+        metadata={"help": "market mode: grid-only, p2p (P2P only), var (Var only), multi (both)"},
+    )
+    policy: str = field(
+        default=PolicyName.RULE.value,
+        metadata={
+            "help": "prosumer policy: rule, random, tou (time-of-use rule) or checkpoint:DIR "
+            "(each prosumer's own actor file DIR/<id>.npz)"
+        },
+    )
+    protocol: ProtocolName = field(
+        default=ProtocolName.AUCTION, metadata={"help": "decentralized P2P clearing protocol"}
+    )
+    days: int = field(default=1, metadata={"help": "number of days to simulate"})
+    day_set: DaySet = field(
+        default=DaySet.TEST,
+        metadata={"help": "draw days from the held-out test days or training days"},
+    )
+    first_day: int = field(
+        default=0, metadata={"help": "index of the first day within the chosen day set"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the run's random generator"})
+    fairness: Fairness = field(
+        default=Fairness.EQUAL,
+        metadata={"help": "DOE fairness rule (equal, or proportional to PV size)"},
+    )
+    scenario: str | None = field(
+        default=None, metadata={"help": "prosumer scenario JSON file (default: built-in)"}
+    )
+    var_pricing: VarPricing = field(
+        default=VarPricing.EX_POST,
+        metadata={
+            "help": "Var settlement: ex-post (symmetric, marginal loss at the settled power "
+            "flow) or ex-ante (the published price times injected q, for comparison)"
+        },
+    )
+    network_charge_eur_per_kwh: float = field(
+        default=DEFAULT_NETWORK_CHARGE_EUR_PER_KWH,
+        metadata={"help": "P2P network charge per traded kWh, half paid by each party"},
+    )
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            choices = _HINTS[f.name]
+            if isinstance(choices, type) and issubclass(choices, Enum):
+                object.__setattr__(self, f.name, enum_value(choices, f.name, getattr(self, f.name)))
+        object.__setattr__(self, "policy", check_policy_name(self.policy))
+        if not isinstance(self.days, int) or self.days < 1:
+            raise ConfigError(f"days={self.days!r} must be a positive integer")
+        if not isinstance(self.first_day, int) or self.first_day < 0:
+            raise ConfigError(f"first_day={self.first_day!r} must be a non-negative integer")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
+        charge = self.network_charge_eur_per_kwh
+        if (
+            isinstance(charge, bool)
+            or not isinstance(charge, int | float)
+            or not 0.0 <= charge < math.inf
+        ):
+            raise ConfigError(f"network_charge_eur_per_kwh={charge!r} must be a finite number >= 0")
+
+    def interval_script(self) -> IntervalScript:
+        """The phases of every interval of this run (see :mod:`agents.interval`)."""
+        return interval_script(self.protocol, p2p=market_has_p2p(self.market))
+
+
+_HINTS = typing.get_type_hints(SimConfig)

@@ -23,10 +23,10 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from abm.config import SimConfig
 from abm.model import MarketModel
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.sim_config import SimConfig
-from abm.world import agent_rngs, build_world, make_policy
+from abm.run_inputs import agent_rngs, build_run_inputs, make_policy
 from agents.policy import ACTION_DIM, OBS_DIM, ExternalPolicy, Policy
 from agents.prosumer import ProsumerAgent
 
@@ -45,7 +45,7 @@ class MarketParallelEnv(ParallelEnv):
         self.render_mode: str | None = None  # nothing to render (PettingZoo's attribute)
         self.config = config or SimConfig()
         self.sample_days = sample_days
-        self._template = build_world(self.config)
+        self._template = build_run_inputs(self.config)
         self.possible_agents = list(self._template.prosumer_ids)
         self.agents: list[str] = []
         self.n_bus = self._template.feeder.n_bus
@@ -76,7 +76,9 @@ class MarketParallelEnv(ParallelEnv):
             first_day = int(self._rng.integers(0, len(pool) - self.config.days + 1))
         model_seed = int(self._rng.integers(0, 2**31 - 1))
         config = dataclasses.replace(self.config, first_day=first_day, seed=model_seed)
-        world = build_world(config, feeder=self._template.feeder, scenario=self._template.scenario)
+        world = build_run_inputs(
+            config, feeder=self._template.feeder, scenario=self._template.scenario
+        )
         self.policies = {pid: ExternalPolicy() for pid in self.possible_agents}
         rngs = agent_rngs(model_seed, len(self.possible_agents))
         self.config_policies: dict[str, Policy] = {

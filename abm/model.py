@@ -1,13 +1,16 @@
 """The in-process backend: a Mesa 3 model whose agents talk through the in-memory bus.
 
-``MarketModel.step()`` runs one market interval as named phases, in this order:
+``MarketModel.step()`` runs one market interval as the phases of its
+:class:`agents.interval.IntervalScript` (``SimConfig.interval_script()``), the same script the
+DSO process's clock runs:
 
-1. ``publish``  — the DSO opens the interval: envelopes (public) and Var prices;
-2. ``decide``   — prosumers observe, ask their policy and send their orders;
-3. ``clear``    — the decentralized P2P clearing protocol runs among the peers;
+1. ``open``     — the DSO opens the interval: envelopes (public) and Var prices;
+2. ``orders``   — prosumers observe, ask their policy and send their orders;
+3. the clearing protocol's ticks (``clear``/``confirm``), with a P2P market only;
 4. ``schedule`` — prosumers commit their plan and send their schedule to the DSO;
 5. ``settle``   — the DSO runs the AC power flow and settles retail and Var amounts;
-6. ``collect``  — rows of every result table go to the Mesa ``DataCollector``.
+
+then ``collect``: rows of every result table go to the Mesa ``DataCollector``.
 
 After each phase the bus is drained: every agent handles its queued messages (in agent
 order, FIFO per agent) until no message is left, so a phase ends when the agents are quiet.
@@ -22,9 +25,15 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from abm.sim_config import SimConfig, market_has_p2p
-from abm.world import World, agent_rngs, build_world, make_dso, make_policy, make_prosumer
-from agents.clearing import clearing_ticks
+from abm.config import SimConfig
+from abm.run_inputs import (
+    RunInputs,
+    agent_rngs,
+    build_run_inputs,
+    make_dso,
+    make_policy,
+    make_prosumer,
+)
 from agents.policy import Policy
 from agents.prosumer import ProsumerAgent
 from analysis.metrics import with_bill_totals
@@ -68,12 +77,12 @@ class MarketModel(mesa.Model):
         self,
         config: SimConfig,
         *,
-        world: World | None = None,
+        world: RunInputs | None = None,
         policies: Mapping[str, Policy] | None = None,
     ) -> None:
         super().__init__(seed=config.seed)
         self.config = config
-        self.world = world if world is not None else build_world(config)
+        self.world = world if world is not None else build_run_inputs(config)
         # In one process, send-to-receive latency is only queueing within a phase: not timed.
         self.bus = InMemoryBus(measure_latency=False)
         self.dso = MessageAgent(self, make_dso(self.world), self.bus.endpoint(DSO_ID))
@@ -83,8 +92,8 @@ class MarketModel(mesa.Model):
             policy = (policies or {}).get(pid) or make_policy(config.policy, rngs[i], self.world, i)
             logic = make_prosumer(self.world, i, policy)
             self.prosumers.append(MessageAgent(self, logic, self.bus.endpoint(pid)))
-        p2p = market_has_p2p(config.market)
-        self.clearing_ticks = clearing_ticks(config.protocol) if p2p else ()
+        self.script = config.interval_script()
+        self._next_tick = 0
         self.interval = 0
         self.datacollector = mesa.DataCollector(
             tables={name: list(outcome_columns(table)) for name, table in TABLES.items()}
@@ -102,31 +111,30 @@ class MarketModel(mesa.Model):
         while sum(agent.step() for agent in self.agents) > 0:
             pass
 
-    def publish(self) -> None:
-        """Phase 1: the DSO opens the interval (envelopes and Var prices)."""
+    def open(self) -> None:
+        """The DSO opens the interval (envelopes and Var prices)."""
         self.dso.send_all(self.dso.logic.open_interval(self.interval))
         self.deliver()
+        self._next_tick = 0
 
-    def decide(self) -> None:
-        """Phase 2: prosumers decide and send their orders."""
-        self._dso_phase("orders")
-
-    def clear(self) -> None:
-        """Phase 3: the clearing protocol's clock ticks (auction: clear, confirm)."""
-        for name, round_ in self.clearing_ticks:
-            self._dso_phase(name, round_)
-
-    def schedule(self) -> None:
-        """Phase 4: prosumers commit and send schedules."""
-        self._dso_phase("schedule")
+    def run_ticks(self, through: str | None = None) -> None:
+        """Open the script's next ticks up to its last one named ``through`` (default: all)."""
+        ticks = self.script.ticks
+        end = len(ticks)
+        if through is not None:
+            end = max(i for i, (name, _) in enumerate(ticks) if name == through) + 1
+        for name, round_ in ticks[self._next_tick : end]:
+            self.dso.send_all(self.dso.logic.phase(name, round_))
+            self.deliver()
+        self._next_tick = max(self._next_tick, end)
 
     def settle(self) -> None:
-        """Phase 5: power flow and settlements."""
+        """Power flow and settlements."""
         self.dso.send_all(self.dso.logic.settle())
         self.deliver()
 
     def collect(self) -> None:
-        """Phase 6: one row per table and interval (per prosumer, trade, bus, message kind)."""
+        """One row per table and interval (per prosumer, trade, bus, message kind)."""
         t = self.interval
         dc = self.datacollector
         dc.add_table_row("intervals", outcome_row(self.dso.logic.last_outcome))
@@ -168,24 +176,18 @@ class MarketModel(mesa.Model):
                 totals[kind] = (sent + st.msgs_sent, recv + st.msgs_recv, nbytes + st.bytes_sent)
         return totals
 
-    def _dso_phase(self, name: str, round_: int = 0) -> None:
-        self.dso.send_all(self.dso.logic.phase(name, round_))
-        self.deliver()
-
     def begin_interval(self) -> None:
         """Run the interval up to the point where prosumers observe (the RL env's reset)."""
-        self.publish()
+        self.open()
 
     def finish_interval(self) -> None:
-        """Run the rest of the interval from the decisions on."""
-        self.decide()
-        self.clear()
-        self.schedule()
+        """Run the rest of the interval from the decisions on: every tick, settle, collect."""
+        self.run_ticks()
         self.settle()
         self.collect()
         self.interval += 1
 
     def step(self) -> None:
-        """One market interval: publish, decide, clear, schedule, settle, collect."""
+        """One market interval: every phase of the script, then collect."""
         self.begin_interval()
         self.finish_interval()

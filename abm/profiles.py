@@ -91,14 +91,6 @@ class Profiles:
         """Column of the PV profile ``name``; :class:`ConfigError` if unknown."""
         return _index(self.pv_names, name, "pv_profile")
 
-    def load_day(self, name: str, day: int) -> np.ndarray:
-        """Load profile ``name`` over day ``day``, p.u. of annual peak, shape ``(T,)``."""
-        return self.load_p_pu[check_day(day), :, self.load_index(name)]
-
-    def pv_day(self, name: str, day: int) -> np.ndarray:
-        """PV profile ``name`` over day ``day``, kW per kWp, shape ``(T,)``."""
-        return self.pv_p_kw_per_kwp[check_day(day), :, self.pv_index(name)]
-
 
 def _index(names: tuple[str, ...], name: str, field: str) -> int:
     try:
@@ -112,11 +104,6 @@ def check_day(day: int) -> int:
     if isinstance(day, bool) or not isinstance(day, int | np.integer) or not 0 <= day < DAYS:
         raise ConfigError(f"day = {day!r}: must be an integer in [0, {DAYS})")
     return int(day)
-
-
-def is_test_day(day: int) -> bool:
-    """Whether ``day`` is a held-out test day (every fifth day)."""
-    return check_day(day) % TEST_EVERY_N_DAYS == TEST_EVERY_N_DAYS - 1
 
 
 def check_interval_min(interval_min: int) -> int:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from abm.errors import ConfigError
-from abm.jsonfile import load_json, write_json
+from abm.jsonfile import build_dataclass, json_object, load_json, write_json
 from abm.profiles import (
     DEFAULT_INTERVAL_MIN,
     MINUTES_PER_DAY,
@@ -132,11 +132,6 @@ class ProsumerSpec:
             )
         _prefixed(where, profiles.load_index, self.load_profile)
         _prefixed(where, profiles.pv_index, self.pv_profile)
-
-    @property
-    def has_battery(self) -> bool:
-        """Whether this prosumer owns a battery."""
-        return self.battery_kwh > 0
 
 
 @dataclass(frozen=True)
@@ -534,25 +529,6 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
     return {"format_version": SCENARIO_FORMAT_VERSION, **dataclasses.asdict(scenario)}
 
 
-def _build(cls: type, data: Any, where: str) -> Any:
-    """Construct dataclass ``cls`` from a mapping with exactly its field names."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{where} = {data!r}: must be a JSON object")
-    names = {f.name for f in dataclasses.fields(cls)}
-    required = {
-        f.name
-        for f in dataclasses.fields(cls)
-        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    }
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{where}.{unknown[0]}: unknown field; expected {sorted(names)}")
-    missing = sorted(required - set(data))
-    if missing:
-        raise ConfigError(f"{where}.{missing[0]}: missing field")
-    return cls(**data)
-
-
 def _items(data: Mapping[str, Any], key: str) -> list[Any]:
     value = data.get(key, [])
     if not isinstance(value, list | tuple):
@@ -562,9 +538,7 @@ def _items(data: Mapping[str, Any], key: str) -> list[Any]:
 
 def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
     """Rebuild and validate a scenario from :func:`scenario_to_dict` data."""
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"scenario = {data!r}: must be a JSON object")
-    body = dict(data)
+    body = dict(json_object(data, "scenario"))
     version = body.pop("format_version", None)
     if version != SCENARIO_FORMAT_VERSION:
         raise ConfigError(
@@ -572,17 +546,17 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
         )
     if "prosumers" in body:
         body["prosumers"] = tuple(
-            _build(ProsumerSpec, item, f"scenario.prosumers[{i}]")
+            build_dataclass(ProsumerSpec, item, f"scenario.prosumers[{i}]")
             for i, item in enumerate(_items(data, "prosumers"))
         )
     if "passive_loads" in body:
         body["passive_loads"] = tuple(
-            _build(PassiveLoadSpec, item, f"scenario.passive_loads[{i}]")
+            build_dataclass(PassiveLoadSpec, item, f"scenario.passive_loads[{i}]")
             for i, item in enumerate(_items(data, "passive_loads"))
         )
     if "tariffs" in body:
-        body["tariffs"] = _build(Tariffs, body["tariffs"], "scenario.tariffs")
-    return _build(Scenario, body, "scenario")
+        body["tariffs"] = build_dataclass(Tariffs, body["tariffs"], "scenario.tariffs")
+    return build_dataclass(Scenario, body, "scenario")
 
 
 def save_scenario(scenario: Scenario, path: Path) -> Path:

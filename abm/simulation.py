@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 from tqdm import tqdm
 
-from abm.config import write_run_config
+from abm.config import SimConfig
 from abm.jsonfile import write_json
 from abm.model import MarketModel
+from abm.provenance import write_run_config
 from abm.results import write_tables
 from abm.scenario import scenario_to_dict
-from abm.sim_config import SimConfig
 from analysis.metrics import summarize
 
 

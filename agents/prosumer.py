@@ -29,14 +29,8 @@ from typing import Any
 import numpy as np
 
 from agents.battery import Battery
-from agents.clearing import (
-    ClearedTrade,
-    ClearingProtocol,
-    Outgoing,
-    ProtocolName,
-    make_protocol,
-)
-from agents.clearing.errors import ClearingError
+from agents.clearing import ClearedTrade, ClearingProtocol, ProtocolName, make_protocol
+from agents.clearing.errors import REFUSALS
 from agents.outcome import ProsumerOutcome, TradeOutcome
 from agents.plan import Plan, plan_interval
 from agents.policy import Action, InvalidAction, Observation, Policy
@@ -51,6 +45,7 @@ from messaging.messages import (
     Error,
     Message,
     Offer,
+    Outgoing,
     Phase,
     Schedule,
     Settlement,
@@ -266,7 +261,7 @@ class ProsumerAgent:
             )
         try:
             return self.protocol.start(t, order, dict(self.envelopes), self.duration_h)
-        except ClearingError as exc:  # own order refused by the protocol: take part without it
+        except REFUSALS as exc:  # own order refused by the protocol: take part without it
             self.errors.append(f"interval {t}: own order refused: {exc}")
             return self.protocol.start(t, None, dict(self.envelopes), self.duration_h)
 

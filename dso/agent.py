@@ -32,6 +32,7 @@ from messaging.messages import (
     Error,
     Message,
     Offer,
+    Outgoing,
     Phase,
     Schedule,
     Settlement,
@@ -48,8 +49,6 @@ VM_MIN_PU = 0.95
 VM_MAX_PU = 1.05
 #: Tolerance when checking a schedule against its envelope (kW, and kvar for q).
 ENVELOPE_TOL_KW = 1e-6
-
-Outgoing = tuple[str | None, Message]
 
 
 @dataclass(frozen=True)
@@ -201,7 +200,7 @@ class DSOAgent:
         return out
 
     def _phase_msg(self, name: str, round_: int = 0) -> Phase:
-        return Phase(DSO_ID, self.interval, self._next_seq(), name, 0, round_)
+        return Phase(DSO_ID, self.interval, self._next_seq(), name, round_)
 
     def phase(self, name: str, round_: int = 0) -> list[Outgoing]:
         """Open market phase ``name`` (tick ``round_`` of it), broadcast to every agent."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
 
 import numpy as np
 
@@ -24,8 +24,14 @@ from dso.blas import single_blas_thread
 from dso.errors import InvalidInput
 from dso.powerflow import KW_PER_PU, RadialPowerFlow
 
-Fairness = Literal["equal", "proportional"]
-FAIRNESS_RULES: tuple[str, ...] = ("equal", "proportional")
+
+class Fairness(StrEnum):
+    """How the envelopes share the grid's headroom: equally, or in proportion to PV size."""
+
+    EQUAL = "equal"
+    PROPORTIONAL = "proportional"
+
+
 #: Safety margin inside the limits. Voltages: an independent AC power flow at the envelope
 #: corner also stays inside (our power flow agrees with pandapower to ~1e-12 pu), and the
 #: corners bound every voltage of the box (sampled: never passed by more than 4e-14 pu).
@@ -393,7 +399,7 @@ def compute_envelopes(
     q_other_kvar: np.ndarray,
     max_export_kw: np.ndarray,
     max_import_kw: np.ndarray,
-    fairness: Fairness = "equal",
+    fairness: Fairness | str = Fairness.EQUAL,
     weights: np.ndarray | None = None,
     vm_min_pu: float = 0.95,
     vm_max_pu: float = 1.05,
@@ -431,7 +437,7 @@ def compute_envelopes(
             raise InvalidInput("fairness='proportional' needs weights (e.g. PV kWp per prosumer)")
         export_w = _vector("weights", weights, n_p, nonneg=True)
     else:
-        raise InvalidInput(f"fairness must be one of {', '.join(FAIRNESS_RULES)}, got {fairness!r}")
+        raise InvalidInput(f"fairness must be one of {', '.join(Fairness)}, got {fairness!r}")
     if not 0 < vm_min_pu < vm_max_pu:
         raise InvalidInput(f"need 0 < vm_min_pu < vm_max_pu, got {vm_min_pu!r}, {vm_max_pu!r}")
     if not max_loading_percent > 0:

@@ -1,6 +1,6 @@
 """Var prices from loss sensitivities, and the Var settlement rules (``docs/grid.md``).
 
-Two rules, selected by :data:`VAR_PRICINGS`:
+Two rules, selected by :class:`VarPricing`:
 
 - ``ex-post`` (default): each inverter's reactive power ``q_k`` at bus ``i`` is paid
   ``-lambda_t * dP_loss/dq_i * q_k * dt`` with the sensitivity at the settled power flow:
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from enum import StrEnum
 
 import numpy as np
 
@@ -25,7 +26,12 @@ from dso.errors import InvalidInput
 from dso.powerflow import PowerFlowResult, RadialPowerFlow
 from dso.sensitivity import sensitivities_at
 
-VAR_PRICINGS: tuple[str, ...] = ("ex-ante", "ex-post")
+
+class VarPricing(StrEnum):
+    """The Var settlement rules (see the module docstring)."""
+
+    EX_ANTE = "ex-ante"
+    EX_POST = "ex-post"
 
 
 def _energy_price(energy_price_eur_per_kwh: float | np.ndarray) -> np.ndarray:
@@ -99,10 +105,10 @@ def settle_var(
     inverters' ``q_inverter_kvar`` ``(n_prosumer,)`` or ``(B, n_prosumer)`` included;
     ``prosumer_bus`` ``(n_prosumer,)``; ``energy_price_eur_per_kwh`` scalar or ``(B,)``.
     The counterfactual takes every ``q_inverter_kvar`` out of ``q_bus_kvar``. ``pricing``:
-    one of :data:`VAR_PRICINGS`; ``ex-ante`` needs the published price per prosumer.
+    one of :class:`VarPricing`; ``ex-ante`` needs the published price per prosumer.
     """
-    if pricing not in VAR_PRICINGS:
-        raise InvalidInput(f"pricing={pricing!r} is not one of {', '.join(VAR_PRICINGS)}")
+    if pricing not in tuple(VarPricing):
+        raise InvalidInput(f"pricing={pricing!r} is not one of {', '.join(VarPricing)}")
     duration_h = _duration(duration_h)
     lam = _energy_price(energy_price_eur_per_kwh)
     p = np.asarray(p_bus_kw, dtype=float)

@@ -244,13 +244,6 @@ def _values(codec: _Codec, msg: Message) -> tuple[Any, ...]:
     return values if type(values) is tuple else (values,)
 
 
-def encode_header(kind: str, send_ns: int | None = None) -> bytes:
-    """The header of a frame of ``kind`` sent at ``send_ns`` (now by default)."""
-    tag = kind.encode("ascii")
-    stamp = time.time_ns() if send_ns is None else send_ns
-    return _HEADER.pack(PROTOCOL_VERSION, stamp, len(tag)) + tag
-
-
 def encode(msg: Message, send_ns: int | None = None) -> bytes:
     """Validate ``msg`` and return its frame (header and msgpack payload)."""
     codec = _codec_for(type(msg))

@@ -20,8 +20,11 @@ class RejectedMessage(MessagingError):
 
     Attributes name what is known of the refused message; each is ``None`` when unknown.
     ``origin`` is the agent id the transport attributes the frames to (the relay-stamped,
-    authenticated sender on ZeroMQ), the address an ``Error`` reply should go to.
+    authenticated sender on ZeroMQ), the address an ``Error`` reply should go to. ``code``
+    is a short machine-readable name of the refusal (in a clearing peer's ``Refusal``).
     """
+
+    code: str = "rejected"
 
     def __init__(
         self,
@@ -65,11 +68,16 @@ class SenderMismatch(RejectedMessage):
 
 
 class DuplicateMessage(RejectedMessage):
-    """A sender's sequence number did not increase (duplicate or replay)."""
+    """A duplicate: a sender's ``seq`` did not increase (a replay), or a second order or
+    request from one sender where one is allowed."""
+
+    code = "duplicate"
 
 
 class LateMessage(RejectedMessage):
-    """A message belongs to an interval that is already over."""
+    """A message belongs to an interval (or clearing round) that is over, or its phase closed."""
+
+    code = "late"
 
 
 class SenderMuted(RejectedMessage):

@@ -35,7 +35,6 @@ MAX_INTERVAL = 2**31 - 1
 MAX_SEQ = 2**63 - 1
 MAX_BUS = 2**31 - 1
 MAX_ROUND = 2**31 - 1
-MAX_DEADLINE_MS = 2**31 - 1
 MAX_TEXT_CHARS = 256
 #: Most rows of a table field (one per prosumer of a feeder).
 MAX_TABLE_ROWS = 1000
@@ -53,7 +52,6 @@ DSO_ID = "dso"
 #: Market phases the DSO clock opens, in order.
 PHASES: tuple[str, ...] = ("open", "orders", "clear", "confirm", "schedule", "settle", "close")
 #: Roles an agent can join with.
-ROLES: tuple[str, ...] = ("prosumer", "dso")
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +154,6 @@ IntervalIndex = Annotated[int, _int(0, MAX_INTERVAL)]
 SeqNumber = Annotated[int, _int(0, MAX_SEQ)]
 BusIndex = Annotated[int, _int(0, MAX_BUS)]
 RoundIndex = Annotated[int, _int(0, MAX_ROUND)]
-PowerLimitKw = Annotated[float, _float(0.0, MAX_POWER_KW)]
 SignedPowerKw = Annotated[float, _float(-MAX_POWER_KW, MAX_POWER_KW)]
 QuantityKwh = Annotated[float, _float(0.0, MAX_QUANTITY_KWH)]
 PositiveQuantityKwh = Annotated[float, _float(0.0, MAX_QUANTITY_KWH, lo_open=True)]
@@ -183,6 +180,9 @@ class Message:
     interval: IntervalIndex
     seq: SeqNumber
 
+
+#: A message to send: ``(recipient id, message)``; recipient ``None`` broadcasts to all.
+Outgoing = tuple[str | None, Message]
 
 M = TypeVar("M", bound=type[Message])
 
@@ -335,29 +335,34 @@ class Settlement(Message):
 @message_kind
 @dataclass(frozen=True, slots=True)
 class Phase(Message):
-    """The DSO clock opens ``phase`` (one of :data:`PHASES`) until ``deadline_ms``.
+    """The DSO clock opens ``phase`` (one of :data:`PHASES`).
 
     ``round`` numbers repeated ticks of a phase (the bilateral protocol's rounds; 0 otherwise).
     """
 
     phase: Annotated[str, FieldSpec(str, choices=frozenset(PHASES))]
-    deadline_ms: Annotated[int, _int(0, MAX_DEADLINE_MS)]
     round: RoundIndex = 0
 
 
 @message_kind
 @dataclass(frozen=True, slots=True)
 class Heartbeat(Message):
-    """Liveness signal."""
+    """Liveness only: the DSO's while it waits, a prosumer's "alive" answer to a ``Leave``."""
+
+
+@message_kind
+@dataclass(frozen=True, slots=True)
+class PhaseAck(Message):
+    """A prosumer handled tick ``(phase, round)`` of the DSO's clock and sent its outputs."""
+
+    phase: Annotated[str, FieldSpec(str, choices=frozenset(PHASES))]
+    round: RoundIndex = 0
 
 
 @message_kind
 @dataclass(frozen=True, slots=True)
 class Join(Message):
-    """An agent announces itself with its role (one of :data:`ROLES`) and bus (-1: none)."""
-
-    role: Annotated[str, FieldSpec(str, choices=frozenset(ROLES))]
-    bus: Annotated[int, _int(-1, MAX_BUS)]
+    """An agent announces itself (a restarted process: a new incarnation)."""
 
 
 @message_kind
@@ -388,17 +393,6 @@ class Error(Message):
     refused_kind: KindName
     refused_seq: Annotated[int, _int(-1, MAX_SEQ)]
     reason: Text
-
-
-@message_kind
-@dataclass(frozen=True, slots=True)
-class IntervalReport(Message):
-    """The DSO's published outcome of an interval."""
-
-    loss_kw: PowerLimitKw
-    vmin_pu: VoltagePu
-    vmax_pu: VoltagePu
-    clearing_price_eur_per_kwh: SignedPriceEurPerKwh
 
 
 def error_reply(exc: RejectedMessage, *, sender: str, interval: int, seq: int) -> Error:

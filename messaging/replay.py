@@ -44,7 +44,3 @@ class ReplayGuard:
             )
         self._last_interval[sender] = interval
         return msg
-
-    def last_seq(self, sender: str) -> int | None:
-        """Highest seq accepted from ``sender`` so far, or ``None``."""
-        return self._last_seq.get(sender)

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import strategies as st
 
 from agents.clearing import LocalRouter, make_protocol
-from agents.clearing.peer import ClearedTrade
+from agents.clearing.protocol import ClearedTrade
 from messaging.messages import Bid, Envelope, Error, Offer
 
 #: Tolerance of the money and energy invariants (EUR, kWh).
@@ -104,6 +104,21 @@ def markets(draw: st.DrawFn, min_peers: int = 2, max_peers: int = 10) -> Market:
         )
         orders[peer] = cls(peer, INTERVAL, 0, quantity, draw(PRICES))
     return Market(envelopes, orders, duration_h)
+
+
+def payment_eur(trade: ClearedTrade, peer: str) -> float:
+    """What ``peer`` pays for ``trade`` (cost positive): buyer +q*p, seller -q*p, else 0."""
+    amount = trade.quantity_kwh * trade.price_eur_per_kwh
+    if peer == trade.buyer:
+        return amount
+    return -amount if peer == trade.seller else 0.0
+
+
+def agreed_trades(finals: dict[str, list[ClearedTrade]]) -> list[ClearedTrade]:
+    """Trades both the buyer and the seller report identically, in trade-id order."""
+    reported = {(peer, t) for peer, trades in finals.items() for t in trades}
+    agreed = {t for peer, t in reported if peer == t.buyer and (t.seller, t) in reported}
+    return sorted(agreed, key=lambda t: t.trade_id)
 
 
 def all_trades(finals: dict[str, list[ClearedTrade]]) -> list[ClearedTrade]:

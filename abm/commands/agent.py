@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from abm.deploy.spec import Role
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``agent`` subcommand."""
@@ -17,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(DIR/deploy/run.json; `p2pvar deploy --dry-run` writes it without starting "
         "anything). The DSO process also hosts the message relay.",
     )
-    parser.add_argument("--role", required=True, choices=("dso", "prosumer"), help="agent role")
+    parser.add_argument("--role", required=True, choices=[str(r) for r in Role], help="agent role")
     parser.add_argument("--id", required=True, dest="agent_id", help="agent id (e.g. dso, p05)")
     parser.add_argument("--config", required=True, type=Path, help="run spec file (JSON)")
     parser.set_defaults(func=run)

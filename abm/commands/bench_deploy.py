@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from abm.commands.output import emit
+from abm.config import Market, SimConfig
 from abm.errors import ConfigError
-from abm.sim_config import SimConfig
+from agents.clearing import ProtocolName
 
 #: Prosumer counts of the default scaling sweep (the full network is added).
 DEFAULT_SIZES = "4,8,16"
@@ -80,11 +81,11 @@ def deployed(
 ) -> dict[str, float]:
     """Deploy ``config`` and return its interval figures (``progress``: a line and a bar)."""
     from abm.deploy.launcher import deploy
-    from abm.deploy.spec import DeployOptions
+    from abm.deploy.spec import DeployOptions, Transport
 
     if progress:
         print(f"deploying {config.protocol} over {transport} ({out.name}) ...", file=sys.stderr)
-    result = deploy(config, DeployOptions(transport=transport), out, progress=progress)
+    result = deploy(config, DeployOptions(transport=Transport(transport)), out, progress=progress)
     timing = result.tables["timing"]
     n = len(timing)
     span_s = timing["start_ms"].iloc[-1] / 1000 if n > 1 else 0.0
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its figures."""
     sizes = _sizes(args.sizes)
     progress = not args.no_progress
-    base = SimConfig(network=args.network, market="multi", policy="rule", days=args.days)
+    base = SimConfig(network=args.network, market=Market.MULTI, policy="rule", days=args.days)
     result: dict[str, Any] = {"network": args.network, "days": args.days}
     scaling: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="p2pvar-bench-") as tmp:
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         if args.prosumers is not None:
             path, _ = scenario_with(args.network, args.prosumers, tmp_dir / "scenario.json")
             base = dataclasses.replace(base, scenario=str(path))
-        for protocol in ("auction", "bilateral"):
+        for protocol in ProtocolName:
             config = dataclasses.replace(base, protocol=protocol)
             ipc = deployed(config, "ipc", tmp_dir / f"{protocol}-ipc", progress=progress)
             tcp = deployed(config, "tcp", tmp_dir / f"{protocol}-tcp", progress=progress)

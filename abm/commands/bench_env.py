@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from abm.commands.output import emit
+from abm.config import DaySet, Market, SimConfig
 from abm.errors import ConfigError
-from abm.sim_config import MARKETS, Market, SimConfig
 
 #: World counts of the vectorised environment.
 BATCH_SIZES = (1, 16, 64, 256)
@@ -47,7 +47,7 @@ def bench_env(
     from abm.training.publication_cache import PublicationCache
     from abm.training.vec_env import MarketVecEnv
 
-    config = SimConfig(network=network, market=market, day_set="train")
+    config = SimConfig(network=network, market=market, day_set=DaySet.TRAIN)
     rng = np.random.default_rng(seed)
     result: dict[str, Any] = {"network": network, "market": market, "n_days": n_days}
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +106,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "build the envelope and Var price cache of the days used.",
     )
     parser.add_argument("--network", default="ieee33", help="network name or file")
-    parser.add_argument("--market", default="multi", choices=MARKETS, help="market mode")
+    parser.add_argument("--market", default="multi", choices=list(Market), help="market mode")
     parser.add_argument("--days", type=int, default=2, help="distinct training days used")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random actions")
     parser.add_argument(

@@ -8,7 +8,8 @@ import statistics
 import time
 
 from abm.commands.output import emit
-from abm.sim_config import SimConfig
+from abm.config import Market, SimConfig
+from agents.clearing import ProtocolName
 
 #: Intervals per timed repetition (two days of hourly intervals).
 BENCH_INTERVALS = 48
@@ -18,9 +19,9 @@ BENCH_REPEATS = 3
 def _intervals_per_s(config: SimConfig) -> tuple[float, float, float, int]:
     """Median intervals/s over repeats, messages and bytes per interval, prosumer count."""
     from abm.model import MarketModel
-    from abm.world import build_world
+    from abm.run_inputs import build_run_inputs
 
-    world = build_world(config)
+    world = build_run_inputs(config)
     rates, msgs, nbytes = [], 0.0, 0.0
     for _ in range(BENCH_REPEATS):
         model = MarketModel(config, world=world)
@@ -51,16 +52,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its figures."""
-    base = SimConfig(network=args.network, market="multi", policy="rule", days=2)
+    base = SimConfig(network=args.network, market=Market.MULTI, policy="rule", days=2)
     result: dict[str, float | int | str] = {"network": args.network}
     rates: dict[str, float] = {}
-    for protocol in ("auction", "bilateral"):
+    for protocol in ProtocolName:
         rate, msgs, nbytes, n = _intervals_per_s(dataclasses.replace(base, protocol=protocol))
         result["prosumers"] = n
         result[f"intervals_per_s_{protocol}"] = rates[protocol] = rate
         result[f"msgs_per_interval_{protocol}"] = msgs
         result[f"bytes_per_interval_{protocol}"] = nbytes
-    grid_rate, *_ = _intervals_per_s(dataclasses.replace(base, market="grid-only"))
+    grid_rate, *_ = _intervals_per_s(dataclasses.replace(base, market=Market.GRID_ONLY))
     result["intervals_per_s_grid_only"] = grid_rate
     result["ratio_auction_vs_grid_only"] = rates["auction"] / grid_rate
     emit(result, args.json, title=f"market benchmark ({args.network}, multi market, rule policy)")

@@ -178,7 +178,7 @@ class BarePeer:
 def layer_echo(endpoints: RelayEndpoints, context: zmq.Context | None = None) -> None:
     """Answer each Bid with a Bid; count Heartbeats until end of stream; stop on ``stop``."""
     with ZmqTransport(ECHO, endpoints, context=context, connect_timeout_ms=PEER_WAIT_MS) as t:
-        t.send(CLIENT, Join(ECHO, 0, 0, "prosumer", -1))
+        t.send(CLIENT, Join(ECHO, 0, 0))
         seq, streamed = 0, 0
         while True:
             msg = t.recv(PEER_WAIT_MS)
@@ -221,7 +221,7 @@ def bare_echo(endpoints: RelayEndpoints, context: zmq.Context | None = None) -> 
 def layer_sender(agent_id: str, endpoints: RelayEndpoints, n_msgs: int) -> None:
     """Fan-in peer: join the sink, wait for its phase, send ``n_msgs`` heartbeats, leave."""
     with ZmqTransport(agent_id, endpoints, connect_timeout_ms=PEER_WAIT_MS) as t:
-        t.send(SINK, Join(agent_id, 0, 0, "prosumer", -1))
+        t.send(SINK, Join(agent_id, 0, 0))
         if not isinstance(t.recv(PEER_WAIT_MS), Phase):
             raise TimeoutError(f"{agent_id}: no start phase")
         for seq in range(1, n_msgs + 1):
@@ -491,7 +491,7 @@ def measure_fanin(procs: int, msgs: int, bare: bool) -> float:
                 if isinstance(sink, BarePeer):
                     sink.publish(["go"])
                 else:
-                    sink.publish(Phase(SINK, 0, 1, "orders", 0))
+                    sink.publish(Phase(SINK, 0, 1, "orders"))
                 start = time.perf_counter()
                 left, received = procs, 0
                 while left:

@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from abm.cli_args import add_config_args, config_from_args
 from abm.commands.output import add_out_args, emit
-from abm.config import add_config_args, config_from_args
+from abm.config import SimConfig
 from abm.deploy.spec import DeployOptions
-from abm.sim_config import SimConfig
 
 if TYPE_CHECKING:
     from abm.deploy.launcher import Prepared

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from abm.cli_args import add_config_args, config_from_args
 from abm.commands.output import emit
-from abm.config import add_config_args, config_from_args
 from abm.errors import ConfigError
 
 

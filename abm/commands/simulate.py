@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from abm.cli_args import add_config_args, config_from_args
 from abm.commands.output import add_out_args, emit
-from abm.config import add_config_args, config_from_args
-from abm.sim_config import SimConfig
+from abm.config import SimConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,9 +6,10 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from abm.cli_args import add_config_args, config_from_args
 from abm.commands.output import add_out_args
-from abm.config import add_config_args, config_from_args, write_run_config
-from abm.sim_config import MARKETS, SimConfig
+from abm.config import Market, SimConfig
+from abm.provenance import write_run_config
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,9 +37,9 @@ def run_markets(args: argparse.Namespace) -> int:
     from analysis.plots import plot_comparison, plot_daily_profiles
 
     base = config_from_args(SimConfig, args)
-    out: Path = prepare_out_dir(args.out, args.overwrite, study_modes=MARKETS)
+    out: Path = prepare_out_dir(args.out, args.overwrite, study_modes=tuple(Market))
     runs: dict[str, Path] = {}
-    for market in MARKETS:
+    for market in Market:
         config = dataclasses.replace(base, market=market)
         if not args.no_progress:
             print(f"running {market} ...", flush=True)

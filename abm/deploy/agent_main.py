@@ -14,7 +14,7 @@ from pathlib import Path
 
 import zmq
 
-from abm.deploy.dso_process import DsoClock, interval_ticks
+from abm.deploy.dso_process import DsoClock
 from abm.deploy.errors import RunSpecError
 from abm.deploy.feeder_file import load_feeder
 from abm.deploy.lifecycle import EXIT_TERMINATED, Terminated, install_signal_handlers
@@ -23,7 +23,7 @@ from abm.deploy.policies import load_policy
 from abm.deploy.prosumer_process import ProsumerLoop
 from abm.deploy.records import RecordWriter, cpu_s
 from abm.deploy.spec import DSO_ID, AgentEntry, RunSpec, load_run_spec
-from abm.world import World, agent_rngs, build_world, make_dso, make_prosumer
+from abm.run_inputs import RunInputs, agent_rngs, build_run_inputs, make_dso, make_prosumer
 from agents.prosumer import ProsumerAgent
 from messaging.security import KeyStore
 from messaging.zmq_transport import Relay
@@ -34,10 +34,10 @@ RELAY_IO_THREADS = 1
 SPAWN_NS_ENV = "P2PVAR_SPAWN_NS"
 
 
-def build_agent_world(spec: RunSpec) -> World:
+def build_agent_world(spec: RunSpec) -> RunInputs:
     """The run's world, with the feeder from the spec's snapshot file when there is one."""
     feeder = load_feeder(Path(spec.feeder_file)) if spec.feeder_file else None
-    return build_world(spec.sim, feeder=feeder)
+    return build_run_inputs(spec.sim, feeder=feeder)
 
 
 def _start_record(entry: AgentEntry, link: AgentLink) -> dict:
@@ -59,7 +59,8 @@ def run_agent(config: Path, role: str, agent_id: str) -> int:
     spec = load_run_spec(config)
     entry = spec.entry(agent_id)
     if entry.role != role:
-        raise RunSpecError(f"id={agent_id!r} has role {entry.role!r} in {config}, not {role!r}")
+        has = str(entry.role)
+        raise RunSpecError(f"id={agent_id!r} has role {has!r} in {config}, not {role!r}")
     install_signal_handlers()
     keys = KeyStore(Path(spec.keys)) if spec.keys else None
     writer = RecordWriter(spec.records_path(agent_id))
@@ -76,10 +77,10 @@ def run_agent(config: Path, role: str, agent_id: str) -> int:
 
 
 def _run_dso(
-    spec: RunSpec, world: World, entry: AgentEntry, keys: KeyStore | None, writer: RecordWriter
+    spec: RunSpec, world: RunInputs, entry: AgentEntry, keys: KeyStore | None, writer: RecordWriter
 ) -> int:
     dso = make_dso(world)
-    ticks = interval_ticks(spec.sim)  # before the relay: its first heartbeat goes out at once
+    script = spec.sim.interval_script()  # before the relay: its first heartbeat goes at once
     # The relay gets its own context (its own I/O thread): forwarding for every agent must
     # not starve the DSO's own connection, nor the DSO's work the relay's heartbeats.
     relay_context = zmq.Context(io_threads=RELAY_IO_THREADS)
@@ -96,7 +97,7 @@ def _run_dso(
                 link,
                 writer,
                 relay_stats=lambda: vars(relay.stats).copy(),
-                ticks=ticks,
+                script=script,
                 fault=entry.fault,
             )
             return clock.run()
@@ -107,7 +108,9 @@ def _run_dso(
         relay_context.destroy(linger=0)
 
 
-def build_prosumer(spec: RunSpec, world: World, agent_id: str, entry: AgentEntry) -> ProsumerAgent:
+def build_prosumer(
+    spec: RunSpec, world: RunInputs, agent_id: str, entry: AgentEntry
+) -> ProsumerAgent:
     """Prosumer ``agent_id`` of the run, its policy from the spec (or the run's default)."""
     ids = world.prosumer_ids
     if agent_id not in ids:
@@ -121,7 +124,7 @@ def build_prosumer(spec: RunSpec, world: World, agent_id: str, entry: AgentEntry
 
 def _run_prosumer(
     spec: RunSpec,
-    world: World,
+    world: RunInputs,
     agent_id: str,
     entry: AgentEntry,
     keys: KeyStore | None,

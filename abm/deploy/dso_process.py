@@ -1,10 +1,11 @@
 """The DSO process: hosts the relay and runs the market clock over the sans-IO DSO agent.
 
-Per interval the clock drives :class:`dso.agent.DSOAgent` through the same sequence as the
-in-process :class:`abm.model.MarketModel`: ``open_interval(t)``, ``phase("orders")``, the
-clearing protocol's ticks, ``phase("schedule")``, ``settle()``. After each phase but ``open``
-it waits until every live prosumer has acked it (a ``Heartbeat`` sent by the prosumer's
-main loop after handling the ``Phase`` and sending its outputs). The relay delivers
+Per interval the clock drives :class:`dso.agent.DSOAgent` through the run's
+:class:`agents.interval.IntervalScript`, the script the in-process
+:class:`abm.model.MarketModel` runs: ``open_interval(t)``, ``phase(name, round)`` per tick
+(``orders``, the clearing protocol's ticks, ``schedule``), ``settle()``. After each tick it
+waits until every live prosumer has acked it (a ``PhaseAck`` of the tick, sent by the
+prosumer's main loop after handling the ``Phase`` and sending its outputs). The relay delivers
 everything over one connection per agent in relay order, so once every ack is in, every
 message those prosumers sent in the phase is already queued at its recipients ahead of the
 next ``Phase``: the same deliver-all-then-next-phase semantics as the in-process bus, and the
@@ -26,18 +27,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from abm.deploy.faults import Fault, apply_fault
 from abm.deploy.lifecycle import (
     EXIT_NO_PROSUMERS,
     EXIT_OK,
     EXIT_TERMINATED,
     Terminated,
-    apply_fault,
 )
-from abm.deploy.link import AgentLink, Outgoing
+from abm.deploy.link import AgentLink
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
-from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, Fault, RunSpec
-from abm.sim_config import SimConfig, market_has_p2p
-from agents.clearing import clearing_ticks
+from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, RunSpec
+from agents.interval import IntervalScript
 from analysis.tables import outcome_row
 from dso.agent import DSOAgent
 from messaging.messages import (
@@ -47,21 +47,14 @@ from messaging.messages import (
     Join,
     Leave,
     Message,
+    Outgoing,
+    PhaseAck,
     Settlement,
 )
 
 #: Longest single receive of the clock, ms (bounds how late heartbeats go out).
 CLOCK_POLL_MS = 100
 #: Hang: sleep in slices of this many seconds until killed.
-
-
-def interval_ticks(config: SimConfig) -> tuple[tuple[str, int], ...]:
-    """The ``(phase, round)`` ticks the DSO opens after ``open``, as :class:`MarketModel`.
-
-    The clearing ticks come from :func:`agents.clearing.clearing_ticks`, as in the model.
-    """
-    clearing = clearing_ticks(config.protocol) if market_has_p2p(config.market) else ()
-    return (("orders", 0), *clearing, ("schedule", 0))
 
 
 @dataclass
@@ -89,7 +82,7 @@ class DsoClock:
         link: AgentLink,
         writer: RecordWriter,
         relay_stats: Callable[[], dict[str, Any]],
-        ticks: tuple[tuple[str, int], ...],
+        script: IntervalScript,
         fault: Fault | None = None,
     ) -> None:
         self.spec = spec
@@ -100,10 +93,11 @@ class DsoClock:
         self.writer = writer
         self.relay_stats = relay_stats
         self.fault = fault
-        self.ticks = ticks
+        self.script = script
         self.members = {pid: Member() for pid in self.order}
         self.live: set[str] = set()
-        self.acks: dict[str, int] = {}
+        self.acked: dict[str, tuple[str, int]] = {}
+        self.tick: tuple[str, int] = ("open", 0)
         self.interval = -1
         self.completed = -1
         self.compute_s = 0.0
@@ -148,13 +142,14 @@ class DsoClock:
         for p in admitted:
             self.members[p].absent_since = None
         self.live = set(admitted)
-        self.acks = dict.fromkeys(admitted, 0)
+        self.acked = dict.fromkeys(admitted, ("open", 0))
         self._send(self._logic(self.dso.open_interval, t), only_live=True)
         phase_ms = []
-        for k, (name, round_) in enumerate(self.ticks, start=1):
+        for name, round_ in self.script.ticks:
             phase_start = time.perf_counter()
+            self.tick = (name, round_)
             self._send(self._logic(self.dso.phase, name, round_))
-            self._await_acks(k, name)
+            self._await_acks(name)
             apply_fault(self.fault, self.interval, name)
             phase_ms.append([name, round_, (time.perf_counter() - phase_start) * 1000])
         self._send(self._logic(self.dso.settle), only_live=True)
@@ -195,10 +190,10 @@ class DsoClock:
         return []
 
     # -- phases ---------------------------------------------------------------------------
-    def _await_acks(self, k: int, name: str) -> None:
+    def _await_acks(self, name: str) -> None:
         deadline = time.monotonic() + self.spec.options.phase_deadline_ms / 1000
         while True:
-            pending = [p for p in self.live if self.acks[p] < k]
+            pending = [p for p in self.live if self.acked[p] != self.tick]
             if not pending:
                 return
             if time.monotonic() >= deadline:
@@ -246,8 +241,10 @@ class DsoClock:
             return
         member.heard_at = time.monotonic()
         if isinstance(msg, Heartbeat):
+            pass  # liveness only: heard_at is set above
+        elif isinstance(msg, PhaseAck):
             if sender in self.live and msg.interval == self.interval:
-                self.acks[sender] += 1
+                self.acked[sender] = (msg.phase, msg.round)
         elif isinstance(msg, Join):
             member.joined = True
             if sender in self.live:  # a new incarnation takes part from the next open

@@ -19,7 +19,7 @@ from messaging.messages import Join, Message
 from messaging.replay import ReplayGuard
 
 #: Kinds only the process main loops send (never the agent logic).
-CONTROL_KINDS = frozenset({"Heartbeat", "Join", "Leave"})
+CONTROL_KINDS = frozenset({"Heartbeat", "PhaseAck", "Join", "Leave"})
 
 
 class InboundGuard:

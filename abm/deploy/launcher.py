@@ -31,9 +31,8 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from abm.config import write_run_config
+from abm.config import SimConfig
 from abm.deploy.agent_main import SPAWN_NS_ENV
-from abm.deploy.dso_process import interval_ticks
 from abm.deploy.errors import DeployError, MarketDidNotRun, RunIncomplete, RunSpecError
 from abm.deploy.feeder_file import save_feeder
 from abm.deploy.hosts import HostsFile, load_hosts
@@ -47,15 +46,16 @@ from abm.deploy.spec import (
     AgentEntry,
     DeployOptions,
     Fault,
+    Role,
     RunSpec,
     load_run_spec,
     save_run_spec,
 )
 from abm.jsonfile import write_json
+from abm.provenance import write_run_config
 from abm.results import write_tables
+from abm.run_inputs import RunInputs, build_run_inputs
 from abm.scenario import scenario_to_dict
-from abm.sim_config import SimConfig
-from abm.world import World, build_world
 from messaging.endpoints import LOOPBACK_HOST, RelayEndpoints
 from messaging.security import init_keystore
 
@@ -85,7 +85,7 @@ class Prepared:
 
     spec: RunSpec
     spec_path: Path
-    world: World
+    world: RunInputs
     out_dir: Path
     tmp_dir: Path | None
 
@@ -154,7 +154,7 @@ def prepare(
     out_dir: Path,
     *,
     faults: Mapping[str, Fault] | None = None,
-    world: World | None = None,
+    world: RunInputs | None = None,
 ) -> Prepared:
     """Write the run spec (``out_dir/deploy/run.json``) and the feeder snapshot for a run.
 
@@ -162,7 +162,7 @@ def prepare(
     into chosen agents (tests).
     """
     out_dir = Path(out_dir).resolve()
-    world = world if world is not None else build_world(config)
+    world = world if world is not None else build_run_inputs(config)
     ids = world.prosumer_ids
     deploy_dir = out_dir / "deploy"
     records_dir = out_dir / "agents"
@@ -184,7 +184,7 @@ def prepare(
             raise RunSpecError(f"faults: {unknown[0]!r} is not an agent of the run")
         agents = {
             a: AgentEntry(
-                role="dso" if a == DSO_ID else "prosumer",
+                role=Role.DSO if a == DSO_ID else Role.PROSUMER,
                 host=layout[a][0],
                 upstream=layout[a][1],
                 downstream=layout[a][2],
@@ -306,9 +306,9 @@ class Deployment:
     def run_timeout_s(self) -> float:
         """Upper bound of a run's duration (every phase of every interval to its deadline)."""
         options = self.spec.options
-        ticks = len(interval_ticks(self.spec.sim)) + 1
+        phases = self.spec.sim.interval_script().n_deadline_phases
         n = self.prepared.world.n_intervals
-        worst_ms = options.join_timeout_ms + n * ticks * options.phase_deadline_ms
+        worst_ms = options.join_timeout_ms + n * phases * options.phase_deadline_ms
         return (worst_ms + CLOSE_TIMEOUT_MS) / 1000 + RUN_SLACK_S
 
     def wait(self, timeout_s: float | None = None, *, progress: bool = False) -> None:
@@ -451,7 +451,7 @@ class DeployResult:
         return bool(self.status["complete"])
 
 
-def participation(merged: Merged, world: World) -> dict[str, Any]:
+def participation(merged: Merged, world: RunInputs) -> dict[str, Any]:
     """Who took part: share of prosumer-intervals present, partial and empty intervals."""
     timing = merged.tables["timing"]
     n, ids = world.n_intervals, world.prosumer_ids
@@ -468,7 +468,7 @@ def participation(merged: Merged, world: World) -> dict[str, Any]:
     }
 
 
-def _summary(merged: Merged, world: World) -> dict[str, Any]:
+def _summary(merged: Merged, world: RunInputs) -> dict[str, Any]:
     from analysis.metrics import summarize
 
     tables = merged.tables

@@ -24,11 +24,9 @@ from abm.deploy.errors import DeployError
 from abm.deploy.guard import InboundGuard
 from abm.deploy.spec import AgentEntry
 from messaging.errors import RejectedMessage, TransportTimeout
-from messaging.messages import DSO_ID, Error, Message
+from messaging.messages import DSO_ID, Error, Message, Outgoing
 from messaging.security import KeyStore
 from messaging.zmq_transport import CONNECT_TIMEOUT_MS, ZmqTransport
-
-Outgoing = tuple[str | None, Message]
 
 log = logging.getLogger(__name__)
 

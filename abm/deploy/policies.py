@@ -2,7 +2,7 @@
 
 A spec is one string per prosumer (``RunSpec.agents[id].policy``):
 
-* ``rule``, ``random`` or ``tou`` — the baselines (:func:`abm.world.make_policy`);
+* ``rule``, ``random`` or ``tou`` — the baselines (:func:`abm.run_inputs.make_policy`);
 * ``checkpoint:DIR`` — the prosumer's own actor file ``DIR/<id>.npz`` (only that file is
   read, with numpy: no torch, no training code);
 * ``module:factory`` or ``module:factory@PATH`` — import ``module`` (only in the process
@@ -21,10 +21,10 @@ import re
 
 import numpy as np
 
+from abm.config import PolicyName, checkpoint_dir
 from abm.deploy.errors import PolicySpecError
 from abm.errors import ConfigError
-from abm.sim_config import POLICIES, checkpoint_dir
-from abm.world import World, make_policy
+from abm.run_inputs import RunInputs, make_policy
 from agents.policy import Policy, RandomPolicy, RulePolicy
 
 #: ``module:factory`` with an optional ``@path``.
@@ -43,21 +43,21 @@ def random(rng: np.random.Generator, path: str | None = None) -> Policy:
 
 def check_policy_spec(spec: str) -> str:
     """Return ``spec`` if it is well formed (nothing is imported); raise otherwise."""
-    if spec in POLICIES or checkpoint_dir(spec):
+    if spec in tuple(PolicyName) or checkpoint_dir(spec):
         return spec
     if isinstance(spec, str) and FACTORY_SPEC.fullmatch(spec):
         return spec
     raise PolicySpecError(
-        f"policy={spec!r} is not one of {', '.join(POLICIES)}, checkpoint:DIR "
+        f"policy={spec!r} is not one of {', '.join(PolicyName)}, checkpoint:DIR "
         "or module:factory[@path]"
     )
 
 
-def load_policy(spec: str, rng: np.random.Generator, world: World, index: int) -> Policy:
+def load_policy(spec: str, rng: np.random.Generator, world: RunInputs, index: int) -> Policy:
     """The policy of ``spec`` (see the module docstring) of prosumer ``index`` of ``world``,
     built with the agent's ``rng``."""
     check_policy_spec(spec)
-    if spec in POLICIES or checkpoint_dir(spec):
+    if spec in tuple(PolicyName) or checkpoint_dir(spec):
         try:
             return make_policy(spec, rng, world, index)
         except ConfigError as exc:

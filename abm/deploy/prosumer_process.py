@@ -4,7 +4,7 @@ The process publishes its ``Join`` once the first message from the DSO has arriv
 DSO publishes heartbeats while it waits): from then on the DSO's subscription is known to
 be live, so the ``Join`` cannot be lost to a late subscriber. The loop feeds every accepted
 message to :meth:`agents.prosumer.ProsumerAgent.handle` and sends what it returns; after
-handling each ``Phase`` (but ``open``) it sends the DSO an ack (a ``Heartbeat``) so the
+handling each ``Phase`` (but ``open``) it sends the DSO a ``PhaseAck`` of that tick so the
 DSO's clock can end the phase as soon as every live prosumer is done. Membership of an
 interval is read from the DSO's envelopes: a prosumer takes part in interval ``t`` only if
 its own row of the ``Envelopes`` table arrived after ``Phase(open, t)`` (the DSO's table
@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import time
 
+from abm.deploy.faults import Fault, apply_fault
 from abm.deploy.lifecycle import (
     EXIT_DSO_LOST,
     EXIT_OK,
     EXIT_TERMINATED,
     Terminated,
-    apply_fault,
 )
 from abm.deploy.link import AgentLink
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
-from abm.deploy.spec import DSO_ID, Fault, RunSpec
+from abm.deploy.spec import DSO_ID, RunSpec
 from agents.prosumer import ProsumerAgent
 from analysis.tables import outcome_row
-from messaging.messages import Heartbeat, Join, Leave, Message, Phase, Settlement
+from messaging.messages import Heartbeat, Join, Leave, Message, Phase, PhaseAck, Settlement
 
 #: Receive timeout of the loop, ms (bounds how late silence is noticed).
 POLL_MS = 200
@@ -101,7 +101,7 @@ class ProsumerLoop:
                     )
                     return self._stop(EXIT_OK, "closed")
                 self._on_phase(msg)
-            elif isinstance(msg, Leave | Heartbeat | Join):
+            elif isinstance(msg, Leave | Heartbeat | PhaseAck | Join):
                 self._on_control(msg)
             elif self.member is not False:
                 if isinstance(msg, Settlement) and msg.prosumer == self.agent_id:
@@ -112,7 +112,7 @@ class ProsumerLoop:
 
     def _join(self) -> None:
         seq = self.link.next_control_seq()
-        self.link.send(None, Join(self.agent_id, 0, seq, "prosumer", self.agent.bus))
+        self.link.send(None, Join(self.agent_id, 0, seq))
 
     def _resync(self) -> None:
         """The connection to the relay dropped: messages may be lost, so start afresh.
@@ -153,7 +153,8 @@ class ProsumerLoop:
         apply_fault(self.fault, msg.interval, msg.phase)
         self._handle(msg)
         if msg.phase != "open":
-            ack = Heartbeat(self.agent_id, msg.interval, self.link.next_control_seq())
+            seq = self.link.next_control_seq()
+            ack = PhaseAck(self.agent_id, msg.interval, seq, msg.phase, msg.round)
             self.link.send(DSO_ID, ack)
 
     def _on_control(self, msg: Message) -> None:

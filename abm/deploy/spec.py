@@ -9,19 +9,20 @@ connects to and its policy spec. Every process builds the same world from the sa
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from abm.config import to_jsonable
+from abm.config import SimConfig, enum_value
 from abm.deploy.errors import RunSpecError
+from abm.deploy.faults import Fault
 from abm.errors import ConfigError
-from abm.jsonfile import load_json, write_json
-from abm.sim_config import SimConfig
+from abm.jsonfile import build_dataclass, json_object, json_text, load_json, write_json
+from abm.provenance import to_jsonable
 from messaging.endpoints import RelayEndpoints
-from messaging.messages import AGENT_ID_PATTERN, DSO_ID, PHASES
+from messaging.messages import AGENT_ID_PATTERN, DSO_ID
 
 #: Version of the run spec layout; :func:`run_spec_from_dict` refuses any other.
 RUN_SPEC_VERSION = 1
@@ -39,10 +40,19 @@ CLOSE_TIMEOUT_MS = 10_000
 #: Host name of agents started on the launcher's own host.
 LOCAL_HOST = "local"
 
-Role = Literal["dso", "prosumer"]
-ROLES: tuple[str, ...] = ("dso", "prosumer")
-FaultAction = Literal["hang", "crash", "stall"]
-FAULT_ACTIONS: tuple[str, ...] = ("hang", "crash", "stall")
+
+class Role(StrEnum):
+    """What an agent process runs."""
+
+    DSO = "dso"
+    PROSUMER = "prosumer"
+
+
+class Transport(StrEnum):
+    """How the processes talk: unix sockets on one host, or TCP."""
+
+    IPC = "ipc"
+    TCP = "tcp"
 
 
 def _positive_ms(name: str, value: Any) -> None:
@@ -54,8 +64,8 @@ def _positive_ms(name: str, value: Any) -> None:
 class DeployOptions:
     """How ``p2pvar deploy`` runs the processes: transport, timeouts, hosts, keys, policies."""
 
-    transport: Literal["ipc", "tcp"] = field(
-        default="ipc",
+    transport: Transport = field(
+        default=Transport.IPC,
         metadata={"help": "ipc (unix sockets on this host) or tcp (loopback, or --hosts)"},
     )
     phase_deadline_ms: int = field(
@@ -84,8 +94,7 @@ class DeployOptions:
     )
 
     def __post_init__(self) -> None:
-        if self.transport not in ("ipc", "tcp"):
-            raise ConfigError(f"transport={self.transport!r} is not one of ipc, tcp")
+        object.__setattr__(self, "transport", enum_value(Transport, "transport", self.transport))
         for name in ("phase_deadline_ms", "join_timeout_ms", "dso_silence_ms"):
             _positive_ms(name, getattr(self, name))
         if self.dso_silence_ms <= 2 * DSO_HEARTBEAT_MS:
@@ -95,34 +104,6 @@ class DeployOptions:
             )
         if self.hosts is not None and self.transport != "tcp":
             raise ConfigError(f"hosts={self.hosts!r} needs transport=tcp, not {self.transport}")
-
-
-@dataclass(frozen=True)
-class Fault:
-    """A fault a process injects into itself (tests): at ``phase`` of ``interval``.
-
-    ``hang``: stop handling messages until killed; ``crash``: exit at once without cleanup;
-    ``stall``: sleep ``stall_ms`` and go on. A prosumer acts when that ``Phase`` arrives,
-    before handling it (``settle``: when its ``Settlement`` arrives); the DSO acts once every
-    live prosumer has acked it (``settle``: after settling and recording the interval).
-    """
-
-    interval: int
-    phase: str
-    action: FaultAction
-    stall_ms: int = 0
-
-    def __post_init__(self) -> None:
-        if isinstance(self.interval, bool) or not isinstance(self.interval, int):
-            raise RunSpecError(f"fault.interval={self.interval!r} must be an integer")
-        if self.phase not in PHASES:
-            raise RunSpecError(f"fault.phase={self.phase!r} is not one of {', '.join(PHASES)}")
-        if self.action not in FAULT_ACTIONS:
-            raise RunSpecError(
-                f"fault.action={self.action!r} is not one of {', '.join(FAULT_ACTIONS)}"
-            )
-        if isinstance(self.stall_ms, bool) or not isinstance(self.stall_ms, int):
-            raise RunSpecError(f"fault.stall_ms={self.stall_ms!r} must be an integer")
 
 
 @dataclass(frozen=True)
@@ -178,33 +159,15 @@ def run_spec_to_dict(spec: RunSpec) -> dict[str, Any]:
 
 
 def _mapping(data: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(data, Mapping):
-        raise RunSpecError(f"{where}={data!r} must be a JSON object")
-    return data
+    return json_object(data, where, RunSpecError)
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
-    """Dataclass ``cls`` from a mapping of exactly its init fields (typed errors otherwise)."""
-    data = _mapping(data, where)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise RunSpecError(f"{where}.{unknown[0]}: unknown field; expected {sorted(names)}")
-    try:
-        return cls(**data)
-    except TypeError as exc:
-        raise RunSpecError(f"{where}: {exc}") from None
-    except ConfigError as exc:
-        raise RunSpecError(f"{where}: {exc}") from None
+    return build_dataclass(cls, data, where, RunSpecError)
 
 
 def _text(data: Mapping[str, Any], key: str, where: str, *, optional: bool = False) -> Any:
-    value = data.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value:
-        raise RunSpecError(f"{where}.{key}={value!r} must be a non-empty string")
-    return value
+    return json_text(data, key, where, RunSpecError, optional=optional)
 
 
 def _agent(agent_id: str, data: Any) -> AgentEntry:
@@ -212,8 +175,7 @@ def _agent(agent_id: str, data: Any) -> AgentEntry:
     if not AGENT_ID_PATTERN.fullmatch(agent_id):
         raise RunSpecError(f"agents: id {agent_id!r} is not a valid agent id")
     body = dict(_mapping(data, where))
-    if body.get("role") not in ROLES:
-        raise RunSpecError(f"{where}.role={body.get('role')!r} is not one of {', '.join(ROLES)}")
+    body["role"] = enum_value(Role, f"{where}.role", body.get("role"), RunSpecError)
     for key in ("host", "upstream", "downstream"):
         _text(body, key, where)
     if not isinstance(body.get("policy", ""), str):

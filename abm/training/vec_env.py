@@ -17,16 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from abm.config import DaySet, SimConfig, market_has_p2p, market_has_var
 from abm.env import OBS_BOUND
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.sim_config import SimConfig, market_has_p2p, market_has_var
+from abm.run_inputs import RunInputs, build_run_inputs
 from abm.training.publication_cache import (
     DayPublication,
     PublicationCache,
     publication_key,
 )
-from abm.world import World, build_world
 from agents.clearing.batch_matching import match_batch
 from agents.learning.env_protocol import EPISODE_INTERVALS
 from agents.orders import SIDE_BUY, form_orders
@@ -76,13 +76,13 @@ class MarketVecEnv:
         self.p2p_market = market_has_p2p(cfg.market)
         self.var_market = market_has_var(cfg.market)
         # every calendar day of both day sets, as two runs over the whole set
-        some = build_world(
-            dataclasses.replace(cfg, day_set="test", first_day=0, days=len(TEST_DAYS))
+        some = build_run_inputs(
+            dataclasses.replace(cfg, day_set=DaySet.TEST, first_day=0, days=len(TEST_DAYS))
         )
-        train = dataclasses.replace(cfg, day_set="train", first_day=0, days=len(TRAIN_DAYS))
+        train = dataclasses.replace(cfg, day_set=DaySet.TRAIN, first_day=0, days=len(TRAIN_DAYS))
         worlds = {
             "test": some,
-            "train": build_world(train, feeder=some.feeder, scenario=some.scenario),
+            "train": build_run_inputs(train, feeder=some.feeder, scenario=some.scenario),
         }
         self.feeder, self.scenario = some.feeder, some.scenario
         self.network = self.feeder.name
@@ -366,7 +366,7 @@ class _CalendarData:
     feed_in: np.ndarray
 
     @classmethod
-    def of(cls, worlds: Sequence[World], steps: int) -> _CalendarData:
+    def of(cls, worlds: Sequence[RunInputs], steps: int) -> _CalendarData:
         """The calendar days of ``worlds`` (runs over whole day sets), ``steps`` a day."""
         n_days = 1 + max(d for w in worlds for d in w.days)
         first = worlds[0]

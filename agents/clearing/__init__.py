@@ -12,7 +12,7 @@ sequence, pricing rule, tie-breaks and refusal rules are in ``docs/protocol.md``
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal
+from enum import StrEnum
 
 from agents.clearing.auction import AUCTION_TICKS, ReplicatedAuction
 from agents.clearing.bilateral import (
@@ -21,20 +21,17 @@ from agents.clearing.bilateral import (
     BilateralClearing,
     bilateral_ticks,
 )
-from agents.clearing.counts import (
-    MessageCount,
-    auction_messages,
-    bilateral_max_requests,
-    bilateral_messages,
-)
 from agents.clearing.errors import InvalidSetting
 from agents.clearing.local import LocalRouter
 from agents.clearing.matching import Match, Order, match_double_auction, trade_id
-from agents.clearing.peer import ClearedTrade, ClearingProtocol, Outgoing, Refusal, agreed_trades
+from agents.clearing.protocol import ClearedTrade, ClearingProtocol, Refusal
 
-ProtocolName = Literal["auction", "bilateral"]
-#: Names accepted by :func:`make_protocol`.
-PROTOCOL_NAMES: tuple[str, ...] = ("auction", "bilateral")
+
+class ProtocolName(StrEnum):
+    """The clearing protocols :func:`make_protocol` builds."""
+
+    AUCTION = "auction"
+    BILATERAL = "bilateral"
 
 
 def make_protocol(
@@ -47,13 +44,13 @@ def make_protocol(
 ) -> ClearingProtocol:
     """A clearing protocol instance for peer ``sender`` (``rounds`` only for bilateral).
 
-    ``validate_inputs``: see :class:`agents.clearing.peer.ClearingPeer`.
+    ``validate_inputs``: see :class:`agents.clearing.protocol.ClearingPeer`.
     """
     if name == "auction":
         return ReplicatedAuction(sender, next_seq, validate_inputs=validate_inputs)
     if name == "bilateral":
         return BilateralClearing(sender, next_seq, rounds, validate_inputs=validate_inputs)
-    raise InvalidSetting(f"protocol={name!r} is not one of {list(PROTOCOL_NAMES)}")
+    raise InvalidSetting(f"protocol={name!r} is not one of {[str(p) for p in ProtocolName]}")
 
 
 def clearing_ticks(name: ProtocolName, rounds: int = DEFAULT_ROUNDS) -> tuple[tuple[str, int], ...]:
@@ -67,7 +64,7 @@ def clearing_ticks(name: ProtocolName, rounds: int = DEFAULT_ROUNDS) -> tuple[tu
     elif name == "bilateral":
         ticks = bilateral_ticks(rounds)
     else:
-        raise InvalidSetting(f"protocol={name!r} is not one of {list(PROTOCOL_NAMES)}")
+        raise InvalidSetting(f"protocol={name!r} is not one of {[str(p) for p in ProtocolName]}")
     return tuple(tick for tick in ticks if tick[0] != "schedule")
 
 
@@ -75,22 +72,15 @@ __all__ = [
     "AUCTION_TICKS",
     "DEFAULT_ROUNDS",
     "MAX_ROUNDS",
-    "PROTOCOL_NAMES",
     "BilateralClearing",
     "ClearedTrade",
     "ClearingProtocol",
     "LocalRouter",
     "Match",
-    "MessageCount",
     "Order",
-    "Outgoing",
     "ProtocolName",
     "Refusal",
     "ReplicatedAuction",
-    "agreed_trades",
-    "auction_messages",
-    "bilateral_max_requests",
-    "bilateral_messages",
     "clearing_ticks",
     "make_protocol",
     "match_double_auction",

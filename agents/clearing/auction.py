@@ -20,15 +20,15 @@ closed, this peer's trades with it are voided and the other matches stand.
 from __future__ import annotations
 
 from agents.clearing.errors import (
-    ClearingError,
+    REFUSALS,
     DuplicateMessage,
     LateMessage,
     TradeMismatch,
     UnexpectedMessage,
 )
 from agents.clearing.matching import Match, match_double_auction, trade_id
-from agents.clearing.peer import ClearedTrade, ClearingPeer, Outgoing
-from messaging.messages import Bid, Message, Offer, TradeConfirm
+from agents.clearing.protocol import ClearedTrade, ClearingPeer
+from messaging.messages import Bid, Message, Offer, Outgoing, TradeConfirm
 
 #: Clock ticks of one interval.
 AUCTION_TICKS: tuple[tuple[str, int], ...] = (("clear", 0), ("confirm", 0), ("schedule", 0))
@@ -138,7 +138,7 @@ class ReplicatedAuction(ClearingPeer):
         for confirm in early:
             try:
                 out += self._on_confirm(confirm)
-            except ClearingError as exc:
+            except REFUSALS as exc:
                 out += self.refuse(confirm, exc)
         return out
 

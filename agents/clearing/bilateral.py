@@ -41,9 +41,9 @@ from agents.clearing.errors import (
     UnexpectedMessage,
 )
 from agents.clearing.matching import midpoint_price, round_down_kwh, trade_id
-from agents.clearing.peer import ClearedTrade, ClearingPeer, Outgoing
+from agents.clearing.protocol import ClearedTrade, ClearingPeer
 from agents.clearing.validation import check_within_envelope
-from messaging.messages import Bid, Message, Offer, Trade, TradeConfirm
+from messaging.messages import Bid, Message, Offer, Outgoing, Trade, TradeConfirm
 
 #: Request/answer rounds per interval unless configured otherwise.
 DEFAULT_ROUNDS = 8

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 
-from agents.clearing.peer import ClearedTrade, ClearingProtocol, Outgoing
-from messaging.messages import Bid, Envelope, Message, Offer
+from agents.clearing.protocol import ClearedTrade, ClearingProtocol
+from messaging.messages import Bid, Envelope, Message, Offer, Outgoing
 
 #: ``drop(src, dst, msg)`` returns True to lose that delivery.
 DropRule = Callable[[str, str, Message], bool]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from abm.world import World
+from abm.run_inputs import RunInputs
 from agents.learning.checkpoint import RunIdentity, export_actors
 from agents.learning.env_protocol import EnvDims
 from agents.learning.matd3 import MATD3, MATD3Config
@@ -18,7 +18,7 @@ SMALL = MATD3Config(actor_hidden=(16, 16), critic_trunk=32, critic_hidden=(16,),
 
 
 def write_actor_checkpoint(
-    directory: Path, world: World, *, network: str | None = None, obs_dim: int = OBS_DIM
+    directory: Path, world: RunInputs, *, network: str | None = None, obs_dim: int = OBS_DIM
 ) -> list[Path]:
     """Export one actor file per prosumer of ``world`` from a MATD3 team seeded with 7
     (``network`` and ``obs_dim`` may be changed to make mismatched files)."""

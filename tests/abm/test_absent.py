@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from abm.config import SimConfig
 from abm.model import MarketModel
-from abm.sim_config import SimConfig
 from agents.prosumer import ProsumerAgent
 from agents.settlement import BILL_PARTS
 from messaging.messages import Absent, Message, Phase, Schedule, Settlement

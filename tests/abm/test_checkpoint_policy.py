@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from abm.cli import main
+from abm.config import SimConfig
 from abm.deploy.launcher import deploy, prepare
 from abm.deploy.spec import DeployOptions
 from abm.env import MarketParallelEnv
 from abm.errors import ConfigError
 from abm.model import MarketModel
-from abm.sim_config import SimConfig
+from abm.run_inputs import RunInputs, build_run_inputs
 from abm.simulation import run_simulation
-from abm.world import World, build_world
 from agents.actor import ActorFileError, ActorPolicy, load_actor
 from tests.abm.actor_checkpoint import write_actor_checkpoint
 from tests.abm.test_deploy_equality import assert_same_results
@@ -29,19 +29,19 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def world() -> World:
-    return build_world(SimConfig())
+def world() -> RunInputs:
+    return build_run_inputs(SimConfig())
 
 
 @pytest.fixture(scope="module")
-def actors(tmp_path_factory: pytest.TempPathFactory, world: World) -> Path:
+def actors(tmp_path_factory: pytest.TempPathFactory, world: RunInputs) -> Path:
     """A training run's folder with its ``actors/`` (one file per prosumer)."""
     run_dir = tmp_path_factory.mktemp("run")
     write_actor_checkpoint(run_dir / "actors", world)
     return run_dir
 
 
-def test_each_prosumer_acts_with_its_own_actor(actors: Path, world: World) -> None:
+def test_each_prosumer_acts_with_its_own_actor(actors: Path, world: RunInputs) -> None:
     model = MarketModel(SimConfig(policy=f"checkpoint:{actors}"), world=world)
     model.begin_interval()
     for agent in model.prosumers:
@@ -69,7 +69,7 @@ def test_actor_folder_itself_is_accepted(actors: Path) -> None:
     ],
 )
 def test_mismatched_checkpoint_refused_in_one_line(
-    tmp_path: Path, world: World, change: str, message: str, capsys: pytest.CaptureFixture
+    tmp_path: Path, world: RunInputs, change: str, message: str, capsys: pytest.CaptureFixture
 ) -> None:
     if change == "missing":
         write_actor_checkpoint(tmp_path, world)
@@ -113,7 +113,7 @@ def test_deploy_with_checkpoint_matches_simulate(actors: Path, tmp_path: Path) -
 
 
 def test_prosumer_process_loads_only_its_own_actor_without_torch(
-    actors: Path, world: World, tmp_path: Path
+    actors: Path, world: RunInputs, tmp_path: Path
 ) -> None:
     """A prosumer built as ``agent_main`` builds it, from a folder holding only its own actor
     file, imports neither torch nor the training code."""
@@ -129,7 +129,7 @@ def test_prosumer_process_loads_only_its_own_actor_without_torch(
         "from abm.deploy.agent_main import build_agent_world\n"
         "from abm.deploy.policies import load_policy\n"
         "from abm.deploy.spec import load_run_spec\n"
-        "from abm.world import agent_rngs, make_prosumer\n"
+        "from abm.run_inputs import agent_rngs, make_prosumer\n"
         f"spec = load_run_spec(Path({str(prepared.spec_path)!r}))\n"
         "world = build_agent_world(spec)\n"
         "ids = world.prosumer_ids\n"

@@ -17,14 +17,16 @@ import msgpack
 import pytest
 import zmq
 
+from abm.config import SimConfig
+from abm.deploy.faults import Fault
 from abm.deploy.launcher import Deployment, prepare
 from abm.deploy.link import MAX_REFUSALS_PER_SENDER
-from abm.deploy.spec import DeployOptions, Fault
-from abm.sim_config import SimConfig
-from messaging.codec import MAX_FRAME_BYTES, encode_header
+from abm.deploy.spec import DeployOptions
+from messaging.codec import MAX_FRAME_BYTES
 from messaging.messages import Bid, Phase
 from messaging.zmq_transport import ZmqTransport
 from tests.helpers import assert_conserved
+from tests.messaging.frames import encode_header
 
 pytestmark = pytest.mark.slow
 

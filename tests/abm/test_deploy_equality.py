@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
+from abm.config import SimConfig
 from abm.deploy.launcher import deploy
 from abm.deploy.spec import DeployOptions
-from abm.sim_config import SimConfig
 from abm.simulation import run_simulation
 from analysis.tables import DEPLOY_MESSAGES, DEPLOY_TABLES
 
@@ -46,7 +46,7 @@ def test_auction_over_ipc_matches_simulate(tmp_path):
     assert list(msgs.columns) == list(DEPLOY_MESSAGES.column_names)
     per_interval = msgs[msgs["interval"] >= 0]
     assert set(per_interval["interval"]) == set(range(24))
-    assert {"Envelopes", "Phase", "Bid", "Offer", "TradeConfirm", "Heartbeat"} <= set(msgs["kind"])
+    assert {"Envelopes", "Phase", "Bid", "Offer", "TradeConfirm", "PhaseAck"} <= set(msgs["kind"])
     assert (per_interval["latency_us_p50"].dropna() > 0).all()
     timing = tables["timing"]
     assert list(timing.columns) == list(DEPLOY_TABLES["timing"].column_names) and len(timing) == 24

@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import zmq
 
+from abm.config import SimConfig
 from abm.deploy.errors import RunIncomplete
+from abm.deploy.faults import Fault
 from abm.deploy.launcher import Deployment, deploy, prepare
 from abm.deploy.lifecycle import EXIT_CRASH, EXIT_DSO_LOST
-from abm.deploy.spec import DeployOptions, Fault
-from abm.sim_config import SimConfig
+from abm.deploy.spec import DeployOptions
 from abm.simulation import run_simulation
 from messaging.codec import encode
 from messaging.messages import PROTOCOL_VERSION, Bid, Schedule

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm.sim_config import SimConfig
+from abm.config import SimConfig
 from abm.simulation import run_simulation
 
 #: Each test starts one OS process per agent (deploy): long.

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from abm.config import SimConfig
 from abm.deploy.errors import PolicySpecError, RunSpecError
+from abm.deploy.faults import Fault
 from abm.deploy.feeder_file import load_feeder, save_feeder
 from abm.deploy.guard import InboundGuard
 from abm.deploy.hosts import hosts_from_dict
@@ -19,7 +21,6 @@ from abm.deploy.records import RecordWriter, read_records
 from abm.deploy.spec import (
     AgentEntry,
     DeployOptions,
-    Fault,
     RunSpec,
     load_run_spec,
     run_spec_from_dict,
@@ -27,8 +28,7 @@ from abm.deploy.spec import (
     save_run_spec,
 )
 from abm.errors import ConfigError
-from abm.sim_config import SimConfig
-from abm.world import World, build_world
+from abm.run_inputs import RunInputs, build_run_inputs
 from agents.policy import ACTION_DIM, Observation
 from messaging.endpoints import RelayEndpoints
 from messaging.messages import Bid, Heartbeat, Join
@@ -159,8 +159,8 @@ def _obs() -> Observation:
 
 
 @pytest.fixture(scope="module")
-def world() -> World:
-    return build_world(SimConfig())
+def world() -> RunInputs:
+    return build_run_inputs(SimConfig())
 
 
 def test_policy_specs_baselines_and_factories(world):
@@ -198,7 +198,7 @@ def test_guard_refuses_duplicates_replays_late_and_resets_on_join():
     assert guard.accept(Heartbeat("p01", 4, 10**18), current_interval=4)
     assert not guard.accept(Heartbeat("p01", 4, 10**18), current_interval=4)
     # A restarted process (new Join, higher control seq) restarts its market seqs at 0.
-    assert guard.accept(Join("p01", 0, 10**18 + 10**12, "prosumer", 3), current_interval=6)
+    assert guard.accept(Join("p01", 0, 10**18 + 10**12), current_interval=6)
     assert guard.accept(Bid("p01", 6, 0, 1.0, 0.1), current_interval=6)
     reasons = {reason for reason, _ in guard.refused}
     assert reasons == {"DuplicateMessage", "LateMessage"}
@@ -252,11 +252,21 @@ def test_feeder_snapshot_round_trip(tmp_path):
 
 @pytest.mark.parametrize("market", ["multi", "p2p", "var", "grid-only"])
 @pytest.mark.parametrize("protocol", ["auction", "bilateral"])
-def test_dso_clock_ticks_are_the_model_phases(market, protocol):
-    from abm.deploy.dso_process import interval_ticks
-    from abm.sim_config import market_has_p2p
+def test_interval_script_ticks_are_the_model_phases(market, protocol):
+    from abm.config import market_has_p2p
+    from abm.model import MarketModel
     from agents.clearing import clearing_ticks
 
     config = SimConfig(market=market, protocol=protocol)
     clearing = clearing_ticks(protocol) if market_has_p2p(market) else ()
-    assert interval_ticks(config) == (("orders", 0), *clearing, ("schedule", 0))
+    script = config.interval_script()
+    assert script.ticks == (("orders", 0), *clearing, ("schedule", 0))
+    assert script.phases == ("open", *(name for name, _ in script.ticks), "settle")
+    model = MarketModel(config)
+    opened: list[tuple[str, int]] = []
+    phase = model.dso.logic.phase
+    model.dso.logic.phase = lambda name, round_=0: (
+        opened.append((name, round_)) or phase(name, round_)
+    )
+    model.step()
+    assert tuple(opened) == script.ticks

@@ -3,8 +3,8 @@
 import numpy as np
 from pettingzoo.test import parallel_api_test
 
+from abm.config import SimConfig
 from abm.env import MarketParallelEnv
-from abm.sim_config import SimConfig
 from agents.policy import OBS_DIM, OBSERVATION_FEATURES
 
 

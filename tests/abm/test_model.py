@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from abm.config import SimConfig
 from abm.model import MarketModel
-from abm.sim_config import SimConfig
 from abm.simulation import run_simulation
 from agents.settlement import BILL_PARTS
 from messaging.messages import Bid, Offer
@@ -115,12 +115,12 @@ def _trade_set(model: MarketModel) -> set[tuple]:
 def _midday_trades_with(inject=None) -> tuple[set[tuple], MarketModel]:
     """Trades of a midday interval, with ``inject(model)`` sending bad messages after decide."""
     model = _model_at_orders()
-    model.decide()
+    model.run_ticks("orders")
     if inject is not None:
         inject(model)
         model.deliver()
-    model.clear()
-    model.schedule()
+    model.run_ticks("confirm")
+    model.run_ticks("schedule")
     model.settle()
     model.collect()
     return _trade_set(model), model
@@ -177,17 +177,17 @@ def test_each_phase_of_an_interval():
         model.step()
     t = model.interval
     ids = [a.logic.agent_id for a in model.prosumers]
-    model.publish()  # 1. public envelopes for everyone, each prosumer its bus's Var price
+    model.open()  # 1. public envelopes for everyone, each prosumer its bus's Var price
     for agent in model.prosumers:
         assert sorted(agent.logic.envelopes) == sorted(ids)
         assert agent.logic.interval == t
     assert any(a.logic.var_price_eur_per_kvarh > 0 for a in model.prosumers)
-    model.decide()  # 2. a feasible plan and at most one order each
+    model.run_ticks("orders")  # 2. a feasible plan and at most one order each
     plans = {a.logic.agent_id: a.logic.plan for a in model.prosumers}
     assert all(plan is not None for plan in plans.values())
     assert {p.order_side for p in plans.values()} >= {"buy", "sell"}
-    model.clear()  # 3. the protocol's clock ticks run
-    model.schedule()  # 4. trades final on both sides; the DSO holds one schedule per prosumer
+    model.run_ticks("confirm")  # 3. the protocol's clock ticks run
+    model.run_ticks("schedule")  # 4. trades final on both sides; one schedule per prosumer
     finals = {a.logic.agent_id: a.logic.protocol.final_trades() for a in model.prosumers}
     assert sorted(model.dso.logic.schedules) == sorted(ids)
     for pid, schedule in model.dso.logic.schedules.items():

@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from abm.config import Market
 from abm.out_dir import OutputDirError, prepare_out_dir, survey
-from abm.sim_config import MARKETS
 
 P2PVAR = [sys.executable, "-m", "abm.cli"]
 
@@ -68,7 +68,7 @@ def test_guard_refuses_what_would_mix_or_clobber(tmp_path: Path) -> None:
     prepare_out_dir(other, overwrite=False)  # unrelated files only: results go beside them
     study = tmp_path / "study"
     _earlier_run(study / "multi")
-    assert [p.name for p in survey(study, MARKETS)[0]] == ["multi"]
+    assert [p.name for p in survey(study, tuple(Market))[0]] == ["multi"]
 
 
 def test_cli_refuses_bad_out_before_the_run_and_overwrite_replaces(tmp_path: Path) -> None:

@@ -20,7 +20,6 @@ from abm.profiles import (
     TRAIN_DAYS,
     ProfileDataError,
     check_day,
-    is_test_day,
     load_profiles,
     packaged_profile_file,
     read_profiles,
@@ -77,26 +76,22 @@ def test_coarser_intervals_average_the_15_minute_data() -> None:
     np.testing.assert_allclose(hourly.load_p_pu, load_mean / load_mean.max(axis=(0, 1)))
 
 
-def test_day_accessors_match_the_arrays() -> None:
+def test_profile_indices_name_the_columns() -> None:
     profiles = load_profiles()
-    name = profiles.load_names[2]
-    np.testing.assert_array_equal(profiles.load_day(name, 100), profiles.load_p_pu[100, :, 2])
-    pv_name = profiles.pv_names[-1]
-    np.testing.assert_array_equal(
-        profiles.pv_day(pv_name, 364), profiles.pv_p_kw_per_kwp[364, :, -1]
-    )
+    assert profiles.load_index(profiles.load_names[2]) == 2
+    assert profiles.pv_index(profiles.pv_names[-1]) == len(profiles.pv_names) - 1
     with pytest.raises(ConfigError, match=r"load_profile = 'H9-Z'"):
-        profiles.load_day("H9-Z", 0)
+        profiles.load_index("H9-Z")
     with pytest.raises(ConfigError, match=r"pv_profile = 'PV99'"):
-        profiles.pv_day("PV99", 0)
+        profiles.pv_index("PV99")
 
 
 def test_train_and_test_days_are_disjoint_and_cover_the_year() -> None:
     assert set(TRAIN_DAYS).isdisjoint(TEST_DAYS)
     assert sorted(TRAIN_DAYS + TEST_DAYS) == list(range(DAYS))
     assert (len(TRAIN_DAYS), len(TEST_DAYS)) == (292, 73)
-    assert all(is_test_day(d) for d in TEST_DAYS)
-    assert not any(is_test_day(d) for d in TRAIN_DAYS)
+    assert all(d % 5 == 4 for d in TEST_DAYS)  # every fifth day is held out
+    assert not any(d % 5 == 4 for d in TRAIN_DAYS)
     months = np.cumsum([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
     for start, end in itertools.pairwise(months):
         assert any(start <= d < end for d in TEST_DAYS)

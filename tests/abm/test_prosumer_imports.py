@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from abm.config import SimConfig
 from abm.deploy.launcher import prepare
 from abm.deploy.spec import DeployOptions
-from abm.sim_config import SimConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ("pandapower", "mesa", "pandas", "torch")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from abm.config import add_config_args, config_from_args
+from abm.cli_args import add_config_args, config_from_args
 from abm.errors import ConfigError
 from abm.profiles import DAYS, load_profiles
 from abm.scenario import (
@@ -71,7 +71,7 @@ def test_ieee33_default_has_one_prosumer_per_load_bus(ieee33: Scenario) -> None:
         assert spec.power_factor_load == pytest.approx(
             p_kw[spec.bus] / np.hypot(p_kw[spec.bus], q_kvar[spec.bus])
         )
-    batteries = [s for s in ieee33.prosumers if s.has_battery]
+    batteries = [s for s in ieee33.prosumers if s.battery_kwh > 0]
     assert len(batteries) == 16
     assert sum(s.pv_kwp > 0 for s in ieee33.prosumers) == 16
     for spec in batteries:
@@ -90,7 +90,7 @@ def test_162_bus_default_has_78_prosumers() -> None:
     assert scenario.prosumer_ids[0] == "p01" and scenario.prosumer_ids[-1] == "p78"
     assert scenario.prosumer_buses.tolist() == np.flatnonzero(p_kw).tolist()
     assert all(s.power_factor_load == 0.95 for s in scenario.prosumers)
-    assert sum(s.has_battery for s in scenario.prosumers) == 39
+    assert sum(s.battery_kwh > 0 for s in scenario.prosumers) == 39
 
 
 def test_load_at_the_slack_bus_stays_passive() -> None:
@@ -117,9 +117,8 @@ def test_day_profiles_shapes_and_scaling(ieee33: Scenario) -> None:
     assert day.passive_p_kw.shape == (24, 33) and not day.passive_p_kw.any()
     profiles = load_profiles()
     for j, spec in enumerate(ieee33.prosumers):
-        np.testing.assert_allclose(
-            day.pv_p_kw[:, j], spec.pv_kwp * profiles.pv_day(spec.pv_profile, 172)
-        )
+        pv_kw_per_kwp = profiles.pv_p_kw_per_kwp[172, :, profiles.pv_index(spec.pv_profile)]
+        np.testing.assert_allclose(day.pv_p_kw[:, j], spec.pv_kwp * pv_kw_per_kwp)
         tan_phi = np.tan(np.arccos(spec.power_factor_load))
         np.testing.assert_allclose(day.load_q_kvar[:, j], day.load_p_kw[:, j] * tan_phi)
     with_pv = [j for j, spec in enumerate(ieee33.prosumers) if spec.pv_kwp > 0]
@@ -207,8 +206,8 @@ def test_bad_prosumer_value_names_field_and_value(changes: dict, message: str) -
 
 def test_initial_state_of_charge_is_a_scenario_field() -> None:
     """Default 0.5, optional in a scenario file, and where every run's batteries start."""
-    from abm.sim_config import SimConfig
-    from abm.world import build_world, make_prosumer
+    from abm.config import SimConfig
+    from abm.run_inputs import build_run_inputs, make_prosumer
     from agents.policy import RulePolicy
     from dso.networks import load_network
 
@@ -219,7 +218,7 @@ def test_initial_state_of_charge_is_a_scenario_field() -> None:
     assert ProsumerSpec(**data) == spec
     feeder = load_network("ieee33")
     scenario = scenario_for(feeder, options=ScenarioOptions(initial_soc_fraction=0.8))
-    world = build_world(SimConfig(), feeder=feeder, scenario=scenario)
+    world = build_run_inputs(SimConfig(), feeder=feeder, scenario=scenario)
     for i, p in enumerate(scenario.prosumers):
         assert make_prosumer(world, i, RulePolicy()).soc_kwh == 0.8 * p.battery_kwh
 
@@ -348,7 +347,7 @@ def test_default_scenario_invariants(
     assert sorted(hosts + passive) == np.flatnonzero(p_kw).tolist()
     loaded = int(np.count_nonzero(p_kw[1:]))
     assert len(hosts) == int(np.floor(prosumer_fraction * loaded + 0.5))
-    assert sum(p.has_battery for p in scenario.prosumers) == int(
+    assert sum(p.battery_kwh > 0 for p in scenario.prosumers) == int(
         np.floor(battery_fraction * len(hosts) + 0.5)
     )
     assert scenario_from_dict(json.loads(json.dumps(scenario_to_dict(scenario)))) == scenario

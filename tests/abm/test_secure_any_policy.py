@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from abm.config import SimConfig
 from abm.model import MarketModel
-from abm.sim_config import SimConfig
-from abm.world import World, build_world
+from abm.run_inputs import RunInputs, build_run_inputs
 from dso.agent import VM_MAX_PU, VM_MIN_PU
 from dso.networks import DATA_DIR
 from dso.reference import PandapowerReference
@@ -32,7 +32,7 @@ RUNPP_VM_TOL_PU = 1e-6
 
 @functools.cache
 def _reference(network: str) -> PandapowerReference:
-    return PandapowerReference(build_world(_config(network, "grid-only")).feeder)
+    return PandapowerReference(build_run_inputs(_config(network, "grid-only")).feeder)
 
 
 def _config(network: str, market: str) -> SimConfig:
@@ -41,7 +41,7 @@ def _config(network: str, market: str) -> SimConfig:
     )
 
 
-def _injections(world: World, prosumers: pd.DataFrame, t: int) -> tuple[np.ndarray, np.ndarray]:
+def _injections(world: RunInputs, prosumers: pd.DataFrame, t: int) -> tuple[np.ndarray, np.ndarray]:
     """Bus injections of interval ``t``: passive loads plus every prosumer's schedule."""
     rows = prosumers[prosumers["interval"] == t]
     p = world.forecast.passive_p_kw[t].astype(float)

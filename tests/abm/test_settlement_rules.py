@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from abm.config import SimConfig
 from abm.env import MarketParallelEnv
 from abm.model import MarketModel
+from abm.run_inputs import build_run_inputs
 from abm.scenario import Tariffs, scenario_for
-from abm.sim_config import SimConfig
-from abm.world import build_world
 from agents.policy import Observation, RulePolicy
 from dso.networks import load_network
 
@@ -88,7 +88,7 @@ def _run(battery: float, tariffs: Tariffs | None) -> tuple[pd.DataFrame, pd.Seri
     """Prosumer rows of one grid-only day, and the retail tariff by interval."""
     config = SimConfig(market="grid-only")
     feeder = load_network(config.network)
-    world = build_world(config, feeder=feeder, scenario=scenario_for(feeder, tariffs=tariffs))
+    world = build_run_inputs(config, feeder=feeder, scenario=scenario_for(feeder, tariffs=tariffs))
     policies = {pid: _LastHours(battery) for pid in world.prosumer_ids}
     model = MarketModel(config, world=world, policies=policies)
     while not model.done:

@@ -16,12 +16,12 @@ import dataclasses
 import numpy as np
 import pytest
 
+from abm.config import Market, SimConfig
 from abm.model import MarketModel
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.sim_config import MARKETS, SimConfig
+from abm.run_inputs import build_run_inputs
 from abm.training.publication_cache import PublicationCache
 from abm.training.vec_env import MarketVecEnv
-from abm.world import build_world
 from agents.learning.env_protocol import EPISODE_INTERVALS, VecMarketEnv
 from agents.policy import Observation, RulePolicy
 
@@ -51,7 +51,7 @@ def _mesa_run(config: SimConfig, day: int, actions: np.ndarray | None, n_interva
     """Mesa run of calendar ``day`` with ``actions`` ``(T, N, 4)`` (None: the rule policy's)."""
     day_set, pool = ("test", TEST_DAYS) if day in TEST_DAYS else ("train", TRAIN_DAYS)
     cfg = dataclasses.replace(config, day_set=day_set, first_day=pool.index(day), days=1)
-    world = build_world(cfg)
+    world = build_run_inputs(cfg)
     policies = {
         pid: _Replay(None if actions is None else actions[:, i])
         for i, pid in enumerate(world.prosumer_ids)
@@ -176,7 +176,7 @@ def test_learners_rollout_fills_a_replay_buffer(cache_dir, monkeypatch) -> None:
     assert (stats.world_returns < 0).all()
 
 
-@pytest.mark.parametrize("market", MARKETS)
+@pytest.mark.parametrize("market", list(Market))
 def test_ieee33_random_actions_match_mesa(market: str, cache_dir) -> None:
     _compare("ieee33", market, [WINTER_DAY, SUMMER_DAY], "random", cache_dir)
 
@@ -192,7 +192,7 @@ def test_swiss161_multi_random_actions_match_mesa(cache_dir) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["random", "rule"])
-@pytest.mark.parametrize("market", MARKETS)
+@pytest.mark.parametrize("market", list(Market))
 def test_swiss161_all_modes_match_mesa(market: str, kind: str, cache_dir) -> None:
     day = WINTER_DAY if kind == "random" else SUMMER_DAY
     _compare("swiss161", market, [day], kind, cache_dir, seed=5)

@@ -12,15 +12,17 @@ import math
 import pytest
 from hypothesis import given
 
-from agents.clearing import LocalRouter, agreed_trades, make_protocol
+from agents.clearing import LocalRouter, make_protocol
 from messaging.messages import Envelope, Offer
 from tests.helpers import (
     INTERVAL,
     PROTOCOLS,
     Market,
+    agreed_trades,
     all_trades,
     make_peers,
     markets,
+    payment_eur,
     run_market,
     seq_counter,
 )
@@ -65,7 +67,7 @@ def test_committed_trades_with_the_absent_peer_are_voided_on_every_side(
         assert voids[peer] == len(reference[peer]) - len(mine)
         assert peers[peer].voided == voids[peer]
     assert agreed_trades(finals) == all_trades(finals)
-    payments = [t.payment_eur(p) for p, trades in finals.items() for t in trades]
+    payments = [payment_eur(t, p) for p, trades in finals.items() for t in trades]
     assert math.fsum(payments) == 0.0
 
 

@@ -9,16 +9,18 @@ from fractions import Fraction
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from agents.clearing import LocalRouter, ReplicatedAuction, agreed_trades
+from agents.clearing import LocalRouter, ReplicatedAuction
 from messaging.messages import Bid, Offer, TradeConfirm
 from tests.helpers import (
     FOUR_PEER_ENVELOPES,
     FOUR_PEER_ORDERS,
     INTERVAL,
     Market,
+    agreed_trades,
     all_trades,
     make_peers,
     markets,
+    payment_eur,
     run_market,
     seq_counter,
 )
@@ -149,7 +151,7 @@ def test_a_lost_order_breaks_agreement_but_not_conservation(market: Market, data
     router = LocalRouter(peers, drop=lambda s, d, m: m is lost and d == victim)
     finals = router.run(INTERVAL, market.orders, market.envelopes, market.duration_h)
     agreed = agreed_trades(finals)
-    assert math.fsum(t.payment_eur(p) for t in agreed for p in (t.buyer, t.seller)) == 0.0
+    assert math.fsum(payment_eur(t, p) for t in agreed for p in (t.buyer, t.seller)) == 0.0
     for peer in market.orders:
         kwh = sum(Fraction(t.quantity_kwh) for t in agreed if peer in (t.buyer, t.seller))
         assert kwh <= Fraction(market.orders[peer].quantity_kwh)

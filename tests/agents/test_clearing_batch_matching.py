@@ -10,8 +10,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 import agents.clearing.auction as auction
+from abm.config import SimConfig
 from abm.model import MarketModel
-from abm.sim_config import SimConfig
 from agents.clearing.batch_matching import match_batch
 from agents.clearing.errors import DuplicateMessage, InvalidOrder
 from agents.clearing.matching import Order, match_double_auction

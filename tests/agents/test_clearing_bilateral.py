@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from agents.clearing import BilateralClearing, LocalRouter, agreed_trades, trade_id
+from agents.clearing import BilateralClearing, LocalRouter, trade_id
 from agents.clearing.bilateral import allocate, best_seller, bilateral_ticks
 from messaging.messages import Trade, TradeConfirm
 from tests.helpers import (
@@ -17,6 +17,7 @@ from tests.helpers import (
     FOUR_PEER_ORDERS,
     INTERVAL,
     Market,
+    agreed_trades,
     all_trades,
     markets,
     run_market,

@@ -24,7 +24,7 @@ def run_agent(agent_id: str, endpoints: RelayEndpoints, peers: list[str], rounds
     others = [p for p in peers if p != agent_id]
     seq = iter(range(1, 10**9))
     with ZmqTransport(agent_id, endpoints, connect_timeout_ms=WORKER_RECV_MS) as t:
-        t.send(COORDINATOR, Join(agent_id, 0, next(seq), "prosumer", -1))
+        t.send(COORDINATOR, Join(agent_id, 0, next(seq)))
         start = t.recv(WORKER_RECV_MS)
         if not isinstance(start, Phase):
             sys.exit(f"{agent_id}: expected the start phase, got {start!r}")

@@ -19,7 +19,6 @@ from messaging.codec import (
     decode,
     decode_frame,
     encode,
-    encode_header,
     validate,
 )
 from messaging.errors import (
@@ -46,6 +45,7 @@ from messaging.messages import (
     error_reply,
     message_kind,
 )
+from tests.messaging.frames import encode_header
 from tests.messaging.strategies import messages, messages_of, values_for
 
 SCHEMA_KINDS = (
@@ -59,10 +59,10 @@ SCHEMA_KINDS = (
     "Settlement",
     "Phase",
     "Heartbeat",
+    "PhaseAck",
     "Join",
     "Leave",
     "Error",
-    "IntervalReport",
     "Absent",
 )
 

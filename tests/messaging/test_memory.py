@@ -89,7 +89,7 @@ def test_unknown_recipient_duplicate_id_and_closed_endpoint() -> None:
 def test_counters_count_once_per_publish_and_per_recipient() -> None:
     bus = InMemoryBus()
     dso, p1, p2 = bus.endpoint("dso"), bus.endpoint("p1"), bus.endpoint("p2")
-    msg = Phase("dso", 0, 0, "open", 500)
+    msg = Phase("dso", 0, 0, "open")
     dso.publish(msg)
     p1.send("dso", Bid("p1", 0, 0, 1.0, 0.2))
     assert p1.recv() == msg and p2.recv() == msg and dso.recv() is not None

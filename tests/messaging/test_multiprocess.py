@@ -36,7 +36,7 @@ def test_eight_processes_exchange_without_loss() -> None:
                 proc.start()
             joined = {_expect(coord, Join).sender for _ in peers}
             assert joined == set(peers)
-            coord.publish(Phase(mp_workers.COORDINATOR, 0, 1, "orders", 0))
+            coord.publish(Phase(mp_workers.COORDINATOR, 0, 1, "orders"))
             reports, heartbeats = {}, 0
             while len(reports) < N_AGENTS:
                 msg = _expect(coord, (Leave, Heartbeat))

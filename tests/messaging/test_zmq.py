@@ -13,7 +13,7 @@ import zmq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from messaging.codec import encode, encode_header
+from messaging.codec import encode
 from messaging.endpoints import RelayEndpoints, ZmqConfig
 from messaging.errors import (
     InvalidMessage,
@@ -30,6 +30,7 @@ from messaging.messages import KINDS, Bid, Heartbeat, Message, Phase, error_repl
 from messaging.security import KeyStore
 from messaging.transport import Transport
 from messaging.zmq_transport import Relay, ZmqTransport
+from tests.messaging.frames import encode_header
 from tests.messaging.strategies import messages_of
 from tests.messaging.zmq_helpers import SCHEMES, TEST_RECV_MS, connect, running_relay
 
@@ -128,7 +129,7 @@ def test_send_checks_and_closed_endpoint() -> None:
         with pytest.raises(SenderMismatch):
             a.send("b", Heartbeat("b", 0, 0))
         with pytest.raises(InvalidMessage):
-            a.publish(Phase("a", 0, 0, "lunch", 10))
+            a.publish(Phase("a", 0, 0, "lunch"))
         with pytest.raises(TransportError, match="not a valid agent id"):
             a.send("no such id!", Heartbeat("a", 0, 0))
         a.close()

@@ -18,15 +18,16 @@ Received ``Error`` messages are kept in ``errors`` and never answered.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from agents.clearing.errors import (
+    REFUSALS,
     AbsentPeer,
-    ClearingError,
     DuplicateMessage,
     LateMessage,
+    Refused,
     UnexpectedMessage,
     UnknownSender,
 )
@@ -45,10 +46,8 @@ from messaging.messages import (
     Error,
     Message,
     Offer,
+    Outgoing,
 )
-
-#: A message to send: ``(recipient id, message)``; recipient ``None`` broadcasts to all peers.
-Outgoing = tuple[str | None, Message]
 
 #: Most messages of future intervals a peer holds until its own :meth:`start` (then refused).
 MAX_EARLY_MESSAGES = 10_000
@@ -74,13 +73,6 @@ class ClearedTrade:
     seller: str
     quantity_kwh: float
     price_eur_per_kwh: float
-
-    def payment_eur(self, peer: str) -> float:
-        """What ``peer`` pays for this trade (cost positive): buyer +q*p, seller -q*p, else 0."""
-        amount = self.quantity_kwh * self.price_eur_per_kwh
-        if peer == self.buyer:
-            return amount
-        return -amount if peer == self.seller else 0.0
 
 
 class ClearingProtocol(Protocol):
@@ -220,7 +212,7 @@ class ClearingPeer:
                     f"{msg.kind} seq={msg.seq}: sender={msg.sender!r} is absent this interval"
                 )
             return self._handle(msg)
-        except ClearingError as exc:
+        except REFUSALS as exc:
             return self.refuse(msg, exc)
 
     def final_trades(self) -> list[ClearedTrade]:
@@ -238,14 +230,14 @@ class ClearingPeer:
         self.voided += count
         return count
 
-    def refuse(self, msg: Message, exc: ClearingError) -> list[Outgoing]:
+    def refuse(self, msg: Message, exc: Refused) -> list[Outgoing]:
         """Record the refusal of ``msg`` and return the ``Error`` reply to its sender."""
         seq = msg.seq if type(msg.seq) is int and 0 <= msg.seq <= MAX_SEQ else -1
         sender = msg.sender if isinstance(msg.sender, str) else repr(msg.sender)
-        self.refused.append(Refusal(sender, msg.kind, seq, exc.reason, str(exc)))
+        self.refused.append(Refusal(sender, msg.kind, seq, exc.code, str(exc)))
         if not AGENT_ID_PATTERN.fullmatch(sender):
             return []  # no valid address to answer
-        text = f"{exc.reason}: {exc}"[:MAX_TEXT_CHARS]
+        text = f"{exc.code}: {exc}"[:MAX_TEXT_CHARS]
         reply = Error(self.sender, max(self.interval, 0), self.next_seq(), msg.kind, seq, text)
         return [(sender, reply)]
 
@@ -303,15 +295,3 @@ class ClearingPeer:
     def _release(self, trade: ClearedTrade) -> None:
         """Give back what a voided final ``trade`` had taken (protocol bookkeeping)."""
         raise NotImplementedError
-
-
-def agreed_trades(finals: Mapping[str, Iterable[ClearedTrade]]) -> list[ClearedTrade]:
-    """Trades both the buyer and the seller report identically, in trade-id order.
-
-    ``finals`` maps each peer to its :meth:`ClearingProtocol.final_trades`. Where a last
-    message was lost the two sides can disagree (the sender of the last message cannot know
-    it arrived); settling only agreed trades keeps energy and money conserved.
-    """
-    reported = {(peer, t) for peer, trades in finals.items() for t in trades}
-    agreed = {t for peer, t in reported if peer == t.buyer and (t.seller, t) in reported}
-    return sorted(agreed, key=lambda t: t.trade_id)

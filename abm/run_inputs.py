@@ -1,6 +1,6 @@
 """Everything a run needs, built from its config: feeder, scenario, days, per-agent data.
 
-Both backends build the same :class:`World` from the same :class:`abm.sim_config.SimConfig`,
+Both backends build the same :class:`RunInputs` from the same :class:`abm.config.SimConfig`,
 so an agent built in the Mesa model and one built in its own process are identical. Each
 agent's random generator is spawned from the run seed by agent index
 (``numpy.random.SeedSequence(seed).spawn``), so results do not depend on the backend.
@@ -13,16 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from abm.errors import ConfigError
-from abm.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.scenario import Scenario, load_scenario, scenario_for, scenario_profiles
-from abm.sim_config import (
+from abm.config import (
+    PolicyName,
     SimConfig,
     checkpoint_dir,
     market_has_p2p,
     market_has_var,
     unknown_policy,
 )
+from abm.errors import ConfigError
+from abm.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.scenario import Scenario, load_scenario, scenario_for, scenario_profiles
 from agents.actor import load_actor_policy
 from agents.battery import Battery
 from agents.policy import Policy, RandomPolicy, RulePolicy, TouPolicy
@@ -32,7 +33,7 @@ from dso.networks import Feeder, load_network
 
 
 @dataclass(frozen=True)
-class World:
+class RunInputs:
     """The resolved inputs of one run."""
 
     config: SimConfig
@@ -66,9 +67,9 @@ def select_days(config: SimConfig) -> tuple[int, ...]:
     return tuple(int(d) for d in pool[config.first_day : last])
 
 
-def build_world(
+def build_run_inputs(
     config: SimConfig, *, feeder: Feeder | None = None, scenario: Scenario | None = None
-) -> World:
+) -> RunInputs:
     """Load the network and scenario and lay out every agent's data over the run.
 
     ``feeder`` and ``scenario`` may be passed to reuse already loaded ones (same config).
@@ -119,7 +120,7 @@ def build_world(
         retail_eur_per_kwh=retail,
         feed_in_eur_per_kwh=feed_in,
     )
-    return World(config, feeder, scenario, days, scenario.interval_min / 60.0, series, forecast)
+    return RunInputs(config, feeder, scenario, days, scenario.interval_min / 60.0, series, forecast)
 
 
 def agent_rngs(seed: int, n_agents: int) -> list[np.random.Generator]:
@@ -127,13 +128,13 @@ def agent_rngs(seed: int, n_agents: int) -> list[np.random.Generator]:
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_agents)]
 
 
-def make_policy(name: str, rng: np.random.Generator, world: World, index: int) -> Policy:
+def make_policy(name: str, rng: np.random.Generator, world: RunInputs, index: int) -> Policy:
     """The policy ``name`` (a baseline, or ``checkpoint:DIR``) of prosumer ``index``."""
-    if name == "rule":
+    if name == PolicyName.RULE:
         return RulePolicy()
-    if name == "random":
+    if name == PolicyName.RANDOM:
         return RandomPolicy(rng)
-    if name == "tou":
+    if name == PolicyName.TOU:
         return TouPolicy(world.scenario.tariffs.retail_eur_per_kwh)
     directory = checkpoint_dir(name)
     if not directory:
@@ -141,7 +142,7 @@ def make_policy(name: str, rng: np.random.Generator, world: World, index: int) -
     return load_actor_policy(directory, world.prosumer_ids[index], world.feeder.name)
 
 
-def make_prosumer(world: World, index: int, policy: Policy) -> ProsumerAgent:
+def make_prosumer(world: RunInputs, index: int, policy: Policy) -> ProsumerAgent:
     """The prosumer agent number ``index`` of the scenario."""
     spec = world.scenario.prosumers[index]
     cfg = world.config
@@ -161,7 +162,7 @@ def make_prosumer(world: World, index: int, policy: Policy) -> ProsumerAgent:
     )
 
 
-def make_dso(world: World) -> DSOAgent:
+def make_dso(world: RunInputs) -> DSOAgent:
     """The DSO agent of the run."""
     return DSOAgent(
         world.feeder,

@@ -1,0 +1,58 @@
+"""Provenance of a run: the resolved config, seed and package versions in ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from abm.jsonfile import write_json
+
+VERSIONED_PACKAGES = (
+    "p2pvar",
+    "numpy",
+    "pandas",
+    "pandapower",
+    "mesa",
+    "torch",
+    "pyzmq",
+    "msgpack",
+    "pettingzoo",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the packages a result depends on."""
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Dataclasses, paths and tuples to plain JSON values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_run_config(out_dir: Path, config: Any, seed: int | None, **extra: Any) -> Path:
+    """Write ``config.json`` (resolved config, seed, package versions) into ``out_dir``.
+
+    Written to a temporary file and renamed, so a crash never leaves a half-written file.
+    """
+    doc = {"config": to_jsonable(config), "seed": seed, "versions": package_versions()}
+    doc.update(to_jsonable(extra))
+    return write_json(Path(out_dir) / "config.json", doc, sort_keys=True)

@@ -1,0 +1,46 @@
+"""The script of one market interval: the one list of phases every market clock runs.
+
+An interval is ``open`` (the DSO publishes envelopes and Var prices), then the acked
+ticks ``("orders", 0)``, the clearing protocol's ticks (none without a P2P market) and
+``("schedule", 0)``, then ``settle`` (power flow and settlements). The Mesa model
+(:class:`abm.model.MarketModel`), the DSO process's clock, the launcher's run timeout and
+the training environments all read the script from :func:`interval_script`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.clearing import DEFAULT_ROUNDS, ProtocolName, clearing_ticks
+
+OPEN = "open"
+ORDERS = "orders"
+SCHEDULE = "schedule"
+SETTLE = "settle"
+#: One clock tick: a phase name and its round (0 outside the bilateral rounds).
+Tick = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class IntervalScript:
+    """``open``, then every tick of :attr:`ticks` (each acked by the prosumers), then ``settle``."""
+
+    ticks: tuple[Tick, ...]
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        """Every phase of the interval in order, rounds repeated."""
+        return (OPEN, *(name for name, _ in self.ticks), SETTLE)
+
+    @property
+    def n_deadline_phases(self) -> int:
+        """Phases a clock may wait out to their deadline: the ticks and the opening wait."""
+        return len(self.ticks) + 1
+
+
+def interval_script(
+    protocol: ProtocolName, *, p2p: bool, rounds: int = DEFAULT_ROUNDS
+) -> IntervalScript:
+    """The script of an interval with clearing ``protocol`` (only run when ``p2p``)."""
+    clearing = clearing_ticks(protocol, rounds) if p2p else ()
+    return IntervalScript(((ORDERS, 0), *clearing, (SCHEDULE, 0)))
