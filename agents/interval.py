@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 from agents.clearing import DEFAULT_ROUNDS, ProtocolName, clearing_ticks
 
+#: Intervals per training episode (one day of hourly intervals); torch-free, so that the
+#: vectorised environment and the learners read the same number.
+EPISODE_INTERVALS = 24
+
 OPEN = "open"
 ORDERS = "orders"
 SCHEDULE = "schedule"

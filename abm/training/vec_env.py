@@ -28,7 +28,7 @@ from abm.training.publication_cache import (
     publication_key,
 )
 from agents.clearing.batch_matching import match_batch
-from agents.learning.env_protocol import EPISODE_INTERVALS
+from agents.interval import EPISODE_INTERVALS
 from agents.orders import SIDE_BUY, form_orders
 from agents.policy import ACTION_DIM, OBS_DIM, observation_features
 from agents.projection import clip_q_inverter, project_active

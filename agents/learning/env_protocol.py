@@ -1,10 +1,10 @@
 """The contract between learners and a vectorised market environment.
 
 ``B`` independent worlds times ``N`` prosumers step together; every episode is one day of
-:data:`EPISODE_INTERVALS` intervals and all worlds finish at once. Actions are normalised to
-``[-1, 1]`` (:data:`agents.policy.ACTION_DIM` per prosumer); rewards are minus each bill.
-The market environment (issue 11) and the test toy (:mod:`agents.learning.toy_env`)
-both implement it.
+:data:`agents.interval.EPISODE_INTERVALS` intervals and all worlds finish at once. Actions are
+normalised to ``[-1, 1]`` (:data:`agents.policy.ACTION_DIM` per prosumer); rewards are minus
+each bill. The market environment (:mod:`abm.training.vec_env`) and the test toy
+(:mod:`agents.learning.toy_env`) both implement it.
 """
 
 from __future__ import annotations
@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-
-#: Intervals per episode (one day of hourly intervals).
-EPISODE_INTERVALS = 24
 
 
 class VecMarketEnv(Protocol):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.learning.env_protocol import EPISODE_INTERVALS
+from agents.interval import EPISODE_INTERVALS
 from agents.learning.errors import LearningConfigError
 
 _CONTEXT_DIM = 3

@@ -20,9 +20,10 @@ from typing import Any, Protocol
 
 from tqdm import tqdm
 
+from agents.interval import EPISODE_INTERVALS
 from agents.learning.checkpoint import RunIdentity, export_actors, load_checkpoint, save_checkpoint
 from agents.learning.ea_matd3 import EAMATD3, EAMATD3Config
-from agents.learning.env_protocol import EPISODE_INTERVALS, EnvDims, VecMarketEnv
+from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
 from agents.learning.itd3 import ITD3
 from agents.learning.maddpg import MADDPG

@@ -22,7 +22,8 @@ from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.run_inputs import build_run_inputs
 from abm.training.publication_cache import PublicationCache
 from abm.training.vec_env import MarketVecEnv
-from agents.learning.env_protocol import EPISODE_INTERVALS, VecMarketEnv
+from agents.interval import EPISODE_INTERVALS
+from agents.learning.env_protocol import VecMarketEnv
 from agents.policy import Observation, RulePolicy
 
 TOL = 1e-9

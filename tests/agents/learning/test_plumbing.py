@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from agents.interval import EPISODE_INTERVALS
 from agents.learning.buffer import Batch, ReplayBuffer
-from agents.learning.env_protocol import EPISODE_INTERVALS, EnvDims, VecMarketEnv
+from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
 from agents.learning.matd3 import MATD3Config, make_critics
 from agents.learning.networks import StackedMLP, frozen_copy, polyak_update
