@@ -78,7 +78,10 @@ def test_hostile_peer_cannot_stop_or_swamp_the_market(tmp_path: Path) -> None:
     and decoded refusals capped, the rest dropped undecoded) and every interval runs with
     every prosumer.
     """
-    prepared = prepare(SimConfig(), DeployOptions(dso_silence_ms=20_000), tmp_path / "dep")
+    # Three days: the market must still be running when the attacks end (one day took under
+    # the attacks' own few seconds on a quiet machine, so the flooder found no interval open).
+    config = SimConfig(days=3)
+    prepared = prepare(config, DeployOptions(dso_silence_ms=20_000), tmp_path / "dep")
     with Deployment(prepared) as d:
         d.start()
         d.wait_for(3, timeout_s=180)
