@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 
 from dso.networks import Feeder, load_network
 from dso.powerflow import RadialPowerFlow
 from dso.reference import PandapowerReference
+from tests.dso.feeders import power_flow, reference
 
 FEEDERS = ("ieee33", "swiss161")
-
-
-@functools.cache
-def _pf(name: str) -> RadialPowerFlow:
-    return RadialPowerFlow(load_network(name))
-
-
-@functools.cache
-def _ref(name: str) -> PandapowerReference:
-    return PandapowerReference(load_network(name))
 
 
 @pytest.fixture(params=FEEDERS)
@@ -38,10 +27,10 @@ def feeder(name: str) -> Feeder:
 @pytest.fixture
 def pf(name: str) -> RadialPowerFlow:
     """Our power flow of the feeder ``name`` (shared across tests)."""
-    return _pf(name)
+    return power_flow(name)
 
 
 @pytest.fixture
 def ref(name: str) -> PandapowerReference:
     """pandapower on the feeder ``name`` (shared across tests)."""
-    return _ref(name)
+    return reference(name)

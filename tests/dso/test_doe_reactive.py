@@ -11,8 +11,6 @@ swiss161 and CIGRE MV feeder 1, with our power flow and with pandapower ``runpp`
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -25,9 +23,9 @@ from dso.doe import (
     compute_envelopes,
     line_loading_bound,
 )
-from dso.networks import DATA_DIR, load_network
+from dso.networks import DATA_DIR
 from dso.powerflow import PowerFlowResult, RadialPowerFlow
-from dso.reference import PandapowerReference
+from tests.dso.feeders import power_flow, reference
 
 VM_MIN, VM_MAX = 0.95, 1.05
 NETWORKS = ("ieee33", "swiss161", str(DATA_DIR / "cigre_mv_feeder1.json"))
@@ -36,16 +34,6 @@ IDS = ("ieee33", "swiss161", "cigre_mv_feeder1")
 N_POINTS = 400
 #: How far a sampled point may pass the limits: the power flow's noise (it runs to 1e-10 pu).
 NOISE_PU = 1e-9
-
-
-@functools.cache
-def _pf(network: str) -> RadialPowerFlow:
-    return RadialPowerFlow(load_network(network))
-
-
-@functools.cache
-def _ref(network: str) -> PandapowerReference:
-    return PandapowerReference(load_network(network))
 
 
 def _case(pf: RadialPowerFlow, seed: int) -> tuple[dict, Envelopes]:
@@ -103,7 +91,7 @@ def _non_slack(pf: RadialPowerFlow, vm: np.ndarray) -> np.ndarray:
 @given(seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=12)
 def test_every_point_of_the_box_is_secure(network: str, seed: int) -> None:
-    pf = _pf(network)
+    pf = power_flow(network)
     case, env = _case(pf, seed)
     kva = case["inverter_kva"]
     assert (env.q_min_kvar <= 0).all() and (env.q_max_kvar >= 0).all()
@@ -127,7 +115,7 @@ def test_every_point_of_the_box_is_secure(network: str, seed: int) -> None:
 
 @pytest.mark.parametrize("network", NETWORKS, ids=IDS)
 def test_corners_and_random_points_by_runpp(network: str) -> None:
-    pf, ref = _pf(network), _ref(network)
+    pf, ref = power_flow(network), reference(network)
     checked = 0
     for seed in range(60):
         case, env = _case(pf, seed)
@@ -151,7 +139,7 @@ def test_corners_and_random_points_by_runpp(network: str) -> None:
 def test_reactive_ranges_are_tight(network: str) -> None:
     """Raising one prosumer's q_max (q_min) by 1 % at both active corners, everyone else
     at their q_max (q_min), breaks a limit, unless it is at its inverter rating."""
-    pf = _pf(network)
+    pf = power_flow(network)
     tested = 0
     for seed in range(30):
         case, env = _case(pf, seed)
@@ -184,7 +172,7 @@ def test_reactive_ranges_are_tight(network: str) -> None:
 
 
 def test_no_inverter_no_range_and_equal_fraction_of_rating() -> None:
-    pf = _pf("ieee33")
+    pf = power_flow("ieee33")
     f = pf.feeder
     bus = np.array([17, 17, 30])
     p_other, q_other = -0.3 * f.load_p_kw, -0.3 * f.load_q_kvar
