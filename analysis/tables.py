@@ -301,6 +301,8 @@ DEPLOY_TABLES: dict[str, Table] = {
                 ("status", "", "last exit status"),
                 ("reason", "", "last exit reason"),
                 ("torn_lines", "", "torn record lines"),
+                ("resyncs", "", "times its relay connection dropped and it joined again"),
+                ("lost_intervals", "", "intervals whose DSO messages it lost (stream gaps)"),
             ),
         ),
     )

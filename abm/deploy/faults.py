@@ -22,6 +22,7 @@ class FaultAction(StrEnum):
     HANG = "hang"
     CRASH = "crash"
     STALL = "stall"
+    DROP = "drop"
 
 
 @dataclass(frozen=True)
@@ -29,9 +30,11 @@ class Fault:
     """A fault a process injects into itself (tests): at ``phase`` of ``interval``.
 
     ``hang``: stop handling messages until killed; ``crash``: exit at once without cleanup;
-    ``stall``: sleep ``stall_ms`` and go on. A prosumer acts when that ``Phase`` arrives,
-    before handling it (``settle``: when its ``Settlement`` arrives); the DSO acts once every
-    live prosumer has acked it (``settle``: after settling and recording the interval).
+    ``stall``: sleep ``stall_ms`` and go on; ``drop`` (prosumers): discard every message that
+    arrives in the next ``stall_ms``, as if the transport had lost them under overload. A
+    prosumer acts when that ``Phase`` arrives, before handling it (``settle``: when its
+    ``Settlement`` arrives); the DSO acts once every live prosumer has acked it (``settle``:
+    after settling and recording the interval).
     """
 
     interval: int
@@ -49,14 +52,18 @@ class Fault:
         if isinstance(self.stall_ms, bool) or not isinstance(self.stall_ms, int):
             raise RunSpecError(f"fault.stall_ms={self.stall_ms!r} must be an integer")
 
+    def is_due(self, interval: int, phase: str) -> bool:
+        """Whether the fault is to act at ``(interval, phase)``."""
+        return (self.interval, self.phase) == (interval, phase)
+
 
 def apply_fault(fault: Fault | None, interval: int, phase: str) -> None:
     """Carry out an injected fault (tests) if it is due at ``(interval, phase)``.
 
     ``crash`` exits at once with :data:`EXIT_CRASH`, ``stall`` sleeps ``stall_ms``, ``hang``
-    sleeps until the process is killed.
+    sleeps until the process is killed; ``drop`` is the prosumer loop's to carry out.
     """
-    if fault is None or (fault.interval, fault.phase) != (interval, phase):
+    if fault is None or not fault.is_due(interval, phase) or fault.action == FaultAction.DROP:
         return
     if fault.action == "crash":
         os._exit(EXIT_CRASH)

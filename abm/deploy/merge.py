@@ -299,4 +299,8 @@ def _process_row(agent: str, records: list[dict[str, Any]], torn: int) -> dict[s
         "status": last_final.get("status"),
         "reason": last_final.get("reason", ""),
         "torn_lines": torn,
+        "resyncs": sum(r.get("resyncs", 0) for r in finals),
+        "lost_intervals": " ".join(
+            str(t) for r in records if r.get("type") == "gap" for t in r["lost_intervals"]
+        ),
     }

@@ -12,7 +12,12 @@ holds the rows of admitted prosumers only); otherwise it sits the interval out a
 nothing. A ``Leave`` from the DSO means "absent for the rest of this interval": the loop
 stops feeding the agent, answers with a ``Heartbeat`` (so the DSO knows it is alive and
 re-admits it at the next ``open``) and waits. When its connection to the relay drops
-(messages may have been lost) it sits out the interval and joins again. Handling errors
+(messages may have been lost) it sits out the interval and joins again. A gap in the DSO's
+in-order stream (an ``open`` never seen, or an interval it took part in that ended with
+neither its ``Settlement`` nor a ``Leave``) means messages were lost without a drop being
+noticed: the process records the intervals hit (``gap`` records, the ``lost_intervals``
+column of the ``processes`` table) and joins again, taking part afresh from the DSO's next
+``open``. Handling errors
 are refused and counted, never fatal. After ``dso_silence_ms`` without any message from
 the DSO the process stops cleanly with :data:`EXIT_DSO_LOST`.
 """
@@ -21,7 +26,7 @@ from __future__ import annotations
 
 import time
 
-from abm.deploy.faults import Fault, apply_fault
+from abm.deploy.faults import Fault, FaultAction, apply_fault
 from abm.deploy.lifecycle import (
     EXIT_DSO_LOST,
     EXIT_OK,
@@ -64,6 +69,10 @@ class ProsumerLoop:
         self.row_written = -1
         #: Times the connection dropped and the process joined again.
         self.resyncs = 0
+        #: Intervals in which DSO messages to this process were lost (gaps in the stream).
+        self.lost_intervals: list[int] = []
+        #: Until when (monotonic s) an injected ``drop`` fault discards what arrives.
+        self.drop_until = 0.0
 
     def run(self) -> int:
         """Join, then handle messages until the run closes; return the exit status."""
@@ -85,6 +94,8 @@ class ProsumerLoop:
                 if now - last_dso > silence_s:
                     return self._stop(EXIT_DSO_LOST, f"no message from the DSO for {silence_s} s")
                 continue
+            if now < self.drop_until:  # an injected drop fault: as if never delivered
+                continue
             if msg.sender == DSO_ID:
                 last_dso = now
                 if not joined:  # the DSO is subscribed now: a Join cannot be lost
@@ -95,6 +106,7 @@ class ProsumerLoop:
                     self._resync()
             if isinstance(msg, Phase) and msg.sender == DSO_ID:
                 if msg.phase == "close":
+                    self._check_stream(msg.interval + 1)
                     link.send(
                         DSO_ID,
                         Leave(self.agent_id, msg.interval, link.next_control_seq(), "closed"),
@@ -104,8 +116,9 @@ class ProsumerLoop:
             elif isinstance(msg, Leave | Heartbeat | PhaseAck | Join):
                 self._on_control(msg)
             elif self.member is not False:
-                if isinstance(msg, Settlement) and msg.prosumer == self.agent_id:
-                    apply_fault(self.fault, msg.interval, "settle")
+                own_settlement = isinstance(msg, Settlement) and msg.prosumer == self.agent_id
+                if own_settlement and self._inject_fault(msg.interval, "settle"):
+                    continue
                 self._handle(msg)
                 if isinstance(msg, Settlement):
                     self._write_row()
@@ -140,6 +153,7 @@ class ProsumerLoop:
 
     def _on_phase(self, msg: Phase) -> None:
         if msg.phase == "open":
+            self._check_stream(msg.interval)
             self._flush_messages()
             self.interval = msg.interval
             self.member = None
@@ -148,14 +162,42 @@ class ProsumerLoop:
         elif self.member is None:
             own = self.agent.envelopes.get(self.agent_id)
             self.member = msg.interval == self.interval and own is not None
-        if self.member is False:
+        if self.member is False or self._inject_fault(msg.interval, msg.phase):
             return
-        apply_fault(self.fault, msg.interval, msg.phase)
         self._handle(msg)
         if msg.phase != "open":
             seq = self.link.next_control_seq()
             ack = PhaseAck(self.agent_id, msg.interval, seq, msg.phase, msg.round)
             self.link.send(DSO_ID, ack)
+
+    def _inject_fault(self, interval: int, phase: str) -> bool:
+        """Carry out an injected fault due now; ``True`` when it drops this message."""
+        fault = self.fault
+        if fault is not None and fault.action == FaultAction.DROP and fault.is_due(interval, phase):
+            self.drop_until = time.monotonic() + fault.stall_ms / 1000
+            return True
+        apply_fault(fault, interval, phase)
+        return False
+
+    def _check_stream(self, next_interval: int) -> None:
+        """Record the intervals before ``next_interval`` whose DSO messages were lost, and
+        join again.
+
+        The DSO publishes every ``open`` to every process, and ends an interval a prosumer
+        took part in with its ``Settlement`` (or a ``Leave``, which clears ``member``). The
+        ``Join`` makes the DSO take the process as a new incarnation from the next ``open``
+        (it re-admits a prosumer it marked absent only once heard from again).
+        """
+        last = self.interval
+        if last < 0:
+            return
+        lost = list(range(last + 1, next_interval))
+        if self.member is True and self.row_written != last:
+            lost.insert(0, last)
+        if lost:
+            self.lost_intervals.extend(lost)
+            self.writer.write({"type": "gap", "interval": next_interval, "lost_intervals": lost})
+            self._join()  # a lost Leave would leave it absent for good; a Join re-admits it
 
     def _on_control(self, msg: Message) -> None:
         if isinstance(msg, Leave) and msg.sender == DSO_ID and msg.interval == self.interval:
@@ -208,6 +250,7 @@ class ProsumerLoop:
                 "reason": reason,
                 "interval": self.interval,
                 "resyncs": self.resyncs,
+                "lost_intervals": self.lost_intervals,
             }
         )
         return status

@@ -156,3 +156,29 @@ def test_buyer_death_in_bilateral_clearing_then_dso_death(tmp_path):
     assert not ((trades["interval"] == t) & (trades["buyer"] == buyer)).any()
     assert buyer not in set(got["prosumers"].loc[got["prosumers"]["interval"] == t, "prosumer"])
     assert_conserved(got)
+
+
+def test_lost_messages_are_detected_and_the_prosumer_rejoins(tmp_path):
+    """p07 loses every message for 2.5 s from interval 3's orders phase on (as under overload):
+    the DSO marks it absent and its ``Leave`` is lost too. At the next ``open`` it sees, p07
+    detects the gap in the DSO's stream, records the intervals hit and joins again; the DSO
+    re-admits it, and the market stays consistent."""
+    config = SimConfig(days=1)
+    faults = {"p07": Fault(3, "orders", "drop", 2500)}
+    result = deploy(config, FAST, tmp_path / "dep", faults=faults)
+    tables = result.tables
+    n = 24
+    assert result.complete and result.status["last_completed_interval"] == n - 1
+    pr = tables["prosumers"]
+    p07 = set(pr.loc[pr["prosumer"] == "p07", "interval"])
+    back = min(t for t in p07 if t > 3)
+    assert p07 == set(range(3)) | set(range(back, n)) and back < n - 1
+    procs = tables["processes"].set_index("agent")
+    lost = [int(t) for t in str(procs.loc["p07", "lost_intervals"]).split()]
+    assert lost[0] == 3 and lost == sorted(lost) and max(lost) < back
+    others = procs.drop(index="p07")["lost_intervals"].fillna("").astype(str)
+    assert (others.str.strip() == "").all()
+    assert procs.loc["p07", "incarnations"] == 1
+    assert_conserved(tables)
+    timing = tables["timing"].set_index("interval")["marked_absent"]
+    assert timing[3] == "p07:orders"
