@@ -117,11 +117,11 @@ def _cell(value: float) -> str:
     return f"{value:,.6g}"
 
 
-def _run_label(run: Path, root: Path, several_inputs: bool) -> str:
-    """The run's path from its input folder (from the folder above it with several inputs)."""
-    if run == root:
-        return run.name
-    return str(run.relative_to(root.parent if several_inputs else root))
+def _label(folder: Path, root: Path, several_inputs: bool) -> str:
+    """A folder's path from its input folder (from the one above it with several inputs)."""
+    if folder == root:
+        return folder.name
+    return str(folder.relative_to(root.parent if several_inputs else root))
 
 
 def _run_row(run: Path) -> dict[str, object]:
@@ -150,9 +150,7 @@ def write_report(
     writer = _Writer(out)
     several = len(inputs) > 1
     runs = {
-        _run_label(run, Path(root), several): run
-        for root in inputs
-        for run in find_runs(Path(root))
+        _label(run, Path(root), several): run for root in inputs for run in find_runs(Path(root))
     }
     writer.text(
         f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from "
@@ -214,7 +212,7 @@ def _training_section(writer: _Writer, logs: dict[Path, list[Path]]) -> None:
     for root, files in logs.items():
         for file in files:
             group = file.parent.parent if file.parent != root else root
-            label = str(group.relative_to(root.parent)) if group != root else root.name
+            label = _label(group, root, len(logs) > 1)
             groups.setdefault(label, []).append(file)
     writer.heading("Training")
     curves = plot_training_curves(groups, writer.png("training_curves"), TRAINING_METRICS)
