@@ -28,7 +28,8 @@ from analysis.metrics import summarize
 from analysis.plots import plot_comparison, plot_daily_profiles
 from analysis.tables import TABLES
 from dso.errors import DsoError
-from dso.networks import bus_coordinates, load_network
+from dso.layout import bus_coordinates
+from dso.networks import load_network
 
 #: Files that make a folder a run folder.
 RUN_MARKERS = ("config.json", "summary.json")

@@ -10,7 +10,6 @@ Sign convention everywhere in ``dso``: injection positive (generation > 0, load 
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections import deque
 from dataclasses import dataclass, field
@@ -212,41 +211,6 @@ def load_network(name_or_path: str) -> Feeder:
     key = str(name_or_path)
     if key in NETWORK_FILES:
         return _builtin(key)
-    return feeder_from_pandapower(_pandapower_net(key), Path(key).stem)
-
-
-def bus_coordinates(name_or_path: str) -> np.ndarray | None:
-    """Each bus's drawing coordinates ``(n_bus, 2)`` from the network data, in feeder order.
-
-    None when the data lacks coordinates for some bus (an open line end is a bus of its own
-    without any): draw a layout of the topology instead.
-    """
-    key = str(name_or_path)
-    feeder = load_network(key)
-    net = _pandapower_net(key)
-    buses = _in_service(net.bus)
-    if feeder.n_bus != len(buses):
-        return None
-    if "geo" in buses:
-        if buses["geo"].isna().any():
-            return None
-        xy = [json.loads(geo)["coordinates"] for geo in buses["geo"]]
-    elif "bus_geodata" in net and buses.index.isin(net.bus_geodata.index).all():
-        xy = net.bus_geodata.loc[buses.index, ["x", "y"]].to_numpy().tolist()
-    else:
-        return None
-    coords = np.array(xy, dtype=float)
-    return coords if coords.shape == (feeder.n_bus, 2) and np.isfinite(coords).all() else None
-
-
-def _pandapower_net(key: str) -> Any:
-    """The pandapower network of a built-in name or a JSON file (refused in one line)."""
-    import pandapower as pp
-    import pandapower.networks as pn
-
-    if key in NETWORK_FILES:
-        file = NETWORK_FILES[key]
-        return pn.case33bw() if file is None else pp.from_json(str(DATA_DIR / file))
     path = Path(key)
     if not path.is_file():
         if path.suffix or len(path.parts) > 1:  # meant as a file
@@ -256,15 +220,23 @@ def _pandapower_net(key: str) -> Any:
             f"unknown network {key!r}: expected one of {', '.join(NETWORK_FILES)} "
             f"or the path of a pandapower JSON file"
         )
+    import pandapower as pp
+
     try:
-        return pp.from_json(str(path))
+        net = pp.from_json(str(path))
     except Exception as exc:  # pandapower raises many kinds on a bad file
         raise NetworkError(f"network file {key!r} is not a pandapower JSON network: {exc}") from exc
+    return feeder_from_pandapower(net, path.stem)
 
 
 @functools.cache
 def _builtin(name: str) -> Feeder:
-    return feeder_from_pandapower(_pandapower_net(name), name)
+    import pandapower as pp
+    import pandapower.networks as pn
+
+    file = NETWORK_FILES[name]
+    net = pn.case33bw() if file is None else pp.from_json(str(DATA_DIR / file))
+    return feeder_from_pandapower(net, name)
 
 
 def _in_service(table: Any) -> Any:

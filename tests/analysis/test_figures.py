@@ -21,7 +21,8 @@ from analysis.figures.market import plot_p2p_market, plot_var_by_bus
 from analysis.figures.style import merge_coinciding, value_limits
 from analysis.figures.training import plot_training_curves, spread_over_seeds
 from analysis.plots import plot_comparison, plot_daily_profiles
-from dso.networks import bus_coordinates, load_network
+from dso.layout import bus_coordinates
+from dso.networks import load_network
 
 
 def assert_png(path: Path) -> None:
