@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -26,7 +27,7 @@ VOLTAGE_LIMITS_PU = (0.95, 1.05)
 
 
 def new_figure(
-    nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 3.6, **kwargs: object
+    nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 3.6, **kwargs: Any
 ) -> tuple[Figure, np.ndarray]:
     """A figure (constrained layout) and its axes as a 2-D array (``squeeze`` off)."""
     fig, axes = plt.subplots(
@@ -48,7 +49,7 @@ def value_limits(values: Sequence[float] | np.ndarray) -> tuple[float, float] | 
 
     None when the values change sign, are all zero, or spread over at least
     :data:`TRUNCATE_BELOW_SPREAD` of their magnitude (differences are visible from 0).
-    Otherwise a range around the values with room above for value labels.
+    Otherwise a range around the values with room for value labels at the bars' ends.
     """
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
@@ -59,13 +60,15 @@ def value_limits(values: Sequence[float] | np.ndarray) -> tuple[float, float] | 
     if top == 0 or lo < 0 < hi or hi - lo >= TRUNCATE_BELOW_SPREAD * top:
         return None
     pad = max(hi - lo, 1e-3 * top)
+    if hi <= 0:  # bars hang down from 0: their labels need room below
+        return lo - 0.6 * pad, hi + 0.5 * pad
     return lo - 0.5 * pad, hi + 0.6 * pad
 
 
 def bars_with_values(
     ax: Axes,
     labels: Sequence[str],
-    values: Sequence[float],
+    values: Sequence[float] | np.ndarray,
     unit: str,
     colors: Sequence[str] | None = None,
 ) -> None:
@@ -73,12 +76,12 @@ def bars_with_values(
 
     A truncated axis says so in its label (``axis not from 0``).
     """
-    values = np.asarray(values, dtype=float)
-    bars = ax.bar(list(labels), values, color=colors)
-    ax.bar_label(bars, labels=[format_value(v) for v in values], fontsize=7, padding=2)
-    limits = value_limits(values)
+    heights = np.asarray(values, dtype=float)
+    bars = ax.bar(list(labels), heights, color=colors)
+    ax.bar_label(bars, labels=[format_value(v) for v in heights], fontsize=7, padding=2)
+    limits = value_limits(heights)
     if limits is None:
-        low, high = min(0.0, float(np.nanmin(values))), max(0.0, float(np.nanmax(values)))
+        low, high = min(0.0, float(np.nanmin(heights))), max(0.0, float(np.nanmax(heights)))
         room = 0.12 * (high - low or 1.0)
         ax.set_ylim(low - (room if low < 0 else 0.0), high + (room if high > 0 else 0.0))
         ax.set_ylabel(unit)
@@ -116,7 +119,7 @@ def merge_coinciding(series: Mapping[str, np.ndarray]) -> list[tuple[str, np.nda
     return [(" = ".join(names), arr) for names, arr in groups]
 
 
-def plot_lines(ax: Axes, x: np.ndarray, series: Mapping[str, np.ndarray], **kwargs: object) -> None:
+def plot_lines(ax: Axes, x: np.ndarray, series: Mapping[str, np.ndarray]) -> None:
     """Each distinct series once, in its own colour, line style and marker, with a legend."""
     for i, (label, values) in enumerate(merge_coinciding(series)):
         ax.plot(
@@ -128,7 +131,6 @@ def plot_lines(ax: Axes, x: np.ndarray, series: Mapping[str, np.ndarray], **kwar
             marker=MARKERS[i % len(MARKERS)],
             markersize=3,
             markevery=max(len(x) // 12, 1),
-            **kwargs,
         )
     ax.legend(fontsize=7)
 

@@ -174,6 +174,20 @@ def test_envelopes_one_panel_per_prosumer(tiny_study, tmp_path, kept_figures):
     dispatch = axes[0].get_lines()[0].get_ydata()
     np.testing.assert_allclose(dispatch[:-1], first["p_kw"])
     assert axes[0].get_ylabel() == "kW (+ export)" and axes[0].get_title() == "p01 (bus 1)"
+    band = axes[0].collections[0].get_paths()[0].vertices[:, 1]
+    assert band.max() == pytest.approx(first["export_limit_kw"].max())
+    assert band.min() == pytest.approx(-first["import_limit_kw"].max())
+    assert all(len(ax.get_lines()[1].get_xdata()) == 0 for ax in axes)  # none outside
+
+
+def test_envelopes_mark_a_dispatch_outside_the_band(tiny_study, tmp_path, kept_figures):
+    tables, duration_h = read_run(tiny_study / "multi")
+    prosumers = tables["prosumers"].copy()
+    row = (prosumers["prosumer"] == "p01") & (prosumers["interval"] == 5)
+    prosumers.loc[row, "p_kw"] = prosumers.loc[row, "export_limit_kw"] + 5.0
+    plot_envelopes(prosumers, duration_h, tmp_path / "env.png")
+    marks = visible_axes(kept_figures())[0].get_lines()[1]
+    np.testing.assert_allclose(marks.get_xdata(), [5.5 * duration_h])
 
 
 def write_metrics(path: Path, returns: list[float]) -> Path:
