@@ -150,9 +150,13 @@ def write_report(
         (out / folder).mkdir(exist_ok=True)
     writer = _Writer(out)
     several = len(inputs) > 1
-    runs = {
-        _label(run, Path(root), several): run for root in inputs for run in find_runs(Path(root))
-    }
+    runs: dict[str, Path] = {}
+    for root in inputs:
+        for run in find_runs(Path(root)):
+            label = _label(run, Path(root), several)
+            while label in runs:  # the same folder name given twice
+                label += "'"
+            runs[label] = run
     writer.text(
         f"Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from "
         + ", ".join(str(p) for p in inputs)
@@ -210,11 +214,12 @@ def _study_section(writer: _Writer, root: Path) -> None:
 def _training_section(writer: _Writer, logs: dict[Path, list[Path]]) -> None:
     """Training curves per learner (a folder of seeds, or one run), and their final values."""
     groups: dict[str, list[Path]] = {}
+    names: dict[Path, str] = {}
     for root, files in logs.items():
         for file in files:
             group = file.parent.parent if file.parent != root else root
-            label = _label(group, root, len(logs) > 1)
-            groups.setdefault(label, []).append(file)
+            groups.setdefault(_label(group, root, len(logs) > 1), []).append(file)
+            names[file] = _label(file.parent, root, len(logs) > 1)
     writer.heading("Training")
     curves = plot_training_curves(groups, writer.png("training_curves"), TRAINING_METRICS)
     writer.figure(curves, "training curves: mean over seeds and one standard deviation")
@@ -227,7 +232,7 @@ def _training_section(writer: _Writer, logs: dict[Path, list[Path]]) -> None:
                 for m in TRAINING_METRICS
                 if m in metrics and metrics[m].notna().any()
             }
-            rows[str(file.parent)] = {"learner": label, "iterations": len(metrics), **last}
+            rows[names[file]] = {"learner": label, "iterations": len(metrics), **last}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     frame.index.name = "training run"
     writer.table(frame, "training", "last logged value of each training run")
@@ -241,7 +246,7 @@ def _run_section(writer: _Writer, label: str, run: Path) -> None:
     stem = _slug(label)
     voltage = plot_voltage_profile(tables["buses"], writer.png(f"{stem}_voltage"))
     writer.figure(voltage, f"{label}: voltage along the feeder")
-    _network_map(writer, label, run, tables, config.get("network", ""))
+    _network_map(writer, label, tables, config.get("network", ""))
     p2p = plot_p2p_market(tables, duration_h, writer.png(f"{stem}_p2p"))
     writer.figure(p2p, f"{label}: P2P prices and volumes against the tariffs")
     var = plot_var_by_bus(tables["prosumers"], duration_h, writer.png(f"{stem}_var"))
@@ -251,8 +256,9 @@ def _run_section(writer: _Writer, label: str, run: Path) -> None:
 
 
 def _network_map(
-    writer: _Writer, label: str, run: Path, tables: dict[str, pd.DataFrame], network: str
+    writer: _Writer, label: str, tables: dict[str, pd.DataFrame], network: str
 ) -> None:
+    """The feeder map coloured by each bus's lowest voltage, or a line saying why not."""
     try:
         feeder = load_network(network)
         coordinates = bus_coordinates(network)

@@ -118,6 +118,7 @@ def test_report_of_a_study_and_training(tiny_study, tmp_path, capsys):
     # the training table: last values per training run
     training_csv = pd.read_csv(out / "tables" / "training.csv")
     assert list(training_csv["learner"]) == ["training/ea-matd3"] * 2
+    assert list(training_csv["training run"]) == [f"training/ea-matd3/seed{k}" for k in (0, 1)]
     assert list(training_csv["eval_cost"]) == [7.5, 8.5]
     assert len(html.tables) == 3
 
