@@ -27,12 +27,19 @@ RUN_FILES = frozenset(
         "comparison.md",
         "comparison.png",
         "daily_profiles.png",
+        "report.html",
     }
 )
 #: Result tables (``<name>.csv``) of ``simulate``, ``deploy`` and ``study``.
 RUN_TABLES = frozenset({*TABLES, *DEPLOY_TABLES})
-#: Folders of a deployment: per-process records, and the run spec, snapshot and logs.
-RUN_FOLDERS = {"agents": (".jsonl",), "deploy": (".json", ".sh", ".log", ".tmp")}
+#: Folders of a deployment (per-process records; the run spec, snapshot and logs) and of a
+#: report (its tables and figures).
+RUN_FOLDERS = {
+    "agents": (".jsonl",),
+    "deploy": (".json", ".sh", ".log", ".tmp"),
+    "tables": (".csv",),
+    "figures": (".png",),
+}
 #: Suffix of a file being written (temporary file renamed when complete).
 TMP_SUFFIX = ".tmp"
 #: Names listed in an error line before "and N more".

@@ -1,61 +1,82 @@
-"""Plots of a market comparison (PNG files, matplotlib's non-interactive backend)."""
+"""Plots comparing several runs: cost, welfare, loss and market volumes as labelled bars, and
+daily profiles (PNG, through :mod:`analysis.figures.style`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 
 from analysis.compare import hourly_profile, read_run
+from analysis.figures.style import (
+    bars_with_values,
+    draw_voltage_limits,
+    new_figure,
+    plot_lines,
+    save,
+)
+
+#: Bar panels of :func:`plot_comparison`: comparison column -> (title, unit).
+COMPARISON_PANELS = {
+    "prosumer_cost_eur": ("prosumers' cost", "EUR"),
+    "welfare_prosumers_eur": ("welfare: prosumers", "EUR"),
+    "welfare_dso_eur": ("welfare: DSO", "EUR"),
+    "welfare_retailer_eur": ("welfare: retailer", "EUR"),
+    "welfare_total_eur": ("welfare: total", "EUR"),
+    "network_loss_kwh": ("network loss", "kWh"),
+    "p2p_volume_kwh": ("P2P volume", "kWh"),
+    "var_volume_kvarh": ("Var support", "kvarh"),
+}
+PANELS_PER_ROW = 4
 
 
 def plot_comparison(comparison: pd.DataFrame, path: Path) -> Path:
-    """Bar charts of prosumer cost, network loss and market volumes per market mode."""
-    panels = (
-        ("prosumer_cost_eur", "prosumer cost (EUR)"),
-        ("network_loss_kwh", "network loss (kWh)"),
-        ("p2p_volume_kwh", "P2P volume (kWh)"),
-        ("var_volume_kvarh", "Var support (kvarh)"),
-    )
-    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.6))
-    for ax, (column, title) in zip(axes, panels, strict=True):
-        values = comparison[column]
-        ax.bar(values.index, values.to_numpy(), color="tab:blue")
-        ax.set_title(title)
-        ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    """Bars per run (the index) of cost, welfare by actor, loss and market volumes, each
+    labelled with its value; an axis does not start at 0 when that would hide differences
+    (its label says so). Panels whose column the table lacks are left out."""
+    panels = {c: v for c, v in COMPARISON_PANELS.items() if c in comparison.columns}
+    rows = -(-len(panels) // PANELS_PER_ROW)
+    fig, axes = new_figure(rows, PANELS_PER_ROW, width=3.4 * PANELS_PER_ROW, height=3.3 * rows)
+    labels = [str(label) for label in comparison.index]
+    colors = [f"C{i % 10}" for i in range(len(labels))]
+    for ax, (column, (title, unit)) in zip(axes.flat, panels.items(), strict=False):
+        bars_with_values(ax, labels, comparison[column].to_numpy(dtype=float), unit, colors)
+        ax.set_title(title, fontsize=9)
+    for ax in axes.flat[len(panels) :]:
+        ax.set_visible(False)
+    return save(fig, path)
 
 
 def plot_daily_profiles(runs: Mapping[str, Path], path: Path) -> Path:
-    """Average hourly profiles per mode: feeder net import, loss, minimum and maximum voltage."""
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    """Average hourly profiles per run: feeder net import, loss, minimum and maximum voltage.
+
+    Runs whose profile coincides are drawn once and listed together (``"a = b"``)."""
+    profiles: dict[str, dict[str, np.ndarray]] = {
+        "import": {}, "loss": {}, "vmin": {}, "vmax": {}
+    }  # fmt: skip
     for label, run_dir in runs.items():
         tables, _ = read_run(run_dir)
-        net_import = -hourly_profile(tables, "p_kw", "prosumers")
-        axes[0].plot(net_import.index, net_import.to_numpy(), label=label)
-        loss = hourly_profile(tables, "loss_kw", "intervals")
-        axes[1].plot(loss.index, loss.to_numpy(), label=label)
         iv = tables["intervals"]
-        vmin = iv.groupby(iv["interval"] % 24)["vmin_pu"].min()
-        vmax = iv.groupby(iv["interval"] % 24)["vmax_pu"].max()
-        line = axes[2].plot(vmin.index, vmin.to_numpy(), label=f"{label} min")[0]
-        axes[2].plot(vmax.index, vmax.to_numpy(), linestyle="--", color=line.get_color())
-    titles = ("prosumers' net import (kW, mean)", "network loss (kW, mean)", "voltage range (pu)")
-    for ax, title in zip(axes, titles, strict=True):
-        ax.set_title(title)
+        hour = iv["interval"] % 24
+        profiles["import"][label] = -hourly_profile(tables, "p_kw", "prosumers").to_numpy()
+        profiles["loss"][label] = hourly_profile(tables, "loss_kw", "intervals").to_numpy()
+        profiles["vmin"][label] = iv.groupby(hour)["vmin_pu"].min().to_numpy()
+        profiles["vmax"][label] = iv.groupby(hour)["vmax_pu"].max().to_numpy()
+    fig, axes = new_figure(1, 4, width=17.0, height=3.8)
+    panels = (
+        ("import", "prosumers' net import (kW, mean)"),
+        ("loss", "network loss (kW, mean)"),
+        ("vmin", "lowest voltage (pu)"),
+        ("vmax", "highest voltage (pu)"),
+    )
+    for ax, (key, ylabel) in zip(axes[0], panels, strict=True):
+        first = next(iter(profiles[key].values()))
+        plot_lines(ax, np.arange(len(first)), profiles[key])
+        ax.set_ylabel(ylabel)
         ax.set_xlabel("hour of day")
-    axes[2].axhline(0.95, color="grey", linewidth=0.8)
-    axes[2].axhline(1.05, color="grey", linewidth=0.8)
-    axes[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+        ax.grid(alpha=0.3)
+    for ax in axes[0, 2:]:
+        draw_voltage_limits(ax, *ax.get_ylim())
+    return save(fig, path)
