@@ -47,8 +47,12 @@ if TYPE_CHECKING:
 #: Sides of the inscribed polygon that stands for the capability circle p**2 + q**2 <= s**2
 #: (a vertex on each axis, so the full rating stays available at unity power factor).
 CAPABILITY_SIDES = 16
-#: Tangent points of each line's squared reactive flow (over its reachable range).
-TANGENT_POINTS = 9
+#: Tangent points of each line's squared reactive flow (over its reachable range) in the
+#: first solve; each further round adds a tangent at the solution's flow where the cuts
+#: still underestimate its square, until the Var cost they miss is below CUT_GAP_EUR.
+TANGENT_POINTS = 17
+MAX_CUT_ROUNDS = 6
+CUT_GAP_EUR = 0.01
 #: Penalty on an import above the envelope that the battery cannot avoid (load is never
 #: shed; the plan reports it as ``import_violation_kw``), EUR/kWh.
 IMPORT_VIOLATION_PENALTY_EUR_PER_KWH = 10.0
@@ -221,7 +225,8 @@ def solve_day(day: DayInputs) -> DayDispatch:
         assert day.below is not None  # for mypy: checked just above
         span = (q_hi - q_lo) @ np.asarray(day.below, float).T  # (T, L) reachable range
         lines = np.flatnonzero((span > 0).any(axis=0))
-    flow_sq = cols.block(t_n, len(lines)) if quadratic else np.zeros((t_n, 0), dtype=int)
+    flow = cols.block(t_n, len(lines))  # S: the inverters' q below each line
+    flow_sq = cols.block(t_n, len(lines))  # its square, from below by tangent cuts
 
     lower = np.zeros(cols.n)
     upper = np.full(cols.n, np.inf)
@@ -269,17 +274,25 @@ def solve_day(day: DayInputs) -> DayDispatch:
         for side in (export, imp):
             rows.add([(matched, 1.0)] + [(side[:, k], -1.0) for k in range(n)], -np.inf, 0.0)
     if quadratic:
-        _add_flow_squares(rows, cost, day, q, q_lo, q_hi, lines, flow_sq, retail * dt)
+        assert day.below is not None and day.curvature_kw_per_kvar2 is not None  # for mypy
+        below = np.asarray(day.below, float)[lines]
+        for i in range(len(lines)):
+            members = np.flatnonzero(below[i] > 0)
+            rows.add([(flow[:, i], 1.0)] + [(q[:, k], -1.0) for k in members], 0.0, 0.0)
+        lower[flow], upper[flow] = q_lo @ below.T, q_hi @ below.T
+        cost[flow_sq] = 2.0 * np.asarray(day.curvature_kw_per_kvar2)[:, lines] * (retail * dt)[:, None]
+        share = np.linspace(0.0, 1.0, TANGENT_POINTS)
+        span = upper[flow] - lower[flow]
+        _tangent_cuts(rows, flow, flow_sq, lower[flow][..., None] + span[..., None] * share)
 
-    result = scipy.optimize.milp(
-        cost,
-        constraints=rows.constraint(cols.n),
-        bounds=scipy.optimize.Bounds(lower, upper),
-        options={"presolve": True},
-    )
-    if result.status != 0 or result.x is None:
-        raise OptimumError(f"the optimum's linear program failed: {result.message}")
-    x = result.x
+    x, fun = _solve(cost, rows, lower, upper)
+    for _ in range(MAX_CUT_ROUNDS if quadratic else 0):
+        s_value, w_value = x[flow], x[flow_sq]
+        gap_eur = cost[flow_sq] * (s_value**2 - w_value)
+        if gap_eur.sum() <= CUT_GAP_EUR:
+            break
+        _tangent_cuts(rows, flow, flow_sq, np.where(gap_eur > 0, s_value, np.nan)[..., None])
+        x, fun = _solve(cost, rows, lower, upper)
     battery = x[discharge] - x[charge]
     return DayDispatch(
         battery_p_kw=battery,
@@ -290,37 +303,34 @@ def solve_day(day: DayInputs) -> DayDispatch:
         import_violation_kw=x[violation],
         p2p_kwh=x[matched] * dt if trades else np.zeros(t_n),
         # the tie-break is no cost: add it back
-        cost_eur=float(result.fun) + constant + CURTAILMENT_TIE_BREAK_EUR_PER_KWH * dt * x[pv].sum(),
+        cost_eur=fun + constant + CURTAILMENT_TIE_BREAK_EUR_PER_KWH * dt * x[pv].sum(),
         solve_s=time.perf_counter() - start,
         n_variables=cols.n,
         n_constraints=rows.n,
     )
 
 
-def _add_flow_squares(
-    rows: _Rows,
-    cost: np.ndarray,
-    day: DayInputs,
-    q: np.ndarray,
-    q_lo: np.ndarray,
-    q_hi: np.ndarray,
-    lines: np.ndarray,
-    flow_sq: np.ndarray,
-    energy_eur_per_kw: np.ndarray,
-) -> None:
-    """Ex-post Var curvature: ``flow_sq[t, i] >= S**2`` of line ``lines[i]`` by tangent cuts,
-    costed ``lambda dt 2 h_l`` (see the module docstring)."""
-    assert day.below is not None and day.curvature_kw_per_kvar2 is not None  # for mypy
-    below = np.asarray(day.below, float)
-    curvature = np.asarray(day.curvature_kw_per_kvar2, float)
-    share = np.linspace(0.0, 1.0, TANGENT_POINTS)
-    for i, line in enumerate(lines):
-        members = np.flatnonzero(below[line] > 0)
-        lo, hi = q_lo[:, members].sum(axis=1), q_hi[:, members].sum(axis=1)
-        point = lo[:, None] + (hi - lo)[:, None] * share  # (T, J) tangent points
-        terms = [(q[:, k, None], 2.0 * point) for k in members]
-        rows.add([*terms, (flow_sq[:, i, None], -1.0)], -np.inf, point**2)
-        cost[flow_sq[:, i]] = 2.0 * curvature[:, line] * energy_eur_per_kw
+def _tangent_cuts(rows: _Rows, flow: np.ndarray, flow_sq: np.ndarray, points: np.ndarray) -> None:
+    """``flow_sq >= 2 a flow - a**2`` at the tangent points ``points`` (``flow``'s shape plus
+    one axis; NaN: no cut)."""
+    t_idx, l_idx, j_idx = np.nonzero(np.isfinite(points))
+    a = points[t_idx, l_idx, j_idx]
+    rows.add([(flow[t_idx, l_idx], 2.0 * a), (flow_sq[t_idx, l_idx], -1.0)], -np.inf, a * a)
+
+
+def _solve(
+    cost: np.ndarray, rows: _Rows, lower: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Solve the LP with HiGHS; the solution and its objective."""
+    result = scipy.optimize.milp(
+        cost,
+        constraints=rows.constraint(len(cost)),
+        bounds=scipy.optimize.Bounds(lower, upper),
+        options={"presolve": True},
+    )
+    if result.status != 0 or result.x is None:
+        raise OptimumError(f"the optimum's linear program failed: {result.message}")
+    return result.x, float(result.fun)
 
 
 @dataclass(frozen=True)
