@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import scipy.optimize
 import scipy.sparse
 
@@ -36,6 +37,7 @@ from abm.config import market_has_p2p, market_has_var
 from abm.errors import AbmError
 from agents.replay import ReplayPolicy
 from agents.settlement import storage_price_eur_per_kwh
+from analysis.tables import OPTIMUM_TABLES
 from dso.agent import DsoForecast, base_injection, publication
 from dso.blas import single_blas_thread
 from dso.powerflow import KW_PER_PU, RadialPowerFlow
@@ -172,7 +174,9 @@ class _Rows:
         self.hi: list[np.ndarray] = []
         self.n = 0
 
-    def add(self, terms: list[tuple[np.ndarray, np.ndarray | float]], lo: object, hi: object) -> None:
+    def add(
+        self, terms: list[tuple[np.ndarray, np.ndarray | float]], lo: object, hi: object
+    ) -> None:
         """One row per element of the broadcast terms (column array, coefficient)."""
         shape = np.broadcast_shapes(
             *(np.shape(c) for c, _ in terms), *(np.shape(v) for _, v in terms),
@@ -280,7 +284,9 @@ def solve_day(day: DayInputs) -> DayDispatch:
             members = np.flatnonzero(below[i] > 0)
             rows.add([(flow[:, i], 1.0)] + [(q[:, k], -1.0) for k in members], 0.0, 0.0)
         lower[flow], upper[flow] = q_lo @ below.T, q_hi @ below.T
-        cost[flow_sq] = 2.0 * np.asarray(day.curvature_kw_per_kvar2)[:, lines] * (retail * dt)[:, None]
+        cost[flow_sq] = (
+            2.0 * np.asarray(day.curvature_kw_per_kvar2)[:, lines] * (retail * dt)[:, None]
+        )
         share = np.linspace(0.0, 1.0, TANGENT_POINTS)
         span = upper[flow] - lower[flow]
         _tangent_cuts(rows, flow, flow_sq, lower[flow][..., None] + span[..., None] * share)
@@ -459,3 +465,26 @@ def replay_policy(world: RunInputs, index: int) -> ReplayPolicy:
         battery_kw=spec.battery_kw,
         inverter_kva=spec.inverter_kva,
     )
+
+
+def dispatch_tables(world: RunInputs, dispatch: RunDispatch) -> dict[str, pd.DataFrame]:
+    """The ``optimum`` and ``optimum_days`` tables (:data:`analysis.tables.OPTIMUM_TABLES`)."""
+    ids = world.prosumer_ids
+    n_t = len(dispatch.column("p2p_kwh"))
+    per_interval = {
+        "interval": np.repeat(np.arange(n_t), len(ids)),
+        "prosumer": np.tile(np.asarray(ids, dtype=object), n_t),
+    }
+    for name in OPTIMUM_TABLES["optimum"].column_names[2:]:
+        per_interval[name] = dispatch.column(name).reshape(-1)
+    days = [
+        (k, day, d.cost_eur, float(d.p2p_kwh.sum()), publish, d.solve_s, d.n_variables,
+         d.n_constraints)
+        for k, (day, d, publish) in enumerate(
+            zip(dispatch.days, dispatch.day_dispatch, dispatch.publish_s, strict=True)
+        )
+    ]  # fmt: skip
+    return {
+        "optimum": pd.DataFrame(per_interval, columns=OPTIMUM_TABLES["optimum"].column_names),
+        "optimum_days": pd.DataFrame(days, columns=OPTIMUM_TABLES["optimum_days"].column_names),
+    }

@@ -12,8 +12,8 @@ from abm.config import SimConfig
 from abm.jsonfile import write_json
 from abm.model import MarketModel
 from abm.provenance import write_run_config
-from abm.run_inputs import RunInputs
 from abm.results import write_tables
+from abm.run_inputs import RunInputs
 from abm.scenario import scenario_to_dict
 from analysis.metrics import summarize
 

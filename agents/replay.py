@@ -37,6 +37,8 @@ class ReplayPolicy:
         """The plan's next interval as an action."""
         t = self.next_interval
         if t >= len(self.battery):
-            raise InvalidAction(f"the replayed plan has {len(self.battery)} intervals, asked for {t + 1}")
+            raise InvalidAction(
+                f"the replayed plan has {len(self.battery)} intervals, asked for {t + 1}"
+            )
         self.next_interval += 1
         return truthful_action(float(self.battery[t]), float(self.q[t]))
