@@ -111,15 +111,12 @@ class DayInputs:
                 raise OptimumError(f"{name} holds a value that is not finite")
         nonneg = ("load_kw", "pv_kw", "export_kw", "import_kw", "q_max_kvar", "inverter_kva")
         for name in (*nonneg, "battery_kwh", "battery_kw", "soc_start_kwh"):
-            if (np.asarray(getattr(self, name)) < 0).any():
-                raise OptimumError(f"{name} = {getattr(self, name)!r} must be >= 0")
-        if (np.asarray(self.q_min_kvar) > 0).any():
-            raise OptimumError(f"q_min_kvar = {self.q_min_kvar!r} must be <= 0")
-        eff = np.asarray(self.efficiency)
-        if ((eff <= 0) | (eff > 1)).any():
-            raise OptimumError(f"efficiency = {self.efficiency!r} must be in (0, 1]")
-        if (np.asarray(self.soc_start_kwh) > np.asarray(self.battery_kwh) + 1e-9).any():
-            raise OptimumError(f"soc_start_kwh = {self.soc_start_kwh!r} exceeds battery_kwh")
+            _refuse_where(name, getattr(self, name), np.asarray(getattr(self, name)) < 0, ">= 0")
+        _refuse_where("q_min_kvar", self.q_min_kvar, np.asarray(self.q_min_kvar) > 0, "<= 0")
+        eff = np.asarray(self.efficiency, dtype=float)
+        _refuse_where("efficiency", eff, (eff <= 0) | (eff > 1), "in (0, 1]")
+        over = np.asarray(self.soc_start_kwh) > np.asarray(self.battery_kwh) + 1e-9
+        _refuse_where("soc_start_kwh", self.soc_start_kwh, over, "<= battery_kwh")
         if not (math.isfinite(self.duration_h) and self.duration_h > 0):
             raise OptimumError(f"duration_h = {self.duration_h!r} must be > 0")
         charge = self.network_charge_eur_per_kwh
@@ -131,6 +128,14 @@ class DayInputs:
         """``(T, N)``: intervals and prosumers."""
         t, n = np.shape(self.load_kw)
         return int(t), int(n)
+
+
+def _refuse_where(name: str, values: object, bad: np.ndarray, rule: str) -> None:
+    """:class:`OptimumError` naming the first element of ``values`` where ``bad`` holds."""
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        value = float(np.asarray(values, dtype=float)[where])
+        raise OptimumError(f"{name}{list(where)} = {value!r}: must be {rule}")
 
 
 @dataclass(frozen=True)
