@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -180,7 +181,10 @@ class _Rows:
         self.n = 0
 
     def add(
-        self, terms: list[tuple[np.ndarray, np.ndarray | float]], lo: object, hi: object
+        self,
+        terms: Sequence[tuple[np.ndarray, np.ndarray | float]],
+        lo: np.ndarray | float,
+        hi: np.ndarray | float,
     ) -> None:
         """One row per element of the broadcast terms (column array, coefficient)."""
         shape = np.broadcast_shapes(
