@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from abm.cli import main
@@ -226,3 +229,24 @@ def test_cli_bad_input_one_line(
     assert main(["optimum", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("p2pvar: error: ") and message in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_cli_writes_simulate_tables_and_the_dispatch_the_market_played(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    argv = ["optimum", "--market", "var", "--out", str(out), "--json", "--no-progress"]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out)
+    for name in ("intervals", "prosumers", "trades", "buses", "messages", "optimum",
+                 "optimum_days"):  # fmt: skip
+        assert (out / f"{name}.csv").is_file(), name
+    plan = pd.read_csv(out / "optimum.csv")
+    played = pd.read_csv(out / "prosumers.csv")
+    assert len(plan) == len(played) == 24 * played["prosumer"].nunique()
+    for column in ("battery_p_kw", "q_inverter_kvar", "p_kw", "soc_kwh"):
+        np.testing.assert_allclose(played[column], plan[column], atol=1e-4, err_msg=column)
+    days = pd.read_csv(out / "optimum_days.csv")
+    assert summary["lp_cost_eur"] == pytest.approx(days["lp_cost_eur"].sum())
+    assert summary["prosumer_cost_eur"] == pytest.approx(summary["lp_cost_eur"], rel=1e-3)
