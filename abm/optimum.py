@@ -163,6 +163,7 @@ class _Columns:
         self.n = 0
 
     def block(self, *shape: int) -> np.ndarray:
+        """The indices of ``prod(shape)`` new variables, in that shape."""
         size = int(np.prod(shape))
         cols = np.arange(self.n, self.n + size).reshape(shape)
         self.n += size
@@ -202,6 +203,7 @@ class _Rows:
         self.n += count
 
     def constraint(self, n_cols: int) -> scipy.optimize.LinearConstraint:
+        """Every row so far as one sparse constraint over ``n_cols`` variables."""
         matrix = scipy.sparse.csr_array(
             (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
             shape=(self.n, n_cols),
@@ -301,13 +303,14 @@ def solve_day(day: DayInputs) -> DayDispatch:
         _tangent_cuts(rows, flow, flow_sq, lower[flow][..., None] + span[..., None] * share)
 
     x, fun = _solve(cost, rows, lower, upper)
+    missed_eur = cost[flow_sq] * (x[flow] ** 2 - x[flow_sq])  # Var cost the cuts miss
     for _ in range(MAX_CUT_ROUNDS if quadratic else 0):
-        s_value, w_value = x[flow], x[flow_sq]
-        gap_eur = cost[flow_sq] * (s_value**2 - w_value)
-        if gap_eur.sum() <= CUT_GAP_EUR:
+        if missed_eur.sum() <= CUT_GAP_EUR:
             break
-        _tangent_cuts(rows, flow, flow_sq, np.where(gap_eur > 0, s_value, np.nan)[..., None])
+        points = np.where(missed_eur > 0, x[flow], np.nan)[..., None]
+        _tangent_cuts(rows, flow, flow_sq, points)
         x, fun = _solve(cost, rows, lower, upper)
+        missed_eur = cost[flow_sq] * (x[flow] ** 2 - x[flow_sq])
     battery = x[discharge] - x[charge]
     return DayDispatch(
         battery_p_kw=battery,
@@ -317,8 +320,11 @@ def solve_day(day: DayInputs) -> DayDispatch:
         soc_kwh=x[soc],
         import_violation_kw=x[violation],
         p2p_kwh=x[matched] * dt if trades else np.zeros(t_n),
-        # the tie-break is no cost: add it back
-        cost_eur=fun + constant + CURTAILMENT_TIE_BREAK_EUR_PER_KWH * dt * x[pv].sum(),
+        # the modelled bill: the tie-break is no cost, the squares' missed part is
+        cost_eur=fun
+        + constant
+        + CURTAILMENT_TIE_BREAK_EUR_PER_KWH * dt * float(x[pv].sum())
+        + float(missed_eur.sum()),
         solve_s=time.perf_counter() - start,
         n_variables=cols.n,
         n_constraints=rows.n,
