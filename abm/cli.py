@@ -20,8 +20,16 @@ from messaging.errors import MessagingError
 
 #: Modules of :mod:`abm.commands` that register a top-level subcommand, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
-    "grid", "simulate", "study", "report", "deploy", "agent", "keys", "bench"
-)  # fmt: skip
+    "grid",
+    "simulate",
+    "optimum",
+    "study",
+    "report",
+    "deploy",
+    "agent",
+    "keys",
+    "bench",
+)
 
 #: Errors printed as one line (exit status 2). ``OSError`` covers files and folders named on
 #: the command line (missing, a file where a folder is needed, not writable).

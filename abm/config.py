@@ -35,6 +35,7 @@ class PolicyName(StrEnum):
     RULE = "rule"
     RANDOM = "random"
     TOU = "tou"
+    OPTIMUM = "optimum"
 
 
 #: Prefix of the policy ``checkpoint:DIR``: each prosumer acts with its own actor file in DIR.
@@ -111,7 +112,8 @@ class SimConfig:
     policy: str = field(
         default=PolicyName.RULE.value,
         metadata={
-            "help": "prosumer policy: rule, random, tou (time-of-use rule) or checkpoint:DIR "
+            "help": "prosumer policy: rule, random, tou (time-of-use rule), optimum (the "
+            "perfect-foresight optimum's dispatch, docs/optimum.md) or checkpoint:DIR "
             "(each prosumer's own actor file DIR/<id>.npz)"
         },
     )

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from abm.errors import AbmError
-from analysis.tables import DEPLOY_TABLES, TABLES
+from analysis.tables import DEPLOY_TABLES, OPTIMUM_TABLES, TABLES
 
 #: Files a run writes at the top of its folder (besides its tables, ``<name>.csv``).
 RUN_FILES = frozenset(
@@ -30,8 +30,8 @@ RUN_FILES = frozenset(
         "report.html",
     }
 )
-#: Result tables (``<name>.csv``) of ``simulate``, ``deploy`` and ``study``.
-RUN_TABLES = frozenset({*TABLES, *DEPLOY_TABLES})
+#: Result tables (``<name>.csv``) of ``simulate``, ``deploy``, ``optimum`` and ``study``.
+RUN_TABLES = frozenset({*TABLES, *DEPLOY_TABLES, *OPTIMUM_TABLES})
 #: Folders of a deployment (per-process records; the run spec, snapshot and logs) and of a
 #: report (its tables and figures).
 RUN_FOLDERS = {

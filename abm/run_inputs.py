@@ -136,6 +136,10 @@ def make_policy(name: str, rng: np.random.Generator, world: RunInputs, index: in
         return RandomPolicy(rng)
     if name == PolicyName.TOU:
         return TouPolicy(world.scenario.tariffs.retail_eur_per_kwh)
+    if name == PolicyName.OPTIMUM:
+        from abm.optimum import replay_policy  # it needs RunInputs: imported when used
+
+        return replay_policy(world, index)
     directory = checkpoint_dir(name)
     if not directory:
         raise unknown_policy(name)

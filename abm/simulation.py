@@ -13,6 +13,7 @@ from abm.jsonfile import write_json
 from abm.model import MarketModel
 from abm.provenance import write_run_config
 from abm.results import write_tables
+from abm.run_inputs import RunInputs
 from abm.scenario import scenario_to_dict
 from analysis.metrics import summarize
 
@@ -26,15 +27,20 @@ class SimulationResult:
 
 
 def run_simulation(
-    config: SimConfig, out_dir: Path | None = None, *, progress: bool = True
+    config: SimConfig,
+    out_dir: Path | None = None,
+    *,
+    progress: bool = True,
+    world: RunInputs | None = None,
 ) -> SimulationResult:
     """Simulate every interval of ``config``; write tables, config and summary to ``out_dir``.
 
     Also writes ``status.json`` (whether every interval ran, the last one completed). On
     Ctrl-C the completed intervals' tables and a status saying where the run stopped are
-    written, then :class:`KeyboardInterrupt` is raised again.
+    written, then :class:`KeyboardInterrupt` is raised again. ``world``: the run's inputs
+    if already built from ``config``.
     """
-    model = MarketModel(config)
+    model = MarketModel(config, world=world)
     world = model.world
     done = 0
     interrupted = False

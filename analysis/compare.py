@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from analysis.metrics import summarize
@@ -40,22 +41,58 @@ def read_run(run_dir: Path) -> tuple[dict[str, pd.DataFrame], float]:
     return tables, interval_min / 60.0
 
 
-def compare_runs(runs: Mapping[str, Path], baseline: str) -> pd.DataFrame:
+def share_of_optimum_savings(
+    reference_cost_eur: float | np.ndarray,
+    policy_cost_eur: float | np.ndarray,
+    optimum_cost_eur: float | np.ndarray,
+) -> float | np.ndarray:
+    """The policy's share of what the perfect-foresight optimum saves over a reference
+    (``grid-only`` in the studies): ``(reference - policy) / (reference - optimum)``.
+
+    1 means the policy saves as much as the optimum, 0 nothing, < 0 it costs more than the
+    reference. NaN where the optimum saves nothing (no saving to share).
+    """
+    reference = np.asarray(reference_cost_eur, dtype=float)
+    savings = reference - np.asarray(optimum_cost_eur, dtype=float)
+    gained = reference - np.asarray(policy_cost_eur, dtype=float)
+    positive = savings > 0
+    share = np.where(positive, gained / np.where(positive, savings, 1.0), np.nan)
+    return float(share) if share.ndim == 0 else share
+
+
+def compare_runs(
+    runs: Mapping[str, Path],
+    baseline: str,
+    optimum_runs: Mapping[str, Path] | None = None,
+) -> pd.DataFrame:
     """One row per run (indexed by label) with the summary figures and changes vs ``baseline``.
 
-    ``cost_change_pct`` and ``loss_change_pct`` are relative to the baseline run.
+    ``cost_change_pct`` and ``loss_change_pct`` are relative to the baseline run. With
+    ``optimum_runs`` (the optimum's run of each label, ``p2pvar optimum``):
+    ``optimum_cost_eur`` and ``share_of_optimum_savings`` (:func:`share_of_optimum_savings`
+    with the baseline run's cost as the reference).
     """
     rows = {}
     for label, run_dir in runs.items():
-        tables, duration_h = read_run(run_dir)
-        summary = summarize(tables, duration_h)
-        rows[label] = {col: summary[col] for col in COMPARISON_COLUMNS}
+        rows[label] = {col: _summary(run_dir)[col] for col in COMPARISON_COLUMNS}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     base = frame.loc[baseline]
     frame["cost_change_pct"] = 100.0 * (frame["prosumer_cost_eur"] / base["prosumer_cost_eur"] - 1)
     frame["loss_change_pct"] = 100.0 * (frame["network_loss_kwh"] / base["network_loss_kwh"] - 1)
+    if optimum_runs is not None:
+        optimum = [_summary(optimum_runs[label])["prosumer_cost_eur"] for label in frame.index]
+        frame["optimum_cost_eur"] = optimum
+        frame["share_of_optimum_savings"] = share_of_optimum_savings(
+            base["prosumer_cost_eur"], frame["prosumer_cost_eur"].to_numpy(), np.array(optimum)
+        )
     frame.index.name = "market"
     return frame
+
+
+def _summary(run_dir: Path) -> dict[str, float]:
+    """The summary figures of a run directory, from its tables."""
+    tables, duration_h = read_run(run_dir)
+    return summarize(tables, duration_h)
 
 
 def hourly_profile(tables: Mapping[str, pd.DataFrame], column: str, table: str) -> pd.Series:

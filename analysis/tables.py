@@ -309,6 +309,47 @@ DEPLOY_TABLES: dict[str, Table] = {
 }
 
 
+#: The tables only ``p2pvar optimum`` writes besides a run's (``docs/optimum.md``).
+OPTIMUM_TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (
+        Table(
+            "optimum",
+            "one row per prosumer and interval: the LP's dispatch, before the market plays it",
+            _cols(
+                ("interval", "", "key"),
+                ("prosumer", "", "key: the prosumer's id"),
+                ("battery_p_kw", "kW", "battery injection (+ discharge)"),
+                ("pv_used_kw", "kW", "PV after curtailment"),
+                ("p_kw", "kW", "net injection at the bus (PV + battery - load)"),
+                ("q_inverter_kvar", "kvar", "inverter reactive power (+ injection)"),
+                ("soc_kwh", "kWh", "battery state of charge after the interval"),
+                ("import_violation_kw", "kW", "import above the envelope the LP could not avoid"),
+            ),
+        ),
+        Table(
+            "optimum_days",
+            "one row per simulated day: its linear program",
+            _cols(
+                ("day", "", "key: the day's index in the run"),
+                ("calendar_day", "", "the profile day (0..364)"),
+                (
+                    "lp_cost_eur",
+                    "EUR",
+                    "the LP's total prosumer bill of the day (its model of the settlement, "
+                    "stored energy valued at the day's end)",
+                ),
+                ("p2p_kwh", "kWh", "P2P energy the LP counts on (all crossing energy)"),
+                ("publish_s", "s", "wall time of the day's envelopes and Var prices"),
+                ("solve_s", "s", "wall time of the LP (every cutting-plane round)"),
+                ("variables", "", "LP variables"),
+                ("constraints", "", "LP constraints (last round)"),
+            ),
+        ),
+    )
+}
+
+
 def outcome_columns(table: Table) -> tuple[str, ...]:
     """The columns of ``table`` its rows' outcomes fill (``intervals`` less the bill totals)."""
     return tuple(c for c in table.column_names if c not in BILL_TOTAL_COLUMNS)

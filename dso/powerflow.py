@@ -106,6 +106,10 @@ class RadialPowerFlow:
             if parent != slack:
                 path[position[child]] = path[position[parent]]
             path[position[child], line] = 1.0
+        #: ``path[j, l] = 1`` if line ``l`` is on the path from the slack to non-slack bus ``j``
+        #: (rows in :attr:`non_slack` order); series resistance of each line (pu).
+        self.path = path
+        self.r_line_pu = z_line.real
         z_tree = (path * z_line) @ path.T
         coupling = np.eye(n - 1) + z_tree * y_shunt
         self.v_slack = feeder.vm_slack_pu * np.exp(1j * np.deg2rad(feeder.va_slack_deg))

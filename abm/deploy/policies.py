@@ -2,7 +2,8 @@
 
 A spec is one string per prosumer (``RunSpec.agents[id].policy``):
 
-* ``rule``, ``random`` or ``tou`` — the baselines (:func:`abm.run_inputs.make_policy`);
+* ``rule``, ``random`` or ``tou`` — the baselines (not ``optimum``, one LP over every
+  prosumer) (:func:`abm.run_inputs.make_policy`);
 * ``checkpoint:DIR`` — the prosumer's own actor file ``DIR/<id>.npz`` (only that file is
   read, with numpy: no torch, no training code);
 * ``module:factory`` or ``module:factory@PATH`` — import ``module`` (only in the process
@@ -27,6 +28,8 @@ from abm.errors import ConfigError
 from abm.run_inputs import RunInputs, make_policy
 from agents.policy import Policy, RandomPolicy, RulePolicy
 
+#: The baseline names a process can build alone (``optimum`` needs every prosumer's LP).
+DEPLOYABLE = tuple(p for p in PolicyName if p != PolicyName.OPTIMUM)
 #: ``module:factory`` with an optional ``@path``.
 FACTORY_SPEC = re.compile(r"(?P<module>[A-Za-z_][\w.]*):(?P<attr>[A-Za-z_]\w*)(@(?P<path>.+))?")
 
@@ -43,12 +46,17 @@ def random(rng: np.random.Generator, path: str | None = None) -> Policy:
 
 def check_policy_spec(spec: str) -> str:
     """Return ``spec`` if it is well formed (nothing is imported); raise otherwise."""
+    if spec == PolicyName.OPTIMUM:
+        raise PolicySpecError(
+            "policy='optimum' runs in one process only (simulate, optimum, study): its "
+            "dispatch is one linear program over every prosumer"
+        )
     if spec in tuple(PolicyName) or checkpoint_dir(spec):
         return spec
     if isinstance(spec, str) and FACTORY_SPEC.fullmatch(spec):
         return spec
     raise PolicySpecError(
-        f"policy={spec!r} is not one of {', '.join(PolicyName)}, checkpoint:DIR "
+        f"policy={spec!r} is not one of {', '.join(DEPLOYABLE)}, checkpoint:DIR "
         "or module:factory[@path]"
     )
 

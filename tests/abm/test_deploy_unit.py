@@ -181,6 +181,7 @@ def test_policy_specs_baselines_and_factories(world):
         ("abm.deploy.policies:missing", "has no callable 'missing'"),
         ("abm.deploy.policies:check_policy_spec", "the factory failed: TypeError"),
         ("operator:is_", "returned False, without act"),
+        ("optimum", "runs in one process only"),
     ],
 )
 def test_policy_spec_errors(spec, message, world):

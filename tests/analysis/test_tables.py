@@ -9,6 +9,7 @@ from agents.outcome import ProsumerOutcome, TradeOutcome
 from analysis.tables import (
     BILL_TOTAL_COLUMNS,
     DEPLOY_TABLES,
+    OPTIMUM_TABLES,
     TABLES,
     markdown,
     outcome_columns,
@@ -46,6 +47,12 @@ def test_outputs_doc_holds_the_generated_section(name: str) -> None:
     assert markdown(TABLES[name]) in doc, f"regenerate with python -m analysis.tables: {name}"
 
 
+@pytest.mark.parametrize("name", list(OPTIMUM_TABLES))
+def test_optimum_doc_holds_the_generated_section(name: str) -> None:
+    doc = (DOCS / "optimum.md").read_text()
+    assert markdown(OPTIMUM_TABLES[name]) in doc, f"regenerate from analysis.tables: {name}"
+
+
 def test_every_column_named_once_with_a_unit_matching_its_name() -> None:
     suffix_units = {  # longest first
         "_eur_per_kwh": "EUR/kWh",
@@ -58,7 +65,7 @@ def test_every_column_named_once_with_a_unit_matching_its_name() -> None:
         "_eur": "EUR",
         "_ms": "ms",
     }
-    for table in (*TABLES.values(), *DEPLOY_TABLES.values()):
+    for table in (*TABLES.values(), *DEPLOY_TABLES.values(), *OPTIMUM_TABLES.values()):
         names = table.column_names
         assert len(set(names)) == len(names), table.name
         for col in table.columns:
