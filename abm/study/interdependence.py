@@ -56,6 +56,10 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     """Base config flags except the swept ones, the market and the envelope rule."""
     add_config_args(parser, SimConfig, exclude=(*SWEEPS, "market", "envelopes"))
     parser.set_defaults(days=None, first_day=None)
+    default = ",".join(RULES)
+    parser.add_argument(
+        "--rules", default=default, help=f"envelope rules to compare (default: {default})"
+    )
 
 
 def _name(config: SimConfig) -> str:
@@ -80,7 +84,8 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     quick = args.quick
     base = base_config(args)
     configs: list[SimConfig] = []
-    for rule in RULES:
+    rules = [EnvelopeRule(r.strip()) for r in args.rules.split(",") if r.strip()]
+    for rule in dict.fromkeys(rules):
         at_rule = dataclasses.replace(base, envelopes=rule, market=Market.MULTI)
         for field, (_, quick_points, full_points) in SWEEPS.items():
             for value in quick_points if quick else full_points:
