@@ -44,7 +44,8 @@ def plot_market_changes(comparison: pd.DataFrame, path: Path) -> Path:
         ax.set_xticks(x, markets)
         ax.set_ylabel(title)
         ax.set_xlabel("market mode")
-        ax.legend(title="policy", fontsize=8)
+        ax.margins(y=0.12)  # room for the value labels
+        ax.legend(title="policy", fontsize=8, loc="lower left")
     return _save(fig, path)
 
 
