@@ -156,7 +156,7 @@ def publication(
     p_bus = p_other.copy()
     np.add.at(p_bus, fc.prosumer_bus, net_p)
     lsf = loss_sensitivities(pf, p_bus, q_other)
-    energy_price = rules.var_energy_price(float(fc.retail_eur_per_kwh[t]))
+    energy_price = float(rules.var_energy_price(float(fc.retail_eur_per_kwh[t])))
     price = var_prices(lsf.dloss_dq, energy_price, signed=rules.var_pricing == "ex-post")
     return envelopes, price
 

@@ -511,9 +511,13 @@ def fixed_envelopes(
     export_max = _vector("max_export_kw", export_max, n_p, nonneg=True)
     import_max = _vector("max_import_kw", max_import_kw, n_p, nonneg=True)
     capped = export_cap_kw is not None
-    cap = _vector("export_cap_kw", export_cap_kw, n_p, nonneg=True) if capped else export_max
+    cap = export_max
+    if export_cap_kw is not None:
+        cap = _vector("export_cap_kw", export_cap_kw, n_p, nonneg=True)
     no_q = inverter_kva is None
-    kva = np.zeros(n_p) if no_q else _vector("inverter_kva", inverter_kva, n_p, nonneg=True)
+    kva = np.zeros(n_p)
+    if inverter_kva is not None:
+        kva = _vector("inverter_kva", inverter_kva, n_p, nonneg=True)
     export_kw = np.minimum(export_max, cap)
     export_why = tuple(
         "static export cap" if capped and c < m else "physical maximum"

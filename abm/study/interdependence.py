@@ -89,7 +89,7 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
         at_rule = dataclasses.replace(base, envelopes=rule, market=Market.MULTI)
         for field, (_, quick_points, full_points) in SWEEPS.items():
             for value in quick_points if quick else full_points:
-                configs.append(dataclasses.replace(at_rule, **{field: value}))
+                configs.append(dataclasses.replace(at_rule, **{field: value}))  # type: ignore[arg-type]
         for market in (Market.P2P, Market.VAR):
             configs.append(dataclasses.replace(at_rule, market=market))
     unique = {_name(c): c for c in configs}
