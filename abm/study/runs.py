@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -83,8 +84,6 @@ def add_executor_args(parser: argparse.ArgumentParser) -> None:
 
 def default_workers() -> int:
     """``min(DEFAULT_WORKERS, CPUs)``."""
-    import os
-
     return max(1, min(DEFAULT_WORKERS, os.cpu_count() or 1))
 
 
