@@ -16,7 +16,7 @@ from enum import Enum, StrEnum
 from abm.errors import ConfigError
 from agents.clearing import ProtocolName
 from agents.interval import IntervalScript, interval_script
-from dso.doe import Fairness
+from dso.doe import EnvelopeRule, Fairness
 from dso.var_price import VarPricing
 
 
@@ -71,6 +71,8 @@ class DaySet(StrEnum):
 
 #: Default P2P network charge, EUR/kWh (its source: ``docs/market.md``).
 DEFAULT_NETWORK_CHARGE_EUR_PER_KWH = 0.03
+#: Default static export cap, kW per kW of the prosumer's load peak (``docs/grid.md``).
+DEFAULT_EXPORT_CAP_KW_PER_LOAD_KW = 1.0
 
 
 E = typing.TypeVar("E", bound=Enum)
@@ -147,6 +149,25 @@ class SimConfig:
         default=DEFAULT_NETWORK_CHARGE_EUR_PER_KWH,
         metadata={"help": "P2P network charge per traded kWh, half paid by each party"},
     )
+    envelopes: EnvelopeRule = field(
+        default=EnvelopeRule.DYNAMIC,
+        metadata={
+            "help": "what the DSO publishes as limits: dynamic (operating envelopes from the "
+            "power flow), static (a fixed export cap per prosumer) or none (physical maxima)"
+        },
+    )
+    export_cap_kw_per_load_kw: float = field(
+        default=DEFAULT_EXPORT_CAP_KW_PER_LOAD_KW,
+        metadata={"help": "static rule's export cap, kW per kW of the prosumer's load peak"},
+    )
+    var_price_scale: float = field(
+        default=1.0,
+        metadata={"help": "multiplies the Var price (published and settled), >= 0"},
+    )
+    pv_scale: float = field(
+        default=1.0,
+        metadata={"help": "multiplies every prosumer's PV kWp (and its inverter), >= 0"},
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -160,13 +181,19 @@ class SimConfig:
             raise ConfigError(f"first_day={self.first_day!r} must be a non-negative integer")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a non-negative integer")
-        charge = self.network_charge_eur_per_kwh
-        if (
-            isinstance(charge, bool)
-            or not isinstance(charge, int | float)
-            or not 0.0 <= charge < math.inf
+        for name in (
+            "network_charge_eur_per_kwh",
+            "export_cap_kw_per_load_kw",
+            "var_price_scale",
+            "pv_scale",
         ):
-            raise ConfigError(f"network_charge_eur_per_kwh={charge!r} must be a finite number >= 0")
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0.0 <= value < math.inf
+            ):
+                raise ConfigError(f"{name}={value!r} must be a finite number >= 0")
 
     def interval_script(self) -> IntervalScript:
         """The phases of every interval of this run (see :mod:`agents.interval`)."""

@@ -94,6 +94,9 @@ class DayInputs:
     #: and each line's loss curvature ``h_l`` (kW per kvar**2), ``(T, L)``; None otherwise.
     below: np.ndarray | None = None
     curvature_kw_per_kvar2: np.ndarray | None = None
+    #: ex-post Var only: the energy price that values a kW of loss in the Var settlement,
+    #: ``(T,)`` (:meth:`dso.agent.PublicationRules.var_energy_price`); None otherwise.
+    var_energy_eur_per_kwh: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         t, n = np.shape(self.load_kw)
@@ -290,13 +293,16 @@ def solve_day(day: DayInputs) -> DayDispatch:
             rows.add([(matched, 1.0)] + [(side[:, k], -1.0) for k in range(n)], -np.inf, 0.0)
     if quadratic:
         assert day.below is not None and day.curvature_kw_per_kvar2 is not None  # for mypy
+        assert day.var_energy_eur_per_kwh is not None
         below = np.asarray(day.below, float)[lines]
         for i in range(len(lines)):
             members = np.flatnonzero(below[i] > 0)
             rows.add([(flow[:, i], 1.0)] + [(q[:, k], -1.0) for k in members], 0.0, 0.0)
         lower[flow], upper[flow] = q_lo @ below.T, q_hi @ below.T
         cost[flow_sq] = (
-            2.0 * np.asarray(day.curvature_kw_per_kvar2)[:, lines] * (retail * dt)[:, None]
+            2.0
+            * np.asarray(day.curvature_kw_per_kvar2)[:, lines]
+            * (np.asarray(day.var_energy_eur_per_kwh, float) * dt)[:, None]
         )
         share = np.linspace(0.0, 1.0, TANGENT_POINTS)
         span = upper[flow] - lower[flow]
@@ -376,19 +382,19 @@ def day_inputs(
     steps = world.scenario.intervals_per_day
     intervals = range(day_index * steps, (day_index + 1) * steps)
     var = market_has_var(config.market)
-    published = [
-        publication(pf, fc, t, var_market=var, var_pricing=config.var_pricing,
-                    fairness=config.fairness)
-        for t in intervals
-    ]  # fmt: skip
+    from abm.run_inputs import publication_rules  # abm.run_inputs imports this module
+
+    rules = publication_rules(config)
+    published = [publication(pf, fc, t, var_market=var, rules=rules) for t in intervals]
     env = [e for e, _ in published]
     pros = world.scenario.prosumers
     battery_kwh = np.array([p.battery_kwh for p in pros], dtype=float)
     efficiency = np.array([p.battery_efficiency for p in pros], dtype=float)
-    below = curvature = None
+    below = curvature = var_energy = None
+    window = slice(intervals.start, intervals.stop)
     if var and config.var_pricing == VarPricing.EX_POST:
         below, curvature = _loss_curvature(pf, fc, intervals)
-    window = slice(intervals.start, intervals.stop)
+        var_energy = np.asarray(rules.var_energy_price(fc.retail_eur_per_kwh[window]))
     return DayInputs(
         duration_h=world.duration_h,
         load_kw=fc.load_kw[window],
@@ -411,6 +417,7 @@ def day_inputs(
         var_market=var,
         below=below,
         curvature_kw_per_kvar2=curvature,
+        var_energy_eur_per_kwh=var_energy,
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +37,30 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+@functools.cache
+def git_commit() -> str:
+    """The source tree's git commit (``+dirty`` with uncommitted changes), else ``unknown``."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses, paths and tuples to plain JSON values."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -49,10 +75,15 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_run_config(out_dir: Path, config: Any, seed: int | None, **extra: Any) -> Path:
-    """Write ``config.json`` (resolved config, seed, package versions) into ``out_dir``.
+    """Write ``config.json`` (resolved config, seed, package versions, git commit).
 
     Written to a temporary file and renamed, so a crash never leaves a half-written file.
     """
-    doc = {"config": to_jsonable(config), "seed": seed, "versions": package_versions()}
+    doc = {
+        "config": to_jsonable(config),
+        "seed": seed,
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+    }
     doc.update(to_jsonable(extra))
     return write_json(Path(out_dir) / "config.json", doc, sort_keys=True)

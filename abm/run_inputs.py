@@ -23,12 +23,12 @@ from abm.config import (
 )
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.scenario import Scenario, load_scenario, scenario_for, scenario_profiles
+from abm.scenario import Scenario, load_scenario, scale_pv, scenario_for, scenario_profiles
 from agents.actor import load_actor_policy
 from agents.battery import Battery
 from agents.policy import Policy, RandomPolicy, RulePolicy, TouPolicy
 from agents.prosumer import ProsumerAgent, ProsumerSeries
-from dso.agent import DSOAgent, DsoForecast
+from dso.agent import DSOAgent, DsoForecast, PublicationRules
 from dso.networks import Feeder, load_network
 
 
@@ -67,23 +67,32 @@ def select_days(config: SimConfig) -> tuple[int, ...]:
     return tuple(int(d) for d in pool[config.first_day : last])
 
 
-def build_run_inputs(
-    config: SimConfig, *, feeder: Feeder | None = None, scenario: Scenario | None = None
-) -> RunInputs:
-    """Load the network and scenario and lay out every agent's data over the run.
-
-    ``feeder`` and ``scenario`` may be passed to reuse already loaded ones (same config).
-    """
-    feeder = feeder if feeder is not None else load_network(config.network)
-    if scenario is None and config.scenario is not None:
+def resolve_scenario(config: SimConfig, feeder: Feeder) -> Scenario:
+    """The run's scenario: ``config.scenario``'s file or the feeder's default, PV scaled by
+    ``config.pv_scale``."""
+    if config.scenario is not None:
         scenario = load_scenario(Path(config.scenario))
         if scenario.n_bus != feeder.n_bus:
             raise ConfigError(
                 f"scenario {config.scenario} has n_bus={scenario.n_bus}, "
                 f"network {feeder.name} has {feeder.n_bus}"
             )
-    elif scenario is None:
+    else:
         scenario = scenario_for(feeder)
+    return scale_pv(scenario, config.pv_scale)
+
+
+def build_run_inputs(
+    config: SimConfig, *, feeder: Feeder | None = None, scenario: Scenario | None = None
+) -> RunInputs:
+    """Load the network and scenario and lay out every agent's data over the run.
+
+    ``feeder`` and ``scenario`` may be passed to reuse already loaded ones (same config;
+    the scenario as resolved, ``pv_scale`` applied).
+    """
+    feeder = feeder if feeder is not None else load_network(config.network)
+    if scenario is None:
+        scenario = resolve_scenario(config, feeder)
     days = select_days(config)
     day_data = [scenario_profiles(scenario, d) for d in days]
     steps = scenario.intervals_per_day
@@ -119,6 +128,7 @@ def build_run_inputs(
         passive_q_kvar=-cat("passive_q_kvar"),
         retail_eur_per_kwh=retail,
         feed_in_eur_per_kwh=feed_in,
+        export_cap_kw=config.export_cap_kw_per_load_kw * np.array([p.load_peak_kw for p in pros]),
     )
     return RunInputs(config, feeder, scenario, days, scenario.interval_min / 60.0, series, forecast)
 
@@ -166,13 +176,22 @@ def make_prosumer(world: RunInputs, index: int, policy: Policy) -> ProsumerAgent
     )
 
 
+def publication_rules(config: SimConfig) -> PublicationRules:
+    """The DSO's envelope and Var price rules of a run."""
+    return PublicationRules(
+        fairness=config.fairness,
+        var_pricing=config.var_pricing,
+        envelope_rule=config.envelopes,
+        var_price_scale=config.var_price_scale,
+    )
+
+
 def make_dso(world: RunInputs) -> DSOAgent:
     """The DSO agent of the run."""
     return DSOAgent(
         world.feeder,
         world.forecast,
         var_market=market_has_var(world.config.market),
-        var_pricing=world.config.var_pricing,
-        fairness=world.config.fairness,
+        rules=publication_rules(world.config),
         duration_h=world.duration_h,
     )

@@ -440,6 +440,33 @@ def default_scenario(
     )
 
 
+def scale_pv(scenario: Scenario, factor: float) -> Scenario:
+    """``scenario`` with every prosumer's PV kWp times ``factor`` (>= 0); the inverter of a
+    prosumer with PV scales alike, but never below its battery's power."""
+    factor = _number(factor, "pv_scale", lo=0.0)
+    if factor == 1.0:
+        return scenario
+    prosumers = tuple(
+        dataclasses.replace(
+            p,
+            pv_kwp=p.pv_kwp * factor,
+            inverter_kva=max(p.inverter_kva * factor, p.battery_kw),
+        )
+        if p.pv_kwp > 0
+        else p
+        for p in scenario.prosumers
+    )
+    return dataclasses.replace(scenario, prosumers=prosumers)
+
+
+def pv_penetration(scenario: Scenario) -> float:
+    """Installed PV (kWp) over the prosumers' and passive loads' summed load peaks (kW)."""
+    peak_kw = sum(p.load_peak_kw for p in scenario.prosumers) + sum(
+        p.load_peak_kw for p in scenario.passive_loads
+    )
+    return sum(p.pv_kwp for p in scenario.prosumers) / peak_kw if peak_kw > 0 else 0.0
+
+
 class FeederLike(Protocol):
     """What :func:`scenario_for` reads from a feeder (e.g. ``dso.networks.Feeder``)."""
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import statistics
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,6 +26,7 @@ class SimulationResult:
 
     tables: dict[str, pd.DataFrame]
     summary: dict[str, float]
+    interval_ms: list[float] = field(default_factory=list)  # wall time of each interval
 
 
 def run_simulation(
@@ -35,7 +38,8 @@ def run_simulation(
 ) -> SimulationResult:
     """Simulate every interval of ``config``; write tables, config and summary to ``out_dir``.
 
-    Also writes ``status.json`` (whether every interval ran, the last one completed). On
+    Also writes ``status.json`` (whether every interval ran, the last one completed, the
+    median wall time of an interval). On
     Ctrl-C the completed intervals' tables and a status saying where the run stopped are
     written, then :class:`KeyboardInterrupt` is raised again. ``world``: the run's inputs
     if already built from ``config``.
@@ -44,12 +48,15 @@ def run_simulation(
     world = model.world
     done = 0
     interrupted = False
+    interval_ms: list[float] = []
     with tqdm(
         total=world.n_intervals, desc="intervals", unit="int", disable=not progress, leave=False
     ) as bar:
         try:
             while not model.done:
+                start = time.perf_counter()
                 model.step()
+                interval_ms.append((time.perf_counter() - start) * 1000.0)
                 done += 1
                 bar.update(1)
         except KeyboardInterrupt:
@@ -74,11 +81,12 @@ def run_simulation(
             "intervals": world.n_intervals,
             "last_completed_interval": done - 1,
             "stopped_by": "interrupted (Ctrl-C)" if interrupted else "",
+            "interval_ms_median": statistics.median(interval_ms) if interval_ms else 0.0,
         }
         write_json(out_dir / "status.json", status)
     if interrupted:
         raise KeyboardInterrupt
-    return SimulationResult(tables, summary)
+    return SimulationResult(tables, summary, interval_ms)
 
 
 def _first_intervals(table: pd.DataFrame, n: int) -> pd.DataFrame:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from dso.blas import single_blas_thread
-from dso.doe import Envelopes, Fairness, compute_envelopes
+from dso.doe import EnvelopeRule, Envelopes, Fairness, compute_envelopes, fixed_envelopes
+from dso.errors import InvalidInput
 from dso.networks import Feeder
 from dso.outcome import IntervalOutcome
 from dso.powerflow import RadialPowerFlow
@@ -67,6 +68,36 @@ class DsoForecast:
     passive_q_kvar: np.ndarray  # (T, n_bus)
     retail_eur_per_kwh: np.ndarray  # (T,)
     feed_in_eur_per_kwh: np.ndarray  # (T,)
+    #: (n_prosumer,) each prosumer's export cap, kW, under the static envelope rule
+    export_cap_kw: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class PublicationRules:
+    """How the DSO sets envelopes and Var prices (besides the market mode).
+
+    ``envelope_rule``: :class:`EnvelopeRule` (``static`` needs the forecast's
+    ``export_cap_kw``); ``var_price_scale``: the Var price is ``var_price_scale`` times the
+    loss-sensitivity price at the retail tariff (published and settled alike; the DSO's own
+    value of a saved loss stays at the tariff).
+    """
+
+    fairness: Fairness = Fairness.EQUAL
+    var_pricing: str = "ex-post"
+    envelope_rule: EnvelopeRule = EnvelopeRule.DYNAMIC
+    var_price_scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        scale = self.var_price_scale
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not 0 <= scale < np.inf:
+            raise InvalidInput(f"var_price_scale={scale!r} must be a finite number >= 0")
+        if self.envelope_rule not in tuple(EnvelopeRule):
+            allowed = ", ".join(EnvelopeRule)
+            raise InvalidInput(f"envelope_rule={self.envelope_rule!r} is not one of {allowed}")
+
+    def var_energy_price(self, retail_eur_per_kwh: float | np.ndarray) -> float | np.ndarray:
+        """The energy price (EUR/kWh) that values a kW of loss in the Var price."""
+        return retail_eur_per_kwh * self.var_price_scale
 
 
 def base_injection(
@@ -88,8 +119,7 @@ def publication(
     t: int,
     *,
     var_market: bool,
-    var_pricing: str,
-    fairness: Fairness,
+    rules: PublicationRules,
 ) -> tuple[Envelopes, np.ndarray]:
     """What the DSO publishes for interval ``t`` from forecasts alone: every prosumer's
     envelope and the indicative Var price per bus (EUR/kvarh; 0 without a Var market).
@@ -99,28 +129,35 @@ def publication(
     p_other, q_other, net_p, _ = base_injection(fc, t)
     max_export = np.maximum(0.0, fc.pv_kw[t] + fc.battery_kw - fc.load_kw[t])
     max_import = np.maximum(0.0, fc.load_kw[t] + fc.battery_kw)
-    envelopes = compute_envelopes(
-        pf,
-        fc.prosumer_bus,
-        p_other,
-        q_other,
-        max_export,
-        max_import,
-        fairness=fairness,
-        weights=fc.pv_kwp if fairness == "proportional" else None,
-        vm_min_pu=VM_MIN_PU,
-        vm_max_pu=VM_MAX_PU,
-        # without a Var market the inverters run at unity power factor: range [0, 0]
-        inverter_kva=fc.inverter_kva if var_market else None,
-    )
+    # without a Var market the inverters run at unity power factor: range [0, 0]
+    kva = fc.inverter_kva if var_market else None
+    if rules.envelope_rule == EnvelopeRule.DYNAMIC:
+        envelopes = compute_envelopes(
+            pf,
+            fc.prosumer_bus,
+            p_other,
+            q_other,
+            max_export,
+            max_import,
+            fairness=rules.fairness,
+            weights=fc.pv_kwp if rules.fairness == "proportional" else None,
+            vm_min_pu=VM_MIN_PU,
+            vm_max_pu=VM_MAX_PU,
+            inverter_kva=kva,
+        )
+    else:
+        static = rules.envelope_rule == EnvelopeRule.STATIC
+        if static and fc.export_cap_kw is None:
+            raise InvalidInput("envelope_rule='static' needs the forecast's export_cap_kw")
+        cap = fc.export_cap_kw if static else None
+        envelopes = fixed_envelopes(max_export, max_import, cap, kva)
     if not var_market:
         return envelopes, np.zeros(pf.feeder.n_bus)
     p_bus = p_other.copy()
     np.add.at(p_bus, fc.prosumer_bus, net_p)
     lsf = loss_sensitivities(pf, p_bus, q_other)
-    price = var_prices(
-        lsf.dloss_dq, float(fc.retail_eur_per_kwh[t]), signed=var_pricing == "ex-post"
-    )
+    energy_price = float(rules.var_energy_price(float(fc.retail_eur_per_kwh[t])))
+    price = var_prices(lsf.dloss_dq, energy_price, signed=rules.var_pricing == "ex-post")
     return envelopes, price
 
 
@@ -133,16 +170,14 @@ class DSOAgent:
         forecast: DsoForecast,
         *,
         var_market: bool,
-        var_pricing: str,
-        fairness: Fairness,
+        rules: PublicationRules,
         duration_h: float,
     ) -> None:
         self.feeder = feeder
         self.pf = RadialPowerFlow(feeder)
         self.fc = forecast
         self.var_market = var_market
-        self.var_pricing = var_pricing
-        self.fairness = fairness
+        self.rules = rules
         self.duration_h = duration_h
         self.index = {pid: i for i, pid in enumerate(forecast.prosumer_ids)}
         self._seq = itertools.count()
@@ -175,8 +210,7 @@ class DSOAgent:
             fc,
             t,
             var_market=self.var_market,
-            var_pricing=self.var_pricing,
-            fairness=self.fairness,
+            rules=self.rules,
         )
         env = self.envelopes
         rows = tuple(
@@ -294,9 +328,9 @@ class DSOAgent:
                 q_bus,
                 fc.prosumer_bus,
                 q_service,
-                retail,
+                self.rules.var_energy_price(retail),
                 dt,
-                pricing=self.var_pricing,
+                pricing=self.rules.var_pricing,
                 ex_ante_price_eur_per_kvarh=self.var_price[fc.prosumer_bus],
             )
             res, var_paid, loss_saved_kw = var.power_flow, var.payment_eur, float(var.loss_saved_kw)

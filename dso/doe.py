@@ -32,6 +32,20 @@ class Fairness(StrEnum):
     PROPORTIONAL = "proportional"
 
 
+class EnvelopeRule(StrEnum):
+    """What the DSO publishes as each prosumer's limits (``docs/grid.md``).
+
+    ``dynamic``: the operating envelopes of :func:`compute_envelopes`, from the power flow;
+    ``static``: a fixed export cap per prosumer (its connection agreement), imports and the
+    inverter's reactive range unlimited by the network (:func:`fixed_envelopes`);
+    ``none``: only the physical maxima (no network limit at all, for comparison).
+    """
+
+    DYNAMIC = "dynamic"
+    STATIC = "static"
+    NONE = "none"
+
+
 #: Safety margin inside the limits. Voltages: an independent AC power flow at the envelope
 #: corner also stays inside (our power flow agrees with pandapower to ~1e-12 pu), and the
 #: corners bound every voltage of the box (sampled: never passed by more than 4e-14 pu).
@@ -480,6 +494,49 @@ def compute_envelopes(
         q_min_binding=tuple(q_sides[1].why) if q_sides else no_q,
         fairness=fairness,
         n_power_flows=sum(s.n_power_flows for s in (*p_sides, *q_sides)),
+    )
+
+
+def fixed_envelopes(
+    max_export_kw: np.ndarray,
+    max_import_kw: np.ndarray,
+    export_cap_kw: np.ndarray | None,
+    inverter_kva: np.ndarray | None,
+) -> Envelopes:
+    """Envelopes that ignore the network: export ``min(max_export_kw, export_cap_kw)`` (the
+    static rule; ``None``: no cap), import ``max_import_kw`` and the inverter's whole rating
+    as reactive range (``None``: ``[0, 0]``, no Var market). No power flow is solved."""
+    export_max = np.asarray(max_export_kw, dtype=float)
+    n_p = export_max.shape[0]
+    export_max = _vector("max_export_kw", export_max, n_p, nonneg=True)
+    import_max = _vector("max_import_kw", max_import_kw, n_p, nonneg=True)
+    capped = export_cap_kw is not None
+    cap = export_max
+    if export_cap_kw is not None:
+        cap = _vector("export_cap_kw", export_cap_kw, n_p, nonneg=True)
+    no_q = inverter_kva is None
+    kva = np.zeros(n_p)
+    if inverter_kva is not None:
+        kva = _vector("inverter_kva", inverter_kva, n_p, nonneg=True)
+    export_kw = np.minimum(export_max, cap)
+    export_why = tuple(
+        "static export cap" if capped and c < m else "physical maximum"
+        for c, m in zip(cap, export_max, strict=True)
+    )
+    q_why = ("no reactive range asked" if no_q else "inverter rating",) * n_p
+    return Envelopes(
+        export_kw=export_kw,
+        import_kw=import_max.copy(),
+        q_min_kvar=0.0 - kva,
+        q_max_kvar=kva.copy(),
+        export_feasible=True,
+        import_feasible=True,
+        export_binding=export_why,
+        import_binding=("physical maximum",) * n_p,
+        q_max_binding=q_why,
+        q_min_binding=q_why,
+        fairness=EnvelopeRule.STATIC if capped else EnvelopeRule.NONE,
+        n_power_flows=0,
     )
 
 

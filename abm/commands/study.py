@@ -1,83 +1,50 @@
-"""``p2pvar study markets``: run every market mode and compare them (table and plots)."""
+"""``p2pvar study NAME``: case studies of many runs through the executor (``docs/studies.md``).
+
+Each study builds its run specs, hands them to :func:`abm.study.executor.execute` (local
+worker processes, or a Ray cluster with ``--ray``) and writes its tables and plots into
+``--out``; a study started again skips the runs it finished before.
+"""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-from pathlib import Path
+import functools
+from collections.abc import Callable
+from types import ModuleType
 
-from abm.cli_args import add_config_args, config_from_args
-from abm.commands.output import add_out_args
-from abm.config import Market, PolicyName, SimConfig
-from abm.provenance import write_run_config
+from abm.study import envelopes, interdependence, markets, overhead
+from abm.study.runs import add_executor_args, run_study
+
+#: The studies: module and one-line help.
+STUDIES: dict[str, tuple[ModuleType, str]] = {
+    markets.NAME: (markets, "every market mode under each policy: value of P2P, Var and both"),
+    envelopes.NAME: (envelopes, "dynamic envelopes vs a static export cap: hosting capacity"),
+    interdependence.NAME: (interdependence, "sweeps: how the P2P and Var markets interact"),
+    overhead.NAME: (overhead, "messages, bytes and latency vs number of prosumers"),
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``study`` and its case studies."""
-    parser = sub.add_parser("study", help="case studies that run and compare several simulations")
+    parser = sub.add_parser("study", help="case studies that run and compare many simulations")
     studies = parser.add_subparsers(dest="study", metavar="STUDY", required=True)
-    markets = studies.add_parser(
-        "markets",
-        help="every market mode on the same days: value of P2P, Var and both",
-        description="Run grid-only, p2p, var and multi with the same network, policy, protocol, "
-        "days and seed; write each run's tables to OUT/<mode>/, the perfect-foresight "
-        "optimum's (p2pvar optimum) to OUT/optimum-<mode>/, the comparison table (with each "
-        "mode's share of the optimum's savings over grid-only) to OUT/comparison.csv (and "
-        ".md) and plots to OUT/*.png.",
-    )
-    add_config_args(markets, SimConfig)
-    add_out_args(markets, required=True)
-    markets.add_argument(
-        "--no-optimum",
-        action="store_true",
-        help="skip the optimum's runs (and the share of its savings)",
-    )
-    markets.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    markets.set_defaults(func=run_markets)
+    for name, (module, help_text) in STUDIES.items():
+        doc = module.__doc__ or ""
+        description = " ".join(doc.split("\n\n", 1)[-1].split()) if "\n\n" in doc else help_text
+        study = studies.add_parser(name, help=help_text, description=description)
+        module.add_args(study)
+        add_executor_args(study)
+        study.set_defaults(func=functools.partial(_run, module))
 
 
-def run_markets(args: argparse.Namespace) -> int:
-    """Run the four market modes and write the comparison."""
-    from abm.out_dir import prepare_out_dir
-    from abm.simulation import run_simulation
-    from analysis.compare import compare_runs, to_markdown
-    from analysis.plots import plot_comparison, plot_daily_profiles
-
-    base = config_from_args(SimConfig, args)
-    study_modes = (*Market, *(optimum_folder(m) for m in Market))
-    out: Path = prepare_out_dir(args.out, args.overwrite, study_modes=study_modes)
-    runs: dict[str, Path] = {}
-    optimum_runs: dict[str, Path] | None = None if args.no_optimum else {}
-    for market in Market:
-        config = dataclasses.replace(base, market=market)
-        if not args.no_progress:
-            print(f"running {market} ...", flush=True)
-        run_simulation(config, out / market, progress=not args.no_progress)
-        runs[market] = out / market
-        if optimum_runs is not None:
-            optimum = dataclasses.replace(config, policy=PolicyName.OPTIMUM)
-            if base.policy == PolicyName.OPTIMUM:
-                optimum_runs[market] = out / market
-            else:
-                if not args.no_progress:
-                    print(f"running {market} with the optimum ...", flush=True)
-                run_simulation(optimum, out / optimum_folder(market), progress=not args.no_progress)
-                optimum_runs[market] = out / optimum_folder(market)
-    comparison = compare_runs(runs, baseline="grid-only", optimum_runs=optimum_runs)
-    all_runs = {**runs, **{optimum_folder(k): v for k, v in (optimum_runs or {}).items()}}
-    write_run_config(
-        out, base, base.seed, study="markets", runs={k: str(v) for k, v in all_runs.items()}
-    )
-    comparison.to_csv(out / "comparison.csv")
-    table = to_markdown(comparison)
-    (out / "comparison.md").write_text(table + "\n")
-    plot_comparison(comparison, out / "comparison.png")
-    plot_daily_profiles(runs, out / "daily_profiles.png")
-    print(table)
-    print(f"tables and plots written to {out}")
-    return 0
+def _analyser(module: ModuleType, args: argparse.Namespace) -> Callable[..., list]:
+    """The study's analysis with the options it takes from the command line."""
+    if module is envelopes:
+        return functools.partial(envelopes.analyse, tolerance_pct=args.curtailment_tolerance_pct)
+    if module is interdependence:
+        return functools.partial(interdependence.analyse, base=interdependence.base_config(args))
+    return module.analyse
 
 
-def optimum_folder(market: str) -> str:
-    """The study's folder of the optimum's run in ``market``."""
-    return f"optimum-{market}"
+def _run(module: ModuleType, args: argparse.Namespace) -> int:
+    return run_study(args, module.NAME, module.specs(args), _analyser(module, args))

@@ -4,14 +4,15 @@ Envelopes and indicative Var prices depend only on forecasts, so the vectorised 
 looks them up instead of solving them every step. They are computed by the DSO's own
 :func:`dso.agent.publication`, interval by interval, and kept in memory and on disk:
 ``$P2PVAR_CACHE`` (default ``~/.cache/p2pvar``) ``/publications/<key>/day<DDD>.npz``, where
-``<key>`` hashes every input (feeder, scenario, profile data, fairness, Var market and
-pricing, and the source of the modules that compute them, constants included), so a change
-of any input or rule writes a new directory. One day is five ``(intervals, N)`` float64
+``<key>`` hashes every input (feeder, scenario, profile data, the DSO's publication rules,
+export caps, Var market, and the source of the modules that compute them, constants included),
+so a change of any input or rule writes a new directory. One day is five ``(intervals, N)`` float64
 arrays: about 30 kB on ieee33 (N = 32), 75 kB on swiss161 (N = 78), 24 intervals.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ import dso.sensitivity
 import dso.var_price
 from abm.profiles import PROFILE_FILE
 from abm.scenario import Scenario, scenario_to_dict
+from dso.agent import PublicationRules
 from dso.networks import Feeder
 
 #: Environment variable naming the cache root (default ``~/.cache/p2pvar``).
@@ -60,16 +62,17 @@ def publication_key(
     feeder: Feeder,
     scenario: Scenario,
     *,
-    fairness: str,
     var_market: bool,
-    var_pricing: str,
+    rules: PublicationRules,
+    export_cap_kw: np.ndarray | None,
 ) -> str:
     """A hash of every input of the publication (see the module docstring)."""
     h = hashlib.sha256()
     h.update(pickle.dumps(feeder))
     h.update(json.dumps(scenario_to_dict(scenario), sort_keys=True).encode())
     h.update((Path(__file__).parents[1] / "data" / PROFILE_FILE).read_bytes())
-    h.update(json.dumps([fairness, var_market, var_pricing]).encode())
+    caps = None if export_cap_kw is None else np.asarray(export_cap_kw, dtype=float).tolist()
+    h.update(json.dumps([var_market, *dataclasses.astuple(rules), caps]).encode())
     for module in RULE_MODULES:
         h.update(Path(module.__file__ or "").read_bytes())
     return h.hexdigest()[:24]

@@ -21,7 +21,7 @@ from abm.config import DaySet, SimConfig, market_has_p2p, market_has_var
 from abm.env import OBS_BOUND
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.run_inputs import RunInputs, build_run_inputs
+from abm.run_inputs import RunInputs, build_run_inputs, publication_rules
 from abm.training.publication_cache import (
     DayPublication,
     PublicationCache,
@@ -98,6 +98,7 @@ class MarketVecEnv:
                 f"{EPISODE_INTERVALS} intervals a day"
             )
         self.pf = RadialPowerFlow(self.feeder)
+        self.rules = publication_rules(cfg)
         self._locate = {
             int(day): (world, k * self.n_intervals)
             for world in worlds.values()
@@ -118,9 +119,9 @@ class MarketVecEnv:
         self.cache_key = publication_key(
             self.feeder,
             self.scenario,
-            fairness=cfg.fairness,
             var_market=self.var_market,
-            var_pricing=cfg.var_pricing,
+            rules=self.rules,
+            export_cap_kw=some.forecast.export_cap_kw,
         )
         self.cache = cache or PublicationCache(self.cache_key, self.compute_day)
 
@@ -136,8 +137,7 @@ class MarketVecEnv:
                     world.forecast,
                     t,
                     var_market=self.var_market,
-                    var_pricing=self.config.var_pricing,
-                    fairness=self.config.fairness,
+                    rules=self.rules,
                 )
                 rows.append(
                     (env.export_kw, env.import_kw, env.q_min_kvar, env.q_max_kvar, price[self.bus])
@@ -256,8 +256,9 @@ class MarketVecEnv:
         with single_blas_thread():
             if self.var_market:
                 var = settle_var(
-                    self.pf, p_bus, q_bus, self.bus, q_service, retail[:, 0], dt,
-                    pricing=self.config.var_pricing,
+                    self.pf, p_bus, q_bus, self.bus, q_service,
+                    self.rules.var_energy_price(retail[:, 0]), dt,
+                    pricing=self.rules.var_pricing,
                     ex_ante_price_eur_per_kvarh=pub.var_price_eur_per_kvarh[:, t],
                 )  # fmt: skip
                 res, var_paid, loss_saved_kw = var.power_flow, var.payment_eur, var.loss_saved_kw

@@ -1,0 +1,89 @@
+"""``study markets``: every market mode under each policy on the same held-out days.
+
+Sizes: ``--quick`` one day; full 73 days (every held-out test day). Outputs:
+``comparison.csv``/``.md`` (one row per policy and market: costs, welfare by actor, loss,
+voltage range, P2P and Var volumes, changes against the policy's grid-only run and, when
+``optimum`` is among the policies, each row's share of the optimum's savings over grid-only),
+``market_changes.png`` and ``daily_profiles.png`` (the first policy's modes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from abm.cli_args import add_config_args, config_from_args
+from abm.config import Market, PolicyName, SimConfig, check_policy_name, checkpoint_dir
+from abm.study.executor import RunSpec, run_dir_of
+from abm.study.runs import write_table
+from analysis.compare import compare_runs
+from analysis.plots import plot_daily_profiles
+from analysis.study_plots import plot_market_changes
+
+NAME = "markets"
+QUICK_DAYS = 1
+FULL_DAYS = 73
+DEFAULT_POLICIES = "rule,tou,optimum"
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    """Flags of the base config (days default to the size) and ``--policies``."""
+    add_config_args(parser, SimConfig, exclude=("market", "policy"))
+    parser.set_defaults(days=None)
+    parser.add_argument(
+        "--policies",
+        default=DEFAULT_POLICIES,
+        help="comma-separated policies: rule, random, tou, optimum, checkpoint:DIR "
+        f"(default: {DEFAULT_POLICIES})",
+    )
+
+
+def policy_label(policy: str) -> str:
+    """A folder-safe label of a policy (``checkpoint:DIR`` -> ``checkpoint-<DIR name>``)."""
+    directory = checkpoint_dir(policy)
+    if directory:
+        return "checkpoint-" + re.sub(r"[^A-Za-z0-9._-]", "_", Path(directory).name or "root")
+    return policy
+
+
+def specs(args: argparse.Namespace) -> list[RunSpec]:
+    """One run per policy and market mode."""
+    days = args.days if args.days is not None else (QUICK_DAYS if args.quick else FULL_DAYS)
+    base = config_from_args(SimConfig, argparse.Namespace(**{**vars(args), "days": days}))
+    policies = [check_policy_name(p.strip()) for p in args.policies.split(",") if p.strip()]
+    return [
+        RunSpec(
+            f"{policy_label(policy)}-{market}",
+            dataclasses.replace(base, policy=policy, market=market),
+            labels={"policy": policy, "market": str(market)},
+        )
+        for policy in dict.fromkeys(policies)
+        for market in Market
+    ]
+
+
+def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
+    """The comparison table and plots."""
+    policies = list(dict.fromkeys(s.labels["policy"] for s in runs))
+    by_policy = {
+        policy: {
+            s.labels["market"]: run_dir_of(out, s) for s in runs if s.labels["policy"] == policy
+        }
+        for policy in policies
+    }
+    optimum_runs = by_policy.get(PolicyName.OPTIMUM)
+    frames = {
+        policy: compare_runs(dirs, baseline=Market.GRID_ONLY, optimum_runs=optimum_runs)
+        for policy, dirs in by_policy.items()
+    }
+    comparison = pd.concat(frames, names=["policy", "market"])
+    outputs = write_table(comparison, out, "comparison")
+    outputs.append(plot_market_changes(comparison, out / "market_changes.png"))
+    outputs.append(plot_daily_profiles(by_policy[policies[0]], out / "daily_profiles.png"))
+    print(outputs[1].read_text())
+    return outputs
