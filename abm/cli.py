@@ -20,6 +20,7 @@ from messaging.errors import MessagingError
 
 #: Modules of :mod:`abm.commands` that register a top-level subcommand, in help order.
 COMMAND_MODULES: tuple[str, ...] = (
+    "demo",
     "grid",
     "simulate",
     "optimum",
