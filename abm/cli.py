@@ -19,7 +19,17 @@ from dso.errors import DsoError
 from messaging.errors import MessagingError
 
 #: Modules of :mod:`abm.commands` that register a top-level subcommand, in help order.
-COMMAND_MODULES: tuple[str, ...] = ("grid", "simulate", "study", "deploy", "agent", "keys", "bench")
+COMMAND_MODULES: tuple[str, ...] = (
+    "grid",
+    "simulate",
+    "study",
+    "deploy",
+    "agent",
+    "keys",
+    "train",
+    "evaluate",
+    "bench",
+)
 
 #: Errors printed as one line (exit status 2). ``OSError`` covers files and folders named on
 #: the command line (missing, a file where a folder is needed, not writable).

@@ -23,11 +23,14 @@ def _flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
-def add_config_args(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Add one ``--flag`` per field of the dataclass ``cls`` (defaults from the class)."""
+def add_config_args(
+    parser: argparse.ArgumentParser, cls: type, exclude: frozenset[str] = frozenset()
+) -> None:
+    """Add one ``--flag`` per field of the dataclass ``cls`` (defaults from the class), but
+    none for the fields named in ``exclude`` (a command that sets them its own way)."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
-        if not f.init or f.metadata.get("cli") is False:
+        if not f.init or f.metadata.get("cli") is False or f.name in exclude:
             continue
         typ = hints[f.name]
         help_text = f.metadata.get("help", "")

@@ -9,6 +9,7 @@ refused instead (nothing unknown is ever deleted).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import tempfile
@@ -27,12 +28,21 @@ RUN_FILES = frozenset(
         "comparison.md",
         "comparison.png",
         "daily_profiles.png",
+        "checkpoint.pt",
+        "metrics.csv",
     }
 )
 #: Result tables (``<name>.csv``) of ``simulate``, ``deploy`` and ``study``.
 RUN_TABLES = frozenset({*TABLES, *DEPLOY_TABLES})
-#: Folders of a deployment: per-process records, and the run spec, snapshot and logs.
-RUN_FOLDERS = {"agents": (".jsonl",), "deploy": (".json", ".sh", ".log", ".tmp")}
+#: Folders a run writes and the file names (patterns) each holds: a deployment's
+#: per-process records and its run spec, snapshot and logs; a training run's actor files
+#: and TensorBoard event files.
+RUN_FOLDERS = {
+    "agents": ("*.jsonl",),
+    "deploy": ("*.json", "*.sh", "*.log", "*.tmp"),
+    "actors": ("*.npz", "*.tmp"),
+    "tensorboard": ("events.out.tfevents.*",),
+}
 #: Suffix of a file being written (temporary file renamed when complete).
 TMP_SUFFIX = ".tmp"
 #: Names listed in an error line before "and N more".
@@ -52,9 +62,13 @@ def is_run_file(name: str) -> bool:
     return ext == "csv" and stem in RUN_TABLES
 
 
-def _run_folder_unknowns(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """Files under a deployment folder (``agents``, ``deploy``) this project does not write."""
-    return [p for p in folder.rglob("*") if not p.is_dir() and not p.name.endswith(tuple(suffixes))]
+def _run_folder_unknowns(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """Files under a run's folder (:data:`RUN_FOLDERS`) this project does not write."""
+    return [
+        p
+        for p in folder.rglob("*")
+        if not p.is_dir() and not any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns)
+    ]
 
 
 def survey(out_dir: Path, study_modes: tuple[str, ...] = ()) -> tuple[list[Path], list[Path]]:

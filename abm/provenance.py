@@ -1,9 +1,11 @@
-"""Provenance of a run: the resolved config, seed and package versions in ``config.json``."""
+"""Provenance of a run: the resolved config, seed, package versions and the source's git
+commit in ``config.json``."""
 
 from __future__ import annotations
 
 import dataclasses
 import platform
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -35,6 +37,28 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def git_commit() -> str:
+    """The commit of the source tree this code runs from (``+dirty`` with uncommitted
+    changes), or ``unknown`` outside a git checkout or without git."""
+    source = Path(__file__).resolve().parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def to_jsonable(obj: Any) -> Any:
     """Dataclasses, paths and tuples to plain JSON values."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -49,10 +73,16 @@ def to_jsonable(obj: Any) -> Any:
 
 
 def write_run_config(out_dir: Path, config: Any, seed: int | None, **extra: Any) -> Path:
-    """Write ``config.json`` (resolved config, seed, package versions) into ``out_dir``.
+    """Write ``config.json`` (resolved config, seed, package versions, git commit) into
+    ``out_dir``.
 
     Written to a temporary file and renamed, so a crash never leaves a half-written file.
     """
-    doc = {"config": to_jsonable(config), "seed": seed, "versions": package_versions()}
+    doc = {
+        "config": to_jsonable(config),
+        "seed": seed,
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+    }
     doc.update(to_jsonable(extra))
     return write_json(Path(out_dir) / "config.json", doc, sort_keys=True)
