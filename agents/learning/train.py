@@ -155,43 +155,52 @@ def train(
         desc=algorithm.name,
         disable=not config.progress,
     )
-    for it in bar:
-        t0 = time.perf_counter()
-        done = it + 1
-        row: dict[str, float] = {
-            "iteration": done,
-            "env_steps": done * env.n_worlds * EPISODE_INTERVALS,
-            **algorithm.iterate(env),
-        }
-        last = done == config.iterations or (
-            config.max_wall_s is not None
-            and elapsed_s + time.perf_counter() - t0 >= config.max_wall_s
-        )
-        if done % config.eval_every == 0 or last:
-            row["eval_cost"] = evaluate_cost(
-                env, algorithm.policy_team(), env.test_days, config.eval_seed
-            )
-            bar.set_postfix(eval_cost=f"{row['eval_cost']:.3f}")
-        row["wall_s"] = time.perf_counter() - t0
-        elapsed_s += row["wall_s"]
-        rows.append(row)
-        if log is not None:
-            for key, value in row.items():
-                if key != "iteration":
-                    log.add_scalar(key, value, done)
-        if done % config.checkpoint_every == 0 or last:
-            state = algorithm.state_dict(include_buffer=config.checkpoint_buffer)
-            save_checkpoint(checkpoint_path, identity, done, state, rows)
-            write_metrics(out_dir / "metrics.csv", rows)
+    try:
+        for it in bar:
+            done = it + 1
+            row, last = _iteration(algorithm, env, config, done, elapsed_s)
+            elapsed_s += row["wall_s"]
+            rows.append(row)
+            if "eval_cost" in row:
+                bar.set_postfix(eval_cost=f"{row['eval_cost']:.3f}")
             if log is not None:
-                log.flush()
-        if last:
-            break
-    bar.close()
-    if log is not None:
-        log.close()
+                for key, value in row.items():
+                    if key != "iteration":
+                        log.add_scalar(key, value, done)
+            if done % config.checkpoint_every == 0 or last:
+                state = algorithm.state_dict(include_buffer=config.checkpoint_buffer)
+                save_checkpoint(checkpoint_path, identity, done, state, rows)
+                write_metrics(out_dir / "metrics.csv", rows)
+            if last:
+                break
+    finally:  # also on Ctrl-C: what was logged stays
+        bar.close()
+        if log is not None:
+            log.close()
     export_actors(out_dir / "actors", algorithm.policy_team(), identity)
     return rows
+
+
+def _iteration(
+    algorithm: Algorithm, env: VecMarketEnv, config: TrainConfig, done: int, elapsed_s: float
+) -> tuple[dict[str, float], bool]:
+    """Iteration number ``done``: the algorithm's iteration and, if due, the evaluation;
+    its metrics row, and whether it is the last one (the budget is spent)."""
+    t0 = time.perf_counter()
+    row: dict[str, float] = {
+        "iteration": done,
+        "env_steps": done * env.n_worlds * EPISODE_INTERVALS,
+        **algorithm.iterate(env),
+    }
+    last = done == config.iterations or (
+        config.max_wall_s is not None and elapsed_s + time.perf_counter() - t0 >= config.max_wall_s
+    )
+    if done % config.eval_every == 0 or last:
+        row["eval_cost"] = evaluate_cost(
+            env, algorithm.policy_team(), env.test_days, config.eval_seed
+        )
+    row["wall_s"] = time.perf_counter() - t0
+    return row, last
 
 
 def _tensorboard_writer(out_dir: Path, start: int) -> Any:
