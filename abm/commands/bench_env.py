@@ -8,13 +8,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from abm.commands.output import emit
 from abm.config import DaySet, Market, SimConfig
 from abm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from abm.training.publication_cache import PublicationCache
 
 #: World counts of the vectorised environment.
 BATCH_SIZES = (1, 16, 64, 256)
@@ -34,6 +37,23 @@ def _steps_per_s(run: Callable[[], int], budget_s: float) -> tuple[float, float]
             return steps / elapsed, steps / max(time.process_time() - cpu_start, 1e-9)
 
 
+def fresh_cache(
+    config: SimConfig, n_days: int, directory: Path
+) -> tuple[PublicationCache, list[int], float]:
+    """A publication cache in ``directory`` holding the first ``n_days`` training days of
+    ``config``'s market: the cache, those days and the seconds their computation took."""
+    from abm.training.publication_cache import PublicationCache
+    from abm.training.vec_env import MarketVecEnv
+
+    env = MarketVecEnv(1, config)
+    cache = PublicationCache(env.cache_key, env.compute_day, directory)
+    days = [int(d) for d in env.train_days[:n_days]]
+    start = time.perf_counter()
+    for day in days:
+        cache.day(day)
+    return cache, days, time.perf_counter() - start
+
+
 def bench_env(
     network: str, market: Market, n_days: int, seed: int = 0, budget_s: float = TIME_BUDGET_S
 ) -> dict[str, Any]:
@@ -44,20 +64,13 @@ def bench_env(
     first (``cache_build_s``); the PettingZoo env computes them every interval, as the
     agent simulation does."""
     from abm.env import MarketParallelEnv
-    from abm.training.publication_cache import PublicationCache
     from abm.training.vec_env import MarketVecEnv
 
     config = SimConfig(network=network, market=market, day_set=DaySet.TRAIN)
     rng = np.random.default_rng(seed)
     result: dict[str, Any] = {"network": network, "market": market, "n_days": n_days}
     with tempfile.TemporaryDirectory() as tmp:
-        env = MarketVecEnv(1, config)
-        cache = PublicationCache(env.cache_key, env.compute_day, Path(tmp))
-        days = list(env.train_days[:n_days])
-        start = time.perf_counter()
-        for day in days:
-            cache.day(day)
-        result["cache_build_s"] = time.perf_counter() - start
+        cache, days, result["cache_build_s"] = fresh_cache(config, n_days, Path(tmp))
         result["cache_bytes_per_day"] = cache.size_bytes() / n_days
         rates: dict[int, tuple[float, float]] = {}
         for b in BATCH_SIZES:
