@@ -45,13 +45,13 @@ def bench_train(
     its baseline are timed in alternation in the same run, with one torch thread."""
     import torch
 
+    from abm.training.vec_env import MarketVecEnv
     from agents.learning.bench import bench_updates, interleaved_rates, per_agent_actors
     from agents.learning.env_protocol import EnvDims
     from agents.learning.matd3 import MATD3Config
     from agents.learning.networks import StackedMLP
     from agents.learning.rollout import run_episode, team_actions
     from agents.learning.seeding import seeded_generator
-    from abm.training.vec_env import MarketVecEnv
 
     torch.set_num_threads(1)
     config = SimConfig(network=network, market=market, day_set=DaySet.TRAIN)

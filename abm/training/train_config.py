@@ -143,7 +143,6 @@ class TrainRunConfig:
             raise ConfigError(f"population={self.population!r} applies to ea-matd3 only")
 
 
-
 def check_resumable(saved: dict[str, object], config: TrainRunConfig, where: str) -> None:
     """Refuse to resume the run whose config (as written to ``config.json``) is ``saved``
     with ``config`` if any field but the budget differs; ``where`` names the file."""

@@ -96,14 +96,16 @@ def bench_updates(dims: EnvDims, min_time_s: float = 1.0) -> dict[str, float]:
         gen,
     )
     naive = _LoopMATD3(dims, config)
-    rates = interleaved_rates(
-        {
-            "batched": lambda: _one(learner.update(batch)),
-            "separate": lambda: _one(separate.update(batch)),
-            "loop": lambda: _one(naive.update(batch)),
-        },
-        min_time_s,
-    )
+
+    def one_update(update: Callable[[Batch], object]) -> Callable[[], int]:
+        def run() -> int:
+            update(batch)
+            return 1
+
+        return run
+
+    runs = {"batched": learner.update, "separate": separate.update, "loop": naive.update}
+    rates = interleaved_rates({k: one_update(u) for k, u in runs.items()}, min_time_s)
     batched, separate_rate, loop = rates["batched"], rates["separate"], rates["loop"]
     return {
         "updates_per_s": batched.per_s,
@@ -148,11 +150,6 @@ def interleaved_rates(
             wall[name] += elapsed
             cpu[name] += max(time.process_time() - cpu_start, 1e-9)
     return {name: Rate(units[name] / wall[name], units[name] / cpu[name]) for name in runs}
-
-
-def _one(_: object) -> int:
-    """One unit of work done (an update)."""
-    return 1
 
 
 def _random_batch(dims: EnvDims, size: int, gen: torch.Generator) -> Batch:

@@ -117,9 +117,7 @@ def test_ea_matd3_run_writes_metrics_tensorboard_config_and_actors(ea_run: Path)
     _check_run(ea_run, "ea-matd3")
 
 
-@pytest.mark.parametrize(
-    "algo", ["matd3", pytest.param("maddpg", marks=pytest.mark.slow), "itd3"]
-)
+@pytest.mark.parametrize("algo", ["matd3", pytest.param("maddpg", marks=pytest.mark.slow), "itd3"])
 def test_other_learners_run(tmp_path: Path, algo: str) -> None:
     assert _train(tmp_path / "run", algo=algo) == 0
     _check_run(tmp_path / "run", algo)
