@@ -118,23 +118,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         "PettingZoo/Mesa environment in the same run, random actions; and the time to "
         "build the envelope and Var price cache of the days used.",
     )
+    add_market_bench_args(parser, seed_help="seed of the random actions")
+    parser.set_defaults(func=run)
+
+
+def add_market_bench_args(
+    parser: argparse.ArgumentParser, seed_help: str, seconds: float = TIME_BUDGET_S
+) -> None:
+    """The flags of a benchmark on the market's training days (checked by
+    :func:`check_market_bench_args`)."""
     parser.add_argument("--network", default="ieee33", help="network name or file")
     parser.add_argument("--market", default="multi", choices=list(Market), help="market mode")
     parser.add_argument("--days", type=int, default=2, help="distinct training days used")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random actions")
-    parser.add_argument(
-        "--seconds", type=float, default=TIME_BUDGET_S, help="time budget of each figure"
-    )
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--seconds", type=float, default=seconds, help="time budget of each figure")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
+
+
+def check_market_bench_args(args: argparse.Namespace, *positive: str) -> None:
+    """Refuse a non-positive ``--days``, ``--seconds`` or other ``positive`` count."""
+    for name in ("days", *positive):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(args, name)}")
+    if not args.seconds > 0:
+        raise ConfigError(f"seconds must be > 0, got {args.seconds}")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its figures."""
-    if args.days < 1:
-        raise ConfigError(f"days must be >= 1, got {args.days}")
-    if not args.seconds > 0:
-        raise ConfigError(f"seconds must be > 0, got {args.seconds}")
+    check_market_bench_args(args)
     result = bench_env(args.network, args.market, args.days, args.seed, args.seconds)
     emit(result, args.json, title="environment benchmark (interval-steps of one world per s)")
     return 0

@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from abm.commands.bench_env import fresh_cache
+from abm.commands.bench_env import add_market_bench_args, check_market_bench_args, fresh_cache
 from abm.commands.output import emit
 from abm.config import DaySet, Market, SimConfig
-from abm.errors import ConfigError
 from agents.interval import EPISODE_INTERVALS
 
 #: Teams of a population rollout: EA-MATD3's default population of 10 and the learner.
@@ -116,28 +115,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "updates per second of all prosumers, each beside a naive loop over worlds and "
         "prosumers timed in the same run. Needs torch: pip install -e '.[train]'.",
     )
-    parser.add_argument("--network", default="ieee33", help="network name or file")
-    parser.add_argument("--market", default="multi", choices=list(Market), help="market mode")
-    parser.add_argument("--days", type=int, default=2, help="distinct training days used")
+    add_market_bench_args(parser, seed_help="seed of the actors' weights", seconds=TIME_BUDGET_S)
     parser.add_argument("--teams", type=int, default=TEAMS, help="teams of the population")
     parser.add_argument(
         "--worlds-per-team", type=int, default=WORLDS_PER_TEAM, help="worlds of each team"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the actors' weights")
-    parser.add_argument(
-        "--seconds", type=float, default=TIME_BUDGET_S, help="time budget of each figure"
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its figures."""
-    for name in ("days", "teams", "worlds_per_team"):
-        if getattr(args, name) < 1:
-            raise ConfigError(f"{name} must be >= 1, got {getattr(args, name)}")
-    if not args.seconds > 0:
-        raise ConfigError(f"seconds must be > 0, got {args.seconds}")
+    check_market_bench_args(args, "teams", "worlds_per_team")
     import agents.learning  # noqa: F401 - without torch: the one-line install hint
 
     result = bench_train(

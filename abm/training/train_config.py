@@ -12,7 +12,7 @@ import typing
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
-from abm.config import Market, enum_value
+from abm.config import Market, SimConfig, enum_value
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.provenance import to_jsonable
@@ -27,6 +27,8 @@ class AlgoName(StrEnum):
     ITD3 = "itd3"
 
 
+#: Help of the market's fields, shared by the run's market fields (defaults too).
+_SIM_META = {f.name: f.metadata for f in dataclasses.fields(SimConfig)}
 #: Help suffix of the learner settings left unset.
 LEARNER_DEFAULT = "; unset: the learner's default (docs/ea-matd3.md)"
 #: Fields a resumed run may change (its budget); every other field must match the run's.
@@ -38,17 +40,9 @@ class TrainRunConfig:
     """One training run: learner, market, seed, worlds, budget and bookkeeping."""
 
     algo: AlgoName = field(default=AlgoName.EA_MATD3, metadata={"help": "the learner"})
-    network: str = field(
-        default="ieee33",
-        metadata={"help": "network name (ieee33, swiss161) or path to a pandapower JSON file"},
-    )
-    market: Market = field(
-        default=Market.MULTI,
-        metadata={"help": "market mode: grid-only, p2p (P2P only), var (Var only), multi (both)"},
-    )
-    scenario: str | None = field(
-        default=None, metadata={"help": "prosumer scenario JSON file (default: built-in)"}
-    )
+    network: str = field(default=SimConfig.network, metadata=_SIM_META["network"])
+    market: Market = field(default=SimConfig.market, metadata=_SIM_META["market"])
+    scenario: str | None = field(default=SimConfig.scenario, metadata=_SIM_META["scenario"])
     seed: int = field(default=0, metadata={"help": "seed of every random draw of the run"})
     worlds: int = field(
         default=22,
