@@ -123,6 +123,18 @@ def test_other_learners_run(tmp_path: Path, algo: str) -> None:
     _check_run(tmp_path / "run", algo)
 
 
+def test_time_and_step_budgets_stop_the_run_early(tmp_path: Path) -> None:
+    timed = tmp_path / "timed"
+    assert _train(timed, "--minutes", "1e-6", algo="matd3") == 0
+    assert _metrics(timed)["iteration"].tolist() == [1]  # evaluated, checkpointed, exported
+    assert _metrics(timed)["eval_cost"].notna().all() and (timed / "actors").is_dir()
+    assert _train(timed, "--minutes", "1e-6", "--resume", algo="matd3") == 0
+    assert _metrics(timed)["iteration"].tolist() == [1]  # the time is up: nothing more
+    stepped = tmp_path / "stepped"
+    assert _train(stepped, "--env-steps", "50", algo="matd3") == 0  # 48 steps an iteration
+    assert _metrics(stepped)["env_steps"].tolist() == [48, 96]
+
+
 def test_resume_after_interruption_equals_uninterrupted_run(
     tmp_path: Path, ea_run: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
