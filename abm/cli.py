@@ -26,6 +26,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "optimum",
     "study",
     "report",
+    "train",
+    "evaluate",
     "deploy",
     "agent",
     "keys",

@@ -9,6 +9,7 @@ refused instead (nothing unknown is ever deleted).
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import shutil
 import tempfile
@@ -30,17 +31,22 @@ RUN_FILES = frozenset(
         "comparison.png",
         "daily_profiles.png",
         "report.html",
+        "checkpoint.pt",
+        "metrics.csv",
     }
 )
 #: Result tables (``<name>.csv``) of ``simulate``, ``deploy``, ``optimum`` and ``study``.
 RUN_TABLES = frozenset({*TABLES, *DEPLOY_TABLES, *OPTIMUM_TABLES})
-#: Folders of a deployment (per-process records; the run spec, snapshot and logs) and of a
-#: report (its tables and figures).
+#: Folders a run writes and the file names (patterns) each holds: a deployment's
+#: per-process records and its run spec, snapshot and logs; a training run's actor files
+#: and TensorBoard event files; a report's tables and figures.
 RUN_FOLDERS = {
-    "agents": (".jsonl",),
-    "deploy": (".json", ".sh", ".log", ".tmp"),
-    "tables": (".csv",),
-    "figures": (".png",),
+    "agents": ("*.jsonl",),
+    "deploy": ("*.json", "*.sh", "*.log", "*.tmp"),
+    "actors": ("*.npz", "*.tmp"),
+    "tensorboard": ("events.out.tfevents.*",),
+    "tables": ("*.csv",),
+    "figures": ("*.png",),
 }
 #: Suffix of a file being written (temporary file renamed when complete).
 TMP_SUFFIX = ".tmp"
@@ -61,9 +67,13 @@ def is_run_file(name: str) -> bool:
     return ext == "csv" and stem in RUN_TABLES
 
 
-def _run_folder_unknowns(folder: Path, suffixes: tuple[str, ...]) -> list[Path]:
-    """Files under a deployment folder (``agents``, ``deploy``) this project does not write."""
-    return [p for p in folder.rglob("*") if not p.is_dir() and not p.name.endswith(tuple(suffixes))]
+def _run_folder_unknowns(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    """Files under a run's folder (:data:`RUN_FOLDERS`) this project does not write."""
+    return [
+        p
+        for p in folder.rglob("*")
+        if not p.is_dir() and not any(fnmatch.fnmatchcase(p.name, pat) for pat in patterns)
+    ]
 
 
 def survey(out_dir: Path, study_modes: tuple[str, ...] = ()) -> tuple[list[Path], list[Path]]:

@@ -1,4 +1,5 @@
-"""Provenance of a run: the resolved config, seed and package versions in ``config.json``."""
+"""Provenance of a run: the resolved config, seed, package versions and the source's git
+commit in ``config.json``."""
 
 from __future__ import annotations
 

@@ -55,9 +55,14 @@ class RunInputs:
         return self.scenario.prosumer_ids
 
 
+def day_set_days(day_set: str) -> tuple[int, ...]:
+    """The calendar days (0..364) of a day set (``test`` or ``train``)."""
+    return TEST_DAYS if day_set == "test" else TRAIN_DAYS
+
+
 def select_days(config: SimConfig) -> tuple[int, ...]:
     """The calendar days (0..364) of the run, from the chosen day set."""
-    pool = TEST_DAYS if config.day_set == "test" else TRAIN_DAYS
+    pool = day_set_days(config.day_set)
     last = config.first_day + config.days
     if last > len(pool):
         raise ConfigError(

@@ -11,6 +11,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "bench_market",
     "bench_matching",
     "bench_env",
+    "bench_train",
     "bench_messaging",
     "bench_deploy",
 )

@@ -8,13 +8,16 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from abm.commands.output import emit
 from abm.config import DaySet, Market, SimConfig
 from abm.errors import ConfigError
+
+if TYPE_CHECKING:
+    from abm.training.publication_cache import PublicationCache
 
 #: World counts of the vectorised environment.
 BATCH_SIZES = (1, 16, 64, 256)
@@ -34,6 +37,23 @@ def _steps_per_s(run: Callable[[], int], budget_s: float) -> tuple[float, float]
             return steps / elapsed, steps / max(time.process_time() - cpu_start, 1e-9)
 
 
+def fresh_cache(
+    config: SimConfig, n_days: int, directory: Path
+) -> tuple[PublicationCache, list[int], float]:
+    """A publication cache in ``directory`` holding the first ``n_days`` training days of
+    ``config``'s market: the cache, those days and the seconds their computation took."""
+    from abm.training.publication_cache import PublicationCache
+    from abm.training.vec_env import MarketVecEnv
+
+    env = MarketVecEnv(1, config)
+    cache = PublicationCache(env.cache_key, env.compute_day, directory)
+    days = [int(d) for d in env.train_days[:n_days]]
+    start = time.perf_counter()
+    for day in days:
+        cache.day(day)
+    return cache, days, time.perf_counter() - start
+
+
 def bench_env(
     network: str, market: Market, n_days: int, seed: int = 0, budget_s: float = TIME_BUDGET_S
 ) -> dict[str, Any]:
@@ -44,20 +64,13 @@ def bench_env(
     first (``cache_build_s``); the PettingZoo env computes them every interval, as the
     agent simulation does."""
     from abm.env import MarketParallelEnv
-    from abm.training.publication_cache import PublicationCache
     from abm.training.vec_env import MarketVecEnv
 
     config = SimConfig(network=network, market=market, day_set=DaySet.TRAIN)
     rng = np.random.default_rng(seed)
     result: dict[str, Any] = {"network": network, "market": market, "n_days": n_days}
     with tempfile.TemporaryDirectory() as tmp:
-        env = MarketVecEnv(1, config)
-        cache = PublicationCache(env.cache_key, env.compute_day, Path(tmp))
-        days = list(env.train_days[:n_days])
-        start = time.perf_counter()
-        for day in days:
-            cache.day(day)
-        result["cache_build_s"] = time.perf_counter() - start
+        cache, days, result["cache_build_s"] = fresh_cache(config, n_days, Path(tmp))
         result["cache_bytes_per_day"] = cache.size_bytes() / n_days
         rates: dict[int, tuple[float, float]] = {}
         for b in BATCH_SIZES:
@@ -105,23 +118,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         "PettingZoo/Mesa environment in the same run, random actions; and the time to "
         "build the envelope and Var price cache of the days used.",
     )
+    add_market_bench_args(parser, seed_help="seed of the random actions")
+    parser.set_defaults(func=run)
+
+
+def add_market_bench_args(
+    parser: argparse.ArgumentParser, seed_help: str, seconds: float = TIME_BUDGET_S
+) -> None:
+    """The flags of a benchmark on the market's training days (checked by
+    :func:`check_market_bench_args`)."""
     parser.add_argument("--network", default="ieee33", help="network name or file")
     parser.add_argument("--market", default="multi", choices=list(Market), help="market mode")
     parser.add_argument("--days", type=int, default=2, help="distinct training days used")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random actions")
-    parser.add_argument(
-        "--seconds", type=float, default=TIME_BUDGET_S, help="time budget of each figure"
-    )
+    parser.add_argument("--seed", type=int, default=0, help=seed_help)
+    parser.add_argument("--seconds", type=float, default=seconds, help="time budget of each figure")
     parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.set_defaults(func=run)
+
+
+def check_market_bench_args(args: argparse.Namespace, *positive: str) -> None:
+    """Refuse a non-positive ``--days``, ``--seconds`` or other ``positive`` count."""
+    for name in ("days", *positive):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(args, name)}")
+    if not args.seconds > 0:
+        raise ConfigError(f"seconds must be > 0, got {args.seconds}")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its figures."""
-    if args.days < 1:
-        raise ConfigError(f"days must be >= 1, got {args.days}")
-    if not args.seconds > 0:
-        raise ConfigError(f"seconds must be > 0, got {args.seconds}")
+    check_market_bench_args(args)
     result = bench_env(args.network, args.market, args.days, args.seed, args.seconds)
     emit(result, args.json, title="environment benchmark (interval-steps of one world per s)")
     return 0

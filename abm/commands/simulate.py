@@ -26,10 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the simulation and print its summary."""
+    return simulate_and_report(config_from_args(SimConfig, args), args)
+
+
+def simulate_and_report(config: SimConfig, args: argparse.Namespace) -> int:
+    """Simulate ``config``, write its results to ``args.out`` (if given, guarded by
+    ``args.overwrite``) and print its summary (``args.json``, ``args.no_progress``)."""
     from abm.out_dir import prepare_out_dir
     from abm.simulation import run_simulation
 
-    config = config_from_args(SimConfig, args)
     if args.out is not None:
         prepare_out_dir(args.out, args.overwrite)
     result = run_simulation(config, args.out, progress=not args.no_progress)

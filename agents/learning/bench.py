@@ -10,9 +10,10 @@
   batching buys from what the critic design buys, the loop's own architecture (one full
   critic per prosumer and twin) is also timed batched (``updates_per_s_separate_critics``).
 
-Inputs are random tensors of the market's sizes (``obs_dim`` 15, global state = every
-observation plus ``n_bus`` voltages), so no environment is needed. Feeds the future
-``p2pvar bench train``.
+Inputs are random tensors of the market's sizes (global state = every observation plus
+``n_bus`` voltages), so no environment is needed. ``p2pvar bench train``
+(:mod:`abm.commands.bench_train`) times the updates with :func:`bench_updates` beside
+population rollouts on the market environment.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -54,19 +56,38 @@ def bench_train(
         (teams, n_agents), (obs_dim, *config.actor_hidden, 4), tanh_output=True, generator=gen
     )
     params = [p.detach() for p in population.params()]
-    loop_actors = [_per_agent_actor(params, t, i) for t in range(teams) for i in range(n_agents)]
+    loop_actors = per_agent_actors(params)
     obs = torch.randn(teams * worlds_per_team, n_agents, obs_dim, generator=gen)
     by_team = obs.reshape(teams, worlds_per_team, n_agents, obs_dim)
 
-    def loop_inference() -> None:
+    def loop_inference() -> int:
         with torch.no_grad():
-            for k, actor in enumerate(loop_actors):
-                actor(by_team[k // n_agents, :, k % n_agents])
+            for t, team in enumerate(loop_actors):
+                for i, actor in enumerate(team):
+                    actor(by_team[t, :, i])
+        return 1
 
-    def batched_inference() -> None:
+    def batched_inference() -> int:
         with torch.no_grad():
             team_actions(params, obs)
+        return 1
 
+    rates = interleaved_rates({"batched": batched_inference, "loop": loop_inference}, min_time_s)
+    return {
+        "n_agents": float(n_agents),
+        "actor_inference_per_s": rates["batched"].per_s,
+        "actor_inference_per_s_loop": rates["loop"].per_s,
+        "speedup_inference_vs_loop": rates["batched"].per_s / rates["loop"].per_s,
+        **bench_updates(dims, min_time_s),
+    }
+
+
+def bench_updates(dims: EnvDims, min_time_s: float = 1.0) -> dict[str, float]:
+    """Updates per second of the default MATD3 update of all prosumers (stacked), of the
+    loop's critic architecture batched, and of the per-prosumer loop, timed in alternation
+    (so a change in the machine's load hits all three alike); and their ratios."""
+    gen = seeded_generator(0)
+    config = MATD3Config()
     batch = _random_batch(dims, config.batch_size, gen)
     learner = MATD3(dims, config, gen)
     separate = MATD3(
@@ -75,32 +96,60 @@ def bench_train(
         gen,
     )
     naive = _LoopMATD3(dims, config)
-    inference = _rate(batched_inference, min_time_s)
-    inference_loop = _rate(loop_inference, min_time_s)
-    updates = _rate(lambda: learner.update(batch), min_time_s)
-    updates_separate = _rate(lambda: separate.update(batch), min_time_s)
-    updates_loop = _rate(lambda: naive.update(batch), min_time_s)
+
+    def one_update(update: Callable[[Batch], object]) -> Callable[[], int]:
+        def run() -> int:
+            update(batch)
+            return 1
+
+        return run
+
+    runs = {"batched": learner.update, "separate": separate.update, "loop": naive.update}
+    rates = interleaved_rates({k: one_update(u) for k, u in runs.items()}, min_time_s)
+    batched, separate_rate, loop = rates["batched"], rates["separate"], rates["loop"]
     return {
-        "n_agents": float(n_agents),
-        "actor_inference_per_s": inference,
-        "actor_inference_per_s_loop": inference_loop,
-        "speedup_inference_vs_loop": inference / inference_loop,
-        "updates_per_s": updates,
-        "updates_per_s_separate_critics": updates_separate,
-        "updates_per_s_loop": updates_loop,
-        "speedup_update_vs_loop": updates / updates_loop,
-        "speedup_batching_only": updates_separate / updates_loop,
+        "updates_per_s": batched.per_s,
+        "updates_per_s_separate_critics": separate_rate.per_s,
+        "updates_per_s_loop": loop.per_s,
+        "speedup_update_vs_loop": batched.per_s / loop.per_s,
+        "speedup_batching_only": separate_rate.per_s / loop.per_s,
+        "updates_per_cpu_s": batched.per_cpu_s,
+        "updates_per_cpu_s_loop": loop.per_cpu_s,
+        "speedup_update_vs_loop_cpu": batched.per_cpu_s / loop.per_cpu_s,
     }
 
 
-def _rate(fn: Callable[[], object], min_time_s: float) -> float:
-    """Calls per second of ``fn`` (after one warm-up call), timed for at least ``min_time_s``."""
-    fn()
-    calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < min_time_s or calls < 3:
-        fn()
-        calls += 1
-    return calls / elapsed
+class Rate(NamedTuple):
+    """Units of work per wall-clock second and per CPU second of the process (the latter
+    less sensitive to other jobs on a shared machine)."""
+
+    per_s: float
+    per_cpu_s: float
+
+
+def interleaved_rates(
+    runs: Mapping[str, Callable[[], int]], min_time_s: float, rounds: int = 3
+) -> dict[str, Rate]:
+    """Rate of each run (a call returns the units it did, e.g. 1 update or the steps of
+    an episode): after one warm-up call each, the runs take turns in ``rounds`` rounds of
+    at least ``min_time_s / rounds`` seconds (and one call) each, so a change in the
+    machine's load hits them alike."""
+    for run in runs.values():
+        run()
+    units = dict.fromkeys(runs, 0)
+    wall = dict.fromkeys(runs, 0.0)
+    cpu = dict.fromkeys(runs, 0.0)
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start, cpu_start = time.perf_counter(), time.process_time()
+            while True:
+                units[name] += run()
+                elapsed = time.perf_counter() - start
+                if elapsed >= min_time_s / rounds:
+                    break
+            wall[name] += elapsed
+            cpu[name] += max(time.process_time() - cpu_start, 1e-9)
+    return {name: Rate(units[name] / wall[name], units[name] / cpu[name]) for name in runs}
 
 
 def _random_batch(dims: EnvDims, size: int, gen: torch.Generator) -> Batch:
@@ -129,17 +178,25 @@ def _mlp(sizes: tuple[int, ...], tanh_output: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _per_agent_actor(params: list[torch.Tensor], team: int, agent: int) -> nn.Sequential:
-    """The actor of (team, agent) of a stacked population as its own ``nn.Sequential``."""
+def per_agent_actors(params: list[torch.Tensor]) -> list[list[nn.Sequential]]:
+    """Every (team, prosumer) actor of a stacked population ``[T, N, ...]`` as its own
+    ``nn.Sequential`` (the per-agent baseline)."""
     weights, biases = params[0::2], params[1::2]
+    teams, n_agents = weights[0].shape[:2]
     sizes = (weights[0].shape[-2], *(w.shape[-1] for w in weights))
-    actor = _mlp(sizes, tanh_output=True)
-    linears = [m for m in actor if isinstance(m, nn.Linear)]
-    with torch.no_grad():
-        for lin, w, b in zip(linears, weights, biases, strict=True):
-            lin.weight.copy_(w[team, agent].T)
-            lin.bias.copy_(b[team, agent])
-    return actor
+    actors = []
+    for t in range(teams):
+        team = []
+        for i in range(n_agents):
+            actor = _mlp(sizes, tanh_output=True)
+            linears = [m for m in actor if isinstance(m, nn.Linear)]
+            with torch.no_grad():
+                for lin, w, b in zip(linears, weights, biases, strict=True):
+                    lin.weight.copy_(w[t, i].T)
+                    lin.bias.copy_(b[t, i])
+            team.append(actor)
+        actors.append(team)
+    return actors
 
 
 class _LoopMATD3:

@@ -24,8 +24,9 @@ from agents.learning.env_protocol import VecMarketEnv
 from agents.learning.errors import CheckpointError
 from agents.learning.networks import Params
 
-#: Version of the checkpoint layout; bumped on any incompatible change.
-CHECKPOINT_FORMAT_VERSION = 1
+#: Version of the checkpoint layout; bumped on any incompatible change (2: the shared-trunk
+#: critics' first head layers stored as one wide layer per twin).
+CHECKPOINT_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ for the actor update):
   prosumer on ``h``. The trunk is computed once per batch instead of once per prosumer,
   and since its layer is linear, replacing prosumer ``i``'s action in the actor update is
   a rank-``A`` correction ``W_c[a_i] (mu_i - a_i)``: the update's cost grows with
-  ``N x head size`` instead of ``N x (state + N A) x width``.
+  ``N x head size`` instead of ``N x (state + N A) x width``. The heads' first layers,
+  which all read ``h``, are stored side by side as one wide layer per twin and evaluated
+  as one matrix product.
 - :class:`SeparateCritics`: one full MLP per prosumer and twin (stacked weights). Its
   input is ``[s; a_1..a_N]`` (centralised, trunk width 0) or the prosumer's own
   ``[o_i; a_i]`` (decentralised, ITD3).
@@ -63,20 +65,29 @@ class SharedTrunkCritics(nn.Module):
         self.trunk = StackedMLP(
             (n_critics,), (n_in, trunk_width), tanh_output=False, generator=generator
         )
-        self.heads = StackedMLP(
+        heads = StackedMLP(
             (n_critics, dims.n_agents),
             (trunk_width, *head_hidden, 1),
             tanh_output=False,
             generator=generator,
         )
+        # The heads' first layers of all prosumers read the same trunk output: stored as
+        # one wide layer per twin, [C, H, N * k], evaluated as one matrix product.
+        w0, b0 = heads.weights[0].detach(), heads.biases[0].detach()  # [C, N, H, k], [C, N, k]
+        c, n, h, k = w0.shape
+        self.fan_w = nn.Parameter(w0.permute(0, 2, 1, 3).reshape(c, h, n * k).clone())
+        self.fan_b = nn.Parameter(b0.reshape(c, 1, n * k).clone())
+        self.head_w = nn.ParameterList(heads.weights[1:])
+        self.head_b = nn.ParameterList(heads.biases[1:])
 
     def q_values(
         self, state: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor
     ) -> torch.Tensor:
-        c, n = self.heads.lead
+        c, n, b = self.fan_w.shape[0], self.dims.n_agents, state.shape[0]
         x = torch.cat([state, actions.flatten(1)], dim=1)
         h = torch.relu(self.trunk(x.expand(c, *x.shape)))  # [C, b, H]
-        return self.heads(h[:, None].expand(c, n, *h.shape[1:])).squeeze(-1)
+        z = torch.baddbmm(self.fan_b, h, self.fan_w)  # [C, b, N k]
+        return self._rest(z.reshape(c, b, n, -1).transpose(1, 2))
 
     def q1_own_action(
         self, state: torch.Tensor, obs: torch.Tensor, actions: torch.Tensor, own: torch.Tensor
@@ -88,9 +99,19 @@ class SharedTrunkCritics(nn.Module):
         w_actions = w[s:].reshape(n, a, w.shape[1])
         correction = torch.einsum("bna,nah->nbh", own - actions, w_actions)
         h = torch.relu(base[None] + correction)  # [N, b, H]
-        heads_w = [hw[:1] for hw in self.heads.weights]
-        heads_b = [hb[:1] for hb in self.heads.biases]
-        return stacked_forward(heads_w, heads_b, h[None], tanh_output=False)[0].squeeze(-1)
+        fan_w = self.fan_w[0].reshape(w.shape[1], n, -1).transpose(0, 1)  # [N, H, k]
+        z = torch.baddbmm(self.fan_b[0].reshape(n, 1, -1), h, fan_w)  # [N, b, k]
+        return self._rest(z[None])[0]
+
+    def _rest(self, z: torch.Tensor) -> torch.Tensor:
+        """``Q[C', N, b]`` from the heads' first-layer outputs ``z[C', N, b, k]`` (the first
+        ``C'`` twins): the remaining head layers."""
+        if not self.head_w:
+            return z.squeeze(-1)
+        twins = z.shape[0]
+        weights = [w[:twins] for w in self.head_w]
+        biases = [b[:twins] for b in self.head_b]
+        return stacked_forward(weights, biases, torch.relu(z), tanh_output=False).squeeze(-1)
 
 
 class SeparateCritics(nn.Module):

@@ -106,8 +106,10 @@ class MATD3:
         self.critic = make_critics(dims, config, generator)
         self.actor_target = frozen_copy(self.actor)
         self.critic_target = frozen_copy(self.critic)
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr_actor)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.lr_critic)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=config.lr_actor, fused=True)
+        self.critic_opt = torch.optim.Adam(
+            self.critic.parameters(), lr=config.lr_critic, fused=True
+        )
         self.buffer = ReplayBuffer(config.buffer_size, n, obs_dim, dims.state_dim, act_dim)
         self.n_updates = 0
 
@@ -189,7 +191,7 @@ class MATD3:
         q1 = self.critic.q1_own_action(batch.state, batch.obs, batch.actions, pi)  # [N, b]
         actor_loss = -q1.mean(dim=-1).sum()
         self.actor_opt.zero_grad()
-        actor_loss.backward()
+        actor_loss.backward(inputs=list(self.actor.parameters()))  # no critic gradients
         self.actor_opt.step()
         return actor_loss.item() / self.n_agents
 

@@ -5,8 +5,10 @@ for EA-MATD3 it is one generation. Every ``eval_every`` iterations the current p
 (EA-MATD3: the champion) plays all held-out days without noise. Every
 ``checkpoint_every`` iterations and at the end, ``checkpoint.pt`` and ``metrics.csv`` are
 written; with the replay buffer in the checkpoint, resuming gives exactly the run that
-was not interrupted (same seed, same numbers). At the end each prosumer's actor is
-exported to ``actors/<prosumer_id>.npz``.
+was not interrupted (same seed, same numbers). Every row of metrics also goes to
+TensorBoard (``tensorboard/``) if asked. The run ends after ``iterations`` or, earlier, at
+the first iteration that brings the training time to ``max_wall_s``. At the end each
+prosumer's actor is exported to ``actors/<prosumer_id>.npz``.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from agents.interval import EPISODE_INTERVALS
+from agents.learning import INSTALL_TRAIN
 from agents.learning.checkpoint import RunIdentity, export_actors, load_checkpoint, save_checkpoint
 from agents.learning.ea_matd3 import EAMATD3, EAMATD3Config
 from agents.learning.env_protocol import EnvDims, VecMarketEnv
-from agents.learning.errors import LearningConfigError
+from agents.learning.errors import LearningConfigError, LearningError
 from agents.learning.itd3 import ITD3
 from agents.learning.maddpg import MADDPG
 from agents.learning.matd3 import MATD3, MATD3Config
@@ -109,11 +112,18 @@ class TrainConfig:
     """Environment seed of every evaluation (the same episodes each time)."""
     progress: bool = True
     """Show a progress bar."""
+    max_wall_s: float | None = None
+    """Stop after the iteration that brings the training time (sum of the rows' ``wall_s``,
+    resumed runs included) to this many seconds, if before ``iterations``."""
+    tensorboard: bool = False
+    """Also log every metric to TensorBoard event files in ``out_dir/tensorboard``."""
 
     def __post_init__(self) -> None:
         for name in ("iterations", "eval_every", "checkpoint_every"):
             if getattr(self, name) < 1:
                 raise LearningConfigError(f"{name} = {getattr(self, name)}: must be >= 1")
+        if self.max_wall_s is not None and not self.max_wall_s > 0:
+            raise LearningConfigError(f"max_wall_s = {self.max_wall_s}: must be > 0")
 
 
 def train(
@@ -135,35 +145,75 @@ def train(
         checkpoint = load_checkpoint(checkpoint_path, identity)
         algorithm.load_state_dict(checkpoint.algorithm)
         rows, start = list(checkpoint.metrics), checkpoint.iteration
+    elapsed_s = sum(row["wall_s"] for row in rows)
+    out_of_time = config.max_wall_s is not None and elapsed_s >= config.max_wall_s
+    log = _tensorboard_writer(out_dir, start) if config.tensorboard else None
     bar = tqdm(
-        range(start, config.iterations),
+        range(start, start if out_of_time else config.iterations),
         initial=start,
         total=config.iterations,
         desc=algorithm.name,
         disable=not config.progress,
     )
-    for it in bar:
-        t0 = time.perf_counter()
-        done = it + 1
-        row: dict[str, float] = {
-            "iteration": done,
-            "env_steps": done * env.n_worlds * EPISODE_INTERVALS,
-            **algorithm.iterate(env),
-        }
-        last = done == config.iterations
-        if done % config.eval_every == 0 or last:
-            row["eval_cost"] = evaluate_cost(
-                env, algorithm.policy_team(), env.test_days, config.eval_seed
-            )
-            bar.set_postfix(eval_cost=f"{row['eval_cost']:.3f}")
-        row["wall_s"] = time.perf_counter() - t0
-        rows.append(row)
-        if done % config.checkpoint_every == 0 or last:
-            state = algorithm.state_dict(include_buffer=config.checkpoint_buffer)
-            save_checkpoint(checkpoint_path, identity, done, state, rows)
-            write_metrics(out_dir / "metrics.csv", rows)
+    try:
+        for it in bar:
+            done = it + 1
+            row, last = _iteration(algorithm, env, config, done, elapsed_s)
+            elapsed_s += row["wall_s"]
+            rows.append(row)
+            if "eval_cost" in row:
+                bar.set_postfix(eval_cost=f"{row['eval_cost']:.3f}")
+            if log is not None:
+                for key, value in row.items():
+                    if key != "iteration":
+                        log.add_scalar(key, value, done)
+            if done % config.checkpoint_every == 0 or last:
+                state = algorithm.state_dict(include_buffer=config.checkpoint_buffer)
+                save_checkpoint(checkpoint_path, identity, done, state, rows)
+                write_metrics(out_dir / "metrics.csv", rows)
+            if last:
+                break
+    finally:  # also on Ctrl-C: what was logged stays
+        bar.close()
+        if log is not None:
+            log.close()
     export_actors(out_dir / "actors", algorithm.policy_team(), identity)
     return rows
+
+
+def _iteration(
+    algorithm: Algorithm, env: VecMarketEnv, config: TrainConfig, done: int, elapsed_s: float
+) -> tuple[dict[str, float], bool]:
+    """Iteration number ``done``: the algorithm's iteration and, if due, the evaluation;
+    its metrics row, and whether it is the last one (the budget is spent)."""
+    t0 = time.perf_counter()
+    row: dict[str, float] = {
+        "iteration": done,
+        "env_steps": done * env.n_worlds * EPISODE_INTERVALS,
+        **algorithm.iterate(env),
+    }
+    last = done == config.iterations or (
+        config.max_wall_s is not None and elapsed_s + time.perf_counter() - t0 >= config.max_wall_s
+    )
+    if done % config.eval_every == 0 or last:
+        row["eval_cost"] = evaluate_cost(
+            env, algorithm.policy_team(), env.test_days, config.eval_seed
+        )
+    row["wall_s"] = time.perf_counter() - t0
+    return row, last
+
+
+def _tensorboard_writer(out_dir: Path, start: int) -> Any:
+    """A ``SummaryWriter`` on ``out_dir/tensorboard``; on resume, events an interrupted run
+    logged after its last checkpoint (steps above ``start``) are discarded."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise LearningError(
+            f"TensorBoard logs need the tensorboard package, which is not installed: "
+            f"{INSTALL_TRAIN}"
+        ) from None
+    return SummaryWriter(str(out_dir / "tensorboard"), purge_step=start + 1 if start else None)
 
 
 def write_metrics(path: Path, rows: list[dict[str, float]]) -> None:

@@ -145,3 +145,21 @@ def test_ctrl_c_keeps_the_completed_intervals(tmp_path: Path) -> None:
     intervals = pd.read_csv(out / "intervals.csv")
     assert intervals["interval"].tolist() == list(range(last + 1))
     assert pd.read_csv(out / "prosumers.csv")["interval"].max() == last
+
+
+def test_a_training_runs_files_are_known(tmp_path: Path) -> None:
+    run = tmp_path / "train"
+    (run / "actors").mkdir(parents=True)
+    (run / "actors" / "p01.npz").write_bytes(b"x")
+    (run / "tensorboard").mkdir()
+    (run / "tensorboard" / "events.out.tfevents.1764639000.host.123.0").write_bytes(b"x")
+    for name in ("config.json", "metrics.csv", "checkpoint.pt"):
+        (run / name).write_text("x")
+    ours, unknown = survey(run)
+    assert len(ours) == 5 and unknown == []
+    (run / "tensorboard" / "notes.txt").write_text("mine")
+    with pytest.raises(OutputDirError, match=r"did not write \(tensorboard, tensorboard/notes.txt\)"):
+        prepare_out_dir(run, overwrite=True)
+    (run / "tensorboard" / "notes.txt").unlink()
+    prepare_out_dir(run, overwrite=True)
+    assert list(run.iterdir()) == []

@@ -1,0 +1,241 @@
+"""``p2pvar train`` and ``p2pvar evaluate`` end to end on ieee33 with tiny budgets.
+
+Tiny learners (a few updates, 2 training days, 1 held-out day) in one process; the
+publications of those days are computed once into a temporary cache for the module.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from abm.cli import main
+from abm.training.train_config import AlgoName
+from agents.actor import load_actor
+from agents.learning.train import ALGORITHMS, METRIC_COLUMNS
+from tests.abm.test_deploy_equality import assert_same_results
+from tests.abm.test_torch_optional import NO_TORCH
+
+ROOT = Path(__file__).resolve().parents[2]
+#: A tiny run: 3 iterations, 2 updates each after the first rollout, 1 evaluation day.
+TINY = (
+    "--train-days", "2", "--eval-days", "1", "--iterations", "3", "--updates-per-rollout", "2",
+    "--learning-starts", "24", "--batch-size", "16", "--eval-every", "1",
+    "--checkpoint-every", "2", "--no-progress",
+)  # fmt: skip
+#: EA-MATD3 with 3 teams beside the learner, one world each.
+TINY_EA = ("--algo", "ea-matd3", "--population", "3", "--worlds", "4")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def publication_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Every run of this module computes its days' publications into one temporary cache."""
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("P2PVAR_CACHE", str(tmp_path_factory.mktemp("p2pvar_cache")))
+        yield
+
+
+def _args(algo: str) -> list[str]:
+    if algo == "ea-matd3":
+        return [*TINY_EA, *TINY]
+    return ["--algo", algo, "--worlds", "2", *TINY]
+
+
+def _train(out: Path, *extra: str, algo: str = "ea-matd3") -> int:
+    return main(["train", *_args(algo), "--out", str(out), *extra])
+
+
+@pytest.fixture(scope="module")
+def ea_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A finished tiny EA-MATD3 run."""
+    out = tmp_path_factory.mktemp("ea") / "run"
+    assert _train(out) == 0
+    return out
+
+
+def _metrics(out: Path) -> pd.DataFrame:
+    return pd.read_csv(out / "metrics.csv")
+
+
+def _scalars(out: Path, tag: str) -> list[tuple[int, float]]:
+    """``(step, value)`` of a TensorBoard scalar of the run in ``out``."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    return [(e.step, e.value) for e in events.Scalars(tag)]
+
+
+def _one_line_error(capsys: pytest.CaptureFixture, code: int, *parts: str) -> None:
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("p2pvar: error: "), err
+    for part in parts:
+        assert part in lines[0], lines[0]
+
+
+def test_cli_algorithm_names_are_the_learners() -> None:
+    assert {str(a) for a in AlgoName} == set(ALGORITHMS)
+
+
+def _check_run(out: Path, algo: str) -> None:
+    metrics = _metrics(out)
+    assert list(metrics.columns) == list(METRIC_COLUMNS)
+    assert metrics["iteration"].tolist() == [1, 2, 3]
+    assert metrics["eval_cost"].notna().all()  # evaluated every iteration
+    assert metrics["critic_loss"].iloc[1:].notna().all()  # updates after the first rollout
+    assert (metrics["coverage"] > 0).all()
+    if algo == "ea-matd3":
+        assert metrics[["fitness_best", "fitness_mean", "diversity"]].notna().all().all()
+    else:
+        assert metrics["fitness_best"].isna().all()
+    logged = _scalars(out, "eval_cost")
+    assert [step for step, _ in logged] == [1, 2, 3]
+    np.testing.assert_allclose([v for _, v in logged], metrics["eval_cost"], rtol=1e-6)
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["config"]["algo"] == algo and doc["seed"] == 0 and doc["command"] == "train"
+    assert doc["versions"]["torch"] != "not installed" and doc["git_commit"]
+    assert doc["learner"]  # the resolved learner settings
+    actors = sorted((out / "actors").glob("*.npz"))
+    assert len(actors) == 32
+    for path in actors:
+        assert load_actor(path, prosumer_id=path.stem, network="ieee33").prosumer_id == path.stem
+    assert (out / "checkpoint.pt").is_file()
+
+
+def test_ea_matd3_run_writes_metrics_tensorboard_config_and_actors(ea_run: Path) -> None:
+    _check_run(ea_run, "ea-matd3")
+
+
+@pytest.mark.parametrize("algo", ["matd3", pytest.param("maddpg", marks=pytest.mark.slow), "itd3"])
+def test_other_learners_run(tmp_path: Path, algo: str) -> None:
+    assert _train(tmp_path / "run", algo=algo) == 0
+    _check_run(tmp_path / "run", algo)
+
+
+def test_time_and_step_budgets_stop_the_run_early(tmp_path: Path) -> None:
+    timed = tmp_path / "timed"
+    assert _train(timed, "--minutes", "1e-6", algo="matd3") == 0
+    assert _metrics(timed)["iteration"].tolist() == [1]  # evaluated, checkpointed, exported
+    assert _metrics(timed)["eval_cost"].notna().all() and (timed / "actors").is_dir()
+    assert _train(timed, "--minutes", "1e-6", "--resume", algo="matd3") == 0
+    assert _metrics(timed)["iteration"].tolist() == [1]  # the time is up: nothing more
+    stepped = tmp_path / "stepped"
+    assert _train(stepped, "--env-steps", "50", algo="matd3") == 0  # 48 steps an iteration
+    assert _metrics(stepped)["env_steps"].tolist() == [48, 96]
+
+
+def test_resume_after_interruption_equals_uninterrupted_run(
+    tmp_path: Path, ea_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import agents.learning.train as loop
+
+    save = loop.save_checkpoint
+    calls = []
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        calls.append(1)
+        if len(calls) == 2:  # Ctrl-C after iteration 3, before its checkpoint
+            raise KeyboardInterrupt
+        save(*args, **kwargs)  # type: ignore[arg-type]
+
+    out = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        patch.setattr(loop, "save_checkpoint", interrupted)
+        assert _train(out) == 130
+    assert _metrics(out)["iteration"].tolist() == [1, 2]
+    assert [step for step, _ in _scalars(out, "eval_cost")] == [1, 2, 3]
+    assert not (out / "actors").exists()
+    assert _train(out, "--resume") == 0
+    columns = [c for c in METRIC_COLUMNS if c != "wall_s"]
+    pd.testing.assert_frame_equal(_metrics(out)[columns], _metrics(ea_run)[columns])
+    for path in sorted((ea_run / "actors").glob("*.npz")):
+        with np.load(path) as want, np.load(out / "actors" / path.name) as got:
+            for key in want.files:
+                np.testing.assert_array_equal(got[key], want[key])
+    # TensorBoard: step 3 logged before the interruption was replaced on resume
+    assert [step for step, _ in _scalars(out, "eval_cost")] == [1, 2, 3]
+
+
+def test_resume_refuses_other_settings_and_missing_run(
+    tmp_path: Path, ea_run: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code = _train(ea_run, "--resume", "--seed", "1")
+    _one_line_error(capsys, code, "config.json has seed=0, this run seed=1")
+    code = _train(tmp_path / "empty", "--resume")
+    _one_line_error(capsys, code, "checkpoint.pt not found")
+
+
+def test_rerun_into_an_earlier_run_refused(ea_run: Path, capsys: pytest.CaptureFixture) -> None:
+    _one_line_error(capsys, _train(ea_run), "holds an earlier run's results", "--overwrite")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--worlds", "5"], "worlds=5 must be a multiple of population + 1 = 4"),
+        (["--algo", "matd3", "--population", "4"], "population=4 applies to ea-matd3 only"),
+        (["--eval-days", "100"], "eval_days=100 must be <= 73"),
+        (["--minutes", "0"], "minutes=0.0 must be a number > 0"),
+        (["--iterations", "0"], "iterations=0 must be an integer >= 1"),
+        (["--network", "nowhere"], "nowhere"),
+    ],
+)
+def test_bad_values_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, args: list[str], message: str
+) -> None:
+    code = main(["train", *TINY_EA, *TINY, *args, "--out", str(tmp_path / "run")])
+    _one_line_error(capsys, code, message)
+
+
+def test_train_without_torch_says_to_install_the_extra(tmp_path: Path) -> None:
+    code = f"from abm.cli import main\nmain(['train', '--out', {str(tmp_path / 'run')!r}])\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TORCH + code], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.stderr.strip() == (
+        "p2pvar: error: training needs torch, which is not installed: pip install -e '.[train]'"
+    )
+    assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_equals_simulate_with_the_checkpoint_without_torch(
+    tmp_path: Path, ea_run: Path
+) -> None:
+    evaluate = (
+        "from abm.cli import main\n"
+        f"code = main(['evaluate', '--checkpoint', {str(ea_run)!r}, '--n-days', '1', "
+        f"'--out', {str(tmp_path / 'eval')!r}, '--no-progress'])\n"
+        "import sys\n"
+        "assert 'torch' not in sys.modules\n"
+        "sys.exit(code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", NO_TORCH + evaluate], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    simulate = ["simulate", "--policy", f"checkpoint:{ea_run}", "--day-set", "test"]
+    assert main([*simulate, "--days", "1", "--out", str(tmp_path / "sim"), "--no-progress"]) == 0
+    assert_same_results(tmp_path / "sim", tmp_path / "eval")
+    summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert summary["intervals"] == 24
+    # the run's last held-out evaluation (vectorised env, same actors, same day) agrees
+    eval_cost = _metrics(ea_run)["eval_cost"].iloc[-1]
+    assert summary["prosumer_cost_eur"] == pytest.approx(eval_cost, rel=1e-6)
+
+
+def test_evaluate_refuses_a_folder_without_actors(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    code = main(["evaluate", "--checkpoint", str(tmp_path), "--n-days", "1", "--no-progress"])
+    _one_line_error(capsys, code, "actor file not found")
