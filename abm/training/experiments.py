@@ -15,6 +15,7 @@ days, all from one batched environment with a world per test day.
 from __future__ import annotations
 
 import argparse
+import csv
 import dataclasses
 import json
 import os
@@ -54,7 +55,7 @@ class TrainingSetup:
     """Worlds of the training environment (EA-MATD3: ``(population + 1)`` blocks)."""
     base_policy: str = PolicyName.TOU
     """The actors correct this baseline's actions (residual policy learning)."""
-    residual_scale: float = 0.5
+    residual_scale: float = 0.1
     """Weight of the actors' outputs added to the base action."""
     iterations: int = 150
     """Rollouts (EA-MATD3: generations)."""
@@ -196,6 +197,80 @@ def compare(
         running = [p for p in running if p.poll() is None]
 
 
+#: Columns of the comparison table (one row per run in the CSV).
+TABLE_COLUMNS = (
+    "algo",
+    "seed",
+    "iterations",
+    "train_wall_s",
+    "cost_eur",
+    "tou_cost_eur",
+    "rule_cost_eur",
+    "dso_net_eur",
+    "voltage_violations",
+    "eval_cost_first",
+    "eval_cost_best",
+    "eval_cost_last",
+    "coverage_mean",
+    "diversity_mean",
+)
+
+
+def table_rows(runs_dir: Path) -> list[dict[str, Any]]:
+    """One row per ``*/summary.json`` under ``runs_dir`` (sorted by algorithm and seed)."""
+    rows = []
+    for path in sorted(Path(runs_dir).glob("*/summary.json")):
+        s = json.loads(path.read_text())
+        rows.append(
+            {
+                "algo": s["algo"],
+                "seed": s["seed"],
+                "iterations": s["setup"]["iterations"],
+                "train_wall_s": s["train_wall_s"],
+                "cost_eur": s["policy"]["cost_eur"],
+                "tou_cost_eur": s["tou"]["cost_eur"],
+                "rule_cost_eur": s["rule"]["cost_eur"],
+                "dso_net_eur": s["policy"]["dso_net_eur"],
+                "voltage_violations": s["policy"]["voltage_violations"],
+                **{k: s["curve"].get(k, "") for k in TABLE_COLUMNS[9:]},
+            }
+        )
+    return sorted(rows, key=lambda r: (r["algo"], r["seed"]))
+
+
+def write_table(runs_dir: Path, csv_path: Path, md_path: Path) -> None:
+    """The per-run CSV and a markdown table of each algorithm's mean and spread."""
+    rows = table_rows(runs_dir)
+    with Path(csv_path).open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=TABLE_COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        "| algorithm | seeds | held-out cost, EUR (mean ± std) | min - max | vs ToU | "
+        "training s | eval cost first → best → last (EUR/day) | coverage | diversity |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for algo in sorted({r["algo"] for r in rows}):
+        group = [r for r in rows if r["algo"] == algo]
+        cost = np.array([r["cost_eur"] for r in group])
+        tou = np.array([r["tou_cost_eur"] for r in group])
+
+        def mean(key: str, rows: list[dict[str, Any]] = group) -> float:
+            return float(np.mean([r[key] for r in rows]))
+
+        diversity = [r["diversity_mean"] for r in group if r["diversity_mean"] != ""]
+        spread = cost.std(ddof=1) if len(cost) > 1 else 0.0
+        lines.append(
+            f"| {algo} | {len(group)} | {cost.mean():,.1f} ± {spread:,.1f} "
+            f"| {cost.min():,.1f} - {cost.max():,.1f} | {(cost - tou).mean():+,.1f} "
+            f"| {mean('train_wall_s'):.0f} | {mean('eval_cost_first'):.2f} → "
+            f"{mean('eval_cost_best'):.2f} → {mean('eval_cost_last'):.2f} "
+            f"| {mean('coverage_mean'):.4f} | "
+            f"{f'{np.mean(diversity):.4f}' if diversity else '-'} |"
+        )
+    Path(md_path).write_text("\n".join(lines) + "\n")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: ``run`` one training, or ``compare`` learners over seeds."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -216,7 +291,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     many.add_argument("--out", type=Path, required=True)
     many.add_argument("--iterations", type=int, default=DEFAULT_SETUP.iterations)
     many.add_argument("--learner", default="{}", help="MATD3 settings (JSON)")
+    table = sub.add_parser("table", help="the comparison's CSV and markdown table")
+    table.add_argument("runs", type=Path)
+    table.add_argument("--csv", type=Path, required=True)
+    table.add_argument("--md", type=Path, required=True)
     args = parser.parse_args(argv)
+    if args.command == "table":
+        write_table(args.runs, args.csv, args.md)
+        return
     if args.command == "run":
         setup = dataclasses.replace(
             DEFAULT_SETUP,

@@ -45,9 +45,10 @@ class MATD3Config:
 
     actor_hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of each prosumer's actor."""
-    actor_output_init: float = 1.0
+    actor_output_init: float = 0.01
     """Factor on the initial weights and biases of the actors' last layer: small values
-    start a residual policy near its base policy (Silver et al. 2018 start from 0)."""
+    start a residual policy near its base policy (Silver et al. 2018 start from 0); 1
+    gives PyTorch's default initialisation."""
     critic_trunk: int = 256
     """Width of the trunk layer that centralised critics share (0: one full MLP per
     prosumer and twin, see :mod:`agents.learning.critics`)."""
@@ -65,8 +66,9 @@ class MATD3Config:
     """Transitions per update (ASSUME: 128; CleanRL: 256)."""
     buffer_size: int = 50_000
     """Replay capacity in transitions of all prosumers of one world (ASSUME: 50k)."""
-    updates_per_rollout: int = 100
-    """Gradient updates after each batched one-day rollout (ASSUME: 100 per simulated day)."""
+    updates_per_rollout: int = 50
+    """Gradient updates after each batched one-day rollout (ASSUME: 100 per simulated day;
+    50 fits the default budget, docs/ea-matd3.md)."""
     learning_starts: int = 1_000
     """Transitions stored (uniform random actions) before the first update."""
     exploration_noise: float = 0.1
