@@ -57,7 +57,7 @@ class TrainingSetup:
     """The actors correct this baseline's actions (residual policy learning)."""
     residual_scale: float = 0.1
     """Weight of the actors' outputs added to the base action."""
-    iterations: int = 150
+    iterations: int = 30
     """Rollouts (EA-MATD3: generations)."""
     eval_every: int = 10
 

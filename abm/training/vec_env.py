@@ -84,7 +84,7 @@ class MarketVecEnv:
             raise ConfigError(f"base_policy={base_policy!r}: expected one of {BASE_POLICIES}")
         if not (np.isfinite(residual_scale) and residual_scale > 0):
             raise ConfigError(f"residual_scale={residual_scale!r}: must be a positive number")
-        self.base_policy = base_policy
+        self.base_policy = str(base_policy)
         self.residual_scale = float(residual_scale)
         if not isinstance(n_worlds, int) or n_worlds < 1:
             raise ConfigError(f"n_worlds={n_worlds!r} must be a positive integer")

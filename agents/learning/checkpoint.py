@@ -51,7 +51,7 @@ class RunIdentity:
             obs_dim=env.obs_dim,
             state_dim=env.state_dim,
             action_dim=env.action_dim,
-            base_policy=env.base_policy,
+            base_policy=str(env.base_policy),  # a plain str: checkpoints load weights-only
             residual_scale=env.residual_scale,
         )
 

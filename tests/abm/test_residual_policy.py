@@ -14,6 +14,7 @@ from abm.errors import ConfigError
 from abm.model import MarketModel
 from abm.profiles import TEST_DAYS
 from abm.run_inputs import build_run_inputs, make_policy
+from abm.simulation import run_simulation
 from abm.training.publication_cache import PublicationCache
 from abm.training.vec_env import MarketVecEnv
 from agents.actor import ActorFileError, NumpyActor, load_actor, save_actor
@@ -117,3 +118,12 @@ def test_bad_residual_settings_refused(tmp_path: Path) -> None:
     save_actor(tmp_path / "p01.npz", actor)
     with pytest.raises(ActorFileError, match=r"p01\.npz: base_policy 'greedy'"):
         load_actor(tmp_path / "p01.npz")
+
+
+def test_committed_checkpoint_runs_the_market() -> None:
+    """The trained ieee33 team in the repository loads (residual ToU actors) and runs a day."""
+    directory = Path(__file__).resolve().parents[2] / "abm/data/checkpoints/ieee33-multi"
+    actors = [load_actor(p) for p in sorted((directory / "actors").glob("*.npz"))]
+    assert len(actors) == 32 and {a.base_policy for a in actors} == {"tou"}
+    summary = run_simulation(SimConfig(policy=f"checkpoint:{directory}"), None).summary
+    assert summary["intervals"] == 24 and summary["voltage_violations"] == 0
