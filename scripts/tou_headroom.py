@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from abm.config import PolicyName, SimConfig
+from abm.config import Market, PolicyName, SimConfig
 from abm.training.vec_env import MarketVecEnv
 
 Correction = Callable[[np.ndarray, np.ndarray, int], None]
@@ -72,7 +72,8 @@ def play(env: MarketVecEnv, correction: Correction | None) -> tuple[float, float
 
 
 def main() -> None:
-    env = MarketVecEnv(len(MarketVecEnv.test_days), SimConfig(network="ieee33", market="multi"))
+    config = SimConfig(network="ieee33", market=Market.MULTI)
+    env = MarketVecEnv(len(MarketVecEnv.test_days), config)
     base, dso = play(env, None)
     print(f"tou: cost {base:,.1f} EUR, DSO net {dso:,.1f} EUR")
     for name, correction in CORRECTIONS.items():

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from abm.config import PolicyName, SimConfig
+from abm.config import Market, PolicyName, SimConfig
 from abm.training.vec_env import MarketVecEnv
 from agents.learning.ea_matd3 import EAMATD3Config
 from agents.learning.matd3 import MATD3Config
@@ -50,7 +50,7 @@ class TrainingSetup:
     configs' defaults)."""
 
     network: str = "ieee33"
-    market: str = "multi"
+    market: Market = Market.MULTI
     n_worlds: int = 44
     """Worlds of the training environment (EA-MATD3: ``(population + 1)`` blocks)."""
     base_policy: str = PolicyName.TOU
