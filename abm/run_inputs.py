@@ -158,7 +158,12 @@ def make_policy(name: str, rng: np.random.Generator, world: RunInputs, index: in
     directory = checkpoint_dir(name)
     if not directory:
         raise unknown_policy(name)
-    return load_actor_policy(directory, world.prosumer_ids[index], world.feeder.name)
+    return load_actor_policy(
+        directory,
+        world.prosumer_ids[index],
+        world.feeder.name,
+        world.scenario.tariffs.retail_eur_per_kwh,
+    )
 
 
 def make_prosumer(world: RunInputs, index: int, policy: Policy) -> ProsumerAgent:

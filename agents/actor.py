@@ -6,8 +6,12 @@ heavier (a test checks ``sys.modules``). An actor file is an ``.npz`` archive (n
 - ``format_version`` (int, :data:`ACTOR_FORMAT_VERSION`), ``prosumer_id`` (str),
   ``network`` (str, the feeder it was trained on), ``obs_dim`` (int), ``n_layers`` (int);
 - ``w0, b0, w1, b1, ...``: layer ``k`` maps ``x`` to ``x @ wk + bk`` (``wk`` is
-  ``(in, out)``), ReLU between layers and ``tanh`` after the last, so actions lie in
-  ``[-1, 1]`` (:data:`agents.policy.ACTION_DIM` of them).
+  ``(in, out)``), ReLU between layers and ``tanh`` after the last, so outputs lie in
+  ``[-1, 1]`` (:data:`agents.policy.ACTION_DIM` of them);
+- ``base_policy`` (str) and ``residual_scale`` (float), format 2: with a base policy
+  (``rule`` or ``tou``, :data:`BASE_POLICIES`) the actor is a residual policy: the action is
+  :func:`residual_action` of the base policy's action on the same observation and the
+  actor's output; with ``""`` (and in format 1 files) it is the actor's output itself.
 
 Training writes one file per prosumer (``agents.learning.checkpoint.export_actors``), named
 ``<prosumer_id>.npz``; :func:`load_actor_policy` turns a prosumer's file into its policy
@@ -17,6 +21,7 @@ Training writes one file per prosumer (``agents.learning.checkpoint.export_actor
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +29,13 @@ from typing import Any
 import numpy as np
 
 from agents.errors import AgentError
-from agents.policy import ACTION_DIM, OBS_DIM, Observation
+from agents.policy import ACTION_DIM, OBS_DIM, Observation, Policy, RulePolicy, TouPolicy
 
-#: Version of the actor file layout; bumped on any incompatible change.
-ACTOR_FORMAT_VERSION = 1
+#: Version of the actor file layout; bumped on any incompatible change (format 1 files,
+#: without a base policy, are still read).
+ACTOR_FORMAT_VERSION = 2
+#: Base policies a residual actor may correct (``""``: none, the actor acts alone).
+BASE_POLICIES = ("", "rule", "tou")
 
 
 class ActorFileError(AgentError):
@@ -43,6 +51,10 @@ class NumpyActor:
     obs_dim: int
     weights: tuple[np.ndarray, ...]  # layer k: (in, out)
     biases: tuple[np.ndarray, ...]  # layer k: (out,)
+    base_policy: str = ""
+    """Base policy whose action the output corrects (:data:`BASE_POLICIES`)."""
+    residual_scale: float = 1.0
+    """Weight of the output added to the base policy's action."""
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Actions in ``[-1, 1]`` for an observation ``(obs_dim,)`` or a batch ``(.., obs_dim)``."""
@@ -62,6 +74,8 @@ def save_actor(path: Path, actor: NumpyActor) -> None:
         "network": np.array(actor.network),
         "obs_dim": np.array(actor.obs_dim),
         "n_layers": np.array(len(actor.weights)),
+        "base_policy": np.array(actor.base_policy),
+        "residual_scale": np.array(actor.residual_scale),
     }
     for k, (w, b) in enumerate(zip(actor.weights, actor.biases, strict=True)):
         arrays[f"w{k}"] = np.asarray(w, dtype=np.float32)
@@ -105,10 +119,21 @@ def _actor_from_arrays(path: Path, raw: dict[str, np.ndarray]) -> NumpyActor:
         if key not in raw:
             raise ActorFileError(f"{path}: not an actor file (no field {key!r})")
     version = int(raw["format_version"])
-    if version != ACTOR_FORMAT_VERSION:
+    if version not in (1, ACTOR_FORMAT_VERSION):
         raise ActorFileError(
-            f"{path}: format_version is {version}, expected {ACTOR_FORMAT_VERSION}"
+            f"{path}: format_version is {version}, expected 1 or {ACTOR_FORMAT_VERSION}"
         )
+    base_policy, residual_scale = "", 1.0
+    if version >= 2:
+        for key in ("base_policy", "residual_scale"):
+            if key not in raw:
+                raise ActorFileError(f"{path}: not an actor file (no field {key!r})")
+        base_policy, residual_scale = str(raw["base_policy"]), float(raw["residual_scale"])
+        if base_policy not in BASE_POLICIES or not np.isfinite(residual_scale):
+            raise ActorFileError(
+                f"{path}: base_policy {base_policy!r} / residual_scale {residual_scale}: "
+                f"expected one of {BASE_POLICIES} and a finite number"
+            )
     n_layers = int(raw["n_layers"])
     missing = [f"{p}{k}" for k in range(n_layers) for p in "wb" if f"{p}{k}" not in raw]
     if n_layers < 1 or missing:
@@ -129,18 +154,41 @@ def _actor_from_arrays(path: Path, raw: dict[str, np.ndarray]) -> NumpyActor:
         obs_dim=obs_dim,
         weights=weights,
         biases=biases,
+        base_policy=base_policy,
+        residual_scale=residual_scale,
     )
+
+
+def residual_action(base: np.ndarray, output: np.ndarray, scale: float) -> np.ndarray:
+    """A residual policy's action: ``clip(base + scale * output, -1, 1)`` (numpy arrays of
+    any matching shape; the vectorised training environment calls it too)."""
+    return np.clip(base + scale * output, -1.0, 1.0)
+
+
+def base_policy(name: str, retail_eur_per_kwh: Sequence[float]) -> Policy | None:
+    """The base policy ``name`` (:data:`BASE_POLICIES`) of a residual actor, ``None`` for
+    ``""``; ``retail_eur_per_kwh``: the market's hourly retail tariff (the ToU rule's)."""
+    if name == "rule":
+        return RulePolicy()
+    if name == "tou":
+        return TouPolicy(retail_eur_per_kwh)
+    return None
 
 
 @dataclass(frozen=True)
 class ActorPolicy:
-    """A prosumer's policy from its own actor: the actor's action on the observation vector."""
+    """A prosumer's policy from its own actor: the actor's output on the observation vector,
+    added to ``base``'s action on the same observation for a residual actor."""
 
     actor: NumpyActor
+    base: Policy | None = None
 
     def act(self, obs: Observation) -> np.ndarray:
-        """The actor's action on :meth:`Observation.to_vector` (float32)."""
-        return self.actor.act(obs.to_vector()).astype(np.float32)
+        """The action on ``obs`` (float32)."""
+        output = self.actor.act(obs.to_vector())
+        if self.base is not None:
+            output = residual_action(self.base.act(obs), output, self.actor.residual_scale)
+        return output.astype(np.float32)
 
 
 def actor_path(directory: Path | str, prosumer_id: str) -> Path:
@@ -152,13 +200,19 @@ def actor_path(directory: Path | str, prosumer_id: str) -> Path:
     return directory / f"{prosumer_id}.npz"
 
 
-def load_actor_policy(directory: Path | str, prosumer_id: str, network: str) -> ActorPolicy:
+def load_actor_policy(
+    directory: Path | str,
+    prosumer_id: str,
+    network: str,
+    retail_eur_per_kwh: Sequence[float],
+) -> ActorPolicy:
     """The policy of ``prosumer_id`` from its own actor file in ``directory`` (only that file
     is read); the file must belong to that prosumer and network, read :data:`OBS_DIM`
-    observations and give :data:`ACTION_DIM` actions, else :class:`ActorFileError`."""
+    observations and give :data:`ACTION_DIM` actions, else :class:`ActorFileError`.
+    ``retail_eur_per_kwh``: the market's hourly retail tariff (a ToU base policy's)."""
     path = actor_path(directory, prosumer_id)
     actor = load_actor(path, prosumer_id=prosumer_id, network=network, obs_dim=OBS_DIM)
     n_actions = actor.weights[-1].shape[1]
     if n_actions != ACTION_DIM:
         raise ActorFileError(f"{path}: the actor gives {n_actions} actions, expected {ACTION_DIM}")
-    return ActorPolicy(actor)
+    return ActorPolicy(actor, base_policy(actor.base_policy, retail_eur_per_kwh))

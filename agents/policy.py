@@ -228,9 +228,16 @@ class RulePolicy:
 
 def self_consumption(obs: Observation) -> float:
     """Battery action covering the net load: charge the PV surplus, discharge the deficit."""
-    if obs.battery_kw <= 0:
-        return 0.0
-    return float(np.clip((obs.load_kw - obs.pv_kw) / obs.battery_kw, -1.0, 1.0))
+    return float(self_consumption_battery(obs.load_kw, obs.pv_kw, obs.battery_kw))
+
+
+def self_consumption_battery(load_kw: Floats, pv_kw: Floats, battery_kw: Floats) -> Floats:
+    """:func:`self_consumption` on plain numbers or arrays (the vectorised environment):
+    ``(load - pv) / battery_kw`` clipped to ``[-1, 1]``, 0 without a battery."""
+    xp = namespace(load_kw, pv_kw, battery_kw)
+    has_battery = battery_kw > 0
+    ratio = (load_kw - pv_kw) / xp.where(has_battery, battery_kw, 1.0)
+    return xp.where(has_battery, xp.minimum(1.0, xp.maximum(-1.0, ratio)), 0.0)
 
 
 def rule_q(obs: Observation) -> float:
@@ -244,10 +251,22 @@ def rule_q(obs: Observation) -> float:
     loss never rises above unity power factor's (no Volt/Var droop: the envelopes keep
     voltages in range, and a droop on last interval's voltage overshoots the loss minimum).
     """
-    injection_pays = obs.var_market and obs.var_price_eur_per_kvarh > 0
-    if not injection_pays or obs.inverter_kva <= 0:
-        return 0.0
-    return min(1.0, max(0.0, obs.load_q_kvar) / obs.inverter_kva)
+    return float(
+        rule_q_action(
+            obs.load_q_kvar, obs.inverter_kva, obs.var_price_eur_per_kvarh, obs.var_market
+        )
+    )
+
+
+def rule_q_action(
+    load_q_kvar: Floats, inverter_kva: Floats, var_price_eur_per_kvarh: Floats, var_market: bool
+) -> Floats:
+    """:func:`rule_q` on plain numbers or arrays (the vectorised environment)."""
+    xp = namespace(load_q_kvar, inverter_kva, var_price_eur_per_kvarh)
+    has_inverter = inverter_kva > 0
+    pays = (var_price_eur_per_kvarh > 0) & has_inverter & var_market
+    q = xp.minimum(1.0, xp.maximum(0.0, load_q_kvar) / xp.where(has_inverter, inverter_kva, 1.0))
+    return xp.where(pays, q, 0.0)
 
 
 def truthful_action(battery: float, q: float) -> np.ndarray:
@@ -283,12 +302,15 @@ class TouPolicy:
     def act(self, obs: Observation) -> np.ndarray:
         """See the class docstring."""
         hour = int(obs.hour_of_day) % HOURS_PER_DAY
-        battery = self_consumption(obs)
-        if self.off_peak[hour] and obs.battery_kw > 0:
-            battery = -1.0
-        elif self.hold[hour]:
-            battery = min(battery, 0.0)
-        return truthful_action(battery, rule_q(obs))
+        battery = self.battery(hour, self_consumption(obs), obs.battery_kw)
+        return truthful_action(float(battery), rule_q(obs))
+
+    def battery(self, hour: int, self_consumption: Floats, battery_kw: Floats) -> Floats:
+        """The battery action at ``hour`` from the self-consumption one (numbers or arrays):
+        -1 (full charge) off-peak with a battery, at most 0 while holding for the peak."""
+        xp = namespace(self_consumption, battery_kw)
+        holding = xp.where(self.hold[hour], xp.minimum(self_consumption, 0.0), self_consumption)
+        return xp.where(self.off_peak[hour] & (battery_kw > 0), -1.0, holding)
 
 
 def _next_band_is_peak(hour: int, off_peak: tuple[bool, ...], peak: tuple[bool, ...]) -> bool:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from abm.config import DaySet, SimConfig, market_has_p2p, market_has_var
+from abm.config import DaySet, PolicyName, SimConfig, market_has_p2p, market_has_var
 from abm.env import OBS_BOUND
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
@@ -27,10 +27,19 @@ from abm.training.publication_cache import (
     PublicationCache,
     publication_key,
 )
+from agents.actor import BASE_POLICIES, residual_action
 from agents.clearing.batch_matching import match_batch
 from agents.interval import EPISODE_INTERVALS
 from agents.orders import SIDE_BUY, form_orders
-from agents.policy import ACTION_DIM, OBS_DIM, observation_features
+from agents.policy import (
+    ACTION_DIM,
+    OBS_DIM,
+    TRUTHFUL_PRICE,
+    TouPolicy,
+    observation_features,
+    rule_q_action,
+    self_consumption_battery,
+)
 from agents.projection import clip_q_inverter, project_active
 from agents.prosumer import ABSTAIN
 from agents.settlement import settle_bill, storage_eur, storage_price_eur_per_kwh
@@ -50,6 +59,10 @@ class MarketVecEnv:
 
     ``config``: network, market mode, scenario, fairness, Var pricing and network charge of
     the market (its day fields are not used: each world's day is chosen at :meth:`reset`).
+    ``base_policy`` (``rule`` or ``tou``; ``""``: none): the actions given to :meth:`step` are
+    a residual policy's outputs, played as
+    ``agents.actor.residual_action(baseline_actions(base_policy), actions, residual_scale)``,
+    as a residual actor file does in the agent simulation.
     """
 
     action_dim = ACTION_DIM
@@ -63,8 +76,16 @@ class MarketVecEnv:
         config: SimConfig | None = None,
         *,
         cache: PublicationCache | None = None,
+        base_policy: str = "",
+        residual_scale: float = 1.0,
     ) -> None:
         cfg = config or SimConfig()
+        if base_policy not in BASE_POLICIES:
+            raise ConfigError(f"base_policy={base_policy!r}: expected one of {BASE_POLICIES}")
+        if not (np.isfinite(residual_scale) and residual_scale > 0):
+            raise ConfigError(f"residual_scale={residual_scale!r}: must be a positive number")
+        self.base_policy = str(base_policy)
+        self.residual_scale = float(residual_scale)
         if not isinstance(n_worlds, int) or n_worlds < 1:
             raise ConfigError(f"n_worlds={n_worlds!r} must be a positive integer")
         if cfg.protocol != "auction":
@@ -124,6 +145,7 @@ class MarketVecEnv:
             export_cap_kw=some.forecast.export_cap_kw,
         )
         self.cache = cache or PublicationCache(self.cache_key, self.compute_day)
+        self._tou = TouPolicy(self.scenario.tariffs.retail_eur_per_kwh)
 
     # -- the publication of a day (cache misses) ------------------------------------------
     def compute_day(self, day: int) -> DayPublication:
@@ -195,6 +217,8 @@ class MarketVecEnv:
         a = np.asarray(actions)
         if a.shape != (b, n, ACTION_DIM):
             raise ConfigError(f"actions shape {a.shape}, expected {(b, n, ACTION_DIM)}")
+        if self.base_policy:
+            a = residual_action(self.baseline_actions(self.base_policy), a, self.residual_scale)
         # as the PettingZoo env: float32 actions; a malformed one abstains
         a = a.astype(np.float32).astype(np.float64)
         bad = ~np.isfinite(a).all(axis=-1)
@@ -316,6 +340,31 @@ class MarketVecEnv:
         done = np.full(b, self.t >= self.n_intervals)
         obs = self._observe() if not last else np.zeros((b, n, OBS_DIM), np.float32)
         return obs, self._state(obs), -bill_eur, done, info
+
+    # -- the baseline policies, batched ---------------------------------------------------
+    def baseline_actions(self, policy: str) -> np.ndarray:
+        """Actions ``[B, N, 4]`` of the baseline ``policy`` (``rule`` or ``tou``, as
+        :class:`agents.policy.RulePolicy` and :class:`agents.policy.TouPolicy` compute them
+        for one prosumer, by the same functions) at the current interval."""
+        if policy not in (PolicyName.RULE, PolicyName.TOU):
+            raise ConfigError(f"policy={policy!r}: batched baselines are 'rule' and 'tou'")
+        if self.t >= self.n_intervals:
+            raise ConfigError("baseline_actions after the episode ended: call reset")
+        t, day, pub = self.t, self._day, self._pub
+        battery = self_consumption_battery(day.load_kw[:, t], day.pv_kw[:, t], self.battery_kw)
+        if policy == PolicyName.TOU:
+            hour = int(day.hour_of_day[t]) % len(self._tou.hold)
+            battery = self._tou.battery(hour, battery, self.battery_kw)
+        q = rule_q_action(
+            day.load_q_kvar[:, t],
+            self.inverter_kva,
+            pub.var_price_eur_per_kvarh[:, t],
+            self.var_market,
+        )
+        actions = np.empty((self.n_worlds, self.n_agents, ACTION_DIM), dtype=np.float32)
+        actions[..., 0], actions[..., 1] = battery, 1.0
+        actions[..., 2], actions[..., 3] = TRUTHFUL_PRICE, q
+        return actions
 
     # -- observations ----------------------------------------------------------------------
     def _observe(self) -> np.ndarray:

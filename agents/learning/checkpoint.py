@@ -39,6 +39,8 @@ class RunIdentity:
     obs_dim: int
     state_dim: int
     action_dim: int
+    base_policy: str = ""
+    residual_scale: float = 1.0
 
     @classmethod
     def of(cls, algo: str, env: VecMarketEnv) -> RunIdentity:
@@ -50,6 +52,8 @@ class RunIdentity:
             obs_dim=env.obs_dim,
             state_dim=env.state_dim,
             action_dim=env.action_dim,
+            base_policy=str(env.base_policy),  # a plain str: checkpoints load weights-only
+            residual_scale=env.residual_scale,
         )
 
 
@@ -125,6 +129,8 @@ def export_actors(directory: Path, team: Params, identity: RunIdentity) -> list[
             obs_dim=identity.obs_dim,
             weights=tuple(w[0, i].numpy() for w in weights),
             biases=tuple(b[0, i].numpy() for b in biases),
+            base_policy=identity.base_policy,
+            residual_scale=identity.residual_scale,
         )
         path = directory / f"{pid}.npz"
         save_actor(path, actor)

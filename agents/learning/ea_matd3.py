@@ -27,8 +27,8 @@ import torch
 from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
 from agents.learning.evolution import EvolutionConfig, evolve, population_diversity
-from agents.learning.matd3 import MATD3, MATD3Config
-from agents.learning.networks import Params, StackedMLP
+from agents.learning.matd3 import MATD3, MATD3Config, make_actors
+from agents.learning.networks import Params
 from agents.learning.rollout import run_episode, team_actions
 from agents.learning.seeding import draw_seed
 
@@ -53,8 +53,7 @@ class EAMATD3:
         self.generator = generator
         p = config.evolution.population
         self.learner = MATD3(dims, config.learner, generator)
-        sizes = (dims.obs_dim, *config.learner.actor_hidden, dims.action_dim)
-        teams = StackedMLP((p, dims.n_agents), sizes, tanh_output=True, generator=generator)
+        teams = make_actors((p, dims.n_agents), dims, config.learner, generator)
         self.population: Params = [t.detach().clone() for t in teams.params()]
         self.champion: Params = self.learner.policy_team()
 

@@ -37,6 +37,11 @@ class VecMarketEnv(Protocol):
     """Days an episode may be sampled from in training."""
     test_days: Sequence[int]
     """Held-out evaluation days."""
+    base_policy: str
+    """``""``, or the base policy (``rule``, ``tou``) whose actions the learners' actions
+    correct (residual policy learning); written into actor files."""
+    residual_scale: float
+    """Weight of the learners' actions added to the base policy's (with a base policy)."""
 
     def reset(self, seed: int, days: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Start an episode in every world (``days``: one per world, else sampled from

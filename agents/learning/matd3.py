@@ -45,6 +45,10 @@ class MATD3Config:
 
     actor_hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of each prosumer's actor."""
+    actor_output_init: float = 0.01
+    """Factor on the initial weights and biases of the actors' last layer: small values
+    start a residual policy near its base policy (Silver et al. 2018 start from 0); 1
+    gives PyTorch's default initialisation."""
     critic_trunk: int = 256
     """Width of the trunk layer that centralised critics share (0: one full MLP per
     prosumer and twin, see :mod:`agents.learning.critics`)."""
@@ -62,8 +66,9 @@ class MATD3Config:
     """Transitions per update (ASSUME: 128; CleanRL: 256)."""
     buffer_size: int = 50_000
     """Replay capacity in transitions of all prosumers of one world (ASSUME: 50k)."""
-    updates_per_rollout: int = 100
-    """Gradient updates after each batched one-day rollout (ASSUME: 100 per simulated day)."""
+    updates_per_rollout: int = 50
+    """Gradient updates after each batched one-day rollout (ASSUME: 100 per simulated day;
+    50 fits the default budget, docs/ea-matd3.md)."""
     learning_starts: int = 1_000
     """Transitions stored (uniform random actions) before the first update."""
     exploration_noise: float = 0.1
@@ -101,8 +106,7 @@ class MATD3:
         self.generator = generator
         n, obs_dim, act_dim = dims.n_agents, dims.obs_dim, dims.action_dim
         self.n_agents = n
-        actor_sizes = (obs_dim, *config.actor_hidden, act_dim)
-        self.actor = StackedMLP((n,), actor_sizes, tanh_output=True, generator=generator)
+        self.actor = make_actors((n,), dims, config, generator)
         self.critic = make_critics(dims, config, generator)
         self.actor_target = frozen_copy(self.actor)
         self.critic_target = frozen_copy(self.critic)
@@ -224,6 +228,19 @@ class MATD3:
         self.generator.set_state(state["generator"])
         if "buffer" in state:
             self.buffer.load_state_dict(state["buffer"])
+
+
+def make_actors(
+    lead: tuple[int, ...], dims: EnvDims, config: MATD3Config, generator: torch.Generator
+) -> StackedMLP:
+    """Actors (``lead``: prosumers, or teams x prosumers) with the last layer's initial
+    weights scaled by ``config.actor_output_init``."""
+    sizes = (dims.obs_dim, *config.actor_hidden, dims.action_dim)
+    actors = StackedMLP(lead, sizes, tanh_output=True, generator=generator)
+    with torch.no_grad():
+        actors.weights[-1].mul_(config.actor_output_init)
+        actors.biases[-1].mul_(config.actor_output_init)
+    return actors
 
 
 def make_critics(

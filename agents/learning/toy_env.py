@@ -33,6 +33,8 @@ class ToyTeamEnv:
     state_dim = _CONTEXT_DIM + 3
     action_dim = 4
     network = "toy"
+    base_policy = ""
+    residual_scale = 1.0
     train_days: Sequence[int] = tuple(range(15))
     test_days: Sequence[int] = tuple(range(15, _N_DAYS))
 

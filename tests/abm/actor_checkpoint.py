@@ -14,7 +14,13 @@ from agents.learning.seeding import seeded_generator
 from agents.policy import ACTION_DIM, OBS_DIM
 
 #: A small learner: only its actors are exported.
-SMALL = MATD3Config(actor_hidden=(16, 16), critic_trunk=32, critic_hidden=(16,), buffer_size=64)
+SMALL = MATD3Config(
+    actor_hidden=(16, 16),
+    critic_trunk=32,
+    critic_hidden=(16,),
+    buffer_size=64,
+    actor_output_init=1.0,  # distinct actions per prosumer
+)
 
 
 def write_actor_checkpoint(

@@ -22,6 +22,7 @@ TINY = MATD3Config(
     learning_starts=200,
     updates_per_rollout=40,
     gamma=0.5,
+    actor_output_init=1.0,
 )
 #: EA-MATD3 with 4 teams beside the learner (5 blocks of 3 worlds).
 TINY_EA = EAMATD3Config(learner=TINY, evolution=EvolutionConfig(population=4, elites=1))
