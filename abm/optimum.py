@@ -1,11 +1,12 @@
 """The perfect-foresight optimum: every prosumer of a feeder dispatched together, day-ahead.
 
 One linear program per simulated day over all prosumers and intervals (solved by HiGHS
-through :func:`scipy.optimize.linprog`) minimises the prosumers' total bill under the DSO's
-published envelopes (:func:`dso.agent.publication`, the same the market run publishes), the
-inverters' ratings, the batteries and the tariffs; ``docs/optimum.md`` states the
-formulation. Its dispatch is then played through the real market (the ``optimum`` policy,
-:class:`agents.replay.ReplayPolicy`), so the real AC power flow and market rules settle it.
+through :func:`scipy.optimize.milp`, all variables continuous) minimises the prosumers' total
+bill under the DSO's published envelopes (:func:`dso.agent.publication`, the same the
+market run publishes), the inverters' ratings, the batteries and the tariffs;
+``docs/optimum.md`` states the formulation. Its dispatch is then played through the real
+market (the ``optimum`` policy, :class:`agents.replay.ReplayPolicy`), so the real AC power
+flow and market rules settle it.
 
 What the LP takes from the settlement rules (never a second copy):
 
