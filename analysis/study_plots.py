@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 DPI = 120
 
@@ -117,6 +118,9 @@ def plot_overhead(frame: pd.DataFrame, metrics: Sequence[tuple[str, str]], path:
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        sizes = sorted(set(frame["prosumers"]))
+        ax.set_xticks(sizes, [str(n) for n in sizes])  # the measured sizes, not 10^k minors
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("prosumers (log)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
