@@ -86,10 +86,11 @@ def plot_sweeps(
     )
     for j, (sweep, xlabel) in enumerate(sweeps):
         part = frame[frame["sweep"] == sweep]
-        for key, group in part.groupby(by, sort=True):
+        for k, (key, group) in enumerate(part.groupby(by, sort=True)):
             group = group.sort_values(sweep)
-            for i, (metric, _) in enumerate(metrics):
-                axes[i, j].plot(group[sweep], group[metric], marker="o", label=str(key))
+            style = {"linestyle": ("-", "--", ":")[k % 3], "marker": "os^"[k % 3]}
+            for i, (metric, _) in enumerate(metrics):  # dashed over solid: equal lines show
+                axes[i, j].plot(group[sweep], group[metric], label=str(key), **style)
         for i, (_, ylabel) in enumerate(metrics):
             axes[i, j].set_ylabel(ylabel)
             axes[i, j].grid(alpha=0.3)
