@@ -24,8 +24,6 @@ RUN_FILES = frozenset(
         "config.json",
         "summary.json",
         "status.json",
-        "scenario.json",  # a study run's own scenario (abm/study/executor.py)
-        "run.json",  # a study run's completion record (abm/study/executor.py)
         "comparison.csv",
         "comparison.md",
         "comparison.png",

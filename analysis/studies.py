@@ -87,20 +87,23 @@ def loglog_fit(x: Sequence[float], y: Sequence[float]) -> tuple[float, float, fl
 def growth_exponents(
     frame: pd.DataFrame, *, size: str, metrics: Sequence[str], by: Sequence[str]
 ) -> pd.DataFrame:
-    """One row per group ``by`` and metric: the fitted exponent ``b`` of ``metric ~ size^b``,
-    the prefactor, ``r2`` and the number of points."""
+    """One row per group ``by`` and metric: the fitted exponent ``b`` of ``metric ~ size^b``
+    over all points, the prefactor, ``r2``, the number of points, and ``exponent_last``: the
+    slope between the two largest sizes (where a quadratic term dominates a linear one)."""
     rows = []
     for key, group in frame.groupby(list(by), sort=True):
         keys = key if isinstance(key, tuple) else (key,)
+        group = group.sort_values(size)
         for metric in metrics:
-            b, a, r2 = loglog_fit(group[size].to_numpy(), group[metric].to_numpy())
+            x, y = group[size].to_numpy(), group[metric].to_numpy()
+            b, a, r2 = loglog_fit(x, y)
+            last = loglog_fit(x[-2:], y[-2:])[0] if len(x) >= 2 else math.nan
+            fit = {"metric": metric, "exponent": b, "prefactor": a, "r2": r2}
             rows.append(
                 {
                     **dict(zip(by, keys, strict=True)),
-                    "metric": metric,
-                    "exponent": b,
-                    "prefactor": a,
-                    "r2": r2,
+                    **fit,
+                    "exponent_last": last,
                     "points": len(group),
                 }
             )

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 DPI = 120
 
@@ -85,10 +86,11 @@ def plot_sweeps(
     )
     for j, (sweep, xlabel) in enumerate(sweeps):
         part = frame[frame["sweep"] == sweep]
-        for key, group in part.groupby(by, sort=True):
+        for k, (key, group) in enumerate(part.groupby(by, sort=True)):
             group = group.sort_values(sweep)
-            for i, (metric, _) in enumerate(metrics):
-                axes[i, j].plot(group[sweep], group[metric], marker="o", label=str(key))
+            style = {"linestyle": ("-", "--", ":")[k % 3], "marker": "os^"[k % 3]}
+            for i, (metric, _) in enumerate(metrics):  # dashed over solid: equal lines show
+                axes[i, j].plot(group[sweep], group[metric], label=str(key), **style)
         for i, (_, ylabel) in enumerate(metrics):
             axes[i, j].set_ylabel(ylabel)
             axes[i, j].grid(alpha=0.3)
@@ -117,6 +119,9 @@ def plot_overhead(frame: pd.DataFrame, metrics: Sequence[tuple[str, str]], path:
             )
         ax.set_xscale("log")
         ax.set_yscale("log")
+        sizes = sorted(set(frame["prosumers"]))
+        ax.set_xticks(sizes, [str(n) for n in sizes])  # the measured sizes, not 10^k minors
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("prosumers (log)")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")

@@ -21,7 +21,7 @@ import pandas as pd
 from abm.cli_args import add_config_args, config_from_args
 from abm.config import SimConfig
 from abm.study.executor import RunSpec
-from abm.study.runs import run_row, write_table
+from abm.study.runs import choice_list, run_row, write_table
 from analysis.studies import hosting_capacity
 from analysis.study_plots import plot_hosting_curves
 from dso.doe import EnvelopeRule
@@ -101,14 +101,14 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
         if args.scales
         else (QUICK_SCALES if quick else FULL_SCALES)
     )
-    rules = [EnvelopeRule(r.strip()) for r in args.rules.split(",") if r.strip()]
+    rules = choice_list(EnvelopeRule, "rules", args.rules)
     return [
         RunSpec(
             f"{rule}-pv{scale:g}",
             dataclasses.replace(base, envelopes=rule, pv_scale=scale),
             labels={"envelopes": str(rule), "pv_scale": scale},
         )
-        for rule in dict.fromkeys(rules)
+        for rule in rules
         for scale in dict.fromkeys(scales)
     ]
 

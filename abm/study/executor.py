@@ -139,7 +139,7 @@ def run_one(spec: RunSpec, run_dir: Path, command_line: Sequence[str]) -> dict[s
     ``run.json`` last; return its record."""
     started = time.time()
     start_utc = datetime.now(UTC).isoformat(timespec="seconds")
-    run_dir = prepare_out_dir(run_dir, overwrite=True)
+    _fresh(run_dir)
     config = spec.config
     if spec.prosumers is not None:
         path = _subset_scenario(config.network, spec.prosumers, run_dir / SCENARIO_FILE)
@@ -202,8 +202,14 @@ def _ray_task(
     return record, "", files
 
 
+def _fresh(run_dir: Path) -> None:
+    """An empty ``run_dir`` (the study owns ``OUT/runs/``: an earlier attempt is removed)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+
+
 def _unpack(run_dir: Path, files: Mapping[str, bytes], record: dict[str, Any]) -> None:
-    prepare_out_dir(run_dir, overwrite=True)
+    _fresh(run_dir)
     for rel, data in files.items():
         path = run_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -360,6 +366,11 @@ def prepare_study_dir(out_dir: Path, study: str, overwrite: bool) -> bool:
         marker.unlink()
     else:
         prepare_out_dir(out_dir, overwrite)
+        if (out_dir / RUNS_DIR).exists():
+            raise OutputDirError(
+                f"--out {out_dir}: holds a {RUNS_DIR}/ folder no study wrote; "
+                "move it away or choose another folder"
+            )
     write_json(
         marker,
         {

@@ -23,7 +23,7 @@ from abm.cli_args import add_config_args, config_from_args
 from abm.config import Market, SimConfig
 from abm.study.envelopes import FULL_FIRST_DAY, QUICK_DAYS, QUICK_FIRST_DAY
 from abm.study.executor import RunSpec
-from abm.study.runs import run_row, write_table
+from abm.study.runs import choice_list, run_row, write_table
 from analysis.studies import sweep_slopes
 from analysis.study_plots import plot_sweeps
 from dso.doe import EnvelopeRule
@@ -84,8 +84,7 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     quick = args.quick
     base = base_config(args)
     configs: list[SimConfig] = []
-    rules = [EnvelopeRule(r.strip()) for r in args.rules.split(",") if r.strip()]
-    for rule in dict.fromkeys(rules):
+    for rule in choice_list(EnvelopeRule, "rules", args.rules):
         at_rule = dataclasses.replace(base, envelopes=rule, market=Market.MULTI)
         for field, (_, quick_points, full_points) in SWEEPS.items():
             for value in quick_points if quick else full_points:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from abm.cli_args import add_config_args, config_from_args
 from abm.config import Market, PolicyName, SimConfig, check_policy_name, checkpoint_dir
+from abm.errors import ConfigError
 from abm.study.executor import RunSpec, run_dir_of
 from abm.study.runs import write_table
 from analysis.compare import compare_runs
@@ -56,6 +57,8 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     days = args.days if args.days is not None else (QUICK_DAYS if args.quick else FULL_DAYS)
     base = config_from_args(SimConfig, argparse.Namespace(**{**vars(args), "days": days}))
     policies = [check_policy_name(p.strip()) for p in args.policies.split(",") if p.strip()]
+    if not policies:
+        raise ConfigError(f"policies={args.policies!r} must name at least one policy")
     return [
         RunSpec(
             f"{policy_label(policy)}-{market}",

@@ -20,7 +20,7 @@ import pandas as pd
 from abm.config import Market, SimConfig
 from abm.errors import ConfigError
 from abm.study.executor import Backend, RunSpec, run_dir_of
-from abm.study.runs import write_table
+from abm.study.runs import choice_list, write_table
 from agents.clearing import ProtocolName
 from analysis.studies import growth_exponents
 from analysis.study_plots import plot_overhead
@@ -68,18 +68,17 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     """One run per size, protocol and backend."""
     sizes = _sizes(args.sizes) if args.sizes else (QUICK_SIZES if args.quick else FULL_SIZES)
     backends = (
-        [Backend(b.strip()) for b in args.backends.split(",") if b.strip()]
+        choice_list(Backend, "backends", args.backends)
         if args.backends
         else (QUICK_BACKENDS if args.quick else FULL_BACKENDS)
     )
-    protocols = [ProtocolName(p.strip()) for p in args.protocols.split(",") if p.strip()]
     out = []
-    for protocol in dict.fromkeys(protocols):
+    for protocol in choice_list(ProtocolName, "protocols", args.protocols):
         config = SimConfig(
             network=args.network, market=Market.MULTI, policy="rule", protocol=protocol,
             days=args.days, seed=args.seed,
         )  # fmt: skip
-        for backend in dict.fromkeys(backends):
+        for backend in backends:
             for n in sizes:
                 out.append(
                     RunSpec(

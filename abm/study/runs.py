@@ -8,11 +8,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
+from abm.config import enum_value
+from abm.errors import ConfigError
 from abm.scenario import pv_penetration, scenario_from_dict
 from abm.study.executor import (
     DEFAULT_WORKERS,
@@ -24,6 +27,17 @@ from abm.study.executor import (
     run_dir_of,
 )
 from analysis.compare import to_markdown
+
+E = TypeVar("E", bound=Enum)
+
+
+def choice_list(choices: type[E], name: str, text: str) -> list[E]:
+    """Comma-separated members of ``choices`` (duplicates dropped); :class:`ConfigError`
+    naming ``name`` and the value otherwise."""
+    values = [enum_value(choices, name, t.strip()) for t in text.split(",") if t.strip()]
+    if not values:
+        raise ConfigError(f"{name}={text!r} must name at least one of {', '.join(choices)}")
+    return list(dict.fromkeys(values))
 
 
 def run_row(out_dir: Path, spec: RunSpec) -> dict[str, Any]:

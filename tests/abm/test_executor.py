@@ -114,6 +114,10 @@ def test_study_folder_resumes_or_refuses(tmp_path: Path) -> None:
     (tmp_path / "runs" / "x").mkdir(parents=True)
     assert prepare_study_dir(tmp_path, "markets", overwrite=True) is False
     assert not (tmp_path / "runs").exists()
+    other = tmp_path / "other"
+    (other / "runs").mkdir(parents=True)  # a runs/ folder no study wrote is never cleared
+    with pytest.raises(Exception, match="runs/ folder no study wrote"):
+        prepare_study_dir(other, "markets", overwrite=False)
 
 
 def test_ray_local_instance(tmp_path: Path) -> None:

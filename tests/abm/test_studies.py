@@ -120,3 +120,27 @@ def test_overhead(tmp_path: Path) -> None:
     assert len(growth) == 2 * 4  # two backends x four figures
     assert np.isfinite(growth["exponent"]).all() and (growth["points"] == 2).all()
     assert (tmp_path / "overhead.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["markets", "--policies", "rule,greedy"], "policy='greedy' is not one of"),
+        (["markets", "--policies", ","], "policies=',' must name at least one policy"),
+        (["envelopes", "--rules", "dynamc"], "rules='dynamc' is not one of dynamic, static, none"),
+        (["envelopes", "--scales", "1,-2"], "scales='1,-2' must be one or more numbers >= 0"),
+        (["interdependence", "--var-pricing", "x"], "invalid choice"),
+        (["overhead", "--backends", "carrier"], "backends='carrier' is not one of"),
+        (["overhead", "--sizes", "1,4"], "every size must be at least 2 prosumers"),
+    ],
+)
+def test_bad_input_is_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    try:
+        code = main(["study", *args, "--out", str(tmp_path / "out"), *EXECUTOR])
+    except SystemExit as exc:  # argparse's own choices
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # refused before any folder is made

@@ -61,6 +61,7 @@ def test_growth_exponents_and_slopes_per_group() -> None:
     growth = growth_exponents(frame, size="n", metrics=["m"], by=["p"]).set_index("p")
     assert growth.loc["a", "exponent"] == pytest.approx(2.0)
     assert growth.loc["b", "exponent"] == pytest.approx(1.0)
+    assert growth.loc["a", "exponent_last"] == pytest.approx(2.0)
     slopes = sweep_slopes(frame, x="n", metrics=["m"], by=["p"]).set_index("p")
     assert slopes.loc["b", "slope"] == pytest.approx(5.0)
     assert slopes.loc["b", "range_pct"] == pytest.approx(100.0 * 30.0 / (70.0 / 3.0))
