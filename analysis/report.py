@@ -12,7 +12,7 @@ import base64
 import html
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -137,13 +137,18 @@ def _run_row(run: Path) -> dict[str, object]:
 
 
 def write_report(
-    inputs: Sequence[Path], out: Path, *, run_figures: int = 12, title: str = "p2pvar report"
+    inputs: Sequence[Path],
+    out: Path,
+    *,
+    run_figures: int = 12,
+    title: str = "p2pvar report",
+    figures_for: Collection[Path] | None = None,
 ) -> Path:
     """Write ``out/report.html`` (with ``tables/`` and ``figures/``) of ``inputs``.
 
     Each input is a run folder or a folder searched for runs and training logs. The first
-    ``run_figures`` runs get their own figures; every run is in the tables. Returns the HTML
-    file's path. ``out`` must exist (checked by the caller).
+    ``run_figures`` runs (of ``figures_for`` when given) get their own figures; every run is
+    in the tables. Returns the HTML file's path. ``out`` must exist (checked by the caller).
     """
     out = Path(out)
     for folder in (TABLES_FOLDER, FIGURES_FOLDER):
@@ -170,13 +175,13 @@ def write_report(
     logs = {root: find_training_logs(Path(root)) for root in inputs}
     if any(logs.values()):
         _training_section(writer, logs)
-    for label, run in list(runs.items())[:run_figures]:
+    chosen = {Path(p).resolve() for p in figures_for} if figures_for is not None else None
+    drawn = [(k, v) for k, v in runs.items() if chosen is None or v.resolve() in chosen]
+    for label, run in drawn[:run_figures]:
         _run_section(writer, label, run)
-    if len(runs) > run_figures:
-        writer.text(
-            f"Figures of {len(runs) - run_figures} more run(s) left out (--run-figures "
-            f"{run_figures}); they are in the tables above."
-        )
+    left_out = len(runs) - len(drawn[:run_figures])
+    if left_out:
+        writer.text(f"Figures of {left_out} more run(s) left out; they are in the tables above.")
     path = out / REPORT_FILE
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(_page(title, writer.body))

@@ -14,11 +14,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from abm.config import DaySet, Market, PolicyName, SimConfig
 from abm.errors import ConfigError
 from abm.study import markets
-from abm.study.executor import RunSpec
+from abm.study.executor import RunSpec, run_dir_of
 from abm.study.runs import default_workers, run_study
+from analysis.compare import to_markdown
 
 #: The committed checkpoint the demo's learned policy plays (see its README).
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "ieee33-multi"
@@ -30,9 +33,28 @@ REPORT_FOLDER = "report"
 N_TEST_DAYS = 73
 
 
-def demo_policies() -> tuple[str, ...]:
-    """The learned policy (the committed checkpoint), the rule policy and the optimum."""
-    return (f"checkpoint:{CHECKPOINT_DIR}", PolicyName.RULE, PolicyName.OPTIMUM)
+#: Label of the learned policy in the demo's tables.
+LEARNED = "ea-matd3"
+#: Columns of the comparison the demo prints (all of them are in ``comparison.csv``).
+PRINTED_COLUMNS = {
+    "prosumer_cost_eur": "prosumer cost, EUR",
+    "welfare_dso_eur": "DSO net, EUR",
+    "network_loss_kwh": "loss, kWh",
+    "p2p_volume_kwh": "P2P, kWh",
+    "var_volume_kvarh": "Var, kvarh",
+    "voltage_violations": "violations",
+    "share_of_optimum_savings": "share of optimum",
+}
+
+
+def demo_policies() -> dict[str, str]:
+    """Label -> policy: the learned policy (the committed checkpoint), the rule policy and
+    the perfect-foresight optimum."""
+    return {
+        LEARNED: f"checkpoint:{CHECKPOINT_DIR}",
+        PolicyName.RULE: PolicyName.RULE,
+        PolicyName.OPTIMUM: PolicyName.OPTIMUM,
+    }
 
 
 def demo_specs(test_day: int, seed: int) -> list[RunSpec]:
@@ -40,11 +62,11 @@ def demo_specs(test_day: int, seed: int) -> list[RunSpec]:
     base = SimConfig(network="ieee33", days=1, day_set=DaySet.TEST, first_day=test_day, seed=seed)
     return [
         RunSpec(
-            f"{markets.policy_label(policy)}-{market}",
+            f"{label}-{market}",
             dataclasses.replace(base, policy=policy, market=market),
-            labels={"policy": policy, "market": str(market)},
+            labels={"policy": label, "market": str(market)},
         )
-        for policy in demo_policies()
+        for label, policy in demo_policies().items()
         for market in Market
     ]
 
@@ -99,14 +121,25 @@ def run_demo(args: argparse.Namespace) -> int:
     status = run_study(study_args, NAME, specs, _analyse)
     if status != 0:
         return status
-    report = write_report([args.out], args.out / REPORT_FOLDER, title="p2pvar demo")
-    print(f"report: {report}")
+    multi = [run_dir_of(args.out, s) for s in specs if s.labels["market"] == Market.MULTI]
+    report = write_report(
+        [args.out], args.out / REPORT_FOLDER, title="p2pvar demo", figures_for=multi
+    )
+    comparison = pd.read_csv(args.out / "comparison.csv", index_col=["policy", "market"])
+    print(compact_table(comparison))
+    print(f"full table: {args.out / 'comparison.md'}; report: {report}")
     print(f"demo finished in {time.perf_counter() - start:.1f} s")
     return 0
 
 
+def compact_table(comparison: pd.DataFrame) -> str:
+    """The columns of :data:`PRINTED_COLUMNS` as a markdown table (6 significant digits)."""
+    table = comparison[list(PRINTED_COLUMNS)].rename(columns=PRINTED_COLUMNS)
+    return to_markdown(table.reset_index().set_index("policy"), digits=6)
+
+
 def _analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
     """The ``markets`` study's comparison and plots; the report folder made ready."""
-    outputs = markets.analyse(out, runs)
+    outputs = markets.analyse(out, runs, echo=False)
     (out / REPORT_FOLDER).mkdir(exist_ok=True)
     return outputs

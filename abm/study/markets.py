@@ -70,8 +70,8 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     ]
 
 
-def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
-    """The comparison table and plots."""
+def analyse(out: Path, runs: Sequence[RunSpec], echo: bool = True) -> list[Path]:
+    """The comparison table and plots (``echo``: print the table)."""
     policies = list(dict.fromkeys(s.labels["policy"] for s in runs))
     by_policy = {
         policy: {
@@ -88,5 +88,6 @@ def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
     outputs = write_table(comparison, out, "comparison")
     outputs.append(plot_market_changes(comparison, out / "market_changes.png"))
     outputs.append(plot_daily_profiles(by_policy[policies[0]], out / "daily_profiles.png"))
-    print(outputs[1].read_text())
+    if echo:
+        print(outputs[1].read_text())
     return outputs

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from abm.cli import main
-from abm.commands.demo import CHECKPOINT_DIR, REPORT_FOLDER
+from abm.commands.demo import CHECKPOINT_DIR, LEARNED, REPORT_FOLDER
 from abm.study.executor import RUNS_DIR
 from tests.helpers import assert_conserved
 
@@ -32,10 +32,12 @@ def test_demo_runs_every_mode_with_learned_rule_and_optimum(tmp_path: Path, caps
     out = tmp_path / "demo"
     assert main(["demo", "--out", str(out), "--no-progress"]) == 0
     printed = capsys.readouterr().out
-    assert "demo finished in" in printed and "| optimum |" in printed
+    assert "demo finished in" in printed and "| optimum | multi |" in printed
     table = pd.read_csv(out / "comparison.csv").set_index(["policy", "market"])
     policies = {p for p, _ in table.index}
-    assert policies == {f"checkpoint:{CHECKPOINT_DIR}", "rule", "optimum"}
+    assert policies == {LEARNED, "rule", "optimum"}
+    learned_config = (out / RUNS_DIR / f"{LEARNED}-multi" / "config.json").read_text()
+    assert f"checkpoint:{CHECKPOINT_DIR}" in learned_config
     assert len(table) == 12
     shares = table["share_of_optimum_savings"]
     assert shares.loc["optimum"].drop("grid-only").to_numpy() == pytest.approx(1.0)
