@@ -14,16 +14,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 from abm.cli_args import add_config_args, config_from_args
 from abm.config import Market, SimConfig, check_policy_name, checkpoint_dir
 from abm.errors import ConfigError
 from abm.study.executor import RunSpec, run_dir_of
 from abm.study.runs import write_table
-from analysis.compare import compare_runs
-from analysis.plots import plot_daily_profiles
-from analysis.study_plots import plot_market_changes
 
 NAME = "markets"
 QUICK_DAYS = 1
@@ -71,6 +66,12 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
 
 def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
     """The comparison table and plots."""
+    import pandas as pd
+
+    from analysis.compare import compare_runs
+    from analysis.plots import plot_daily_profiles
+    from analysis.study_plots import plot_market_changes
+
     frames = {}
     for policy in dict.fromkeys(s.labels["policy"] for s in runs):
         dirs = {
