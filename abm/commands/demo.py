@@ -13,15 +13,16 @@ import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from abm.config import DaySet, Market, PolicyName, SimConfig
 from abm.errors import ConfigError
 from abm.study import markets
 from abm.study.executor import RunSpec, run_dir_of
 from abm.study.runs import default_workers, run_study
-from analysis.compare import to_markdown
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The committed checkpoint the demo's learned policy plays (see its README).
 CHECKPOINT_DIR = Path(__file__).resolve().parents[1] / "data" / "checkpoints" / "ieee33-multi"
@@ -103,6 +104,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Run the demo's study, then write its report; print the wall time."""
+    import pandas as pd
+
     from analysis.report import write_report
 
     if not 0 <= args.day < N_TEST_DAYS:
@@ -134,6 +137,8 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def compact_table(comparison: pd.DataFrame) -> str:
     """The columns of :data:`PRINTED_COLUMNS` as a markdown table (6 significant digits)."""
+    from analysis.compare import to_markdown
+
     table = comparison[list(PRINTED_COLUMNS)].rename(columns=PRINTED_COLUMNS)
     return to_markdown(table.reset_index().set_index("policy"), digits=6)
 

@@ -15,16 +15,17 @@ import argparse
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from abm.cli_args import add_config_args, config_from_args
 from abm.config import SimConfig
 from abm.study.executor import RunSpec
 from abm.study.runs import choice_list, run_row, write_table
-from analysis.studies import hosting_capacity
-from analysis.study_plots import plot_hosting_curves
 from dso.doe import EnvelopeRule
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 NAME = "envelopes"
 QUICK_SCALES = (0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
@@ -115,6 +116,8 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
 
 def sweep_table(out: Path, runs: Sequence[RunSpec]) -> pd.DataFrame:
     """One row per run with the sweep's columns."""
+    import pandas as pd
+
     frame = pd.DataFrame([run_row(out, s) for s in runs])
     available = frame["pv_available_kwh"]
     frame["pv_curtailed_pct"] = (100.0 * frame["pv_curtailed_kwh"] / available).where(
@@ -128,6 +131,11 @@ def analyse(
     out: Path, runs: Sequence[RunSpec], tolerance_pct: float = DEFAULT_TOLERANCE_PCT
 ) -> list[Path]:
     """The sweep and hosting capacity tables and the hosting capacity curves."""
+    import pandas as pd
+
+    from analysis.studies import hosting_capacity
+    from analysis.study_plots import plot_hosting_curves
+
     frame = sweep_table(out, runs)
     outputs = write_table(frame[list(SWEEP_COLUMNS)], out, "sweep", index=False)
     strict = hosting_capacity(frame, by="envelopes")

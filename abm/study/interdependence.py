@@ -16,17 +16,18 @@ import argparse
 import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from abm.cli_args import add_config_args, config_from_args
 from abm.config import Market, SimConfig
 from abm.study.envelopes import FULL_FIRST_DAY, QUICK_DAYS, QUICK_FIRST_DAY
 from abm.study.executor import RunSpec
 from abm.study.runs import choice_list, run_row, write_table
-from analysis.studies import sweep_slopes
-from analysis.study_plots import plot_sweeps
 from dso.doe import EnvelopeRule
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 NAME = "interdependence"
 FULL_DAYS = 7
@@ -97,6 +98,8 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
 
 def sweep_rows(out: Path, runs: Sequence[RunSpec], base: SimConfig) -> pd.DataFrame:
     """One row per sweep point: runs of ``multi`` whose other swept fields are at the base."""
+    import pandas as pd
+
     rows = []
     for spec in runs:
         c = spec.config
@@ -116,6 +119,11 @@ def sweep_rows(out: Path, runs: Sequence[RunSpec], base: SimConfig) -> pd.DataFr
 
 def analyse(out: Path, runs: Sequence[RunSpec], base: SimConfig) -> list[Path]:
     """The sweep, slope and single-market tables and the sweep plot."""
+    import pandas as pd
+
+    from analysis.studies import sweep_slopes
+    from analysis.study_plots import plot_sweeps
+
     frame = sweep_rows(out, runs, base)
     outputs = write_table(
         frame[list(TABLE_COLUMNS)].sort_values(["sweep", "envelopes", "value"]),

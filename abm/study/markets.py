@@ -15,16 +15,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 from abm.cli_args import add_config_args, config_from_args
 from abm.config import Market, PolicyName, SimConfig, check_policy_name, checkpoint_dir
 from abm.errors import ConfigError
 from abm.study.executor import RunSpec, run_dir_of
 from abm.study.runs import write_table
-from analysis.compare import compare_runs
-from analysis.plots import plot_daily_profiles
-from analysis.study_plots import plot_market_changes
 
 NAME = "markets"
 QUICK_DAYS = 1
@@ -72,6 +67,12 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
 
 def analyse(out: Path, runs: Sequence[RunSpec], echo: bool = True) -> list[Path]:
     """The comparison table and plots (``echo``: print the table)."""
+    import pandas as pd
+
+    from analysis.compare import compare_runs
+    from analysis.plots import plot_daily_profiles
+    from analysis.study_plots import plot_market_changes
+
     policies = list(dict.fromkeys(s.labels["policy"] for s in runs))
     by_policy = {
         policy: {

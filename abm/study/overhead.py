@@ -15,15 +15,11 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-import pandas as pd
-
 from abm.config import Market, SimConfig
 from abm.errors import ConfigError
 from abm.study.executor import Backend, RunSpec, run_dir_of
 from abm.study.runs import choice_list, write_table
 from agents.clearing import ProtocolName
-from analysis.studies import growth_exponents
-from analysis.study_plots import plot_overhead
 
 NAME = "overhead"
 QUICK_SIZES = (4, 8, 16)
@@ -92,6 +88,8 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
 
 def overhead_row(out: Path, spec: RunSpec) -> dict[str, object]:
     """A run's messages, deliveries and bytes per interval and its median interval time."""
+    import pandas as pd
+
     run_dir = run_dir_of(out, spec)
     messages = pd.read_csv(run_dir / "messages.csv")
     messages = messages[messages["interval"] >= 0]  # deploy's start-up traffic is interval -1
@@ -114,6 +112,11 @@ def overhead_row(out: Path, spec: RunSpec) -> dict[str, object]:
 
 def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
     """The overhead and growth tables and the log-log plot."""
+    import pandas as pd
+
+    from analysis.studies import growth_exponents
+    from analysis.study_plots import plot_overhead
+
     frame = pd.DataFrame([overhead_row(out, s) for s in runs])
     frame = frame.sort_values(["protocol", "backend", "prosumers"])
     outputs = write_table(frame, out, "overhead", index=False)

@@ -10,9 +10,7 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any, TypeVar
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from abm.config import enum_value
 from abm.errors import ConfigError
@@ -26,7 +24,10 @@ from abm.study.executor import (
     record_outputs,
     run_dir_of,
 )
-from analysis.compare import to_markdown
+
+if TYPE_CHECKING:
+    import pandas as pd
+
 
 E = TypeVar("E", bound=Enum)
 
@@ -42,6 +43,8 @@ def choice_list(choices: type[E], name: str, text: str) -> list[E]:
 
 def run_row(out_dir: Path, spec: RunSpec) -> dict[str, Any]:
     """A finished run's labels, summary, energy figures and timing as one flat row."""
+    import pandas as pd
+
     run_dir = run_dir_of(out_dir, spec)
     config = json.loads((run_dir / "config.json").read_text())
     record = json.loads((run_dir / RUN_FILE).read_text())
@@ -65,6 +68,8 @@ def run_row(out_dir: Path, spec: RunSpec) -> dict[str, Any]:
 
 def write_table(frame: pd.DataFrame, out_dir: Path, name: str, *, index: bool = True) -> list[Path]:
     """Write ``frame`` as ``OUT/name.csv`` and ``OUT/name.md``; return both paths."""
+    from analysis.compare import to_markdown
+
     csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
     frame.to_csv(csv, index=index)
     shown = frame if index else frame.set_index(frame.columns[0])
