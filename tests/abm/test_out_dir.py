@@ -158,9 +158,8 @@ def test_a_training_runs_files_are_known(tmp_path: Path) -> None:
     ours, unknown = survey(run)
     assert len(ours) == 5 and unknown == []
     (run / "tensorboard" / "notes.txt").write_text("mine")
-    with pytest.raises(
-        OutputDirError, match=r"did not write \(tensorboard, tensorboard/notes.txt\)"
-    ):
+    strangers = r"did not write \(tensorboard, tensorboard/notes.txt\)"
+    with pytest.raises(OutputDirError, match=strangers):
         prepare_out_dir(run, overwrite=True)
     (run / "tensorboard" / "notes.txt").unlink()
     prepare_out_dir(run, overwrite=True)
