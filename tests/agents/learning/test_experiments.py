@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from abm.training.experiments import curve_summary, learner_config, write_table
 from agents.learning.ea_matd3 import EAMATD3Config
+from agents.learning.experiments import curve_summary, learner_config, write_table
 from agents.learning.matd3 import MATD3Config
 
 

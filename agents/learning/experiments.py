@@ -2,8 +2,8 @@
 and the comparison of the learners over seeds (``docs/ea-matd3.md``, results in
 ``docs/results/algorithms.md``).
 
-    python -m abm.training.experiments run --algo ea-matd3 --seed 0 --out runs/ea0
-    python -m abm.training.experiments compare --seeds 0 1 2 --out runs/compare --jobs 2
+    python -m agents.learning.experiments run --algo ea-matd3 --seed 0 --out runs/ea0
+    python -m agents.learning.experiments compare --seeds 0 1 2 --out runs/compare --jobs 2
 
 A run trains on :class:`abm.training.vec_env.MarketVecEnv` with the learners' defaults
 (:data:`DEFAULT_SETUP`: a residual policy on the time-of-use rule), exports the actors and
@@ -41,7 +41,7 @@ from agents.learning.train import ALGORITHMS, TrainConfig, make_algorithm, train
 #: Voltage band of a violation (as ``analysis.tables``: buses outside it count).
 VM_BAND_PU = (0.95, 1.05)
 #: This module, as `python -m` runs it (the comparison starts one process per run).
-MODULE = "abm.training.experiments"
+MODULE = "agents.learning.experiments"
 
 
 @dataclass(frozen=True)
