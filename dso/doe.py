@@ -123,7 +123,14 @@ def _constraints(pf: RadialPowerFlow) -> _Constraints:
 
 
 class _Side:
-    """Water filling of one side (export or import) for fixed inputs."""
+    """Water filling of one stage for fixed inputs: ``S`` independent sides (export and
+    import, or q_max and q_min) searched in lockstep, so that every step solves the power
+    flows of all of them in one batch.
+
+    Side ``s`` of prosumer ``k`` is the virtual prosumer ``s * n_prosumer + k`` on the
+    virtual branch ``s * G + g`` (``g`` its feeder branch); constraints are laid out side by
+    side the same way, so every per-branch step treats a side's branch as its own branch.
+    """
 
     def __init__(
         self,
@@ -134,30 +141,50 @@ class _Side:
         group: np.ndarray,
         weights: np.ndarray,
         caps: np.ndarray,
-        direction: complex,
+        directions: np.ndarray,
         limits: tuple[float, float, float],
     ) -> None:
-        self.pf, self.cons, self.incidence, self.corners = pf, cons, incidence, corners
-        self.group, self.weights, self.caps, self.direction = group, weights, caps, direction
+        """``corners``: base injections ``(S, n_corner, n_bus)`` (pu) each side rises from;
+        ``weights``, ``caps``: ``(S, n_prosumer)``; ``directions``: ``(S,)`` complex."""
+        n_sides, n_p = caps.shape
+        n_branches = len(cons.starts)
+        self.pf, self.incidence, self.corners = pf, incidence, corners
+        self.n_sides, self.n_p = n_sides, n_p
+        self.directions = directions / KW_PER_PU
+        side = np.repeat(np.arange(n_sides), n_p)
+        branch = np.tile(group, n_sides)
+        self.group = np.where(branch >= 0, side * n_branches + branch, -1)
+        self.weights, self.caps = weights.ravel(), caps.ravel()
         vm_min, vm_max, max_loading = limits
         self.vm_min = vm_min
         n_ns, n_line = len(pf.non_slack), pf.feeder.n_line
+        n_cons = len(cons.order)
         # slack = upper - [vm, -vm, loading / 100] per constraint, limits tightened by margin
         margin = np.repeat([VOLTAGE_MARGIN_PU, LOADING_MARGIN_PERCENT / 100.0], [2 * n_ns, n_line])
         limit = np.repeat([vm_max, -vm_min, max_loading / 100.0], [n_ns, n_ns, n_line])
-        self.margin = margin[cons.order]
-        self.upper = (limit - margin)[cons.order]
-        self.n_groups = len(cons.starts)
-        self.fixed = np.zeros(len(caps))
-        self.frozen = np.zeros(len(caps), dtype=bool)
-        self.limited = np.zeros(len(caps), dtype=bool)  # frozen by a network limit
-        self.set_base(np.zeros(len(caps)))  # values the rising prosumers rise from
+        self.order = cons.order
+        self.margin = np.tile(margin[cons.order], n_sides)
+        self.upper = (limit - margin)[cons.order]  # one side's
+        offsets = np.arange(n_sides)[:, None]
+        self.starts = (offsets * n_cons + cons.starts).ravel()
+        self.cons_group = (offsets * n_branches + cons.group).ravel()
+        self.names = cons.names
+        self.n_cons = n_cons
+        self.n_branches = n_branches
+        self.n_groups = n_sides * n_branches
+        n = len(self.caps)
+        self.fixed = np.zeros(n)
+        self.frozen = np.zeros(n, dtype=bool)
+        self.limited = np.zeros(n, dtype=bool)  # frozen by a network limit
+        self.set_base(np.zeros(n))  # values the rising prosumers rise from
         self.rises = 0  # searches so far that raised some level
-        self.frozen_after = np.zeros(len(caps), dtype=int)  # rises before each freeze
-        self.why = [""] * len(caps)
+        self.frozen_after = np.zeros(n, dtype=int)  # rises before each freeze
+        self.why = [""] * n
         self.n_power_flows = 0
-        self.bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
-        self.v_start: np.ndarray | None = None  # where the next power flows start
+        # per side and bus, the virtual branch whose start voltages the bus takes
+        bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
+        self.start_group = offsets * n_branches + bus_branch  # (S, n_bus)
+        self.v_start: np.ndarray | None = None  # (S, n_corner, n_bus): next power flows' start
 
     # -- evaluation ------------------------------------------------------------------------
 
@@ -178,32 +205,49 @@ class _Side:
         return np.where(self.frozen, self.fixed, rising)
 
     def slack(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Constraint slack ``(B, n_constraint)``, the smallest over the corners (tightened
-        limits, ordered; -inf where no convergence), and the bus voltages
-        ``(B, n_corner, n_bus)``. The power flows start from ``v_start``."""
-        n_rows, (n_corners, n_bus) = len(values), self.corners.shape
-        rise = (self.direction / KW_PER_PU) * (values @ self.incidence)
-        s = (self.corners[None] + rise[:, None]).reshape(-1, n_bus)
+        """Constraint slack ``(B, S * n_constraint)``, per side the smallest over its corners
+        (tightened limits, ordered; -inf where no convergence), and the bus voltages
+        ``(B, S, n_corner, n_bus)``, for virtual prosumer values ``(B, S * n_prosumer)``.
+        The power flows start from ``v_start``."""
+        n_rows, (n_sides, n_corners, n_bus) = len(values), self.corners.shape
+        rise = (values.reshape(n_rows, n_sides, self.n_p) @ self.incidence) * self.directions[
+            :, None
+        ]
+        s = (self.corners[None] + rise[:, :, None]).reshape(-1, n_bus)
         s[:, self.pf.feeder.slack_bus] = 0.0
-        start = None if self.v_start is None else np.tile(self.v_start, (n_rows, 1))
+        start = None
+        if self.v_start is not None:
+            start = np.broadcast_to(self.v_start, (n_rows, *self.v_start.shape)).reshape(-1, n_bus)
         result, ok = self.pf.solve_pu(s, DOE_TOL_PU, False, start)
         self.n_power_flows += len(s)
         vm = result.vm_pu[:, self.pf.non_slack]
         load = line_loading_bound(self.pf, result.vm_pu, result.loading_percent, self.vm_min)
-        slack = self.upper - np.concatenate([vm, -vm, load], axis=1)[:, self.cons.order]
+        slack = self.upper - np.concatenate([vm, -vm, load], axis=1)[:, self.order]
         slack[~ok] = -np.inf
-        slack = slack.reshape(n_rows, n_corners, -1).min(axis=1)
-        return slack, result.v_pu.reshape(n_rows, n_corners, n_bus)
+        slack = slack.reshape(n_rows, n_sides, n_corners, -1).min(axis=2)
+        v = result.v_pu.reshape(n_rows, n_sides, n_corners, n_bus)
+        return slack.reshape(n_rows, -1), v
 
     def keep_start(self, v: np.ndarray, row: np.ndarray, branches: np.ndarray) -> None:
-        """Start later power flows, in ``branches``, from the voltages of ``row`` (per branch)."""
-        take = branches[self.bus_branch]
-        picked = v[row[self.bus_branch], :, np.arange(v.shape[2])].T  # (n_corner, n_bus)
-        self.v_start = picked if self.v_start is None else np.where(take, picked, self.v_start)
+        """Start later power flows, in virtual ``branches``, from the voltages of ``row``
+        (per virtual branch)."""
+        n_sides, n_corners, n_bus = v.shape[1:]
+        rows = row[self.start_group]  # (S, n_bus)
+        picked = v[
+            rows[:, None, :],
+            np.arange(n_sides)[:, None, None],
+            np.arange(n_corners)[None, :, None],
+            np.arange(n_bus)[None, None, :],
+        ]
+        if self.v_start is None:
+            self.v_start = picked
+        else:
+            take = branches[self.start_group][:, None, :]
+            self.v_start = np.where(take, picked, self.v_start)
 
     def group_min(self, slack: np.ndarray) -> np.ndarray:
-        """Smallest slack per branch, ``(..., G)``."""
-        return np.minimum.reduceat(slack, self.cons.starts, axis=-1)
+        """Smallest slack per virtual branch, ``(..., S * G)``."""
+        return np.minimum.reduceat(slack, self.starts, axis=-1)
 
     def kept(self, slack: np.ndarray) -> np.ndarray:
         """Whether each branch keeps every limit, ``(..., G)``."""
@@ -215,14 +259,14 @@ class _Side:
 
     def bindings(self, slack_rows: np.ndarray, g: int) -> list[str]:
         """Name of the tightest constraint of branch ``g`` in each slack row."""
-        lo = self.cons.starts[g]
-        hi = self.cons.starts[g + 1] if g + 1 < self.n_groups else slack_rows.shape[1]
+        lo = self.starts[g]
+        hi = self.starts[g + 1] if g + 1 < self.n_groups else slack_rows.shape[1]
         rows = slack_rows[:, lo:hi]
         tightest = lo + np.argmin(rows, axis=1)
         solved = np.isfinite(rows).all(axis=1)
-        names = self.cons.names
+        names = self.names
         return [
-            names[i] if ok else "no power flow solution"
+            names[i % self.n_cons] if ok else "no power flow solution"
             for i, ok in zip(tightest, solved, strict=True)
         ]
 
@@ -238,8 +282,9 @@ class _Side:
         for k, reason in zip(frozen, reasons, strict=True):
             self.why[k] = reason
 
-    def run(self) -> tuple[np.ndarray, bool]:
-        """Water-fill; returns the limits (kW) and whether the network is feasible at zero."""
+    def run(self) -> tuple[np.ndarray, np.ndarray]:
+        """Water-fill; returns the limits ``(S, n_prosumer)`` (kW or kvar) and per side
+        whether the network is feasible at zero, ``(S,)``."""
         self.freeze(self.group < 0, self.caps, "physical maximum (at the slack bus)")
         self.freeze(~self.frozen & (self.caps <= 0), 0.0, "physical maximum")
         self.freeze(~self.frozen & (self.weights <= 0), 0.0, "zero fairness weight")
@@ -248,7 +293,7 @@ class _Side:
         slack_lo = slack[0]
         if np.isfinite(slack_lo).all():
             self.keep_start(v, np.zeros(self.n_groups, dtype=int), np.ones(self.n_groups, bool))
-        strict = np.minimum.reduceat(slack_lo + self.margin, self.cons.starts)
+        strict = self.group_min(slack_lo + self.margin)
         for g in np.flatnonzero(~self.kept(slack_lo)):
             why = self.binding(slack_lo, int(g))
             why = f"infeasible at zero: {why}" if strict[g] < 0 else f"{why} (binds at zero)"
@@ -265,7 +310,12 @@ class _Side:
             self.limited &= ~released
             self.set_base(np.where(released, values, 0.0))
             level = np.zeros(self.n_groups)
-        return self.fixed.copy(), bool(np.all(strict >= 0))
+        feasible = (strict >= 0).reshape(self.n_sides, self.n_branches).all(axis=1)
+        return self.fixed.reshape(self.n_sides, self.n_p), feasible
+
+    def reasons(self, side: int) -> tuple[str, ...]:
+        """Why each prosumer of ``side`` stopped where it did."""
+        return tuple(self.why[side * self.n_p : (side + 1) * self.n_p])
 
     def fill(self, level: np.ndarray, slack_lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Raise the unfrozen prosumers stage by stage until each is frozen or at its maximum."""
@@ -293,7 +343,7 @@ class _Side:
         lo, hi, slack_lo = lo.copy(), np.where(active, hi, lo), slack_lo.copy()
         active = active.copy()
         slack_hi = np.full_like(slack_lo, np.nan)
-        grp, cols = self.cons.group, np.arange(self.n_groups)
+        grp, cols = self.cons_group, np.arange(self.n_groups)
         while active.any():
             width = hi - lo
             cand = lo + width * (np.arange(1, N_CANDIDATES + 1) / N_CANDIDATES)[:, None]
@@ -301,7 +351,7 @@ class _Side:
             crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
             with np.errstate(divide="ignore", invalid="ignore"):
                 frac = np.where(crossing, slack_lo / (slack_lo - slack_hi), np.inf)
-            frac = np.minimum.reduceat(frac, self.cons.starts)
+            frac = self.group_min(frac)
             ladder = lo + width * (np.clip(frac, 0.0, 1.0) + LADDER[:, None])
             ladder = np.clip(ladder, lo + width * 1e-9, hi)
             cand = np.where(np.isfinite(frac), ladder, cand)
@@ -322,7 +372,7 @@ class _Side:
             slack_hi = np.where(shrunk[grp], slack[row[grp], np.arange(len(grp))], slack_hi)
             # done once the constraints crossed between lo and hi are (nearly) tight at lo
             crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
-            at_limit = np.minimum.reduceat(np.where(crossing, slack_lo, np.inf), self.cons.starts)
+            at_limit = self.group_min(np.where(crossing, slack_lo, np.inf))
             active &= (at_limit > MARGIN_TOL) & (hi - lo > LEVEL_RTOL * np.maximum(hi, 1.0))
         return lo, lo >= hi, slack_lo
 
@@ -450,36 +500,41 @@ def compute_envelopes(
     group = feeder.branch_of_bus[bus]
     limits = (vm_min_pu, vm_max_pu, max_loading_percent)
 
-    def side(corners: np.ndarray, w: np.ndarray, caps: np.ndarray, direction: complex) -> _Side:
-        return _Side(pf, cons, incidence, corners, group, w, caps, direction, limits)
+    def stage(corners: np.ndarray, w: np.ndarray, caps: np.ndarray, dirs: list[complex]) -> _Side:
+        return _Side(pf, cons, incidence, corners, group, w, caps, np.array(dirs), limits)
 
-    p_sides = [
-        side(s_other[None], export_w, export_max, EXPORT),
-        side(s_other[None], equal, import_max, IMPORT),
-    ]
+    p_stage = stage(
+        np.stack([s_other[None], s_other[None]]),
+        np.stack([export_w, equal]),
+        np.stack([export_max, import_max]),
+        [EXPORT, IMPORT],
+    )
     with single_blas_thread(), np.errstate(all="ignore"):
-        (export_kw, export_ok), (import_kw, import_ok) = (s.run() for s in p_sides)
-        q_sides: list[_Side] = []
+        (export_kw, import_kw), (export_ok, import_ok) = p_stage.run()
+        stages = [p_stage]
+        q_max_kvar, q_absorb_kvar = np.zeros(n_p), np.zeros(n_p)
+        no_q = ("no reactive range asked",) * n_p
+        q_max_why, q_min_why = no_q, no_q
         if kva is not None:  # around both active corners: all at export, all at import limits
             corners = s_other + np.stack([export_kw, -import_kw]) @ incidence / KW_PER_PU
-            q_sides = [side(corners, kva, kva, Q_MAX), side(corners, kva, kva, Q_MIN)]
-        q_max_kvar, q_absorb_kvar = (
-            (s.run()[0] for s in q_sides) if q_sides else (np.zeros(n_p), np.zeros(n_p))
-        )
-    no_q = ("no reactive range asked",) * n_p
+            both, ratings = np.stack([corners, corners]), np.stack([kva, kva])
+            q_stage = stage(both, ratings, ratings, [Q_MAX, Q_MIN])
+            (q_max_kvar, q_absorb_kvar), _ = q_stage.run()
+            q_max_why, q_min_why = q_stage.reasons(0), q_stage.reasons(1)
+            stages.append(q_stage)
     return Envelopes(
         export_kw=export_kw,
         import_kw=import_kw,
         q_min_kvar=0.0 - q_absorb_kvar,
         q_max_kvar=q_max_kvar,
-        export_feasible=export_ok,
-        import_feasible=import_ok,
-        export_binding=tuple(p_sides[0].why),
-        import_binding=tuple(p_sides[1].why),
-        q_max_binding=tuple(q_sides[0].why) if q_sides else no_q,
-        q_min_binding=tuple(q_sides[1].why) if q_sides else no_q,
+        export_feasible=bool(export_ok),
+        import_feasible=bool(import_ok),
+        export_binding=p_stage.reasons(0),
+        import_binding=p_stage.reasons(1),
+        q_max_binding=q_max_why,
+        q_min_binding=q_min_why,
         fairness=fairness,
-        n_power_flows=sum(s.n_power_flows for s in (*p_sides, *q_sides)),
+        n_power_flows=sum(s.n_power_flows for s in stages),
     )
 
 
