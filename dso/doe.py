@@ -289,15 +289,9 @@ class _Side:
         self.freeze(~self.frozen & (self.caps <= 0), 0.0, "physical maximum")
         self.freeze(~self.frozen & (self.weights <= 0), 0.0, "zero fairness weight")
         level = np.zeros(self.n_groups)
-        slack, v = self.slack(self.values(level)[None])
-        slack_lo = slack[0]
-        if np.isfinite(slack_lo).all():
-            self.keep_start(v, np.zeros(self.n_groups, dtype=int), np.ones(self.n_groups, bool))
-        strict = self.group_min(slack_lo + self.margin)
-        for g in np.flatnonzero(~self.kept(slack_lo)):
-            why = self.binding(slack_lo, int(g))
-            why = f"infeasible at zero: {why}" if strict[g] < 0 else f"{why} (binds at zero)"
-            self.freeze(~self.frozen & (self.group == g), 0.0, why)
+        self.strict = np.zeros(self.n_groups)  # limits kept at zero (margins off), set below
+        # the zero point is evaluated with the first search's candidates
+        slack_lo: np.ndarray | None = None
         for _ in range(MAX_PASSES):
             level, slack_lo = self.fill(level, slack_lo)
             values = self.values(level)
@@ -310,18 +304,41 @@ class _Side:
             self.limited &= ~released
             self.set_base(np.where(released, values, 0.0))
             level = np.zeros(self.n_groups)
-        feasible = (strict >= 0).reshape(self.n_sides, self.n_branches).all(axis=1)
+        feasible = (self.strict >= 0).reshape(self.n_sides, self.n_branches).all(axis=1)
         return self.fixed.reshape(self.n_sides, self.n_p), feasible
 
     def reasons(self, side: int) -> tuple[str, ...]:
         """Why each prosumer of ``side`` stopped where it did."""
         return tuple(self.why[side * self.n_p : (side + 1) * self.n_p])
 
-    def fill(self, level: np.ndarray, slack_lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raise the unfrozen prosumers stage by stage until each is frozen or at its maximum."""
+    def at_zero(self, slack: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Take the slack ``(S * n_constraint,)`` and voltages ``(1, S, n_corner, n_bus)`` of
+        the zero point: freeze at 0 the prosumers of every branch that breaks a limit there.
+
+        Returns whether each branch keeps every limit at zero.
+        """
+        if np.isfinite(slack).all():
+            self.keep_start(v, np.zeros(self.n_groups, dtype=int), np.ones(self.n_groups, bool))
+        self.strict = self.group_min(slack + self.margin)
+        kept = self.kept(slack)
+        for g in np.flatnonzero(~kept):
+            why = self.binding(slack, int(g))
+            why = f"infeasible at zero: {why}" if self.strict[g] < 0 else f"{why} (binds at zero)"
+            self.freeze(~self.frozen & (self.group == g), 0.0, why)
+        return kept
+
+    def fill(self, level: np.ndarray, slack_lo: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Raise the unfrozen prosumers stage by stage until each is frozen or at its maximum.
+
+        ``slack_lo``: the slack at ``level``; None at the zero point before its evaluation.
+        """
         while True:
             rising = ~self.frozen & (self.level_of(level) < self.room)
             if not rising.any():
+                if slack_lo is None:  # nobody rises: the zero point alone
+                    slack, v = self.slack(self.values(level)[None])
+                    self.at_zero(slack[0], v)
+                    slack_lo = slack[0]
                 return level, slack_lo
             hi = np.zeros(self.n_groups)
             np.maximum.at(hi, self.group[rising], self.room[rising])
@@ -333,16 +350,20 @@ class _Side:
                 slack_lo = self.probe(level, searching & ~complete)
 
     def search(
-        self, lo: np.ndarray, hi: np.ndarray, slack_lo: np.ndarray, active: np.ndarray
+        self, lo: np.ndarray, hi: np.ndarray, slack_lo: np.ndarray | None, active: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Largest feasible level per active branch in ``[lo, hi]``.
 
+        ``slack_lo``: the slack at ``lo``; None at the zero point, which is then evaluated
+        with the first candidates (one batched power flow less; :meth:`at_zero`).
         Returns the levels, whether each branch reached ``hi`` (all its rising prosumers at
         their maximum), and the constraint slack at the levels.
         """
-        lo, hi, slack_lo = lo.copy(), np.where(active, hi, lo), slack_lo.copy()
+        zero_point = slack_lo is None
+        lo, hi = lo.copy(), np.where(active, hi, lo)
         active = active.copy()
-        slack_hi = np.full_like(slack_lo, np.nan)
+        slack_hi = np.full(len(self.cons_group), np.nan)
+        slack_lo = slack_hi.copy() if slack_lo is None else slack_lo.copy()
         grp, cols = self.cons_group, np.arange(self.n_groups)
         while active.any():
             width = hi - lo
@@ -356,7 +377,12 @@ class _Side:
             ladder = np.clip(ladder, lo + width * 1e-9, hi)
             cand = np.where(np.isfinite(frac), ladder, cand)
             cand = np.where(active, cand, lo)
-            slack, v = self.slack(self.values(cand))
+            if zero_point:
+                slack, v = self.slack(self.values(np.vstack([lo, cand])))
+                active &= self.at_zero(slack[0], v[:1])
+                slack_lo, slack, v, zero_point = slack[0], slack[1:], v[1:], False
+            else:
+                slack, v = self.slack(self.values(cand))
             bad = ~self.kept(slack)  # (K, G)
             has_bad = bad.any(axis=0)
             first_bad = np.where(has_bad, bad.argmax(axis=0), N_CANDIDATES)
