@@ -204,41 +204,59 @@ class _Side:
         rising = np.where(level_k >= self.room, self.caps, self.base + self.weights * level_k)
         return np.where(self.frozen, self.fixed, rising)
 
-    def slack(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def slack(
+        self, values: np.ndarray, sides: np.ndarray | None = None, start: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Constraint slack ``(B, S * n_constraint)``, per side the smallest over its corners
         (tightened limits, ordered; -inf where no convergence), and the bus voltages
         ``(B, S, n_corner, n_bus)``, for virtual prosumer values ``(B, S * n_prosumer)``.
-        The power flows start from ``v_start``."""
+
+        ``sides``: ``(S,)`` mask of the sides to solve (default all); the others get slack
+        +inf and NaN voltages. The power flows start from ``start`` ``(B, S, n_corner,
+        n_bus)`` if given, else from ``v_start``.
+        """
         n_rows, (n_sides, n_corners, n_bus) = len(values), self.corners.shape
-        rise = (values.reshape(n_rows, n_sides, self.n_p) @ self.incidence) * self.directions[
-            :, None
-        ]
-        s = (self.corners[None] + rise[:, :, None]).reshape(-1, n_bus)
+        sel = np.arange(n_sides) if sides is None else np.flatnonzero(sides)
+        per_side = values.reshape(n_rows, n_sides, self.n_p)[:, sel]
+        rise = (per_side @ self.incidence) * self.directions[sel, None]
+        s = (self.corners[None, sel] + rise[:, :, None]).reshape(-1, n_bus)
         s[:, self.pf.feeder.slack_bus] = 0.0
-        start = None
-        if self.v_start is not None:
-            start = np.broadcast_to(self.v_start, (n_rows, *self.v_start.shape)).reshape(-1, n_bus)
+        if start is not None:
+            start = start[:, sel].reshape(-1, n_bus)
+        elif self.v_start is not None:
+            v_start = self.v_start[sel]
+            start = np.broadcast_to(v_start, (n_rows, *v_start.shape)).reshape(-1, n_bus)
         result, ok = self.pf.solve_pu(s, DOE_TOL_PU, False, start)
         self.n_power_flows += len(s)
         vm = result.vm_pu[:, self.pf.non_slack]
         load = line_loading_bound(self.pf, result.vm_pu, result.loading_percent, self.vm_min)
-        slack = self.upper - np.concatenate([vm, -vm, load], axis=1)[:, self.order]
-        slack[~ok] = -np.inf
-        slack = slack.reshape(n_rows, n_sides, n_corners, -1).min(axis=2)
-        v = result.v_pu.reshape(n_rows, n_sides, n_corners, n_bus)
+        solved = self.upper - np.concatenate([vm, -vm, load], axis=1)[:, self.order]
+        solved[~ok] = -np.inf
+        slack = np.full((n_rows, n_sides, self.n_cons), np.inf)
+        slack[:, sel] = solved.reshape(n_rows, len(sel), n_corners, -1).min(axis=2)
+        v = np.full((n_rows, n_sides, n_corners, n_bus), np.nan, dtype=complex)
+        v[:, sel] = result.v_pu.reshape(n_rows, len(sel), n_corners, n_bus)
         return slack.reshape(n_rows, -1), v
 
-    def keep_start(self, v: np.ndarray, row: np.ndarray, branches: np.ndarray) -> None:
-        """Start later power flows, in virtual ``branches``, from the voltages of ``row``
-        (per virtual branch)."""
+    def sides_of(self, branches: np.ndarray) -> np.ndarray:
+        """Whether each side has one of the virtual ``branches`` (mask), ``(S,)``."""
+        return branches.reshape(self.n_sides, self.n_branches).any(axis=1)
+
+    def pick(self, v: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """Per side and corner, each bus's voltage in the ``row`` of its virtual branch:
+        ``(S, n_corner, n_bus)`` from ``v`` ``(B, S, n_corner, n_bus)``."""
         n_sides, n_corners, n_bus = v.shape[1:]
-        rows = row[self.start_group]  # (S, n_bus)
-        picked = v[
-            rows[:, None, :],
+        return v[
+            row[self.start_group][:, None, :],
             np.arange(n_sides)[:, None, None],
             np.arange(n_corners)[None, :, None],
             np.arange(n_bus)[None, None, :],
         ]
+
+    def keep_start(self, v: np.ndarray, row: np.ndarray, branches: np.ndarray) -> None:
+        """Start later power flows, in virtual ``branches``, from the voltages of ``row``
+        (per virtual branch)."""
+        picked = self.pick(v, row)
         if self.v_start is None:
             self.v_start = picked
         else:
@@ -364,6 +382,7 @@ class _Side:
         active = active.copy()
         slack_hi = np.full(len(self.cons_group), np.nan)
         slack_lo = slack_hi.copy() if slack_lo is None else slack_lo.copy()
+        v_hi = np.full_like(self.corners, np.nan)  # voltages at hi (NaN: not known)
         grp, cols = self.cons_group, np.arange(self.n_groups)
         while active.any():
             width = hi - lo
@@ -377,12 +396,13 @@ class _Side:
             ladder = np.clip(ladder, lo + width * 1e-9, hi)
             cand = np.where(np.isfinite(frac), ladder, cand)
             cand = np.where(active, cand, lo)
-            if zero_point:
+            if zero_point:  # every side: the zero point decides feasibility
                 slack, v = self.slack(self.values(np.vstack([lo, cand])))
                 active &= self.at_zero(slack[0], v[:1])
                 slack_lo, slack, v, zero_point = slack[0], slack[1:], v[1:], False
             else:
-                slack, v = self.slack(self.values(cand))
+                start = self.interpolated_start(cand, lo, hi, v_hi)
+                slack, v = self.slack(self.values(cand), self.sides_of(active), start)
             bad = ~self.kept(slack)  # (K, G)
             has_bad = bad.any(axis=0)
             first_bad = np.where(has_bad, bad.argmax(axis=0), N_CANDIDATES)
@@ -396,11 +416,32 @@ class _Side:
             row = np.minimum(first_bad, N_CANDIDATES - 1)
             hi = np.where(shrunk, cand[row, cols], hi)
             slack_hi = np.where(shrunk[grp], slack[row[grp], np.arange(len(grp))], slack_hi)
+            # the voltages at hi where its power flow converged: the next candidates start
+            # between them and those at lo
+            v_hi = np.where(shrunk[self.start_group][:, None, :], self.pick(v, row), v_hi)
+            solved_hi = np.isfinite(self.group_min(slack_hi))
+            v_hi[~solved_hi[self.start_group][:, None, :].repeat(v_hi.shape[1], axis=1)] = np.nan
             # done once the constraints crossed between lo and hi are (nearly) tight at lo
             crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
             at_limit = self.group_min(np.where(crossing, slack_lo, np.inf))
             active &= (at_limit > MARGIN_TOL) & (hi - lo > LEVEL_RTOL * np.maximum(hi, 1.0))
         return lo, lo >= hi, slack_lo
+
+    def interpolated_start(
+        self, cand: np.ndarray, lo: np.ndarray, hi: np.ndarray, v_hi: np.ndarray
+    ) -> np.ndarray | None:
+        """Starting voltages ``(K, S, n_corner, n_bus)`` of candidate levels ``(K, S * G)``:
+        on the line from the voltages at ``lo`` (``v_start``) to those at ``hi`` where both
+        are known (fewer iterations near the crossing), else the voltages at ``lo``."""
+        if self.v_start is None or not np.isfinite(v_hi).any():
+            return None
+        width = hi - lo
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(width > 0, (cand - lo) / width, 0.0)[:, self.start_group]
+        step = v_hi - self.v_start
+        frac = np.where(np.isfinite(step).all(axis=1)[None], frac, 0.0)  # (K, S, n_bus)
+        step = np.nan_to_num(step)
+        return self.v_start[None] + frac[:, :, None, :] * step[None]
 
     def raise_each(self, base: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
         """Batch of ``base`` (row 0) plus rows that raise one prosumer of each list by 1 %."""
