@@ -383,6 +383,8 @@ class _Side:
         slack_hi = np.full(len(self.cons_group), np.nan)
         slack_lo = slack_hi.copy() if slack_lo is None else slack_lo.copy()
         v_hi = np.full_like(self.corners, np.nan)  # voltages at hi (NaN: not known)
+        # the feasible point below lo last solved, for a quadratic crossing estimate
+        prev, slack_prev = lo.copy(), np.full_like(slack_hi, np.nan)
         grp, cols = self.cons_group, np.arange(self.n_groups)
         while active.any():
             width = hi - lo
@@ -390,8 +392,9 @@ class _Side:
             cand[-1] = hi
             crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
             with np.errstate(divide="ignore", invalid="ignore"):
-                frac = np.where(crossing, slack_lo / (slack_lo - slack_hi), np.inf)
-            frac = self.group_min(frac)
+                u_prev = ((prev - lo) / width)[grp]
+            frac = crossing_fraction(slack_prev, slack_lo, slack_hi, u_prev)
+            frac = self.group_min(np.where(crossing, frac, np.inf))
             ladder = lo + width * (np.clip(frac, 0.0, 1.0) + LADDER[:, None])
             ladder = np.clip(ladder, lo + width * 1e-9, hi)
             cand = np.where(np.isfinite(frac), ladder, cand)
@@ -400,7 +403,9 @@ class _Side:
                 slack, v = self.slack(self.values(np.vstack([lo, cand])))
                 active &= self.at_zero(slack[0], v[:1])
                 slack_lo, slack, v, zero_point = slack[0], slack[1:], v[1:], False
+                slack_lo_old = slack_lo
             else:
+                slack_lo_old = slack_lo
                 start = self.interpolated_start(cand, lo, hi, v_hi)
                 slack, v = self.slack(self.values(cand), self.sides_of(active), start)
             bad = ~self.kept(slack)  # (K, G)
@@ -409,9 +414,14 @@ class _Side:
             last_good = first_bad - 1
             moved = active & (last_good >= 0)
             row = np.maximum(last_good, 0)
+            below = row - 1  # the candidate under the new lo (-1: the old lo)
+            at_c = np.arange(len(grp))
+            prev = np.where(moved, np.where(below >= 0, cand[below, cols], lo), prev)
+            below_c = np.where(below[grp] >= 0, slack[below[grp], at_c], slack_lo_old)
+            slack_prev = np.where(moved[grp], below_c, slack_prev)
             lo = np.where(moved, cand[row, cols], lo)
             self.keep_start(v, row, moved)
-            slack_lo = np.where(moved[grp], slack[row[grp], np.arange(len(grp))], slack_lo)
+            slack_lo = np.where(moved[grp], slack[row[grp], at_c], slack_lo)
             shrunk = active & has_bad
             row = np.minimum(first_bad, N_CANDIDATES - 1)
             hi = np.where(shrunk, cand[row, cols], hi)
@@ -491,6 +501,26 @@ class _Side:
         for g, m in enumerate(members):
             released[m] = kept[np.arange(1, len(m) + 1), g]
         return released
+
+
+def crossing_fraction(
+    f_prev: np.ndarray, f_lo: np.ndarray, f_hi: np.ndarray, u_prev: np.ndarray
+) -> np.ndarray:
+    """Where in ``[lo, hi]`` (as a fraction) each constraint's slack crosses 0, from its
+    slack ``f_lo >= 0 > f_hi`` there and ``f_prev`` at the fraction ``u_prev < 0`` below lo:
+    the root of the quadratic through the three points (two Newton steps from the linear
+    estimate; linear where ``f_prev`` is unknown). NaN where ``f_hi`` is not a crossing.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = f_hi - f_lo
+        u = np.clip(f_lo / -delta, 0.0, 1.0)
+        curve = (f_prev - f_lo - delta * u_prev) / (u_prev * (u_prev - 1.0))
+        curve = np.where(np.isfinite(curve), curve, 0.0)
+        for _ in range(2):
+            value = f_lo + delta * u + curve * u * (u - 1.0)
+            slope = delta + curve * (2.0 * u - 1.0)
+            u = np.clip(u - value / slope, 0.0, 1.0)
+    return u
 
 
 def line_loading_bound(
