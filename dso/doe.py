@@ -184,6 +184,13 @@ class _Side:
         # per side and bus, the virtual branch whose start voltages the bus takes
         bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
         self.start_group = offsets * n_branches + bus_branch  # (S, n_bus)
+        n_corners, n_bus = corners.shape[1:]
+        self._pick_index = (  # side, corner and bus index grids of :meth:`pick`
+            np.arange(n_sides)[:, None, None],
+            np.arange(n_corners)[None, :, None],
+            np.arange(n_bus)[None, None, :],
+        )
+        self.group_k = np.maximum(self.group, 0)  # a prosumer's branch, any for the slack bus
         self.v_start: np.ndarray | None = None  # (S, n_corner, n_bus): next power flows' start
 
     # -- evaluation ------------------------------------------------------------------------
@@ -196,7 +203,7 @@ class _Side:
 
     def level_of(self, level: np.ndarray) -> np.ndarray:
         """Each prosumer's branch level, ``(..., n_prosumer)``."""
-        return level[..., np.maximum(self.group, 0)]
+        return level[..., self.group_k]
 
     def values(self, level: np.ndarray) -> np.ndarray:
         """Prosumer powers ``(..., n_prosumer)`` at branch levels ``(..., G)``."""
@@ -216,15 +223,19 @@ class _Side:
         n_bus)`` if given, else from ``v_start``.
         """
         n_rows, (n_sides, n_corners, n_bus) = len(values), self.corners.shape
-        sel = np.arange(n_sides) if sides is None else np.flatnonzero(sides)
-        per_side = values.reshape(n_rows, n_sides, self.n_p)[:, sel]
-        rise = (per_side @ self.incidence) * self.directions[sel, None]
-        s = (self.corners[None, sel] + rise[:, :, None]).reshape(-1, n_bus)
+        every = sides is None or bool(sides.all())
+        sel = np.arange(n_sides) if every else np.flatnonzero(sides)
+        per_side = values.reshape(n_rows, n_sides, self.n_p)
+        directions, corners = self.directions, self.corners
+        if not every:
+            per_side, directions, corners = per_side[:, sel], directions[sel], corners[sel]
+        rise = (per_side @ self.incidence) * directions[:, None]
+        s = (corners[None] + rise[:, :, None]).reshape(-1, n_bus)
         s[:, self.pf.feeder.slack_bus] = 0.0
         if start is not None:
             start = start[:, sel].reshape(-1, n_bus)
         elif self.v_start is not None:
-            v_start = self.v_start[sel]
+            v_start = self.v_start if every else self.v_start[sel]
             start = np.broadcast_to(v_start, (n_rows, *v_start.shape)).reshape(-1, n_bus)
         result, ok = self.pf.solve_pu(s, DOE_TOL_PU, False, start)
         self.n_power_flows += len(s)
@@ -232,10 +243,14 @@ class _Side:
         load = line_loading_bound(self.pf, result.vm_pu, result.loading_percent, self.vm_min)
         solved = self.upper - np.concatenate([vm, -vm, load], axis=1)[:, self.order]
         solved[~ok] = -np.inf
+        solved = solved.reshape(n_rows, len(sel), n_corners, -1).min(axis=2)
+        v_sel = result.v_pu.reshape(n_rows, len(sel), n_corners, n_bus)
+        if len(sel) == n_sides:
+            return solved.reshape(n_rows, -1), v_sel
         slack = np.full((n_rows, n_sides, self.n_cons), np.inf)
-        slack[:, sel] = solved.reshape(n_rows, len(sel), n_corners, -1).min(axis=2)
+        slack[:, sel] = solved
         v = np.full((n_rows, n_sides, n_corners, n_bus), np.nan, dtype=complex)
-        v[:, sel] = result.v_pu.reshape(n_rows, len(sel), n_corners, n_bus)
+        v[:, sel] = v_sel
         return slack.reshape(n_rows, -1), v
 
     def sides_of(self, branches: np.ndarray) -> np.ndarray:
@@ -245,13 +260,8 @@ class _Side:
     def pick(self, v: np.ndarray, row: np.ndarray) -> np.ndarray:
         """Per side and corner, each bus's voltage in the ``row`` of its virtual branch:
         ``(S, n_corner, n_bus)`` from ``v`` ``(B, S, n_corner, n_bus)``."""
-        n_sides, n_corners, n_bus = v.shape[1:]
-        return v[
-            row[self.start_group][:, None, :],
-            np.arange(n_sides)[:, None, None],
-            np.arange(n_corners)[None, :, None],
-            np.arange(n_bus)[None, None, :],
-        ]
+        sides, corners, buses = self._pick_index
+        return v[row[self.start_group][:, None, :], sides, corners, buses]
 
     def keep_start(self, v: np.ndarray, row: np.ndarray, branches: np.ndarray) -> None:
         """Start later power flows, in virtual ``branches``, from the voltages of ``row``
@@ -360,7 +370,8 @@ class _Side:
                 return level, slack_lo
             hi = np.zeros(self.n_groups)
             np.maximum.at(hi, self.group[rising], self.room[rising])
-            searching = np.isin(np.arange(self.n_groups), self.group[rising])
+            searching = np.zeros(self.n_groups, dtype=bool)
+            searching[self.group[rising]] = True
             previous = level
             level, complete, slack_lo = self.search(level, hi, slack_lo, searching)
             self.rises += bool(np.any(level > previous))
