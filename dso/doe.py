@@ -411,8 +411,8 @@ class _Side:
                 u_prev = ((prev - lo) / width)[grp]
             frac = crossing_fraction(slack_prev, slack_lo, slack_hi, u_prev)
             frac = self.group_min(np.where(crossing, frac, np.inf))
-            ladder = lo + width * (np.clip(frac, 0.0, 1.0) + LADDER[:, None])
-            ladder = np.clip(ladder, lo + width * 1e-9, hi)
+            ladder = lo + width * (np.minimum(np.maximum(frac, 0.0), 1.0) + LADDER[:, None])
+            ladder = np.minimum(np.maximum(ladder, lo + width * 1e-9), hi)
             cand = np.where(np.isfinite(frac), ladder, cand)
             cand = np.where(active, cand, lo)
             if zero_point:  # every side: the zero point decides feasibility
@@ -530,13 +530,13 @@ def crossing_fraction(
     """
     with np.errstate(divide="ignore", invalid="ignore"):
         delta = f_hi - f_lo
-        u = np.clip(f_lo / -delta, 0.0, 1.0)
+        u = np.minimum(np.maximum(f_lo / -delta, 0.0), 1.0)  # np.clip is slower
         curve = (f_prev - f_lo - delta * u_prev) / (u_prev * (u_prev - 1.0))
         curve = np.where(np.isfinite(curve), curve, 0.0)
         for _ in range(2):
             value = f_lo + delta * u + curve * u * (u - 1.0)
             slope = delta + curve * (2.0 * u - 1.0)
-            u = np.clip(u - value / slope, 0.0, 1.0)
+            u = np.minimum(np.maximum(u - value / slope, 0.0), 1.0)
     return u
 
 
