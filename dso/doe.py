@@ -308,7 +308,7 @@ class _Side:
     def freeze(self, mask: np.ndarray, value: np.ndarray | float, why: str | list[str]) -> None:
         """Freeze the prosumers in ``mask`` at ``value`` with reason ``why`` (one, or one per
         prosumer in ``mask``)."""
-        self.fixed[mask] = np.broadcast_to(value, self.fixed.shape)[mask]
+        self.fixed[mask] = value[mask] if isinstance(value, np.ndarray) else value
         self.frozen |= mask
         frozen = np.flatnonzero(mask)
         reasons = [why] * len(frozen) if isinstance(why, str) else why
