@@ -224,7 +224,7 @@ class _Side:
         """
         n_rows, (n_sides, n_corners, n_bus) = len(values), self.corners.shape
         every = sides is None or bool(sides.all())
-        sel = np.arange(n_sides) if every else np.flatnonzero(sides)
+        sel = np.arange(n_sides) if sides is None or every else np.flatnonzero(sides)
         per_side = values.reshape(n_rows, n_sides, self.n_p)
         directions, corners = self.directions, self.corners
         if not every:
@@ -260,7 +260,7 @@ class _Side:
 
     def sides_of(self, branches: np.ndarray) -> np.ndarray:
         """Whether each side has one of the virtual ``branches`` (mask), ``(S,)``."""
-        return branches.reshape(self.n_sides, self.n_branches).any(axis=1)
+        return np.asarray(branches.reshape(self.n_sides, self.n_branches).any(axis=1))
 
     def pick(self, v: np.ndarray, row: np.ndarray) -> np.ndarray:
         """Per side and corner, each bus's voltage in the ``row`` of its virtual branch:
@@ -338,7 +338,7 @@ class _Side:
             self.set_base(np.where(released, values, 0.0))
             level = np.zeros(self.n_groups)
         feasible = (self.strict >= 0).reshape(self.n_sides, self.n_branches).all(axis=1)
-        return self.fixed.reshape(self.n_sides, self.n_p), feasible
+        return self.fixed.reshape(self.n_sides, self.n_p), np.asarray(feasible)
 
     def reasons(self, side: int) -> tuple[str, ...]:
         """Why each prosumer of ``side`` stopped where it did."""
