@@ -137,7 +137,14 @@ def _constraints(pf: RadialPowerFlow) -> _Constraints:
 
 
 class _Side:
-    """Water filling of one side (export or import) for fixed inputs."""
+    """Water filling of one stage for fixed inputs: ``S`` independent sides (export and
+    import, or q_max and q_min) searched in lockstep, so that every step solves the power
+    flows of all of them in one batch.
+
+    Side ``s`` of prosumer ``k`` is the virtual prosumer ``s * n_prosumer + k`` on the
+    virtual branch ``s * G + g`` (``g`` its feeder branch); constraints are laid out side by
+    side the same way, so every per-branch step treats a side's branch as its own branch.
+    """
 
     def __init__(
         self,
@@ -148,30 +155,57 @@ class _Side:
         group: np.ndarray,
         weights: np.ndarray,
         caps: np.ndarray,
-        direction: complex,
+        directions: np.ndarray,
         limits: tuple[float, float, float],
     ) -> None:
-        self.pf, self.cons, self.incidence, self.corners = pf, cons, incidence, corners
-        self.group, self.weights, self.caps, self.direction = group, weights, caps, direction
+        """``corners``: base injections ``(S, n_corner, n_bus)`` (pu) each side rises from;
+        ``weights``, ``caps``: ``(S, n_prosumer)``; ``directions``: ``(S,)`` complex."""
+        n_sides, n_p = caps.shape
+        n_branches = len(cons.starts)
+        self.pf, self.incidence, self.corners = pf, incidence, corners
+        self.n_sides, self.n_p = n_sides, n_p
+        self.directions = directions / KW_PER_PU
+        side = np.repeat(np.arange(n_sides), n_p)
+        branch = np.tile(group, n_sides)
+        self.group = np.where(branch >= 0, side * n_branches + branch, -1)
+        self.weights, self.caps = weights.ravel(), caps.ravel()
         vm_min, vm_max, max_loading = limits
         self.vm_min = vm_min
         n_ns, n_line = len(pf.non_slack), pf.feeder.n_line
+        n_cons = len(cons.order)
         # slack = upper - [vm, -vm, loading / 100] per constraint, limits tightened by margin
         margin = np.repeat([VOLTAGE_MARGIN_PU, LOADING_MARGIN_PERCENT / 100.0], [2 * n_ns, n_line])
         limit = np.repeat([vm_max, -vm_min, max_loading / 100.0], [n_ns, n_ns, n_line])
-        self.margin = margin[cons.order]
-        self.upper = (limit - margin)[cons.order]
-        self.n_groups = len(cons.starts)
-        self.fixed = np.zeros(len(caps))
-        self.frozen = np.zeros(len(caps), dtype=bool)
-        self.limited = np.zeros(len(caps), dtype=bool)  # frozen by a network limit
-        self.set_base(np.zeros(len(caps)))  # values the rising prosumers rise from
+        self.order = cons.order
+        self.margin = np.tile(margin[cons.order], n_sides)
+        self.upper = (limit - margin)[cons.order]  # one side's
+        offsets = np.arange(n_sides)[:, None]
+        self.starts = (offsets * n_cons + cons.starts).ravel()
+        self.cons_group = (offsets * n_branches + cons.group).ravel()
+        self.names = cons.names
+        self.n_cons = n_cons
+        self.n_branches = n_branches
+        self.n_groups = n_sides * n_branches
+        n = len(self.caps)
+        self.fixed = np.zeros(n)
+        self.frozen = np.zeros(n, dtype=bool)
+        self.limited = np.zeros(n, dtype=bool)  # frozen by a network limit
+        self.set_base(np.zeros(n))  # values the rising prosumers rise from
         self.rises = 0  # searches so far that raised some level
-        self.frozen_after = np.zeros(len(caps), dtype=int)  # rises before each freeze
-        self.why = [""] * len(caps)
+        self.frozen_after = np.zeros(n, dtype=int)  # rises before each freeze
+        self.why = [""] * n
         self.n_power_flows = 0
-        self.bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
-        self.v_start: np.ndarray | None = None  # where the next power flows start
+        # per side and bus, the virtual branch whose start voltages the bus takes
+        bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
+        self.start_group = offsets * n_branches + bus_branch  # (S, n_bus)
+        n_corners, n_bus = corners.shape[1:]
+        self._pick_index = (  # side, corner and bus index grids of :meth:`pick`
+            np.arange(n_sides)[:, None, None],
+            np.arange(n_corners)[None, :, None],
+            np.arange(n_bus)[None, None, :],
+        )
+        self.group_k = np.maximum(self.group, 0)  # a prosumer's branch, any for the slack bus
+        self.v_start: np.ndarray | None = None  # (S, n_corner, n_bus): next power flows' start
 
     # -- evaluation ------------------------------------------------------------------------
 
@@ -183,7 +217,7 @@ class _Side:
 
     def level_of(self, level: np.ndarray) -> np.ndarray:
         """Each prosumer's branch level, ``(..., n_prosumer)``."""
-        return level[..., np.maximum(self.group, 0)]
+        return level[..., self.group_k]
 
     def values(self, level: np.ndarray) -> np.ndarray:
         """Prosumer powers ``(..., n_prosumer)`` at branch levels ``(..., G)``."""
@@ -191,33 +225,76 @@ class _Side:
         rising = np.where(level_k >= self.room, self.caps, self.base + self.weights * level_k)
         return np.where(self.frozen, self.fixed, rising)
 
-    def slack(self, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Constraint slack ``(B, n_constraint)``, the smallest over the corners (tightened
-        limits, ordered; -inf where no convergence), and the bus voltages
-        ``(B, n_corner, n_bus)``. The power flows start from ``v_start``."""
-        n_rows, (n_corners, n_bus) = len(values), self.corners.shape
-        rise = (self.direction / KW_PER_PU) * (values @ self.incidence)
-        s = (self.corners[None] + rise[:, None]).reshape(-1, n_bus)
+    def slack(
+        self, values: np.ndarray, sides: np.ndarray | None = None, start: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Constraint slack ``(B, S * n_constraint)``, per side the smallest over its corners
+        (tightened limits, ordered; -inf where no convergence), and the bus voltages
+        ``(B, S, n_corner, n_bus)``, for virtual prosumer values ``(B, S * n_prosumer)``.
+
+        ``sides``: ``(S,)`` mask of the sides to solve (default all); the others get slack
+        +inf and NaN voltages. The power flows start from ``start`` ``(B, S, n_corner,
+        n_bus)`` if given, else from ``v_start``.
+        """
+        n_rows, (n_sides, n_corners, n_bus) = len(values), self.corners.shape
+        every = sides is None or bool(sides.all())
+        sel = np.arange(n_sides) if sides is None or every else np.flatnonzero(sides)
+        per_side = values.reshape(n_rows, n_sides, self.n_p)
+        directions, corners = self.directions, self.corners
+        if not every:
+            per_side, directions, corners = per_side[:, sel], directions[sel], corners[sel]
+        rise = (per_side @ self.incidence) * directions[:, None]
+        s = (corners[None] + rise[:, :, None]).reshape(-1, n_bus)
         s[:, self.pf.feeder.slack_bus] = 0.0
-        start = None if self.v_start is None else np.tile(self.v_start, (n_rows, 1))
+        if start is not None:
+            start = start[:, sel].reshape(-1, n_bus)
+        elif self.v_start is not None:
+            v_start = self.v_start if every else self.v_start[sel]
+            start = np.broadcast_to(v_start, (n_rows, *v_start.shape)).reshape(-1, n_bus)
         result, ok = self.pf.solve_pu(s, DOE_TOL_PU, False, start)
         self.n_power_flows += len(s)
         vm = result.vm_pu[:, self.pf.non_slack]
         load = line_loading_bound(self.pf, result.vm_pu, result.loading_percent, self.vm_min)
-        slack = self.upper - np.concatenate([vm, -vm, load], axis=1)[:, self.cons.order]
-        slack[~ok] = -np.inf
-        slack = slack.reshape(n_rows, n_corners, -1).min(axis=1)
-        return slack, result.v_pu.reshape(n_rows, n_corners, n_bus)
+        # the worst corner first (a reduction over a short middle axis is slow), then order
+        used = np.concatenate([vm, -vm, load], axis=1).reshape(-1, n_corners, self.n_cons)
+        worst = used[:, 0].copy()
+        for corner in range(1, n_corners):
+            np.maximum(worst, used[:, corner], out=worst)
+        solved = self.upper - worst[:, self.order]
+        solved[~ok.reshape(-1, n_corners).all(axis=1)] = -np.inf
+        solved = solved.reshape(n_rows, len(sel), -1)
+        v_sel = result.v_pu.reshape(n_rows, len(sel), n_corners, n_bus)
+        if len(sel) == n_sides:
+            return solved.reshape(n_rows, -1), v_sel
+        slack = np.full((n_rows, n_sides, self.n_cons), np.inf)
+        slack[:, sel] = solved
+        v = np.full((n_rows, n_sides, n_corners, n_bus), np.nan, dtype=complex)
+        v[:, sel] = v_sel
+        return slack.reshape(n_rows, -1), v
+
+    def sides_of(self, branches: np.ndarray) -> np.ndarray:
+        """Whether each side has one of the virtual ``branches`` (mask), ``(S,)``."""
+        return np.asarray(branches.reshape(self.n_sides, self.n_branches).any(axis=1))
+
+    def pick(self, v: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """Per side and corner, each bus's voltage in the ``row`` of its virtual branch:
+        ``(S, n_corner, n_bus)`` from ``v`` ``(B, S, n_corner, n_bus)``."""
+        sides, corners, buses = self._pick_index
+        return v[row[self.start_group][:, None, :], sides, corners, buses]
 
     def keep_start(self, v: np.ndarray, row: np.ndarray, branches: np.ndarray) -> None:
-        """Start later power flows, in ``branches``, from the voltages of ``row`` (per branch)."""
-        take = branches[self.bus_branch]
-        picked = v[row[self.bus_branch], :, np.arange(v.shape[2])].T  # (n_corner, n_bus)
-        self.v_start = picked if self.v_start is None else np.where(take, picked, self.v_start)
+        """Start later power flows, in virtual ``branches``, from the voltages of ``row``
+        (per virtual branch)."""
+        picked = self.pick(v, row)
+        if self.v_start is None:
+            self.v_start = picked
+        else:
+            take = branches[self.start_group][:, None, :]
+            self.v_start = np.where(take, picked, self.v_start)
 
     def group_min(self, slack: np.ndarray) -> np.ndarray:
-        """Smallest slack per branch, ``(..., G)``."""
-        return np.minimum.reduceat(slack, self.cons.starts, axis=-1)
+        """Smallest slack per virtual branch, ``(..., S * G)``."""
+        return np.minimum.reduceat(slack, self.starts, axis=-1)
 
     def kept(self, slack: np.ndarray) -> np.ndarray:
         """Whether each branch keeps every limit, ``(..., G)``."""
@@ -229,14 +306,14 @@ class _Side:
 
     def bindings(self, slack_rows: np.ndarray, g: int) -> list[str]:
         """Name of the tightest constraint of branch ``g`` in each slack row."""
-        lo = self.cons.starts[g]
-        hi = self.cons.starts[g + 1] if g + 1 < self.n_groups else slack_rows.shape[1]
+        lo = self.starts[g]
+        hi = self.starts[g + 1] if g + 1 < self.n_groups else slack_rows.shape[1]
         rows = slack_rows[:, lo:hi]
         tightest = lo + np.argmin(rows, axis=1)
         solved = np.isfinite(rows).all(axis=1)
-        names = self.cons.names
+        names = self.names
         return [
-            names[i] if ok else "no power flow solution"
+            names[i % self.n_cons] if ok else "no power flow solution"
             for i, ok in zip(tightest, solved, strict=True)
         ]
 
@@ -245,28 +322,23 @@ class _Side:
     def freeze(self, mask: np.ndarray, value: np.ndarray | float, why: str | list[str]) -> None:
         """Freeze the prosumers in ``mask`` at ``value`` with reason ``why`` (one, or one per
         prosumer in ``mask``)."""
-        self.fixed[mask] = np.broadcast_to(value, self.fixed.shape)[mask]
+        self.fixed[mask] = value[mask] if isinstance(value, np.ndarray) else value
         self.frozen |= mask
         frozen = np.flatnonzero(mask)
         reasons = [why] * len(frozen) if isinstance(why, str) else why
         for k, reason in zip(frozen, reasons, strict=True):
             self.why[k] = reason
 
-    def run(self) -> tuple[np.ndarray, bool]:
-        """Water-fill; returns the limits (kW) and whether the network is feasible at zero."""
+    def run(self) -> tuple[np.ndarray, np.ndarray]:
+        """Water-fill; returns the limits ``(S, n_prosumer)`` (kW or kvar) and per side
+        whether the network is feasible at zero, ``(S,)``."""
         self.freeze(self.group < 0, self.caps, "physical maximum (at the slack bus)")
         self.freeze(~self.frozen & (self.caps <= 0), 0.0, "physical maximum")
         self.freeze(~self.frozen & (self.weights <= 0), 0.0, "zero fairness weight")
         level = np.zeros(self.n_groups)
-        slack, v = self.slack(self.values(level)[None])
-        slack_lo = slack[0]
-        if np.isfinite(slack_lo).all():
-            self.keep_start(v, np.zeros(self.n_groups, dtype=int), np.ones(self.n_groups, bool))
-        strict = np.minimum.reduceat(slack_lo + self.margin, self.cons.starts)
-        for g in np.flatnonzero(~self.kept(slack_lo)):
-            why = self.binding(slack_lo, int(g))
-            why = f"infeasible at zero: {why}" if strict[g] < 0 else f"{why} (binds at zero)"
-            self.freeze(~self.frozen & (self.group == g), 0.0, why)
+        self.strict = np.zeros(self.n_groups)  # limits kept at zero (margins off), set below
+        # the zero point is evaluated with the first search's candidates
+        slack_lo: np.ndarray | None = None
         for _ in range(MAX_PASSES):
             level, slack_lo = self.fill(level, slack_lo)
             values = self.values(level)
@@ -279,17 +351,46 @@ class _Side:
             self.limited &= ~released
             self.set_base(np.where(released, values, 0.0))
             level = np.zeros(self.n_groups)
-        return self.fixed.copy(), bool(np.all(strict >= 0))
+        feasible = (self.strict >= 0).reshape(self.n_sides, self.n_branches).all(axis=1)
+        return self.fixed.reshape(self.n_sides, self.n_p), np.asarray(feasible)
 
-    def fill(self, level: np.ndarray, slack_lo: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Raise the unfrozen prosumers stage by stage until each is frozen or at its maximum."""
+    def reasons(self, side: int) -> tuple[str, ...]:
+        """Why each prosumer of ``side`` stopped where it did."""
+        return tuple(self.why[side * self.n_p : (side + 1) * self.n_p])
+
+    def at_zero(self, slack: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Take the slack ``(S * n_constraint,)`` and voltages ``(1, S, n_corner, n_bus)`` of
+        the zero point: freeze at 0 the prosumers of every branch that breaks a limit there.
+
+        Returns whether each branch keeps every limit at zero.
+        """
+        if np.isfinite(slack).all():
+            self.keep_start(v, np.zeros(self.n_groups, dtype=int), np.ones(self.n_groups, bool))
+        self.strict = self.group_min(slack + self.margin)
+        kept = self.kept(slack)
+        for g in np.flatnonzero(~kept):
+            why = self.binding(slack, int(g))
+            why = f"infeasible at zero: {why}" if self.strict[g] < 0 else f"{why} (binds at zero)"
+            self.freeze(~self.frozen & (self.group == g), 0.0, why)
+        return kept
+
+    def fill(self, level: np.ndarray, slack_lo: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Raise the unfrozen prosumers stage by stage until each is frozen or at its maximum.
+
+        ``slack_lo``: the slack at ``level``; None at the zero point before its evaluation.
+        """
         while True:
             rising = ~self.frozen & (self.level_of(level) < self.room)
             if not rising.any():
+                if slack_lo is None:  # nobody rises: the zero point alone
+                    slack, v = self.slack(self.values(level)[None])
+                    self.at_zero(slack[0], v)
+                    slack_lo = slack[0]
                 return level, slack_lo
             hi = np.zeros(self.n_groups)
             np.maximum.at(hi, self.group[rising], self.room[rising])
-            searching = np.isin(np.arange(self.n_groups), self.group[rising])
+            searching = np.zeros(self.n_groups, dtype=bool)
+            searching[self.group[rising]] = True
             previous = level
             level, complete, slack_lo = self.search(level, hi, slack_lo, searching)
             self.rises += bool(np.any(level > previous))
@@ -297,48 +398,91 @@ class _Side:
                 slack_lo = self.probe(level, searching & ~complete)
 
     def search(
-        self, lo: np.ndarray, hi: np.ndarray, slack_lo: np.ndarray, active: np.ndarray
+        self, lo: np.ndarray, hi: np.ndarray, slack_lo: np.ndarray | None, active: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Largest feasible level per active branch in ``[lo, hi]``.
 
+        ``slack_lo``: the slack at ``lo``; None at the zero point, which is then evaluated
+        with the first candidates (one batched power flow less; :meth:`at_zero`).
         Returns the levels, whether each branch reached ``hi`` (all its rising prosumers at
         their maximum), and the constraint slack at the levels.
         """
-        lo, hi, slack_lo = lo.copy(), np.where(active, hi, lo), slack_lo.copy()
+        zero_point = slack_lo is None
+        lo, hi = lo.copy(), np.where(active, hi, lo)
         active = active.copy()
-        slack_hi = np.full_like(slack_lo, np.nan)
-        grp, cols = self.cons.group, np.arange(self.n_groups)
+        slack_hi = np.full(len(self.cons_group), np.nan)
+        slack_lo = slack_hi.copy() if slack_lo is None else slack_lo.copy()
+        v_hi = np.full_like(self.corners, np.nan)  # voltages at hi (NaN: not known)
+        # the feasible point below lo last solved, for a quadratic crossing estimate
+        prev, slack_prev = lo.copy(), np.full_like(slack_hi, np.nan)
+        grp, cols = self.cons_group, np.arange(self.n_groups)
         while active.any():
             width = hi - lo
             cand = lo + width * (np.arange(1, N_CANDIDATES + 1) / N_CANDIDATES)[:, None]
             cand[-1] = hi
             crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
             with np.errstate(divide="ignore", invalid="ignore"):
-                frac = np.where(crossing, slack_lo / (slack_lo - slack_hi), np.inf)
-            frac = np.minimum.reduceat(frac, self.cons.starts)
-            ladder = lo + width * (np.clip(frac, 0.0, 1.0) + LADDER[:, None])
-            ladder = np.clip(ladder, lo + width * 1e-9, hi)
+                u_prev = ((prev - lo) / width)[grp]
+            frac = crossing_fraction(slack_prev, slack_lo, slack_hi, u_prev)
+            frac = self.group_min(np.where(crossing, frac, np.inf))
+            ladder = lo + width * (np.minimum(np.maximum(frac, 0.0), 1.0) + LADDER[:, None])
+            ladder = np.minimum(np.maximum(ladder, lo + width * 1e-9), hi)
             cand = np.where(np.isfinite(frac), ladder, cand)
             cand = np.where(active, cand, lo)
-            slack, v = self.slack(self.values(cand))
+            if zero_point:  # every side: the zero point decides feasibility
+                slack, v = self.slack(self.values(np.vstack([lo, cand])))
+                active &= self.at_zero(slack[0], v[:1])
+                slack_lo, slack, v, zero_point = slack[0], slack[1:], v[1:], False
+                slack_lo_old = slack_lo
+            else:
+                slack_lo_old = slack_lo
+                start = self.interpolated_start(cand, lo, hi, v_hi)
+                slack, v = self.slack(self.values(cand), self.sides_of(active), start)
             bad = ~self.kept(slack)  # (K, G)
             has_bad = bad.any(axis=0)
             first_bad = np.where(has_bad, bad.argmax(axis=0), N_CANDIDATES)
             last_good = first_bad - 1
             moved = active & (last_good >= 0)
             row = np.maximum(last_good, 0)
+            below = row - 1  # the candidate under the new lo (-1: the old lo)
+            at_c = np.arange(len(grp))
+            prev = np.where(moved, np.where(below >= 0, cand[below, cols], lo), prev)
+            below_c = np.where(below[grp] >= 0, slack[below[grp], at_c], slack_lo_old)
+            slack_prev = np.where(moved[grp], below_c, slack_prev)
             lo = np.where(moved, cand[row, cols], lo)
             self.keep_start(v, row, moved)
-            slack_lo = np.where(moved[grp], slack[row[grp], np.arange(len(grp))], slack_lo)
+            slack_lo = np.where(moved[grp], slack[row[grp], at_c], slack_lo)
             shrunk = active & has_bad
             row = np.minimum(first_bad, N_CANDIDATES - 1)
             hi = np.where(shrunk, cand[row, cols], hi)
             slack_hi = np.where(shrunk[grp], slack[row[grp], np.arange(len(grp))], slack_hi)
+            # the voltages at hi where its power flow converged: the next candidates start
+            # between them and those at lo
+            v_hi = np.where(shrunk[self.start_group][:, None, :], self.pick(v, row), v_hi)
+            solved_hi = np.isfinite(self.group_min(slack_hi))
+            v_hi[~solved_hi[self.start_group][:, None, :].repeat(v_hi.shape[1], axis=1)] = np.nan
             # done once the constraints crossed between lo and hi are (nearly) tight at lo
             crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
-            at_limit = np.minimum.reduceat(np.where(crossing, slack_lo, np.inf), self.cons.starts)
+            at_limit = self.group_min(np.where(crossing, slack_lo, np.inf))
             active &= (at_limit > MARGIN_TOL) & (hi - lo > LEVEL_RTOL * np.maximum(hi, 1.0))
         return lo, lo >= hi, slack_lo
+
+    def interpolated_start(
+        self, cand: np.ndarray, lo: np.ndarray, hi: np.ndarray, v_hi: np.ndarray
+    ) -> np.ndarray | None:
+        """Starting voltages ``(K, S, n_corner, n_bus)`` of candidate levels ``(K, S * G)``:
+        on the line from the voltages at ``lo`` (``v_start``) to those at ``hi`` where both
+        are known (fewer iterations near the crossing), else the voltages at ``lo``."""
+        if self.v_start is None or not np.isfinite(v_hi).any():
+            return None
+        width = hi - lo
+        with np.errstate(divide="ignore", invalid="ignore"):
+            frac = np.where(width > 0, (cand - lo) / width, 0.0)[:, self.start_group]
+        step = v_hi - self.v_start
+        known = np.isfinite(step)
+        frac = np.where(known.all(axis=1)[None], frac, 0.0)  # (K, S, n_bus)
+        step[~known] = 0.0
+        return self.v_start[None] + frac[:, :, None, :] * step[None]
 
     def raise_each(self, base: np.ndarray, members: list[np.ndarray]) -> np.ndarray:
         """Batch of ``base`` (row 0) plus rows that raise one prosumer of each list by 1 %."""
@@ -388,6 +532,26 @@ class _Side:
         for g, m in enumerate(members):
             released[m] = kept[np.arange(1, len(m) + 1), g]
         return released
+
+
+def crossing_fraction(
+    f_prev: np.ndarray, f_lo: np.ndarray, f_hi: np.ndarray, u_prev: np.ndarray
+) -> np.ndarray:
+    """Where in ``[lo, hi]`` (as a fraction) each constraint's slack crosses 0, from its
+    slack ``f_lo >= 0 > f_hi`` there and ``f_prev`` at the fraction ``u_prev < 0`` below lo:
+    the root of the quadratic through the three points (two Newton steps from the linear
+    estimate; linear where ``f_prev`` is unknown). NaN where ``f_hi`` is not a crossing.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = f_hi - f_lo
+        u = np.minimum(np.maximum(f_lo / -delta, 0.0), 1.0)  # np.clip is slower
+        curve = (f_prev - f_lo - delta * u_prev) / (u_prev * (u_prev - 1.0))
+        curve = np.where(np.isfinite(curve), curve, 0.0)
+        for _ in range(2):
+            value = f_lo + delta * u + curve * u * (u - 1.0)
+            slope = delta + curve * (2.0 * u - 1.0)
+            u = np.minimum(np.maximum(u - value / slope, 0.0), 1.0)
+    return u
 
 
 def line_loading_bound(
@@ -464,36 +628,41 @@ def compute_envelopes(
     group = feeder.branch_of_bus[bus]
     limits = (vm_min_pu, vm_max_pu, max_loading_percent)
 
-    def side(corners: np.ndarray, w: np.ndarray, caps: np.ndarray, direction: complex) -> _Side:
-        return _Side(pf, cons, incidence, corners, group, w, caps, direction, limits)
+    def stage(corners: np.ndarray, w: np.ndarray, caps: np.ndarray, dirs: list[complex]) -> _Side:
+        return _Side(pf, cons, incidence, corners, group, w, caps, np.array(dirs), limits)
 
-    p_sides = [
-        side(s_other[None], export_w, export_max, EXPORT),
-        side(s_other[None], equal, import_max, IMPORT),
-    ]
+    p_stage = stage(
+        np.stack([s_other[None], s_other[None]]),
+        np.stack([export_w, equal]),
+        np.stack([export_max, import_max]),
+        [EXPORT, IMPORT],
+    )
     with single_blas_thread(), np.errstate(all="ignore"):
-        (export_kw, export_ok), (import_kw, import_ok) = (s.run() for s in p_sides)
-        q_sides: list[_Side] = []
+        (export_kw, import_kw), (export_ok, import_ok) = p_stage.run()
+        stages = [p_stage]
+        q_max_kvar, q_absorb_kvar = np.zeros(n_p), np.zeros(n_p)
+        no_q = ("no reactive range asked",) * n_p
+        q_max_why, q_min_why = no_q, no_q
         if kva is not None:  # around both active corners: all at export, all at import limits
             corners = s_other + np.stack([export_kw, -import_kw]) @ incidence / KW_PER_PU
-            q_sides = [side(corners, kva, kva, Q_MAX), side(corners, kva, kva, Q_MIN)]
-        q_max_kvar, q_absorb_kvar = (
-            (s.run()[0] for s in q_sides) if q_sides else (np.zeros(n_p), np.zeros(n_p))
-        )
-    no_q = ("no reactive range asked",) * n_p
+            both, ratings = np.stack([corners, corners]), np.stack([kva, kva])
+            q_stage = stage(both, ratings, ratings, [Q_MAX, Q_MIN])
+            (q_max_kvar, q_absorb_kvar), _ = q_stage.run()
+            q_max_why, q_min_why = q_stage.reasons(0), q_stage.reasons(1)
+            stages.append(q_stage)
     return Envelopes(
         export_kw=export_kw,
         import_kw=import_kw,
         q_min_kvar=0.0 - q_absorb_kvar,
         q_max_kvar=q_max_kvar,
-        export_feasible=export_ok,
-        import_feasible=import_ok,
-        export_binding=tuple(p_sides[0].why),
-        import_binding=tuple(p_sides[1].why),
-        q_max_binding=tuple(q_sides[0].why) if q_sides else no_q,
-        q_min_binding=tuple(q_sides[1].why) if q_sides else no_q,
+        export_feasible=bool(export_ok),
+        import_feasible=bool(import_ok),
+        export_binding=p_stage.reasons(0),
+        import_binding=p_stage.reasons(1),
+        q_max_binding=q_max_why,
+        q_min_binding=q_min_why,
         fairness=fairness,
-        n_power_flows=sum(s.n_power_flows for s in (*p_sides, *q_sides)),
+        n_power_flows=sum(s.n_power_flows for s in stages),
     )
 
 

@@ -312,8 +312,9 @@ class RadialPowerFlow:
                     COARSE_TOL_PU,
                     self.max_iter,
                 )
-                finite = np.isfinite(v_single).all(axis=1)
-                v[finite] = v_single[finite]  # a diverged scenario starts afresh
+                if coarse > 1:  # else the start was already closer than single precision
+                    finite = np.isfinite(v_single).all(axis=1)
+                    v[finite] = v_single[finite]  # a diverged scenario starts afresh
             if rows == 1:  # one scenario: vectors (matrix-vector products are cheaper)
                 s_conj, v = s_conj[0], v[0]
             v, step, aug, fine = _contract(s_conj, v, red.z_aug_t, tol_pu, self.max_iter)

@@ -237,6 +237,10 @@ EnvelopeRows = Annotated[
 ]
 
 
+#: The rows of the last :class:`Envelopes` table converted, and their :class:`Envelope`\ s.
+_LAST_TABLE: list[Any] = [None, {}]
+
+
 @message_kind
 @dataclass(frozen=True, slots=True)
 class Envelopes(Message):
@@ -246,8 +250,13 @@ class Envelopes(Message):
     rows: EnvelopeRows
 
     def by_prosumer(self) -> dict[str, Envelope]:
-        """Each row as an :class:`Envelope`, by prosumer id."""
-        return {row[0]: Envelope(*row) for row in self.rows}
+        """Each row as an :class:`Envelope`, by prosumer id (a fresh dict; the rows of the
+        last table are converted once, as every in-process recipient gets the same one)."""
+        rows, mapping = _LAST_TABLE
+        if rows is not self.rows:
+            mapping = {row[0]: Envelope(*row) for row in self.rows}
+            _LAST_TABLE[:] = [self.rows, mapping]
+        return dict(mapping)
 
     def only(self, prosumers: Container[str]) -> Envelopes:
         """The same message with only the rows of ``prosumers``."""
