@@ -4,6 +4,7 @@ runner) and the conservation invariant of the result tables."""
 from __future__ import annotations
 
 import itertools
+import signal
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -129,3 +130,10 @@ def all_trades(finals: dict[str, list[ClearedTrade]]) -> list[ClearedTrade]:
 def protocol_messages(router: LocalRouter) -> list:
     """The sent messages that are not ``Error`` replies."""
     return [s for s in router.sent if not isinstance(s[2], Error)]
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child the test stops with SIGINT: Python installs its Ctrl-C
+    handler only when SIGINT is not ignored at start, and a shell's background job (a CI
+    runner, ``nohup``) starts with it ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -13,6 +13,7 @@ import pytest
 
 from abm.commands.bench_deploy import scenario_with
 from abm.deploy.records import read_records
+from tests.helpers import default_sigint
 
 #: Each test starts one OS process per agent (deploy): long.
 pytestmark = pytest.mark.slow
@@ -139,6 +140,7 @@ def test_ctrl_c_stops_every_process(tmp_path, small_scenario):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     try:
         deadline = time.monotonic() + CLI_TIMEOUT_S

@@ -16,6 +16,7 @@ import pytest
 
 from abm.config import Market
 from abm.out_dir import OutputDirError, prepare_out_dir, survey
+from tests.helpers import default_sigint
 
 P2PVAR = [sys.executable, "-m", "abm.cli"]
 
@@ -129,7 +130,7 @@ def test_ctrl_c_keeps_the_completed_intervals(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
         [*P2PVAR, "simulate", "--days", "3", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=default_sigint,
     )  # fmt: skip
     try:
         _wait_for_progress(proc, 3, timeout_s=120)
