@@ -1,4 +1,4 @@
-"""The experiments' bookkeeping: learner settings, curve summaries and the comparison table."""
+"""The training runs' bookkeeping: learner settings, curve summaries and the comparison table."""
 
 from __future__ import annotations
 
@@ -8,17 +8,26 @@ from pathlib import Path
 
 import pytest
 
-from abm.training.experiments import curve_summary, learner_config, write_table
+from abm.errors import ConfigError
+from abm.training.experiments import write_table
+from abm.training.run_summary import curve_summary
+from abm.training.train_config import AlgoName, TrainRunConfig
+from abm.training.train_run import learner_config
 from agents.learning.ea_matd3 import EAMATD3Config
 from agents.learning.matd3 import MATD3Config
 
 
 def test_learner_settings_replace_the_defaults() -> None:
-    matd3 = learner_config("matd3", {"lr_actor": 3e-4})
+    matd3 = learner_config(TrainRunConfig(algo=AlgoName.MATD3), {"lr_actor": 3e-4})
     assert isinstance(matd3, MATD3Config) and matd3.lr_actor == 3e-4
     assert matd3.batch_size == MATD3Config().batch_size
-    ea = learner_config("ea-matd3", {"batch_size": 64})
-    assert isinstance(ea, EAMATD3Config) and ea.learner.batch_size == 64
+    run = TrainRunConfig(batch_size=32)
+    ea = learner_config(run, {"batch_size": 64, "tau": 0.01})
+    assert isinstance(ea, EAMATD3Config) and (ea.learner.batch_size, ea.learner.tau) == (64, 0.01)
+    plain = learner_config(run)
+    assert isinstance(plain, EAMATD3Config) and plain.learner.batch_size == 32
+    with pytest.raises(ConfigError, match="learner setting 'lr': not a field of MATD3Config"):
+        learner_config(run, {"lr": 1e-3})
 
 
 def test_curve_summary() -> None:
