@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from abm.errors import ConfigError
-from abm.training.experiments import write_table
+from abm.training.experiments import main, write_table
 from abm.training.run_summary import curve_summary
 from abm.training.train_config import AlgoName, TrainRunConfig
 from abm.training.train_run import learner_config
@@ -77,3 +77,30 @@ def test_comparison_table(tmp_path: Path) -> None:
     lines = (tmp_path / "t.md").read_text().splitlines()
     assert len(lines) == 4
     assert lines[3].startswith("| matd3 | 2 | 120.0 ± 14.1 | 110.0 - 130.0 | +20.0 | 100 |")
+
+
+def test_run_is_p2pvar_train_with_learner_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``experiments run`` (what ``compare`` starts) trains through ``p2pvar train``'s run,
+    with the extra MATD3 settings, and its summary feeds the table."""
+    monkeypatch.setenv("P2PVAR_CACHE", str(tmp_path / "cache"))
+    tiny = (
+        "--algo", "matd3", "--worlds", "2", "--train-days", "2", "--eval-days", "1",
+        "--iterations", "2", "--updates-per-rollout", "2", "--learning-starts", "24",
+        "--batch-size", "16",
+    )  # fmt: skip
+    out = tmp_path / "runs" / "matd3-s0"
+    main(["run", *tiny, "--learner", '{"lr_actor": 0.0003}', "--out", str(out)])
+    printed = json.loads(capsys.readouterr().out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["learner"]["lr_actor"] == 0.0003 and summary["setup"]["worlds"] == 2
+    assert printed["held_out_cost_eur"] == summary["policy"]["cost_eur"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["learner"]["lr_actor"] == 0.0003 and config["command"] == "train"
+    csv_path, md_path = str(tmp_path / "t.csv"), str(tmp_path / "t.md")
+    main(["table", str(tmp_path / "runs"), "--csv", csv_path, "--md", md_path])
+    with (tmp_path / "t.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["algo"], row["iterations"]) == ("matd3", "2")
+    assert float(row["cost_eur"]) == summary["policy"]["cost_eur"]
