@@ -1,4 +1,5 @@
-"""A training run on the vectorised market: environment, learner settings, the loop.
+"""A training run on the vectorised market: environment, learner settings, the loop, and
+:func:`train_run`, the whole run of ``p2pvar train`` (the one training path).
 
 The learners (``agents.learning``, torch) are imported inside the functions that need them,
 so this module loads without torch; calling them without it raises the learners' one-line
@@ -121,7 +122,8 @@ def train_run(
     """The run ``p2pvar train`` makes: check ``out_dir`` (or, with ``resume``, the run in it),
     write ``config.json``, train (:func:`run_training`) and, with ``summary``, write
     ``summary.json`` (:func:`abm.training.run_summary.write_summary`); ``matd3``: MATD3
-    settings beyond the config's (:func:`learner_config`). Returns the run's summary."""
+    settings beyond the config's (:func:`learner_config`). Returns the figures the command
+    prints."""
     from abm.out_dir import prepare_out_dir
     from abm.provenance import write_run_config
 
@@ -133,6 +135,7 @@ def train_run(
     else:
         prepare_out_dir(out_dir, overwrite)
     write_run_config(out_dir, config, config.seed, command="train", learner=learner)
+    (out_dir / "summary.json").unlink(missing_ok=True)  # a resumed run's is out of date
     rows, team = run_training(config, learner, out_dir, resume=resume, progress=progress)
     evaluated = [row for row in rows if "eval_cost" in row]
     result: dict[str, Any] = {
