@@ -12,10 +12,9 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from abm.config import PolicyName
 from abm.jsonfile import write_json
@@ -24,10 +23,11 @@ from abm.provenance import to_jsonable
 from abm.training.train_config import TrainRunConfig, spread_days
 from abm.training.train_run import make_env
 from abm.training.vec_env import MarketVecEnv
-from agents.learning.ea_matd3 import EAMATD3Config
-from agents.learning.matd3 import MATD3Config
-from agents.learning.networks import Params
-from agents.learning.rollout import team_actions
+
+if TYPE_CHECKING:
+    from agents.learning.ea_matd3 import EAMATD3Config
+    from agents.learning.matd3 import MATD3Config
+    from agents.learning.networks import Params
 
 #: Voltage band of a violation (as ``analysis.tables``: buses outside it count).
 VM_BAND_PU = (0.95, 1.05)
@@ -59,6 +59,10 @@ def write_summary(
 def held_out_results(config: TrainRunConfig, team: Params) -> dict[str, Any]:
     """Totals over the held-out days of ``config`` for ``team`` (acting in the run's
     environment, residual or not) and for the rule and ToU baselines."""
+    import torch
+
+    from agents.learning.rollout import team_actions
+
     days = len(spread_days(TEST_DAYS, config.eval_days))
     plain = make_env(dataclasses.replace(config, worlds=days, base_policy=""))
     env = make_env(dataclasses.replace(config, worlds=days)) if config.base_policy else plain
