@@ -8,6 +8,7 @@ resolved learner config is written beside this one.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
@@ -16,6 +17,7 @@ from abm.config import Market, SimConfig, enum_value
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.provenance import to_jsonable
+from agents.actor import BASE_POLICIES
 
 
 class AlgoName(StrEnum):
@@ -43,16 +45,26 @@ class TrainRunConfig:
     network: str = field(default=SimConfig.network, metadata=_SIM_META["network"])
     market: Market = field(default=SimConfig.market, metadata=_SIM_META["market"])
     scenario: str | None = field(default=SimConfig.scenario, metadata=_SIM_META["scenario"])
+    base_policy: str = field(
+        default="tou",
+        metadata={
+            "help": "the actors correct this baseline's actions (residual policy learning: "
+            f"{', '.join(repr(p) for p in BASE_POLICIES if p)}); '' for plain actors"
+        },
+    )
+    residual_scale: float = field(
+        default=0.1, metadata={"help": "weight of the actors' outputs added to the base action"}
+    )
     seed: int = field(default=0, metadata={"help": "seed of every random draw of the run"})
     worlds: int = field(
-        default=22,
+        default=44,
         metadata={
             "help": "worlds (days) stepped together in one rollout; ea-matd3: a multiple of "
             "population + 1, each team playing worlds / (population + 1) days"
         },
     )
     iterations: int = field(
-        default=200,
+        default=30,
         metadata={"help": "rollouts (ea-matd3: generations) in total, resumed ones included"},
     )
     minutes: float | None = field(
@@ -64,10 +76,10 @@ class TrainRunConfig:
         metadata={"help": "stop earlier after this many environment steps (intervals of a world)"},
     )
     eval_every: int = field(
-        default=5, metadata={"help": "evaluate on the held-out days every this many iterations"}
+        default=10, metadata={"help": "evaluate on the held-out days every this many iterations"}
     )
     checkpoint_every: int = field(
-        default=5, metadata={"help": "write checkpoint and metrics every this many iterations"}
+        default=10, metadata={"help": "write checkpoint and metrics every this many iterations"}
     )
     checkpoint_buffer: bool = field(
         default=True,
@@ -128,6 +140,7 @@ class TrainRunConfig:
         for name, days in (("train_days", TRAIN_DAYS), ("eval_days", TEST_DAYS)):
             if (getattr(self, name) or 0) > len(days):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be <= {len(days)}")
+        check_residual(self.base_policy, self.residual_scale)
         minutes = self.minutes
         if minutes is not None and (
             isinstance(minutes, bool) or not isinstance(minutes, int | float) or not minutes > 0
@@ -135,6 +148,19 @@ class TrainRunConfig:
             raise ConfigError(f"minutes={minutes!r} must be a number > 0")
         if self.population is not None and self.algo != AlgoName.EA_MATD3:
             raise ConfigError(f"population={self.population!r} applies to ea-matd3 only")
+
+
+def check_residual(base_policy: object, residual_scale: object) -> None:
+    """Refuse a base policy not in :data:`BASE_POLICIES` or a scale that is not a positive
+    number (one line naming the field)."""
+    if base_policy not in BASE_POLICIES:
+        raise ConfigError(f"base_policy={base_policy!r}: expected one of {BASE_POLICIES}")
+    if (
+        isinstance(residual_scale, bool)
+        or not isinstance(residual_scale, int | float)
+        or not (math.isfinite(residual_scale) and residual_scale > 0)
+    ):
+        raise ConfigError(f"residual_scale={residual_scale!r}: must be a positive number")
 
 
 def check_resumable(saved: dict[str, object], config: TrainRunConfig, where: str) -> None:

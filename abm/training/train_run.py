@@ -1,4 +1,5 @@
-"""A training run on the vectorised market: environment, learner settings, the loop.
+"""A training run on the vectorised market: environment, learner settings, the loop, and
+:func:`train_run`, the whole run of ``p2pvar train`` (the one training path).
 
 The learners (``agents.learning``, torch) are imported inside the functions that need them,
 so this module loads without torch; calling them without it raises the learners' one-line
@@ -9,19 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from abm.config import SimConfig
 from abm.errors import ConfigError
 from abm.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.training.train_config import AlgoName, TrainRunConfig, spread_days
+from abm.training.train_config import AlgoName, TrainRunConfig, check_resumable, spread_days
 from abm.training.vec_env import MarketVecEnv
 from agents.interval import EPISODE_INTERVALS
 
 if TYPE_CHECKING:
     from agents.learning.ea_matd3 import EAMATD3Config
     from agents.learning.matd3 import MATD3Config
+    from agents.learning.networks import Params
 
 #: Learner settings of :class:`TrainRunConfig` passed on to ``MATD3Config`` when given.
 LEARNER_FIELDS = ("updates_per_rollout", "learning_starts", "batch_size", "buffer_size")
@@ -30,22 +33,33 @@ LEARNER_FIELDS = ("updates_per_rollout", "learning_starts", "batch_size", "buffe
 def make_env(config: TrainRunConfig) -> MarketVecEnv:
     """``config.worlds`` worlds of the run's market, on its training and held-out days."""
     market = SimConfig(network=config.network, market=config.market, scenario=config.scenario)
-    env = MarketVecEnv(config.worlds, market)
+    env = MarketVecEnv(
+        config.worlds,
+        market,
+        base_policy=config.base_policy,
+        residual_scale=config.residual_scale,
+    )
     env.train_days = spread_days(TRAIN_DAYS, config.train_days)
     env.test_days = spread_days(TEST_DAYS, config.eval_days)
     return env
 
 
-def learner_config(config: TrainRunConfig) -> MATD3Config | EAMATD3Config:
-    """The learner's settings: its defaults with the run's given values."""
+def learner_config(
+    config: TrainRunConfig, matd3: Mapping[str, Any] | None = None
+) -> MATD3Config | EAMATD3Config:
+    """The learner's settings: its defaults with the run's given values and then the MATD3
+    settings ``matd3`` (any field of ``MATD3Config``, for experiments)."""
     from agents.learning.ea_matd3 import EAMATD3Config
     from agents.learning.evolution import EvolutionConfig
     from agents.learning.matd3 import MATD3Config
 
     given = {name: getattr(config, name) for name in LEARNER_FIELDS}
-    learner = dataclasses.replace(
-        MATD3Config(), **{k: v for k, v in given.items() if v is not None}
-    )
+    known = {f.name for f in dataclasses.fields(MATD3Config)}
+    unknown = sorted(set(matd3 or {}) - known)
+    if unknown:
+        raise ConfigError(f"learner setting {unknown[0]!r}: not a field of MATD3Config")
+    settings = {k: v for k, v in given.items() if v is not None} | dict(matd3 or {})
+    learner = dataclasses.replace(MATD3Config(), **settings)
     if config.algo != AlgoName.EA_MATD3:
         return learner
     evolution = EvolutionConfig()
@@ -75,9 +89,9 @@ def run_training(
     *,
     resume: bool,
     progress: bool,
-) -> list[dict[str, float]]:
+) -> tuple[list[dict[str, float]], Params]:
     """Train (or resume) into ``out_dir``: ``checkpoint.pt``, ``metrics.csv``,
-    ``tensorboard/`` and ``actors/``; return the metrics rows."""
+    ``tensorboard/`` and ``actors/``; return the metrics rows and the trained team."""
     from agents.learning.train import TrainConfig, make_algorithm, train
 
     env = make_env(config)
@@ -91,4 +105,67 @@ def run_training(
         max_wall_s=None if config.minutes is None else 60.0 * config.minutes,
         tensorboard=True,
     )
-    return train(algorithm, env, loop, out_dir, resume=resume)
+    rows = train(algorithm, env, loop, out_dir, resume=resume)
+    return rows, algorithm.policy_team()
+
+
+def train_run(
+    config: TrainRunConfig,
+    out_dir: Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+    summary: bool = True,
+    matd3: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The run ``p2pvar train`` makes: check ``out_dir`` (or, with ``resume``, the run in it),
+    write ``config.json``, train (:func:`run_training`) and, with ``summary``, write
+    ``summary.json`` (:func:`abm.training.run_summary.write_summary`); ``matd3``: MATD3
+    settings beyond the config's (:func:`learner_config`). Returns the figures the command
+    prints."""
+    from abm.out_dir import prepare_out_dir
+    from abm.provenance import write_run_config
+
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite exclude each other")
+    learner = learner_config(config, matd3)  # imports torch: refused here without the extra
+    if resume:
+        check_resume(out_dir, config)
+    else:
+        prepare_out_dir(out_dir, overwrite)
+    write_run_config(out_dir, config, config.seed, command="train", learner=learner)
+    (out_dir / "summary.json").unlink(missing_ok=True)  # a resumed run's is out of date
+    rows, team = run_training(config, learner, out_dir, resume=resume, progress=progress)
+    evaluated = [row for row in rows if "eval_cost" in row]
+    result: dict[str, Any] = {
+        "iterations": int(rows[-1]["iteration"]) if rows else 0,
+        "env_steps": int(rows[-1]["env_steps"]) if rows else 0,
+        "train_s": sum(row["wall_s"] for row in rows),
+        "eval_cost": evaluated[-1]["eval_cost"] if evaluated else float("nan"),
+    }
+    if summary:
+        from abm.training.run_summary import write_summary
+
+        held_out = write_summary(out_dir, config, learner, rows, team)
+        result |= {
+            "held_out_cost_eur": held_out["policy"]["cost_eur"],
+            "tou_cost_eur": held_out["tou"]["cost_eur"],
+            "rule_cost_eur": held_out["rule"]["cost_eur"],
+            "dso_net_eur": held_out["policy"]["dso_net_eur"],
+            "voltage_violations": held_out["policy"]["voltage_violations"],
+        }
+    return result
+
+
+def check_resume(out: Path, config: TrainRunConfig) -> None:
+    """Refuse ``--resume`` of a folder without a checkpoint or with other settings."""
+    from abm.jsonfile import json_object, read_json
+
+    config_path = out / "config.json"
+    for path in (out / "checkpoint.pt", config_path):
+        if not path.is_file():
+            raise ConfigError(f"--resume: {path} not found (no run to resume in --out {out})")
+    doc = json_object(read_json(config_path, "--resume:", ConfigError), str(config_path))
+    saved = json_object(doc.get("config"), f"{config_path}: config")
+    check_resumable(dict(saved), config, str(config_path))

@@ -27,7 +27,8 @@ from abm.training.publication_cache import (
     PublicationCache,
     publication_key,
 )
-from agents.actor import BASE_POLICIES, residual_action
+from abm.training.train_config import check_residual
+from agents.actor import residual_action
 from agents.clearing.batch_matching import match_batch
 from agents.interval import EPISODE_INTERVALS
 from agents.orders import SIDE_BUY, form_orders
@@ -80,10 +81,7 @@ class MarketVecEnv:
         residual_scale: float = 1.0,
     ) -> None:
         cfg = config or SimConfig()
-        if base_policy not in BASE_POLICIES:
-            raise ConfigError(f"base_policy={base_policy!r}: expected one of {BASE_POLICIES}")
-        if not (np.isfinite(residual_scale) and residual_scale > 0):
-            raise ConfigError(f"residual_scale={residual_scale!r}: must be a positive number")
+        check_residual(base_policy, residual_scale)
         self.base_policy = str(base_policy)
         self.residual_scale = float(residual_scale)
         if not isinstance(n_worlds, int) or n_worlds < 1:

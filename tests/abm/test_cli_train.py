@@ -18,13 +18,17 @@ import pytest
 import torch
 
 from abm.cli import main
-from abm.training.train_config import AlgoName
+from abm.provenance import to_jsonable
+from abm.training.train_config import AlgoName, TrainRunConfig
+from abm.training.train_run import learner_config
 from agents.actor import load_actor
 from agents.learning.train import ALGORITHMS, METRIC_COLUMNS
 from tests.abm.test_deploy_equality import assert_same_results
 from tests.abm.test_torch_optional import NO_TORCH
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The committed checkpoint made with the default budget.
+CHECKPOINT = ROOT / "abm" / "data" / "checkpoints" / "ieee33-multi"
 #: A tiny run: 3 iterations, 2 updates each after the first rollout, 1 evaluation day.
 TINY = (
     "--train-days", "2", "--eval-days", "1", "--iterations", "3", "--updates-per-rollout", "2",
@@ -115,23 +119,81 @@ def _check_run(out: Path, algo: str) -> None:
 
 def test_ea_matd3_run_writes_metrics_tensorboard_config_and_actors(ea_run: Path) -> None:
     _check_run(ea_run, "ea-matd3")
+    actors = [load_actor(path) for path in (ea_run / "actors").glob("*.npz")]
+    assert {(a.base_policy, a.residual_scale) for a in actors} == {("tou", 0.1)}
+
+
+def _check_summary(out: Path) -> dict:
+    """``summary.json`` of a run on one held-out day: the team's cost on it equals the run's
+    last ``eval_cost`` (the learners' evaluation, another code path) to 1e-6."""
+    summary = json.loads((out / "summary.json").read_text())
+    last = _metrics(out)["eval_cost"].iloc[-1]
+    assert summary["policy"]["cost_eur"] == pytest.approx(last, rel=1e-6)
+    assert summary["curve"]["eval_cost_last"] == pytest.approx(last, rel=1e-12)
+    for policy in ("policy", "rule", "tou"):
+        assert set(summary[policy]) == {"cost_eur", "dso_net_eur", "voltage_violations"}
+    assert summary["tou"]["cost_eur"] < summary["rule"]["cost_eur"]  # the stronger baseline
+    return summary
+
+
+def test_run_summary_holds_the_team_and_both_baselines(ea_run: Path) -> None:
+    summary = _check_summary(ea_run)
+    assert summary["setup"]["base_policy"] == "tou"
+    # a residual team started near zero: within 1 % of the ToU rule it corrects
+    assert summary["policy"]["cost_eur"] == pytest.approx(summary["tou"]["cost_eur"], rel=0.01)
+
+
+def test_plain_policy_with_empty_base_policy(tmp_path: Path) -> None:
+    out = tmp_path / "plain"
+    assert _train(out, "--base-policy", "", algo="matd3") == 0
+    actors = [load_actor(path) for path in (out / "actors").glob("*.npz")]
+    assert len(actors) == 32 and {a.base_policy for a in actors} == {""}
+    doc = json.loads((out / "config.json").read_text())
+    assert doc["config"]["base_policy"] == ""
+    assert _check_summary(out)["setup"]["base_policy"] == ""
+
+
+def test_defaults_are_the_committed_checkpoints_run() -> None:
+    """``p2pvar train`` with its defaults makes the run of the committed checkpoint: same
+    environment, budget and (resolved) learner settings as its ``summary.json``."""
+    committed = json.loads((CHECKPOINT / "summary.json").read_text())
+    setup, default = committed["setup"], TrainRunConfig()
+    assert (str(default.algo), default.seed) == (committed["algo"], committed["seed"])
+    assert (default.network, str(default.market), default.worlds) == (
+        setup["network"],
+        setup["market"],
+        setup["n_worlds"],
+    )
+    assert (default.base_policy, default.residual_scale) == ("tou", 0.1)
+    assert (default.base_policy, default.residual_scale) == (
+        setup["base_policy"],
+        setup["residual_scale"],
+    )
+    assert (default.iterations, default.eval_every) == (setup["iterations"], setup["eval_every"])
+    assert default.scenario is None and default.train_days is None and default.eval_days is None
+    assert to_jsonable(learner_config(default)) == committed["learner"]
+    assert committed["learner"]["learner"]["updates_per_rollout"] == 50
+    assert committed["learner"]["learner"]["actor_output_init"] == 0.01
+    actor = load_actor(CHECKPOINT / "actors" / "p01.npz")
+    assert (actor.base_policy, actor.residual_scale) == ("tou", 0.1)
 
 
 @pytest.mark.parametrize("algo", ["matd3", pytest.param("maddpg", marks=pytest.mark.slow), "itd3"])
 def test_other_learners_run(tmp_path: Path, algo: str) -> None:
-    assert _train(tmp_path / "run", algo=algo) == 0
+    assert _train(tmp_path / "run", "--no-summary", algo=algo) == 0
     _check_run(tmp_path / "run", algo)
 
 
 def test_time_and_step_budgets_stop_the_run_early(tmp_path: Path) -> None:
     timed = tmp_path / "timed"
-    assert _train(timed, "--minutes", "1e-6", algo="matd3") == 0
+    assert _train(timed, "--minutes", "1e-6", "--no-summary", algo="matd3") == 0
     assert _metrics(timed)["iteration"].tolist() == [1]  # evaluated, checkpointed, exported
     assert _metrics(timed)["eval_cost"].notna().all() and (timed / "actors").is_dir()
-    assert _train(timed, "--minutes", "1e-6", "--resume", algo="matd3") == 0
+    assert _train(timed, "--minutes", "1e-6", "--no-summary", "--resume", algo="matd3") == 0
     assert _metrics(timed)["iteration"].tolist() == [1]  # the time is up: nothing more
     stepped = tmp_path / "stepped"
-    assert _train(stepped, "--env-steps", "50", algo="matd3") == 0  # 48 steps an iteration
+    # 48 steps an iteration
+    assert _train(stepped, "--env-steps", "50", "--no-summary", algo="matd3") == 0
     assert _metrics(stepped)["env_steps"].tolist() == [48, 96]
 
 
@@ -189,6 +251,8 @@ def test_rerun_into_an_earlier_run_refused(ea_run: Path, capsys: pytest.CaptureF
         (["--minutes", "0"], "minutes=0.0 must be a number > 0"),
         (["--iterations", "0"], "iterations=0 must be an integer >= 1"),
         (["--network", "nowhere"], "nowhere"),
+        (["--base-policy", "greedy"], "base_policy='greedy': expected one of ('', 'rule', 'tou')"),
+        (["--residual-scale", "0"], "residual_scale=0.0: must be a positive number"),
     ],
 )
 def test_bad_values_refused_in_one_line(

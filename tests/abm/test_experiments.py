@@ -1,4 +1,4 @@
-"""The experiments' bookkeeping: learner settings, curve summaries and the comparison table."""
+"""The training runs' bookkeeping: learner settings, curve summaries and the comparison table."""
 
 from __future__ import annotations
 
@@ -8,17 +8,26 @@ from pathlib import Path
 
 import pytest
 
+from abm.errors import ConfigError
+from abm.training.experiments import main, write_table
+from abm.training.run_summary import curve_summary
+from abm.training.train_config import AlgoName, TrainRunConfig
+from abm.training.train_run import learner_config
 from agents.learning.ea_matd3 import EAMATD3Config
-from agents.learning.experiments import curve_summary, learner_config, write_table
 from agents.learning.matd3 import MATD3Config
 
 
 def test_learner_settings_replace_the_defaults() -> None:
-    matd3 = learner_config("matd3", {"lr_actor": 3e-4})
+    matd3 = learner_config(TrainRunConfig(algo=AlgoName.MATD3), {"lr_actor": 3e-4})
     assert isinstance(matd3, MATD3Config) and matd3.lr_actor == 3e-4
     assert matd3.batch_size == MATD3Config().batch_size
-    ea = learner_config("ea-matd3", {"batch_size": 64})
-    assert isinstance(ea, EAMATD3Config) and ea.learner.batch_size == 64
+    run = TrainRunConfig(batch_size=32)
+    ea = learner_config(run, {"batch_size": 64, "tau": 0.01})
+    assert isinstance(ea, EAMATD3Config) and (ea.learner.batch_size, ea.learner.tau) == (64, 0.01)
+    plain = learner_config(run)
+    assert isinstance(plain, EAMATD3Config) and plain.learner.batch_size == 32
+    with pytest.raises(ConfigError, match="learner setting 'lr': not a field of MATD3Config"):
+        learner_config(run, {"lr": 1e-3})
 
 
 def test_curve_summary() -> None:
@@ -68,3 +77,30 @@ def test_comparison_table(tmp_path: Path) -> None:
     lines = (tmp_path / "t.md").read_text().splitlines()
     assert len(lines) == 4
     assert lines[3].startswith("| matd3 | 2 | 120.0 ± 14.1 | 110.0 - 130.0 | +20.0 | 100 |")
+
+
+def test_run_is_p2pvar_train_with_learner_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    """``experiments run`` (what ``compare`` starts) trains through ``p2pvar train``'s run,
+    with the extra MATD3 settings, and its summary feeds the table."""
+    monkeypatch.setenv("P2PVAR_CACHE", str(tmp_path / "cache"))
+    tiny = (
+        "--algo", "matd3", "--worlds", "2", "--train-days", "2", "--eval-days", "1",
+        "--iterations", "2", "--updates-per-rollout", "2", "--learning-starts", "24",
+        "--batch-size", "16",
+    )  # fmt: skip
+    out = tmp_path / "runs" / "matd3-s0"
+    main(["run", *tiny, "--learner", '{"lr_actor": 0.0003}', "--out", str(out)])
+    printed = json.loads(capsys.readouterr().out)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["learner"]["lr_actor"] == 0.0003 and summary["setup"]["worlds"] == 2
+    assert printed["held_out_cost_eur"] == summary["policy"]["cost_eur"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["learner"]["lr_actor"] == 0.0003 and config["command"] == "train"
+    csv_path, md_path = str(tmp_path / "t.csv"), str(tmp_path / "t.md")
+    main(["table", str(tmp_path / "runs"), "--csv", csv_path, "--md", md_path])
+    with (tmp_path / "t.csv").open() as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["algo"], row["iterations"]) == ("matd3", "2")
+    assert float(row["cost_eur"]) == summary["policy"]["cost_eur"]
