@@ -33,6 +33,7 @@ def bench_train(
     worlds_per_team: int = WORLDS_PER_TEAM,
     seed: int = 0,
     budget_s: float = TIME_BUDGET_S,
+    torch_threads: int = 1,
 ) -> dict[str, Any]:
     """Environment steps per second (one interval of one world) of a population rollout of
     ``teams`` teams with ``worlds_per_team`` worlds each on
@@ -41,7 +42,9 @@ def bench_train(
     prosumer's actor its own torch module called in turn); and updates per second of the
     MATD3 update of all prosumers beside a loop over prosumers
     (:func:`agents.learning.bench.bench_updates`), with the market's sizes. Every figure and
-    its baseline are timed in alternation in the same run, with one torch thread."""
+    its baseline are timed in alternation in the same run, with ``torch_threads`` torch
+    threads for both (1: as when several runs share the cores; a lone ``p2pvar train`` uses
+    torch's default, one per core)."""
     import torch
 
     from abm.training.vec_env import MarketVecEnv
@@ -52,7 +55,7 @@ def bench_train(
     from agents.learning.rollout import run_episode, team_actions
     from agents.learning.seeding import seeded_generator
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(torch_threads)
     config = SimConfig(network=network, market=market, day_set=DaySet.TRAIN)
     with tempfile.TemporaryDirectory() as tmp:
         cache, days, build_s = fresh_cache(config, n_days, Path(tmp))
@@ -93,6 +96,7 @@ def bench_train(
         "n_agents": env.n_agents,
         "teams": teams,
         "worlds": n_worlds,
+        "torch_threads": torch_threads,
         "cache_build_s": build_s,
         "rollout_env_steps_per_s": rollout.per_s,
         "rollout_env_steps_per_s_loop": rollout_loop.per_s,
@@ -120,12 +124,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--worlds-per-team", type=int, default=WORLDS_PER_TEAM, help="worlds of each team"
     )
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch threads of the batched code and its loop alike (default: 1, as when runs "
+        "share the cores; a lone p2pvar train uses one per core)",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its figures."""
-    check_market_bench_args(args, "teams", "worlds_per_team")
+    check_market_bench_args(args, "teams", "worlds_per_team", "torch_threads")
     import agents.learning  # noqa: F401 - without torch: the one-line install hint
 
     result = bench_train(
@@ -136,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         worlds_per_team=args.worlds_per_team,
         seed=args.seed,
         budget_s=args.seconds,
+        torch_threads=args.torch_threads,
     )
     emit(result, args.json, title="training benchmark (batched beside a per-agent loop)")
     return 0

@@ -23,7 +23,7 @@ def test_bench_train_short_run(capsys: pytest.CaptureFixture[str]) -> None:
     result = json.loads(capsys.readouterr().out)
     for key in KEYS:
         assert result[key] > 0, key
-    assert result["worlds"] == 4 and result["n_agents"] == 32
+    assert result["worlds"] == 4 and result["n_agents"] == 32 and result["torch_threads"] == 1
     assert result["speedup_rollout_vs_loop"] == pytest.approx(
         result["rollout_env_steps_per_s"] / result["rollout_env_steps_per_s_loop"]
     )
@@ -34,7 +34,11 @@ def test_bench_train_short_run(capsys: pytest.CaptureFixture[str]) -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--teams", "0"], "teams must be >= 1, got 0"), (["--seconds", "0"], "seconds must be > 0")],
+    [
+        (["--teams", "0"], "teams must be >= 1, got 0"),
+        (["--seconds", "0"], "seconds must be > 0"),
+        (["--torch-threads", "0"], "torch_threads must be >= 1, got 0"),
+    ],
 )
 def test_bench_train_refuses_bad_values(
     capsys: pytest.CaptureFixture[str], args: list[str], message: str
