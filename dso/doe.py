@@ -68,6 +68,8 @@ DOE_TOL_PU = 1e-13
 N_CANDIDATES = 16
 #: Offsets, as fractions of the bracket, around the interpolated crossing.
 LADDER = np.array([-(10.0**-e) for e in range(1, 9)] + [10.0**-e for e in range(8, 0, -1)])
+#: The uniform grid's candidates as fractions of the bracket, ``(N_CANDIDATES, 1)``.
+_GRID = (np.arange(1, N_CANDIDATES + 1) / N_CANDIDATES)[:, None]
 #: Water-filling passes at most: a pass after the first lets prosumers rise again whose
 #: freezing limit a later rise relieved (limits are not monotone in every injection).
 MAX_PASSES = 4
@@ -416,18 +418,20 @@ class _Side:
         # the feasible point below lo last solved, for a quadratic crossing estimate
         prev, slack_prev = lo.copy(), np.full_like(slack_hi, np.nan)
         grp, cols = self.cons_group, np.arange(self.n_groups)
+        at_c = np.arange(len(grp))
         while active.any():
             width = hi - lo
-            cand = lo + width * (np.arange(1, N_CANDIDATES + 1) / N_CANDIDATES)[:, None]
+            cand = lo + width * _GRID
             cand[-1] = hi
             crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                u_prev = ((prev - lo) / width)[grp]
-            frac = crossing_fraction(slack_prev, slack_lo, slack_hi, u_prev)
-            frac = self.group_min(np.where(crossing, frac, np.inf))
-            ladder = lo + width * (np.minimum(np.maximum(frac, 0.0), 1.0) + LADDER[:, None])
-            ladder = np.minimum(np.maximum(ladder, lo + width * 1e-9), hi)
-            cand = np.where(np.isfinite(frac), ladder, cand)
+            if crossing.any():  # else no branch has a crossing estimate: the uniform grid
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    u_prev = ((prev - lo) / width)[grp]
+                frac = crossing_fraction(slack_prev, slack_lo, slack_hi, u_prev)
+                frac = self.group_min(np.where(crossing, frac, np.inf))
+                ladder = lo + width * (np.minimum(np.maximum(frac, 0.0), 1.0) + LADDER[:, None])
+                ladder = np.minimum(np.maximum(ladder, lo + width * 1e-9), hi)
+                cand = np.where(np.isfinite(frac), ladder, cand)
             cand = np.where(active, cand, lo)
             if zero_point:  # every side: the zero point decides feasibility
                 slack, v = self.slack(self.values(np.vstack([lo, cand])))
@@ -445,7 +449,6 @@ class _Side:
             moved = active & (last_good >= 0)
             row = np.maximum(last_good, 0)
             below = row - 1  # the candidate under the new lo (-1: the old lo)
-            at_c = np.arange(len(grp))
             prev = np.where(moved, np.where(below >= 0, cand[below, cols], lo), prev)
             below_c = np.where(below[grp] >= 0, slack[below[grp], at_c], slack_lo_old)
             slack_prev = np.where(moved[grp], below_c, slack_prev)
@@ -455,7 +458,7 @@ class _Side:
             shrunk = active & has_bad
             row = np.minimum(first_bad, N_CANDIDATES - 1)
             hi = np.where(shrunk, cand[row, cols], hi)
-            slack_hi = np.where(shrunk[grp], slack[row[grp], np.arange(len(grp))], slack_hi)
+            slack_hi = np.where(shrunk[grp], slack[row[grp], at_c], slack_hi)
             # the voltages at hi where its power flow converged: the next candidates start
             # between them and those at lo
             v_hi = np.where(shrunk[self.start_group][:, None, :], self.pick(v, row), v_hi)
