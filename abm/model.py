@@ -92,6 +92,12 @@ class MarketModel(mesa.Model):
             policy = (policies or {}).get(pid) or make_policy(config.policy, rngs[i], self.world, i)
             logic = make_prosumer(self.world, i, policy)
             self.prosumers.append(MessageAgent(self, logic, self.bus.endpoint(pid)))
+        #: Every agent in registration order, as ``self.agents`` iterates them (that AgentSet
+        #: walks weak references, slow in a loop run many times per interval).
+        self.members: list[MessageAgent[ProsumerAgent] | MessageAgent[DSOAgent]] = [
+            self.dso,
+            *self.prosumers,
+        ]
         self.script = config.interval_script()
         self._next_tick = 0
         self.interval = 0
@@ -108,7 +114,7 @@ class MarketModel(mesa.Model):
     # -- phases ------------------------------------------------------------------------------
     def deliver(self) -> None:
         """Let every agent handle its messages until the bus is quiet."""
-        while sum(agent.step() for agent in self.agents) > 0:
+        while sum(agent.step() for agent in self.members) > 0:
             pass
 
     def open(self) -> None:
@@ -170,7 +176,7 @@ class MarketModel(mesa.Model):
     def _message_totals(self) -> dict[str, tuple[int, int, int]]:
         """Per kind, over all agents: messages sent, messages delivered, bytes sent."""
         totals: dict[str, tuple[int, int, int]] = {}
-        for agent in self.agents:
+        for agent in self.members:
             for kind, st in agent.endpoint.counters.kinds.items():
                 sent, recv, nbytes = totals.get(kind, (0, 0, 0))
                 totals[kind] = (sent + st.msgs_sent, recv + st.msgs_recv, nbytes + st.bytes_sent)

@@ -191,10 +191,11 @@ class Action:
         values = np.asarray(vector, dtype=float).reshape(-1)
         if values.shape != (ACTION_DIM,):
             raise InvalidAction(f"action has {values.size} components, expected {ACTION_DIM}")
-        for i, v in enumerate(values):
+        components = values.tolist()  # plain floats: cheaper per element than numpy scalars
+        for i, v in enumerate(components):
             if not math.isfinite(v):
                 raise InvalidAction(f"action[{i}] ({_NAMES[i]}) = {v} is not a finite number")
-        return cls(*np.clip(values, -1.0, 1.0).tolist())
+        return cls(*[min(max(v, -1.0), 1.0) for v in components])
 
     def to_vector(self) -> np.ndarray:
         """The action as a float32 vector."""

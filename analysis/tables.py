@@ -355,9 +355,17 @@ def outcome_columns(table: Table) -> tuple[str, ...]:
     return tuple(c for c in table.column_names if c not in BILL_TOTAL_COLUMNS)
 
 
+#: Field names per outcome dataclass (``dataclasses.fields`` is slow for a per-row call).
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 def outcome_row(outcome: Any) -> dict[str, Any]:
     """The table row of an agent's outcome (a dataclass whose fields are the columns)."""
-    return {f.name: getattr(outcome, f.name) for f in dataclasses.fields(outcome)}
+    kind = type(outcome)
+    names = _FIELD_NAMES.get(kind)
+    if names is None:
+        names = _FIELD_NAMES[kind] = tuple(f.name for f in dataclasses.fields(outcome))
+    return {name: getattr(outcome, name) for name in names}
 
 
 def markdown(table: Table) -> str:

@@ -68,6 +68,8 @@ DOE_TOL_PU = 1e-13
 N_CANDIDATES = 16
 #: Offsets, as fractions of the bracket, around the interpolated crossing.
 LADDER = np.array([-(10.0**-e) for e in range(1, 9)] + [10.0**-e for e in range(8, 0, -1)])
+#: The uniform grid's candidates as fractions of the bracket, ``(N_CANDIDATES, 1)``.
+_GRID = (np.arange(1, N_CANDIDATES + 1) / N_CANDIDATES)[:, None]
 #: Water-filling passes at most: a pass after the first lets prosumers rise again whose
 #: freezing limit a later rise relieved (limits are not monotone in every injection).
 MAX_PASSES = 4
@@ -136,6 +138,77 @@ def _constraints(pf: RadialPowerFlow) -> _Constraints:
     return cached
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """The index and limit arrays of a stage that depend only on the feeder, the prosumers'
+    branches, the number of sides and corners and the limits (read-only, built once)."""
+
+    group: np.ndarray  # (S * n_prosumer,) virtual branch of each virtual prosumer (-1: slack)
+    group_k: np.ndarray  # the same, any branch for the slack bus
+    margin: np.ndarray  # (S * C,) margin of each ordered constraint
+    upper: np.ndarray  # (C,) one side's tightened limits, ordered
+    starts: np.ndarray  # (S * G,) first ordered constraint of each virtual branch
+    cons_group: np.ndarray  # (S * C,) virtual branch of each ordered constraint
+    start_group: np.ndarray  # (S, n_bus) per side and bus, the virtual branch of its start
+    pick_index: tuple[np.ndarray, np.ndarray, np.ndarray]  # side, corner, bus index grids
+
+
+_LAYOUTS: weakref.WeakKeyDictionary[RadialPowerFlow, dict[tuple, _Layout]] = (
+    weakref.WeakKeyDictionary()
+)
+#: Layouts kept per power flow object (different prosumer sets or limits).
+MAX_LAYOUTS = 16
+
+
+def _layout(
+    pf: RadialPowerFlow,
+    cons: _Constraints,
+    group: np.ndarray,
+    n_sides: int,
+    n_corners: int,
+    limits: tuple[float, float, float],
+) -> _Layout:
+    """The cached :class:`_Layout` of a stage (see :class:`_Side` for the virtual layout)."""
+    layouts = _LAYOUTS.setdefault(pf, {})
+    key = (group.tobytes(), n_sides, n_corners, limits)
+    cached = layouts.get(key)
+    if cached is not None:
+        return cached
+    n_p, n_branches = len(group), len(cons.starts)
+    side = np.repeat(np.arange(n_sides), n_p)
+    branch = np.tile(group, n_sides)
+    virtual = np.where(branch >= 0, side * n_branches + branch, -1)
+    vm_min, vm_max, max_loading = limits
+    n_ns, n_line, n_bus = len(pf.non_slack), pf.feeder.n_line, pf.feeder.n_bus
+    n_cons = len(cons.order)
+    # slack = upper - [vm, -vm, loading / 100] per constraint, limits tightened by margin
+    margin = np.repeat([VOLTAGE_MARGIN_PU, LOADING_MARGIN_PERCENT / 100.0], [2 * n_ns, n_line])
+    limit = np.repeat([vm_max, -vm_min, max_loading / 100.0], [n_ns, n_ns, n_line])
+    offsets = np.arange(n_sides)[:, None]
+    bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
+    cached = _Layout(
+        group=virtual,
+        group_k=np.maximum(virtual, 0),
+        margin=np.tile(margin[cons.order], n_sides),
+        upper=(limit - margin)[cons.order],
+        starts=(offsets * n_cons + cons.starts).ravel(),
+        cons_group=(offsets * n_branches + cons.group).ravel(),
+        start_group=offsets * n_branches + bus_branch,
+        pick_index=(
+            np.arange(n_sides)[:, None, None],
+            np.arange(n_corners)[None, :, None],
+            np.arange(n_bus)[None, None, :],
+        ),
+    )
+    for array in (*vars(cached).values(), *cached.pick_index):
+        if isinstance(array, np.ndarray):
+            array.flags.writeable = False  # shared by every stage of this layout
+    if len(layouts) >= MAX_LAYOUTS:
+        layouts.clear()
+    layouts[key] = cached
+    return cached
+
+
 class _Side:
     """Water filling of one stage for fixed inputs: ``S`` independent sides (export and
     import, or q_max and q_min) searched in lockstep, so that every step solves the power
@@ -161,31 +234,21 @@ class _Side:
         """``corners``: base injections ``(S, n_corner, n_bus)`` (pu) each side rises from;
         ``weights``, ``caps``: ``(S, n_prosumer)``; ``directions``: ``(S,)`` complex."""
         n_sides, n_p = caps.shape
-        n_branches = len(cons.starts)
+        n_corners = corners.shape[1]
         self.pf, self.incidence, self.corners = pf, incidence, corners
         self.n_sides, self.n_p = n_sides, n_p
         self.directions = directions / KW_PER_PU
-        side = np.repeat(np.arange(n_sides), n_p)
-        branch = np.tile(group, n_sides)
-        self.group = np.where(branch >= 0, side * n_branches + branch, -1)
         self.weights, self.caps = weights.ravel(), caps.ravel()
-        vm_min, vm_max, max_loading = limits
-        self.vm_min = vm_min
-        n_ns, n_line = len(pf.non_slack), pf.feeder.n_line
-        n_cons = len(cons.order)
-        # slack = upper - [vm, -vm, loading / 100] per constraint, limits tightened by margin
-        margin = np.repeat([VOLTAGE_MARGIN_PU, LOADING_MARGIN_PERCENT / 100.0], [2 * n_ns, n_line])
-        limit = np.repeat([vm_max, -vm_min, max_loading / 100.0], [n_ns, n_ns, n_line])
+        self.vm_min = limits[0]
+        lay = _layout(pf, cons, group, n_sides, n_corners, limits)
+        self.group, self.group_k = lay.group, lay.group_k
         self.order = cons.order
-        self.margin = np.tile(margin[cons.order], n_sides)
-        self.upper = (limit - margin)[cons.order]  # one side's
-        offsets = np.arange(n_sides)[:, None]
-        self.starts = (offsets * n_cons + cons.starts).ravel()
-        self.cons_group = (offsets * n_branches + cons.group).ravel()
+        self.margin, self.upper = lay.margin, lay.upper
+        self.starts, self.cons_group = lay.starts, lay.cons_group
         self.names = cons.names
-        self.n_cons = n_cons
-        self.n_branches = n_branches
-        self.n_groups = n_sides * n_branches
+        self.n_cons = len(cons.order)
+        self.n_branches = len(cons.starts)
+        self.n_groups = n_sides * self.n_branches
         n = len(self.caps)
         self.fixed = np.zeros(n)
         self.frozen = np.zeros(n, dtype=bool)
@@ -195,16 +258,8 @@ class _Side:
         self.frozen_after = np.zeros(n, dtype=int)  # rises before each freeze
         self.why = [""] * n
         self.n_power_flows = 0
-        # per side and bus, the virtual branch whose start voltages the bus takes
-        bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
-        self.start_group = offsets * n_branches + bus_branch  # (S, n_bus)
-        n_corners, n_bus = corners.shape[1:]
-        self._pick_index = (  # side, corner and bus index grids of :meth:`pick`
-            np.arange(n_sides)[:, None, None],
-            np.arange(n_corners)[None, :, None],
-            np.arange(n_bus)[None, None, :],
-        )
-        self.group_k = np.maximum(self.group, 0)  # a prosumer's branch, any for the slack bus
+        self.start_group = lay.start_group
+        self._pick_index = lay.pick_index
         self.v_start: np.ndarray | None = None  # (S, n_corner, n_bus): next power flows' start
 
     # -- evaluation ------------------------------------------------------------------------
@@ -416,18 +471,20 @@ class _Side:
         # the feasible point below lo last solved, for a quadratic crossing estimate
         prev, slack_prev = lo.copy(), np.full_like(slack_hi, np.nan)
         grp, cols = self.cons_group, np.arange(self.n_groups)
+        at_c = np.arange(len(grp))
         while active.any():
             width = hi - lo
-            cand = lo + width * (np.arange(1, N_CANDIDATES + 1) / N_CANDIDATES)[:, None]
+            cand = lo + width * _GRID
             cand[-1] = hi
             crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                u_prev = ((prev - lo) / width)[grp]
-            frac = crossing_fraction(slack_prev, slack_lo, slack_hi, u_prev)
-            frac = self.group_min(np.where(crossing, frac, np.inf))
-            ladder = lo + width * (np.minimum(np.maximum(frac, 0.0), 1.0) + LADDER[:, None])
-            ladder = np.minimum(np.maximum(ladder, lo + width * 1e-9), hi)
-            cand = np.where(np.isfinite(frac), ladder, cand)
+            if crossing.any():  # else no branch has a crossing estimate: the uniform grid
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    u_prev = ((prev - lo) / width)[grp]
+                frac = crossing_fraction(slack_prev, slack_lo, slack_hi, u_prev)
+                frac = self.group_min(np.where(crossing, frac, np.inf))
+                ladder = lo + width * (np.minimum(np.maximum(frac, 0.0), 1.0) + LADDER[:, None])
+                ladder = np.minimum(np.maximum(ladder, lo + width * 1e-9), hi)
+                cand = np.where(np.isfinite(frac), ladder, cand)
             cand = np.where(active, cand, lo)
             if zero_point:  # every side: the zero point decides feasibility
                 slack, v = self.slack(self.values(np.vstack([lo, cand])))
@@ -445,7 +502,6 @@ class _Side:
             moved = active & (last_good >= 0)
             row = np.maximum(last_good, 0)
             below = row - 1  # the candidate under the new lo (-1: the old lo)
-            at_c = np.arange(len(grp))
             prev = np.where(moved, np.where(below >= 0, cand[below, cols], lo), prev)
             below_c = np.where(below[grp] >= 0, slack[below[grp], at_c], slack_lo_old)
             slack_prev = np.where(moved[grp], below_c, slack_prev)
@@ -455,7 +511,7 @@ class _Side:
             shrunk = active & has_bad
             row = np.minimum(first_bad, N_CANDIDATES - 1)
             hi = np.where(shrunk, cand[row, cols], hi)
-            slack_hi = np.where(shrunk[grp], slack[row[grp], np.arange(len(grp))], slack_hi)
+            slack_hi = np.where(shrunk[grp], slack[row[grp], at_c], slack_hi)
             # the voltages at hi where its power flow converged: the next candidates start
             # between them and those at lo
             v_hi = np.where(shrunk[self.start_group][:, None, :], self.pick(v, row), v_hi)

@@ -70,6 +70,7 @@ class _Reduced:
     """
 
     cols: np.ndarray  # positions in the non-slack bus vector
+    inj_bus: np.ndarray  # their bus indices
     z_aug_t: np.ndarray  # (k + 1, k): Z between the ``cols`` buses (transposed), then V_nl
     z_aug_t_single: np.ndarray  # the same in single precision (coarse start of a batch)
     out_aug_t: np.ndarray  # (k + 1, n_out): output map columns (transposed), then out0
@@ -188,7 +189,7 @@ class RadialPowerFlow:
         ``raise_on_failure`` a scenario that does not converge raises
         :class:`PowerFlowDidNotConverge` instead.
         """
-        cols = np.flatnonzero(np.any(s_pu[:, self.non_slack] != 0, axis=0))
+        cols = np.flatnonzero((s_pu != 0).any(axis=0)[self.non_slack])
         arrays, iterations, ok = self._solve(
             s_pu, self._reduced(cols), tol_pu, raise_on_failure, v_start
         )
@@ -207,6 +208,7 @@ class RadialPowerFlow:
             )
             red = _Reduced(
                 cols,
+                self.non_slack[cols],
                 z_aug_t,
                 z_aug_t.astype(np.complex64),
                 np.ascontiguousarray(np.vstack([self._out_t[cols], self._out0])),
@@ -228,7 +230,7 @@ class RadialPowerFlow:
         convergence mask.
         """
         b, n, n_line = len(s_pu), self.feeder.n_bus, self.feeder.n_line
-        inj_bus = self.non_slack[red.cols]
+        inj_bus = red.inj_bus
         v0 = None if v_start is None else v_start[..., inj_bus]
         res = {
             "vm_pu": np.empty((b, n)),
@@ -314,7 +316,10 @@ class RadialPowerFlow:
                 )
                 if coarse > 1:  # else the start was already closer than single precision
                     finite = np.isfinite(v_single).all(axis=1)
-                    v[finite] = v_single[finite]  # a diverged scenario starts afresh
+                    if finite.all():
+                        v[...] = v_single
+                    else:
+                        v[finite] = v_single[finite]  # a diverged scenario starts afresh
             if rows == 1:  # one scenario: vectors (matrix-vector products are cheaper)
                 s_conj, v = s_conj[0], v[0]
             v, step, aug, fine = _contract(s_conj, v, red.z_aug_t, tol_pu, self.max_iter)

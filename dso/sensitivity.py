@@ -12,6 +12,7 @@ The slack bus has 0: its injection is taken by the grid and never enters the lin
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,19 @@ class LossSensitivities:
     loss_kw: np.ndarray  # (...,)
     vm_pu: np.ndarray  # (..., n_bus)
     power_flow: PowerFlowResult
+
+
+#: Per power flow object: ``conj(Z)`` and the adjoint's constant term ``g``, built once.
+_ADJOINT: weakref.WeakKeyDictionary[RadialPowerFlow, tuple[np.ndarray, np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _adjoint_constants(pf: RadialPowerFlow) -> tuple[np.ndarray, np.ndarray]:
+    cached = _ADJOINT.get(pf)
+    if cached is None:
+        cached = _ADJOINT[pf] = (np.conj(pf.z), pf.v_slack * np.conj(pf.slack_current_coeff))
+    return cached
 
 
 def loss_sensitivities(
@@ -56,8 +70,7 @@ def sensitivities_at(
     v_ns = result.v_pu[..., ns]
     v_conj = np.conj(v_ns)
     d = np.conj(s_ns / KW_PER_PU) / (v_conj * v_conj)  # I / conj(V)
-    z_conj = np.conj(pf.z)
-    g = pf.v_slack * np.conj(pf.slack_current_coeff)
+    z_conj, g = _adjoint_constants(pf)
     tol = ADJOINT_RTOL * np.abs(g).max()
     mu = np.broadcast_to(g, d.shape)
     for _ in range(pf.max_iter):

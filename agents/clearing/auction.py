@@ -28,12 +28,15 @@ from agents.clearing.errors import (
 )
 from agents.clearing.matching import Match, match_double_auction, trade_id
 from agents.clearing.protocol import ClearedTrade, ClearingPeer
+from agents.clearing.validation import order_name
 from messaging.messages import Bid, Message, Offer, Outgoing, TradeConfirm
 
 #: Clock ticks of one interval.
 AUCTION_TICKS: tuple[tuple[str, int], ...] = (("clear", 0), ("confirm", 0), ("schedule", 0))
 
 _ORDERS, _CLEARED, _CONFIRMING, _CLOSED = "orders", "cleared", "confirming", "closed"
+#: The order kinds (a tuple: ``Bid | Offer`` would build a union object per message).
+_ORDER_KINDS = (Bid, Offer)
 
 
 class ReplicatedAuction(ClearingPeer):
@@ -61,7 +64,7 @@ class ReplicatedAuction(ClearingPeer):
         return self._offers if isinstance(order, Offer) else self._bids
 
     def _handle(self, msg: Message) -> list[Outgoing]:
-        if isinstance(msg, Bid | Offer):
+        if isinstance(msg, _ORDER_KINDS):
             self._on_order(msg)
             return []
         if isinstance(msg, TradeConfirm):
@@ -72,11 +75,10 @@ class ReplicatedAuction(ClearingPeer):
         raise UnexpectedMessage(f"kind={msg.kind!r} is not part of the replicated auction")
 
     def _on_order(self, order: Bid | Offer) -> None:
-        what = f"{order.kind} seq={order.seq} from {order.sender!r}"
         if self._state != _ORDERS:
-            raise LateMessage(f"{what}: the order book closed at 'clear'")
+            raise LateMessage(f"{order_name(order)}: the order book closed at 'clear'")
         if order.sender in self._bids or order.sender in self._offers:
-            raise DuplicateMessage(f"{what}: one order per sender and interval")
+            raise DuplicateMessage(f"{order_name(order)}: one order per sender and interval")
         self.check_order(order, self.envelopes, self.duration_h)
         self._book(order)[order.sender] = order
 

@@ -42,7 +42,7 @@ from agents.clearing.errors import (
 )
 from agents.clearing.matching import midpoint_price, round_down_kwh, trade_id
 from agents.clearing.protocol import ClearedTrade, ClearingPeer
-from agents.clearing.validation import check_within_envelope
+from agents.clearing.validation import check_within_envelope, order_name
 from messaging.messages import Bid, Message, Offer, Outgoing, Trade, TradeConfirm
 
 #: Request/answer rounds per interval unless configured otherwise.
@@ -266,11 +266,10 @@ class BilateralClearing(ClearingPeer):
     # seller side
 
     def _on_offer(self, offer: Offer) -> None:
-        what = f"Offer seq={offer.seq} from {offer.sender!r}"
         if not self._offers_open:
-            raise LateMessage(f"{what}: offers closed at round 1")
+            raise LateMessage(f"{order_name(offer)}: offers closed at round 1")
         if offer.sender in self._offers:
-            raise DuplicateMessage(f"{what}: one offer per sender and interval")
+            raise DuplicateMessage(f"{order_name(offer)}: one offer per sender and interval")
         self.check_order(offer, self.envelopes, self.duration_h)
         if offer.quantity_kwh > 0:
             self._offers[offer.sender] = offer

@@ -94,13 +94,18 @@ def units_to_kwh(units: int, denominator: int) -> float:
     return value
 
 
+#: The number types an order field may have (a tuple: ``int | float`` would build a union
+#: object on every call, and every peer checks every order).
+_REAL = (int, float)
+
+
 def check_order_values(order: OrderLike, kind: str) -> None:
     """Raise :class:`InvalidOrder` unless quantity is finite and >= 0 and the price is finite."""
     q = order.quantity_kwh
     p = order.limit_price_eur_per_kwh
-    if not (isinstance(q, int | float) and math.isfinite(q) and q >= 0):
+    if not (isinstance(q, _REAL) and math.isfinite(q) and q >= 0):
         raise InvalidOrder(f"{kind} from {order.sender!r}: quantity_kwh={q!r} is not finite >= 0")
-    if not (isinstance(p, int | float) and math.isfinite(p)):
+    if not (isinstance(p, _REAL) and math.isfinite(p)):
         raise InvalidOrder(
             f"{kind} from {order.sender!r}: limit_price_eur_per_kwh={p!r} is not finite"
         )

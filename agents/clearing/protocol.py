@@ -277,9 +277,13 @@ class ClearingPeer:
     ) -> None:
         """Raise unless ``order``'s sender is known and its quantity is inside its envelope."""
         direction: Literal["export", "import"] = "export" if isinstance(order, Offer) else "import"
-        what = f"{order.kind} seq={order.seq}"
         check_within_envelope(
-            order.sender, order.quantity_kwh, direction, envelopes, duration_h, what
+            order.sender,
+            order.quantity_kwh,
+            direction,
+            envelopes,
+            duration_h,
+            lambda: f"{order.kind} seq={order.seq}",
         )
 
     def _open(self, own_order: Bid | Offer | None) -> list[Outgoing]:

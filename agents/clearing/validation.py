@@ -10,7 +10,7 @@ sender without an envelope this interval is not a known prosumer.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Literal
 
 from agents.clearing.errors import InvalidOrder, OutsideEnvelope, UnknownSender
@@ -50,18 +50,29 @@ def check_within_envelope(
     direction: Direction,
     envelopes: Mapping[str, Envelope],
     duration_h: float,
-    what: str,
+    what: str | Callable[[], str],
 ) -> None:
     """Raise :class:`UnknownSender` or :class:`OutsideEnvelope` for ``prosumer``'s quantity.
 
-    ``what`` names the checked message in the error text (e.g. ``"Offer seq=4"``).
+    ``what`` names the checked message in the error text (e.g. ``"Offer seq=4"``), or makes
+    that name: it is formatted only for an error (every peer checks every order).
     """
     envelope = envelopes.get(prosumer)
     if envelope is None:
-        raise UnknownSender(f"{what}: sender={prosumer!r} has no envelope this interval")
+        raise UnknownSender(f"{_text(what)}: sender={prosumer!r} has no envelope this interval")
     limit_kwh = envelope_limit_kwh(envelope, direction, duration_h)
     if quantity_kwh > limit_kwh + ENVELOPE_TOLERANCE_KWH:
         raise OutsideEnvelope(
-            f"{what} from {prosumer!r}: quantity_kwh={quantity_kwh!r} exceeds the {direction} "
-            f"envelope {limit_kwh!r} kWh"
+            f"{_text(what)} from {prosumer!r}: quantity_kwh={quantity_kwh!r} exceeds the "
+            f"{direction} envelope {limit_kwh!r} kWh"
         )
+
+
+def order_name(order: Message) -> str:
+    """An order's name in an error text, e.g. ``"Offer seq=4 from 'p01'"`` (called only for
+    an error: every peer checks every order, so formatting it up front costs)."""
+    return f"{order.kind} seq={order.seq} from {order.sender!r}"
+
+
+def _text(what: str | Callable[[], str]) -> str:
+    return what if isinstance(what, str) else what()
