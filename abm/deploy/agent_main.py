@@ -84,9 +84,14 @@ def _run_dso(
     # The relay gets its own context (its own I/O thread): forwarding for every agent must
     # not starve the DSO's own connection, nor the DSO's work the relay's heartbeats.
     relay_context = zmq.Context(io_threads=RELAY_IO_THREADS)
-    relay = Relay(spec.relay, keys=keys, agents=spec.agents, context=relay_context).start()
+    # The DSO is the relay's clock: the prosumers' broadcasts (orders) reach every agent
+    # as one batch frame just before the DSO's next message (its next Phase).
+    relay = Relay(
+        spec.relay, keys=keys, agents=spec.agents, context=relay_context, clock=DSO_ID
+    ).start()
     try:
-        link = AgentLink(DSO_ID, entry, keys, spec.options.join_timeout_ms)
+        # The DSO reads no peer broadcasts (orders): only what is sent to it.
+        link = AgentLink(DSO_ID, entry, keys, spec.options.join_timeout_ms, broadcasts=False)
         try:
             writer.write(_start_record(entry, link))
             clock = DsoClock(

@@ -44,10 +44,16 @@ class AgentLink:
     """One agent process's endpoint with guard, control sequence numbers and timers."""
 
     def __init__(
-        self, agent_id: str, entry: AgentEntry, keys: KeyStore | None, connect_timeout_ms: int
+        self,
+        agent_id: str,
+        entry: AgentEntry,
+        keys: KeyStore | None,
+        connect_timeout_ms: int,
+        *,
+        broadcasts: bool = True,
     ) -> None:
         self.agent_id = agent_id
-        self.transport = _connect(agent_id, entry, keys, connect_timeout_ms)
+        self.transport = _connect(agent_id, entry, keys, connect_timeout_ms, broadcasts)
         self.guard = InboundGuard()
         self._window: int | None = None
         self._refusals: Counter[str] = Counter()
@@ -152,7 +158,7 @@ class AgentLink:
 
 
 def _connect(
-    agent_id: str, entry: AgentEntry, keys: KeyStore | None, timeout_ms: int
+    agent_id: str, entry: AgentEntry, keys: KeyStore | None, timeout_ms: int, broadcasts: bool
 ) -> ZmqTransport:
     deadline = time.monotonic() + timeout_ms / 1000
     while True:
@@ -163,6 +169,7 @@ def _connect(
                 entry.endpoints,
                 keys=keys,
                 connect_timeout_ms=max(1, min(left_ms, CONNECT_TIMEOUT_MS)),
+                broadcasts=broadcasts,
             )
         except TransportTimeout:
             if time.monotonic() >= deadline:

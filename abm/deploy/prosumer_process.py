@@ -62,6 +62,7 @@ class ProsumerLoop:
         self.writer = writer
         self.fault = fault
         self.agent_id = agent.agent_id
+        self.script = spec.sim.interval_script()
         #: Whether this process takes part in the current interval (None: not known yet).
         self.member: bool | None = False
         self.interval = -1
@@ -125,7 +126,7 @@ class ProsumerLoop:
 
     def _join(self) -> None:
         seq = self.link.next_control_seq()
-        self.link.send(None, Join(self.agent_id, 0, seq))
+        self.link.send(DSO_ID, Join(self.agent_id, 0, seq))
 
     def _resync(self) -> None:
         """The connection to the relay dropped: messages may be lost, so start afresh.
@@ -165,7 +166,7 @@ class ProsumerLoop:
         if self.member is False or self._inject_fault(msg.interval, msg.phase):
             return
         self._handle(msg)
-        if msg.phase != "open":
+        if msg.phase != "open" and self.script.acked((msg.phase, msg.round)):
             seq = self.link.next_control_seq()
             ack = PhaseAck(self.agent_id, msg.interval, seq, msg.phase, msg.round)
             self.link.send(DSO_ID, ack)
