@@ -41,7 +41,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
@@ -300,6 +300,11 @@ class Relay:
             self.stats.dropped_unknown_recipient += 1
             log.warning("relay: dropped a message from %r to unknown %r", origin, to)
 
+    @property
+    def held_broadcasts(self) -> int:
+        """Broadcasts held for the clock's next message."""
+        return len(self._held)
+
     def _hold(self, origin: bytes, body: bytes) -> None:
         """Hold a broadcast until the clock's next message (see the class docstring)."""
         size = item_bytes(origin, body)
@@ -515,7 +520,7 @@ class ZmqTransport:
     def _drain_monitor(self) -> None:
         """Count the downstream connection's drops noticed since the last look."""
         monitor = self._monitor
-        while monitor.get(zmq.EVENTS) & zmq.POLLIN:  # cheaper than a refused receive
+        while cast(int, monitor.get(zmq.EVENTS)) & zmq.POLLIN:  # cheaper than a refused recv
             recv_monitor_message(monitor)
             self.link_drops += 1
 

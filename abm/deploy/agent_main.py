@@ -86,8 +86,9 @@ def _run_dso(
     relay_context = zmq.Context(io_threads=RELAY_IO_THREADS)
     # The DSO is the relay's clock: the prosumers' broadcasts (orders) reach every agent
     # as one batch frame just before the DSO's next message (its next Phase).
+    relay_clock = DSO_ID if spec.options.batch_broadcasts else None
     relay = Relay(
-        spec.relay, keys=keys, agents=spec.agents, context=relay_context, clock=DSO_ID
+        spec.relay, keys=keys, agents=spec.agents, context=relay_context, clock=relay_clock
     ).start()
     try:
         # The DSO reads no peer broadcasts (orders): only what is sent to it.

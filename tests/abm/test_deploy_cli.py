@@ -165,8 +165,13 @@ def test_bench_deploy_smoke(tmp_path):
     for protocol in ("auction", "bilateral"):
         figures = result[protocol]
         for key in ("interval_ms_ipc", "interval_ms_tcp", "interval_ms_inprocess",
-                    "msgs_per_interval", "bytes_per_interval"):  # fmt: skip
+                    "interval_ms_ipc_unbatched", "msgs_per_interval", "bytes_per_interval",
+                    "frames_per_interval"):  # fmt: skip
             assert figures[key] > 0, (protocol, key)
+        # the orders reach each peer batched: fewer frames than messages received
+        assert figures["frames_per_interval"] < figures["deliveries_per_interval"], protocol
+        unbatched = figures["frames_per_interval_unbatched"]
+        assert figures["frames_per_interval"] <= unbatched, protocol
     for key in ("interval_ms_ipc", "interval_ms_tcp", "interval_ms_inprocess",
                 "msgs_per_interval", "bytes_per_interval"):  # fmt: skip
         assert result[key] == result["auction"][key], key
