@@ -1,11 +1,12 @@
 """The main loop of a prosumer process: the sans-IO agent behind a ZeroMQ link.
 
-The process publishes its ``Join`` once the first message from the DSO has arrived (the
-DSO publishes heartbeats while it waits): from then on the DSO's subscription is known to
-be live, so the ``Join`` cannot be lost to a late subscriber. The loop feeds every accepted
+The process sends the DSO its ``Join`` once the first message from the DSO has arrived (the
+DSO publishes heartbeats while it waits): from then on the DSO is known to be connected to
+the relay, so the ``Join`` cannot be lost. The loop feeds every accepted
 message to :meth:`agents.prosumer.ProsumerAgent.handle` and sends what it returns; after
-handling each ``Phase`` (but ``open``) it sends the DSO a ``PhaseAck`` of that tick so the
-DSO's clock can end the phase as soon as every live prosumer is done. Membership of an
+handling each ``Phase`` (but ``open`` and the script's silent ticks) it sends the DSO a
+``PhaseAck`` of that tick so the DSO's clock can end the phase as soon as every live
+prosumer is done. Membership of an
 interval is read from the DSO's envelopes: a prosumer takes part in interval ``t`` only if
 its own row of the ``Envelopes`` table arrived after ``Phase(open, t)`` (the DSO's table
 holds the rows of admitted prosumers only); otherwise it sits the interval out and sends
