@@ -153,6 +153,10 @@ class Relay:
     broadcast sent before the clock's message thus reaches every agent before it, in one
     frame instead of one per broadcast; a directed message may overtake its sender's
     earlier broadcasts.
+
+    With ``local`` (a name) and no keys the relay also binds in-process endpoints
+    (:attr:`local_endpoints`): an agent of the relay's own process connects there through
+    the relay's context, and its messages skip the sockets and I/O threads of the others.
     """
 
     def __init__(
@@ -163,6 +167,7 @@ class Relay:
         agents: Iterable[str] | None = None,
         context: zmq.Context | None = None,
         clock: str | None = None,
+        local: str | None = None,
     ) -> None:
         if keys is None and not endpoints.is_loopback:
             raise SecurityError(
@@ -204,6 +209,12 @@ class Relay:
             self.close()
             raise TransportError(f"relay bind: {exc}") from None
         self.endpoints = RelayEndpoints(_last_endpoint(self._router), _last_endpoint(self._pub))
+        #: In-process endpoints (``local``, without keys) for an agent in the relay's process.
+        self.local_endpoints: RelayEndpoints | None = None
+        if local is not None and keys is None:
+            self.local_endpoints = RelayEndpoints.inproc(local)
+            self._router.bind(self.local_endpoints.upstream)
+            self._pub.bind(self.local_endpoints.downstream)
 
     def serve(self) -> None:
         """Forward messages until :meth:`stop` is called (from another thread)."""

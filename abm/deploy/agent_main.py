@@ -88,11 +88,20 @@ def _run_dso(
     # as one batch frame just before the DSO's next message (its next Phase).
     relay_clock = DSO_ID if spec.options.batch_broadcasts else None
     relay = Relay(
-        spec.relay, keys=keys, agents=spec.agents, context=relay_context, clock=relay_clock
+        spec.relay,
+        keys=keys,
+        agents=spec.agents,
+        context=relay_context,
+        clock=relay_clock,
+        local=f"p2pvar-dso-{os.getpid()}",
     ).start()
     try:
-        # The DSO reads no peer broadcasts (orders): only what is sent to it.
-        link = AgentLink(DSO_ID, entry, keys, spec.options.join_timeout_ms, broadcasts=False)
+        # The DSO reads no peer broadcasts (orders), only what is sent to it; without keys
+        # it reaches the relay in-process (no socket, no I/O thread in between).
+        local = None if relay.local_endpoints is None else (relay.local_endpoints, relay_context)
+        link = AgentLink(
+            DSO_ID, entry, keys, spec.options.join_timeout_ms, broadcasts=False, local=local
+        )
         try:
             writer.write(_start_record(entry, link))
             clock = DsoClock(
