@@ -11,7 +11,10 @@ The relay forwards a directed message on the recipient's topic (``<id>\\0``) and
 on the broadcast topic, stamping the origin (the routing id, which under CURVE it checks
 against the authenticated ``User-Id``). Each agent subscribes to its own topic and the
 broadcast topic, so all its messages arrive over one connection in the relay's order:
-FIFO per sender across directed and broadcast messages, as on the in-memory bus.
+FIFO per sender across directed and broadcast messages, as on the in-memory bus. A relay
+with a clock (the deployment's DSO) holds the other agents' broadcasts until the clock's
+next message and then sends them as one batch frame (:mod:`messaging.batch`): they still
+arrive before that message, but a sender's directed message may overtake its broadcasts.
 
 Endpoints join with a hello handshake (retried until the relay's welcome arrives on the
 agent's topic), so nothing sent to a joined agent is lost to a late subscription. The
