@@ -3,7 +3,7 @@
 Per interval (phases opened by the DSO clock, see ``docs/protocol.md``):
 
 1. ``Phase(open)``: start the interval; then the ``Envelopes`` table (public, one row per
-   prosumer) and ``VarPrice`` for the own bus arrive.
+   prosumer) and the ``VarPrices`` table (public, one row per prosumer bus) arrive.
 2. ``Phase(orders)``: observe, ask the policy, project the action onto a feasible plan
    (:func:`agents.plan.plan_interval`), start the clearing protocol with the own order.
 3. ``Phase(clear)`` / ``Phase(confirm)`` and peer messages: handled by the clearing protocol.
@@ -51,7 +51,7 @@ from messaging.messages import (
     Settlement,
     Trade,
     TradeConfirm,
-    VarPrice,
+    VarPrices,
 )
 
 #: Message kinds handled by the clearing protocol (it checks interval, sender and replay).
@@ -129,7 +129,7 @@ class ProsumerAgent:
             Error: self._on_error,
             Phase: self._on_phase,
             Envelopes: self._on_envelopes,
-            VarPrice: self._on_var_price,
+            VarPrices: self._on_var_prices,
             Settlement: self._on_settlement,
             Absent: self._on_absent,
             **dict.fromkeys(MARKET_KINDS, self._on_market),
@@ -159,11 +159,12 @@ class ProsumerAgent:
         self.envelopes = msg.by_prosumer()
         return []
 
-    def _on_var_price(self, msg: VarPrice) -> list[Outgoing]:
+    def _on_var_prices(self, msg: VarPrices) -> list[Outgoing]:
         if msg.interval != self.interval or msg.sender != DSO_ID:
             return self._refuse(msg, self._why_not_current(msg))
-        if msg.bus == self.bus:
-            self.var_price_eur_per_kvarh = msg.price_eur_per_kvarh
+        for bus, price in msg.rows:
+            if bus == self.bus:
+                self.var_price_eur_per_kvarh = price
         return []
 
     def _on_absent(self, msg: Absent) -> list[Outgoing]:

@@ -223,7 +223,14 @@ _LATENCY = _cols(
     ("latency_us_max", "µs", "largest latency, send to receive"),
 )
 _COUNTS = (
-    *MESSAGES.columns[2:],
+    *MESSAGES.columns[2:4],
+    Column(
+        "frames",
+        "",
+        "ZeroMQ frames received: a message alone counts once, a batch of broadcasts "
+        "(kind `Batch`) once for all its messages",
+    ),
+    *MESSAGES.columns[4:],
     Column("bytes_recv", "B", "wire size of the received messages"),
     Column("rejected", "", "frames refused on receipt"),
 )

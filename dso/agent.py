@@ -2,12 +2,12 @@
 
 Each interval the driver (Mesa model or the DSO's own process) calls, in order:
 :meth:`DSOAgent.open_interval` (``Phase(open)``, the public ``Envelopes`` table of every
-prosumer, ``VarPrice`` to each prosumer's bus), :meth:`DSOAgent.phase` for each market phase, feeds
-received ``Schedule`` messages to :meth:`DSOAgent.handle`, then :meth:`DSOAgent.settle`
-(an ``Absent`` broadcast for every prosumer without a schedule, AC power flow on the
-scheduled injections, ``Settlement`` to every prosumer). A driver that learns earlier that
-a prosumer is gone calls :meth:`DSOAgent.mark_absent` at once. The DSO has
-perfect forecasts of loads and PV (documented in ``docs/protocol.md``).
+prosumer, the public ``VarPrices`` table of every prosumer bus), :meth:`DSOAgent.phase`
+for each market phase, feeds received ``Schedule`` messages to :meth:`DSOAgent.handle`,
+then :meth:`DSOAgent.settle` (an ``Absent`` broadcast for every prosumer without a
+schedule, AC power flow on the scheduled injections, ``Settlement`` to every prosumer). A
+driver that learns earlier that a prosumer is gone calls :meth:`DSOAgent.mark_absent` at
+once. The DSO has perfect forecasts of loads and PV (documented in ``docs/protocol.md``).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from messaging.messages import (
     Phase,
     Schedule,
     Settlement,
-    VarPrice,
+    VarPrices,
 )
 from messaging.messages import (
     Envelopes as EnvelopesMessage,
@@ -228,9 +228,9 @@ class DSOAgent:
             (None, EnvelopesMessage(DSO_ID, t, self._next_seq(), rows)),
         ]
         if self.var_market:
-            for pid, bus in zip(fc.prosumer_ids, fc.prosumer_bus, strict=True):
-                price = float(self.var_price[bus])
-                out.append((pid, VarPrice(DSO_ID, t, self._next_seq(), int(bus), price)))
+            buses = sorted({int(bus) for bus in fc.prosumer_bus})
+            prices = tuple((bus, float(self.var_price[bus])) for bus in buses)
+            out.append((None, VarPrices(DSO_ID, t, self._next_seq(), prices)))
         return out
 
     def _phase_msg(self, name: str, round_: int = 0) -> Phase:

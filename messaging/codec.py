@@ -111,7 +111,8 @@ def _plain_test(spec: FieldSpec, var: str, env: dict[str, Any]) -> str:
     if spec.base is bool:
         return f"type({var}) is bool"
     if spec.base is tuple:
-        return f"{var}_spec.problem({var}) is None"
+        env[f"{var}_table"] = _compile_plain_table(spec)
+        return f"{var}_table({var})"
     if spec.choices is not None:
         return f"(type({var}) is str and {var} in {var}_spec.choices)"
     if spec.pattern is not None:
@@ -135,6 +136,22 @@ def _compile_plain_check(specs: tuple[tuple[str, FieldSpec], ...]) -> Callable[.
     source = f"def plain(values):\n    {', '.join(names)}, = values\n    return {tests}\n"
     exec(source, env)
     return env["plain"]
+
+
+def _compile_plain_table(spec: FieldSpec) -> Callable[[Any], bool]:
+    """The plain test of a table: a tuple of rows, each plainly valid, keys unique."""
+    row_plain = _compile_plain_check(spec.columns)
+    width = len(spec.columns)
+
+    def plain(rows: Any) -> bool:
+        return (
+            type(rows) is tuple
+            and len(rows) <= MAX_TABLE_ROWS
+            and all(type(row) is tuple and len(row) == width and row_plain(row) for row in rows)
+            and len({row[0] for row in rows}) == len(rows)
+        )
+
+    return plain
 
 
 class _Codec:
@@ -323,9 +340,10 @@ def _decode_payload(codec: _Codec, payload: bytes) -> Message:
     for i, _ in codec.table_positions:  # msgpack arrays arrive as lists: rows are tuples
         if type(values[i]) is list:
             values[i] = tuple(tuple(r) if type(r) is list else r for r in values[i])
-    if not _check(codec, values):
-        for i in codec.float_positions:
-            values[i] = float(values[i])
+    if _check(codec, values):
+        return codec.cls(*values)
+    for i in codec.float_positions:
+        values[i] = float(values[i])
     for i, is_float in codec.table_positions:  # the table check accepts ints in float columns
         values[i] = tuple(
             tuple(float(c) if f else c for f, c in zip(is_float, row, strict=True))

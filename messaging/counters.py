@@ -86,12 +86,21 @@ class LatencyHistogram:
 class KindStats:
     """Counts of one message kind at one agent."""
 
-    __slots__ = ("bytes_recv", "bytes_sent", "latency", "msgs_recv", "msgs_sent", "rejected")
+    __slots__ = (
+        "bytes_recv",
+        "bytes_sent",
+        "frames_recv",
+        "latency",
+        "msgs_recv",
+        "msgs_sent",
+        "rejected",
+    )
 
     def __init__(self) -> None:
         self.msgs_sent = 0
         self.bytes_sent = 0
         self.msgs_recv = 0
+        self.frames_recv = 0
         self.bytes_recv = 0
         self.rejected = 0
         self.latency = LatencyHistogram()
@@ -101,8 +110,10 @@ class Counters:
     """Overhead counters of one agent's endpoint, per message kind.
 
     A publish counts once as sent (it leaves the sender once) and once as received at
-    every recipient. ``rejected`` counts received frames that failed decoding or
-    validation (kind ``"?"`` when the kind itself could not be read).
+    every recipient. ``rejected`` counts received messages that failed decoding or
+    validation (kind ``"?"`` when the kind itself could not be read). ``frames_recv`` counts
+    the frames that arrived: a message alone in its frame counts under its kind, a batch of
+    several messages once under its own kind (its messages count as received, not as frames).
     """
 
     def __init__(self, agent_id: str) -> None:
@@ -121,19 +132,28 @@ class Counters:
         stats.msgs_sent += 1
         stats.bytes_sent += nbytes
 
-    def count_received(self, kind: str, nbytes: int, latency_ns: int | None) -> None:
-        """One message of ``kind`` arrived ``latency_ns`` after its send (``None``: not timed)."""
+    def count_received(
+        self, kind: str, nbytes: int, latency_ns: int | None, *, framed: bool = True
+    ) -> None:
+        """One message of ``kind`` arrived ``latency_ns`` after its send (``None``: not timed);
+        ``framed``: in a frame of its own (not an item of a batch)."""
         stats = self._stats(kind)
         stats.msgs_recv += 1
+        stats.frames_recv += framed
         stats.bytes_recv += nbytes
         if latency_ns is not None:
             stats.latency.record(latency_ns)
 
-    def count_rejected(self, kind: str | None, nbytes: int) -> None:
+    def count_rejected(self, kind: str | None, nbytes: int, *, framed: bool = True) -> None:
         """A received message was refused (its bytes still count as received)."""
         stats = self._stats(kind or "?")
         stats.rejected += 1
+        stats.frames_recv += framed
         stats.bytes_recv += nbytes
+
+    def count_frame(self, kind: str) -> None:
+        """A frame of ``kind`` arrived that is not itself a message (a batch)."""
+        self._stats(kind).frames_recv += 1
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per kind: agent, kind, msgs/bytes sent/received, rejected, latency (us)."""
@@ -146,6 +166,7 @@ class Counters:
                 "msgs_sent": stats.msgs_sent,
                 "bytes_sent": stats.bytes_sent,
                 "msgs_recv": stats.msgs_recv,
+                "frames_recv": stats.frames_recv,
                 "bytes_recv": stats.bytes_recv,
                 "rejected": stats.rejected,
                 "latency_us_mean": _us(stats.latency.mean_ns()),

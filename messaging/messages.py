@@ -264,13 +264,21 @@ class Envelopes(Message):
         return dataclasses.replace(self, rows=kept)
 
 
+#: Columns of a :class:`VarPrices` row: a bus and its indicative Var price.
+VAR_PRICE_COLUMNS: tuple[tuple[str, FieldSpec], ...] = (
+    ("bus", _int(0, MAX_BUS)),
+    ("price_eur_per_kvarh", _float(-MAX_PRICE_EUR_PER_KVARH, MAX_PRICE_EUR_PER_KVARH)),
+)
+VarPriceRows = Annotated[tuple[tuple[int, float], ...], FieldSpec(tuple, columns=VAR_PRICE_COLUMNS)]
+
+
 @message_kind
 @dataclass(frozen=True, slots=True)
-class VarPrice(Message):
-    """Indicative Var support price at a bus for one interval (negative: injection charged)."""
+class VarPrices(Message):
+    """Indicative Var support prices of one interval, one row per bus with prosumers (a
+    public broadcast; negative: injection would be charged)."""
 
-    bus: BusIndex
-    price_eur_per_kvarh: SignedPriceEurPerKvarh
+    rows: VarPriceRows
 
 
 @message_kind

@@ -11,7 +11,10 @@ The relay forwards a directed message on the recipient's topic (``<id>\\0``) and
 on the broadcast topic, stamping the origin (the routing id, which under CURVE it checks
 against the authenticated ``User-Id``). Each agent subscribes to its own topic and the
 broadcast topic, so all its messages arrive over one connection in the relay's order:
-FIFO per sender across directed and broadcast messages, as on the in-memory bus.
+FIFO per sender across directed and broadcast messages, as on the in-memory bus. A relay
+with a clock (the deployment's DSO) holds the other agents' broadcasts until the clock's
+next message and then sends them as one batch frame (:mod:`messaging.batch`): they still
+arrive before that message, but a sender's directed message may overtake its broadcasts.
 
 Endpoints join with a hello handshake (retried until the relay's welcome arrives on the
 agent's topic), so nothing sent to a joined agent is lost to a late subscription. The
@@ -37,14 +40,16 @@ import math
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from messaging.batch import BATCH_ORIGIN, EMPTY_BATCH_BYTES, item_bytes, pack_batch, unpack_batch
 from messaging.codec import MAX_FRAME_BYTES, decode_frame, encode
 from messaging.counters import Counters
 from messaging.endpoints import RelayEndpoints
@@ -92,6 +97,8 @@ HANDSHAKE_FAILED_EVENTS = (
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 )
 
+#: Counter kind of batch frames (their messages count under their own kinds).
+BATCH_KIND = "Batch"
 TOPIC_END = b"\x00"
 BROADCAST = b"*"
 BROADCAST_TOPIC = BROADCAST + TOPIC_END
@@ -127,6 +134,10 @@ class RelayStats:
     disconnects: int = 0
     #: Failed handshakes: CURVE authentication refused, wrong server key, not ZMTP.
     handshake_failures: int = 0
+    #: Frames refused because their origin is the batch marker (no agent may send as it).
+    refused_origin: int = 0
+    #: Batch frames released (each carries several held broadcasts, counted in ``published``).
+    batches: int = 0
 
 
 class Relay:
@@ -137,6 +148,18 @@ class Relay:
     agents (only ``agents`` when given: the run's own); binding tcp beyond loopback without
     keys raises :class:`SecurityError`. Run it with :meth:`serve` (blocking) or
     :meth:`start` (a daemon thread), end it with :meth:`close`.
+
+    With a ``clock`` (an agent id: the deployment's DSO) the relay holds every other agent's
+    broadcasts and releases them, in arrival order, just before it forwards the clock's next
+    message (or when the next one would not fit a batch): as one batch frame
+    (:mod:`messaging.batch`) on the broadcast topic, or alone when only one is held. Every
+    broadcast sent before the clock's message thus reaches every agent before it, in one
+    frame instead of one per broadcast; a directed message may overtake its sender's
+    earlier broadcasts.
+
+    With ``local`` (a name) and no keys the relay also binds in-process endpoints
+    (:attr:`local_endpoints`): an agent of the relay's own process connects there through
+    the relay's context, and its messages skip the sockets and I/O threads of the others.
     """
 
     def __init__(
@@ -146,6 +169,8 @@ class Relay:
         keys: KeyStore | None = None,
         agents: Iterable[str] | None = None,
         context: zmq.Context | None = None,
+        clock: str | None = None,
+        local: str | None = None,
     ) -> None:
         if keys is None and not endpoints.is_loopback:
             raise SecurityError(
@@ -156,6 +181,9 @@ class Relay:
         self.stats = RelayStats()
         self.members: set[bytes] = set()
         self._secure = keys is not None
+        self._clock = None if clock is None else clock.encode("ascii")
+        self._held: list[tuple[bytes, bytes]] = []
+        self._held_bytes = EMPTY_BATCH_BYTES
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._auth: KeyStoreAuthenticator | None = None
@@ -184,6 +212,12 @@ class Relay:
             self.close()
             raise TransportError(f"relay bind: {exc}") from None
         self.endpoints = RelayEndpoints(_last_endpoint(self._router), _last_endpoint(self._pub))
+        #: In-process endpoints (``local``, without keys) for an agent in the relay's process.
+        self.local_endpoints: RelayEndpoints | None = None
+        if local is not None and keys is None:
+            self.local_endpoints = RelayEndpoints.inproc(local)
+            self._router.bind(self.local_endpoints.upstream)
+            self._pub.bind(self.local_endpoints.downstream)
 
     def serve(self) -> None:
         """Forward messages until :meth:`stop` is called (from another thread)."""
@@ -259,6 +293,15 @@ class Relay:
                 log.warning("relay: refused frames from %r authenticated as %r", frames[0], user_id)
                 return
         origin, to, body = frames
+        if origin == BATCH_ORIGIN:  # receivers would take its broadcasts for a batch
+            self.stats.refused_origin += 1
+            return
+        if self._clock is not None:
+            if origin == self._clock:
+                self._release()
+            elif to == BROADCAST:
+                self._hold(origin, body)
+                return
         if to == BROADCAST:
             self._pub.send_multipart([BROADCAST_TOPIC, origin, body])
             self.stats.published += 1
@@ -270,6 +313,37 @@ class Relay:
         else:
             self.stats.dropped_unknown_recipient += 1
             log.warning("relay: dropped a message from %r to unknown %r", origin, to)
+
+    @property
+    def held_broadcasts(self) -> int:
+        """Broadcasts held for the clock's next message."""
+        return len(self._held)
+
+    def _hold(self, origin: bytes, body: bytes) -> None:
+        """Hold a broadcast until the clock's next message (see the class docstring)."""
+        size = item_bytes(origin, body)
+        if self._held_bytes + size > MAX_FRAME_BYTES:
+            self._release()  # the batch is full
+            if EMPTY_BATCH_BYTES + size > MAX_FRAME_BYTES:  # too large to share a batch
+                self._pub.send_multipart([BROADCAST_TOPIC, origin, body])
+                self.stats.published += 1
+                return
+        self._held.append((origin, body))
+        self._held_bytes += size
+
+    def _release(self) -> None:
+        """Forward the held broadcasts: one batch frame, or the frame alone if only one."""
+        held = self._held
+        if not held:
+            return
+        if len(held) == 1:
+            self._pub.send_multipart([BROADCAST_TOPIC, *held[0]])
+        else:
+            self._pub.send_multipart([BROADCAST_TOPIC, BATCH_ORIGIN, pack_batch(held)])
+            self.stats.batches += 1
+        self.stats.published += len(held)
+        self._held = []
+        self._held_bytes = EMPTY_BATCH_BYTES
 
     def _control(self, origin: bytes, verb: bytes) -> None:
         if verb == HELLO:
@@ -324,7 +398,8 @@ class ZmqTransport:
     Joins on construction (raises :class:`TransportTimeout` if the relay does not answer
     within ``connect_timeout_ms``). Not thread-safe: use it from one thread. For
     ``inproc://`` pass the relay's ``context``. With ``keys`` it authenticates as
-    ``agent_id`` with that agent's key pair.
+    ``agent_id`` with that agent's key pair. ``broadcasts=False``: receive only messages
+    directed to this agent (the deployment's DSO needs none of the peers' broadcasts).
     """
 
     def __init__(
@@ -335,6 +410,7 @@ class ZmqTransport:
         keys: KeyStore | None = None,
         context: zmq.Context | None = None,
         connect_timeout_ms: int = CONNECT_TIMEOUT_MS,
+        broadcasts: bool = True,
     ) -> None:
         if type(agent_id) is not str or not AGENT_ID_PATTERN.fullmatch(agent_id):
             raise TransportError(f"agent_id={agent_id!r}: not a valid agent id")
@@ -345,6 +421,8 @@ class ZmqTransport:
         self._rcvtimeo = -1
         self._recipients: dict[str, bytes] = {}
         self._muted: set[bytes] = set()
+        #: ``(origin, frame)`` items of a received batch not handed out yet.
+        self._batched: deque[tuple[bytes, bytes]] = deque()
         context = context or zmq.Context.instance()
         self._dealer = _configure(context.socket(zmq.DEALER))
         self._dealer.routing_id = self._id
@@ -358,7 +436,8 @@ class ZmqTransport:
             if keys is not None:
                 make_client(self._dealer, keys, agent_id)
                 make_client(self._sub, keys, agent_id)
-            self._sub.subscribe(BROADCAST_TOPIC)
+            if broadcasts:
+                self._sub.subscribe(BROADCAST_TOPIC)
             self._sub.subscribe(self._id + TOPIC_END)
             self._sub.connect(endpoints.downstream)
             self._dealer.connect(endpoints.upstream)
@@ -419,12 +498,19 @@ class ZmqTransport:
         """Next validated message, or ``None`` after ``timeout_ms`` (``None``: wait forever).
 
         A refused message raises a :class:`RejectedMessage` subclass (counted, with
-        ``origin`` set to the relay-stamped sender); the next call goes on.
+        ``origin`` set to the relay-stamped sender); the next call goes on. The messages of a
+        batch frame (:mod:`messaging.batch`) come one per call, each checked as if alone.
         """
         self._check_open()
         budget = timeout = -1 if timeout_ms is None else timeout_ms
         start = time.monotonic()
         while True:
+            if self._batched:
+                origin, body = self._batched.popleft()
+                msg = self._accept_message(BROADCAST_TOPIC, origin, body, framed=False)
+                if msg is not None:
+                    return msg
+                continue
             if timeout != self._rcvtimeo:
                 self._sub.rcvtimeo = self._rcvtimeo = timeout
             try:
@@ -447,11 +533,9 @@ class ZmqTransport:
 
     def _drain_monitor(self) -> None:
         """Count the downstream connection's drops noticed since the last look."""
-        while True:
-            try:
-                recv_monitor_message(self._monitor, zmq.NOBLOCK)
-            except zmq.Again:
-                return
+        monitor = self._monitor
+        while cast(int, monitor.get(zmq.EVENTS)) & zmq.POLLIN:  # cheaper than a refused recv
+            recv_monitor_message(monitor)
             self.link_drops += 1
 
     def take_link_drops(self) -> int:
@@ -465,10 +549,24 @@ class ZmqTransport:
             self.counters.count_rejected(None, sum(len(f) for f in frames))
             raise MalformedFrame(f"frames: {len(frames)} from the relay (expected 3)")
         topic, origin, body = frames
+        if origin == BATCH_ORIGIN and topic == BROADCAST_TOPIC:
+            try:
+                self._batched.extend(unpack_batch(body))
+            except MalformedFrame:
+                self.counters.count_rejected(BATCH_KIND, len(body))
+                raise
+            self.counters.count_frame(BATCH_KIND)
+            return None
+        return self._accept_message(topic, origin, body, framed=True)
+
+    def _accept_message(
+        self, topic: bytes, origin: bytes, body: bytes, *, framed: bool
+    ) -> Message | None:
+        """One message (``framed``: a frame of its own, else an item of a batch)."""
         if origin == TO_RELAY or (origin == self._id and topic == BROADCAST_TOPIC):
             return None  # a repeated welcome, or our own publish
         if origin in self._muted:
-            self.counters.count_rejected(None, len(body))
+            self.counters.count_rejected(None, len(body), framed=framed)
             raise SenderMuted(
                 f"frames from muted sender {origin!r}", origin=origin.decode("utf-8", "replace")
             )
@@ -486,9 +584,9 @@ class ZmqTransport:
                 )
         except RejectedMessage as exc:
             exc.origin = sender
-            self.counters.count_rejected(exc.kind, len(body))
+            self.counters.count_rejected(exc.kind, len(body), framed=framed)
             raise
-        self.counters.count_received(msg.kind, len(body), time.time_ns() - send_ns)
+        self.counters.count_received(msg.kind, len(body), time.time_ns() - send_ns, framed=framed)
         return msg
 
     def _close_sockets(self) -> None:

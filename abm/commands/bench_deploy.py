@@ -1,8 +1,9 @@
 """``p2pvar bench deploy``: one process per agent over ipc and tcp, beside the in-process model.
 
 For each clearing protocol the multi market runs with the rule policy: deployed over ipc and
-over tcp (loopback), and in-process (Mesa) in the same run as the baseline. Figures: median
-and 90th-percentile interval latency (ms), intervals per second, messages and bytes per
+over tcp (loopback), over ipc without broadcast batching (each broadcast its own frame), and
+in-process (Mesa) in the same run as the baselines. Figures: median and 90th-percentile
+interval latency (ms), intervals per second, messages, deliveries, frames and bytes per
 interval (every process's sends, acks and heartbeats included). A scaling sweep deploys
 scenarios with fewer prosumers (over ipc) to show how messages per interval grow with the
 number of prosumers for each protocol.
@@ -31,6 +32,7 @@ DEFAULT_SIZES = "4,8,16"
 #: Top-level figures of the JSON output, taken from the auction protocol's run.
 HEADLINE_KEYS = (
     "interval_ms_ipc",
+    "interval_ms_ipc_unbatched",
     "interval_ms_tcp",
     "interval_ms_inprocess",
     "msgs_per_interval",
@@ -77,15 +79,22 @@ def scenario_with(network: str, n_prosumers: int, path: Path) -> tuple[Path, int
 
 
 def deployed(
-    config: SimConfig, transport: Literal["ipc", "tcp"], out: Path, *, progress: bool = False
+    config: SimConfig,
+    transport: Literal["ipc", "tcp"],
+    out: Path,
+    *,
+    progress: bool = False,
+    batch: bool = True,
 ) -> dict[str, float]:
-    """Deploy ``config`` and return its interval figures (``progress``: a line and a bar)."""
+    """Deploy ``config`` and return its interval figures (``progress``: a line and a bar;
+    ``batch=False``: the relay forwards every broadcast in its own frame)."""
     from abm.deploy.launcher import deploy
     from abm.deploy.spec import DeployOptions, Transport
 
     if progress:
         print(f"deploying {config.protocol} over {transport} ({out.name}) ...", file=sys.stderr)
-    result = deploy(config, DeployOptions(transport=Transport(transport)), out, progress=progress)
+    options = DeployOptions(transport=Transport(transport), batch_broadcasts=batch)
+    result = deploy(config, options, out, progress=progress)
     timing = result.tables["timing"]
     n = len(timing)
     span_s = timing["start_ms"].iloc[-1] / 1000 if n > 1 else 0.0
@@ -97,6 +106,7 @@ def deployed(
         "intervals_per_s": (n - 1) / span_s if span_s > 0 else 0.0,
         "msgs_per_interval": float(msgs["messages"].sum() / n),
         "deliveries_per_interval": float(msgs["deliveries"].sum() / n),
+        "frames_per_interval": float(msgs["frames"].sum() / n),
         "bytes_per_interval": float(msgs["bytes"].sum() / n),
         "startup_ms_median": float(result.summary["startup_ms_median"]),
         "prosumers": len(result.tables["processes"]) - 1,
@@ -144,6 +154,9 @@ def run(args: argparse.Namespace) -> int:
         for protocol in ProtocolName:
             config = dataclasses.replace(base, protocol=protocol)
             ipc = deployed(config, "ipc", tmp_dir / f"{protocol}-ipc", progress=progress)
+            unbatched = deployed(
+                config, "ipc", tmp_dir / f"{protocol}-ipc-unbatched", progress=progress, batch=False
+            )
             tcp = deployed(config, "tcp", tmp_dir / f"{protocol}-tcp", progress=progress)
             inproc_ms, inproc_rate = inprocess_interval_ms(config)
             result["prosumers"] = ipc["prosumers"]
@@ -156,8 +169,12 @@ def run(args: argparse.Namespace) -> int:
                 "intervals_per_s_ipc": ipc["intervals_per_s"],
                 "intervals_per_s_tcp": tcp["intervals_per_s"],
                 "intervals_per_s_inprocess": inproc_rate,
+                "interval_ms_ipc_unbatched": unbatched["interval_ms"],
+                "batch_speedup_ipc": unbatched["interval_ms"] / ipc["interval_ms"],
                 "msgs_per_interval": ipc["msgs_per_interval"],
                 "deliveries_per_interval": ipc["deliveries_per_interval"],
+                "frames_per_interval": ipc["frames_per_interval"],
+                "frames_per_interval_unbatched": unbatched["frames_per_interval"],
                 "bytes_per_interval": ipc["bytes_per_interval"],
                 "startup_ms_median": ipc["startup_ms_median"],
             }
@@ -179,7 +196,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _scaling_row(n: int, figures: dict[str, float]) -> dict[str, Any]:
-    keys = ("msgs_per_interval", "deliveries_per_interval", "bytes_per_interval", "interval_ms")
+    keys = (
+        "msgs_per_interval",
+        "deliveries_per_interval",
+        "frames_per_interval",
+        "bytes_per_interval",
+        "interval_ms",
+    )
     return {"prosumers": n, **{k: figures[k] for k in keys}}
 
 
@@ -192,9 +215,9 @@ def _flat(result: dict[str, Any]) -> dict[str, Any]:
         elif key == "scaling":
             for row in value:
                 head = f"scaling {row['protocol']} n={row['prosumers']}"
-                flat[f"{head} msgs/deliveries/bytes per interval"] = (
+                flat[f"{head} msgs/deliveries/frames/bytes per interval"] = (
                     f"{row['msgs_per_interval']:.1f} / {row['deliveries_per_interval']:.1f} / "
-                    f"{row['bytes_per_interval']:.0f}"
+                    f"{row['frames_per_interval']:.1f} / {row['bytes_per_interval']:.0f}"
                 )
                 flat[f"{head} interval_ms"] = row["interval_ms"]
         else:

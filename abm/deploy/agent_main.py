@@ -84,9 +84,24 @@ def _run_dso(
     # The relay gets its own context (its own I/O thread): forwarding for every agent must
     # not starve the DSO's own connection, nor the DSO's work the relay's heartbeats.
     relay_context = zmq.Context(io_threads=RELAY_IO_THREADS)
-    relay = Relay(spec.relay, keys=keys, agents=spec.agents, context=relay_context).start()
+    # The DSO is the relay's clock: the prosumers' broadcasts (orders) reach every agent
+    # as one batch frame just before the DSO's next message (its next Phase).
+    relay_clock = DSO_ID if spec.options.batch_broadcasts else None
+    relay = Relay(
+        spec.relay,
+        keys=keys,
+        agents=spec.agents,
+        context=relay_context,
+        clock=relay_clock,
+        local=f"p2pvar-dso-{os.getpid()}",
+    ).start()
     try:
-        link = AgentLink(DSO_ID, entry, keys, spec.options.join_timeout_ms)
+        # The DSO reads no peer broadcasts (orders), only what is sent to it; without keys
+        # it reaches the relay in-process (no socket, no I/O thread in between).
+        local = None if relay.local_endpoints is None else (relay.local_endpoints, relay_context)
+        link = AgentLink(
+            DSO_ID, entry, keys, spec.options.join_timeout_ms, broadcasts=False, local=local
+        )
         try:
             writer.write(_start_record(entry, link))
             clock = DsoClock(

@@ -3,13 +3,14 @@
 Per interval the clock drives :class:`dso.agent.DSOAgent` through the run's
 :class:`agents.interval.IntervalScript`, the script the in-process
 :class:`abm.model.MarketModel` runs: ``open_interval(t)``, ``phase(name, round)`` per tick
-(``orders``, the clearing protocol's ticks, ``schedule``), ``settle()``. After each tick it
-waits until every live prosumer has acked it (a ``PhaseAck`` of the tick, sent by the
-prosumer's main loop after handling the ``Phase`` and sending its outputs). The relay delivers
-everything over one connection per agent in relay order, so once every ack is in, every
-message those prosumers sent in the phase is already queued at its recipients ahead of the
-next ``Phase``: the same deliver-all-then-next-phase semantics as the in-process bus, and the
-same trades for the same seed.
+(``orders``, the clearing protocol's ticks, ``schedule``), ``settle()``. After each tick but
+the silent ones (at which prosumers send nothing) it waits until every live prosumer has
+acked it (a ``PhaseAck`` of the tick, sent by the prosumer's main loop after handling the
+``Phase`` and sending its outputs). The relay delivers everything over one connection per
+agent in relay order and releases the prosumers' held broadcasts just before the DSO's next
+message, so once every ack is in, every message those prosumers sent in the phase reaches
+its recipients ahead of the next ``Phase``: the same deliver-all-then-next-phase semantics as
+the in-process bus, and the same trades for the same seed.
 
 A prosumer that has not acked by the phase deadline is marked absent for the rest of the
 interval: it gets a ``Leave`` (so it stops taking part), the other prosumers get an
@@ -149,7 +150,8 @@ class DsoClock:
             phase_start = time.perf_counter()
             self.tick = (name, round_)
             self._send(self._logic(self.dso.phase, name, round_))
-            self._await_acks(name)
+            if self.script.acked(self.tick):  # a silent tick's Phase goes ahead of the next
+                self._await_acks(name)
             apply_fault(self.fault, self.interval, name)
             phase_ms.append([name, round_, (time.perf_counter() - phase_start) * 1000])
         self._send(self._logic(self.dso.settle), only_live=True)

@@ -20,9 +20,12 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 
+import zmq
+
 from abm.deploy.errors import DeployError
 from abm.deploy.guard import InboundGuard
 from abm.deploy.spec import AgentEntry
+from messaging.endpoints import RelayEndpoints
 from messaging.errors import RejectedMessage, TransportTimeout
 from messaging.messages import DSO_ID, Error, Message, Outgoing
 from messaging.security import KeyStore
@@ -44,10 +47,17 @@ class AgentLink:
     """One agent process's endpoint with guard, control sequence numbers and timers."""
 
     def __init__(
-        self, agent_id: str, entry: AgentEntry, keys: KeyStore | None, connect_timeout_ms: int
+        self,
+        agent_id: str,
+        entry: AgentEntry,
+        keys: KeyStore | None,
+        connect_timeout_ms: int,
+        *,
+        broadcasts: bool = True,
+        local: tuple[RelayEndpoints, zmq.Context] | None = None,
     ) -> None:
         self.agent_id = agent_id
-        self.transport = _connect(agent_id, entry, keys, connect_timeout_ms)
+        self.transport = _connect(agent_id, entry, keys, connect_timeout_ms, broadcasts, local)
         self.guard = InboundGuard()
         self._window: int | None = None
         self._refusals: Counter[str] = Counter()
@@ -152,17 +162,25 @@ class AgentLink:
 
 
 def _connect(
-    agent_id: str, entry: AgentEntry, keys: KeyStore | None, timeout_ms: int
+    agent_id: str,
+    entry: AgentEntry,
+    keys: KeyStore | None,
+    timeout_ms: int,
+    broadcasts: bool,
+    local: tuple[RelayEndpoints, zmq.Context] | None,
 ) -> ZmqTransport:
+    endpoints, context = local if local is not None else (entry.endpoints, None)
     deadline = time.monotonic() + timeout_ms / 1000
     while True:
         left_ms = round((deadline - time.monotonic()) * 1000)
         try:
             return ZmqTransport(
                 agent_id,
-                entry.endpoints,
+                endpoints,
                 keys=keys,
+                context=context,
                 connect_timeout_ms=max(1, min(left_ms, CONNECT_TIMEOUT_MS)),
+                broadcasts=broadcasts,
             )
         except TransportTimeout:
             if time.monotonic() >= deadline:

@@ -67,6 +67,7 @@ class _Totals:
         c = self.counts
         c["messages"] += kind_row["sent"]
         c["deliveries"] += kind_row["recv"]
+        c["frames"] += kind_row["frames"]
         c["bytes"] += kind_row["bytes_sent"]
         c["bytes_recv"] += kind_row["bytes_recv"]
         c["rejected"] += kind_row["rejected"]

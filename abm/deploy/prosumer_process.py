@@ -1,11 +1,12 @@
 """The main loop of a prosumer process: the sans-IO agent behind a ZeroMQ link.
 
-The process publishes its ``Join`` once the first message from the DSO has arrived (the
-DSO publishes heartbeats while it waits): from then on the DSO's subscription is known to
-be live, so the ``Join`` cannot be lost to a late subscriber. The loop feeds every accepted
+The process sends the DSO its ``Join`` once the first message from the DSO has arrived (the
+DSO publishes heartbeats while it waits): from then on the DSO is known to be connected to
+the relay, so the ``Join`` cannot be lost. The loop feeds every accepted
 message to :meth:`agents.prosumer.ProsumerAgent.handle` and sends what it returns; after
-handling each ``Phase`` (but ``open``) it sends the DSO a ``PhaseAck`` of that tick so the
-DSO's clock can end the phase as soon as every live prosumer is done. Membership of an
+handling each ``Phase`` (but ``open`` and the script's silent ticks) it sends the DSO a
+``PhaseAck`` of that tick so the DSO's clock can end the phase as soon as every live
+prosumer is done. Membership of an
 interval is read from the DSO's envelopes: a prosumer takes part in interval ``t`` only if
 its own row of the ``Envelopes`` table arrived after ``Phase(open, t)`` (the DSO's table
 holds the rows of admitted prosumers only); otherwise it sits the interval out and sends
@@ -62,6 +63,7 @@ class ProsumerLoop:
         self.writer = writer
         self.fault = fault
         self.agent_id = agent.agent_id
+        self.script = spec.sim.interval_script()
         #: Whether this process takes part in the current interval (None: not known yet).
         self.member: bool | None = False
         self.interval = -1
@@ -125,7 +127,7 @@ class ProsumerLoop:
 
     def _join(self) -> None:
         seq = self.link.next_control_seq()
-        self.link.send(None, Join(self.agent_id, 0, seq))
+        self.link.send(DSO_ID, Join(self.agent_id, 0, seq))
 
     def _resync(self) -> None:
         """The connection to the relay dropped: messages may be lost, so start afresh.
@@ -165,7 +167,7 @@ class ProsumerLoop:
         if self.member is False or self._inject_fault(msg.interval, msg.phase):
             return
         self._handle(msg)
-        if msg.phase != "open":
+        if msg.phase != "open" and self.script.acked((msg.phase, msg.round)):
             seq = self.link.next_control_seq()
             ack = PhaseAck(self.agent_id, msg.interval, seq, msg.phase, msg.round)
             self.link.send(DSO_ID, ack)

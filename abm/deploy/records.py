@@ -128,6 +128,7 @@ def take_counters(owner: Any) -> list[dict[str, Any]]:
             "sent": st.msgs_sent,
             "bytes_sent": st.bytes_sent,
             "recv": st.msgs_recv,
+            "frames": st.frames_recv,
             "bytes_recv": st.bytes_recv,
             "rejected": st.rejected,
             "latency": histogram_to_dict(st.latency),

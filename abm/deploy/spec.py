@@ -92,6 +92,14 @@ class DeployOptions:
         default=None,
         metadata={"help": "JSON file mapping prosumer ids to policy specs (default: --policy)"},
     )
+    batch_broadcasts: bool = field(
+        default=True,
+        metadata={
+            "help": "the relay releases the prosumers' broadcasts (orders) as one batch frame "
+            "before the DSO's next message (off: one frame per broadcast, the baseline of "
+            "bench deploy)"
+        },
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "transport", enum_value(Transport, "transport", self.transport))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 
-from agents.clearing.auction import AUCTION_TICKS, ReplicatedAuction
+from agents.clearing.auction import AUCTION_SILENT_TICKS, AUCTION_TICKS, ReplicatedAuction
 from agents.clearing.bilateral import (
     DEFAULT_ROUNDS,
     MAX_ROUNDS,
@@ -68,7 +68,17 @@ def clearing_ticks(name: ProtocolName, rounds: int = DEFAULT_ROUNDS) -> tuple[tu
     return tuple(tick for tick in ticks if tick[0] != "schedule")
 
 
+def silent_ticks(name: ProtocolName) -> frozenset[tuple[str, int]]:
+    """The ticks of protocol ``name`` at which a peer sends nothing (see ``docs/protocol.md``).
+
+    A multi-process clock opens the next tick without waiting for these: the relay delivers
+    a silent tick's ``Phase`` before the next one, and the peers handle them in order.
+    """
+    return AUCTION_SILENT_TICKS if name == "auction" else frozenset()
+
+
 __all__ = [
+    "AUCTION_SILENT_TICKS",
     "AUCTION_TICKS",
     "DEFAULT_ROUNDS",
     "MAX_ROUNDS",
@@ -84,5 +94,6 @@ __all__ = [
     "clearing_ticks",
     "make_protocol",
     "match_double_auction",
+    "silent_ticks",
     "trade_id",
 ]

@@ -33,6 +33,9 @@ from messaging.messages import Bid, Message, Offer, Outgoing, TradeConfirm
 
 #: Clock ticks of one interval.
 AUCTION_TICKS: tuple[tuple[str, int], ...] = (("clear", 0), ("confirm", 0), ("schedule", 0))
+#: Ticks at which a peer sends nothing (``clear`` only runs the matching), so a clock need not
+#: wait for the peers to finish them before it opens the next tick.
+AUCTION_SILENT_TICKS: frozenset[tuple[str, int]] = frozenset({("clear", 0)})
 
 _ORDERS, _CLEARED, _CONFIRMING, _CLOSED = "orders", "cleared", "confirming", "closed"
 #: The order kinds (a tuple: ``Bid | Offer`` would build a union object per message).

@@ -172,9 +172,13 @@ def test_everybody_away_then_back_restart_and_death_after_ack(tmp_path: Path) ->
     assert status["never_present"] == []
     p03 = set(tables["prosumers"].query("prosumer == 'p03'")["interval"])
     assert max(p03) == 23  # the restarted process takes part again
-    # p07 died after its schedule ack in interval 14: that interval is marked, no others.
+    # p07 died after its schedule ack in interval 14: that interval is marked. The kill of p03
+    # can land after its own schedule ack too (a race with the clock): then that interval is
+    # marked, naming p03. No other interval is.
     assert not timing.loc[14, "complete"] and "p07" in timing.loc[14, "incomplete_reason"]
-    assert status["incomplete_interval_list"] == [14]
+    others = [t for t in status["incomplete_interval_list"] if t != 14]
+    assert len(others) <= 1, others
+    assert all("no row from p03" in timing.loc[t, "incomplete_reason"] for t in others)
     complete = set(timing.index[timing["complete"]])
     assert_conserved(tables, complete)
 

@@ -165,8 +165,14 @@ def test_bench_deploy_smoke(tmp_path):
     for protocol in ("auction", "bilateral"):
         figures = result[protocol]
         for key in ("interval_ms_ipc", "interval_ms_tcp", "interval_ms_inprocess",
-                    "msgs_per_interval", "bytes_per_interval"):  # fmt: skip
+                    "interval_ms_ipc_unbatched", "msgs_per_interval", "bytes_per_interval",
+                    "frames_per_interval"):  # fmt: skip
             assert figures[key] > 0, (protocol, key)
+        # the orders reach each peer batched (the auction's 2-3 orders always; the bilateral
+        # protocol broadcasts only offers, rarely two at once among 3 prosumers)
+        frames, unbatched = figures["frames_per_interval"], figures["frames_per_interval_unbatched"]
+        assert frames <= unbatched and frames <= figures["deliveries_per_interval"], protocol
+    assert result["auction"]["frames_per_interval"] < result["auction"]["deliveries_per_interval"]
     for key in ("interval_ms_ipc", "interval_ms_tcp", "interval_ms_inprocess",
                 "msgs_per_interval", "bytes_per_interval"):  # fmt: skip
         assert result[key] == result["auction"][key], key

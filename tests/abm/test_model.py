@@ -42,7 +42,7 @@ def test_one_day_multi_market_tables(multi_auction):
     assert len(t["prosumers"]) == 24 * 32
     assert len(t["buses"]) == 24 * 33
     assert len(t["trades"]) > 0
-    assert set(t["messages"]["kind"]) >= {"Envelopes", "VarPrice", "Phase", "Schedule"}
+    assert set(t["messages"]["kind"]) >= {"Envelopes", "VarPrices", "Phase", "Schedule"}
     _trades_consistent(multi_auction)
     pr = t["prosumers"]
     assert np.allclose(pr["bill_eur"], pr[list(BILL_PARTS)].sum(axis=1))

@@ -50,7 +50,7 @@ from tests.messaging.strategies import messages, messages_of, values_for
 
 SCHEMA_KINDS = (
     "Envelopes",
-    "VarPrice",
+    "VarPrices",
     "Bid",
     "Offer",
     "Trade",
@@ -352,12 +352,17 @@ def test_nested_table_cell_is_refused_without_recursion(depth: int) -> None:
 def _largest(spec: FieldSpec) -> object:
     """The value of ``spec`` with the longest encoding (numbers: 9 bytes, text: 4-byte chars).
 
-    A table: ``MAX_TABLE_ROWS`` rows with distinct keys of the longest length.
+    A table: ``MAX_TABLE_ROWS`` rows with distinct keys of the longest length (text keys
+    with the row number at their end, integer keys counting down from the largest).
     """
     if spec.base is tuple:
         cells = [_largest(column) for _, column in spec.columns]
-        key = str(cells[0])
-        return tuple((key[: -len(str(i))] + str(i), *cells[1:]) for i in range(MAX_TABLE_ROWS))
+        first = cells[0]
+        if type(first) is int:
+            keys: list[object] = [first - i for i in range(MAX_TABLE_ROWS)]
+        else:
+            keys = [str(first)[: -len(str(i))] + str(i) for i in range(MAX_TABLE_ROWS)]
+        return tuple((key, *cells[1:]) for key in keys)
     if spec.base is float:
         return float(spec.hi) / 3 if math.isfinite(spec.hi) else 1e300 / 3
     if spec.base is int:

@@ -32,7 +32,7 @@ from messaging.transport import Transport
 from messaging.zmq_transport import Relay, ZmqTransport
 from tests.messaging.frames import encode_header
 from tests.messaging.strategies import messages_of
-from tests.messaging.zmq_helpers import SCHEMES, TEST_RECV_MS, connect, running_relay
+from tests.messaging.zmq_helpers import SCHEMES, TEST_RECV_MS, connect, raw_dealer, running_relay
 
 Pair = tuple[Relay, ZmqTransport, ZmqTransport]
 pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
@@ -85,14 +85,6 @@ def test_recv_timeout_returns_none(pair: Pair) -> None:
     assert a.recv(0) is None
 
 
-def _raw_dealer(relay: Relay, routing_id: bytes) -> zmq.Socket:
-    sock = relay.context.socket(zmq.DEALER)
-    sock.linger = 0
-    sock.routing_id = routing_id
-    sock.connect(relay.endpoints.upstream)
-    return sock
-
-
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_bad_frames_on_receive_raise_typed_errors_and_loop_goes_on(scheme: str) -> None:
     good = encode(Bid("evil", 2, 7, 1.0, 0.1))
@@ -104,7 +96,7 @@ def test_bad_frames_on_receive_raise_typed_errors_and_loop_goes_on(scheme: str) 
         SenderMismatch: encode(Bid("a", 2, 8, 1.0, 0.1)),
     }
     with running_relay(scheme) as relay, connect(relay, "b") as b:
-        raw = _raw_dealer(relay, b"evil")
+        raw = raw_dealer(relay, b"evil")
         try:
             for frame in bad_frames.values():
                 raw.send_multipart([b"b", frame])

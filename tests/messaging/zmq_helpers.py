@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import tempfile
 from collections.abc import Iterator
+from typing import Any
 
 import zmq
 
@@ -24,7 +25,10 @@ _names = itertools.count()
 
 @contextlib.contextmanager
 def running_relay(
-    scheme: str, keys: KeyStore | None = None, agents: list[str] | None = None
+    scheme: str,
+    keys: KeyStore | None = None,
+    agents: list[str] | None = None,
+    clock: str | None = None,
 ) -> Iterator[Relay]:
     """A relay thread on ``scheme`` with its own context; everything closed afterwards."""
     context = zmq.Context()
@@ -34,7 +38,7 @@ def running_relay(
             "ipc": lambda: RelayEndpoints.ipc(folder),
             "tcp": lambda: RelayEndpoints.tcp(),
         }[scheme]()
-        relay = Relay(endpoints, keys=keys, agents=agents, context=context).start()
+        relay = Relay(endpoints, keys=keys, agents=agents, context=context, clock=clock).start()
         try:
             yield relay
         finally:
@@ -42,7 +46,16 @@ def running_relay(
             context.destroy(linger=0)
 
 
-def connect(relay: Relay, agent_id: str, keys: KeyStore | None = None, **kw: int) -> ZmqTransport:
+def connect(relay: Relay, agent_id: str, keys: KeyStore | None = None, **kw: Any) -> ZmqTransport:
     """An endpoint of ``agent_id`` joined to ``relay`` (sharing its context)."""
     kw.setdefault("connect_timeout_ms", TEST_CONNECT_MS)
     return ZmqTransport(agent_id, relay.endpoints, keys=keys, context=relay.context, **kw)
+
+
+def raw_dealer(relay: Relay, routing_id: bytes) -> zmq.Socket:
+    """A bare DEALER on ``relay``'s upstream with ``routing_id`` (sends whatever it is told)."""
+    sock = relay.context.socket(zmq.DEALER)
+    sock.linger = 0
+    sock.routing_id = routing_id
+    sock.connect(relay.endpoints.upstream)
+    return sock

@@ -1,0 +1,183 @@
+"""A relay with a clock: peers' broadcasts held and released as batch frames; the batch format."""
+
+from __future__ import annotations
+
+import time
+
+import msgpack
+import pytest
+
+from messaging.batch import BATCH_ORIGIN, pack_batch, unpack_batch
+from messaging.codec import MAX_FRAME_BYTES, encode
+from messaging.errors import MalformedFrame, SenderMismatch
+from messaging.messages import Bid, Leave, Message, Offer, Phase
+from messaging.zmq_transport import BATCH_KIND, Relay, ZmqTransport
+from tests.messaging.zmq_helpers import SCHEMES, TEST_RECV_MS, connect, raw_dealer, running_relay
+
+pytestmark = pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+
+CLOCK = "dso"
+#: How long a test waits to see that nothing arrives, ms.
+QUIET_MS = 300
+
+
+def _wait_held(relay: Relay, n: int) -> None:
+    deadline = time.monotonic() + TEST_RECV_MS / 1000
+    while relay.held_broadcasts < n:
+        assert time.monotonic() < deadline, f"held {relay.held_broadcasts} of {n}"
+        time.sleep(0.005)
+
+
+def _receive_until_phase(t: ZmqTransport) -> list[Message | type[Exception]]:
+    """Everything ``t`` receives up to and including the next ``Phase`` (errors by class)."""
+    got: list[Message | type[Exception]] = []
+    while not got or not isinstance(got[-1], Phase):
+        try:
+            msg = t.recv(TEST_RECV_MS)
+        except (MalformedFrame, SenderMismatch) as exc:
+            got.append(type(exc))
+            continue
+        assert msg is not None, f"nothing after {got}"
+        got.append(msg)
+    return got
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_broadcasts_are_held_until_the_clock_speaks_then_arrive_in_one_frame(scheme: str) -> None:
+    with running_relay(scheme, clock=CLOCK) as relay:
+        dso, a, b, c = (connect(relay, i) for i in (CLOCK, "a", "b", "c"))
+        a.publish(Bid("a", 0, 0, 1.0, 0.2))
+        b.publish(Offer("b", 0, 0, 2.0, 0.1))
+        _wait_held(relay, 2)
+        assert c.recv(QUIET_MS) is None  # held at the relay
+        a.send("c", Leave("a", 0, 1, "directed messages are not held"))
+        assert c.recv(TEST_RECV_MS) == Leave("a", 0, 1, "directed messages are not held")
+        dso.publish(Phase(CLOCK, 0, 0, "clear"))
+        phase = Phase(CLOCK, 0, 0, "clear")
+        expected = [Bid("a", 0, 0, 1.0, 0.2), Offer("b", 0, 0, 2.0, 0.1), phase]
+        assert _receive_until_phase(c) == expected
+        assert _receive_until_phase(a) == expected[1:]  # its own publish is not echoed
+        assert relay.stats.batches == 1 and relay.stats.published == 3
+        kinds = c.counters.kinds
+        assert kinds[BATCH_KIND].frames_recv == 1 and kinds[BATCH_KIND].msgs_recv == 0
+        assert (kinds["Bid"].msgs_recv, kinds["Bid"].frames_recv) == (1, 0)
+        assert (kinds["Phase"].msgs_recv, kinds["Phase"].frames_recv) == (1, 1)
+        for t in (dso, a, b, c):
+            t.close()
+
+
+def test_one_held_broadcast_goes_alone_and_without_a_clock_nothing_is_held() -> None:
+    with running_relay("ipc", clock=CLOCK) as relay:
+        dso, a, c = (connect(relay, i) for i in (CLOCK, "a", "c"))
+        a.publish(Bid("a", 0, 0, 1.0, 0.2))
+        _wait_held(relay, 1)
+        dso.send("c", Leave(CLOCK, 0, 0, "any message of the clock releases them"))
+        assert isinstance(c.recv(TEST_RECV_MS), Bid) and isinstance(c.recv(TEST_RECV_MS), Leave)
+        assert relay.stats.batches == 0 and BATCH_KIND not in c.counters.kinds
+        for t in (dso, a, c):
+            t.close()
+    with running_relay("ipc") as relay, connect(relay, "a") as a, connect(relay, "c") as c:
+        a.publish(Bid("a", 0, 0, 1.0, 0.2))
+        assert c.recv(TEST_RECV_MS) == Bid("a", 0, 0, 1.0, 0.2)
+
+
+def test_a_forged_sender_inside_a_batch_is_refused_and_the_rest_delivered() -> None:
+    with running_relay("ipc", clock=CLOCK) as relay:
+        dso, c = connect(relay, CLOCK), connect(relay, "c")
+        forger = raw_dealer(relay, b"a")
+        b = connect(relay, "b")
+        try:
+            forger.send_multipart([b"", b"hello"])
+            _wait_member(relay, b"a")
+            forger.send_multipart([b"*", encode(Bid("b", 0, 5, 1.0, 0.2))])  # claims to be b
+            _wait_held(relay, 1)
+            b.publish(Offer("b", 0, 0, 2.0, 0.1))
+            _wait_held(relay, 2)
+            dso.publish(Phase(CLOCK, 0, 0, "clear"))
+            got = _receive_until_phase(c)
+        finally:
+            forger.close()
+        assert got == [SenderMismatch, Offer("b", 0, 0, 2.0, 0.1), Phase(CLOCK, 0, 0, "clear")]
+        assert c.counters.kinds["Bid"].rejected == 1
+        for t in (dso, b, c):
+            t.close()
+
+
+def _wait_member(relay: Relay, member: bytes) -> None:
+    deadline = time.monotonic() + TEST_RECV_MS / 1000
+    while member not in relay.members:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize("clock", [CLOCK, None])
+def test_nobody_can_send_as_the_batch_origin(clock: str | None) -> None:
+    """A peer whose routing id is the batch marker could forge any sender: the relay refuses it."""
+    with running_relay("ipc", clock=clock) as relay:
+        c = connect(relay, "c")
+        forger = raw_dealer(relay, BATCH_ORIGIN)
+        try:
+            fake = pack_batch([(CLOCK.encode(), encode(Phase(CLOCK, 0, 0, "clear")))] * 2)
+            forger.send_multipart([b"*", fake])
+            deadline = time.monotonic() + TEST_RECV_MS / 1000
+            while relay.stats.refused_origin < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+        finally:
+            forger.close()
+        assert c.recv(QUIET_MS) is None and relay.stats.published == 0
+        c.close()
+
+
+def test_held_broadcasts_beyond_one_frame_are_split_and_all_arrive_in_order() -> None:
+    reason = "x" * 256
+    n = MAX_FRAME_BYTES // len(encode(Leave("a", 0, 0, reason))) + 50  # more than one frame
+    with running_relay("ipc", clock=CLOCK) as relay:
+        dso, a, c = (connect(relay, i) for i in (CLOCK, "a", "c"))
+        for seq in range(n):
+            a.publish(Leave("a", 0, seq, reason))
+        deadline = time.monotonic() + TEST_RECV_MS / 1000
+        while relay.stats.published + relay.held_broadcasts < n:  # all at the relay
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        dso.publish(Phase(CLOCK, 0, 0, "clear"))
+        got = _receive_until_phase(c)
+        assert [m.seq for m in got[:-1] if isinstance(m, Leave)] == list(range(n))
+        assert relay.stats.batches >= 2 and relay.stats.published == n + 1
+        assert c.counters.kinds[BATCH_KIND].frames_recv == relay.stats.batches
+        assert c.take_link_drops() == 0  # no batch exceeded the sockets' frame limit
+        for t in (dso, a, c):
+            t.close()
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        b"\xc1",  # not msgpack
+        msgpack.packb({"a": b"x"}),  # not an array
+        msgpack.packb([b"a"]),  # odd: an origin without its frame
+        msgpack.packb([b"a", "text"]),  # not bytes
+        msgpack.packb([b"a", [b"nested"]]),
+        msgpack.packb([b"not an id!", b"frame"]),  # origin is no agent id
+        msgpack.packb([b"a", b"x" * MAX_FRAME_BYTES]),  # beyond the frame limit
+    ],
+)
+def test_a_bad_batch_is_a_malformed_frame(batch: bytes) -> None:
+    with pytest.raises(MalformedFrame):
+        unpack_batch(batch)
+
+
+def test_a_bad_batch_on_the_wire_is_refused_counted_and_the_stream_goes_on() -> None:
+    """A subscriber receiving a malformed batch (only a relay could send one) refuses it."""
+    with running_relay("ipc", clock=CLOCK) as relay:
+        c = connect(relay, "c")
+        pub = relay._pub  # the relay's own PUB socket: what only the relay can send
+        pub.send_multipart([b"*\x00", BATCH_ORIGIN, b"\xc1"])
+        with pytest.raises(MalformedFrame):
+            c.recv(TEST_RECV_MS)
+        assert c.counters.kinds[BATCH_KIND].rejected == 1
+        dso = connect(relay, CLOCK)
+        dso.publish(Phase(CLOCK, 0, 0, "clear"))
+        assert c.recv(TEST_RECV_MS) == Phase(CLOCK, 0, 0, "clear")
+        for t in (dso, c):
+            t.close()
