@@ -34,9 +34,9 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     """Every learner and seed, and the references of every held-out day."""
     base = learners.base_config(args)
     networks = [args.network]
-    return [
-        *learners.training_specs(base, networks, args.algos, args.seeds),
+    return [  # the references first: short, and every table needs them
         *learners.reference_specs(base, networks),
+        *learners.training_specs(base, networks, args.algos, args.seeds),
     ]
 
 

@@ -110,9 +110,9 @@ def training_specs(
     out = []
     for network in networks:
         prefix = f"{network}-" if len(networks) > 1 else ""
-        for algo in algos:
-            population = base.population if algo == AlgoName.EA_MATD3 else None
-            for seed in seeds:
+        for seed in seeds:  # seed-major: every learner's first seed finishes first
+            for algo in algos:
+                population = base.population if algo == AlgoName.EA_MATD3 else None
                 config = dataclasses.replace(
                     base, network=network, algo=algo, seed=seed, population=population
                 )

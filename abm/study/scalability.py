@@ -45,9 +45,9 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     networks = list(dict.fromkeys(n.strip() for n in args.networks.split(",") if n.strip()))
     if not networks:
         raise ConfigError(f"networks={args.networks!r} must name at least one network")
-    return [
-        *learners.training_specs(base, networks, args.algos, args.seeds),
+    return [  # the references first: short, and every table needs them
         *learners.reference_specs(base, networks),
+        *learners.training_specs(base, networks, args.algos, args.seeds),
     ]
 
 
