@@ -99,6 +99,12 @@ class RunSpec:
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ConfigError(f"prosumers={n!r} must be a positive integer")
 
+    def sim(self) -> SimConfig:
+        """The simulation config of a simulation spec (:class:`StudyError` for training)."""
+        if not isinstance(self.config, SimConfig):
+            raise StudyError(f"run {self.name}: a training run, not a simulation")
+        return self.config
+
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON data (recorded in ``run.json``)."""
         return dict(to_jsonable(self))

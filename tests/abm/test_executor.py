@@ -108,6 +108,9 @@ def test_spec_and_executor_validation() -> None:
         RunSpec("a", SMALL, prosumers=0)
     with pytest.raises(ConfigError, match="a training run takes backend=in-process"):
         RunSpec("a", TINY_TRAINING, backend="ipc")
+    with pytest.raises(StudyError, match="a training run, not a simulation"):
+        RunSpec("a", TINY_TRAINING).sim()
+    assert RunSpec("a", SMALL).sim() is SMALL
     with pytest.raises(ConfigError, match="not a run config"):
         RunSpec("a", {"days": 1})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="workers"):
