@@ -13,6 +13,7 @@ from analysis.compare import hourly_profile, read_run
 from analysis.figures.style import (
     bars_with_values,
     draw_voltage_limits,
+    grouped_bars_with_values,
     new_figure,
     plot_lines,
     save,
@@ -35,18 +36,43 @@ PANELS_PER_ROW = 4
 def plot_comparison(comparison: pd.DataFrame, path: Path) -> Path:
     """Bars per run (the index) of cost, welfare by actor, loss and market volumes, each
     labelled with its value; an axis does not start at 0 when that would hide differences
-    (its label says so). Panels whose column the table lacks are left out."""
+    (its label says so). Panels whose column the table lacks are left out.
+
+    Runs of several policies in several markets (``policy`` and ``market`` columns or index
+    levels, one run each) are drawn grouped by market, one colour per policy (one legend)."""
     panels = {c: v for c, v in COMPARISON_PANELS.items() if c in comparison.columns}
     rows = -(-len(panels) // PANELS_PER_ROW)
     fig, axes = new_figure(rows, PANELS_PER_ROW, width=3.4 * PANELS_PER_ROW, height=3.3 * rows)
+    grid = policy_by_market(comparison)
     labels = [str(label) for label in comparison.index]
     colors = [f"C{i % 10}" for i in range(len(labels))]
     for ax, (column, (title, unit)) in zip(axes.flat, panels.items(), strict=False):
-        bars_with_values(ax, labels, comparison[column].to_numpy(dtype=float), unit, colors)
+        if grid is None:
+            bars_with_values(ax, labels, comparison[column].to_numpy(dtype=float), unit, colors)
+        else:
+            table = grid.pivot(index="market", columns="policy", values=column)
+            table = table.reindex(index=grid["market"].unique(), columns=grid["policy"].unique())
+            series = {str(p): table[p].to_numpy(dtype=float) for p in table.columns}
+            grouped_bars_with_values(ax, [str(m) for m in table.index], series, unit)
         ax.set_title(title, fontsize=9)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
+    if grid is not None and panels:
+        handles, names = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside lower center", ncols=min(len(names), 4))
     return save(fig, path)
+
+
+def policy_by_market(comparison: pd.DataFrame) -> pd.DataFrame | None:
+    """The comparison with ``policy`` and ``market`` as columns when it holds one run per
+    policy and market, of at least two of each; None otherwise."""
+    frame = comparison.reset_index()
+    if not {"policy", "market"} <= set(frame.columns):
+        return None
+    keys = frame[["policy", "market"]].astype(str)
+    if keys.duplicated().any() or min(keys.nunique()) < 2:
+        return None
+    return frame.assign(policy=keys["policy"], market=keys["market"])
 
 
 def plot_daily_profiles(runs: Mapping[str, Path], path: Path) -> Path:

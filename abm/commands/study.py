@@ -12,7 +12,7 @@ import functools
 from collections.abc import Callable
 from types import ModuleType
 
-from abm.study import envelopes, interdependence, markets, overhead
+from abm.study import algorithms, envelopes, interdependence, markets, overhead, scalability
 from abm.study.runs import add_executor_args, run_study
 
 #: The studies: module and one-line help.
@@ -21,6 +21,8 @@ STUDIES: dict[str, tuple[ModuleType, str]] = {
     envelopes.NAME: (envelopes, "dynamic envelopes vs a static export cap: hosting capacity"),
     interdependence.NAME: (interdependence, "sweeps: how the P2P and Var markets interact"),
     overhead.NAME: (overhead, "messages, bytes and latency vs number of prosumers"),
+    algorithms.NAME: (algorithms, "EA-MATD3 vs MATD3, MADDPG, ITD3 over seeds: training runs"),
+    scalability.NAME: (scalability, "the learners on swiss161 (all prosumers) beside ieee33"),
 }
 
 

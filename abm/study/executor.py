@@ -1,10 +1,13 @@
 """The study executor: many runs, each in its own self-describing folder.
 
-A study is a list of :class:`RunSpec`. :func:`execute` runs them on local worker processes
-(one BLAS/torch thread each) or on a Ray cluster (``ray_address``; ``"local"`` starts a local
-instance). Each run writes into ``OUT/runs/<name>/`` its tables, ``config.json`` (config,
-seed, package versions, git commit) and, last, ``run.json`` (the spec, start time, wall
-time, command line, host): a study started again skips every run that has its ``run.json``.
+A study is a list of :class:`RunSpec`, each a market simulation (a
+:class:`~abm.config.SimConfig`, ``simulate``/``deploy``) or a training run (a
+:class:`~abm.training.train_config.TrainRunConfig`, ``p2pvar train``). :func:`execute` runs
+them on local worker processes (one BLAS/torch thread each) or on a Ray cluster
+(``ray_address``; ``"local"`` starts a local instance). Each run writes into
+``OUT/runs/<name>/`` its tables (or its training results), ``config.json`` (config, seed,
+package versions, git commit) and, last, ``run.json`` (the spec, start time, wall time,
+command line, host): a study started again skips every run that has its ``run.json``.
 A run that fails is reported in one line; the others go on.
 """
 
@@ -35,6 +38,7 @@ from abm.errors import AbmError, ConfigError
 from abm.jsonfile import read_json, write_json
 from abm.out_dir import OutputDirError, prepare_out_dir
 from abm.provenance import git_commit, to_jsonable
+from abm.training.train_config import TrainRunConfig
 
 #: Folder of the runs inside a study folder, and each run's completion marker (written last).
 RUNS_DIR = "runs"
@@ -66,13 +70,15 @@ class Backend(StrEnum):
 class RunSpec:
     """One run of a study: its folder name, config, backend and the study's coordinates.
 
-    ``prosumers``: run on the network's default scenario restricted to a seeded subset of
-    this many prosumers (written to the run's ``scenario.json``). ``labels``: the values the
+    ``config``: a simulation (:class:`SimConfig`) or a training run (:class:`TrainRunConfig`,
+    in-process only, one torch thread; its folder is ``p2pvar train``'s). ``prosumers``: run
+    on the network's default scenario restricted to a seeded subset of this many prosumers
+    (written to the run's ``scenario.json``). ``labels``: the values the
     study's tables group the run by (e.g. ``{"pv_scale": 1.5}``).
     """
 
     name: str
-    config: SimConfig
+    config: SimConfig | TrainRunConfig
     backend: Backend = Backend.IN_PROCESS
     prosumers: int | None = None
     labels: Mapping[str, Any] = field(default_factory=dict)
@@ -81,9 +87,23 @@ class RunSpec:
         if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ConfigError(f"run name={self.name!r} must be letters, digits, '.', '_', '-'")
         object.__setattr__(self, "backend", enum_value(Backend, "backend", self.backend))
+        if not isinstance(self.config, SimConfig | TrainRunConfig):
+            raise ConfigError(f"run {self.name}: config={self.config!r} is not a run config")
+        training = isinstance(self.config, TrainRunConfig)
+        if training and (self.backend != Backend.IN_PROCESS or self.prosumers is not None):
+            raise ConfigError(
+                f"run {self.name}: a training run takes backend={Backend.IN_PROCESS} and no "
+                "prosumers (its scenario goes in its config)"
+            )
         n = self.prosumers
         if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
             raise ConfigError(f"prosumers={n!r} must be a positive integer")
+
+    def sim(self) -> SimConfig:
+        """The simulation config of a simulation spec (:class:`StudyError` for training)."""
+        if not isinstance(self.config, SimConfig):
+            raise StudyError(f"run {self.name}: a training run, not a simulation")
+        return self.config
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain JSON data (recorded in ``run.json``)."""
@@ -140,19 +160,10 @@ def run_one(spec: RunSpec, run_dir: Path, command_line: Sequence[str]) -> dict[s
     started = time.time()
     start_utc = datetime.now(UTC).isoformat(timespec="seconds")
     _fresh(run_dir)
-    config = spec.config
-    if spec.prosumers is not None:
-        path = _subset_scenario(config.network, spec.prosumers, run_dir / SCENARIO_FILE)
-        config = dataclasses.replace(config, scenario=str(path))
-    if spec.backend == Backend.IN_PROCESS:
-        from abm.simulation import run_simulation
-
-        run_simulation(config, run_dir, progress=False)
+    if isinstance(spec.config, TrainRunConfig):
+        _train(spec.config, run_dir)
     else:
-        from abm.deploy.launcher import deploy
-        from abm.deploy.spec import DeployOptions, Transport
-
-        deploy(config, DeployOptions(transport=Transport(spec.backend.value)), run_dir)
+        _simulate(spec.config, spec, run_dir)
     record = {
         "spec": spec.to_dict(),
         "complete": True,
@@ -165,6 +176,31 @@ def run_one(spec: RunSpec, run_dir: Path, command_line: Sequence[str]) -> dict[s
     }
     write_json(run_dir / RUN_FILE, record)
     return record
+
+
+def _simulate(config: SimConfig, spec: RunSpec, run_dir: Path) -> None:
+    """``simulate`` (in-process) or ``deploy`` (one process per agent) of ``spec``, whose
+    config is ``config``."""
+    if spec.prosumers is not None:
+        path = _subset_scenario(config.network, spec.prosumers, run_dir / SCENARIO_FILE)
+        config = dataclasses.replace(config, scenario=str(path))
+    if spec.backend == Backend.IN_PROCESS:
+        from abm.simulation import run_simulation
+
+        run_simulation(config, run_dir, progress=False)
+    else:
+        from abm.deploy.launcher import deploy
+        from abm.deploy.spec import DeployOptions, Transport
+
+        deploy(config, DeployOptions(transport=Transport(spec.backend.value)), run_dir)
+
+
+def _train(config: TrainRunConfig, run_dir: Path) -> None:
+    """``p2pvar train`` into ``run_dir`` (empty) with one torch thread, no progress bar."""
+    from abm.training.train_run import train_run
+
+    single_thread()  # again: torch is imported now
+    train_run(config, run_dir, overwrite=True, progress=False)
 
 
 def _error_line(exc: BaseException) -> str:

@@ -102,7 +102,7 @@ def sweep_rows(out: Path, runs: Sequence[RunSpec], base: SimConfig) -> pd.DataFr
 
     rows = []
     for spec in runs:
-        c = spec.config
+        c = spec.sim()
         if c.market != Market.MULTI:
             continue
         off = [f for f in SWEEPS if getattr(c, f) != getattr(base, f)]
@@ -141,7 +141,7 @@ def analyse(out: Path, runs: Sequence[RunSpec], base: SimConfig) -> list[Path]:
     outputs += write_table(slopes, out, "slopes", index=False)
     singles = []
     for spec in runs:
-        c = spec.config
+        c = spec.sim()
         if all(getattr(c, f) == getattr(base, f) for f in SWEEPS):
             row = run_row(out, spec)
             singles.append({"envelopes": str(c.envelopes), "market": str(c.market),

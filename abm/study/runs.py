@@ -66,8 +66,11 @@ def run_row(out_dir: Path, spec: RunSpec) -> dict[str, Any]:
     return row
 
 
-def write_table(frame: pd.DataFrame, out_dir: Path, name: str, *, index: bool = True) -> list[Path]:
-    """Write ``frame`` as ``OUT/name.csv`` and ``OUT/name.md``; return both paths."""
+def write_table(
+    frame: pd.DataFrame, out_dir: Path, name: str, *, index: bool = True, digits: int = 4
+) -> list[Path]:
+    """Write ``frame`` as ``OUT/name.csv`` and ``OUT/name.md`` (numbers to ``digits``
+    significant digits); return both paths."""
     from analysis.compare import to_markdown
 
     csv, md = out_dir / f"{name}.csv", out_dir / f"{name}.md"
@@ -75,7 +78,7 @@ def write_table(frame: pd.DataFrame, out_dir: Path, name: str, *, index: bool = 
     shown = frame if index else frame.set_index(frame.columns[0])
     if shown.index.nlevels > 1:  # the first level as the row label, the others as columns
         shown = shown.reset_index(level=list(range(1, shown.index.nlevels)))
-    md.write_text(to_markdown(shown) + "\n")
+    md.write_text(to_markdown(shown, digits) + "\n")
     return [csv, md]
 
 

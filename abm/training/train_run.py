@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,21 +43,14 @@ def make_env(config: TrainRunConfig) -> MarketVecEnv:
     return env
 
 
-def learner_config(
-    config: TrainRunConfig, matd3: Mapping[str, Any] | None = None
-) -> MATD3Config | EAMATD3Config:
-    """The learner's settings: its defaults with the run's given values and then the MATD3
-    settings ``matd3`` (any field of ``MATD3Config``, for experiments)."""
+def learner_config(config: TrainRunConfig) -> MATD3Config | EAMATD3Config:
+    """The learner's settings: its defaults with the run's given values."""
     from agents.learning.ea_matd3 import EAMATD3Config
     from agents.learning.evolution import EvolutionConfig
     from agents.learning.matd3 import MATD3Config
 
     given = {name: getattr(config, name) for name in LEARNER_FIELDS}
-    known = {f.name for f in dataclasses.fields(MATD3Config)}
-    unknown = sorted(set(matd3 or {}) - known)
-    if unknown:
-        raise ConfigError(f"learner setting {unknown[0]!r}: not a field of MATD3Config")
-    settings = {k: v for k, v in given.items() if v is not None} | dict(matd3 or {})
+    settings = {k: v for k, v in given.items() if v is not None}
     learner = dataclasses.replace(MATD3Config(), **settings)
     if config.algo != AlgoName.EA_MATD3:
         return learner
@@ -117,19 +109,17 @@ def train_run(
     overwrite: bool = False,
     progress: bool = True,
     summary: bool = True,
-    matd3: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The run ``p2pvar train`` makes: check ``out_dir`` (or, with ``resume``, the run in it),
     write ``config.json``, train (:func:`run_training`) and, with ``summary``, write
-    ``summary.json`` (:func:`abm.training.run_summary.write_summary`); ``matd3``: MATD3
-    settings beyond the config's (:func:`learner_config`). Returns the figures the command
-    prints."""
+    ``summary.json`` (:func:`abm.training.run_summary.write_summary`). Returns the figures
+    the command prints."""
     from abm.out_dir import prepare_out_dir
     from abm.provenance import write_run_config
 
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other")
-    learner = learner_config(config, matd3)  # imports torch: refused here without the extra
+    learner = learner_config(config)  # imports torch: refused here without the extra
     if resume:
         check_resume(out_dir, config)
     else:

@@ -79,18 +79,54 @@ def bars_with_values(
     heights = np.asarray(values, dtype=float)
     bars = ax.bar(list(labels), heights, color=colors)
     ax.bar_label(bars, labels=[format_value(v) for v in heights], fontsize=7, padding=2)
-    limits = value_limits(heights)
-    if limits is None:
-        low, high = min(0.0, float(np.nanmin(heights))), max(0.0, float(np.nanmax(heights)))
-        room = 0.12 * (high - low or 1.0)
-        ax.set_ylim(low - (room if low < 0 else 0.0), high + (room if high > 0 else 0.0))
-        ax.set_ylabel(unit)
-    else:
-        ax.set_ylim(*limits)
-        ax.set_ylabel(f"{unit} (axis not from 0)")
+    value_axis(ax, heights, unit)
     ax.tick_params(axis="x", rotation=30, labelsize=8)
     for tick in ax.get_xticklabels():
         tick.set_horizontalalignment("right")
+
+
+def grouped_bars_with_values(
+    ax: Axes, groups: Sequence[str], series: Mapping[str, Sequence[float] | np.ndarray], unit: str
+) -> None:
+    """Bars side by side in each of ``groups`` (the x ticks), one colour per series (its
+    legend label), each labelled with its value (vertical, so that many bars stay readable),
+    on a value axis that shows their differences."""
+    x = np.arange(len(groups))
+    width = 0.8 / max(len(series), 1)
+    every = []
+    for i, (label, values) in enumerate(series.items()):
+        heights = np.asarray(values, dtype=float)
+        offset = (i - (len(series) - 1) / 2) * width
+        bars = ax.bar(x + offset, heights, width, color=f"C{i % 10}", label=label)
+        texts = [format_value(v) for v in heights]
+        ax.bar_label(bars, labels=texts, fontsize=6, padding=2, rotation=90)
+        every.append(heights)
+    value_axis(ax, np.concatenate(every) if every else np.zeros(1), unit, label_room=0.35)
+    ax.set_xticks(x, list(groups), fontsize=8)
+
+
+def value_axis(
+    ax: Axes, values: Sequence[float] | np.ndarray, unit: str, label_room: float = 0.12
+) -> None:
+    """Limits of the value axis of bars of ``values`` (:func:`value_limits`; from 0 where
+    that shows their differences) with ``label_room`` of the range left for value labels,
+    and its label ``unit`` (``(axis not from 0)`` when truncated)."""
+    heights = np.asarray(values, dtype=float)
+    limits = value_limits(heights)
+    if limits is None:
+        low, high = min(0.0, float(np.nanmin(heights))), max(0.0, float(np.nanmax(heights)))
+        room = label_room * (high - low or 1.0)
+        ax.set_ylim(low - (room if low < 0 else 0.0), high + (room if high > 0 else 0.0))
+        ax.set_ylabel(unit)
+    else:
+        low, high = limits
+        extra = max(label_room - 0.12, 0.0) * (high - low)  # value_limits leaves 0.12 already
+        if high <= 0:
+            low -= extra
+        else:
+            high += extra
+        ax.set_ylim(low, high)
+        ax.set_ylabel(f"{unit} (axis not from 0)")
 
 
 def format_value(value: float) -> str:

@@ -20,11 +20,17 @@ from abm.study.executor import (
     prepare_study_dir,
     run_dir_of,
 )
+from abm.training.train_config import TrainRunConfig
 
 pytestmark = pytest.mark.slow
 
 #: A short, cheap run: ieee33, no market, one day.
 SMALL = SimConfig(market="grid-only", days=1)
+#: A tiny training run (``p2pvar train``): one iteration of two worlds, one held-out day.
+TINY_TRAINING = TrainRunConfig(
+    algo="matd3", worlds=2, iterations=1, eval_every=1, checkpoint_every=1, train_days=2,
+    eval_days=1, checkpoint_buffer=False, seed=3,
+)  # fmt: skip
 
 
 def _specs() -> list[RunSpec]:
@@ -100,6 +106,13 @@ def test_spec_and_executor_validation() -> None:
         RunSpec("a", SMALL, backend="carrier-pigeon")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="prosumers"):
         RunSpec("a", SMALL, prosumers=0)
+    with pytest.raises(ConfigError, match="a training run takes backend=in-process"):
+        RunSpec("a", TINY_TRAINING, backend="ipc")
+    with pytest.raises(StudyError, match="a training run, not a simulation"):
+        RunSpec("a", TINY_TRAINING).sim()
+    assert RunSpec("a", SMALL).sim() is SMALL
+    with pytest.raises(ConfigError, match="not a run config"):
+        RunSpec("a", {"days": 1})  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="workers"):
         execute([], Path("."), workers=0, progress=False)
     with pytest.raises(StudyError, match="unique"):
@@ -122,12 +135,20 @@ def test_study_folder_resumes_or_refuses(tmp_path: Path) -> None:
 
 def test_ray_local_instance(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
-    specs = _specs()
+    training = RunSpec("train", TINY_TRAINING, labels={"algo": "matd3"})
+    specs = [*_specs(), training]
     outcome = execute(specs, tmp_path, workers=2, ray_address="local", progress=False)
     assert not ray.is_initialized()  # the instance the executor started is shut down
-    assert set(outcome.records) == {"day0", "day1"} and list(outcome.failed) == ["broken"]
+    assert set(outcome.records) == {"day0", "day1", "train"} and list(outcome.failed) == ["broken"]
     for spec in specs[:2]:
         _check_run_folder(tmp_path, spec)
+    # the training run's folder is p2pvar train's, brought back from the Ray worker
+    run_dir = run_dir_of(tmp_path, training)
+    assert json.loads((run_dir / RUN_FILE).read_text())["spec"] == training.to_dict()
+    assert json.loads((run_dir / "config.json").read_text())["seed"] == 3
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["algo"] == "matd3" and summary["policy"]["cost_eur"] > 0
+    assert len(pd.read_csv(run_dir / "metrics.csv")) == 1 and any((run_dir / "actors").iterdir())
     # the run happened on a Ray worker, not in this process
     assert json.loads((run_dir_of(tmp_path, specs[0]) / RUN_FILE).read_text())["spec"]
     local = execute(specs[:2], tmp_path, workers=1, progress=False)

@@ -20,7 +20,7 @@ from analysis.figures.feeder import (
 from analysis.figures.market import plot_p2p_market, plot_var_by_bus
 from analysis.figures.style import merge_coinciding, value_limits
 from analysis.figures.training import plot_training_curves, spread_over_seeds
-from analysis.plots import plot_comparison, plot_daily_profiles
+from analysis.plots import COMPARISON_PANELS, plot_comparison, plot_daily_profiles
 from dso.layout import bus_coordinates
 from dso.networks import load_network
 
@@ -68,6 +68,37 @@ def test_comparison_bars_show_differences_under_one_percent(tiny_study, tmp_path
     volume_ax = axes["P2P volume"]
     assert volume_ax.get_ylim()[0] == 0.0 and volume_ax.get_ylabel() == "kWh"
     assert len(volume_ax.patches) == len(comparison)
+
+
+def test_comparison_of_many_runs_is_grouped_by_market(tmp_path, kept_figures):
+    """Twelve runs (3 policies x 4 markets, as the demo's report): grouped by market, one
+    colour per policy in one legend, vertical value labels."""
+    markets, policies = ["grid-only", "p2p", "var", "multi"], ["rule", "tou", "optimum"]
+    rng = np.random.default_rng(0)
+    rows = [
+        {"policy": p, "market": m, **{c: 3000.0 + rng.uniform(0, 500) for c in COMPARISON_PANELS}}
+        for p in policies
+        for m in markets
+    ]
+    comparison = pd.DataFrame(rows, index=[f"{r['policy']}-{r['market']}" for r in rows])
+    assert_png(plot_comparison(comparison, tmp_path / "grouped.png"))
+    fig = kept_figures()
+    axes = {ax.get_title(): ax for ax in visible_axes(fig)}
+    assert len(axes) == len(COMPARISON_PANELS)
+    cost_ax = axes["prosumers' cost"]
+    assert [t.get_text() for t in cost_ax.get_xticklabels()] == markets
+    assert len(cost_ax.patches) == 12
+    expected = comparison.set_index(["policy", "market"])["prosumer_cost_eur"]
+    assert [t.get_text() for t in cost_ax.texts] == [
+        f"{expected[(p, m)]:,.4g}" for p in policies for m in markets
+    ]
+    assert {t.get_rotation() for t in cost_ax.texts} == {90.0}
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == policies
+    # a run per policy and market no more: each run its own bar again
+    assert plot_comparison(comparison.iloc[:4], tmp_path / "plain.png")
+    plain = {ax.get_title(): ax for ax in visible_axes(kept_figures())}["prosumers' cost"]
+    assert [t.get_text() for t in plain.get_xticklabels()] == list(comparison.index[:4])
 
 
 def test_daily_profiles_legend_lists_each_visible_line(tiny_study, tmp_path, kept_figures):

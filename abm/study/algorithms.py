@@ -1,0 +1,45 @@
+"""``study algorithms``: EA-MATD3 against MATD3, MADDPG and ITD3 over seeds.
+
+One ``p2pvar train`` run per learner and seed (network ieee33, market multi by default,
+residual on ToU) and the references on the same held-out days (:mod:`abm.study.learners`).
+Sizes: ``--quick`` 2 iterations of 11 worlds on 4 training days, 1 held-out day; full the
+default budget of ``p2pvar train`` (30 iterations of 44 worlds, all 73 held-out days).
+Outputs: ``algorithms.csv``/``.md`` (per learner: held-out cost mean ± std and min-max over
+seeds, vs ToU, share of the optimum's savings over grid-only, training time, coverage and
+diversity), ``runs.csv``/``.md`` (per run), ``references.csv``/``.md`` (grid-only, optimum,
+ToU and rule on the held-out days) and ``training_curves.png`` (mean and ± one std over
+seeds of the training return and the held-out cost per day).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from abm.study import learners
+from abm.study.executor import RunSpec
+from abm.training.train_config import AlgoName
+
+NAME = "algorithms"
+
+
+def add_args(parser: argparse.ArgumentParser) -> None:
+    """``--network`` (default ieee33), ``--algos``, ``--seeds`` and the training flags."""
+    parser.add_argument("--network", default="ieee33", help="network (default: ieee33)")
+    learners.add_args(parser, algos=",".join(AlgoName), seeds="0,1,2")
+
+
+def specs(args: argparse.Namespace) -> list[RunSpec]:
+    """Every learner and seed, and the references of every held-out day."""
+    base = learners.base_config(args)
+    networks = [args.network]
+    return [  # the references first: short, and every table needs them
+        *learners.reference_specs(base, networks),
+        *learners.training_specs(base, networks, args.algos, args.seeds),
+    ]
+
+
+def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
+    """The tables and the training curves."""
+    return learners.analyse(out, runs, NAME)
