@@ -113,9 +113,18 @@ class MarketModel(mesa.Model):
 
     # -- phases ------------------------------------------------------------------------------
     def deliver(self) -> None:
-        """Let every agent handle its messages until the bus is quiet."""
-        while sum(agent.step() for agent in self.members) > 0:
-            pass
+        """Let every agent handle its messages until the bus is quiet.
+
+        An agent with an empty queue is passed over (its step would handle nothing): most
+        agents of a delivery round have nothing queued.
+        """
+        members = self.members
+        handled = 1
+        while handled:
+            handled = 0
+            for agent in members:
+                if agent.endpoint.queue:
+                    handled += agent.step()
 
     def open(self) -> None:
         """The DSO opens the interval (envelopes and Var prices)."""
