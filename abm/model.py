@@ -65,8 +65,11 @@ class MessageAgent(mesa.Agent, Generic[L]):
     def step(self) -> int:
         """Handle every queued message; return how many there were."""
         messages = self.endpoint.drain()
+        handle = self.logic.handle
         for msg in messages:
-            self.send_all(self.logic.handle(msg))
+            outgoing = handle(msg)
+            if outgoing:  # most messages are answered by nothing
+                self.send_all(outgoing)
         return len(messages)
 
 
