@@ -117,13 +117,13 @@ class Counters:
 
     def count_sent(self, kind: str, nbytes: int) -> None:
         """One message of ``kind`` and ``nbytes`` left this agent."""
-        stats = self._stats(kind)
+        stats = self.kinds.get(kind) or self._stats(kind)  # the lookup inline: a hot path
         stats.msgs_sent += 1
         stats.bytes_sent += nbytes
 
     def count_received(self, kind: str, nbytes: int, latency_ns: int | None) -> None:
         """One message of ``kind`` arrived ``latency_ns`` after its send (``None``: not timed)."""
-        stats = self._stats(kind)
+        stats = self.kinds.get(kind) or self._stats(kind)  # the lookup inline: a hot path
         stats.msgs_recv += 1
         stats.bytes_recv += nbytes
         if latency_ns is not None:
