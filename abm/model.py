@@ -65,8 +65,11 @@ class MessageAgent(mesa.Agent, Generic[L]):
     def step(self) -> int:
         """Handle every queued message; return how many there were."""
         messages = self.endpoint.drain()
+        handle = self.logic.handle
         for msg in messages:
-            self.send_all(self.logic.handle(msg))
+            outgoing = handle(msg)
+            if outgoing:  # most messages are answered by nothing
+                self.send_all(outgoing)
         return len(messages)
 
 
@@ -113,9 +116,18 @@ class MarketModel(mesa.Model):
 
     # -- phases ------------------------------------------------------------------------------
     def deliver(self) -> None:
-        """Let every agent handle its messages until the bus is quiet."""
-        while sum(agent.step() for agent in self.members) > 0:
-            pass
+        """Let every agent handle its messages until the bus is quiet.
+
+        An agent with an empty queue is passed over (its step would handle nothing): most
+        agents of a delivery round have nothing queued.
+        """
+        members = self.members
+        handled = 1
+        while handled:
+            handled = 0
+            for agent in members:
+                if agent.endpoint.queue:
+                    handled += agent.step()
 
     def open(self) -> None:
         """The DSO opens the interval (envelopes and Var prices)."""

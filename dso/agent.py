@@ -339,15 +339,9 @@ class DSOAgent:
         vm = res.vm_pu
         self.last_vm_pu = vm
         out: list[Outgoing] = []
+        var_eur, own_vm_pu = (-var_paid).tolist(), vm[fc.prosumer_bus].tolist()  # plain floats
         for i, pid in enumerate(fc.prosumer_ids):
-            settlement = Settlement(
-                DSO_ID,
-                t,
-                self._next_seq(),
-                pid,
-                float(-var_paid[i]),
-                float(vm[fc.prosumer_bus[i]]),
-            )
+            settlement = Settlement(DSO_ID, t, self._next_seq(), pid, var_eur[i], own_vm_pu[i])
             out.append((pid, settlement))
         loss_kw = float(res.loss_kw)
         self.last_outcome = IntervalOutcome(

@@ -128,7 +128,7 @@ class Counters:
 
     def count_sent(self, kind: str, nbytes: int) -> None:
         """One message of ``kind`` and ``nbytes`` left this agent."""
-        stats = self._stats(kind)
+        stats = self.kinds.get(kind) or self._stats(kind)  # the lookup inline: a hot path
         stats.msgs_sent += 1
         stats.bytes_sent += nbytes
 
@@ -137,7 +137,7 @@ class Counters:
     ) -> None:
         """One message of ``kind`` arrived ``latency_ns`` after its send (``None``: not timed);
         ``framed``: in a frame of its own (not an item of a batch)."""
-        stats = self._stats(kind)
+        stats = self.kinds.get(kind) or self._stats(kind)  # the lookup inline: a hot path
         stats.msgs_recv += 1
         stats.frames_recv += framed
         stats.bytes_recv += nbytes
