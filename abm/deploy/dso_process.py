@@ -6,7 +6,8 @@ Per interval the clock drives :class:`dso.agent.DSOAgent` through the run's
 (``orders``, the clearing protocol's ticks, ``schedule``), ``settle()``. After each tick but
 the silent ones (at which prosumers send nothing) it waits until every live prosumer has
 acked it (a ``PhaseAck`` of the tick, sent by the prosumer's main loop after handling the
-``Phase`` and sending its outputs). The relay delivers everything over one connection per
+``Phase`` and sending its outputs; at ``schedule`` the prosumer's ``Schedule``, the last
+message it sends in that phase, is its ack). The relay delivers everything over one connection per
 agent in relay order and releases the prosumers' held broadcasts just before the DSO's next
 message, so once every ack is in, every message those prosumers sent in the phase reaches
 its recipients ahead of the next ``Phase``: the same deliver-all-then-next-phase semantics as
@@ -38,7 +39,7 @@ from abm.deploy.lifecycle import (
 from abm.deploy.link import AgentLink
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, RunSpec
-from agents.interval import IntervalScript
+from agents.interval import SCHEDULE, IntervalScript
 from analysis.tables import outcome_row
 from dso.agent import DSOAgent
 from messaging.messages import (
@@ -50,6 +51,7 @@ from messaging.messages import (
     Message,
     Outgoing,
     PhaseAck,
+    Schedule,
     Settlement,
 )
 
@@ -245,8 +247,7 @@ class DsoClock:
         if isinstance(msg, Heartbeat):
             pass  # liveness only: heard_at is set above
         elif isinstance(msg, PhaseAck):
-            if sender in self.live and msg.interval == self.interval:
-                self.acked[sender] = (msg.phase, msg.round)
+            self._ack(sender, msg, (msg.phase, msg.round))
         elif isinstance(msg, Join):
             member.joined = True
             if sender in self.live:  # a new incarnation takes part from the next open
@@ -259,8 +260,15 @@ class DsoClock:
             self.dso.handle(msg)
         elif sender in self.live:
             self._send(self._logic(self.dso.handle, msg))
+            if isinstance(msg, Schedule) and self.tick[0] == SCHEDULE:
+                self._ack(sender, msg)  # its last message of the phase: it stands in for the ack
         else:
             self.link.refuse(sender, "AbsentSender", msg.kind)
+
+    def _ack(self, sender: str, msg: Message, tick: tuple[str, int] | None = None) -> None:
+        """Take ``msg`` as ``sender``'s ack of ``tick`` (default: the current tick)."""
+        if sender in self.live and msg.interval == self.interval:
+            self.acked[sender] = tick or self.tick
 
     # -- helpers --------------------------------------------------------------------------
     def _logic(self, method: Callable[..., list[Outgoing]], *args: Any) -> list[Outgoing]:

@@ -6,7 +6,8 @@ the relay, so the ``Join`` cannot be lost. The loop feeds every accepted
 message to :meth:`agents.prosumer.ProsumerAgent.handle` and sends what it returns; after
 handling each ``Phase`` (but ``open`` and the script's silent ticks) it sends the DSO a
 ``PhaseAck`` of that tick so the DSO's clock can end the phase as soon as every live
-prosumer is done. Membership of an
+prosumer is done; at ``schedule`` the prosumer's ``Schedule`` (its last message of the
+phase) stands in for the ack. Membership of an
 interval is read from the DSO's envelopes: a prosumer takes part in interval ``t`` only if
 its own row of the ``Envelopes`` table arrived after ``Phase(open, t)`` (the DSO's table
 holds the rows of admitted prosumers only); otherwise it sits the interval out and sends
@@ -39,7 +40,17 @@ from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import DSO_ID, RunSpec
 from agents.prosumer import ProsumerAgent
 from analysis.tables import outcome_row
-from messaging.messages import Heartbeat, Join, Leave, Message, Phase, PhaseAck, Settlement
+from messaging.messages import (
+    Heartbeat,
+    Join,
+    Leave,
+    Message,
+    Outgoing,
+    Phase,
+    PhaseAck,
+    Schedule,
+    Settlement,
+)
 
 #: Receive timeout of the loop, ms (bounds how late silence is noticed).
 POLL_MS = 200
@@ -141,7 +152,8 @@ class ProsumerLoop:
         self._join()
 
     # -- message handling ---------------------------------------------------------------
-    def _handle(self, msg: Message) -> None:
+    def _handle(self, msg: Message) -> list[Outgoing]:
+        """Feed ``msg`` to the agent and send what it returns; return that."""
         start = time.perf_counter()
         try:
             out = self.agent.handle(msg)
@@ -152,6 +164,7 @@ class ProsumerLoop:
             out = []
         self.compute_s += time.perf_counter() - start
         self.link.send_all(out)
+        return out
 
     def _on_phase(self, msg: Phase) -> None:
         if msg.phase == "open":
@@ -166,8 +179,10 @@ class ProsumerLoop:
             self.member = msg.interval == self.interval and own is not None
         if self.member is False or self._inject_fault(msg.interval, msg.phase):
             return
-        self._handle(msg)
-        if msg.phase != "open" and self.script.acked((msg.phase, msg.round)):
+        out = self._handle(msg)
+        if msg.phase == "open" or not self.script.acked((msg.phase, msg.round)):
+            return
+        if not any(isinstance(m, Schedule) for _, m in out):  # a Schedule is the ack
             seq = self.link.next_control_seq()
             ack = PhaseAck(self.agent_id, msg.interval, seq, msg.phase, msg.round)
             self.link.send(DSO_ID, ack)

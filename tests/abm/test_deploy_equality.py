@@ -48,6 +48,9 @@ def test_auction_over_ipc_matches_simulate(tmp_path):
     assert set(per_interval["interval"]) == set(range(24))
     assert {"Envelopes", "Phase", "Bid", "Offer", "TradeConfirm", "PhaseAck"} <= set(msgs["kind"])
     assert (per_interval["latency_us_p50"].dropna() > 0).all()
+    # Acks: one per prosumer at orders and confirm; at schedule the Schedule is the ack.
+    sent = per_interval.pivot_table("messages", "interval", "kind", aggfunc="sum")
+    assert (sent["PhaseAck"] == 2 * 32).all() and (sent["Schedule"] == 32).all()
     timing = tables["timing"]
     assert list(timing.columns) == list(DEPLOY_TABLES["timing"].column_names) and len(timing) == 24
     assert (timing["wall_ms"] >= timing["dso_compute_ms"]).all()
