@@ -303,8 +303,7 @@ class Relay:
                 self._hold(origin, body)
                 return
         if to == BROADCAST:
-            self._pub.send_multipart([BROADCAST_TOPIC, origin, body])
-            self.stats.published += 1
+            self._publish(origin, body)
         elif to == TO_RELAY:
             self._control(origin, body)
         elif to in self.members:
@@ -313,6 +312,11 @@ class Relay:
         else:
             self.stats.dropped_unknown_recipient += 1
             log.warning("relay: dropped a message from %r to unknown %r", origin, to)
+
+    def _publish(self, origin: bytes, body: bytes) -> None:
+        """Forward one broadcast in a frame of its own."""
+        self._pub.send_multipart([BROADCAST_TOPIC, origin, body])
+        self.stats.published += 1
 
     @property
     def held_broadcasts(self) -> int:
@@ -325,8 +329,7 @@ class Relay:
         if self._held_bytes + size > MAX_FRAME_BYTES:
             self._release()  # the batch is full
             if EMPTY_BATCH_BYTES + size > MAX_FRAME_BYTES:  # too large to share a batch
-                self._pub.send_multipart([BROADCAST_TOPIC, origin, body])
-                self.stats.published += 1
+                self._publish(origin, body)
                 return
         self._held.append((origin, body))
         self._held_bytes += size
@@ -337,11 +340,11 @@ class Relay:
         if not held:
             return
         if len(held) == 1:
-            self._pub.send_multipart([BROADCAST_TOPIC, *held[0]])
+            self._publish(*held[0])
         else:
             self._pub.send_multipart([BROADCAST_TOPIC, BATCH_ORIGIN, pack_batch(held)])
             self.stats.batches += 1
-        self.stats.published += len(held)
+            self.stats.published += len(held)
         self._held = []
         self._held_bytes = EMPTY_BATCH_BYTES
 

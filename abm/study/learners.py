@@ -100,6 +100,11 @@ def base_config(args: argparse.Namespace, full: dict[str, Any] | None = None) ->
     return TrainRunConfig(**{**size, **given})
 
 
+def _run_prefix(network: str, networks: Sequence[str]) -> str:
+    """``<network>-`` before a run's name when the study has several networks."""
+    return f"{network}-" if len(networks) > 1 else ""
+
+
 def training_specs(
     base: TrainRunConfig, networks: Sequence[str], algos_text: str, seeds_text: str
 ) -> list[RunSpec]:
@@ -109,7 +114,7 @@ def training_specs(
     seeds = seed_list(seeds_text)
     out = []
     for network in networks:
-        prefix = f"{network}-" if len(networks) > 1 else ""
+        prefix = _run_prefix(network, networks)
         for seed in seeds:  # seed-major: every learner's first seed finishes first
             for algo in algos:
                 population = base.population if algo == AlgoName.EA_MATD3 else None
@@ -125,7 +130,7 @@ def reference_specs(base: TrainRunConfig, networks: Sequence[str]) -> list[RunSp
     """The reference simulations of every held-out day of ``base`` on each network."""
     out = []
     for network in networks:
-        prefix = f"{network}-" if len(networks) > 1 else ""
+        prefix = _run_prefix(network, networks)
         for day in spread_days(TEST_DAYS, base.eval_days):
             for label, (market, policy) in REFERENCES.items():
                 config = SimConfig(
@@ -272,9 +277,10 @@ def analyse(
     references = references.join(tou.first())
     if with_messages:
         summary = summary.join(references[list(MESSAGE_COLUMNS)], on="network")
-    outputs = write_table(summary, out, name, index=False, digits=7)
-    outputs += write_table(per_run, out, "runs", index=False, digits=7)
-    outputs += write_table(references, out, "references", digits=7)
+    summary_files = write_table(summary, out, name, index=False, digits=7)
+    reference_files = write_table(references, out, "references", digits=7)
+    outputs = [*summary_files, *write_table(per_run, out, "runs", index=False, digits=7)]
+    outputs += reference_files
     networks = list(dict.fromkeys(s.labels["network"] for s in runs))
     for network in networks:
         suffix = f"-{network}" if len(networks) > 1 else ""
@@ -283,6 +289,6 @@ def analyse(
                 curve_files(out, runs, network), out / f"training_curves{suffix}.png"
             )
         )
-    print(outputs[1].read_text())
-    print(outputs[5].read_text())
+    for _, md in (summary_files, reference_files):
+        print(md.read_text())
     return outputs

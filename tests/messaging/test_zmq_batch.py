@@ -28,6 +28,14 @@ def _wait_held(relay: Relay, n: int) -> None:
         time.sleep(0.005)
 
 
+def _wait_published(relay: Relay, n: int) -> None:
+    """Until the relay thread has counted ``n`` published broadcasts (it counts after sending)."""
+    deadline = time.monotonic() + TEST_RECV_MS / 1000
+    while relay.stats.published < n:
+        assert time.monotonic() < deadline, f"published {relay.stats.published} of {n}"
+        time.sleep(0.005)
+
+
 def _receive_until_phase(t: ZmqTransport) -> list[Message | type[Exception]]:
     """Everything ``t`` receives up to and including the next ``Phase`` (errors by class)."""
     got: list[Message | type[Exception]] = []
@@ -57,6 +65,7 @@ def test_broadcasts_are_held_until_the_clock_speaks_then_arrive_in_one_frame(sch
         expected = [Bid("a", 0, 0, 1.0, 0.2), Offer("b", 0, 0, 2.0, 0.1), phase]
         assert _receive_until_phase(c) == expected
         assert _receive_until_phase(a) == expected[1:]  # its own publish is not echoed
+        _wait_published(relay, 3)
         assert relay.stats.batches == 1 and relay.stats.published == 3
         kinds = c.counters.kinds
         assert kinds[BATCH_KIND].frames_recv == 1 and kinds[BATCH_KIND].msgs_recv == 0
@@ -143,6 +152,7 @@ def test_held_broadcasts_beyond_one_frame_are_split_and_all_arrive_in_order() ->
         dso.publish(Phase(CLOCK, 0, 0, "clear"))
         got = _receive_until_phase(c)
         assert [m.seq for m in got[:-1] if isinstance(m, Leave)] == list(range(n))
+        _wait_published(relay, n + 1)
         assert relay.stats.batches >= 2 and relay.stats.published == n + 1
         assert c.counters.kinds[BATCH_KIND].frames_recv == relay.stats.batches
         assert c.take_link_drops() == 0  # no batch exceeded the sockets' frame limit
