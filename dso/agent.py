@@ -186,6 +186,8 @@ class DSOAgent:
         #: The outcome of the last settled interval (None before the first).
         self.last_outcome: IntervalOutcome | None = None
         self.last_vm_pu: np.ndarray | None = None
+        #: A publication computed ahead by :meth:`prepare`: its interval, envelopes, prices.
+        self._prepared: tuple[int, Envelopes, np.ndarray] | None = None
 
     def _next_seq(self) -> int:
         return next(self._seq)
@@ -193,6 +195,19 @@ class DSOAgent:
     def _base_injection(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Forecast bus injections without prosumers' controllable power, and their nets."""
         return base_injection(self.fc, t)
+
+    def prepare(self, t: int) -> None:
+        """Compute what :meth:`open_interval` publishes for ``t`` ahead of time.
+
+        The publication depends on forecasts alone (:func:`publication`), so a clock may
+        compute it while it waits on the prosumers; the result is the same.
+        """
+        with single_blas_thread():
+            envelopes, price = self._publication(t)
+        self._prepared = (t, envelopes, price)
+
+    def _publication(self, t: int) -> tuple[Envelopes, np.ndarray]:
+        return publication(self.pf, self.fc, t, var_market=self.var_market, rules=self.rules)
 
     def open_interval(self, t: int) -> list[Outgoing]:
         """Open interval ``t``: compute and publish envelopes and Var prices."""
@@ -205,13 +220,11 @@ class DSOAgent:
         self.schedules: dict[str, Schedule] = {}
         self.absent: set[str] = set()
         self.envelope_violations = 0
-        self.envelopes, self.var_price = publication(
-            self.pf,
-            fc,
-            t,
-            var_market=self.var_market,
-            rules=self.rules,
-        )
+        prepared, self._prepared = self._prepared, None
+        if prepared is not None and prepared[0] == t:
+            _, self.envelopes, self.var_price = prepared
+        else:
+            self.envelopes, self.var_price = self._publication(t)
         env = self.envelopes
         rows = tuple(
             zip(

@@ -1,7 +1,9 @@
-"""The relay's batch frame: several broadcasts, each with its relay-stamped origin, in one frame.
+"""Frames that carry several messages: the relay's batch (downstream) and an agent's bundle
+(upstream).
 
+**Batch.**
 A relay with a clock (:class:`messaging.zmq_transport.Relay`) holds the peers' broadcasts and
-releases them, before the clock's next message, as batch frames on the broadcast topic with
+releases them, with the clock's own broadcasts, as batch frames on the broadcast topic with
 the origin :data:`BATCH_ORIGIN`. The payload is a msgpack array ``[origin, frame, origin,
 frame, ...]``: each ``frame`` is a peer's codec frame exactly as it arrived (the relay never
 decodes it) and each ``origin`` the routing id the relay stamped on it. A receiver unpacks the
@@ -12,6 +14,12 @@ that is not, so no peer can send something a receiver takes for a batch. A batch
 larger than :data:`messaging.codec.MAX_FRAME_BYTES` (the sockets' frame limit): the relay
 releases what it holds as soon as the next item would not fit, and sends alone an item too
 large to share a batch.
+
+**Bundle.** An agent that sends several messages between two receives (an order and its
+phase ack; the DSO's settlements, envelopes and next phase) may send them as one frame to
+the relay address :data:`BUNDLE_TO`: a msgpack array ``[to, frame, to, frame, ...]``, each
+``to`` an agent id or the broadcast address, each ``frame`` a codec frame. The relay routes
+every item as if it had arrived alone from the bundle's sender, in order.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ from messaging.messages import AGENT_ID_PATTERN
 
 #: Origin of a batch frame on the relay's broadcast topic (not a valid agent id).
 BATCH_ORIGIN = b"+"
+#: Relay address of a bundle frame (not a valid agent id, nor the broadcast address).
+BUNDLE_TO = b"+"
+#: The broadcast address of an agent's frame to the relay.
+BROADCAST_TO = b"*"
 #: Bytes of an empty batch at most (msgpack's largest array header).
 EMPTY_BATCH_BYTES = 5
 #: Bytes of msgpack's largest bin header.
@@ -40,23 +52,43 @@ def item_bytes(origin: bytes, frame: bytes) -> int:
 
 
 def pack_batch(items: Sequence[tuple[bytes, bytes]]) -> bytes:
-    """One batch frame holding ``items`` in order (at most :data:`EMPTY_BATCH_BYTES` plus
-    their :func:`item_bytes`; the relay keeps that within the frame limit)."""
+    """One batch (or bundle) frame holding ``items`` in order (at most
+    :data:`EMPTY_BATCH_BYTES` plus their :func:`item_bytes`; the sender keeps that within
+    the frame limit)."""
     return _pack([part for item in items for part in item])
+
+
+def _unpack_pairs(what: str, data: bytes) -> list[tuple[bytes, bytes]]:
+    if len(data) > MAX_FRAME_BYTES:
+        raise MalformedFrame(f"{what}: {len(data)} bytes exceeds {MAX_FRAME_BYTES}")
+    try:
+        flat = msgpack.unpackb(data, use_list=True)
+    except Exception as exc:  # anything msgpack raises on bad input
+        raise MalformedFrame(f"{what}: not msgpack ({type(exc).__name__})") from None
+    if type(flat) is not list or len(flat) % 2 or any(type(x) is not bytes for x in flat):
+        raise MalformedFrame(f"{what}: not an array of byte pairs")
+    return list(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _is_agent_id(name: bytes) -> bool:
+    return AGENT_ID_PATTERN.fullmatch(name.decode("ascii", "replace")) is not None
 
 
 def unpack_batch(batch: bytes) -> list[tuple[bytes, bytes]]:
     """The ``(origin, frame)`` items of a batch frame; :class:`MalformedFrame` if it is none."""
-    if len(batch) > MAX_FRAME_BYTES:
-        raise MalformedFrame(f"batch: {len(batch)} bytes exceeds {MAX_FRAME_BYTES}")
-    try:
-        flat = msgpack.unpackb(batch, use_list=True)
-    except Exception as exc:  # anything msgpack raises on bad input
-        raise MalformedFrame(f"batch: not msgpack ({type(exc).__name__})") from None
-    if type(flat) is not list or len(flat) % 2 or any(type(x) is not bytes for x in flat):
-        raise MalformedFrame("batch: not an array of (origin, frame) byte pairs")
-    items = list(zip(flat[::2], flat[1::2], strict=True))
+    items = _unpack_pairs("batch", batch)
     for origin, _ in items:
-        if not AGENT_ID_PATTERN.fullmatch(origin.decode("ascii", "replace")):
+        if not _is_agent_id(origin):
             raise MalformedFrame(f"batch: origin {origin[:80]!r} is not an agent id")
+    return items
+
+
+def unpack_bundle(bundle: bytes) -> list[tuple[bytes, bytes]]:
+    """The ``(to, frame)`` items of a bundle frame; :class:`MalformedFrame` if it is none."""
+    items = _unpack_pairs("bundle", bundle)
+    for to, _ in items:
+        if to != BROADCAST_TO and not _is_agent_id(to):
+            raise MalformedFrame(
+                f"bundle: address {to[:80]!r} is not an agent id nor {BROADCAST_TO!r}"
+            )
     return items

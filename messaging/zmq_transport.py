@@ -12,9 +12,12 @@ on the broadcast topic, stamping the origin (the routing id, which under CURVE i
 against the authenticated ``User-Id``). Each agent subscribes to its own topic and the
 broadcast topic, so all its messages arrive over one connection in the relay's order:
 FIFO per sender across directed and broadcast messages, as on the in-memory bus. A relay
-with a clock (the deployment's DSO) holds the other agents' broadcasts until the clock's
-next message and then sends them as one batch frame (:mod:`messaging.batch`): they still
-arrive before that message, but a sender's directed message may overtake its broadcasts.
+with a clock (the deployment's DSO) holds every broadcast, the clock's own included, until
+the end of the clock's next frame and then sends them as one batch frame
+(:mod:`messaging.batch`): they still arrive in order and before the clock's later messages,
+but a sender's directed message may overtake its broadcasts. An endpoint made with
+``bundle_sends`` queues what it sends and sends it, as one bundle frame, at its next receive
+(or :meth:`ZmqTransport.flush`); the relay routes a bundle's messages one by one.
 
 Endpoints join with a hello handshake (retried until the relay's welcome arrives on the
 agent's topic), so nothing sent to a joined agent is lost to a late subscription. The
@@ -49,7 +52,16 @@ from typing import Any, cast
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from messaging.batch import BATCH_ORIGIN, EMPTY_BATCH_BYTES, item_bytes, pack_batch, unpack_batch
+from messaging.batch import (
+    BATCH_ORIGIN,
+    BROADCAST_TO,
+    BUNDLE_TO,
+    EMPTY_BATCH_BYTES,
+    item_bytes,
+    pack_batch,
+    unpack_batch,
+    unpack_bundle,
+)
 from messaging.codec import MAX_FRAME_BYTES, decode_frame, encode
 from messaging.counters import Counters
 from messaging.endpoints import RelayEndpoints
@@ -100,7 +112,7 @@ HANDSHAKE_FAILED_EVENTS = (
 #: Counter kind of batch frames (their messages count under their own kinds).
 BATCH_KIND = "Batch"
 TOPIC_END = b"\x00"
-BROADCAST = b"*"
+BROADCAST = BROADCAST_TO
 BROADCAST_TOPIC = BROADCAST + TOPIC_END
 TO_RELAY = b""
 HELLO = b"hello"
@@ -138,6 +150,18 @@ class RelayStats:
     refused_origin: int = 0
     #: Batch frames released (each carries several held broadcasts, counted in ``published``).
     batches: int = 0
+    #: Bundle frames received (each carries several messages, counted where they went).
+    bundles: int = 0
+
+
+class _Hold:
+    """Messages held for one topic, to go as one batch frame, and the batch's size bound."""
+
+    __slots__ = ("items", "size")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[bytes, bytes]] = []
+        self.size = EMPTY_BATCH_BYTES
 
 
 class Relay:
@@ -149,13 +173,16 @@ class Relay:
     keys raises :class:`SecurityError`. Run it with :meth:`serve` (blocking) or
     :meth:`start` (a daemon thread), end it with :meth:`close`.
 
-    With a ``clock`` (an agent id: the deployment's DSO) the relay holds every other agent's
-    broadcasts and releases them, in arrival order, just before it forwards the clock's next
-    message (or when the next one would not fit a batch): as one batch frame
-    (:mod:`messaging.batch`) on the broadcast topic, or alone when only one is held. Every
-    broadcast sent before the clock's message thus reaches every agent before it, in one
-    frame instead of one per broadcast; a directed message may overtake its sender's
-    earlier broadcasts.
+    With a ``clock`` (an agent id: the deployment's DSO) the relay holds every broadcast and
+    every message between peers (not those to or from the clock), per topic, and releases
+    them in arrival order when the clock's next frame arrives: the peers' directed messages
+    first, then the clock's own messages, the broadcasts (the peers' and the clock's) at the
+    end of the clock's frame or just before a directed message of the clock. What is held
+    for a topic goes as one batch frame (:mod:`messaging.batch`), or alone when only one
+    message is held; a batch that would exceed the frame limit is released early. Every
+    message a peer sends before the clock's frame thus reaches its recipients before the
+    clock's messages, in one frame per recipient and topic; a peer's directed message may
+    overtake its earlier broadcasts.
 
     With ``local`` (a name) and no keys the relay also binds in-process endpoints
     (:attr:`local_endpoints`): an agent of the relay's own process connects there through
@@ -182,8 +209,8 @@ class Relay:
         self.members: set[bytes] = set()
         self._secure = keys is not None
         self._clock = None if clock is None else clock.encode("ascii")
-        self._held: list[tuple[bytes, bytes]] = []
-        self._held_bytes = EMPTY_BATCH_BYTES
+        #: Messages held for the clock's next frame, per topic (in the order first held).
+        self._held: dict[bytes, _Hold] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._auth: KeyStoreAuthenticator | None = None
@@ -296,57 +323,99 @@ class Relay:
         if origin == BATCH_ORIGIN:  # receivers would take its broadcasts for a batch
             self.stats.refused_origin += 1
             return
-        if self._clock is not None:
-            if origin == self._clock:
+        from_clock = origin == self._clock
+        if from_clock:  # the peers' directed messages go ahead of the clock's
+            self._release(directed_only=True)
+        if to == BUNDLE_TO:
+            try:
+                items = unpack_bundle(body)
+            except MalformedFrame:
+                self.stats.malformed += 1
+                return
+            self.stats.bundles += 1
+            for item_to, item_body in items:
+                self._route_one(origin, item_to, item_body)
+        else:
+            self._route_one(origin, to, body)
+        if from_clock:
+            self._release()
+
+    def _route_one(self, origin: bytes, to: bytes, body: bytes) -> None:
+        """Route one message (alone or an item of a bundle) from ``origin``."""
+        clock = self._clock
+        if clock is not None and to != TO_RELAY:
+            if to == BROADCAST:
+                self._hold(BROADCAST_TOPIC, origin, body)
+                return
+            if origin == clock:  # after the broadcasts held before it
                 self._release()
-            elif to == BROADCAST:
-                self._hold(origin, body)
+            elif to != clock and to in self.members:
+                self._hold(to + TOPIC_END, origin, body)
                 return
         if to == BROADCAST:
-            self._publish(origin, body)
+            self._forward(BROADCAST_TOPIC, origin, body)
         elif to == TO_RELAY:
             self._control(origin, body)
         elif to in self.members:
-            self._pub.send_multipart([to + TOPIC_END, origin, body])
-            self.stats.directed += 1
+            self._forward(to + TOPIC_END, origin, body)
         else:
             self.stats.dropped_unknown_recipient += 1
             log.warning("relay: dropped a message from %r to unknown %r", origin, to)
 
-    def _publish(self, origin: bytes, body: bytes) -> None:
-        """Forward one broadcast in a frame of its own."""
-        self._pub.send_multipart([BROADCAST_TOPIC, origin, body])
-        self.stats.published += 1
+    def _forward(self, topic: bytes, origin: bytes, body: bytes) -> None:
+        """Forward one message in a frame of its own."""
+        self._pub.send_multipart([topic, origin, body])
+        self._count_forwarded(topic, 1)
+
+    def _count_forwarded(self, topic: bytes, n: int) -> None:
+        if topic == BROADCAST_TOPIC:
+            self.stats.published += n
+        else:
+            self.stats.directed += n
 
     @property
     def held_broadcasts(self) -> int:
-        """Broadcasts held for the clock's next message."""
-        return len(self._held)
+        """Broadcasts held for the clock's next frame."""
+        hold = self._held.get(BROADCAST_TOPIC)
+        return 0 if hold is None else len(hold.items)
 
-    def _hold(self, origin: bytes, body: bytes) -> None:
-        """Hold a broadcast until the clock's next message (see the class docstring)."""
+    @property
+    def held_directed(self) -> int:
+        """Directed messages held for the clock's next frame."""
+        return sum(len(h.items) for t, h in self._held.items() if t != BROADCAST_TOPIC)
+
+    def _hold(self, topic: bytes, origin: bytes, body: bytes) -> None:
+        """Hold a message for ``topic`` until the clock's next frame (see the class docstring)."""
         size = item_bytes(origin, body)
-        if self._held_bytes + size > MAX_FRAME_BYTES:
-            self._release()  # the batch is full
-            if EMPTY_BATCH_BYTES + size > MAX_FRAME_BYTES:  # too large to share a batch
-                self._publish(origin, body)
-                return
-        self._held.append((origin, body))
-        self._held_bytes += size
-
-    def _release(self) -> None:
-        """Forward the held broadcasts: one batch frame, or the frame alone if only one."""
-        held = self._held
-        if not held:
+        hold = self._held.get(topic)
+        if hold is not None and hold.size + size > MAX_FRAME_BYTES:
+            self._release_topic(topic)  # the batch is full
+            hold = None
+        if EMPTY_BATCH_BYTES + size > MAX_FRAME_BYTES:  # too large to share a batch
+            self._release_topic(topic)
+            self._forward(topic, origin, body)
             return
-        if len(held) == 1:
-            self._publish(*held[0])
-        else:
-            self._pub.send_multipart([BROADCAST_TOPIC, BATCH_ORIGIN, pack_batch(held)])
-            self.stats.batches += 1
-            self.stats.published += len(held)
-        self._held = []
-        self._held_bytes = EMPTY_BATCH_BYTES
+        if hold is None:
+            hold = self._held[topic] = _Hold()
+        hold.items.append((origin, body))
+        hold.size += size
+
+    def _release(self, *, directed_only: bool = False) -> None:
+        """Forward what is held, per topic: one batch frame, or the frame alone if only one."""
+        for topic in list(self._held):
+            if not (directed_only and topic == BROADCAST_TOPIC):
+                self._release_topic(topic)
+
+    def _release_topic(self, topic: bytes) -> None:
+        hold = self._held.pop(topic, None)
+        if hold is None:
+            return
+        if len(hold.items) == 1:
+            self._forward(topic, *hold.items[0])
+            return
+        self._pub.send_multipart([topic, BATCH_ORIGIN, pack_batch(hold.items)])
+        self.stats.batches += 1
+        self._count_forwarded(topic, len(hold.items))
 
     def _control(self, origin: bytes, verb: bytes) -> None:
         if verb == HELLO:
@@ -403,6 +472,9 @@ class ZmqTransport:
     ``inproc://`` pass the relay's ``context``. With ``keys`` it authenticates as
     ``agent_id`` with that agent's key pair. ``broadcasts=False``: receive only messages
     directed to this agent (the deployment's DSO needs none of the peers' broadcasts).
+    ``bundle_sends=True``: :meth:`send` and :meth:`publish` check and encode at once but queue
+    the frame; the queue goes to the relay as one bundle frame (:mod:`messaging.batch`) at
+    the next :meth:`recv`, :meth:`flush` or :meth:`close`.
     """
 
     def __init__(
@@ -414,6 +486,7 @@ class ZmqTransport:
         context: zmq.Context | None = None,
         connect_timeout_ms: int = CONNECT_TIMEOUT_MS,
         broadcasts: bool = True,
+        bundle_sends: bool = False,
     ) -> None:
         if type(agent_id) is not str or not AGENT_ID_PATTERN.fullmatch(agent_id):
             raise TransportError(f"agent_id={agent_id!r}: not a valid agent id")
@@ -424,8 +497,13 @@ class ZmqTransport:
         self._rcvtimeo = -1
         self._recipients: dict[str, bytes] = {}
         self._muted: set[bytes] = set()
-        #: ``(origin, frame)`` items of a received batch not handed out yet.
-        self._batched: deque[tuple[bytes, bytes]] = deque()
+        #: ``(topic, origin, frame)`` items of a received batch not handed out yet.
+        self._batched: deque[tuple[bytes, bytes, bytes]] = deque()
+        self._topic = self._id + TOPIC_END
+        #: ``(to, frame)`` items sent but not flushed yet (``bundle_sends``), and their size.
+        self._bundle_sends = bundle_sends
+        self._outbox: list[tuple[bytes, bytes]] = []
+        self._outbox_bytes = EMPTY_BATCH_BYTES
         context = context or zmq.Context.instance()
         self._dealer = _configure(context.socket(zmq.DEALER))
         self._dealer.routing_id = self._id
@@ -481,13 +559,40 @@ class ZmqTransport:
         self._check_open()
         check_own_sender(self.agent_id, msg)
         frame = encode(msg)
+        if self._bundle_sends:
+            size = item_bytes(target, frame)
+            if self._outbox_bytes + size > MAX_FRAME_BYTES:
+                self.flush()  # the bundle is full (a frame too large to share one goes alone)
+            self._outbox.append((target, frame))
+            self._outbox_bytes += size
+        else:
+            self._write([target, frame], msg.kind)
+        self.counters.count_sent(msg.kind, len(frame))
+
+    def _write(self, frames: list[bytes], what: str) -> None:
         try:
-            self._dealer.send_multipart([target, frame])
+            self._dealer.send_multipart(frames)
         except zmq.Again:
             raise TransportTimeout(
-                f"{self.agent_id}: send of {msg.kind} blocked for {SEND_TIMEOUT_MS} ms"
+                f"{self.agent_id}: send of {what} blocked for {SEND_TIMEOUT_MS} ms"
             ) from None
-        self.counters.count_sent(msg.kind, len(frame))
+
+    @property
+    def pending(self) -> int:
+        """Messages queued by ``bundle_sends`` and not sent yet."""
+        return len(self._outbox)
+
+    def flush(self) -> None:
+        """Send what ``bundle_sends`` queued: one frame alone, several as one bundle."""
+        outbox = self._outbox
+        if not outbox:
+            return
+        self._outbox = []
+        self._outbox_bytes = EMPTY_BATCH_BYTES
+        if len(outbox) == 1:
+            self._write(list(outbox[0]), "a message")
+        else:
+            self._write([BUNDLE_TO, pack_batch(outbox)], f"a bundle of {len(outbox)} messages")
 
     def send(self, to: str, msg: Message) -> None:
         """Validate, encode and send ``msg`` to agent ``to`` through the relay."""
@@ -505,15 +610,16 @@ class ZmqTransport:
         batch frame (:mod:`messaging.batch`) come one per call, each checked as if alone.
         """
         self._check_open()
+        if self._outbox:
+            self.flush()
+        batched = self._batched
         budget = timeout = -1 if timeout_ms is None else timeout_ms
         start = time.monotonic()
         while True:
-            if self._batched:
-                origin, body = self._batched.popleft()
-                msg = self._accept_message(BROADCAST_TOPIC, origin, body, framed=False)
+            while batched:
+                msg = self._accept_message(*batched.popleft(), framed=False)
                 if msg is not None:
                     return msg
-                continue
             if timeout != self._rcvtimeo:
                 self._sub.rcvtimeo = self._rcvtimeo = timeout
             try:
@@ -552,9 +658,9 @@ class ZmqTransport:
             self.counters.count_rejected(None, sum(len(f) for f in frames))
             raise MalformedFrame(f"frames: {len(frames)} from the relay (expected 3)")
         topic, origin, body = frames
-        if origin == BATCH_ORIGIN and topic == BROADCAST_TOPIC:
+        if origin == BATCH_ORIGIN and (topic == BROADCAST_TOPIC or topic == self._topic):
             try:
-                self._batched.extend(unpack_batch(body))
+                self._batched.extend((topic, *item) for item in unpack_batch(body))
             except MalformedFrame:
                 self.counters.count_rejected(BATCH_KIND, len(body))
                 raise
@@ -603,6 +709,8 @@ class ZmqTransport:
         """Tell the relay we leave, then close both sockets (lingering ``LINGER_MS``)."""
         if self._closed:
             return
+        with contextlib.suppress(zmq.ZMQError, TransportTimeout):
+            self.flush()
         self._closed = True
         with contextlib.suppress(zmq.ZMQError):
             self._dealer.send_multipart([TO_RELAY, BYE], zmq.NOBLOCK)

@@ -100,7 +100,13 @@ def _run_dso(
         # it reaches the relay in-process (no socket, no I/O thread in between).
         local = None if relay.local_endpoints is None else (relay.local_endpoints, relay_context)
         link = AgentLink(
-            DSO_ID, entry, keys, spec.options.join_timeout_ms, broadcasts=False, local=local
+            DSO_ID,
+            entry,
+            keys,
+            spec.options.join_timeout_ms,
+            broadcasts=False,
+            bundle_sends=spec.options.batch_broadcasts,
+            local=local,
         )
         try:
             writer.write(_start_record(entry, link))
@@ -146,7 +152,13 @@ def _run_prosumer(
     writer: RecordWriter,
 ) -> int:
     agent = build_prosumer(spec, world, agent_id, entry)
-    link = AgentLink(agent_id, entry, keys, spec.options.join_timeout_ms)
+    link = AgentLink(
+        agent_id,
+        entry,
+        keys,
+        spec.options.join_timeout_ms,
+        bundle_sends=spec.options.batch_broadcasts,
+    )
     try:
         writer.write(_start_record(entry, link))
         return ProsumerLoop(spec, agent, link, writer, entry.fault).run()

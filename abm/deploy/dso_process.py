@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from abm.deploy.faults import Fault, apply_fault
 from abm.deploy.lifecycle import (
@@ -54,6 +54,8 @@ from messaging.messages import (
     Schedule,
     Settlement,
 )
+
+_T = TypeVar("_T")
 
 #: Longest single receive of the clock, ms (bounds how late heartbeats go out).
 CLOCK_POLL_MS = 100
@@ -152,15 +154,19 @@ class DsoClock:
             phase_start = time.perf_counter()
             self.tick = (name, round_)
             self._send(self._logic(self.dso.phase, name, round_))
+            if name == SCHEDULE and t + 1 < self.n_intervals:
+                self.link.flush()  # the prosumers schedule while the DSO prepares the next open
+                self._logic(self.dso.prepare, t + 1)
             if self.script.acked(self.tick):  # a silent tick's Phase goes ahead of the next
                 self._await_acks(name)
-            apply_fault(self.fault, self.interval, name)
+            apply_fault(self.fault, self.interval, name, self.link.flush)
             phase_ms.append([name, round_, (time.perf_counter() - phase_start) * 1000])
         self._send(self._logic(self.dso.settle), only_live=True)
+        self.link.flush()  # the prosumers record their settlements while the DSO goes on
         wall_ms = (time.perf_counter() - start) * 1000
         self.completed = t
         self._write_interval(t, start_ns, wall_ms, phase_ms)
-        apply_fault(self.fault, self.interval, "settle")
+        apply_fault(self.fault, self.interval, "settle", self.link.flush)
 
     def close(self) -> None:
         """Publish ``Phase(close)`` and wait (bounded) for every joined prosumer's ``Leave``."""
@@ -271,7 +277,7 @@ class DsoClock:
             self.acked[sender] = tick or self.tick
 
     # -- helpers --------------------------------------------------------------------------
-    def _logic(self, method: Callable[..., list[Outgoing]], *args: Any) -> list[Outgoing]:
+    def _logic(self, method: Callable[..., _T], *args: Any) -> _T:
         start = time.perf_counter()
         out = method(*args)
         self.compute_s += time.perf_counter() - start

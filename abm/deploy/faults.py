@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -57,14 +58,16 @@ class Fault:
         return (self.interval, self.phase) == (interval, phase)
 
 
-def apply_fault(fault: Fault | None, interval: int, phase: str) -> None:
+def apply_fault(fault: Fault | None, interval: int, phase: str, flush: Callable[[], None]) -> None:
     """Carry out an injected fault (tests) if it is due at ``(interval, phase)``.
 
+    ``flush`` first sends what the process queued, so the fault acts after its sends.
     ``crash`` exits at once with :data:`EXIT_CRASH`, ``stall`` sleeps ``stall_ms``, ``hang``
     sleeps until the process is killed; ``drop`` is the prosumer loop's to carry out.
     """
     if fault is None or not fault.is_due(interval, phase) or fault.action == FaultAction.DROP:
         return
+    flush()
     if fault.action == "crash":
         os._exit(EXIT_CRASH)
     if fault.action == "stall":

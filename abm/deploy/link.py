@@ -4,6 +4,8 @@
 deadline, since the relay may still be starting), sends what the agent logic returns,
 numbers the main loop's own control messages (see :mod:`abm.deploy.guard`), and receives
 with every refused message (malformed, duplicate, replayed, late) counted and skipped.
+With ``bundle_sends`` what the process sends between two receives goes to the relay as one
+bundle frame (:mod:`messaging.batch`), sent when the process next receives or flushes.
 
 It bounds the work any one sender can cause per interval: after
 :data:`MAX_REFUSALS_PER_SENDER` refusals of a sender's messages (refused on arrival, or
@@ -54,10 +56,13 @@ class AgentLink:
         connect_timeout_ms: int,
         *,
         broadcasts: bool = True,
+        bundle_sends: bool = False,
         local: tuple[RelayEndpoints, zmq.Context] | None = None,
     ) -> None:
         self.agent_id = agent_id
-        self.transport = _connect(agent_id, entry, keys, connect_timeout_ms, broadcasts, local)
+        self.transport = _connect(
+            agent_id, entry, keys, connect_timeout_ms, broadcasts, bundle_sends, local
+        )
         self.guard = InboundGuard()
         self._window: int | None = None
         self._refusals: Counter[str] = Counter()
@@ -82,6 +87,12 @@ class AgentLink:
         self.send_s += time.perf_counter() - start
         self.last_send = time.monotonic()
 
+    def flush(self) -> None:
+        """Send what the transport queued (``bundle_sends``; a receive does this too)."""
+        start = time.perf_counter()
+        self.transport.flush()
+        self.send_s += time.perf_counter() - start
+
     def send_all(self, outgoing: Iterable[Outgoing]) -> None:
         """Send each ``(to, msg)`` the agent logic returned (``Error`` replies within budget)."""
         for to, msg in outgoing:
@@ -97,6 +108,8 @@ class AgentLink:
         forged sender, muted sender) or by the guard (duplicate, replayed, late) are counted
         and skipped; the refusal budget of their sender is charged.
         """
+        if self.transport.pending:
+            self.flush()
         start = time.perf_counter()
         deadline = start + timeout_ms / 1000
         if current_interval != self._window:
@@ -167,6 +180,7 @@ def _connect(
     keys: KeyStore | None,
     timeout_ms: int,
     broadcasts: bool,
+    bundle_sends: bool,
     local: tuple[RelayEndpoints, zmq.Context] | None,
 ) -> ZmqTransport:
     endpoints, context = local if local is not None else (entry.endpoints, None)
@@ -181,6 +195,7 @@ def _connect(
                 context=context,
                 connect_timeout_ms=max(1, min(left_ms, CONNECT_TIMEOUT_MS)),
                 broadcasts=broadcasts,
+                bundle_sends=bundle_sends,
             )
         except TransportTimeout:
             if time.monotonic() >= deadline:

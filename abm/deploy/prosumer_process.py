@@ -193,7 +193,7 @@ class ProsumerLoop:
         if fault is not None and fault.action == FaultAction.DROP and fault.is_due(interval, phase):
             self.drop_until = time.monotonic() + fault.stall_ms / 1000
             return True
-        apply_fault(fault, interval, phase)
+        apply_fault(fault, interval, phase, self.link.flush)
         return False
 
     def _check_stream(self, next_interval: int) -> None:

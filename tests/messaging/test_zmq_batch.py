@@ -1,4 +1,4 @@
-"""A relay with a clock: peers' broadcasts held and released as batch frames; the batch format."""
+"""A relay with a clock: peers' messages held and released as batch frames; agents' bundles."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import time
 import msgpack
 import pytest
 
-from messaging.batch import BATCH_ORIGIN, pack_batch, unpack_batch
+from messaging.batch import BATCH_ORIGIN, BUNDLE_TO, pack_batch, unpack_batch, unpack_bundle
 from messaging.codec import MAX_FRAME_BYTES, encode
 from messaging.errors import MalformedFrame, SenderMismatch
-from messaging.messages import Bid, Leave, Message, Offer, Phase
+from messaging.messages import Bid, Leave, Message, Offer, Phase, PhaseAck
 from messaging.zmq_transport import BATCH_KIND, Relay, ZmqTransport
 from tests.messaging.zmq_helpers import SCHEMES, TEST_RECV_MS, connect, raw_dealer, running_relay
 
@@ -25,6 +25,13 @@ def _wait_held(relay: Relay, n: int) -> None:
     deadline = time.monotonic() + TEST_RECV_MS / 1000
     while relay.held_broadcasts < n:
         assert time.monotonic() < deadline, f"held {relay.held_broadcasts} of {n}"
+        time.sleep(0.005)
+
+
+def _wait_held_directed(relay: Relay, n: int) -> None:
+    deadline = time.monotonic() + TEST_RECV_MS / 1000
+    while relay.held_directed < n:
+        assert time.monotonic() < deadline, f"held {relay.held_directed} of {n}"
         time.sleep(0.005)
 
 
@@ -51,28 +58,103 @@ def _receive_until_phase(t: ZmqTransport) -> list[Message | type[Exception]]:
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
-def test_broadcasts_are_held_until_the_clock_speaks_then_arrive_in_one_frame(scheme: str) -> None:
+def test_peer_messages_are_held_until_the_clock_speaks_then_arrive_in_one_frame(
+    scheme: str,
+) -> None:
     with running_relay(scheme, clock=CLOCK) as relay:
         dso, a, b, c = (connect(relay, i) for i in (CLOCK, "a", "b", "c"))
         a.publish(Bid("a", 0, 0, 1.0, 0.2))
         b.publish(Offer("b", 0, 0, 2.0, 0.1))
         _wait_held(relay, 2)
+        a.send("c", Leave("a", 0, 1, "held too"))
+        b.send("c", Leave("b", 0, 1, "held too"))
+        _wait_held_directed(relay, 2)
         assert c.recv(QUIET_MS) is None  # held at the relay
-        a.send("c", Leave("a", 0, 1, "directed messages are not held"))
-        assert c.recv(TEST_RECV_MS) == Leave("a", 0, 1, "directed messages are not held")
+        a.send(CLOCK, PhaseAck("a", 0, 2, "orders", 0))  # to the clock: never held
+        assert dso.recv(TEST_RECV_MS) == PhaseAck("a", 0, 2, "orders", 0)
         dso.publish(Phase(CLOCK, 0, 0, "clear"))
         phase = Phase(CLOCK, 0, 0, "clear")
-        expected = [Bid("a", 0, 0, 1.0, 0.2), Offer("b", 0, 0, 2.0, 0.1), phase]
-        assert _receive_until_phase(c) == expected
-        assert _receive_until_phase(a) == expected[1:]  # its own publish is not echoed
+        directed = [Leave("a", 0, 1, "held too"), Leave("b", 0, 1, "held too")]
+        broadcasts = [Bid("a", 0, 0, 1.0, 0.2), Offer("b", 0, 0, 2.0, 0.1), phase]
+        assert _receive_until_phase(c) == directed + broadcasts  # peers' directed ones first
+        assert _receive_until_phase(a) == broadcasts[1:]  # its own publish is not echoed
         _wait_published(relay, 3)
-        assert relay.stats.batches == 1 and relay.stats.published == 3
+        assert relay.stats.batches == 2 and relay.stats.published == 3
+        assert relay.stats.directed == 3  # the two held ones and the ack
         kinds = c.counters.kinds
-        assert kinds[BATCH_KIND].frames_recv == 1 and kinds[BATCH_KIND].msgs_recv == 0
+        assert kinds[BATCH_KIND].frames_recv == 2 and kinds[BATCH_KIND].msgs_recv == 0
         assert (kinds["Bid"].msgs_recv, kinds["Bid"].frames_recv) == (1, 0)
-        assert (kinds["Phase"].msgs_recv, kinds["Phase"].frames_recv) == (1, 1)
+        assert (kinds["Leave"].msgs_recv, kinds["Leave"].frames_recv) == (2, 0)
+        assert (kinds["Phase"].msgs_recv, kinds["Phase"].frames_recv) == (1, 0)  # in the batch
         for t in (dso, a, b, c):
             t.close()
+
+
+def test_a_bundle_is_one_frame_routed_item_by_item_and_sent_at_the_next_receive() -> None:
+    with running_relay("ipc", clock=CLOCK) as relay:
+        dso, c = connect(relay, CLOCK, bundle_sends=True), connect(relay, "c")
+        a = connect(relay, "a", bundle_sends=True)
+        a.publish(Bid("a", 0, 0, 1.0, 0.2))
+        a.send("c", Leave("a", 0, 1, "to a peer"))
+        a.send(CLOCK, PhaseAck("a", 0, 2, "orders", 0))
+        assert a.pending == 3 and relay.stats.bundles == 0  # queued, not sent
+        assert a.recv(QUIET_MS) is None  # a receive sends the queue as one bundle
+        assert dso.recv(TEST_RECV_MS) == PhaseAck("a", 0, 2, "orders", 0)
+        assert relay.stats.bundles == 1 and relay.held_broadcasts == 1
+        assert relay.held_directed == 1
+        dso.send("c", Leave(CLOCK, 0, 3, "the clock's own directed message"))
+        dso.publish(Phase(CLOCK, 0, 4, "clear"))
+        dso.flush()
+        got = _receive_until_phase(c)
+        assert got == [
+            Leave("a", 0, 1, "to a peer"),  # the peers' held directed messages first
+            Bid("a", 0, 0, 1.0, 0.2),  # the held broadcasts before the clock's directed one
+            Leave(CLOCK, 0, 3, "the clock's own directed message"),
+            Phase(CLOCK, 0, 4, "clear"),
+        ]
+        assert relay.stats.bundles == 2
+        assert a.counters.kinds["Bid"].msgs_sent == 1  # counted as sent when queued
+        for t in (dso, a, c):
+            t.close()
+
+
+def test_a_bundle_goes_out_on_close() -> None:
+    with running_relay("ipc") as relay, connect(relay, "c") as c:
+        a = connect(relay, "a", bundle_sends=True)
+        a.send("c", Leave("a", 0, 1, "first"))
+        a.send("c", Leave("a", 0, 2, "second"))
+        a.close()
+        assert c.recv(TEST_RECV_MS) == Leave("a", 0, 1, "first")
+        assert c.recv(TEST_RECV_MS) == Leave("a", 0, 2, "second")
+
+
+@pytest.mark.parametrize(
+    "bundle",
+    [
+        b"\xc1",  # not msgpack
+        msgpack.packb([b"c"]),  # odd: an address without its frame
+        msgpack.packb([b"", b"hello"]),  # a relay control verb inside a bundle
+        msgpack.packb([BUNDLE_TO, b"x"]),  # a bundle inside a bundle
+        msgpack.packb([b"not an id!", b"frame"]),
+    ],
+)
+def test_a_bad_bundle_is_refused_counted_and_routes_nothing(bundle: bytes) -> None:
+    with pytest.raises(MalformedFrame):
+        unpack_bundle(bundle)
+    with running_relay("ipc", clock=CLOCK) as relay, connect(relay, "c") as c:
+        rogue = raw_dealer(relay, b"a")
+        try:
+            rogue.send_multipart([b"", b"hello"])
+            _wait_member(relay, b"a")
+            rogue.send_multipart([BUNDLE_TO, bundle])
+            deadline = time.monotonic() + TEST_RECV_MS / 1000
+            while relay.stats.malformed < 1:
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+        finally:
+            rogue.close()
+        assert relay.stats.bundles == 0 and relay.held_broadcasts == relay.held_directed == 0
+        assert c.recv(QUIET_MS) is None
 
 
 def test_one_held_broadcast_goes_alone_and_without_a_clock_nothing_is_held() -> None:
