@@ -39,7 +39,7 @@ from abm.deploy.lifecycle import (
 from abm.deploy.link import AgentLink
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, RunSpec
-from agents.interval import SCHEDULE, IntervalScript
+from agents.interval import ORDERS, SCHEDULE, IntervalScript
 from analysis.tables import outcome_row
 from dso.agent import DSOAgent
 from messaging.messages import (
@@ -154,15 +154,14 @@ class DsoClock:
             phase_start = time.perf_counter()
             self.tick = (name, round_)
             self._send(self._logic(self.dso.phase, name, round_))
-            if name == SCHEDULE and t + 1 < self.n_intervals:
-                self.link.flush()  # the prosumers schedule while the DSO prepares the next open
+            if name == ORDERS and t + 1 < self.n_intervals:
+                self.link.flush()  # the prosumers decide while the DSO prepares the next open
                 self._logic(self.dso.prepare, t + 1)
             if self.script.acked(self.tick):  # a silent tick's Phase goes ahead of the next
                 self._await_acks(name)
             apply_fault(self.fault, self.interval, name, self.link.flush)
             phase_ms.append([name, round_, (time.perf_counter() - phase_start) * 1000])
         self._send(self._logic(self.dso.settle), only_live=True)
-        self.link.flush()  # the prosumers record their settlements while the DSO goes on
         wall_ms = (time.perf_counter() - start) * 1000
         self.completed = t
         self._write_interval(t, start_ns, wall_ms, phase_ms)
