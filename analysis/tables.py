@@ -227,7 +227,7 @@ _COUNTS = (
     Column(
         "frames",
         "",
-        "ZeroMQ frames received: a message alone counts once, a batch of broadcasts "
+        "ZeroMQ frames received: a message alone counts once, a batch of messages "
         "(kind `Batch`) once for all its messages",
     ),
     *MESSAGES.columns[4:],

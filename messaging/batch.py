@@ -24,6 +24,7 @@ every item as if it had arrived alone from the bundle's sender, in order.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import msgpack
@@ -70,6 +71,7 @@ def _unpack_pairs(what: str, data: bytes) -> list[tuple[bytes, bytes]]:
     return list(zip(flat[::2], flat[1::2], strict=True))
 
 
+@functools.lru_cache(maxsize=4096)  # a batch repeats the same few ids every interval
 def _is_agent_id(name: bytes) -> bool:
     return AGENT_ID_PATTERN.fullmatch(name.decode("ascii", "replace")) is not None
 

@@ -24,23 +24,29 @@ class ReplayGuard:
         """Return ``msg`` if fresh; else raise :class:`DuplicateMessage` or :class:`LateMessage`."""
         sender, seq, interval = msg.sender, msg.seq, msg.interval
         last = self._last_seq.get(sender, -1)
-        context: dict[str, Any] = {"kind": msg.kind, "sender": sender, "seq": seq, "origin": sender}
         if seq <= last:
             raise DuplicateMessage(
                 f"{msg.kind}.seq={seq}: not above {last}, the last seq from {sender!r}",
                 field="seq",
                 value=seq,
-                **context,
+                **_context(msg),
             )
         self._last_seq[sender] = seq
         latest = self._last_interval.get(sender, -1)
-        floor = latest if current_interval is None else max(latest, current_interval)
+        floor = (
+            latest if current_interval is None or current_interval < latest else current_interval
+        )
         if interval < floor:
             raise LateMessage(
                 f"{msg.kind}.interval={interval}: before interval {floor}",
                 field="interval",
                 value=interval,
-                **context,
+                **_context(msg),
             )
         self._last_interval[sender] = interval
         return msg
+
+
+def _context(msg: Message) -> dict[str, Any]:
+    """The error fields naming ``msg``."""
+    return {"kind": msg.kind, "sender": msg.sender, "seq": msg.seq, "origin": msg.sender}

@@ -1,7 +1,7 @@
 """``p2pvar bench deploy``: one process per agent over ipc and tcp, beside the in-process model.
 
 For each clearing protocol the multi market runs with the rule policy: deployed over ipc and
-over tcp (loopback), over ipc without broadcast batching (each broadcast its own frame), and
+over tcp (loopback), over ipc without batch and bundle frames (each message its own frame), and
 in-process (Mesa) in the same run as the baselines. Figures: median and 90th-percentile
 interval latency (ms), intervals per second, messages, deliveries, frames and bytes per
 interval (every process's sends, acks and heartbeats included). A scaling sweep deploys
@@ -87,13 +87,13 @@ def deployed(
     batch: bool = True,
 ) -> dict[str, float]:
     """Deploy ``config`` and return its interval figures (``progress``: a line and a bar;
-    ``batch=False``: the relay forwards every broadcast in its own frame)."""
+    ``batch=False``: every message in its own frame, no batches or bundles)."""
     from abm.deploy.launcher import deploy
     from abm.deploy.spec import DeployOptions, Transport
 
     if progress:
         print(f"deploying {config.protocol} over {transport} ({out.name}) ...", file=sys.stderr)
-    options = DeployOptions(transport=Transport(transport), batch_broadcasts=batch)
+    options = DeployOptions(transport=Transport(transport), batch_frames=batch)
     result = deploy(config, options, out, progress=progress)
     timing = result.tables["timing"]
     n = len(timing)

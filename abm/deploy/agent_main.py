@@ -86,7 +86,7 @@ def _run_dso(
     relay_context = zmq.Context(io_threads=RELAY_IO_THREADS)
     # The DSO is the relay's clock: the prosumers' broadcasts (orders) reach every agent
     # as one batch frame just before the DSO's next message (its next Phase).
-    relay_clock = DSO_ID if spec.options.batch_broadcasts else None
+    relay_clock = DSO_ID if spec.options.batch_frames else None
     relay = Relay(
         spec.relay,
         keys=keys,
@@ -105,7 +105,7 @@ def _run_dso(
             keys,
             spec.options.join_timeout_ms,
             broadcasts=False,
-            bundle_sends=spec.options.batch_broadcasts,
+            bundle_sends=spec.options.batch_frames,
             local=local,
         )
         try:
@@ -157,7 +157,7 @@ def _run_prosumer(
         entry,
         keys,
         spec.options.join_timeout_ms,
-        bundle_sends=spec.options.batch_broadcasts,
+        bundle_sends=spec.options.batch_frames,
     )
     try:
         writer.write(_start_record(entry, link))

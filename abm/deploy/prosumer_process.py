@@ -115,8 +115,8 @@ class ProsumerLoop:
                     joined = True
                     silence_s = options.dso_silence_ms / 1000
                     self._join()
-                elif link.transport.take_link_drops():
-                    self._resync()
+                elif isinstance(msg, Phase) and link.transport.take_link_drops():
+                    self._resync()  # checked at each of the DSO's ticks
             if isinstance(msg, Phase) and msg.sender == DSO_ID:
                 if msg.phase == "close":
                     self._check_stream(msg.interval + 1)

@@ -92,12 +92,13 @@ class DeployOptions:
         default=None,
         metadata={"help": "JSON file mapping prosumer ids to policy specs (default: --policy)"},
     )
-    batch_broadcasts: bool = field(
+    batch_frames: bool = field(
         default=True,
         metadata={
-            "help": "the relay releases the prosumers' broadcasts (orders) as one batch frame "
-            "before the DSO's next message (off: one frame per broadcast, the baseline of "
-            "bench deploy)"
+            "help": "the relay holds the prosumers' messages to each other (orders, confirms) "
+            "and releases them with the DSO's next frame, one batch frame per recipient, and "
+            "every agent sends what it has to send at once as one bundle frame (off: one "
+            "frame per message, the baseline of bench deploy)"
         },
     )
 

@@ -64,6 +64,18 @@ def test_auction_over_ipc_matches_simulate(tmp_path):
     assert config_doc["backend"] == "multi-process" and config_doc["seed"] == 0
 
 
+def test_auction_without_batch_frames_matches_simulate(tmp_path):
+    """The baseline of ``bench deploy``: every message its own frame, the same results."""
+    config = SimConfig(market="multi", protocol="auction", policy="random", seed=5)
+    run_simulation(config, tmp_path / "sim", progress=False)
+    options = DeployOptions(transport="ipc", batch_frames=False)
+    result = deploy(config, options, tmp_path / "dep")
+    assert_same_results(tmp_path / "sim", tmp_path / "dep")
+    msgs = result.tables["messages"]
+    assert "Batch" not in set(msgs["kind"])
+    assert (msgs["frames"] == msgs["deliveries"]).all()  # one frame per message received
+
+
 def test_bilateral_random_over_tcp_hosts_and_curve_matches_simulate(tmp_path):
     """Three 'hosts' on loopback addresses, CURVE keys, per-agent policy specs."""
     config = SimConfig(market="multi", protocol="bilateral", policy="random", seed=3)
