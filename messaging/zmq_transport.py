@@ -578,6 +578,16 @@ class ZmqTransport:
             ) from None
 
     @property
+    def buffered(self) -> int:
+        """Messages of a received batch not handed out yet (:meth:`next_buffered`)."""
+        return len(self._batched)
+
+    def next_buffered(self) -> Message | None:
+        """The next message of a received batch, checked as :meth:`recv` checks it (``None``:
+        an item to skip, such as this agent's own publish); :meth:`buffered` must be > 0."""
+        return self._accept_message(*self._batched.popleft(), framed=False)
+
+    @property
     def pending(self) -> int:
         """Messages queued by ``bundle_sends`` and not sent yet."""
         return len(self._outbox)
@@ -617,7 +627,7 @@ class ZmqTransport:
         start = time.monotonic()
         while True:
             while batched:
-                msg = self._accept_message(*batched.popleft(), framed=False)
+                msg = self.next_buffered()
                 if msg is not None:
                     return msg
             if timeout != self._rcvtimeo:

@@ -108,28 +108,45 @@ class AgentLink:
         forged sender, muted sender) or by the guard (duplicate, replayed, late) are counted
         and skipped; the refusal budget of their sender is charged.
         """
-        if self.transport.pending:
+        transport = self.transport
+        if transport.pending:
             self.flush()
-        start = time.perf_counter()
-        deadline = start + timeout_ms / 1000
         if current_interval != self._window:
             self._new_window(current_interval)
+        while transport.buffered:  # the rest of a batch already received: no wait, no timers
+            try:
+                msg = transport.next_buffered()
+            except RejectedMessage as exc:
+                self._refused(exc)
+                continue
+            if msg is not None and self._accepted(msg, current_interval):
+                return msg
+        start = time.perf_counter()
+        deadline = start + timeout_ms / 1000
         try:
             while True:
                 remaining_ms = max(0, round((deadline - time.perf_counter()) * 1000))
                 try:
-                    msg = self.transport.recv(remaining_ms)
+                    msg = transport.recv(remaining_ms)
                 except RejectedMessage as exc:
-                    self.guard.count(exc)
-                    self._within_budget(exc.origin)
+                    self._refused(exc)
                     continue
                 if msg is None:
                     return None
-                if self.guard.accept(msg, current_interval):
+                if self._accepted(msg, current_interval):
                     return msg
-                self._within_budget(msg.sender)
         finally:
             self.recv_s += time.perf_counter() - start
+
+    def _refused(self, exc: RejectedMessage) -> None:
+        self.guard.count(exc)
+        self._within_budget(exc.origin)
+
+    def _accepted(self, msg: Message, current_interval: int | None) -> bool:
+        if self.guard.accept(msg, current_interval):
+            return True
+        self._within_budget(msg.sender)
+        return False
 
     def refuse(self, sender: str, reason: str, kind: str) -> None:
         """Count a message the process itself refuses (charged to ``sender``'s budget)."""

@@ -102,15 +102,14 @@ class ProsumerLoop:
         joined = False
         while True:
             msg = link.receive(POLL_MS, self.agent.interval)
-            now = time.monotonic()
             if msg is None:
-                if now - last_dso > silence_s:
+                if time.monotonic() - last_dso > silence_s:
                     return self._stop(EXIT_DSO_LOST, f"no message from the DSO for {silence_s} s")
                 continue
-            if now < self.drop_until:  # an injected drop fault: as if never delivered
-                continue
+            if self.drop_until and time.monotonic() < self.drop_until:  # an injected drop fault
+                continue  # as if never delivered
             if msg.sender == DSO_ID:
-                last_dso = now
+                last_dso = time.monotonic()
                 if not joined:  # the DSO is subscribed now: a Join cannot be lost
                     joined = True
                     silence_s = options.dso_silence_ms / 1000
