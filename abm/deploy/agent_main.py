@@ -84,8 +84,8 @@ def _run_dso(
     # The relay gets its own context (its own I/O thread): forwarding for every agent must
     # not starve the DSO's own connection, nor the DSO's work the relay's heartbeats.
     relay_context = zmq.Context(io_threads=RELAY_IO_THREADS)
-    # The DSO is the relay's clock: the prosumers' broadcasts (orders) reach every agent
-    # as one batch frame just before the DSO's next message (its next Phase).
+    # The DSO is the relay's clock: the prosumers' messages to each other (orders, confirms)
+    # reach their recipients as one batch frame each just before the DSO's next messages.
     relay_clock = DSO_ID if spec.options.batch_frames else None
     relay = Relay(
         spec.relay,
