@@ -16,7 +16,7 @@ with a clock (the deployment's DSO) holds every broadcast, the clock's own inclu
 the end of the clock's next frame and then sends them as one batch frame
 (:mod:`messaging.batch`): they still arrive in order and before the clock's later messages,
 but a sender's directed message may overtake its broadcasts. An endpoint made with
-``bundle_sends`` queues what it sends and sends it, as one bundle frame, at its next receive
+``bundle_sends`` queues what it sends and sends it, as one bundle frame, before it next waits
 (or :meth:`ZmqTransport.flush`); the relay routes a bundle's messages one by one.
 
 Endpoints join with a hello handshake (retried until the relay's welcome arrives on the
@@ -474,7 +474,8 @@ class ZmqTransport:
     directed to this agent (the deployment's DSO needs none of the peers' broadcasts).
     ``bundle_sends=True``: :meth:`send` and :meth:`publish` check and encode at once but queue
     the frame; the queue goes to the relay as one bundle frame (:mod:`messaging.batch`) at
-    the next :meth:`recv`, :meth:`flush` or :meth:`close`.
+    the next :meth:`recv` that may wait (a timeout other than 0), :meth:`flush` or
+    :meth:`close`.
     """
 
     def __init__(
@@ -620,7 +621,7 @@ class ZmqTransport:
         batch frame (:mod:`messaging.batch`) come one per call, each checked as if alone.
         """
         self._check_open()
-        if self._outbox:
+        if self._outbox and timeout_ms != 0:  # never wait with messages unsent
             self.flush()
         batched = self._batched
         budget = timeout = -1 if timeout_ms is None else timeout_ms

@@ -4,8 +4,8 @@
 deadline, since the relay may still be starting), sends what the agent logic returns,
 numbers the main loop's own control messages (see :mod:`abm.deploy.guard`), and receives
 with every refused message (malformed, duplicate, replayed, late) counted and skipped.
-With ``bundle_sends`` what the process sends between two receives goes to the relay as one
-bundle frame (:mod:`messaging.batch`), sent when the process next receives or flushes.
+With ``bundle_sends`` what the process sends until it next waits goes to the relay as one
+bundle frame (:mod:`messaging.batch`), sent before a receive that may wait, or a flush.
 
 It bounds the work any one sender can cause per interval: after
 :data:`MAX_REFUSALS_PER_SENDER` refusals of a sender's messages (refused on arrival, or
@@ -109,7 +109,7 @@ class AgentLink:
         and skipped; the refusal budget of their sender is charged.
         """
         transport = self.transport
-        if transport.pending:
+        if transport.pending and timeout_ms > 0:  # never wait with messages unsent
             self.flush()
         if current_interval != self._window:
             self._new_window(current_interval)

@@ -90,7 +90,7 @@ def test_peer_messages_are_held_until_the_clock_speaks_then_arrive_in_one_frame(
             t.close()
 
 
-def test_a_bundle_is_one_frame_routed_item_by_item_and_sent_at_the_next_receive() -> None:
+def test_a_bundle_is_one_frame_routed_item_by_item_and_sent_before_a_wait() -> None:
     with running_relay("ipc", clock=CLOCK) as relay:
         dso, c = connect(relay, CLOCK, bundle_sends=True), connect(relay, "c")
         a = connect(relay, "a", bundle_sends=True)
@@ -98,7 +98,8 @@ def test_a_bundle_is_one_frame_routed_item_by_item_and_sent_at_the_next_receive(
         a.send("c", Leave("a", 0, 1, "to a peer"))
         a.send(CLOCK, PhaseAck("a", 0, 2, "orders", 0))
         assert a.pending == 3 and relay.stats.bundles == 0  # queued, not sent
-        assert a.recv(QUIET_MS) is None  # a receive sends the queue as one bundle
+        assert a.recv(0) is None and a.pending == 3  # a poll that does not wait keeps them
+        assert a.recv(QUIET_MS) is None and a.pending == 0  # a receive that may wait sends them
         assert dso.recv(TEST_RECV_MS) == PhaseAck("a", 0, 2, "orders", 0)
         assert relay.stats.bundles == 1 and relay.held_broadcasts == 1
         assert relay.held_directed == 1
