@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import msgpack
 import pytest
@@ -21,26 +22,24 @@ CLOCK = "dso"
 QUIET_MS = 300
 
 
-def _wait_held(relay: Relay, n: int) -> None:
+def _wait_until(done: Callable[[], bool], what: str) -> None:
+    """Until ``done()`` holds (the relay thread counts after it acts), at most TEST_RECV_MS."""
     deadline = time.monotonic() + TEST_RECV_MS / 1000
-    while relay.held_broadcasts < n:
-        assert time.monotonic() < deadline, f"held {relay.held_broadcasts} of {n}"
+    while not done():
+        assert time.monotonic() < deadline, f"not {what} within {TEST_RECV_MS} ms"
         time.sleep(0.005)
+
+
+def _wait_held(relay: Relay, n: int) -> None:
+    _wait_until(lambda: relay.held_broadcasts >= n, f"{n} broadcasts held")
 
 
 def _wait_held_directed(relay: Relay, n: int) -> None:
-    deadline = time.monotonic() + TEST_RECV_MS / 1000
-    while relay.held_directed < n:
-        assert time.monotonic() < deadline, f"held {relay.held_directed} of {n}"
-        time.sleep(0.005)
+    _wait_until(lambda: relay.held_directed >= n, f"{n} directed messages held")
 
 
 def _wait_published(relay: Relay, n: int) -> None:
-    """Until the relay thread has counted ``n`` published broadcasts (it counts after sending)."""
-    deadline = time.monotonic() + TEST_RECV_MS / 1000
-    while relay.stats.published < n:
-        assert time.monotonic() < deadline, f"published {relay.stats.published} of {n}"
-        time.sleep(0.005)
+    _wait_until(lambda: relay.stats.published >= n, f"{n} broadcasts published")
 
 
 def _receive_until_phase(t: ZmqTransport) -> list[Message | type[Exception]]:
@@ -148,10 +147,7 @@ def test_a_bad_bundle_is_refused_counted_and_routes_nothing(bundle: bytes) -> No
             rogue.send_multipart([b"", b"hello"])
             _wait_member(relay, b"a")
             rogue.send_multipart([BUNDLE_TO, bundle])
-            deadline = time.monotonic() + TEST_RECV_MS / 1000
-            while relay.stats.malformed < 1:
-                assert time.monotonic() < deadline
-                time.sleep(0.005)
+            _wait_until(lambda: relay.stats.malformed >= 1, "the bundle refused")
         finally:
             rogue.close()
         assert relay.stats.bundles == 0 and relay.held_broadcasts == relay.held_directed == 0
@@ -196,10 +192,7 @@ def test_a_forged_sender_inside_a_batch_is_refused_and_the_rest_delivered() -> N
 
 
 def _wait_member(relay: Relay, member: bytes) -> None:
-    deadline = time.monotonic() + TEST_RECV_MS / 1000
-    while member not in relay.members:
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
+    _wait_until(lambda: member in relay.members, f"{member!r} joined")
 
 
 @pytest.mark.parametrize("clock", [CLOCK, None])
@@ -211,10 +204,7 @@ def test_nobody_can_send_as_the_batch_origin(clock: str | None) -> None:
         try:
             fake = pack_batch([(CLOCK.encode(), encode(Phase(CLOCK, 0, 0, "clear")))] * 2)
             forger.send_multipart([b"*", fake])
-            deadline = time.monotonic() + TEST_RECV_MS / 1000
-            while relay.stats.refused_origin < 1:
-                assert time.monotonic() < deadline
-                time.sleep(0.005)
+            _wait_until(lambda: relay.stats.refused_origin >= 1, "the forged batch refused")
         finally:
             forger.close()
         assert c.recv(QUIET_MS) is None and relay.stats.published == 0
@@ -228,10 +218,7 @@ def test_held_broadcasts_beyond_one_frame_are_split_and_all_arrive_in_order() ->
         dso, a, c = (connect(relay, i) for i in (CLOCK, "a", "c"))
         for seq in range(n):
             a.publish(Leave("a", 0, seq, reason))
-        deadline = time.monotonic() + TEST_RECV_MS / 1000
-        while relay.stats.published + relay.held_broadcasts < n:  # all at the relay
-            assert time.monotonic() < deadline
-            time.sleep(0.005)
+        _wait_until(lambda: relay.stats.published + relay.held_broadcasts >= n, "all at the relay")
         dso.publish(Phase(CLOCK, 0, 0, "clear"))
         got = _receive_until_phase(c)
         assert [m.seq for m in got[:-1] if isinstance(m, Leave)] == list(range(n))
