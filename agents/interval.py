@@ -4,7 +4,7 @@ An interval is ``open`` (the DSO publishes envelopes and Var prices), then the t
 ``("orders", 0)``, the clearing protocol's ticks (none without a P2P market) and
 ``("schedule", 0)``, acked by the prosumers but for the protocol's silent ticks (the
 auction's ``clear``), then ``settle`` (power flow and settlements). The Mesa model
-(:class:`abm.model.MarketModel`), the DSO process's clock, the launcher's run timeout and
+(:class:`abm.sim.model.MarketModel`), the DSO process's clock, the launcher's run timeout and
 the training environments all read the script from :func:`interval_script`.
 """
 

@@ -1,4 +1,4 @@
-"""A policy that plays a planned dispatch (the perfect-foresight optimum's, ``abm.optimum``).
+"""A policy that plays a planned dispatch (the perfect-foresight optimum's, ``abm.optimum.lp``).
 
 Each call to :meth:`ReplayPolicy.act` plays the plan's next interval (the prosumer asks its
 policy once per interval): the battery power and the inverter's reactive power as the

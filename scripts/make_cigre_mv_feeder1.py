@@ -1,6 +1,6 @@
-"""Write CIGRE MV feeder 1 (``dso.cigre``) to ``dso/data/cigre_mv_feeder1.json``.
+"""Write CIGRE MV feeder 1 (``scripts.cigre``) to ``dso/data/cigre_mv_feeder1.json``.
 
-Run from the repository root: ``python scripts/make_cigre_mv_feeder1.py [--out PATH]``.
+Run from the repository root: ``python -m scripts.make_cigre_mv_feeder1 [--out PATH]``.
 Use the feeder with ``p2pvar simulate --network dso/data/cigre_mv_feeder1.json``.
 """
 
@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dso.cigre import cigre_mv_feeder1
-from dso.swiss_mv import sha256, write_json
+from scripts.cigre import cigre_mv_feeder1
+from scripts.swiss_mv import sha256, write_json
 
 OUT = Path(__file__).resolve().parents[1] / "dso" / "data" / "cigre_mv_feeder1.json"
 

@@ -64,5 +64,5 @@ echo "namespaces: $(ip netns list | tr '\n' ' ')"
 if command -v ping >/dev/null; then
     ip netns exec p2pv-h1 ping -c 1 -W 2 "$SUBNET.1" >/dev/null && echo "h1 reaches h0 ($SUBNET.1)"
 fi
-"$PYTHON" -m abm.cli deploy --transport tcp --hosts "$WORK/hosts.json" --keys "$WORK/keys" \
+"$PYTHON" -m abm.cli.main deploy --transport tcp --hosts "$WORK/hosts.json" --keys "$WORK/keys" \
     --out "$OUT" "$@"

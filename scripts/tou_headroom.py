@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from abm.config import Market, PolicyName, SimConfig
-from abm.training.vec_env import MarketVecEnv
+from abm.envs.vec_env import MarketVecEnv
 
 Correction = Callable[[np.ndarray, np.ndarray, int], None]
 """Changes the ToU actions ``[B, N, 4]`` in place, given the observations and the hour."""

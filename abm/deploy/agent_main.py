@@ -23,7 +23,7 @@ from abm.deploy.policies import load_policy
 from abm.deploy.prosumer_process import ProsumerLoop
 from abm.deploy.records import RecordWriter, cpu_s
 from abm.deploy.spec import DSO_ID, AgentEntry, RunSpec, load_run_spec
-from abm.run_inputs import RunInputs, agent_rngs, build_run_inputs, make_dso, make_prosumer
+from abm.inputs.run_inputs import RunInputs, agent_rngs, build_run_inputs, make_dso, make_prosumer
 from agents.prosumer import ProsumerAgent
 from messaging.security import KeyStore
 from messaging.zmq_transport import Relay

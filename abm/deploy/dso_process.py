@@ -2,7 +2,7 @@
 
 Per interval the clock drives :class:`dso.agent.DSOAgent` through the run's
 :class:`agents.interval.IntervalScript`, the script the in-process
-:class:`abm.model.MarketModel` runs: ``open_interval(t)``, ``phase(name, round)`` per tick
+:class:`abm.sim.model.MarketModel` runs: ``open_interval(t)``, ``phase(name, round)`` per tick
 (``orders``, the clearing protocol's ticks, ``schedule``), ``settle()``. After each tick but
 the silent ones (at which prosumers send nothing) it waits until every live prosumer has
 acked it (a ``PhaseAck`` of the tick, sent by the prosumer's main loop after handling the

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from abm.deploy.errors import RunSpecError
-from abm.jsonfile import read_json, write_json
+from abm.output.jsonfile import read_json, write_json
 from dso.networks import Feeder
 
 #: Version of the snapshot layout; :func:`load_feeder` refuses any other.

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from abm.deploy.errors import RunSpecError
-from abm.jsonfile import load_json
+from abm.output.jsonfile import load_json
 
 MAX_PORT = 65535
 #: ``agents`` value of the host that takes every prosumer no other host lists.

@@ -51,11 +51,11 @@ from abm.deploy.spec import (
     load_run_spec,
     save_run_spec,
 )
-from abm.jsonfile import write_json
-from abm.provenance import write_run_config
-from abm.results import write_tables
-from abm.run_inputs import RunInputs, build_run_inputs
-from abm.scenario import scenario_to_dict
+from abm.inputs.run_inputs import RunInputs, build_run_inputs
+from abm.inputs.scenario import scenario_to_dict
+from abm.output.jsonfile import write_json
+from abm.output.provenance import write_run_config
+from abm.output.results import write_tables
 from messaging.endpoints import LOOPBACK_HOST, RelayEndpoints
 from messaging.security import init_keystore
 
@@ -219,7 +219,7 @@ def agent_command(prepared: Prepared, agent_id: str) -> list[str]:
         *prefix,
         sys.executable,
         "-m",
-        "abm.commands.agent",
+        "abm.cli.commands.agent",
         "--role",
         entry.role,
         "--id",

@@ -3,7 +3,7 @@
 A spec is one string per prosumer (``RunSpec.agents[id].policy``):
 
 * ``rule``, ``random`` or ``tou`` — the baselines (not ``optimum``, one LP over every
-  prosumer) (:func:`abm.run_inputs.make_policy`);
+  prosumer) (:func:`abm.inputs.run_inputs.make_policy`);
 * ``checkpoint:DIR`` — the prosumer's own actor file ``DIR/<id>.npz`` (only that file is
   read, with numpy: no torch, no training code);
 * ``module:factory`` or ``module:factory@PATH`` — import ``module`` (only in the process
@@ -25,7 +25,7 @@ import numpy as np
 from abm.config import PolicyName, checkpoint_dir
 from abm.deploy.errors import PolicySpecError
 from abm.errors import ConfigError
-from abm.run_inputs import RunInputs, make_policy
+from abm.inputs.run_inputs import RunInputs, make_policy
 from agents.policy import Policy, RandomPolicy, RulePolicy
 
 #: The baseline names a process can build alone (``optimum`` needs every prosumer's LP).

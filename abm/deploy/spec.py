@@ -19,8 +19,8 @@ from abm.config import SimConfig, enum_value
 from abm.deploy.errors import RunSpecError
 from abm.deploy.faults import Fault
 from abm.errors import ConfigError
-from abm.jsonfile import build_dataclass, json_object, json_text, load_json, write_json
-from abm.provenance import to_jsonable
+from abm.output.jsonfile import build_dataclass, json_object, json_text, load_json, write_json
+from abm.output.provenance import to_jsonable
 from messaging.endpoints import RelayEndpoints
 from messaging.messages import AGENT_ID_PATTERN, DSO_ID
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from abm.cli_args import add_config_args, config_from_args
+from abm.cli.args import add_config_args, config_from_args
 from abm.config import SimConfig
 from abm.study.executor import RunSpec
 from abm.study.runs import choice_list, run_row, write_table

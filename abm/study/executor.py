@@ -35,9 +35,9 @@ from tqdm import tqdm
 
 from abm.config import SimConfig, enum_value
 from abm.errors import AbmError, ConfigError
-from abm.jsonfile import read_json, write_json
-from abm.out_dir import OutputDirError, prepare_out_dir
-from abm.provenance import git_commit, to_jsonable
+from abm.output.jsonfile import read_json, write_json
+from abm.output.out_dir import OutputDirError, prepare_out_dir
+from abm.output.provenance import git_commit, to_jsonable
 from abm.training.train_config import TrainRunConfig
 
 #: Folder of the runs inside a study folder, and each run's completion marker (written last).
@@ -143,7 +143,7 @@ def single_thread() -> None:
 
 def _subset_scenario(network: str, n_prosumers: int, path: Path) -> Path:
     """Write the default scenario of ``network`` with a seeded subset of ``n_prosumers``."""
-    from abm.scenario import ScenarioOptions, save_scenario, scenario_for
+    from abm.inputs.scenario import ScenarioOptions, save_scenario, scenario_for
     from dso.networks import load_network
 
     feeder = load_network(network)
@@ -185,7 +185,7 @@ def _simulate(config: SimConfig, spec: RunSpec, run_dir: Path) -> None:
         path = _subset_scenario(config.network, spec.prosumers, run_dir / SCENARIO_FILE)
         config = dataclasses.replace(config, scenario=str(path))
     if spec.backend == Backend.IN_PROCESS:
-        from abm.simulation import run_simulation
+        from abm.sim.simulation import run_simulation
 
         run_simulation(config, run_dir, progress=False)
     else:
@@ -383,7 +383,7 @@ def prepare_study_dir(out_dir: Path, study: str, overwrite: bool) -> bool:
 
     A folder holding this study's ``study.json`` is resumed (finished runs are skipped), or
     with ``overwrite`` cleared of the study's runs and outputs; a folder holding another
-    study is refused; any other folder goes through :func:`abm.out_dir.prepare_out_dir`.
+    study is refused; any other folder goes through :func:`abm.output.out_dir.prepare_out_dir`.
     """
     out_dir = Path(out_dir)
     marker = out_dir / STUDY_FILE

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from abm.cli_args import add_config_args, config_from_args
+from abm.cli.args import add_config_args, config_from_args
 from abm.config import Market, SimConfig
 from abm.study.envelopes import FULL_FIRST_DAY, QUICK_DAYS, QUICK_FIRST_DAY
 from abm.study.executor import RunSpec

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abm.cli_args import add_config_args
+from abm.cli.args import add_config_args
 from abm.config import Market, PolicyName, SimConfig
 from abm.errors import ConfigError
-from abm.profiles import TEST_DAYS
+from abm.inputs.profiles import TEST_DAYS
 from abm.study.executor import RUN_FILE, RunSpec, run_dir_of
 from abm.study.runs import choice_list, write_table
 from abm.training.train_config import AlgoName, TrainRunConfig, spread_days
@@ -184,7 +184,7 @@ def reference_costs(out: Path, runs: Sequence[RunSpec]) -> pd.DataFrame:
     runs (the market's counters, as ``study overhead`` reads them; mean over the days)."""
     import pandas as pd
 
-    from abm.scenario import scenario_from_dict
+    from abm.inputs.scenario import scenario_from_dict
     from abm.study.overhead import overhead_row
 
     rows: dict[str, dict[str, Any]] = {}

@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from abm.cli_args import add_config_args, config_from_args
+from abm.cli.args import add_config_args, config_from_args
 from abm.config import Market, PolicyName, SimConfig, check_policy_name, checkpoint_dir
 from abm.errors import ConfigError
 from abm.study.executor import RunSpec, run_dir_of

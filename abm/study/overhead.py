@@ -1,6 +1,6 @@
 """``study overhead``: messages, bytes and interval latency against the number of prosumers.
 
-Subsets of the Swiss feeder's prosumers (seeded, :class:`abm.scenario.ScenarioOptions`'s
+Subsets of the Swiss feeder's prosumers (seeded, :class:`abm.inputs.scenario.ScenarioOptions`'s
 ``prosumer_fraction``), each clearing protocol, in-process (Mesa) and one process per agent
 over ipc and tcp; the multi market with the rule policy for one day. Sizes: ``--quick`` 4, 8
 and 16 prosumers, in-process and ipc; full 4-78 (all of swiss161) with tcp too. Outputs:

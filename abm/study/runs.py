@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from abm.config import enum_value
 from abm.errors import ConfigError
-from abm.scenario import pv_penetration, scenario_from_dict
+from abm.inputs.scenario import pv_penetration, scenario_from_dict
 from abm.study.executor import (
     DEFAULT_WORKERS,
     RUN_FILE,

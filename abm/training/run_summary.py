@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from abm.config import PolicyName
-from abm.jsonfile import write_json
-from abm.profiles import TEST_DAYS
-from abm.provenance import to_jsonable
+from abm.envs.vec_env import MarketVecEnv
+from abm.inputs.profiles import TEST_DAYS
+from abm.output.jsonfile import write_json
+from abm.output.provenance import to_jsonable
 from abm.training.train_config import TrainRunConfig, spread_days
 from abm.training.train_run import make_env
-from abm.training.vec_env import MarketVecEnv
 
 if TYPE_CHECKING:
     from agents.learning.ea_matd3 import EAMATD3Config

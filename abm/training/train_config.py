@@ -15,8 +15,8 @@ from enum import Enum, StrEnum
 
 from abm.config import Market, SimConfig, enum_value
 from abm.errors import ConfigError
-from abm.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.provenance import to_jsonable
+from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.output.provenance import to_jsonable
 from agents.actor import BASE_POLICIES
 
 

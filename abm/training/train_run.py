@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abm.config import SimConfig
+from abm.envs.vec_env import MarketVecEnv
 from abm.errors import ConfigError
-from abm.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.training.train_config import AlgoName, TrainRunConfig, check_resumable, spread_days
-from abm.training.vec_env import MarketVecEnv
 from agents.interval import EPISODE_INTERVALS
 
 if TYPE_CHECKING:
@@ -114,8 +114,8 @@ def train_run(
     write ``config.json``, train (:func:`run_training`) and, with ``summary``, write
     ``summary.json`` (:func:`abm.training.run_summary.write_summary`). Returns the figures
     the command prints."""
-    from abm.out_dir import prepare_out_dir
-    from abm.provenance import write_run_config
+    from abm.output.out_dir import prepare_out_dir
+    from abm.output.provenance import write_run_config
 
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite exclude each other")
@@ -150,7 +150,7 @@ def train_run(
 
 def check_resume(out: Path, config: TrainRunConfig) -> None:
     """Refuse ``--resume`` of a folder without a checkpoint or with other settings."""
-    from abm.jsonfile import json_object, read_json
+    from abm.output.jsonfile import json_object, read_json
 
     config_path = out / "config.json"
     for path in (out / "checkpoint.pt", config_path):

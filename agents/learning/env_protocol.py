@@ -3,8 +3,8 @@
 ``B`` independent worlds times ``N`` prosumers step together; every episode is one day of
 :data:`agents.interval.EPISODE_INTERVALS` intervals and all worlds finish at once. Actions are
 normalised to ``[-1, 1]`` (:data:`agents.policy.ACTION_DIM` per prosumer); rewards are minus
-each bill. The market environment (:mod:`abm.training.vec_env`) and the test toy
-(:mod:`agents.learning.toy_env`) both implement it.
+each bill. The market environment (:mod:`abm.envs.vec_env`) and the test toy
+(:mod:`tests.support.toy_env`) both implement it.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from abm.run_inputs import RunInputs
+from abm.inputs.run_inputs import RunInputs
 from agents.learning.checkpoint import RunIdentity, export_actors
 from agents.learning.env_protocol import EnvDims
 from agents.learning.matd3 import MATD3, MATD3Config

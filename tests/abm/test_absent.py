@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from abm.config import SimConfig
-from abm.model import MarketModel
+from abm.sim.model import MarketModel
 from agents.prosumer import ProsumerAgent
 from agents.settlement import BILL_PARTS
 from messaging.messages import Absent, Message, Phase, Schedule, Settlement

@@ -11,15 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abm.cli import main
+from abm.cli.main import main
 from abm.config import SimConfig
 from abm.deploy.launcher import deploy, prepare
 from abm.deploy.spec import DeployOptions
-from abm.env import MarketParallelEnv
+from abm.envs.pettingzoo_env import MarketParallelEnv
 from abm.errors import ConfigError
-from abm.model import MarketModel
-from abm.run_inputs import RunInputs, build_run_inputs
-from abm.simulation import run_simulation
+from abm.inputs.run_inputs import RunInputs, build_run_inputs
+from abm.sim.model import MarketModel
+from abm.sim.simulation import run_simulation
 from agents.actor import ActorFileError, ActorPolicy, load_actor
 from tests.abm.actor_checkpoint import write_actor_checkpoint
 from tests.abm.test_deploy_equality import assert_same_results
@@ -129,7 +129,7 @@ def test_prosumer_process_loads_only_its_own_actor_without_torch(
         "from abm.deploy.agent_main import build_agent_world\n"
         "from abm.deploy.policies import load_policy\n"
         "from abm.deploy.spec import load_run_spec\n"
-        "from abm.run_inputs import agent_rngs, make_prosumer\n"
+        "from abm.inputs.run_inputs import agent_rngs, make_prosumer\n"
         f"spec = load_run_spec(Path({str(prepared.spec_path)!r}))\n"
         "world = build_agent_world(spec)\n"
         "ids = world.prosumer_ids\n"
@@ -150,7 +150,7 @@ def test_prosumer_process_loads_only_its_own_actor_without_torch(
 
 def test_simulate_with_checkpoint_runs_without_torch(actors: Path) -> None:
     argv = ["simulate", "--policy", f"checkpoint:{actors}", "--no-progress", "--json"]
-    code = f"from abm.cli import main\nraise SystemExit(main({argv!r}))\n"
+    code = f"from abm.cli.main import main\nraise SystemExit(main({argv!r}))\n"
     out = subprocess.run(
         [sys.executable, "-c", NO_TORCH + code], cwd=ROOT, capture_output=True, text=True
     )

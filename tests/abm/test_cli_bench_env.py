@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from abm.cli import main
+from abm.cli.main import main
 
 
 def test_bench_env_short_run(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from abm.cli import main
+from abm.cli.main import main
 
 
 def test_bench_matching_small_run(capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from abm.cli import main
+from abm.cli.main import main
 
 #: The keys the issue names, besides the baselines they are compared with.
 KEYS = (

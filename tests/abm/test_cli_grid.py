@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 
-from abm.cli import main
-from abm.commands.bench_grid import plain_zbus_fixed_point
+from abm.bench.grid import plain_zbus_fixed_point
+from abm.bench.synthetic_cases import random_injections
+from abm.cli.main import main
 from dso.networks import load_network
 from dso.powerflow import RadialPowerFlow
-from dso.synthetic import random_injections
 
-P2PVAR = [sys.executable, "-m", "abm.cli"]
+P2PVAR = [sys.executable, "-m", "abm.cli.main"]
 BENCH_KEYS = {
     "pf_us", "runpp_us", "speedup_vs_runpp", "batch_pf_per_s", "doe_ms", "lsf_ms",
     "max_abs_dv_pu", "batch_speedup_vs_plain_numpy", "batch_pf_per_s_plain_numpy",

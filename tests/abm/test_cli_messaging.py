@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from abm import cli
-from abm.commands import bench
+from abm.cli import main as cli
+from abm.cli.commands import bench
 from messaging.security import KeyStore
 
 BENCH_KEYS = (
@@ -33,7 +33,7 @@ BENCH_KEYS = (
 @pytest.fixture(autouse=True)
 def only_messaging_commands(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cli, "COMMAND_MODULES", ("keys", "bench"))
-    monkeypatch.setattr(bench, "BENCH_MODULES", ("bench_messaging",))
+    monkeypatch.setattr(bench, "BENCH_MODULES", ("messaging",))
 
 
 def test_keys_init_creates_and_keeps(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-P2PVAR = [sys.executable, "-m", "abm.cli"]
+P2PVAR = [sys.executable, "-m", "abm.cli.main"]
 
 
 def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 import torch
 
-from abm.cli import main
-from abm.provenance import to_jsonable
+from abm.cli.main import main
+from abm.output.provenance import to_jsonable
 from abm.training.train_config import AlgoName, TrainRunConfig
 from abm.training.train_run import learner_config
 from agents.actor import load_actor
@@ -263,7 +263,7 @@ def test_bad_values_refused_in_one_line(
 
 
 def test_train_without_torch_says_to_install_the_extra(tmp_path: Path) -> None:
-    code = f"from abm.cli import main\nmain(['train', '--out', {str(tmp_path / 'run')!r}])\n"
+    code = f"from abm.cli.main import main\nmain(['train', '--out', {str(tmp_path / 'run')!r}])\n"
     proc = subprocess.run(
         [sys.executable, "-c", NO_TORCH + code], cwd=ROOT, capture_output=True, text=True
     )
@@ -277,7 +277,7 @@ def test_evaluate_equals_simulate_with_the_checkpoint_without_torch(
     tmp_path: Path, ea_run: Path
 ) -> None:
     evaluate = (
-        "from abm.cli import main\n"
+        "from abm.cli.main import main\n"
         f"code = main(['evaluate', '--checkpoint', {str(ea_run)!r}, '--n-days', '1', "
         f"'--out', {str(tmp_path / 'eval')!r}, '--no-progress'])\n"
         "import sys\n"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm.cli import main
-from abm.commands.demo import CHECKPOINT_DIR, LEARNED, REPORT_FOLDER
+from abm.cli.commands.demo import CHECKPOINT_DIR, LEARNED, REPORT_FOLDER
+from abm.cli.main import main
 from abm.study.executor import RUNS_DIR
 from tests.helpers import assert_conserved
 

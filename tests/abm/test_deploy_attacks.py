@@ -187,7 +187,7 @@ def test_market_with_nobody_is_not_a_success(tmp_path: Path) -> None:
     """A 5 ms phase deadline leaves every interval empty: non-zero exit, one line, status."""
     out = tmp_path / "dep"
     proc = subprocess.run(
-        [sys.executable, "-m", "abm.cli", "deploy", "--phase-deadline-ms", "5",
+        [sys.executable, "-m", "abm.cli.main", "deploy", "--phase-deadline-ms", "5",
          "--dso-silence-ms", "6000", "--out", str(out), "--no-progress"],
         capture_output=True, text=True, timeout=300,
     )  # fmt: skip

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from abm.commands.bench_deploy import scenario_with
+from abm.bench.deploy import scenario_with
 from abm.deploy.records import read_records
 from tests.helpers import default_sigint
 
@@ -24,7 +24,7 @@ CLI_TIMEOUT_S = 180
 
 def p2pvar(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "abm.cli", *args],
+        [sys.executable, "-m", "abm.cli.main", *args],
         capture_output=True,
         text=True,
         timeout=CLI_TIMEOUT_S,
@@ -64,7 +64,7 @@ def test_dry_run_then_agents_by_hand_then_collect(tmp_path, small_scenario):
     plan = json.loads(proc.stdout)
     assert plan["agents"] == 5
     script = out / "deploy" / "commands.sh"
-    assert script.read_text().count("abm.commands.agent") == 5
+    assert script.read_text().count("abm.cli.commands.agent") == 5
     run = subprocess.run(["sh", str(script)], capture_output=True, timeout=CLI_TIMEOUT_S)
     assert run.returncode == 0, run.stderr
     merged = p2pvar("deploy", "--out", str(out), "--collect", "--json")
@@ -128,7 +128,7 @@ def test_ctrl_c_stops_every_process(tmp_path, small_scenario):
         [
             sys.executable,
             "-m",
-            "abm.cli",
+            "abm.cli.main",
             "deploy",
             "--scenario",
             str(small_scenario),

@@ -10,7 +10,7 @@ import pytest
 from abm.config import SimConfig
 from abm.deploy.launcher import deploy
 from abm.deploy.spec import DeployOptions
-from abm.simulation import run_simulation
+from abm.sim.simulation import run_simulation
 from analysis.tables import DEPLOY_MESSAGES, DEPLOY_TABLES
 
 #: Each test starts one OS process per agent (deploy): long.

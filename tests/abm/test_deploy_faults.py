@@ -15,7 +15,7 @@ from abm.deploy.faults import Fault
 from abm.deploy.launcher import Deployment, deploy, prepare
 from abm.deploy.lifecycle import EXIT_CRASH, EXIT_DSO_LOST
 from abm.deploy.spec import DeployOptions
-from abm.simulation import run_simulation
+from abm.sim.simulation import run_simulation
 from messaging.codec import encode
 from messaging.messages import PROTOCOL_VERSION, Bid, Schedule
 from messaging.zmq_transport import ZmqTransport

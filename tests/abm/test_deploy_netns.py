@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from abm.config import SimConfig
-from abm.simulation import run_simulation
+from abm.sim.simulation import run_simulation
 
 #: Each test starts one OS process per agent (deploy): long.
 pytestmark = pytest.mark.slow

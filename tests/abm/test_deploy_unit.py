@@ -28,7 +28,7 @@ from abm.deploy.spec import (
     save_run_spec,
 )
 from abm.errors import ConfigError
-from abm.run_inputs import RunInputs, build_run_inputs
+from abm.inputs.run_inputs import RunInputs, build_run_inputs
 from agents.policy import ACTION_DIM, Observation
 from messaging.endpoints import RelayEndpoints
 from messaging.messages import Bid, Heartbeat, Join
@@ -255,7 +255,7 @@ def test_feeder_snapshot_round_trip(tmp_path):
 @pytest.mark.parametrize("protocol", ["auction", "bilateral"])
 def test_interval_script_ticks_are_the_model_phases(market, protocol):
     from abm.config import market_has_p2p
-    from abm.model import MarketModel
+    from abm.sim.model import MarketModel
     from agents.clearing import clearing_ticks
 
     config = SimConfig(market=market, protocol=protocol)

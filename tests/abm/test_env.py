@@ -4,7 +4,7 @@ import numpy as np
 from pettingzoo.test import parallel_api_test
 
 from abm.config import SimConfig
-from abm.env import MarketParallelEnv
+from abm.envs.pettingzoo_env import MarketParallelEnv
 from agents.policy import OBS_DIM, OBSERVATION_FEATURES
 
 
@@ -35,7 +35,7 @@ def test_env_driven_by_rule_actions_equals_simulate():
     """Both faces, same actions: the env's tables equal those of ``p2pvar simulate``."""
     import pandas as pd
 
-    from abm.simulation import run_simulation
+    from abm.sim.simulation import run_simulation
     from agents.policy import RulePolicy
 
     config = SimConfig(market="multi", protocol="bilateral")

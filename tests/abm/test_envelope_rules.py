@@ -10,8 +10,8 @@ import pytest
 
 from abm.config import SimConfig
 from abm.errors import ConfigError
-from abm.run_inputs import build_run_inputs, publication_rules
-from abm.scenario import pv_penetration, scale_pv, scenario_for
+from abm.inputs.run_inputs import build_run_inputs, publication_rules
+from abm.inputs.scenario import pv_penetration, scale_pv, scenario_for
 from dso.agent import publication
 from dso.errors import InvalidInput
 from dso.networks import load_network

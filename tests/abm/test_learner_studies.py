@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm.cli import main
+from abm.cli.main import main
 from abm.study.executor import RUN_FILE, RUNS_DIR
 from analysis.compare import share_of_optimum_savings
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from abm.config import SimConfig
-from abm.model import MarketModel
-from abm.simulation import run_simulation
+from abm.sim.model import MarketModel
+from abm.sim.simulation import run_simulation
 from agents.settlement import BILL_PARTS
 from messaging.messages import Bid, Offer
 from tests.helpers import assert_conserved
@@ -158,7 +158,7 @@ def test_bad_orders_are_refused_without_effect_on_other_trades():
 
 
 def test_nan_action_abstains_with_reason():
-    from abm.env import MarketParallelEnv
+    from abm.envs.pettingzoo_env import MarketParallelEnv
 
     env = MarketParallelEnv(SimConfig(market="multi"), sample_days=False)
     env.reset(seed=0)

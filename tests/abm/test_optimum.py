@@ -1,4 +1,4 @@
-"""The perfect-foresight optimum (``abm/optimum.py``): hand-checked LPs, the limits its
+"""The perfect-foresight optimum (``abm/optimum/lp.py``): hand-checked LPs, the limits its
 dispatch keeps on a real day, and its settlement by the real market against the baselines."""
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm.cli import main
+from abm.cli.main import main
 from abm.config import SimConfig
-from abm.optimum import DayInputs, OptimumError, day_inputs, optimise_run, solve_day
-from abm.run_inputs import RunInputs, build_run_inputs
-from abm.simulation import run_simulation
+from abm.inputs.run_inputs import RunInputs, build_run_inputs
+from abm.optimum.lp import DayInputs, OptimumError, day_inputs, optimise_run, solve_day
+from abm.sim.simulation import run_simulation
 from agents.policy import InvalidAction, Observation
 from agents.replay import ReplayPolicy
 from dso.powerflow import RadialPowerFlow

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from abm.config import Market
-from abm.out_dir import OutputDirError, prepare_out_dir, survey
+from abm.output.out_dir import OutputDirError, prepare_out_dir, survey
 from tests.helpers import default_sigint
 
-P2PVAR = [sys.executable, "-m", "abm.cli"]
+P2PVAR = [sys.executable, "-m", "abm.cli.main"]
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

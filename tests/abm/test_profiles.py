@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from abm.errors import AbmError, ConfigError
-from abm.profiles import (
+from abm.inputs.profiles import (
     DAYS,
     SUPPORTED_INTERVALS_MIN,
     TEST_DAYS,

@@ -20,7 +20,7 @@ HEAVY = ("pandapower", "mesa", "pandas", "torch")
 BUILD_A_PROSUMER = """
 import json, sys
 from pathlib import Path
-from abm.cli import build_parser
+from abm.cli.main import build_parser
 from abm.deploy.agent_main import build_agent_world, build_prosumer
 from abm.deploy.spec import load_run_spec
 

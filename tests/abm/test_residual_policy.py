@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from abm.config import PolicyName, SimConfig
+from abm.envs.publication_cache import PublicationCache
+from abm.envs.vec_env import MarketVecEnv
 from abm.errors import ConfigError
-from abm.model import MarketModel
-from abm.profiles import TEST_DAYS
-from abm.run_inputs import build_run_inputs, make_policy
-from abm.simulation import run_simulation
-from abm.training.publication_cache import PublicationCache
-from abm.training.vec_env import MarketVecEnv
+from abm.inputs.profiles import TEST_DAYS
+from abm.inputs.run_inputs import build_run_inputs, make_policy
+from abm.sim.model import MarketModel
+from abm.sim.simulation import run_simulation
 from agents.actor import ActorFileError, NumpyActor, load_actor, save_actor
 from agents.learning.checkpoint import RunIdentity, export_actors
 from agents.learning.env_protocol import EnvDims

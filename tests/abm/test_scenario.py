@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from abm.cli_args import add_config_args, config_from_args
+from abm.cli.args import add_config_args, config_from_args
 from abm.errors import ConfigError
-from abm.profiles import DAYS, load_profiles
-from abm.scenario import (
+from abm.inputs.profiles import DAYS, load_profiles
+from abm.inputs.scenario import (
     SCENARIO_FORMAT_VERSION,
     ProsumerSpec,
     Scenario,
@@ -207,7 +207,7 @@ def test_bad_prosumer_value_names_field_and_value(changes: dict, message: str) -
 def test_initial_state_of_charge_is_a_scenario_field() -> None:
     """Default 0.5, optional in a scenario file, and where every run's batteries start."""
     from abm.config import SimConfig
-    from abm.run_inputs import build_run_inputs, make_prosumer
+    from abm.inputs.run_inputs import build_run_inputs, make_prosumer
     from agents.policy import RulePolicy
     from dso.networks import load_network
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from abm.config import SimConfig
-from abm.model import MarketModel
-from abm.run_inputs import RunInputs, build_run_inputs
+from abm.inputs.run_inputs import RunInputs, build_run_inputs
+from abm.sim.model import MarketModel
 from dso.agent import VM_MAX_PU, VM_MIN_PU
 from dso.networks import DATA_DIR
 from dso.reference import PandapowerReference

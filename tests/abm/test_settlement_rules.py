@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from abm.config import SimConfig
-from abm.env import MarketParallelEnv
-from abm.model import MarketModel
-from abm.run_inputs import build_run_inputs
-from abm.scenario import Tariffs, scenario_for
+from abm.envs.pettingzoo_env import MarketParallelEnv
+from abm.inputs.run_inputs import build_run_inputs
+from abm.inputs.scenario import Tariffs, scenario_for
+from abm.sim.model import MarketModel
 from agents.policy import Observation, RulePolicy
 from dso.networks import load_network
 

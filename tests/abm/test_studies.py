@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm.cli import build_parser, main
+from abm.cli.main import build_parser, main
 from abm.study import interdependence
 from abm.study.executor import RUNS_DIR
 from tests.helpers import assert_conserved

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from abm.config import Market, SimConfig
-from abm.model import MarketModel
-from abm.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.run_inputs import build_run_inputs
-from abm.training.publication_cache import PublicationCache
-from abm.training.vec_env import MarketVecEnv
+from abm.envs.publication_cache import PublicationCache
+from abm.envs.vec_env import MarketVecEnv
+from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.inputs.run_inputs import build_run_inputs
+from abm.sim.model import MarketModel
 from agents.interval import EPISODE_INTERVALS
 from agents.learning.env_protocol import VecMarketEnv
 from agents.policy import Observation, RulePolicy

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import agents.clearing.auction as auction
 from abm.config import SimConfig
-from abm.model import MarketModel
+from abm.sim.model import MarketModel
 from agents.clearing.batch_matching import match_batch
 from agents.clearing.errors import DuplicateMessage, InvalidOrder
 from agents.clearing.matching import Order, match_double_auction

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abm.scenario import Tariffs
+from abm.inputs.scenario import Tariffs
 from agents.errors import AgentError
 from agents.policy import TRUTHFUL_PRICE, Observation, RulePolicy, TouPolicy
 from tests.agents.test_plan import make_obs

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import pytest
 
 from abm.config import Market, SimConfig
-from abm.simulation import run_simulation
+from abm.sim.simulation import run_simulation
 from analysis.compare import compare_runs
 
 MODES = (Market.GRID_ONLY, Market.MULTI)

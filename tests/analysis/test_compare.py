@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from abm.config import SimConfig
-from abm.simulation import run_simulation
+from abm.sim.simulation import run_simulation
 from analysis.compare import compare_runs, share_of_optimum_savings
 
 

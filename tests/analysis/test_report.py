@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from abm.cli import main
+from abm.cli.main import main
 from analysis.compare import COMPARISON_COLUMNS
 
 pytestmark = pytest.mark.slow

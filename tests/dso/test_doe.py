@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from abm.bench.synthetic_cases import ProsumerCase, prosumer_case
 from dso.doe import (
     LOADING_MARGIN_PERCENT,
     VOLTAGE_MARGIN_PU,
@@ -26,7 +27,6 @@ from dso.errors import InvalidInput
 from dso.networks import Feeder, load_network
 from dso.powerflow import RadialPowerFlow
 from dso.reference import PandapowerReference
-from dso.synthetic import ProsumerCase, prosumer_case
 
 VM_MIN, VM_MAX, MAX_LOADING = 0.95, 1.05, 100.0
 #: Per feeder: prosumer_case settings under which network limits bind on both sides, and

@@ -7,11 +7,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from abm.bench.synthetic_cases import random_injections
 from dso.errors import InvalidInput, PowerFlowDidNotConverge
 from dso.networks import Feeder, load_network
 from dso.powerflow import CHUNK_ROWS, PowerFlowResult, RadialPowerFlow
 from dso.reference import PandapowerReference, ReferenceResult
-from dso.synthetic import random_injections
 
 N_RANDOM = 6  # random scenarios per feeder compared with runpp
 

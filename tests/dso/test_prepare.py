@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from abm.config import Market, SimConfig
-from abm.run_inputs import build_run_inputs, make_dso
+from abm.inputs.run_inputs import build_run_inputs, make_dso
 from messaging.messages import Envelopes, VarPrices
 
 

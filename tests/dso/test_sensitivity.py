@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from abm.bench.synthetic_cases import random_injections
 from dso.powerflow import RadialPowerFlow
 from dso.reference import PandapowerReference
 from dso.sensitivity import loss_sensitivities
-from dso.synthetic import random_injections
 
 #: Per feeder: finite-difference step (kW or kvar), runpp tolerance (MVA), buses checked
 #: against runpp (None: all), and whether the operating point has strong reverse flow.

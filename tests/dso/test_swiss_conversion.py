@@ -12,7 +12,7 @@ import pytest
 
 from dso.errors import NetworkError
 from dso.networks import feeder_from_pandapower
-from dso.swiss_mv import convert
+from scripts.swiss_mv import convert
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -76,9 +76,9 @@ def test_conversion_refuses_a_grid_that_does_not_reproduce_its_voltages(tmp_path
 def test_script_writes_network_and_provenance(tmp_path: Path) -> None:
     _write_grid(tmp_path)
     out = tmp_path / "out"
-    script = str(ROOT / "scripts/convert_swiss_mv.py")
     args = ["--input-dir", str(tmp_path), "--out-dir", str(out)]
-    subprocess.run([sys.executable, script, *args], check=True, capture_output=True, timeout=120)
+    command = [sys.executable, "-m", "scripts.convert_swiss_mv", *args]
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True, timeout=120)
     note = (out / "SWISS161_SOURCE.md").read_text()
     assert "doi:10.36227/techrxiv.24607662" in note and "sha256" in note
     assert (out / "swiss161.json").stat().st_size > 0

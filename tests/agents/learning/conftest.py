@@ -8,7 +8,7 @@ import torch
 from agents.learning.ea_matd3 import EAMATD3Config
 from agents.learning.evolution import EvolutionConfig
 from agents.learning.matd3 import MATD3Config
-from agents.learning.toy_env import ToyTeamEnv
+from tests.support.toy_env import ToyTeamEnv
 
 torch.set_num_threads(1)
 

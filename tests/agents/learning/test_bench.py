@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.learning.bench import bench_train
+from abm.bench.learners import bench_train
 
 
 def test_bench_train_reports_rates_and_ratios() -> None:

@@ -10,9 +10,9 @@ import torch
 from agents.learning.checkpoint import RunIdentity, load_checkpoint
 from agents.learning.errors import CheckpointError, LearningConfigError
 from agents.learning.rollout import evaluate_cost
-from agents.learning.toy_env import ToyTeamEnv
 from agents.learning.train import TrainConfig, make_algorithm, train
 from tests.agents.learning.conftest import TINY, tiny_config, toy_env
+from tests.support.toy_env import ToyTeamEnv
 
 
 def _quiet(iterations: int, **kw: object) -> TrainConfig:

@@ -14,7 +14,7 @@ from agents.learning.matd3 import MATD3Config, make_critics
 from agents.learning.networks import StackedMLP, frozen_copy, polyak_update
 from agents.learning.rollout import action_coverage, team_actions
 from agents.learning.seeding import seeded_generator
-from agents.learning.toy_env import ToyTeamEnv
+from tests.support.toy_env import ToyTeamEnv
 
 
 def test_stacked_mlp_equals_one_network_per_agent() -> None:

@@ -1,0 +1,445 @@
+"""The market batched over ``B`` worlds x ``N`` prosumers, with the agent simulation's rules.
+
+:class:`MarketVecEnv` implements :class:`agents.learning.env_protocol.VecMarketEnv`. One step
+is one interval of every world, computed by the same functions the Mesa model's agents call
+(``docs/training-env.md``): the DSO's publication (envelopes, indicative Var prices; looked
+up in :mod:`abm.envs.publication_cache`), the observation features, the plan projection
+and q clipping, order formation, the replicated double auction's matching
+(:func:`agents.clearing.batch_matching.match_batch`), the batched power flow with the Var
+settlement, and the bill. Only the auction protocol runs here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from abm.config import DaySet, PolicyName, SimConfig, market_has_p2p, market_has_var
+from abm.envs.pettingzoo_env import OBS_BOUND
+from abm.envs.publication_cache import (
+    DayPublication,
+    PublicationCache,
+    publication_key,
+)
+from abm.errors import ConfigError
+from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.inputs.run_inputs import RunInputs, build_run_inputs, publication_rules
+from abm.training.train_config import check_residual
+from agents.actor import residual_action
+from agents.clearing.batch_matching import match_batch
+from agents.interval import EPISODE_INTERVALS
+from agents.orders import SIDE_BUY, form_orders
+from agents.policy import (
+    ACTION_DIM,
+    OBS_DIM,
+    TRUTHFUL_PRICE,
+    TouPolicy,
+    observation_features,
+    rule_q_action,
+    self_consumption_battery,
+)
+from agents.projection import clip_q_inverter, project_active
+from agents.prosumer import ABSTAIN
+from agents.settlement import settle_bill, storage_eur, storage_price_eur_per_kwh
+from dso.agent import publication
+from dso.blas import single_blas_thread
+from dso.powerflow import RadialPowerFlow
+from dso.var_price import settle_var
+
+#: The abstaining action (malformed actions), as the prosumer agent's.
+ABSTAIN_VECTOR = np.array(
+    [ABSTAIN.battery, ABSTAIN.trade, ABSTAIN.price, ABSTAIN.q], dtype=np.float64
+)
+
+
+class MarketVecEnv:
+    """``n_worlds`` independent worlds of one feeder's market (see the module docstring).
+
+    ``config``: network, market mode, scenario, fairness, Var pricing and network charge of
+    the market (its day fields are not used: each world's day is chosen at :meth:`reset`).
+    ``base_policy`` (``rule`` or ``tou``; ``""``: none): the actions given to :meth:`step` are
+    a residual policy's outputs, played as
+    ``agents.actor.residual_action(baseline_actions(base_policy), actions, residual_scale)``,
+    as a residual actor file does in the agent simulation.
+    """
+
+    action_dim = ACTION_DIM
+    obs_dim = OBS_DIM
+    train_days: Sequence[int] = TRAIN_DAYS
+    test_days: Sequence[int] = TEST_DAYS
+
+    def __init__(
+        self,
+        n_worlds: int,
+        config: SimConfig | None = None,
+        *,
+        cache: PublicationCache | None = None,
+        base_policy: str = "",
+        residual_scale: float = 1.0,
+    ) -> None:
+        cfg = config or SimConfig()
+        check_residual(base_policy, residual_scale)
+        self.base_policy = str(base_policy)
+        self.residual_scale = float(residual_scale)
+        if not isinstance(n_worlds, int) or n_worlds < 1:
+            raise ConfigError(f"n_worlds={n_worlds!r} must be a positive integer")
+        if cfg.protocol != "auction":
+            raise ConfigError(
+                f"protocol={cfg.protocol!r}: the vectorised env runs the auction only"
+            )
+        self.config = cfg
+        self.n_worlds = n_worlds
+        self.p2p_market = market_has_p2p(cfg.market)
+        self.var_market = market_has_var(cfg.market)
+        # every calendar day of both day sets, as two runs over the whole set
+        some = build_run_inputs(
+            dataclasses.replace(cfg, day_set=DaySet.TEST, first_day=0, days=len(TEST_DAYS))
+        )
+        train = dataclasses.replace(cfg, day_set=DaySet.TRAIN, first_day=0, days=len(TRAIN_DAYS))
+        worlds = {
+            "test": some,
+            "train": build_run_inputs(train, feeder=some.feeder, scenario=some.scenario),
+        }
+        self.feeder, self.scenario = some.feeder, some.scenario
+        self.network = self.feeder.name
+        self.prosumer_ids = some.prosumer_ids
+        self.n_agents = len(self.prosumer_ids)
+        self.n_bus = self.feeder.n_bus
+        self.state_dim = self.n_agents * OBS_DIM + self.n_bus
+        self.duration_h = some.duration_h
+        self.n_intervals = some.scenario.intervals_per_day
+        if self.n_intervals != EPISODE_INTERVALS:
+            raise ConfigError(
+                f"interval_min={some.scenario.interval_min}: episodes need "
+                f"{EPISODE_INTERVALS} intervals a day"
+            )
+        self.pf = RadialPowerFlow(self.feeder)
+        self.rules = publication_rules(cfg)
+        self._locate = {
+            int(day): (world, k * self.n_intervals)
+            for world in worlds.values()
+            for k, day in enumerate(world.days)
+        }
+        self._calendar = _CalendarData.of(list(worlds.values()), self.n_intervals)
+        pros = self.scenario.prosumers
+        self.bus = np.asarray(some.forecast.prosumer_bus, dtype=np.int64)
+        self.capacity_kwh = np.array([p.battery_kwh for p in pros], dtype=float)
+        self.battery_kw = np.array([p.battery_kw for p in pros], dtype=float)
+        self.efficiency = np.array([p.battery_efficiency for p in pros], dtype=float)
+        self.inverter_kva = np.array([p.inverter_kva for p in pros], dtype=float)
+        self.initial_soc_kwh = np.array(
+            [p.initial_soc_fraction * p.battery_kwh for p in pros], dtype=float
+        )
+        self.incidence = np.zeros((self.n_agents, self.n_bus))
+        self.incidence[np.arange(self.n_agents), self.bus] = 1.0
+        self.cache_key = publication_key(
+            self.feeder,
+            self.scenario,
+            var_market=self.var_market,
+            rules=self.rules,
+            export_cap_kw=some.forecast.export_cap_kw,
+        )
+        self.cache = cache or PublicationCache(self.cache_key, self.compute_day)
+        self._tou = TouPolicy(self.scenario.tariffs.retail_eur_per_kwh)
+
+    # -- the publication of a day (cache misses) ------------------------------------------
+    def compute_day(self, day: int) -> DayPublication:
+        """The publication of calendar ``day`` by :func:`dso.agent.publication` (uncached)."""
+        world, start = self._locate[day]
+        rows = []
+        with single_blas_thread():
+            for t in range(start, start + self.n_intervals):
+                env, price = publication(
+                    self.pf,
+                    world.forecast,
+                    t,
+                    var_market=self.var_market,
+                    rules=self.rules,
+                )
+                rows.append(
+                    (env.export_kw, env.import_kw, env.q_min_kvar, env.q_max_kvar, price[self.bus])
+                )
+        return DayPublication(
+            *(np.array(column, dtype=float) for column in zip(*rows, strict=True))
+        )
+
+    # -- the contract ---------------------------------------------------------------------
+    def reset(self, seed: int, days: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Start one day in every world: ``days`` (calendar days, one per world) or, if None,
+        a training day drawn by each world's own generator (spawned from ``seed``)."""
+        b = self.n_worlds
+        if days is None:
+            rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(b)]
+            pool = np.asarray(self.train_days)
+            chosen = [int(rng.choice(pool)) for rng in rngs]
+        else:
+            chosen = [int(d) for d in days]
+            if len(chosen) != b:
+                raise ConfigError(f"days has {len(chosen)} entries for n_worlds={b}")
+            bad = [d for d in chosen if d not in self._locate]
+            if bad:
+                raise ConfigError(f"days={bad[0]!r} is not a calendar day 0..364")
+        self.days = np.array(chosen, dtype=np.int64)
+        pubs = [self.cache.day(d) for d in chosen]
+        self._pub = DayPublication(
+            *(
+                np.stack([getattr(p, f.name) for p in pubs])
+                for f in dataclasses.fields(DayPublication)
+            )
+        )
+        self._day = self._calendar.select(self.days)
+        self.t = 0
+        self.soc_kwh = np.broadcast_to(self.initial_soc_kwh, (b, self.n_agents)).copy()
+        retail, feed_in = self._day.retail[:, 0], self._day.feed_in[:, 0]
+        self.last_price = np.broadcast_to(
+            ((retail + feed_in) / 2)[:, None], self.soc_kwh.shape
+        ).copy()
+        self.last_vm = np.ones((b, self.n_agents))
+        self.last_vm_bus = np.ones((b, self.n_bus))
+        self.storage_price = storage_price_eur_per_kwh(
+            self.efficiency, self._day.retail[:, None, :]
+        )
+        obs = self._observe()
+        return obs, self._state(obs)
+
+    def step(
+        self, actions: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """One interval of every world; see ``docs/training-env.md`` for what it computes."""
+        b, n, t, dt = self.n_worlds, self.n_agents, self.t, self.duration_h
+        if t >= self.n_intervals:
+            raise ConfigError("step after the episode ended: call reset")
+        a = np.asarray(actions)
+        if a.shape != (b, n, ACTION_DIM):
+            raise ConfigError(f"actions shape {a.shape}, expected {(b, n, ACTION_DIM)}")
+        if self.base_policy:
+            a = residual_action(self.baseline_actions(self.base_policy), a, self.residual_scale)
+        # as the PettingZoo env: float32 actions; a malformed one abstains
+        a = a.astype(np.float32).astype(np.float64)
+        bad = ~np.isfinite(a).all(axis=-1)
+        a = np.where(bad[..., None], ABSTAIN_VECTOR, np.clip(a, -1.0, 1.0))
+        day, pub = self._day, self._pub
+        load, load_q, pv = day.load_kw[:, t], day.load_q_kvar[:, t], day.pv_kw[:, t]
+        retail, feed_in = day.retail[:, t, None], day.feed_in[:, t, None]
+        export, import_ = pub.export_kw[:, t], pub.import_kw[:, t]
+        # decide: the plan and the order
+        active = project_active(
+            a[..., 0], pv, load, self.soc_kwh, self.capacity_kwh, self.battery_kw,
+            self.efficiency, self.inverter_kva, export, import_, dt,
+        )  # fmt: skip
+        q_inv = clip_q_inverter(
+            a[..., 3],
+            self.inverter_kva,
+            active.pv_used_kw + active.battery_p_kw,
+            pub.q_min_kvar[:, t],
+            pub.q_max_kvar[:, t],
+            self.var_market,
+        )
+        p_kw = np.asarray(active.p_kw)
+        bought = sold = p2p_eur = np.zeros((b, n))
+        price = np.zeros(b)
+        if self.p2p_market:
+            orders = form_orders(
+                p_kw, export, import_, a[..., 1], a[..., 2], retail, feed_in, dt,
+                self.config.network_charge_eur_per_kwh,
+            )  # fmt: skip
+            matches = match_batch(
+                np.asarray(orders.side) == SIDE_BUY,
+                np.asarray(orders.quantity_kwh),
+                np.asarray(orders.limit_price_eur_per_kwh),
+                self.prosumer_ids,
+            )
+            price = matches.price_eur_per_kwh
+            qty = matches.quantity_kwh
+            amount = qty * price[matches.world]
+            as_buyer = matches.world * n + matches.buyer
+            as_seller = matches.world * n + matches.seller
+
+            def per_prosumer(index: np.ndarray, weights: np.ndarray) -> np.ndarray:
+                return np.bincount(index, weights, minlength=b * n).reshape(b, n)
+
+            bought, sold = per_prosumer(as_buyer, qty), per_prosumer(as_seller, qty)
+            paid, received = per_prosumer(as_buyer, amount), per_prosumer(as_seller, amount)
+            p2p_eur = paid - received  # one order per prosumer: one of the two is 0
+            traded = (bought + sold) > 0
+            self.last_price = np.where(
+                traded, (paid + received) / np.where(traded, bought + sold, 1.0), self.last_price
+            )
+        # schedule
+        self.soc_kwh = np.asarray(active.next_soc_kwh)
+        q_kvar = q_inv - load_q
+        # settle: the power flow, the Var settlement, the bill
+        p_bus = day.passive_p_kw[:, t] + p_kw @ self.incidence
+        q_bus = day.passive_q_kvar[:, t] + q_kvar @ self.incidence
+        q_service = q_kvar - (-load_q)
+        with single_blas_thread():
+            if self.var_market:
+                var = settle_var(
+                    self.pf, p_bus, q_bus, self.bus, q_service,
+                    self.rules.var_energy_price(retail[:, 0]), dt,
+                    pricing=self.rules.var_pricing,
+                    ex_ante_price_eur_per_kvarh=pub.var_price_eur_per_kvarh[:, t],
+                )  # fmt: skip
+                res, var_paid, loss_saved_kw = var.power_flow, var.payment_eur, var.loss_saved_kw
+            else:
+                res, var_paid, loss_saved_kw = (
+                    self.pf.solve(p_bus, q_bus),
+                    np.zeros((b, n)),
+                    np.zeros(b),
+                )
+        vm = res.vm_pu
+        self.last_vm_bus = vm
+        self.last_vm = vm[:, self.bus]
+        last = t == self.n_intervals - 1
+        bill = settle_bill(
+            p_kw=p_kw,
+            p2p_bought_kwh=bought,
+            p2p_sold_kwh=sold,
+            p2p_eur=p2p_eur,
+            var_eur=-var_paid,
+            retail_eur_per_kwh=retail,
+            feed_in_eur_per_kwh=feed_in,
+            network_charge_eur_per_kwh=self.config.network_charge_eur_per_kwh,
+            storage_value_eur=(
+                storage_eur(self.initial_soc_kwh, self.soc_kwh, self.storage_price)
+                if last
+                else np.zeros((b, n))
+            ),
+            duration_h=dt,
+        )
+        bill_eur = np.asarray(bill.bill_eur)
+        network_eur = np.asarray(bill.network_eur).sum(axis=1)
+        loss_saved_eur = np.asarray(loss_saved_kw) * dt * retail[:, 0]
+        info: dict[str, Any] = {
+            "interval": t,
+            "p2p_price_eur_per_kwh": price,
+            "p2p_volume_kwh": sold.sum(axis=1),
+            "loss_kw": np.asarray(res.loss_kw),
+            "loss_saved_kw": loss_saved_kw,
+            "vm_pu": vm,
+            "var_paid_eur": var_paid.sum(axis=1),
+            "p2p_network_charge_eur": network_eur,
+            "retail_paid_eur": np.asarray(bill.retail_eur).sum(axis=1),
+            "dso_net_eur": loss_saved_eur + network_eur - var_paid.sum(axis=1),
+            "soc_kwh": self.soc_kwh,
+            "p_kw": p_kw,
+            "q_kvar": q_kvar,
+            "bill": bill,
+            "bought_kwh": bought,
+            "sold_kwh": sold,
+            "abstained": bad,
+        }
+        if self.p2p_market:
+            info["matches"] = matches
+        self.t = t + 1
+        done = np.full(b, self.t >= self.n_intervals)
+        obs = self._observe() if not last else np.zeros((b, n, OBS_DIM), np.float32)
+        return obs, self._state(obs), -bill_eur, done, info
+
+    # -- the baseline policies, batched ---------------------------------------------------
+    def baseline_actions(self, policy: str) -> np.ndarray:
+        """Actions ``[B, N, 4]`` of the baseline ``policy`` (``rule`` or ``tou``, as
+        :class:`agents.policy.RulePolicy` and :class:`agents.policy.TouPolicy` compute them
+        for one prosumer, by the same functions) at the current interval."""
+        if policy not in (PolicyName.RULE, PolicyName.TOU):
+            raise ConfigError(f"policy={policy!r}: batched baselines are 'rule' and 'tou'")
+        if self.t >= self.n_intervals:
+            raise ConfigError("baseline_actions after the episode ended: call reset")
+        t, day, pub = self.t, self._day, self._pub
+        battery = self_consumption_battery(day.load_kw[:, t], day.pv_kw[:, t], self.battery_kw)
+        if policy == PolicyName.TOU:
+            hour = int(day.hour_of_day[t]) % len(self._tou.hold)
+            battery = self._tou.battery(hour, battery, self.battery_kw)
+        q = rule_q_action(
+            day.load_q_kvar[:, t],
+            self.inverter_kva,
+            pub.var_price_eur_per_kvarh[:, t],
+            self.var_market,
+        )
+        actions = np.empty((self.n_worlds, self.n_agents, ACTION_DIM), dtype=np.float32)
+        actions[..., 0], actions[..., 1] = battery, 1.0
+        actions[..., 2], actions[..., 3] = TRUTHFUL_PRICE, q
+        return actions
+
+    # -- observations ----------------------------------------------------------------------
+    def _observe(self) -> np.ndarray:
+        t, day, pub = self.t, self._day, self._pub
+        shape = (self.n_worlds, self.n_agents)
+        features = observation_features(
+            float(day.hour_of_day[t]),
+            day.load_kw[:, t],
+            day.load_q_kvar[:, t],
+            day.pv_kw[:, t],
+            self.soc_kwh,
+            self.capacity_kwh,
+            self.battery_kw,
+            self.inverter_kva,
+            pub.export_kw[:, t],
+            pub.import_kw[:, t],
+            pub.q_min_kvar[:, t],
+            pub.q_max_kvar[:, t],
+            pub.var_price_eur_per_kvarh[:, t],
+            day.retail[:, t, None],
+            day.feed_in[:, t, None],
+            self.last_price,
+            self.last_vm,
+            self.p2p_market,
+            self.var_market,
+        )
+        obs = np.empty((*shape, OBS_DIM), dtype=np.float32)
+        for k, value in enumerate(features):
+            obs[..., k] = value
+        return np.clip(obs, -OBS_BOUND, OBS_BOUND)
+
+    def _state(self, obs: np.ndarray) -> np.ndarray:
+        """Global state: every agent's observation (agent order), then the last bus voltages."""
+        flat = obs.reshape(self.n_worlds, self.n_agents * OBS_DIM)
+        return np.concatenate([flat, self.last_vm_bus.astype(np.float32)], axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class _CalendarData:
+    """Per-day inputs of the prosumers and the passive loads, indexed by calendar day."""
+
+    hour_of_day: np.ndarray  # (T,)
+    load_kw: np.ndarray  # (D, T, N)
+    load_q_kvar: np.ndarray
+    pv_kw: np.ndarray
+    passive_p_kw: np.ndarray  # (D, T, n_bus), injection (<= 0)
+    passive_q_kvar: np.ndarray
+    retail: np.ndarray  # (D, T)
+    feed_in: np.ndarray
+
+    @classmethod
+    def of(cls, worlds: Sequence[RunInputs], steps: int) -> _CalendarData:
+        """The calendar days of ``worlds`` (runs over whole day sets), ``steps`` a day."""
+        n_days = 1 + max(d for w in worlds for d in w.days)
+        first = worlds[0]
+        out: dict[str, np.ndarray] = {}
+        names = {
+            "load_kw": "load_kw", "load_q_kvar": "load_q_kvar", "pv_kw": "pv_kw",
+            "passive_p_kw": "passive_p_kw", "passive_q_kvar": "passive_q_kvar",
+            "retail": "retail_eur_per_kwh", "feed_in": "feed_in_eur_per_kwh",
+        }  # fmt: skip
+        for name, source in names.items():
+            sample = getattr(first.forecast, source)
+            out[name] = np.zeros((n_days, steps, *sample.shape[1:]))
+            for w in worlds:
+                values = getattr(w.forecast, source)
+                out[name][list(w.days)] = values.reshape(len(w.days), steps, *values.shape[1:])
+        hours = first.series[first.prosumer_ids[0]].hour_of_day[:steps]
+        return cls(hour_of_day=np.asarray(hours, dtype=float), **out)
+
+    def select(self, days: np.ndarray) -> _CalendarData:
+        """The rows of ``days`` (one per world)."""
+        return dataclasses.replace(
+            self,
+            **{
+                f.name: getattr(self, f.name)[days]
+                for f in dataclasses.fields(self)
+                if f.name != "hour_of_day"
+            },
+        )
