@@ -6,12 +6,12 @@ import argparse
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from abm.bench.timing import rate_until
 from abm.cli.commands.output import emit
 from abm.config import DaySet, Market, SimConfig
 from abm.errors import ConfigError
@@ -23,18 +23,6 @@ if TYPE_CHECKING:
 BATCH_SIZES = (1, 16, 64, 256)
 #: Default seconds each figure is timed for (whole episodes or intervals, at least one).
 TIME_BUDGET_S = 2.0
-
-
-def _steps_per_s(run: Callable[[], int], budget_s: float) -> tuple[float, float]:
-    """Steps per second of ``run`` (returns the steps it took), called until ``budget_s``:
-    per wall-clock second and per CPU second of this process (less sensitive to the load
-    of a shared machine)."""
-    steps, start, cpu_start = 0, time.perf_counter(), time.process_time()
-    while True:
-        steps += run()
-        elapsed = time.perf_counter() - start
-        if elapsed >= budget_s:
-            return steps / elapsed, steps / max(time.process_time() - cpu_start, 1e-9)
 
 
 def fresh_cache(
@@ -84,7 +72,7 @@ def bench_env(
                     env.step(a[t])
                 return env.n_intervals * env.n_worlds
 
-            rates[b] = _steps_per_s(episode, budget_s)
+            rates[b] = rate_until(episode, budget_s)
             result[f"env_steps_per_s_b{b}"] = rates[b][0]
     best = max(BATCH_SIZES, key=lambda b: rates[b][0])
     result["env_steps_per_s"], result["env_steps_per_cpu_s"] = rates[best]
@@ -97,7 +85,7 @@ def bench_env(
         mesa.step({pid: rng.uniform(-1, 1, 4).astype(np.float32) for pid in mesa.agents})
         return 1
 
-    result["env_steps_per_s_mesa"], result["env_steps_per_cpu_s_mesa"] = _steps_per_s(
+    result["env_steps_per_s_mesa"], result["env_steps_per_cpu_s_mesa"] = rate_until(
         interval, budget_s
     )
     result["speedup_vs_mesa"] = result["env_steps_per_s"] / result["env_steps_per_s_mesa"]

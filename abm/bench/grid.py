@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from abm.bench.timing import interleaved_median_s, median_s
 from abm.cli.args import add_config_args, config_from_args
 from abm.cli.commands.output import emit
 from abm.errors import ConfigError
@@ -63,31 +62,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _median_s(fn: Callable[[], object], repeats: int, calls: int = 1) -> float:
-    """Median over ``repeats`` of the time per call of ``calls`` back-to-back calls (s)."""
-    fn()  # warm-up: caches and first-call costs are not timed
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        times.append((time.perf_counter() - start) / calls)
-    return statistics.median(times)
-
-
-def _interleaved_median_s(fns: Sequence[Callable[[], object]], repeats: int) -> list[float]:
-    """Median time per call of each function, timed in turn (the same load for all)."""
-    times: list[list[float]] = [[] for _ in fns]
-    for fn in fns:
-        fn()  # warm-up
-    for _ in range(repeats):
-        for fn, record in zip(fns, times, strict=True):
-            start = time.perf_counter()
-            fn()
-            record.append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
-
-
 def plain_zbus_fixed_point(
     z: np.ndarray, v_nl: np.ndarray, s_pu: np.ndarray, tol_pu: float, max_iter: int
 ) -> np.ndarray:
@@ -130,9 +104,9 @@ def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
     rng = np.random.default_rng(config.seed)
     p, q = feeder.base_injection()
     reps = config.repeats
-    pf_s = _median_s(lambda: pf.solve(p, q), reps, CALLS_PER_REPEAT)
+    pf_s = median_s(lambda: pf.solve(p, q), reps, CALLS_PER_REPEAT)
     ref.solve(p, q)  # loads of the pandapower network at the base case
-    runpp_s = _median_s(ref.runpp_default, reps)
+    runpp_s = median_s(ref.runpp_default, reps)
     p_batch, q_batch = random_injections(feeder, config.batch, rng)
     # the plain baseline over all non-slack buses with one BLAS thread (as the solver) and
     # with numpy's default threads, and over the buses with an injection only (the solver's
@@ -141,7 +115,7 @@ def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
     cols = np.flatnonzero(np.any(s_ns != 0, axis=0))
     tol, max_iter = pf.tol_pu, pf.max_iter
     s_inj, z_inj, v_nl_inj = s_ns[:, cols], pf.z[np.ix_(cols, cols)], pf.v_nl[cols]
-    batch_s, plain_s, plain_threads_s, plain_inj_s = _interleaved_median_s(
+    batch_s, plain_s, plain_threads_s, plain_inj_s = interleaved_median_s(
         [
             lambda: pf.solve(p_batch, q_batch),
             _one_blas_thread(lambda: plain_zbus_fixed_point(pf.z, pf.v_nl, s_ns, tol, max_iter)),
@@ -157,24 +131,24 @@ def bench_grid(config: BenchGridConfig) -> dict[str, Any]:
     def envelopes() -> Any:
         return compute_envelopes(pf, *doe_args, *maxima)
 
-    doe_s = _median_s(envelopes, reps)
+    doe_s = median_s(envelopes, reps)
     kva = DOE_INVERTER_KVA_PER_KWP * case.pv_kwp
 
     def reactive_envelopes() -> Any:
         return compute_envelopes(pf, *doe_args, *maxima, inverter_kva=kva)
 
-    doe_pq_s = _median_s(reactive_envelopes, reps)
+    doe_pq_s = median_s(reactive_envelopes, reps)
     env_pq = reactive_envelopes()
     p_int = case.p_other_kw.copy()
     np.add.at(p_int, case.prosumer_bus, case.max_export_kw / 2)
-    lsf_s = _median_s(lambda: loss_sensitivities(pf, p_int, case.q_other_kvar), reps, 10)
+    lsf_s = median_s(lambda: loss_sensitivities(pf, p_int, case.q_other_kvar), reps, 10)
 
     def interval() -> None:
         envelopes()
         loss_sensitivities(pf, p_int, case.q_other_kvar)
         pf.solve(p_int, case.q_other_kvar)
 
-    interval_s = _median_s(interval, reps)
+    interval_s = median_s(interval, reps)
     p_acc, q_acc = random_injections(feeder, ACCURACY_SCENARIOS, rng)
     p_acc, q_acc = np.vstack([p, p_acc]), np.vstack([q, q_acc])
     ours = pf.solve(p_acc, q_acc).vm_pu

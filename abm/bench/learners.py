@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import time
-from collections.abc import Callable, Mapping
-from typing import NamedTuple
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from abm.bench.timing import interleaved_rates
 from agents.learning.buffer import Batch
 from agents.learning.env_protocol import EnvDims
 from agents.learning.matd3 import MATD3, MATD3Config
@@ -117,39 +116,6 @@ def bench_updates(dims: EnvDims, min_time_s: float = 1.0) -> dict[str, float]:
         "updates_per_cpu_s_loop": loop.per_cpu_s,
         "speedup_update_vs_loop_cpu": batched.per_cpu_s / loop.per_cpu_s,
     }
-
-
-class Rate(NamedTuple):
-    """Units of work per wall-clock second and per CPU second of the process (the latter
-    less sensitive to other jobs on a shared machine)."""
-
-    per_s: float
-    per_cpu_s: float
-
-
-def interleaved_rates(
-    runs: Mapping[str, Callable[[], int]], min_time_s: float, rounds: int = 3
-) -> dict[str, Rate]:
-    """Rate of each run (a call returns the units it did, e.g. 1 update or the steps of
-    an episode): after one warm-up call each, the runs take turns in ``rounds`` rounds of
-    at least ``min_time_s / rounds`` seconds (and one call) each, so a change in the
-    machine's load hits them alike."""
-    for run in runs.values():
-        run()
-    units = dict.fromkeys(runs, 0)
-    wall = dict.fromkeys(runs, 0.0)
-    cpu = dict.fromkeys(runs, 0.0)
-    for _ in range(rounds):
-        for name, run in runs.items():
-            start, cpu_start = time.perf_counter(), time.process_time()
-            while True:
-                units[name] += run()
-                elapsed = time.perf_counter() - start
-                if elapsed >= min_time_s / rounds:
-                    break
-            wall[name] += elapsed
-            cpu[name] += max(time.process_time() - cpu_start, 1e-9)
-    return {name: Rate(units[name] / wall[name], units[name] / cpu[name]) for name in runs}
 
 
 def _random_batch(dims: EnvDims, size: int, gen: torch.Generator) -> Batch:

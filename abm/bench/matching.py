@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import functools
-import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from abm.bench.timing import calls_per_s
 from abm.cli.commands.output import emit
 from abm.errors import ConfigError
 
@@ -31,17 +30,6 @@ def random_books(
     quantity = rng.uniform(*QUANTITY_KWH, shape)
     quantity[rng.random(shape) < ABSTAIN_SHARE] = 0.0
     return rng.random(shape) < 0.5, quantity, rng.uniform(*PRICE_EUR_PER_KWH, shape)
-
-
-def _calls_per_s(fn: Callable[[], object]) -> float:
-    fn()  # warm-up
-    calls, start = 0, time.perf_counter()
-    while True:
-        fn()
-        calls += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= TIME_BUDGET_S:
-            return calls / elapsed
 
 
 def bench_matching(n_prosumers: int = 32, seed: int = 0) -> dict[str, Any]:
@@ -67,11 +55,15 @@ def bench_matching(n_prosumers: int = 32, seed: int = 0) -> dict[str, Any]:
         "trades_per_book": len(batch.world) / len(q),
         "scalar_fallback_worlds": batch.n_scalar_worlds,
     }
-    rate = _calls_per_s(lambda: [match_double_auction(*book) for book in books]) * len(books)
+    rate = calls_per_s(
+        lambda: [match_double_auction(*book) for book in books], TIME_BUDGET_S
+    ) * len(books)
     result["books_per_s_scalar"] = rate
     for b in BATCH_SIZES:
         args = (side[:b], q[:b], price[:b], senders)
-        result[f"books_per_s_batch_{b}"] = _calls_per_s(functools.partial(match_batch, *args)) * b
+        result[f"books_per_s_batch_{b}"] = (
+            calls_per_s(functools.partial(match_batch, *args), TIME_BUDGET_S) * b
+        )
     best = max(result[f"books_per_s_batch_{b}"] for b in BATCH_SIZES)
     result["speedup_vs_scalar"] = best / rate
     return result

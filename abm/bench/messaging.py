@@ -35,6 +35,7 @@ from typing import Any
 import msgpack
 import zmq
 
+from abm.bench.timing import median_us
 from abm.cli.commands.output import emit
 from abm.errors import ConfigError
 from messaging.endpoints import RelayEndpoints
@@ -298,10 +299,6 @@ def _relay(bare: bool, scheme: str) -> Iterator[tuple[RelayEndpoints, zmq.Contex
                 proc.join(JOIN_TIMEOUT_S)
 
 
-def _median_us(samples_ns: list[int]) -> float:
-    return statistics.median(samples_ns) / 1000.0
-
-
 # ------------------------------------------------------------------------ measures
 class _LayerClient:
     def __init__(self, endpoints: RelayEndpoints, context: zmq.Context | None) -> None:
@@ -415,8 +412,8 @@ def measure_transport(scheme: str, round_trips: int, stream_msgs: int) -> dict[s
             for is_bare in (False, True) if repeat % 2 == 0 else (True, False):
                 rate[is_bare].append(clients[is_bare].stream(stream_msgs))
     out = {
-        f"rtt_us_{scheme}": _median_us(rtt[False]),
-        f"baseline_rtt_us_{scheme}": _median_us(rtt[True]),
+        f"rtt_us_{scheme}": median_us(rtt[False]),
+        f"baseline_rtt_us_{scheme}": median_us(rtt[True]),
         f"overhead_ratio_{scheme}": statistics.median(ratios),
     }
     if stream_msgs:
@@ -460,7 +457,7 @@ def measure_direct_ipc(round_trips: int) -> float:
                 samples.append(time.perf_counter_ns() - start)
             dealer.close()
             context.term()
-    return _median_us(samples[WARMUP_ROUND_TRIPS:])
+    return median_us(samples[WARMUP_ROUND_TRIPS:])
 
 
 def _fanin_next(sink: ZmqTransport | BarePeer) -> str:

@@ -47,7 +47,8 @@ def bench_train(
     torch's default, one per core)."""
     import torch
 
-    from abm.bench.learners import bench_updates, interleaved_rates, per_agent_actors
+    from abm.bench.learners import bench_updates, per_agent_actors
+    from abm.bench.timing import interleaved_rates
     from abm.envs.vec_env import MarketVecEnv
     from agents.learning.env_protocol import EnvDims
     from agents.learning.matd3 import MATD3Config
