@@ -11,11 +11,16 @@ swiss161 and CIGRE MV feeder 1, with our power flow and with pandapower ``runpp`
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from abm.config import Market, SimConfig
+from abm.run_inputs import build_run_inputs
+from dso.agent import PublicationRules, base_injection, publication
 from dso.doe import (
     LOADING_MARGIN_PERCENT,
     VOLTAGE_MARGIN_PU,
@@ -135,6 +140,30 @@ def test_corners_and_random_points_by_runpp(network: str) -> None:
     assert checked == 3, "three cases with a reactive range must be found"
 
 
+def _raise_breaks_a_limit(
+    pf: RadialPowerFlow, case: dict, env: Envelopes, raised: np.ndarray, sign: float
+) -> np.ndarray:
+    """Per prosumer in ``raised`` ``(n_prosumer,)`` (NaN: not raised): whether raising its
+    q_max (``sign`` +1) or |q_min| (-1) to that value, everyone else at their q_max (q_min),
+    breaks a limit as the envelopes hold it (tightened by the margins) at an active corner."""
+    q_lim = env.q_max_kvar if sign > 0 else -env.q_min_kvar
+    ks = np.flatnonzero(np.isfinite(raised))
+    q = np.repeat(q_lim[None], len(ks), axis=0)
+    q[np.arange(len(ks)), ks] = raised[ks]
+    p = np.array([env.export_kw, -env.import_kw])  # both active corners per raise
+    p_bus, q_bus = _bus_injections(
+        case, np.tile(p, (len(ks), 1)), sign * q.repeat(2, axis=0), pf.feeder.n_bus
+    )
+    res = pf.solve(p_bus, q_bus)
+    vm = _non_slack(pf, res.vm_pu)
+    bound = line_loading_bound(pf, res.vm_pu, res.loading_percent, VM_MIN)
+    held = VOLTAGE_MARGIN_PU + 1e-12  # the envelopes' limits, tightened by the margins
+    max_bound = (100.0 - LOADING_MARGIN_PERCENT) / 100.0 - 1e-12
+    broken = (vm.max(axis=1) > VM_MAX - held) | (vm.min(axis=1) < VM_MIN + held)
+    broken |= bound.max(axis=1) > max_bound
+    return broken.reshape(len(ks), 2).any(axis=1)
+
+
 @pytest.mark.parametrize("network", NETWORKS, ids=IDS)
 def test_reactive_ranges_are_tight(network: str) -> None:
     """Raising one prosumer's q_max (q_min) by 1 % at both active corners, everyone else
@@ -147,28 +176,73 @@ def test_reactive_ranges_are_tight(network: str) -> None:
             continue
         kva = case["inverter_kva"]
         for q_lim, sign in ((env.q_max_kvar, 1.0), (-env.q_min_kvar, -1.0)):
-            room = np.flatnonzero((q_lim * 1.01 < kva) & (q_lim > 1.0))
-            for k in room:
-                raised = q_lim.copy()
-                raised[k] *= 1.01
-                p = np.array([env.export_kw, -env.import_kw])
-                q = np.array([sign * raised] * 2)
-                res = pf.solve(*_bus_injections(case, p, q, pf.feeder.n_bus))
-                vm = _non_slack(pf, res.vm_pu)
-                bound = line_loading_bound(pf, res.vm_pu, res.loading_percent, VM_MIN)
-                held = VOLTAGE_MARGIN_PU + 1e-12  # the envelopes' limits, tightened by the margins
-                broken = (vm.max() > VM_MAX - held) or (vm.min() < VM_MIN + held)
-                max_bound = (100.0 - LOADING_MARGIN_PERCENT) / 100.0 - 1e-12
-                assert broken or bound.max() > max_bound, (
-                    seed,
-                    k,
-                    sign,
-                    bound.max(),
-                    vm.max(),
-                    vm.min(),
-                )
-                tested += 1
+            room = (q_lim * 1.01 < kva) & (q_lim > 1.0)
+            broken = _raise_breaks_a_limit(
+                pf, case, env, np.where(room, q_lim * 1.01, np.nan), sign
+            )
+            assert broken.all(), (seed, sign, np.flatnonzero(room)[~broken])
+            tested += len(broken)
     assert tested > 0, "some reactive range must be held below its inverter rating"
+
+
+@functools.cache
+def _stressed(hour: int) -> tuple[dict, Envelopes]:
+    """swiss161 with four times the PV, test day 33 (``p2pvar simulate --network swiss161
+    --pv-scale 4 --first-day 33``), the envelopes the DSO publishes at ``hour``, and the
+    inputs (a forecast interval, not a simulation)."""
+    pf = power_flow("swiss161")
+    config = SimConfig(network="swiss161", market=Market.MULTI, pv_scale=4.0, first_day=33)
+    fc = build_run_inputs(config, feeder=pf.feeder).forecast
+    env, _ = publication(pf, fc, hour, var_market=True, rules=PublicationRules())
+    p_other, q_other, _, _ = base_injection(fc, hour)
+    case = {
+        "prosumer_bus": fc.prosumer_bus,
+        "p_other_kw": p_other,
+        "q_other_kvar": q_other,
+        "inverter_kva": fc.inverter_kva,
+    }
+    return case, env
+
+
+#: Midday hours of the stressed day: the active stage leaves a line at its bound at the
+#: export corner (106-114 at 10, 95-93 at 12), and injecting reactive power first relieves it.
+STRESSED_HOURS = (10, 12)
+
+
+@pytest.mark.parametrize("hour", STRESSED_HOURS)
+def test_stressed_reactive_ranges_are_tight(hour: int) -> None:
+    """Every inverter's q_max and |q_min| below its rating is tight: raising it alone (by
+    1 %, from 0 by 0.1 % of its rating) breaks a limit at an active corner, also where the
+    starting point (everyone at q = 0) is binding (issue 22: ranges frozen at 0)."""
+    pf = power_flow("swiss161")
+    case, env = _stressed(hour)
+    kva = case["inverter_kva"]
+    for q_lim, sign in ((env.q_max_kvar, 1.0), (-env.q_min_kvar, -1.0)):
+        raised = np.maximum(q_lim * 1.01, q_lim + 1e-3 * kva)
+        room = (kva > 0) & (raised < kva)
+        assert room.sum() >= 50  # the 56 inverters held below their rating
+        broken = _raise_breaks_a_limit(pf, case, env, np.where(room, raised, np.nan), sign)
+        assert broken.all(), (sign, np.flatnonzero(room)[~broken], q_lim[room][~broken])
+
+
+@pytest.mark.parametrize("hour", STRESSED_HOURS)
+def test_stressed_reactive_box_is_secure(hour: int) -> None:
+    """The four corners of the P-Q box by pandapower ``runpp``, and random points of it by
+    our power flow: voltages in [0.95, 1.05] pu, every line within its loading bound."""
+    pf, ref = power_flow("swiss161"), reference("swiss161")
+    case, env = _stressed(hour)
+    p, q = _points(env, np.random.default_rng(hour))
+    p_bus, q_bus = _bus_injections(case, p, q, pf.feeder.n_bus)
+    for row in range(4):
+        res = ref.solve(p_bus[row], q_bus[row])
+        vm = _non_slack(pf, res.vm_pu)
+        assert vm.min() >= VM_MIN - 1e-8 and vm.max() <= VM_MAX + 1e-8, row
+        bound = line_loading_bound(pf, res.vm_pu, res.loading_percent, VM_MIN)
+        assert bound.max() <= 1.0 + 1e-8, row
+    res = pf.solve(p_bus, q_bus)
+    vm = _non_slack(pf, res.vm_pu)
+    assert vm.max() <= VM_MAX + NOISE_PU and vm.min() >= VM_MIN - NOISE_PU
+    assert line_loading_bound(pf, res.vm_pu, res.loading_percent, VM_MIN).max() <= 1.0
 
 
 def test_no_inverter_no_range_and_equal_fraction_of_rating() -> None:
