@@ -140,48 +140,50 @@ def test_corners_and_random_points_by_runpp(network: str) -> None:
     assert checked == 3, "three cases with a reactive range must be found"
 
 
-def _raise_breaks_a_limit(
-    pf: RadialPowerFlow, case: dict, env: Envelopes, raised: np.ndarray, sign: float
-) -> np.ndarray:
-    """Per prosumer in ``raised`` ``(n_prosumer,)`` (NaN: not raised): whether raising its
-    q_max (``sign`` +1) or |q_min| (-1) to that value, everyone else at their q_max (q_min),
-    breaks a limit as the envelopes hold it (tightened by the margins) at an active corner."""
-    q_lim = env.q_max_kvar if sign > 0 else -env.q_min_kvar
-    ks = np.flatnonzero(np.isfinite(raised))
-    q = np.repeat(q_lim[None], len(ks), axis=0)
-    q[np.arange(len(ks)), ks] = raised[ks]
+def _not_tight(pf: RadialPowerFlow, case: dict, env: Envelopes) -> tuple[int, list]:
+    """Raise each inverter's q_max (and |q_min|) alone, by 1 % and at least 0.1 % of its
+    rating (a range at 0 is raised too), everyone else at their q_max (q_min), at both
+    active corners. Returns how many raises stay within the ratings, and ``(sign, prosumer,
+    range)`` of those that break no limit as the envelopes hold it (tightened by the
+    margins): such a range is not tight."""
+    kva = case["inverter_kva"]
     p = np.array([env.export_kw, -env.import_kw])  # both active corners per raise
-    p_bus, q_bus = _bus_injections(
-        case, np.tile(p, (len(ks), 1)), sign * q.repeat(2, axis=0), pf.feeder.n_bus
-    )
-    res = pf.solve(p_bus, q_bus)
-    vm = _non_slack(pf, res.vm_pu)
-    bound = line_loading_bound(pf, res.vm_pu, res.loading_percent, VM_MIN)
     held = VOLTAGE_MARGIN_PU + 1e-12  # the envelopes' limits, tightened by the margins
     max_bound = (100.0 - LOADING_MARGIN_PERCENT) / 100.0 - 1e-12
-    broken = (vm.max(axis=1) > VM_MAX - held) | (vm.min(axis=1) < VM_MIN + held)
-    broken |= bound.max(axis=1) > max_bound
-    return broken.reshape(len(ks), 2).any(axis=1)
+    tested, loose = 0, []
+    for q_lim, sign in ((env.q_max_kvar, 1.0), (-env.q_min_kvar, -1.0)):
+        raised = np.maximum(q_lim * 1.01, q_lim + 1e-3 * kva)
+        ks = np.flatnonzero((kva > 0) & (raised < kva))
+        q = np.repeat(q_lim[None], len(ks), axis=0)
+        q[np.arange(len(ks)), ks] = raised[ks]
+        p_bus, q_bus = _bus_injections(
+            case, np.tile(p, (len(ks), 1)), sign * q.repeat(2, axis=0), pf.feeder.n_bus
+        )
+        res = pf.solve(p_bus, q_bus)
+        vm = _non_slack(pf, res.vm_pu)
+        bound = line_loading_bound(pf, res.vm_pu, res.loading_percent, VM_MIN)
+        broken = (vm.max(axis=1) > VM_MAX - held) | (vm.min(axis=1) < VM_MIN + held)
+        broken |= bound.max(axis=1) > max_bound
+        kept = ~broken.reshape(len(ks), 2).any(axis=1)
+        loose += [(sign, int(k), float(q_lim[k])) for k in ks[kept]]
+        tested += len(ks)
+    return tested, loose
 
 
 @pytest.mark.parametrize("network", NETWORKS, ids=IDS)
 def test_reactive_ranges_are_tight(network: str) -> None:
-    """Raising one prosumer's q_max (q_min) by 1 % at both active corners, everyone else
-    at their q_max (q_min), breaks a limit, unless it is at its inverter rating."""
+    """Every reactive range below its inverter rating is tight (:func:`_not_tight`), also a
+    range at 0 (before issue 22 a range whose starting point was binding stayed at 0 where
+    reactive power relieved the limit: 29 ranges of 378 on swiss161 for these seeds)."""
     pf = power_flow(network)
     tested = 0
     for seed in range(30):
         case, env = _case(pf, seed)
         if not (env.export_feasible and env.import_feasible):
             continue
-        kva = case["inverter_kva"]
-        for q_lim, sign in ((env.q_max_kvar, 1.0), (-env.q_min_kvar, -1.0)):
-            room = (q_lim * 1.01 < kva) & (q_lim > 1.0)
-            broken = _raise_breaks_a_limit(
-                pf, case, env, np.where(room, q_lim * 1.01, np.nan), sign
-            )
-            assert broken.all(), (seed, sign, np.flatnonzero(room)[~broken])
-            tested += len(broken)
+        n, loose = _not_tight(pf, case, env)
+        assert not loose, (seed, loose)
+        tested += n
     assert tested > 0, "some reactive range must be held below its inverter rating"
 
 
@@ -211,18 +213,14 @@ STRESSED_HOURS = (10, 12)
 
 @pytest.mark.parametrize("hour", STRESSED_HOURS)
 def test_stressed_reactive_ranges_are_tight(hour: int) -> None:
-    """Every inverter's q_max and |q_min| below its rating is tight: raising it alone (by
-    1 %, from 0 by 0.1 % of its rating) breaks a limit at an active corner, also where the
-    starting point (everyone at q = 0) is binding (issue 22: ranges frozen at 0)."""
+    """Every inverter's q_max and |q_min| below its rating is tight (:func:`_not_tight`),
+    also where the starting point (everyone at q = 0) is binding (issue 22: 56 ranges
+    frozen at 0 there although injecting reactive power relieved the binding line)."""
     pf = power_flow("swiss161")
     case, env = _stressed(hour)
-    kva = case["inverter_kva"]
-    for q_lim, sign in ((env.q_max_kvar, 1.0), (-env.q_min_kvar, -1.0)):
-        raised = np.maximum(q_lim * 1.01, q_lim + 1e-3 * kva)
-        room = (kva > 0) & (raised < kva)
-        assert room.sum() >= 50  # the 56 inverters held below their rating
-        broken = _raise_breaks_a_limit(pf, case, env, np.where(room, raised, np.nan), sign)
-        assert broken.all(), (sign, np.flatnonzero(room)[~broken], q_lim[room][~broken])
+    tested, loose = _not_tight(pf, case, env)
+    assert tested >= 100  # the 56 inverters held below their rating, on both sides
+    assert not loose, loose
 
 
 @pytest.mark.parametrize("hour", STRESSED_HOURS)
