@@ -12,6 +12,7 @@ swiss161 and CIGRE MV feeder 1, with our power flow and with pandapower ``runpp`
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import pytest
@@ -223,10 +224,34 @@ def test_stressed_reactive_ranges_are_tight(hour: int) -> None:
     assert not loose, loose
 
 
+def _line_mixes(pf: RadialPowerFlow, case: dict, env: Envelopes) -> tuple[np.ndarray, ...]:
+    """Per line, the 16 points where the prosumers below it and the others each sit at one
+    of the box's four corners: ``(p, q_inverter)`` ``(n_points, n_prosumer)`` and the line of
+    each point."""
+    f = pf.feeder
+    row = np.full(f.n_bus, -1)
+    row[pf.non_slack] = np.arange(len(pf.non_slack))
+    bus = case["prosumer_bus"]
+    below = np.zeros((f.n_line, len(bus)), dtype=bool)  # prosumer below each line
+    at = row[bus] >= 0
+    below[:, at] = pf.path[row[bus[at]]].T > 0
+    lines = np.flatnonzero(below.any(axis=1))
+    p_vertex = np.array([env.export_kw, -env.import_kw])
+    q_vertex = np.array([env.q_max_kvar, env.q_min_kvar])
+    ps, qs, of_line = [], [], []
+    for a, b, c, d in itertools.product(range(2), repeat=4):
+        ps.append(np.where(below[lines], p_vertex[a], p_vertex[b]))
+        qs.append(np.where(below[lines], q_vertex[c], q_vertex[d]))
+        of_line.append(lines)
+    return np.concatenate(ps), np.concatenate(qs), np.concatenate(of_line)
+
+
 @pytest.mark.parametrize("hour", STRESSED_HOURS)
 def test_stressed_reactive_box_is_secure(hour: int) -> None:
-    """The four corners of the P-Q box by pandapower ``runpp``, and random points of it by
-    our power flow: voltages in [0.95, 1.05] pu, every line within its loading bound."""
+    """The four corners of the P-Q box by pandapower ``runpp``; random points of it and, per
+    line, the 16 mixes of corners of the prosumers below it and of the others by our power
+    flow: voltages in [0.95, 1.05] pu, every line within its loading bound, and no line's
+    bound above its four corners' by the loading margin."""
     pf, ref = power_flow("swiss161"), reference("swiss161")
     case, env = _stressed(hour)
     p, q = _points(env, np.random.default_rng(hour))
@@ -237,10 +262,17 @@ def test_stressed_reactive_box_is_secure(hour: int) -> None:
         assert vm.min() >= VM_MIN - 1e-8 and vm.max() <= VM_MAX + 1e-8, row
         bound = line_loading_bound(pf, res.vm_pu, res.loading_percent, VM_MIN)
         assert bound.max() <= 1.0 + 1e-8, row
+    p_mix, q_mix, line = _line_mixes(pf, case, env)
+    p_bus, q_bus = _bus_injections(
+        case, np.vstack([p, p_mix]), np.vstack([q, q_mix]), pf.feeder.n_bus
+    )
     res = pf.solve(p_bus, q_bus)
     vm = _non_slack(pf, res.vm_pu)
     assert vm.max() <= VM_MAX + NOISE_PU and vm.min() >= VM_MIN - NOISE_PU
-    assert line_loading_bound(pf, res.vm_pu, res.loading_percent, VM_MIN).max() <= 1.0
+    bound = line_loading_bound(pf, res.vm_pu, res.loading_percent, VM_MIN)
+    assert bound.max() <= 1.0
+    own = bound[len(p) :][np.arange(len(line)), line]
+    assert (own - bound[:4, line].max(axis=0)).max() < LOADING_MARGIN_PERCENT / 100.0
 
 
 def test_no_inverter_no_range_and_equal_fraction_of_rating() -> None:
