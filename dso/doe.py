@@ -62,6 +62,10 @@ FEASIBILITY_TOL = 1e-12
 #: the bracket is this narrow relative to the level.
 MARGIN_TOL = 1e-12
 LEVEL_RTOL = 1e-14
+#: A constraint tight at the lower end of the bracket whose fall there is not shown by a
+#: feasible point below stops the search once the bracket is this narrow relative to its
+#: initial width (the smallest step of the ladder on the first bracket).
+CLOSED_RTOL = 1e-9
 #: Power flow tolerance inside the envelope search (pu voltage step).
 DOE_TOL_PU = 1e-13
 #: Candidate levels per batched power flow of the search.
@@ -464,6 +468,7 @@ class _Side:
         """
         zero_point = slack_lo is None
         lo, hi = lo.copy(), np.where(active, hi, lo)
+        width0 = hi - lo
         active = active.copy()
         slack_hi = np.full(len(self.cons_group), np.nan)
         slack_lo = slack_hi.copy() if slack_lo is None else slack_lo.copy()
@@ -517,10 +522,16 @@ class _Side:
             v_hi = np.where(shrunk[self.start_group][:, None, :], self.pick(v, row), v_hi)
             solved_hi = np.isfinite(self.group_min(slack_hi))
             v_hi[~solved_hi[self.start_group][:, None, :].repeat(v_hi.shape[1], axis=1)] = np.nan
-            # done once the constraints crossed between lo and hi are (nearly) tight at lo
+            # done once a constraint crossed between lo and hi is (nearly) tight at lo and
+            # falls there: a feasible point below lo had more slack, or the bracket is
+            # closed (a tight constraint may also rise first, as a line that reactive power
+            # relieves until it reverses the line's flow: then the crossing is further up)
             crossing = np.isfinite(slack_hi) & (slack_hi < -FEASIBILITY_TOL)
-            at_limit = self.group_min(np.where(crossing, slack_lo, np.inf))
-            active &= (at_limit > MARGIN_TOL) & (hi - lo > LEVEL_RTOL * np.maximum(hi, 1.0))
+            closed = hi - lo <= CLOSED_RTOL * width0
+            falls = (slack_prev > slack_lo) | closed[grp]
+            settled = crossing & (slack_lo <= MARGIN_TOL) & falls
+            done = self.group_min(np.where(settled, -1.0, 1.0)) < 0
+            active &= ~done & (hi - lo > LEVEL_RTOL * np.maximum(hi, 1.0))
         return lo, lo >= hi, slack_lo
 
     def interpolated_start(
