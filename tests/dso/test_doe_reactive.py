@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from abm.config import Market, SimConfig
-from abm.run_inputs import build_run_inputs
+from abm.inputs.run_inputs import build_run_inputs
 from dso.agent import PublicationRules, base_injection, publication
 from dso.doe import (
     LOADING_MARGIN_PERCENT,
