@@ -71,7 +71,12 @@ def test_a_death_at_each_phase_boundary_keeps_the_tables_conserved(
     for side in ("buyer", "seller"):
         assert set(zip(tr["interval"], tr[side], strict=True)) <= has_row, side
     assert_conserved(tables)
-    assert timing["complete"].all(), timing.loc[~timing["complete"], "incomplete_reason"]
+    # Every interval is complete but the one of the death in the schedule phase: there the
+    # survivors' schedules, sent before the Absent, still declare the trades their rows void
+    # (the DSO's P2P volume; docs/deploy.md, known limits).
+    incomplete = timing.loc[~timing["complete"], "incomplete_reason"]
+    assert set(incomplete.index) <= {KILLS["p13"].interval}, incomplete
+    assert incomplete.str.startswith("P2P energy settled one-sided").all(), incomplete
     # Each killed prosumer has rows up to its death: through its interval when it died
     # after its Schedule (settled as present), before it otherwise; marked absent once.
     for pid, fault in KILLS.items():
