@@ -10,14 +10,16 @@ from sending the ``Phase`` to the last ack), ``agent_messages`` (per process and
 the run), ``refusals`` (per process, reason and kind) and ``processes``.
 
 Only intervals the DSO completed (recorded after settling) are merged; a prosumer row
-counts only if the DSO settled that prosumer as present. When the DSO died, its last
-recorded interval counts only if every prosumer it settled has its row.
+counts only if the DSO settled that prosumer as present. A prosumer that died after its
+``Schedule`` and before its ``Settlement`` has no ``row`` record: its ``scheduled`` record,
+completed with the figures the DSO sent it (:func:`completed_row`), stands in. When the DSO
+died, its last recorded interval counts only if every prosumer it settled has its row.
 
 Every merged interval is checked against the market invariants (:func:`interval_problem`):
 a row for every prosumer the DSO settled, the P2P payments summing to zero, every trade
 matching its buyer's and seller's rows, no P2P energy settled one-sided. An interval that
-fails them (a prosumer died after acking its schedule, or during the ``schedule`` phase)
-cannot be completed from the records: ``timing.complete`` is false there and
+fails them (a prosumer died during the ``schedule`` phase, after its peers sent their
+schedules) cannot be completed from the records: ``timing.complete`` is false there and
 ``timing.incomplete_reason`` says why.
 """
 

@@ -7,7 +7,10 @@ message to :meth:`agents.prosumer.ProsumerAgent.handle` and sends what it return
 handling each ``Phase`` (but ``open`` and the script's silent ticks) it sends the DSO a
 ``PhaseAck`` of that tick so the DSO's clock can end the phase as soon as every live
 prosumer is done; at ``schedule`` the prosumer's ``Schedule`` (its last message of the
-phase) stands in for the ack. Membership of an
+phase) stands in for the ack. Before sending its ``Schedule`` the process records its row
+as booked then (a ``scheduled`` record; again after each ``Absent`` that follows, which may
+void a trade), so that if it dies before its ``Settlement`` arrives the merge can complete
+the row from the DSO's records; its ``row`` record follows the ``Settlement``. Membership of an
 interval is read from the DSO's envelopes: a prosumer takes part in interval ``t`` only if
 its own row of the ``Envelopes`` table arrived after ``Phase(open, t)`` (the DSO's table
 holds the rows of admitted prosumers only); otherwise it sits the interval out and sends

@@ -1,12 +1,12 @@
 """A prosumer process killed at each phase boundary of an interval, in both framings.
 
-One run per framing kills a different prosumer at a different boundary in each of the first
-intervals (a crash when that ``Phase``, or its own ``Settlement``, arrives): after the
-previous interval's settlement (``open``), after ``open`` (``orders``), after its orders ack
-(``clear``, ``confirm``), after its confirm ack (``schedule``) and after its ``Schedule``,
-the schedule ack (``settle``: a buyer and a seller). Every interval must keep the market
-invariants: P2P money and energy conserved, a row for each prosumer the DSO counted present
-and for both parties of every trade (issue 22, fault 1).
+One run per framing kills prosumers at every boundary, in the first intervals (a crash when
+that ``Phase``, or its own ``Settlement``, arrives): after its ``Schedule``, the schedule
+ack (``settle``: a buyer and a seller), after the previous interval's settlement
+(``open``), after ``open`` (``orders``), after its orders ack (``clear``, the silent tick,
+and ``confirm``) and after its confirm ack (``schedule``). Every
+interval must keep the market invariants: P2P money and energy conserved, a row for each
+prosumer the DSO counted present and for both parties of every trade (issue 22, fault 1).
 """
 
 from __future__ import annotations
@@ -25,16 +25,17 @@ from tests.helpers import TOL, assert_conserved
 pytestmark = pytest.mark.slow
 
 CONFIG = SimConfig(market="multi", policy="random", protocol="auction", seed=7)
-#: Who crashes at the arrival of which phase of which interval. p18 buys and p01 sells in
-#: their interval (checked below), so their trades outlive them.
+#: Who crashes at the arrival of which phase of which interval. Deaths the DSO notices at the
+#: same deadline share an interval (each deadline costs 1.5 s). p18 buys and p01 sells in
+#: interval 0 (checked below), so their trades outlive them.
 KILLS = {
     "p18": Fault(0, "settle", "crash"),
-    "p01": Fault(1, "settle", "crash"),
-    "p13": Fault(2, "schedule", "crash"),
-    "p24": Fault(3, "confirm", "crash"),
-    "p23": Fault(4, "clear", "crash"),
-    "p30": Fault(5, "orders", "crash"),
-    "p29": Fault(6, "open", "crash"),
+    "p01": Fault(0, "settle", "crash"),
+    "p30": Fault(1, "orders", "crash"),
+    "p29": Fault(1, "open", "crash"),
+    "p23": Fault(2, "clear", "crash"),
+    "p24": Fault(2, "confirm", "crash"),
+    "p13": Fault(3, "schedule", "crash"),
 }
 #: The tick whose deadline the DSO marks a killed prosumer absent at (``clear`` is silent).
 MARKED_AT = {"settle": "orders", "open": "orders", "clear": "confirm"}
@@ -83,13 +84,13 @@ def test_a_death_at_each_phase_boundary_keeps_the_tables_conserved(
         last = fault.interval if fault.phase == "settle" else fault.interval - 1
         assert set(pr.loc[pr["prosumer"] == pid, "interval"]) == set(range(last + 1)), pid
         marked_at = MARKED_AT.get(fault.phase, fault.phase)
-        assert timing.loc[last + 1, "marked_absent"] == f"{pid}:{marked_at}"
+        assert f"{pid}:{marked_at}" in timing.loc[last + 1, "marked_absent"].split(), pid
     # The prosumers who died after their Schedule traded: their trades stand.
     for pid, side in (("p18", "buyer"), ("p01", "seller")):
         t = KILLS[pid].interval
         assert ((tr["interval"] == t) & (tr[side] == pid)).any(), (pid, side)
-    # Before the first death the run is the in-process run; so is the dead buyer's
-    # interval, whose row is completed from its records and the DSO's settlement.
+    # The first interval is the in-process run's: the rows of the buyer and the seller who
+    # died there after their Schedule are completed from their records and the DSO's.
     for name in ("intervals", "prosumers", "trades"):
         got = tables[name][tables[name]["interval"] == 0].reset_index(drop=True)
         want = reference[name][reference[name]["interval"] == 0].reset_index(drop=True)
