@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 
 from agents.battery import Battery
-from agents.clearing import ClearedTrade, ClearingProtocol, ProtocolName, make_protocol
+from agents.clearing import ClearingProtocol, ProtocolName, make_protocol
 from agents.clearing.errors import REFUSALS
+from agents.errors import AgentError
 from agents.outcome import ProsumerOutcome, TradeOutcome
 from agents.plan import Plan, plan_interval
 from agents.policy import Action, InvalidAction, Observation, Policy
@@ -290,8 +291,8 @@ class ProsumerAgent:
             ),
         ]
 
-    def _take_trades(self) -> list[ClearedTrade]:
-        """Set the interval's P2P figures from the protocol's final trades; return them."""
+    def _take_trades(self) -> None:
+        """Set the interval's P2P figures and trades from the protocol's final trades."""
         trades = self.protocol.final_trades() if self.protocol is not None else []
         self.p2p_bought_kwh = self.p2p_sold_kwh = self.p2p_eur = 0.0
         self.last_trades = []
@@ -309,7 +310,6 @@ class ProsumerAgent:
                     self.interval, tr.buyer, tr.seller, tr.quantity_kwh, tr.price_eur_per_kwh, role
                 )
             )
-        return trades
 
     def _on_settlement(self, msg: Settlement) -> list[Outgoing]:
         if msg.interval != self.interval or msg.sender != DSO_ID:
@@ -317,20 +317,34 @@ class ProsumerAgent:
         if msg.prosumer != self.agent_id or self.plan is None:
             return self._refuse(msg, "settlement not for this prosumer's schedule")
         self.last_vm_pu = msg.vm_pu
-        trades = self._take_trades()  # again: trades voided since the schedule drop out
-        if trades:
+        self.last_outcome = self.book(msg.var_eur, msg.vm_pu)
+        if self.last_trades:
             volume = self.p2p_bought_kwh + self.p2p_sold_kwh
             self.last_price_eur_per_kwh = (
-                sum(t.quantity_kwh * t.price_eur_per_kwh for t in trades) / volume
+                sum(t.quantity_kwh * t.price_eur_per_kwh for t in self.last_trades) / volume
             )
+        return []
+
+    def book(self, var_eur: float, vm_pu: float) -> ProsumerOutcome:
+        """The interval's row once scheduled: the P2P figures from the trades still final
+        (a trade voided since the ``Schedule`` drops out), the bill with the DSO's Var amount
+        ``var_eur``, the meter voltage ``vm_pu``.
+
+        At the ``Settlement`` with its figures; the deployment also books it at the
+        ``Schedule`` with zeros, for the DSO's records to complete if the process dies
+        before its settlement arrives (``docs/deploy.md``).
+        """
         plan, obs, t = self.plan, self.last_obs, self.interval
+        if plan is None:
+            raise AgentError(f"{self.agent_id}: interval {t} has no schedule to book")
+        self._take_trades()
         last = t == len(self.series.retail_eur_per_kwh) - 1
         bill = settle_bill(
             p_kw=plan.p_kw,
             p2p_bought_kwh=self.p2p_bought_kwh,
             p2p_sold_kwh=self.p2p_sold_kwh,
             p2p_eur=self.p2p_eur,
-            var_eur=msg.var_eur,
+            var_eur=var_eur,
             retail_eur_per_kwh=obs.retail_eur_per_kwh,
             feed_in_eur_per_kwh=obs.feed_in_eur_per_kwh,
             network_charge_eur_per_kwh=self.network_charge_eur_per_kwh,
@@ -342,7 +356,7 @@ class ProsumerAgent:
             duration_h=self.duration_h,
         )
         own = self.envelopes.get(self.agent_id)
-        self.last_outcome = ProsumerOutcome(
+        return ProsumerOutcome(
             interval=t,
             prosumer=self.agent_id,
             bus=self.bus,
@@ -371,10 +385,9 @@ class ProsumerAgent:
             network_eur=float(bill.network_eur),
             storage_eur=float(bill.storage_eur),
             bill_eur=float(bill.bill_eur),
-            vm_pu=self.last_vm_pu,
+            vm_pu=vm_pu,
             action_error=self.action_error,
         )
-        return []
 
     # -- helpers ---------------------------------------------------------------------------
     def _next_seq(self) -> int:

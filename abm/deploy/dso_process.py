@@ -161,10 +161,16 @@ class DsoClock:
                 self._await_acks(name)
             apply_fault(self.fault, self.interval, name, self.link.flush)
             phase_ms.append([name, round_, (time.perf_counter() - phase_start) * 1000])
-        self._send(self._logic(self.dso.settle), only_live=True)
+        settle = self._logic(self.dso.settle)
+        self._send(settle, only_live=True)
         wall_ms = (time.perf_counter() - start) * 1000
         self.completed = t
-        self._write_interval(t, start_ns, wall_ms, phase_ms)
+        settled = {
+            m.prosumer: [m.var_eur, m.vm_pu]
+            for _, m in settle
+            if isinstance(m, Settlement) and m.prosumer in self.live
+        }
+        self._write_interval(t, start_ns, wall_ms, phase_ms, settled)
         apply_fault(self.fault, self.interval, "settle", self.link.flush)
 
     def close(self) -> None:
@@ -298,7 +304,17 @@ class DsoClock:
             return msg.prosumer in self.live
         return True
 
-    def _write_interval(self, t: int, start_ns: int, wall_ms: float, phase_ms: list) -> None:
+    def _write_interval(
+        self,
+        t: int,
+        start_ns: int,
+        wall_ms: float,
+        phase_ms: list,
+        settled: dict[str, list[float]],
+    ) -> None:
+        """Record interval ``t``; ``settled``: each present prosumer's ``Settlement`` figures
+        (Var amount, meter voltage), to complete the row of one that died before it arrived.
+        """
         link = self.link
         outcome, vm_pu = self.dso.last_outcome, self.dso.last_vm_pu
         if outcome is None or vm_pu is None:
@@ -310,6 +326,7 @@ class DsoClock:
                 "row": outcome_row(outcome),
                 "vm_pu": [float(v) for v in vm_pu],
                 "present": sorted(self.live),
+                "settlements": settled,
                 "marked_absent": self.marked,
                 "p2p_imbalance_kwh": self._p2p_imbalance_kwh(),
                 "timing": {

@@ -10,14 +10,16 @@ from sending the ``Phase`` to the last ack), ``agent_messages`` (per process and
 the run), ``refusals`` (per process, reason and kind) and ``processes``.
 
 Only intervals the DSO completed (recorded after settling) are merged; a prosumer row
-counts only if the DSO settled that prosumer as present. When the DSO died, its last
-recorded interval counts only if every prosumer it settled has its row.
+counts only if the DSO settled that prosumer as present. A prosumer that died after its
+``Schedule`` and before its ``Settlement`` has no ``row`` record: its ``scheduled`` record,
+completed with the figures the DSO sent it (:func:`completed_row`), stands in. When the DSO
+died, its last recorded interval counts only if every prosumer it settled has its row.
 
 Every merged interval is checked against the market invariants (:func:`interval_problem`):
 a row for every prosumer the DSO settled, the P2P payments summing to zero, every trade
 matching its buyer's and seller's rows, no P2P energy settled one-sided. An interval that
-fails them (a prosumer died after acking its schedule, or during the ``schedule`` phase)
-cannot be completed from the records: ``timing.complete`` is false there and
+fails them (a prosumer died during the ``schedule`` phase, after its peers sent their
+schedules) cannot be completed from the records: ``timing.complete`` is false there and
 ``timing.incomplete_reason`` says why.
 """
 
@@ -34,6 +36,7 @@ import pandas as pd
 from abm.deploy.errors import DeployError
 from abm.deploy.records import RecordFile, histogram_from_dict, read_records
 from abm.deploy.spec import DSO_ID
+from agents.settlement import BILL_PARTS, Bill
 from analysis.metrics import with_bill_totals
 from analysis.tables import DEPLOY_MESSAGES, DEPLOY_TABLES, TABLES, Table
 from messaging.counters import LATENCY_QUANTILES, NS_PER_US, LatencyHistogram
@@ -124,15 +127,14 @@ def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
     per_agent: dict[tuple[str, str], _Totals] = defaultdict(_Totals)
     refusals: dict[tuple[str, str, str], int] = defaultdict(int)
     processes = []
+    booked: dict[tuple[int, str], dict[str, Any]] = {}
+    scheduled: dict[tuple[int, str], dict[str, Any]] = {}
     for agent, rf in files.items():
         for rec in rf.records:
             kind = rec.get("type")
             t = cast("int", rec.get("interval"))  # None on records of no interval
-            if kind == "row" and t in present and agent in present[t]:
-                rows.append((t, index[agent], rec["row"]))
-                trades += [(t, index[tr["seller"]], n, tr) for n, tr in enumerate(rec["trades"])]
-                compute[t].append(rec["compute_ms"])
-                send[t].append(rec["send_ms"])
+            if kind in ("row", "scheduled") and t in present and agent in present[t]:
+                (booked if kind == "row" else scheduled)[(t, agent)] = rec
             elif kind == "messages":
                 for k in rec["kinds"]:
                     messages[(t, k["kind"])].add(k)
@@ -140,6 +142,14 @@ def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
                 for reason, msg_kind, n in rec["refused"]:
                     refusals[(agent, reason, msg_kind)] += n
         processes.append(_process_row(agent, rf.records, rf.torn_lines))
+    for (t, agent), rec in scheduled.items():
+        if (t, agent) not in booked:  # it died between its Schedule and its Settlement
+            booked[(t, agent)] = completed_row(rec, by_interval[t]["settlements"][agent])
+    for (t, agent), rec in booked.items():
+        rows.append((t, index[agent], rec["row"]))
+        trades += [(t, index[tr["seller"]], n, tr) for n, tr in enumerate(rec["trades"])]
+        compute[t].append(rec["compute_ms"])
+        send[t].append(rec["send_ms"])
     rows.sort(key=lambda x: (x[0], x[1]))
     prosumers = _frame([r for _, _, r in rows], TABLES["prosumers"])
     trades.sort(key=lambda x: (x[0], x[1], x[2]))
@@ -186,6 +196,17 @@ def _merge(records_dir: Path, prosumer_ids: Sequence[str]) -> Merged:
         "processes": _frame(processes, DEPLOY_TABLES["processes"]),
     }
     return Merged(tables, last, dso_final, present)
+
+
+def completed_row(scheduled: dict[str, Any], settlement: list[float]) -> dict[str, Any]:
+    """The ``row`` record of a prosumer that died after its ``Schedule``, before its
+    ``Settlement``: its ``scheduled`` record (booked with a zero Var amount and voltage)
+    with the ``settlement`` the DSO sent it (Var amount, meter voltage) and the bill they give.
+    """
+    row = dict(scheduled["row"])
+    row["var_eur"], row["vm_pu"] = settlement
+    row["bill_eur"] = float(Bill(**{part: row[part] for part in BILL_PARTS}).bill_eur)
+    return {**scheduled, "type": "row", "row": row}
 
 
 def _drop_unsettled_last(

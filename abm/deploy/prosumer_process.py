@@ -7,7 +7,10 @@ message to :meth:`agents.prosumer.ProsumerAgent.handle` and sends what it return
 handling each ``Phase`` (but ``open`` and the script's silent ticks) it sends the DSO a
 ``PhaseAck`` of that tick so the DSO's clock can end the phase as soon as every live
 prosumer is done; at ``schedule`` the prosumer's ``Schedule`` (its last message of the
-phase) stands in for the ack. Membership of an
+phase) stands in for the ack. Before sending its ``Schedule`` the process records its row
+as booked then (a ``scheduled`` record; again after each ``Absent`` that follows, which may
+void a trade), so that if it dies before its ``Settlement`` arrives the merge can complete
+the row from the DSO's records; its ``row`` record follows the ``Settlement``. Membership of an
 interval is read from the DSO's envelopes: a prosumer takes part in interval ``t`` only if
 its own row of the ``Envelopes`` table arrived after ``Phase(open, t)`` (the DSO's table
 holds the rows of admitted prosumers only); otherwise it sits the interval out and sends
@@ -38,9 +41,11 @@ from abm.deploy.lifecycle import (
 from abm.deploy.link import AgentLink
 from abm.deploy.records import RecordWriter, cpu_s, take_counters
 from abm.deploy.spec import DSO_ID, RunSpec
+from agents.outcome import ProsumerOutcome
 from agents.prosumer import ProsumerAgent
 from analysis.tables import outcome_row
 from messaging.messages import (
+    Absent,
     Heartbeat,
     Join,
     Leave,
@@ -80,6 +85,8 @@ class ProsumerLoop:
         self.interval = -1
         self.compute_s = 0.0
         self.row_written = -1
+        #: The last interval whose ``Schedule`` this process sent.
+        self.scheduled = -1
         #: Times the connection dropped and the process joined again.
         self.resyncs = 0
         #: Intervals in which DSO messages to this process were lost (gaps in the stream).
@@ -162,6 +169,11 @@ class ProsumerLoop:
             self.link.handler_failed(msg, exc)
             out = []
         self.compute_s += time.perf_counter() - start
+        if any(isinstance(m, Schedule) for _, m in out):
+            self.scheduled = self.interval
+            self._write_record("scheduled", self.agent.book(0.0, 0.0))  # before it can arrive
+        elif isinstance(msg, Absent) and self.scheduled == self.interval:
+            self._write_record("scheduled", self.agent.book(0.0, 0.0))  # a trade may be void
         self.link.send_all(out)
         return out
 
@@ -229,10 +241,14 @@ class ProsumerLoop:
         if self.row_written == self.interval:
             return
         self.row_written = self.interval
+        self._write_record("row", outcome)
+
+    def _write_record(self, kind: str, outcome: ProsumerOutcome) -> None:
+        """Record ``outcome`` and the trades this prosumer reports (as their seller)."""
         trades = [outcome_row(t) for t in self.agent.last_trades if t.reported_by == "seller"]
         self.writer.write(
             {
-                "type": "row",
+                "type": kind,
                 "interval": self.interval,
                 "row": outcome_row(outcome),
                 "trades": trades,

@@ -6,10 +6,12 @@ killed mid-write can leave at most a torn last line, which :func:`read_records` 
 counts); every earlier line stays intact. A restarted process appends to the same file,
 after a ``start`` record of the new incarnation.
 
-Record types: ``start`` (pid, incarnation, start-up time), ``row`` (a prosumer's table row
-and its trades for one interval), ``interval`` (the DSO's interval row, bus voltages,
-absentees and timings), ``messages`` (counter deltas of one interval), ``final`` (why the
-process stopped).
+Record types: ``start`` (pid, incarnation, start-up time), ``scheduled`` (a prosumer's row
+and its trades booked when it sends its ``Schedule``, Var amount and voltage zero),
+``row`` (the same after its ``Settlement``), ``interval`` (the DSO's interval row, bus
+voltages, who was present and the ``Settlement`` figures each was sent, absentees and
+timings), ``messages`` (counter deltas of one interval), ``final`` (why the process
+stopped).
 """
 
 from __future__ import annotations

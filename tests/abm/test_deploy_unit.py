@@ -16,6 +16,7 @@ from abm.deploy.faults import Fault
 from abm.deploy.feeder_file import load_feeder, save_feeder
 from abm.deploy.guard import InboundGuard
 from abm.deploy.hosts import hosts_from_dict
+from abm.deploy.merge import completed_row
 from abm.deploy.policies import load_policy
 from abm.deploy.records import RecordWriter, read_records
 from abm.deploy.spec import (
@@ -30,6 +31,7 @@ from abm.deploy.spec import (
 from abm.errors import ConfigError
 from abm.inputs.run_inputs import RunInputs, build_run_inputs
 from agents.policy import ACTION_DIM, Observation
+from analysis.tables import outcome_row
 from messaging.endpoints import RelayEndpoints
 from messaging.messages import Bid, Heartbeat, Join
 
@@ -232,6 +234,29 @@ def test_records_survive_a_torn_last_line(tmp_path):
     assert got.records[0]["value"] == 1.5 and got.records[0]["n"] == 2
     assert got.torn_lines == 1
     assert read_records(tmp_path / "none.jsonl").records == []
+
+
+def test_a_row_booked_at_the_schedule_completes_to_the_settled_row(tmp_path):
+    """The merge completes the row a prosumer booked at its ``Schedule`` (Var amount and
+    voltage zero) with the DSO's ``Settlement`` figures into the row booked at settlement."""
+    from abm.model import MarketModel
+
+    model = MarketModel(SimConfig(market="multi", policy="random", seed=7))
+    model.step()
+    writer = RecordWriter(tmp_path / "scheduled.jsonl")
+    settled = {}
+    for agent in model.prosumers:
+        logic = agent.logic
+        row = outcome_row(logic.book(0.0, 0.0))
+        writer.write({"type": "scheduled", "interval": 0, "row": row, "trades": []})
+        settled[logic.agent_id] = outcome_row(logic.last_outcome)
+    writer.close()
+    records = read_records(tmp_path / "scheduled.jsonl").records
+    assert sum(row["var_eur"] != 0 for row in settled.values()) > len(settled) // 2
+    for rec in records:
+        want = settled[rec["row"]["prosumer"]]
+        got = completed_row(rec, [want["var_eur"], want["vm_pu"]])
+        assert got["type"] == "row" and got["row"] == want
 
 
 def test_feeder_snapshot_round_trip(tmp_path):
