@@ -18,7 +18,7 @@ from abm.config import SimConfig
 from abm.deploy.faults import Fault
 from abm.deploy.launcher import deploy
 from abm.deploy.spec import DeployOptions
-from abm.simulation import run_simulation
+from abm.sim.simulation import run_simulation
 from tests.helpers import TOL, assert_conserved
 
 #: Starts one OS process per agent (deploy): long.

@@ -239,7 +239,7 @@ def test_records_survive_a_torn_last_line(tmp_path):
 def test_a_row_booked_at_the_schedule_completes_to_the_settled_row(tmp_path):
     """The merge completes the row a prosumer booked at its ``Schedule`` (Var amount and
     voltage zero) with the DSO's ``Settlement`` figures into the row booked at settlement."""
-    from abm.model import MarketModel
+    from abm.sim.model import MarketModel
 
     model = MarketModel(SimConfig(market="multi", policy="random", seed=7))
     model.step()
