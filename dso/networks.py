@@ -33,9 +33,28 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 NETWORK_FILES: dict[str, str | None] = {"ieee33": None, "swiss161": "swiss161.json"}
 #: pandapower element tables this radial model does not represent; in service they are refused.
 UNSUPPORTED_TABLES = (
-    "gen", "shunt", "storage", "motor", "asymmetric_load", "asymmetric_sgen", "trafo3w", "impedance", "ward", "xward", "dcline", "svc", "ssc", "tcsc", "vsc",
-    "bus_dc", "line_dc", "source_dc", "load_dc", "vsc_stacked", "vsc_bipolar",
-)  # fmt: skip
+    "gen",
+    "shunt",
+    "storage",
+    "motor",
+    "asymmetric_load",
+    "asymmetric_sgen",
+    "trafo3w",
+    "impedance",
+    "ward",
+    "xward",
+    "dcline",
+    "svc",
+    "ssc",
+    "tcsc",
+    "vsc",
+    "bus_dc",
+    "line_dc",
+    "source_dc",
+    "load_dc",
+    "vsc_stacked",
+    "vsc_bipolar",
+)
 #: Load columns that make a pandapower load voltage dependent (refused: loads are constant P/Q).
 ZIP_COLUMNS = tuple(
     f"const_{kind}{part}_percent" for kind in ("z", "i") for part in ("", "_p", "_q")
@@ -129,15 +148,20 @@ class Feeder:
                 f"feeder {self.name}: line {self.line_names[bad]!r} has i_max_ka <= 0"
             )
         parent, child, order = _orient_tree(
-            n, self.slack_bus, np.asarray(self.from_bus), np.asarray(self.to_bus),
-            self.name, self.bus_names, self.line_names,
-        )  # fmt: skip
+            n,
+            self.slack_bus,
+            np.asarray(self.from_bus),
+            np.asarray(self.to_bus),
+            self.name,
+            self.bus_names,
+            self.line_names,
+        )
         set_("from_bus", _frozen(parent, np.int64, "from_bus", (n_line,)))
         set_("to_bus", _frozen(child, np.int64, "to_bus", (n_line,)))
         set_("_root_first", _frozen(order, np.int64, "line order", (n_line,)))
         t = self.trafos
         if len(t) and not (
-            ((0 <= t.branch) & (t.branch < n_line)).all()
+            ((t.branch >= 0) & (t.branch < n_line)).all()
             and ((self.from_bus[t.branch] == t.hv_bus) | (self.to_bus[t.branch] == t.hv_bus)).all()
         ):
             raise NetworkError(f"feeder {self.name}: a transformer is not one of its branches")
@@ -360,7 +384,10 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
     trafos = _trafo_branches(net, position, name)
     grid = grids.iloc[0]
     bus_vn_kv = np.concatenate(
-        [kept.vn_kv.to_numpy(float), [float(net.bus.vn_kv[lines.loc[ln].from_bus]) for ln, _ in open_ends]]
+        [
+            kept.vn_kv.to_numpy(float),
+            [float(net.bus.vn_kv[lines.loc[ln].from_bus]) for ln, _ in open_ends],
+        ]
     )
     slack = position[int(grid.bus)]
     return Feeder(
@@ -374,13 +401,20 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
         + tuple(f"open end of line {_names(lines.loc[[line]])[0]}" for line, _ in open_ends),
         from_bus=np.concatenate([from_bus, trafos.hv_bus]),
         to_bus=np.concatenate([to_bus, trafos.lv_bus]),
-        r_ohm=np.concatenate([lines.r_ohm_per_km.to_numpy(float) * length / parallel, trafos.r_ohm]),
-        x_ohm=np.concatenate([lines.x_ohm_per_km.to_numpy(float) * length / parallel, trafos.x_ohm]),
+        r_ohm=np.concatenate(
+            [lines.r_ohm_per_km.to_numpy(float) * length / parallel, trafos.r_ohm]
+        ),
+        x_ohm=np.concatenate(
+            [lines.x_ohm_per_km.to_numpy(float) * length / parallel, trafos.x_ohm]
+        ),
         b_us=np.concatenate(
             [2 * math.pi * float(net.f_hz) * c_f * US_PER_S, np.zeros(len(trafos.names))]
         ),
         i_max_ka=np.concatenate(
-            [lines.max_i_ka.to_numpy(float) * lines.df.to_numpy(float) * parallel, trafos.i_max_lv_ka]
+            [
+                lines.max_i_ka.to_numpy(float) * lines.df.to_numpy(float) * parallel,
+                trafos.i_max_lv_ka,
+            ]
         ),
         load_p_kw=load_p,
         load_q_kvar=load_q,
@@ -512,8 +546,14 @@ def to_pandapower(
             name=feeder.line_names[line],
         )
     other_end = feeder.from_bus[t.branch] + feeder.to_bus[t.branch] - t.hv_bus
-    add_pandapower_trafos(net, t, other_end, feeder.r_ohm[t.branch], feeder.x_ohm[t.branch],
-                          tuple(feeder.line_names[b] for b in t.branch))  # fmt: skip
+    add_pandapower_trafos(
+        net,
+        t,
+        other_end,
+        feeder.r_ohm[t.branch],
+        feeder.x_ohm[t.branch],
+        tuple(feeder.line_names[b] for b in t.branch),
+    )
     buses = np.array([b for b in range(feeder.n_bus) if b != feeder.slack_bus])
     pp.create_loads(net, buses, p_mw=-p[buses] / KW_PER_MW, q_mvar=-q[buses] / KW_PER_MW)
     return net

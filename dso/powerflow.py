@@ -434,8 +434,9 @@ def _branch_model(
         br = t.branch
         hv_parent = frm[br] == t.hv_bus
         lv = np.where(hv_parent, to[br], frm[br])
-        z[br], y_hv, y_lv, ratio = pi_model_pu(t, feeder.r_ohm[br] + 1j * feeder.x_ohm[br],
-                                               vn[t.hv_bus], vn[lv])  # fmt: skip
+        z[br], y_hv, y_lv, ratio = pi_model_pu(
+            t, feeder.r_ohm[br] + 1j * feeder.x_ohm[br], vn[t.hv_bus], vn[lv]
+        )
         y_from[br] = np.where(hv_parent, y_hv, y_lv)
         y_to[br] = np.where(hv_parent, y_lv, y_hv)
         step[br] = np.where(hv_parent, ratio, 1 / ratio)

@@ -55,7 +55,11 @@ class Transformers:
                 raise NetworkError(f"transformer field {name}: {n} finite values required")
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
-        if (self.vn_hv_kv <= 0).any() or (self.vn_lv_kv <= 0).any() or (self.i_max_hv_ka <= 0).any():
+        if (
+            (self.vn_hv_kv <= 0).any()
+            or (self.vn_lv_kv <= 0).any()
+            or (self.i_max_hv_ka <= 0).any()
+        ):
             raise NetworkError("transformer voltages and ratings must be > 0")
 
     def __len__(self) -> int:
@@ -144,7 +148,9 @@ def _tap_factors(trafos: Any, names: tuple[str, ...], name: str) -> tuple[np.nda
         elif sides[k] == "lv":
             lv[k] = factor
         else:
-            raise NetworkError(f"network {name}: transformer {names[k]!r} has tap_side {sides[k]!r}")
+            raise NetworkError(
+                f"network {name}: transformer {names[k]!r} has tap_side {sides[k]!r}"
+            )
         if not math.isfinite(factor) or factor <= 0:
             raise NetworkError(f"network {name}: transformer {names[k]!r} has an invalid tap")
     return hv, lv
@@ -257,8 +263,14 @@ def pi_model_pu(
     return z_series, y_side, y_side.copy(), n
 
 
-def add_pandapower_trafos(net: Any, feeder_trafos: Transformers, lv_bus: np.ndarray,
-                          r_ohm: np.ndarray, x_ohm: np.ndarray, names: tuple[str, ...]) -> None:
+def add_pandapower_trafos(
+    net: Any,
+    feeder_trafos: Transformers,
+    lv_bus: np.ndarray,
+    r_ohm: np.ndarray,
+    x_ohm: np.ndarray,
+    names: tuple[str, ...],
+) -> None:
     """Create the transformers in a pandapower network, model for model (no tap: the
     winding voltages at the tap position, series impedance and magnetising branch)."""
     import pandapower as pp

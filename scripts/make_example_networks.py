@@ -23,7 +23,10 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parents[1] / "dso" / "data"
-SIMBENCH_CODES = {"simbench_mv_rural": "1-MV-rural--0-sw", "simbench_lv_rural1": "1-LV-rural1--0-sw"}
+SIMBENCH_CODES = {
+    "simbench_mv_rural": "1-MV-rural--0-sw",
+    "simbench_lv_rural1": "1-LV-rural1--0-sw",
+}
 
 
 def _cigre(with_der: bool | str) -> Callable[[], Any]:

@@ -44,7 +44,10 @@ def _net(name: str) -> Any:
 
 def _names(table: Any) -> list[str]:
     """Element names, the index where a name is missing (as the loader names them)."""
-    return [str(i) if n is None or n != n else str(n) for i, n in zip(table.index, table.name, strict=True)]
+    return [
+        str(i) if n is None or n != n else str(n)
+        for i, n in zip(table.index, table.name, strict=True)
+    ]
 
 
 def _compare_with_runpp(net: Any, name: str) -> tuple[float, float]:
@@ -100,20 +103,50 @@ def _two_level_net(slack_at_lv: bool) -> Any:
     """20 kV -> 0.4 kV -> 10 kV: taps on either side, iron losses, a phase shift, and the
     second transformer oriented lv -> hv (its high-voltage side is the child)."""
     net = pp.create_empty_network(sn_mva=1.0)
-    mv, lv, lv2, up = (pp.create_bus(net, vn_kv=v, name=n) for v, n in
-                       ((20.0, "mv"), (0.4, "lv"), (0.4, "lv2"), (10.0, "up")))  # fmt: skip
+    mv, lv, lv2, up = (
+        pp.create_bus(net, vn_kv=v, name=n)
+        for v, n in ((20.0, "mv"), (0.4, "lv"), (0.4, "lv2"), (10.0, "up"))
+    )
     pp.create_ext_grid(net, lv if slack_at_lv else mv, vm_pu=1.02, va_degree=3.0)
     pp.create_transformer_from_parameters(
-        net, mv, lv, sn_mva=0.63, vn_hv_kv=20.0, vn_lv_kv=0.42, vkr_percent=1.2,
-        vk_percent=6.0, pfe_kw=1.4, i0_percent=0.4, shift_degree=150.0, tap_side="lv",
-        tap_pos=-2, tap_neutral=0, tap_step_percent=2.5, tap_changer_type="Ratio", name="t1",
-    )  # fmt: skip
+        net,
+        mv,
+        lv,
+        sn_mva=0.63,
+        vn_hv_kv=20.0,
+        vn_lv_kv=0.42,
+        vkr_percent=1.2,
+        vk_percent=6.0,
+        pfe_kw=1.4,
+        i0_percent=0.4,
+        shift_degree=150.0,
+        tap_side="lv",
+        tap_pos=-2,
+        tap_neutral=0,
+        tap_step_percent=2.5,
+        tap_changer_type="Ratio",
+        name="t1",
+    )
     pp.create_line_from_parameters(net, lv, lv2, 0.2, 0.2, 0.08, 250.0, 0.3, name="cable")
     pp.create_transformer_from_parameters(
-        net, up, lv2, sn_mva=0.25, vn_hv_kv=10.5, vn_lv_kv=0.4, vkr_percent=1.5,
-        vk_percent=4.0, pfe_kw=0.6, i0_percent=0.5, shift_degree=30.0, tap_side="hv",
-        tap_pos=3, tap_neutral=0, tap_step_percent=1.5, tap_changer_type="Ratio", name="t2",
-    )  # fmt: skip
+        net,
+        up,
+        lv2,
+        sn_mva=0.25,
+        vn_hv_kv=10.5,
+        vn_lv_kv=0.4,
+        vkr_percent=1.5,
+        vk_percent=4.0,
+        pfe_kw=0.6,
+        i0_percent=0.5,
+        shift_degree=30.0,
+        tap_side="hv",
+        tap_pos=3,
+        tap_neutral=0,
+        tap_step_percent=1.5,
+        tap_changer_type="Ratio",
+        name="t2",
+    )
     pp.create_load(net, lv2, p_mw=0.12, q_mvar=0.04)
     pp.create_load(net, up, p_mw=0.05, q_mvar=0.01)
     pp.create_sgen(net, up, p_mw=0.2, name="pv at the 10 kV end")  # net generation
@@ -169,9 +202,13 @@ def test_bus_that_generates_more_than_it_consumes_is_accepted() -> None:
 def _with(element: str) -> Callable[[Any], None]:
     builders: dict[str, Callable[[Any], None]] = {
         "trafo3w": lambda net: pp.create_transformer3w(
-            net, 1, pp.create_bus(net, 0.4), pp.create_bus(net, 0.4),
-            "63/25/38 MVA 110/20/10 kV", name="x3",
-        ),  # fmt: skip
+            net,
+            1,
+            pp.create_bus(net, 0.4),
+            pp.create_bus(net, 0.4),
+            "63/25/38 MVA 110/20/10 kV",
+            name="x3",
+        ),
         "gen": lambda net: pp.create_gen(net, 5, p_mw=0.1, vm_pu=1.0, name="x3"),
         "storage": lambda net: pp.create_storage(net, 5, p_mw=0.1, max_e_mwh=1.0, name="x3"),
         "shunt": lambda net: pp.create_shunt(net, 5, q_mvar=0.1, name="x3"),
@@ -209,7 +246,9 @@ def test_parallel_transformers_merge_only_when_identical() -> None:
     net.trafo.loc[net.trafo.name == "twin", "vk_percent"] *= 1.1
     with pytest.raises(NetworkError) as exc:
         feeder_from_pandapower(net, "twins")
-    assert re.search(r"meshed: transformer 'twin' is in parallel with .* not identical", str(exc.value))
+    assert re.search(
+        r"meshed: transformer 'twin' is in parallel with .* not identical", str(exc.value)
+    )
 
 
 def test_open_transformer_switch_takes_it_out(tmp_path: Path) -> None:
