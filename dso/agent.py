@@ -64,7 +64,7 @@ class DsoForecast:
     load_kw: np.ndarray  # (T, n_prosumer)
     load_q_kvar: np.ndarray  # (T, n_prosumer)
     pv_kw: np.ndarray  # (T, n_prosumer)
-    passive_p_kw: np.ndarray  # (T, n_bus) injection of loads hosting no prosumer (<= 0)
+    passive_p_kw: np.ndarray  # (T, n_bus) injection of passive loads and generators
     passive_q_kvar: np.ndarray  # (T, n_bus)
     retail_eur_per_kwh: np.ndarray  # (T,)
     feed_in_eur_per_kwh: np.ndarray  # (T,)

@@ -1,9 +1,10 @@
 """Radial distribution feeders: the :class:`Feeder` data object and where feeders come from.
 
-A feeder is one voltage level, one slack (substation) bus and a radial tree of pi-model
-lines. Feeders come from pandapower: ``ieee33`` is pandapower's ``case33bw`` (Baran & Wu),
-``swiss161`` is the project's own pandapower JSON converted from a real-topology Swiss MV
-grid (``dso/data/SWISS161_SOURCE.md``), and any pandapower JSON file can be loaded by path.
+A feeder is one slack (substation) bus and a radial tree of branches: pi-model lines and
+two-winding transformers (``dso/trafo.py``) between voltage levels. Feeders come from
+pandapower: ``ieee33`` is pandapower's ``case33bw`` (Baran & Wu), ``swiss161`` is the
+project's own pandapower JSON converted from a real-topology Swiss MV grid
+(``dso/data/SWISS161_SOURCE.md``), and any pandapower JSON file can be loaded by path.
 Sign convention everywhere in ``dso``: injection positive (generation > 0, load < 0).
 """
 
@@ -19,16 +20,41 @@ from typing import Any
 import numpy as np
 
 from dso.errors import NetworkError
+from dso.trafo import (
+    TrafoRows,
+    Transformers,
+    add_pandapower_trafos,
+    merge_parallel,
+    read_trafos,
+)
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 #: Built-in feeders: name -> pandapower JSON file in ``DATA_DIR`` (None: pandapower's case33bw).
 NETWORK_FILES: dict[str, str | None] = {"ieee33": None, "swiss161": "swiss161.json"}
 #: pandapower element tables this radial model does not represent; in service they are refused.
 UNSUPPORTED_TABLES = (
-    "gen", "shunt", "storage", "motor", "asymmetric_load", "asymmetric_sgen", "trafo",
-    "trafo3w", "impedance", "ward", "xward", "dcline", "svc", "ssc", "tcsc", "vsc",
-    "bus_dc", "line_dc", "source_dc", "load_dc", "vsc_stacked", "vsc_bipolar",
-)  # fmt: skip
+    "gen",
+    "shunt",
+    "storage",
+    "motor",
+    "asymmetric_load",
+    "asymmetric_sgen",
+    "trafo3w",
+    "impedance",
+    "ward",
+    "xward",
+    "dcline",
+    "svc",
+    "ssc",
+    "tcsc",
+    "vsc",
+    "bus_dc",
+    "line_dc",
+    "source_dc",
+    "load_dc",
+    "vsc_stacked",
+    "vsc_bipolar",
+)
 #: Load columns that make a pandapower load voltage dependent (refused: loads are constant P/Q).
 ZIP_COLUMNS = tuple(
     f"const_{kind}{part}_percent" for kind in ("z", "i") for part in ("", "_p", "_q")
@@ -50,13 +76,19 @@ def _frozen(values: Any, dtype: type, name: str, shape: tuple[int, ...]) -> np.n
 
 @dataclass(frozen=True, eq=False)
 class Feeder:
-    """A radial feeder at one voltage level (all arrays read-only).
+    """A radial feeder (all arrays read-only).
 
-    Lines are oriented on construction so that ``from_bus`` is the parent (slack side) and
-    ``to_bus`` the child; a meshed or disconnected topology raises :class:`NetworkError`.
-    ``b_us`` is each line's whole shunt susceptance (pi model: half at each end). Loads are
-    constant power; ``load_p_kw``/``load_q_kvar`` are net consumption (loads minus static
-    generators) in the base case. A load at the slack bus is fed directly by the grid.
+    Branches ("lines": ``from_bus``, ``to_bus``, ``r_ohm``, ..., ``line_names``) are lines
+    and transformers; they are oriented on construction so that ``from_bus`` is the parent
+    (slack side) and ``to_bus`` the child; a meshed or disconnected topology raises
+    :class:`NetworkError`. ``b_us`` is each line's whole shunt susceptance (pi model: half
+    at each end; 0 for a transformer). ``trafos`` says which branches are transformers and
+    holds the rest of their model; a transformer's ``r_ohm``/``x_ohm`` and ``i_max_ka`` are
+    at its low-voltage side. ``vn_kv`` is the slack bus's voltage level, ``bus_vn_kv`` every
+    bus's (its per-unit base; default ``vn_kv``). Loads are constant power;
+    ``load_p_kw``/``load_q_kvar`` are the base-case consumption, ``gen_p_kw``/``gen_q_kvar``
+    the base-case static generation and ``gen_kwp`` its rated power, per bus. A load or
+    generator at the slack bus is fed directly by the grid.
     """
 
     name: str
@@ -76,6 +108,11 @@ class Feeder:
     b_us: np.ndarray = None  # type: ignore[assignment]
     line_names: tuple[str, ...] = ()
     va_slack_deg: float = 0.0
+    bus_vn_kv: np.ndarray = None  # type: ignore[assignment]
+    gen_p_kw: np.ndarray = None  # type: ignore[assignment]
+    gen_q_kvar: np.ndarray = None  # type: ignore[assignment]
+    gen_kwp: np.ndarray = None  # type: ignore[assignment]
+    trafos: Transformers = field(default_factory=Transformers.none)
     _root_first: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,8 +126,13 @@ class Feeder:
         set_("b_us", np.zeros(n_line) if self.b_us is None else self.b_us)
         for name in ("r_ohm", "x_ohm", "i_max_ka", "b_us"):
             set_(name, _frozen(getattr(self, name), float, name, (n_line,)))
-        for name in ("load_p_kw", "load_q_kvar"):
+        set_("bus_vn_kv", np.full(n, self.vn_kv) if self.bus_vn_kv is None else self.bus_vn_kv)
+        for name in ("gen_p_kw", "gen_q_kvar", "gen_kwp"):
+            set_(name, np.zeros(n) if getattr(self, name) is None else getattr(self, name))
+        for name in ("load_p_kw", "load_q_kvar", "bus_vn_kv", "gen_p_kw", "gen_q_kvar", "gen_kwp"):
             set_(name, _frozen(getattr(self, name), float, name, (n,)))
+        if not (self.bus_vn_kv > 0).all():
+            raise NetworkError(f"feeder {self.name}: bus_vn_kv must be > 0")
         if len(self.line_names) != n_line:
             raise NetworkError(
                 f"feeder {self.name}: {len(self.line_names)} line_names for {n_line} lines"
@@ -106,12 +148,32 @@ class Feeder:
                 f"feeder {self.name}: line {self.line_names[bad]!r} has i_max_ka <= 0"
             )
         parent, child, order = _orient_tree(
-            n, self.slack_bus, np.asarray(self.from_bus), np.asarray(self.to_bus),
-            self.name, self.bus_names, self.line_names,
-        )  # fmt: skip
+            n,
+            self.slack_bus,
+            np.asarray(self.from_bus),
+            np.asarray(self.to_bus),
+            self.name,
+            self.bus_names,
+            self.line_names,
+        )
         set_("from_bus", _frozen(parent, np.int64, "from_bus", (n_line,)))
         set_("to_bus", _frozen(child, np.int64, "to_bus", (n_line,)))
         set_("_root_first", _frozen(order, np.int64, "line order", (n_line,)))
+        t = self.trafos
+        if len(t) and not (
+            ((t.branch >= 0) & (t.branch < n_line)).all()
+            and ((self.from_bus[t.branch] == t.hv_bus) | (self.to_bus[t.branch] == t.hv_bus)).all()
+        ):
+            raise NetworkError(f"feeder {self.name}: a transformer is not one of its branches")
+        is_line = np.ones(n_line, dtype=bool)
+        is_line[t.branch] = False
+        ends = self.bus_vn_kv[self.from_bus] != self.bus_vn_kv[self.to_bus]
+        if (ends & is_line).any():
+            bad = int(np.flatnonzero(ends & is_line)[0])
+            raise NetworkError(
+                f"feeder {self.name}: line {self.line_names[bad]!r} joins buses of different "
+                f"voltage levels (a transformer is required)"
+            )
 
     @property
     def n_line(self) -> int:
@@ -141,9 +203,14 @@ class Feeder:
         branch.setflags(write=False)
         return branch
 
+    def branch_label(self, line: int) -> str:
+        """``"line NAME"`` or ``"transformer NAME"`` of branch ``line``."""
+        kind = "transformer" if line in self.trafos.branch else "line"
+        return f"{kind} {self.line_names[line]}"
+
     def base_injection(self) -> tuple[np.ndarray, np.ndarray]:
-        """Base-case bus injections ``(p_kw, q_kvar)``: minus the loads (injection positive)."""
-        return -self.load_p_kw.copy(), -self.load_q_kvar.copy()
+        """Base-case bus injections ``(p_kw, q_kvar)``: generation minus load."""
+        return self.gen_p_kw - self.load_p_kw, self.gen_q_kvar - self.load_q_kvar
 
 
 def _orient_tree(
@@ -255,17 +322,20 @@ def _names(table: Any) -> tuple[str, ...]:
 def feeder_from_pandapower(net: Any, name: str) -> Feeder:
     """A :class:`Feeder` from a pandapower network (in-service elements only).
 
-    Supported: buses at one voltage level, lines (pi model, ``g_us_per_km`` = 0), constant
-    power loads and static generators (netted into ``load_p_kw``; a bus where they exceed
-    the load is refused), one ext_grid (the slack) and switches that only open lines (a line
-    open at one end keeps its charging: its open end becomes a bus of its own). Anything
+    Supported (``docs/grid.md``): buses at any voltage levels, lines (pi model,
+    ``g_us_per_km`` = 0), two-winding transformers (T model, ratio taps), constant power
+    loads, static generators (kept apart from the loads: ``gen_*``), one ext_grid (the
+    slack), closed bus-bus switches (their buses are fused), identical transformers in
+    parallel (one branch), and switches that open lines (a line open at one end keeps its
+    charging: its open end becomes a bus of its own) or transformers (taken out). Anything
     else in service raises :class:`NetworkError`.
     """
     for table in UNSUPPORTED_TABLES:
         if table in net and len(_in_service(net[table])):
             raise NetworkError(
                 f"network {name}: element table {table!r} is not supported by the radial "
-                f"feeder model ({len(_in_service(net[table]))} in service)"
+                f"feeder model ({len(_in_service(net[table]))} in service, first "
+                f"{_names(_in_service(net[table]))[0]!r})"
             )
     buses = _in_service(net.bus)
     grids = _in_service(net.ext_grid)
@@ -273,10 +343,9 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
     if len(grids) != 1:
         what = "no slack (no in-service ext_grid)" if len(grids) == 0 else f"{len(grids)} slacks"
         raise NetworkError(f"network {name} has {what}: exactly one ext_grid is required")
-    levels = sorted(set(buses.vn_kv.astype(float)))
-    if len(levels) != 1:
-        raise NetworkError(f"network {name} has several voltage levels {levels} (one is required)")
-    position = {bus: i for i, bus in enumerate(buses.index)}
+    fused = _fused_buses(net, buses, name)
+    kept = buses.loc[sorted(set(fused.values()))]
+    position = {bus: kept.index.get_loc(rep) for bus, rep in fused.items()}
     lines = _in_service(net.line)
     lines = lines[lines.from_bus.isin(position) & lines.to_bus.isin(position)]
     lines, open_ends = _open_line_ends(net, lines, name)
@@ -290,43 +359,73 @@ def feeder_from_pandapower(net: Any, name: str) -> Feeder:
             raise NetworkError(
                 f"network {name}: voltage-dependent loads ({col} != 0) are not supported"
             )
-    n = len(buses) + len(open_ends)
-    load_p = np.zeros(n)
-    load_q = np.zeros(n)
+    n = len(kept) + len(open_ends)
+    load_p, load_q = _bus_sums(loads, position, n)
     sgens = _in_service(net.sgen)
-    for table, sign in ((loads, 1.0), (sgens, -1.0)):
-        table = table[table.bus.isin(position)]
-        idx = table.bus.map(position).to_numpy(dtype=int)
-        np.add.at(load_p, idx, sign * (table.p_mw * table.scaling).to_numpy() * KW_PER_MW)
-        np.add.at(load_q, idx, sign * (table.q_mvar * table.scaling).to_numpy() * KW_PER_MW)
-    _refuse_net_generation(name, load_p, sgens[sgens.bus.isin(position)], position)
+    sgens = sgens[sgens.bus.isin(position)]
+    if (sgens.p_mw < 0).any():
+        raise NetworkError(
+            f"network {name}: static generator {_names(sgens[sgens.p_mw < 0])[0]!r} has "
+            "p_mw < 0 (a consumer: model it as a load)"
+        )
+    gen_p, gen_q = _bus_sums(sgens, position, n)
+    rated = sgens.sn_mva if "sn_mva" in sgens else sgens.p_mw * np.nan
+    rated = rated.where(rated > 0, sgens.p_mw * sgens.scaling)
+    gen_kwp = np.zeros(n)
+    np.add.at(gen_kwp, sgens.bus.map(position).to_numpy(int), rated.to_numpy(float) * KW_PER_MW)
     from_bus = lines.from_bus.map(position).to_numpy(dtype=int)
     to_bus = lines.to_bus.map(position).to_numpy(dtype=int)
     for k, (line, end) in enumerate(open_ends):  # the open end becomes a bus of its own
         row = lines.index.get_loc(line)
-        (from_bus if end == "from" else to_bus)[row] = len(buses) + k
+        (from_bus if end == "from" else to_bus)[row] = len(kept) + k
     length = lines.length_km.to_numpy(float)
     parallel = lines.parallel.to_numpy(float)
     c_f = lines.c_nf_per_km.to_numpy(float) * 1e-9 * length * parallel
+    trafos = _trafo_branches(net, position, name)
     grid = grids.iloc[0]
+    bus_vn_kv = np.concatenate(
+        [
+            kept.vn_kv.to_numpy(float),
+            [float(net.bus.vn_kv[lines.loc[ln].from_bus]) for ln, _ in open_ends],
+        ]
+    )
+    slack = position[int(grid.bus)]
     return Feeder(
         name=name,
-        vn_kv=float(levels[0]),
+        vn_kv=float(bus_vn_kv[slack]),
         n_bus=n,
-        slack_bus=position[int(grid.bus)],
+        slack_bus=slack,
         vm_slack_pu=float(grid.vm_pu),
         va_slack_deg=float(grid.va_degree),
-        bus_names=_names(buses)
+        bus_names=_names(kept)
         + tuple(f"open end of line {_names(lines.loc[[line]])[0]}" for line, _ in open_ends),
-        from_bus=from_bus,
-        to_bus=to_bus,
-        r_ohm=lines.r_ohm_per_km.to_numpy(float) * length / parallel,
-        x_ohm=lines.x_ohm_per_km.to_numpy(float) * length / parallel,
-        b_us=2 * math.pi * float(net.f_hz) * c_f * US_PER_S,
-        i_max_ka=lines.max_i_ka.to_numpy(float) * lines.df.to_numpy(float) * parallel,
+        from_bus=np.concatenate([from_bus, trafos.hv_bus]),
+        to_bus=np.concatenate([to_bus, trafos.lv_bus]),
+        r_ohm=np.concatenate(
+            [lines.r_ohm_per_km.to_numpy(float) * length / parallel, trafos.r_ohm]
+        ),
+        x_ohm=np.concatenate(
+            [lines.x_ohm_per_km.to_numpy(float) * length / parallel, trafos.x_ohm]
+        ),
+        b_us=np.concatenate(
+            [2 * math.pi * float(net.f_hz) * c_f * US_PER_S, np.zeros(len(trafos.names))]
+        ),
+        i_max_ka=np.concatenate(
+            [
+                lines.max_i_ka.to_numpy(float) * lines.df.to_numpy(float) * parallel,
+                trafos.i_max_lv_ka,
+            ]
+        ),
         load_p_kw=load_p,
         load_q_kvar=load_q,
-        line_names=_names(lines),
+        line_names=_names(lines) + trafos.names,
+        bus_vn_kv=bus_vn_kv,
+        gen_p_kw=gen_p,
+        gen_q_kvar=gen_q,
+        gen_kwp=gen_kwp,
+        trafos=Transformers(
+            branch=len(lines) + np.arange(len(trafos.names)), hv_bus=trafos.hv_bus, **trafos.values
+        ),
     )
 
 
@@ -339,8 +438,6 @@ def _open_line_ends(net: Any, lines: Any, name: str) -> tuple[Any, list[tuple[in
     switches = net.switch if "switch" in net else None
     if switches is None or not len(switches):
         return lines, []
-    if ((switches.et == "b") & switches.closed.astype(bool)).any():
-        raise NetworkError(f"network {name}: closed bus-bus switches are not supported")
     opened = switches[(switches.et == "l") & ~switches.closed.astype(bool)]
     opened = opened[opened.element.isin(lines.index)]
     ends: dict[int, set[str]] = {}
@@ -354,21 +451,62 @@ def _open_line_ends(net: Any, lines: Any, name: str) -> tuple[Any, list[tuple[in
     return lines[~lines.index.isin(dead)], one_end
 
 
-def _refuse_net_generation(name: str, load_p: np.ndarray, sgens: Any, position: dict) -> None:
-    """Refuse a bus whose static generation exceeds its load (a net generator).
+def _bus_sums(table: Any, position: dict, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per feeder bus, the summed ``p_mw``/``q_mvar`` times ``scaling`` of a load or sgen
+    table (kW, kvar)."""
+    table = table[table.bus.isin(position)]
+    idx = table.bus.map(position).to_numpy(dtype=int)
+    p, q = np.zeros(n), np.zeros(n)
+    np.add.at(p, idx, (table.p_mw * table.scaling).to_numpy(float) * KW_PER_MW)
+    np.add.at(q, idx, (table.q_mvar * table.scaling).to_numpy(float) * KW_PER_MW)
+    return p, q
 
-    The scenario's prosumers and passive loads follow load profiles; a bus that generates
-    more than it consumes has no profile to follow, so ``grid`` and ``simulate`` both refuse
-    it, naming the generator.
-    """
-    for bus, sgen_name in zip(sgens.bus, _names(sgens), strict=True):
-        i = position[bus]
-        if load_p[i] < 0:
+
+def _fused_buses(net: Any, buses: Any, name: str) -> dict[int, int]:
+    """Each in-service pandapower bus -> the bus it is fused with (the lowest index of its
+    group of buses joined by closed bus-bus switches, as pandapower fuses them)."""
+    rep = {int(b): int(b) for b in buses.index}
+
+    def find(bus: int) -> int:
+        while rep[bus] != bus:
+            bus = rep[bus]
+        return bus
+
+    switches = net.switch if "switch" in net else None
+    if switches is not None and len(switches):
+        closed = switches[(switches.et == "b") & switches.closed.astype(bool)]
+        if "z_ohm" in closed and (closed.z_ohm.fillna(0) > 0).any():
             raise NetworkError(
-                f"network {name}: static generator {sgen_name!r} at bus {bus} exceeds the "
-                f"bus load (net {-load_p[i]:.1f} kW generation); buses that generate more "
-                "than they consume are not supported"
+                f"network {name}: switch {_names(closed[closed.z_ohm > 0])[0]!r} is a closed "
+                "bus-bus switch with z_ohm > 0 (an impedance: not supported)"
             )
+        for a, b in zip(closed.bus.astype(int), closed.element.astype(int), strict=True):
+            if a in rep and b in rep:
+                ra, rb = find(a), find(b)
+                if float(buses.vn_kv[a]) != float(buses.vn_kv[b]):
+                    raise NetworkError(
+                        f"network {name}: a closed bus-bus switch joins buses {a} and {b} of "
+                        "different voltage levels"
+                    )
+                rep[max(ra, rb)] = min(ra, rb)
+    return {bus: find(bus) for bus in rep}
+
+
+def _trafo_branches(net: Any, position: dict, name: str) -> TrafoRows:
+    """The in-service transformers between in-service buses, feeder bus numbers, open ones
+    (a switch open at either side) left out and identical parallel ones merged."""
+    if "trafo" not in net or not len(_in_service(net.trafo)):
+        return TrafoRows.none()
+    trafos = _in_service(net.trafo)
+    trafos = trafos[trafos.hv_bus.isin(position) & trafos.lv_bus.isin(position)]
+    switches = net.switch if "switch" in net else None
+    if switches is not None and len(switches):
+        opened = switches[(switches.et == "t") & ~switches.closed.astype(bool)]
+        trafos = trafos[~trafos.index.isin(opened.element.astype(int))]
+    rows = read_trafos(trafos, _names(trafos), name)
+    hv = np.array([position[b] for b in rows.hv_bus], dtype=int)
+    lv = np.array([position[b] for b in rows.lv_bus], dtype=int)
+    return merge_parallel(rows, hv, lv, name)
 
 
 def to_pandapower(
@@ -376,9 +514,11 @@ def to_pandapower(
 ) -> Any:
     """A pandapower network of ``feeder``, one load per bus at ``-p_inj_kw``, ``-q_inj_kvar``.
 
-    Bus ``i`` and line ``l`` of the feeder are pandapower bus ``i`` and line ``l`` (length
-    1 km, whole-line parameters). Without injections the base-case loads are used. For
-    validation against pandapower only; the slack bus gets no load.
+    Bus ``i`` of the feeder is pandapower bus ``i``; its lines, in branch order, are
+    pandapower's lines (length 1 km, whole-line parameters), its transformers pandapower's
+    transformers in ``feeder.trafos`` order (:func:`dso.trafo.add_pandapower_trafos`).
+    Without injections the base case (generation minus load) is used. For validation
+    against pandapower only; the slack bus gets no load.
     """
     import pandapower as pp
 
@@ -386,13 +526,14 @@ def to_pandapower(
     p = base_p if p_inj_kw is None else np.asarray(p_inj_kw, dtype=float)
     q = base_q if q_inj_kvar is None else np.asarray(q_inj_kvar, dtype=float)
     net = pp.create_empty_network(name=feeder.name, f_hz=F_HZ, sn_mva=1.0)
-    for bus_name in feeder.bus_names:
-        pp.create_bus(net, vn_kv=feeder.vn_kv, name=bus_name)
+    for bus_name, vn_kv in zip(feeder.bus_names, feeder.bus_vn_kv, strict=True):
+        pp.create_bus(net, vn_kv=float(vn_kv), name=bus_name)
     pp.create_ext_grid(
         net, feeder.slack_bus, vm_pu=feeder.vm_slack_pu, va_degree=feeder.va_slack_deg
     )
     c_nf = feeder.b_us / US_PER_S / (2 * math.pi * F_HZ) * 1e9
-    for line in range(feeder.n_line):
+    t = feeder.trafos
+    for line in np.setdiff1d(np.arange(feeder.n_line), t.branch):
         pp.create_line_from_parameters(
             net,
             int(feeder.from_bus[line]),
@@ -404,6 +545,15 @@ def to_pandapower(
             max_i_ka=float(feeder.i_max_ka[line]),
             name=feeder.line_names[line],
         )
+    other_end = feeder.from_bus[t.branch] + feeder.to_bus[t.branch] - t.hv_bus
+    add_pandapower_trafos(
+        net,
+        t,
+        other_end,
+        feeder.r_ohm[t.branch],
+        feeder.x_ohm[t.branch],
+        tuple(feeder.line_names[b] for b in t.branch),
+    )
     buses = np.array([b for b in range(feeder.n_bus) if b != feeder.slack_bus])
     pp.create_loads(net, buses, p_mw=-p[buses] / KW_PER_MW, q_mvar=-q[buses] / KW_PER_MW)
     return net

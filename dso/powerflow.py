@@ -20,6 +20,7 @@ import numpy as np
 from dso.blas import single_blas_thread
 from dso.errors import InvalidInput, PowerFlowDidNotConverge
 from dso.networks import Feeder
+from dso.trafo import pi_model_pu
 
 S_BASE_MVA = 1.0
 KW_PER_PU = 1000.0 * S_BASE_MVA
@@ -93,24 +94,28 @@ class RadialPowerFlow:
         self.non_slack = np.array([b for b in range(n) if b != slack])
         position = np.full(n, -1)
         position[self.non_slack] = np.arange(n - 1)
-        z_base_ohm = feeder.vn_kv**2 / S_BASE_MVA
-        z_line = (feeder.r_ohm + 1j * feeder.x_ohm) / z_base_ohm
-        y_half = 0.5j * feeder.b_us / US_PER_S * z_base_ohm
+        frm, to = feeder.from_bus, feeder.to_bus
+        z_line, y_from, y_to, a, ends = _branch_model(feeder)
+        #: Per bus, the complex ratio that refers its voltage to the slack side of every
+        #: transformer: the model solves ``V' = bus_ratio · V`` (1 without transformers).
+        self.bus_ratio = a
+        self._referred = bool(np.any(a != 1))
         y_bus = np.zeros(n, dtype=complex)
-        np.add.at(y_bus, feeder.from_bus, y_half)
-        np.add.at(y_bus, feeder.to_bus, y_half)
+        np.add.at(y_bus, frm, y_from)
+        np.add.at(y_bus, to, y_to)
         y_shunt = y_bus[self.non_slack]
         # path[j, l] = 1 if line l lies on the path from the slack to non-slack bus j
         path = np.zeros((n - 1, n_line))
         for line in feeder.lines_root_first:
-            parent, child = feeder.from_bus[line], feeder.to_bus[line]
+            parent, child = frm[line], to[line]
             if parent != slack:
                 path[position[child]] = path[position[parent]]
             path[position[child], line] = 1.0
         #: ``path[j, l] = 1`` if line ``l`` is on the path from the slack to non-slack bus ``j``
-        #: (rows in :attr:`non_slack` order); series resistance of each line (pu).
+        #: (rows in :attr:`non_slack` order); series resistance of each branch (pu of its
+        #: child bus: the loss of a branch is ``r_line_pu |I_child|²``).
         self.path = path
-        self.r_line_pu = z_line.real
+        self.r_line_pu = z_line.real / np.abs(a[to]) ** 2
         z_tree = (path * z_line) @ path.T
         coupling = np.eye(n - 1) + z_tree * y_shunt
         self.v_slack = feeder.vm_slack_pu * np.exp(1j * np.deg2rad(feeder.va_slack_deg))
@@ -123,21 +128,22 @@ class RadialPowerFlow:
         v_map[self.non_slack] = self.z
         ser0 = path.T @ (y_shunt * self.v_nl)
         ser_map = path.T @ (y_shunt[:, None] * self.z) - path.T
-        frm = feeder.from_bus
-        from0 = ser0 + y_half * v0[frm]
-        from_map = ser_map + y_half[:, None] * v_map[frm]
+        from0 = ser0 + y_from * v0[frm]
+        from_map = ser_map + y_from[:, None] * v_map[frm]
         at_slack = frm == slack
         #: d(slack current into the lines) / d(non-slack current injections), (m,)
         self.slack_current_coeff = from_map[at_slack].sum(axis=0)
-        # the to-end current follows elementwise: I_to = I_from - y_half (V_from + V_to)
-        self._y_half = y_half
-        self._charging = bool(np.any(y_half != 0))
+        # the to-end current follows elementwise: I_to = I_from - y_from V_from - y_to V_to
+        self._y_from, self._y_to = y_from, y_to
+        self._charging = bool(np.any(y_from != 0) or np.any(y_to != 0))
         self._out0 = np.concatenate([v0, from0, [from0[at_slack].sum()]])
         out = np.vstack([v_map, from_map, self.slack_current_coeff])
         self._out_t = np.ascontiguousarray(out.T)
-        self._i_base_ka = S_BASE_MVA / (np.sqrt(3) * feeder.vn_kv)
         self._subsets: dict[bytes, _Reduced] = {}
         self._all = self._reduced(np.arange(n - 1))
+        #: kA per pu (referred) current and rating (kA) at each end of each branch
+        self._ends = ends
+        self._i_base_ka = S_BASE_MVA / (np.sqrt(3) * feeder.vn_kv)
         self._loading_per_ka = 100.0 / feeder.i_max_ka
 
     # -- public API ------------------------------------------------------------------------
@@ -232,6 +238,8 @@ class RadialPowerFlow:
         b, n, n_line = len(s_pu), self.feeder.n_bus, self.feeder.n_line
         inj_bus = red.inj_bus
         v0 = None if v_start is None else v_start[..., inj_bus]
+        if v0 is not None and self._referred:
+            v0 = v0 * self.bus_ratio[inj_bus]
         res = {
             "vm_pu": np.empty((b, n)),
             "loss_kw": np.empty(b),
@@ -274,12 +282,23 @@ class RadialPowerFlow:
         v_bus[...] = out[:, :n]
         i_from = out[:, n : n + f.n_line]
         i_ka = res["i_line_ka"][rows]
-        np.abs(i_from, out=i_ka)
-        if self._charging:  # the larger of the two terminal currents (as pandapower)
-            i_to = i_from - self._y_half * (v_bus[:, f.from_bus] + v_bus[:, f.to_bus])
-            np.maximum(i_ka, np.abs(i_to), out=i_ka)
-        i_ka *= self._i_base_ka
-        np.multiply(i_ka, self._loading_per_ka, out=res["loading_percent"][rows])
+        if self._ends.uniform:  # one voltage level, one rating per line
+            np.abs(i_from, out=i_ka)
+            if self._charging:  # the larger of the two terminal currents (as pandapower)
+                i_to = i_from - self._y_from * (v_bus[:, f.from_bus] + v_bus[:, f.to_bus])
+                np.maximum(i_ka, np.abs(i_to), out=i_ka)
+            i_ka *= self._i_base_ka
+            np.multiply(i_ka, self._loading_per_ka, out=res["loading_percent"][rows])
+        else:  # each end in its own base and rating (transformers)
+            e = self._ends
+            i_to = i_from - self._y_from * v_bus[:, f.from_bus] - self._y_to * v_bus[:, f.to_bus]
+            ka_from = np.abs(i_from) * e.ka_per_pu_from
+            ka_to = np.abs(i_to) * e.ka_per_pu_to
+            np.maximum(ka_from, ka_to, out=i_ka)
+            np.maximum(ka_from / e.i_max_from_ka, ka_to / e.i_max_to_ka, out=ka_from)
+            np.multiply(ka_from, 100.0, out=res["loading_percent"][rows])
+        if self._referred:
+            v_bus /= self.bus_ratio
         np.abs(v_bus, out=res["vm_pu"][rows])
         s_slack = self.v_slack * np.conj(out[:, -1]) * KW_PER_PU
         res["p_slack_kw"][rows] = s_slack.real
@@ -374,3 +393,66 @@ def _contract(
         if err < tol_pu or not math.isfinite(err):
             break
     return v, step, aug, iteration
+
+
+@dataclass(frozen=True)
+class _BranchEnds:
+    """kA per pu of (referred) current and rating (kA) at each end of each branch."""
+
+    ka_per_pu_from: np.ndarray
+    ka_per_pu_to: np.ndarray
+    i_max_from_ka: np.ndarray
+    i_max_to_ka: np.ndarray
+    uniform: bool  # one base and one rating for every end (no transformer)
+
+
+def _branch_model(
+    feeder: Feeder,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, _BranchEnds]:
+    """Every branch as a pi in the slack-side (referred) per unit system (``docs/grid.md``).
+
+    Returns the series impedance, the shunt admittance at the from (parent) and to (child)
+    end, the bus ratio ``a`` (``V' = a V``: each transformer's ideal ratio folded into the
+    buses below it) and the current bases and ratings of the ends. A line is a pi in the
+    per unit of its voltage level; a transformer is the pi of its T model in the per unit
+    of its low-voltage bus behind an ideal ratio ``N`` at its high-voltage side
+    (:func:`dso.trafo.pi_model_pu`). Referred to the slack side, an impedance behind the
+    buses' ratio ``a`` is multiplied by ``|a|²`` and an admittance divided by it; powers are
+    unchanged.
+    """
+    frm, to, t = feeder.from_bus, feeder.to_bus, feeder.trafos
+    vn = feeder.bus_vn_kv
+    z_base = vn**2 / S_BASE_MVA
+    z = (feeder.r_ohm + 1j * feeder.x_ohm) / z_base[frm]
+    y_from = 0.5j * feeder.b_us / US_PER_S * z_base[frm]
+    y_to = y_from.copy()
+    step = np.ones(feeder.n_line, dtype=complex)  # V'_child / V'_parent ratio of the bases
+    pi_side = to.copy()  # the bus at whose side a branch's pi lies
+    i_max_from = feeder.i_max_ka.copy()
+    i_max_to = feeder.i_max_ka.copy()
+    if len(t):
+        br = t.branch
+        hv_parent = frm[br] == t.hv_bus
+        lv = np.where(hv_parent, to[br], frm[br])
+        z[br], y_hv, y_lv, ratio = pi_model_pu(
+            t, feeder.r_ohm[br] + 1j * feeder.x_ohm[br], vn[t.hv_bus], vn[lv]
+        )
+        y_from[br] = np.where(hv_parent, y_hv, y_lv)
+        y_to[br] = np.where(hv_parent, y_lv, y_hv)
+        step[br] = np.where(hv_parent, ratio, 1 / ratio)
+        pi_side[br] = lv
+        i_max_from[br] = np.where(hv_parent, t.i_max_hv_ka, feeder.i_max_ka[br])
+        i_max_to[br] = np.where(hv_parent, feeder.i_max_ka[br], t.i_max_hv_ka)
+    a = np.ones(feeder.n_bus, dtype=complex)
+    for line in feeder.lines_root_first:
+        a[to[line]] = a[frm[line]] * step[line]
+    scale = np.abs(a[pi_side]) ** 2
+    i_base_ka = S_BASE_MVA / (np.sqrt(3) * vn)
+    ends = _BranchEnds(
+        ka_per_pu_from=np.abs(a[frm]) * i_base_ka[frm],
+        ka_per_pu_to=np.abs(a[to]) * i_base_ka[to],
+        i_max_from_ka=i_max_from,
+        i_max_to_ka=i_max_to,
+        uniform=not len(t),
+    )
+    return z * scale, y_from / scale, y_to / scale, a, ends

@@ -67,7 +67,7 @@ def sensitivities_at(
     injections (the adjoint only)."""
     ns = pf.non_slack
     s_ns = np.asarray(p_inj_kw, float)[..., ns] + 1j * np.asarray(q_inj_kvar, float)[..., ns]
-    v_ns = result.v_pu[..., ns]
+    v_ns = result.v_pu[..., ns] * pf.bus_ratio[ns]  # the model's (referred) voltages
     v_conj = np.conj(v_ns)
     d = np.conj(s_ns / KW_PER_PU) / (v_conj * v_conj)  # I / conj(V)
     z_conj, g = _adjoint_constants(pf)

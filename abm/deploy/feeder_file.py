@@ -18,13 +18,24 @@ import numpy as np
 from abm.deploy.errors import RunSpecError
 from abm.output.jsonfile import read_json, write_json
 from dso.networks import Feeder
+from dso.trafo import Transformers
 
 #: Version of the snapshot layout; :func:`load_feeder` refuses any other.
-FEEDER_FILE_VERSION = 1
+FEEDER_FILE_VERSION = 2
 
 
-def _fields() -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(Feeder) if f.init]
+def _fields(cls: Any = Feeder) -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(cls) if f.init]
+
+
+def _rebuilt(value: Any) -> Any:
+    if isinstance(value, dict) and "array" in value:
+        return np.array(value["array"], dtype=value["dtype"])
+    if isinstance(value, dict) and "transformers" in value:
+        return Transformers(**{k: _rebuilt(v) for k, v in value["transformers"].items()})
+    if isinstance(value, list):
+        return tuple(value)
+    return value
 
 
 def _plain(value: Any) -> Any:
@@ -32,6 +43,8 @@ def _plain(value: Any) -> Any:
         return {"array": value.tolist(), "dtype": str(value.dtype)}
     if isinstance(value, tuple):
         return list(value)
+    if isinstance(value, Transformers):
+        return {"transformers": {f.name: _plain(getattr(value, f.name)) for f in _fields(value)}}
     return value
 
 
@@ -57,13 +70,4 @@ def load_feeder(path: Path) -> Feeder:
     if not isinstance(stored, dict) or sorted(stored) != sorted(names):
         got = sorted(stored) if isinstance(stored, dict) else stored
         raise RunSpecError(f"feeder file {path}: fields {got!r}, expected {sorted(names)}")
-    kwargs: dict[str, Any] = {}
-    for name in names:
-        value = stored[name]
-        if isinstance(value, dict) and "array" in value:
-            kwargs[name] = np.array(value["array"], dtype=value["dtype"])
-        elif isinstance(value, list):
-            kwargs[name] = tuple(value)
-        else:
-            kwargs[name] = value
-    return Feeder(**kwargs)
+    return Feeder(**{name: _rebuilt(stored[name]) for name in names})

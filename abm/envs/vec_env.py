@@ -408,7 +408,7 @@ class _CalendarData:
     load_kw: np.ndarray  # (D, T, N)
     load_q_kvar: np.ndarray
     pv_kw: np.ndarray
-    passive_p_kw: np.ndarray  # (D, T, n_bus), injection (<= 0)
+    passive_p_kw: np.ndarray  # (D, T, n_bus), injection of passive loads and generators
     passive_q_kvar: np.ndarray
     retail: np.ndarray  # (D, T)
     feed_in: np.ndarray

@@ -159,6 +159,26 @@ class PassiveLoadSpec:
         _prefixed(where, load_profiles().load_index, self.load_profile)
 
 
+@dataclass(frozen=True)
+class PassiveGeneratorSpec:
+    """Static generation at a bus (a feeder's static generators), controlled by nobody: it
+    follows a PV profile scaled by its rated power, and the DSO forecasts it."""
+
+    bus: int
+    rated_kw: float  # rated power; output = rated_kw x PV profile (kW per kWp)
+    pv_profile: str  # name of the PV profile (abm.profiles pv_names)
+    q_per_p: float = 0.0  # reactive over active output (injection), from the base case
+
+    def __post_init__(self) -> None:
+        where = f"passive generator at bus {self.bus!r}: "
+        _coerce(self, "bus", _integer(self.bus, "bus", where))
+        if self.bus < 0:
+            raise ConfigError(f"{where}bus = {self.bus}: must be >= 0")
+        _coerce(self, "rated_kw", _number(self.rated_kw, "rated_kw", where, lo=0.0))
+        _coerce(self, "q_per_p", _number(self.q_per_p, "q_per_p", where))
+        _prefixed(where, load_profiles().pv_index, self.pv_profile)
+
+
 def _prefixed(where: str, check: Any, value: Any) -> None:
     """Run a profile-name check, prefixing its error with the owner of the field."""
     try:
@@ -219,7 +239,8 @@ class Tariffs:
 
 @dataclass(frozen=True)
 class Scenario:
-    """The network, its prosumers and passive loads, the tariffs and the market interval."""
+    """The network, its prosumers, passive loads and generators, the tariffs and the market
+    interval."""
 
     network: str  # network name, e.g. "ieee33"
     n_bus: int  # number of buses of the feeder (bus indices are 0..n_bus-1)
@@ -228,6 +249,7 @@ class Scenario:
     passive_loads: tuple[PassiveLoadSpec, ...]  # loads at buses without a prosumer
     tariffs: Tariffs = field(default_factory=Tariffs)
     interval_min: int = DEFAULT_INTERVAL_MIN  # market interval, minutes (15, 30 or 60)
+    passive_generators: tuple[PassiveGeneratorSpec, ...] = ()  # the feeder's static generators
 
     def __post_init__(self) -> None:
         _text(self.network, "network")
@@ -238,7 +260,11 @@ class Scenario:
         _coerce(self, "interval_min", check_interval_min(self.interval_min))
         if not isinstance(self.tariffs, Tariffs):
             raise ConfigError(f"tariffs = {self.tariffs!r}: must be a Tariffs")
-        for name, cls in (("prosumers", ProsumerSpec), ("passive_loads", PassiveLoadSpec)):
+        for name, cls in (
+            ("prosumers", ProsumerSpec),
+            ("passive_loads", PassiveLoadSpec),
+            ("passive_generators", PassiveGeneratorSpec),
+        ):
             items = tuple(getattr(self, name))
             for i, item in enumerate(items):
                 if not isinstance(item, cls):
@@ -353,6 +379,8 @@ def default_scenario(
     slack_bus: int,
     *,
     load_q_kvar: np.ndarray | None = None,
+    gen_kwp: np.ndarray | None = None,
+    gen_q_per_p: np.ndarray | None = None,
     options: ScenarioOptions | None = None,
     tariffs: Tariffs | None = None,
     seed: int = 0,
@@ -366,7 +394,9 @@ def default_scenario(
     order; a seeded ``pv_fraction`` of prosumers has PV of ``pv_ratio`` x load peak, a seeded
     ``battery_fraction`` gets a battery; the inverter is ``inverter_kva_per_kwp`` x kWp, and at
     least the battery's power (a prosumer without PV or battery has no inverter). The load
-    power factor is the base case's ``p / hypot(p, q)`` where ``load_q_kvar`` is given. Same
+    power factor is the base case's ``p / hypot(p, q)`` where ``load_q_kvar`` is given. Each
+    bus with static generation ``gen_kwp[b] > 0`` (rated kW) gets a passive generator that
+    follows a PV profile (dealt in a seeded order) at reactive ratio ``gen_q_per_p[b]``. Same
     inputs and seed, same scenario.
     """
     options = options if options is not None else ScenarioOptions()
@@ -437,6 +467,32 @@ def default_scenario(
         passive_loads=tuple(passive),
         tariffs=tariffs if tariffs is not None else Tariffs(),
         interval_min=options.interval_min,
+        passive_generators=_passive_generators(gen_kwp, gen_q_per_p, p_kw.size, profiles, rng),
+    )
+
+
+def _passive_generators(
+    gen_kwp: np.ndarray | None,
+    gen_q_per_p: np.ndarray | None,
+    n_bus: int,
+    profiles: Any,
+    rng: np.random.Generator,
+) -> tuple[PassiveGeneratorSpec, ...]:
+    """One passive generator per bus with rated generation, PV profiles in a seeded order
+    (drawn after everything else, so a feeder without generation keeps its scenario)."""
+    if gen_kwp is None:
+        return ()
+    kwp = np.asarray(gen_kwp, dtype=np.float64)
+    ratio = np.zeros(n_bus) if gen_q_per_p is None else np.asarray(gen_q_per_p, dtype=np.float64)
+    if kwp.shape != (n_bus,) or ratio.shape != (n_bus,):
+        raise ConfigError(f"gen_kwp {kwp.shape} and gen_q_per_p {ratio.shape}: must be ({n_bus},)")
+    buses = np.flatnonzero(kwp > 0)
+    pv_profile = rng.permutation(np.resize(profiles.pv_names, len(buses)))
+    return tuple(
+        PassiveGeneratorSpec(
+            bus=int(b), rated_kw=float(kwp[b]), pv_profile=str(pv), q_per_p=float(ratio[b])
+        )
+        for b, pv in zip(buses, pv_profile, strict=True)
     )
 
 
@@ -485,12 +541,20 @@ def scenario_for(
     tariffs: Tariffs | None = None,
     seed: int = 0,
 ) -> Scenario:
-    """:func:`default_scenario` of a feeder object (duck-typed; ``load_q_kvar`` optional)."""
+    """:func:`default_scenario` of a feeder object (duck-typed; ``load_q_kvar`` and the
+    static generation ``gen_kwp``, ``gen_p_kw``, ``gen_q_kvar`` optional)."""
+    gen_kwp = getattr(feeder, "gen_kwp", None)
+    gen_q_per_p = None
+    if gen_kwp is not None:
+        gen_p, gen_q = np.asarray(feeder.gen_p_kw), np.asarray(feeder.gen_q_kvar)  # type: ignore[attr-defined]
+        gen_q_per_p = np.divide(gen_q, gen_p, out=np.zeros_like(gen_q), where=gen_p > 0)
     return default_scenario(
         feeder.name,
         feeder.load_p_kw,
         feeder.slack_bus,
         load_q_kvar=getattr(feeder, "load_q_kvar", None),
+        gen_kwp=gen_kwp,
+        gen_q_per_p=gen_q_per_p,
         options=options,
         tariffs=tariffs,
         seed=seed,
@@ -506,8 +570,8 @@ class DayProfiles:
     load_p_kw: np.ndarray  # (T, n_prosumer) prosumer demand
     load_q_kvar: np.ndarray  # (T, n_prosumer) prosumer reactive demand (inductive)
     pv_p_kw: np.ndarray  # (T, n_prosumer) available PV output (pv_kwp x profile)
-    passive_p_kw: np.ndarray  # (T, n_bus) passive demand per bus
-    passive_q_kvar: np.ndarray  # (T, n_bus) passive reactive demand per bus
+    passive_p_kw: np.ndarray  # (T, n_bus) passive demand minus passive generation per bus
+    passive_q_kvar: np.ndarray  # (T, n_bus) the same, reactive
     retail_eur_per_kwh: np.ndarray  # (T,)
     feed_in_eur_per_kwh: np.ndarray  # (T,)
 
@@ -517,7 +581,8 @@ def _tan_phi(power_factor: np.ndarray) -> np.ndarray:
 
 
 def scenario_profiles(scenario: Scenario, day: int) -> DayProfiles:
-    """Load, PV, passive load and prices of ``day`` (0..364) at the scenario's interval."""
+    """Load, PV, passive load and generation and prices of ``day`` (0..364) at the
+    scenario's interval."""
     day = check_day(day)
     profiles = load_profiles(scenario.interval_min)
     load_pu = profiles.load_p_pu[day]
@@ -537,6 +602,10 @@ def scenario_profiles(scenario: Scenario, day: int) -> DayProfiles:
         p_kw = load_pu[:, profiles.load_index(load.load_profile)] * load.load_peak_kw
         passive_p_kw[:, load.bus] += p_kw
         passive_q_kvar[:, load.bus] += p_kw * _tan_phi(np.array(load.power_factor_load))
+    for gen in scenario.passive_generators:
+        p_kw = pv_pu[:, profiles.pv_index(gen.pv_profile)] * gen.rated_kw
+        passive_p_kw[:, gen.bus] -= p_kw
+        passive_q_kvar[:, gen.bus] -= p_kw * gen.q_per_p
     retail, feed_in = scenario.tariffs.per_interval(scenario.interval_min)
     return DayProfiles(
         day=day,
@@ -580,6 +649,11 @@ def scenario_from_dict(data: Mapping[str, Any]) -> Scenario:
         body["passive_loads"] = tuple(
             build_dataclass(PassiveLoadSpec, item, f"scenario.passive_loads[{i}]")
             for i, item in enumerate(_items(data, "passive_loads"))
+        )
+    if "passive_generators" in body:
+        body["passive_generators"] = tuple(
+            build_dataclass(PassiveGeneratorSpec, item, f"scenario.passive_generators[{i}]")
+            for i, item in enumerate(_items(data, "passive_generators"))
         )
     if "tariffs" in body:
         body["tariffs"] = build_dataclass(Tariffs, body["tariffs"], "scenario.tariffs")

@@ -259,18 +259,24 @@ def test_a_row_booked_at_the_schedule_completes_to_the_settled_row(tmp_path):
         assert got["type"] == "row" and got["row"] == want
 
 
-def test_feeder_snapshot_round_trip(tmp_path):
+@pytest.mark.parametrize("network", ["ieee33", "dso/data/simbench_lv_rural1.json"])
+def test_feeder_snapshot_round_trip(tmp_path, network):
     from dso.networks import load_network
+    from dso.trafo import Transformers
 
-    feeder = load_network("ieee33")
+    feeder = load_network(network)
     back = load_feeder(save_feeder(feeder, tmp_path / "feeder.json"))
     for f in dataclasses.fields(feeder):
         a, b = getattr(feeder, f.name), getattr(back, f.name)
-        if isinstance(a, np.ndarray):
-            np.testing.assert_array_equal(a, b)
-            assert a.dtype == b.dtype
-        else:
-            assert a == b, f.name
+        pairs = [(a, b)]
+        if isinstance(a, Transformers):  # a transformer feeder: every transformer field
+            pairs = [(getattr(a, g.name), getattr(b, g.name)) for g in dataclasses.fields(a)]
+        for x, y in pairs:
+            if isinstance(x, np.ndarray):
+                np.testing.assert_array_equal(x, y)
+                assert x.dtype == y.dtype
+            else:
+                assert x == y, f.name
     (tmp_path / "old.json").write_text(json.dumps({"format_version": 0}))
     with pytest.raises(RunSpecError, match="format_version=0"):
         load_feeder(tmp_path / "old.json")

@@ -352,3 +352,33 @@ def test_default_scenario_invariants(
     )
     assert scenario_from_dict(json.loads(json.dumps(scenario_to_dict(scenario)))) == scenario
     assert scenario == default_scenario("h", p_kw, 0, options=options, seed=seed)
+
+
+def test_static_generators_become_passive_generation() -> None:
+    """Issue 22: a feeder's static generators follow a PV profile scaled by their rating,
+    as passive injection; the prosumers stay as without them."""
+    from abm.profiles import load_profiles as profiles_of
+
+    from abm.inputs.scenario import (
+        scenario_for,
+        scenario_from_dict,
+        scenario_profiles,
+        scenario_to_dict,
+    )
+    from dso.networks import DATA_DIR, load_network
+
+    feeder = load_network(str(DATA_DIR / "simbench_lv_rural1.json"))
+    scenario = scenario_for(feeder, seed=3)
+    gens = {g.bus: g for g in scenario.passive_generators}
+    assert sorted(gens) == np.flatnonzero(feeder.gen_kwp).tolist() and len(gens) == 4
+    assert all(g.rated_kw == feeder.gen_kwp[g.bus] for g in gens.values())
+    without = scenario_for(dataclasses.replace(feeder, gen_kwp=np.zeros(feeder.n_bus)), seed=3)
+    assert without.prosumers == scenario.prosumers and without.passive_generators == ()
+    day = 180
+    pv = profiles_of().pv_p_kw_per_kwp[day]
+    got, base = scenario_profiles(scenario, day), scenario_profiles(without, day)
+    for bus, g in gens.items():
+        output_kw = pv[:, profiles_of().pv_index(g.pv_profile)] * g.rated_kw
+        np.testing.assert_allclose(base.passive_p_kw[:, bus] - got.passive_p_kw[:, bus], output_kw)
+    assert (got.passive_p_kw < 0).any()  # a bus that generates more than it consumes
+    assert scenario_from_dict(scenario_to_dict(scenario)) == scenario

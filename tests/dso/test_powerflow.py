@@ -9,11 +9,17 @@ from hypothesis import strategies as st
 
 from abm.bench.synthetic_cases import random_injections
 from dso.errors import InvalidInput, PowerFlowDidNotConverge
-from dso.networks import Feeder, load_network
+from dso.networks import DATA_DIR, Feeder, load_network
 from dso.powerflow import CHUNK_ROWS, PowerFlowResult, RadialPowerFlow
 from dso.reference import PandapowerReference, ReferenceResult
+from tests.dso.conftest import FEEDERS
 
 N_RANDOM = 6  # random scenarios per feeder compared with runpp
+#: Feeders with transformers and static generators (two voltage levels each), besides FEEDERS.
+TRAFO_FEEDERS = tuple(
+    str(DATA_DIR / f"{name}.json") for name in ("cigre_mv_pv_wind", "simbench_lv_rural1")
+)
+WITH_TRAFOS = pytest.mark.parametrize("name", FEEDERS + TRAFO_FEEDERS)
 
 
 def test_ieee33_base_case_anchors() -> None:
@@ -37,11 +43,13 @@ def _compare(result: PowerFlowResult, reference: ReferenceResult) -> None:
     assert result.q_slack_kvar == pytest.approx(reference.q_slack_kvar, abs=1e-4)
 
 
+@WITH_TRAFOS
 def test_base_case_matches_runpp(pf: RadialPowerFlow, ref: PandapowerReference) -> None:
     p, q = pf.feeder.base_injection()
     _compare(pf.solve(p, q), ref.solve(p, q))
 
 
+@WITH_TRAFOS
 def test_random_batch_matches_runpp(pf: RadialPowerFlow, ref: PandapowerReference) -> None:
     p, q = random_injections(pf.feeder, N_RANDOM, np.random.default_rng(7))
     batch = pf.solve(p, q)
@@ -54,6 +62,7 @@ def test_random_batch_matches_runpp(pf: RadialPowerFlow, ref: PandapowerReferenc
         _compare(single, ref.solve(p[i], q[i]))
 
 
+@WITH_TRAFOS
 def test_multi_block_batch_matches_single_solves(pf: RadialPowerFlow) -> None:
     """A batch over several blocks (single-precision start, then double) gives every output
     of the one-scenario solve (double precision only) to 1e-9."""
@@ -72,6 +81,7 @@ def test_multi_block_batch_matches_single_solves(pf: RadialPowerFlow) -> None:
             assert getattr(batch, name)[i] == pytest.approx(getattr(single, name), abs=1e-6)
 
 
+@WITH_TRAFOS
 def test_strong_reverse_flow_matches_runpp(pf: RadialPowerFlow, ref: PandapowerReference) -> None:
     f = pf.feeder
     p = 2.5 * f.load_p_kw  # every loaded bus exports 1.5 times its base load
@@ -81,6 +91,7 @@ def test_strong_reverse_flow_matches_runpp(pf: RadialPowerFlow, ref: PandapowerR
     _compare(result, ref.solve(p, q))
 
 
+@WITH_TRAFOS
 def test_sparse_injections_match_runpp(pf: RadialPowerFlow, ref: PandapowerReference) -> None:
     f = pf.feeder
     far = int(np.argmin(pf.solve(*f.base_injection()).vm_pu))
@@ -89,12 +100,16 @@ def test_sparse_injections_match_runpp(pf: RadialPowerFlow, ref: PandapowerRefer
     _compare(pf.solve(p, q), ref.solve(p, q))
 
 
+@WITH_TRAFOS
 def test_no_injection_gives_no_load_voltages(pf: RadialPowerFlow, ref: PandapowerReference) -> None:
     n = pf.feeder.n_bus
     result = pf.solve(np.zeros(n), np.zeros(n))
     assert result.iterations == 0
-    _compare(result, ref.solve(np.zeros(n), np.zeros(n)))  # line charging alone
-    if (pf.feeder.b_us > 0).any():
+    # line charging alone; at 0.4 kV runpp's 1e-8 MVA is 1.4e-8 kA: tighter there (swiss161
+    # does not converge much tighter, see dso.reference)
+    tolerance_mva = 1e-12 if pf.feeder.bus_vn_kv.min() < 1.0 else 1e-8
+    _compare(result, ref.solve(np.zeros(n), np.zeros(n), tolerance_mva=tolerance_mva))
+    if (pf.feeder.b_us > 0).any() and not len(pf.feeder.trafos):  # magnetising draws
         assert result.vm_pu.max() > pf.feeder.vm_slack_pu and result.loss_kw > 0
 
 

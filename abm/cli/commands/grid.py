@@ -54,8 +54,12 @@ def grid_summary(network: str) -> dict[str, Any]:
         "network": feeder.name,
         "vn_kv": feeder.vn_kv,
         "n_buses": feeder.n_bus,
-        "n_lines": feeder.n_line,
+        "n_lines": feeder.n_line - len(feeder.trafos),
+        "n_transformers": len(feeder.trafos),
+        "voltage_levels_kv": sorted(set(feeder.bus_vn_kv.tolist())),
         "n_loads": int(np.count_nonzero(feeder.load_p_kw)),
+        "n_generator_buses": int(np.count_nonzero(feeder.gen_kwp)),
+        "generation_kw": float(feeder.gen_p_kw.sum()),
         "substation_branches": int(feeder.branch_of_bus.max()) + 1,
         "slack_bus": feeder.slack_bus,
         "load_kw": load_kw,
@@ -70,6 +74,7 @@ def grid_summary(network: str) -> dict[str, Any]:
         "vmax_bus_name": feeder.bus_names[hi],
         "max_loading_percent": float(result.loading_percent[worst_line]),
         "max_loading_line": feeder.line_names[worst_line],
+        "max_loading_branch": feeder.branch_label(worst_line),
         "pf_iterations": result.iterations,
     }
 
