@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abm.cli.args import add_config_args
-from abm.config import Market, PolicyName, SimConfig
+from abm.config import Market, SimConfig
 from abm.errors import ConfigError
 from abm.inputs.profiles import TEST_DAYS
 from abm.study.executor import RUN_FILE, RunSpec, run_dir_of
@@ -46,9 +46,9 @@ QUICK_BUDGET: dict[str, Any] = {
 OWN_FIELDS = ("algo", "seed", "network")
 #: The reference simulations of each held-out day: label -> (market or None for the
 #: study's, policy).
-REFERENCES: dict[str, tuple[Market | None, PolicyName]] = {
-    "grid-only": (Market.GRID_ONLY, PolicyName.RULE),
-    "optimum": (None, PolicyName.OPTIMUM),
+REFERENCES: dict[str, tuple[Market | None, str]] = {
+    "grid-only": (Market.GRID_ONLY, "rule"),
+    "optimum": (None, "optimum"),
 }
 #: The network's size and message volume (``references``) in the scalability table.
 MESSAGE_COLUMNS = (

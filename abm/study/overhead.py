@@ -19,7 +19,7 @@ from abm.config import Market, SimConfig
 from abm.errors import ConfigError
 from abm.study.executor import Backend, RunSpec, run_dir_of
 from abm.study.runs import choice_list, write_table
-from agents.clearing import ProtocolName
+from agents.clearing import PROTOCOLS
 
 NAME = "overhead"
 QUICK_SIZES = (4, 8, 16)
@@ -43,8 +43,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--protocols",
-        default=",".join(ProtocolName),
-        help=f"comma-separated clearing protocols (default: {','.join(ProtocolName)})",
+        default=",".join(PROTOCOLS),
+        help=f"comma-separated clearing protocols (default: {','.join(PROTOCOLS)})",
     )
     parser.add_argument("--days", type=int, default=1, help="days per run (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
@@ -69,7 +69,7 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
         else (QUICK_BACKENDS if args.quick else FULL_BACKENDS)
     )
     out = []
-    for protocol in choice_list(ProtocolName, "protocols", args.protocols):
+    for protocol in choice_list(PROTOCOLS, "protocols", args.protocols):
         config = SimConfig(
             network=args.network, market=Market.MULTI, policy="rule", protocol=protocol,
             days=args.days, seed=args.seed,

@@ -24,6 +24,7 @@ from abm.study.executor import (
     record_outputs,
     run_dir_of,
 )
+from agents.registry import Registry
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,10 +33,14 @@ if TYPE_CHECKING:
 E = TypeVar("E", bound=Enum)
 
 
-def choice_list(choices: type[E], name: str, text: str) -> list[E]:
-    """Comma-separated members of ``choices`` (duplicates dropped); :class:`ConfigError`
-    naming ``name`` and the value otherwise."""
-    values = [enum_value(choices, name, t.strip()) for t in text.split(",") if t.strip()]
+def choice_list(choices: type[E] | Registry[Any], name: str, text: str) -> list[Any]:
+    """Comma-separated members of ``choices`` (an enum or a registry's names; duplicates
+    dropped); :class:`ConfigError` naming ``name`` and the value otherwise."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if isinstance(choices, Registry):
+        values: list[Any] = [choices.check(t, ConfigError, name) for t in items]
+    else:
+        values = [enum_value(choices, name, t) for t in items]
     if not values:
         raise ConfigError(f"{name}={text!r} must name at least one of {', '.join(choices)}")
     return list(dict.fromkeys(values))

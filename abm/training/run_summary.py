@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from abm.config import PolicyName
 from abm.envs.vec_env import MarketVecEnv
 from abm.inputs.profiles import TEST_DAYS
 from abm.output.jsonfile import write_json
@@ -68,8 +67,8 @@ def held_out_results(config: TrainRunConfig, team: Params) -> dict[str, Any]:
     env = make_env(dataclasses.replace(config, worlds=days)) if config.base_policy else plain
     return {
         "policy": play_test_days(env, lambda obs: team_actions(team, torch.from_numpy(obs))),
-        "rule": play_test_days(plain, lambda _obs: plain.baseline_actions(PolicyName.RULE)),
-        "tou": play_test_days(plain, lambda _obs: plain.baseline_actions(PolicyName.TOU)),
+        "rule": play_test_days(plain, lambda _obs: plain.baseline_actions("rule")),
+        "tou": play_test_days(plain, lambda _obs: plain.baseline_actions("tou")),
     }
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from abm.config import DaySet, Market, PolicyName, SimConfig
+from abm.config import DaySet, Market, SimConfig
 from abm.errors import ConfigError
 from abm.study import markets
 from abm.study.executor import RunSpec, run_dir_of
@@ -53,8 +53,8 @@ def demo_policies() -> dict[str, str]:
     the perfect-foresight optimum."""
     return {
         LEARNED: f"checkpoint:{CHECKPOINT_DIR}",
-        PolicyName.RULE: PolicyName.RULE,
-        PolicyName.OPTIMUM: PolicyName.OPTIMUM,
+        "rule": "rule",
+        "optimum": "optimum",
     }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from abm.cli.args import add_config_args, config_from_args
 from abm.cli.commands.output import add_out_args
-from abm.config import CHECKPOINT_POLICY_PREFIX, DaySet, SimConfig
+from abm.config import DaySet, SimConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from abm.cli.commands.simulate import simulate_and_report
     from abm.inputs.run_inputs import day_set_days
 
-    args.policy = f"{CHECKPOINT_POLICY_PREFIX}{args.checkpoint}"
+    args.policy = f"checkpoint:{args.checkpoint}"
     if args.days is None:
         args.days = max(len(day_set_days(args.day_set)) - args.first_day, 1)
     return simulate_and_report(config_from_args(SimConfig, args), args)
