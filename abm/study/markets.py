@@ -19,7 +19,7 @@ from abm.cli.args import add_config_args, config_from_args
 from abm.config import Market, SimConfig
 from abm.errors import ConfigError
 from abm.study.executor import RunSpec, run_dir_of
-from abm.study.runs import write_table
+from abm.study.runs import Study, write_table
 from agents.policy_registry import parse_policy
 
 NAME = "markets"
@@ -69,7 +69,12 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     ]
 
 
-def analyse(out: Path, runs: Sequence[RunSpec], echo: bool = True) -> list[Path]:
+def analyse(out: Path, runs: Sequence[RunSpec], args: argparse.Namespace) -> list[Path]:
+    """The comparison table and plots, the table printed (:func:`compare_markets`)."""
+    return compare_markets(out, runs)
+
+
+def compare_markets(out: Path, runs: Sequence[RunSpec], echo: bool = True) -> list[Path]:
     """The comparison table and plots (``echo``: print the table)."""
     import pandas as pd
 
@@ -96,3 +101,14 @@ def analyse(out: Path, runs: Sequence[RunSpec], echo: bool = True) -> list[Path]
     if echo:
         print(outputs[1].read_text())
     return outputs
+
+
+#: The study, as :data:`abm.study.registry.STUDIES` lists it.
+STUDY = Study(
+    NAME,
+    "every market mode under each policy: value of P2P, Var and both",
+    add_args,
+    specs,
+    analyse,
+    __doc__,
+)

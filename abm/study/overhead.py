@@ -18,7 +18,7 @@ from pathlib import Path
 from abm.config import Market, SimConfig
 from abm.errors import ConfigError
 from abm.study.executor import Backend, RunSpec, run_dir_of
-from abm.study.runs import choice_list, write_table
+from abm.study.runs import Study, choice_list, write_table
 from agents.clearing import PROTOCOLS
 
 NAME = "overhead"
@@ -110,7 +110,7 @@ def overhead_row(out: Path, spec: RunSpec) -> dict[str, object]:
     }
 
 
-def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
+def analyse(out: Path, runs: Sequence[RunSpec], args: argparse.Namespace) -> list[Path]:
     """The overhead and growth tables and the log-log plot."""
     import pandas as pd
 
@@ -127,3 +127,9 @@ def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
     outputs.append(plot_overhead(frame, METRICS, out / "overhead.png"))
     print(outputs[3].read_text())
     return outputs
+
+
+#: The study, as :data:`abm.study.registry.STUDIES` lists it.
+STUDY = Study(
+    NAME, "messages, bytes and latency vs number of prosumers", add_args, specs, analyse, __doc__
+)

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +32,24 @@ if TYPE_CHECKING:
 
 
 E = TypeVar("E", bound=Enum)
+
+
+@dataclass(frozen=True)
+class Study:
+    """A case study (``p2pvar study NAME``, registered in :data:`abm.study.registry.STUDIES`).
+
+    ``add_args(parser)`` adds its flags, ``specs(args)`` lists its runs, and
+    ``analyse(out, runs, args)`` writes its tables and plots from the finished runs and
+    returns their paths. ``doc``: the module's docstring (the command's description is its
+    text after the first paragraph).
+    """
+
+    name: str
+    help: str
+    add_args: Callable[[argparse.ArgumentParser], None]
+    specs: Callable[[argparse.Namespace], list[RunSpec]]
+    analyse: Callable[[Path, Sequence[RunSpec], argparse.Namespace], list[Path]]
+    doc: str | None = None
 
 
 def choice_list(choices: type[E] | Registry[Any], name: str, text: str) -> list[Any]:

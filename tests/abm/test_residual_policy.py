@@ -15,7 +15,6 @@ from abm.envs.vec_env import MarketVecEnv
 from abm.errors import ConfigError
 from abm.inputs.profiles import TEST_DAYS
 from abm.inputs.run_inputs import build_run_inputs
-from agents.policy_registry import policy_maker
 from abm.sim.model import MarketModel
 from abm.sim.simulation import run_simulation
 from agents.actor import ActorFileError, NumpyActor, load_actor, save_actor
@@ -24,6 +23,7 @@ from agents.learning.env_protocol import EnvDims
 from agents.learning.matd3 import MATD3
 from agents.learning.seeding import seeded_generator
 from agents.policy import Observation, Policy
+from agents.policy_registry import policy_maker
 from tests.abm.actor_checkpoint import SMALL
 
 WINTER_DAY, SUMMER_DAY = 9, 184  # calendar test days
@@ -48,9 +48,7 @@ def _mesa_day(policy: str, day: int) -> tuple[MarketModel, list[_Recorder]]:
     world = build_run_inputs(cfg)
     rngs = [np.random.default_rng(0)] * len(world.prosumer_ids)
     make = policy_maker(policy, world)
-    recorders = [
-        _Recorder(make(i, rngs[i])) for i in range(len(world.prosumer_ids))
-    ]
+    recorders = [_Recorder(make(i, rngs[i])) for i in range(len(world.prosumer_ids))]
     model = MarketModel(
         cfg, world=world, policies=dict(zip(world.prosumer_ids, recorders, strict=True))
     )

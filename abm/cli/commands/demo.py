@@ -145,6 +145,6 @@ def compact_table(comparison: pd.DataFrame) -> str:
 
 def _analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
     """The ``markets`` study's comparison and plots; the report folder made ready."""
-    outputs = markets.analyse(out, runs, echo=False)
+    outputs = markets.compare_markets(out, runs, echo=False)
     (out / REPORT_FOLDER).mkdir(exist_ok=True)
     return outputs
