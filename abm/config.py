@@ -1,8 +1,10 @@
 """The configuration of one market simulation run (``p2pvar simulate``, the PettingZoo env).
 
-Every choice list is one ``StrEnum`` (owned by the layer whose rule it selects: the clearing
-protocols by ``agents.clearing``, fairness and Var pricing by ``dso``); the CLI's choices and
-:class:`SimConfig`'s validation are derived from the field's enum type.
+Every choice list is one ``StrEnum`` (owned by the layer whose rule it selects: fairness and
+Var pricing by ``dso``) or one registry (an extension point: the clearing protocols by
+``agents.clearing.PROTOCOLS``, the policies by ``agents.policy_registry.POLICIES``); the
+CLI's choices and :class:`SimConfig`'s validation are derived from the field's enum type or
+its ``choices`` registry.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
 from abm.errors import ConfigError
-from agents.clearing import ProtocolName
+from agents.clearing import PROTOCOLS
 from agents.interval import IntervalScript, interval_script
+from agents.policy_registry import POLICIES, PolicyKind, parse_policy
+from agents.registry import Registry
 from dso.doe import EnvelopeRule, Fairness
 from dso.var_price import VarPricing
 
@@ -29,37 +33,10 @@ class Market(StrEnum):
     MULTI = "multi"
 
 
-class PolicyName(StrEnum):
-    """The baseline prosumer policies (besides ``checkpoint:DIR``, learned actors)."""
-
-    RULE = "rule"
-    RANDOM = "random"
-    TOU = "tou"
-    OPTIMUM = "optimum"
-
-
-#: Prefix of the policy ``checkpoint:DIR``: each prosumer acts with its own actor file in DIR.
-CHECKPOINT_POLICY_PREFIX = "checkpoint:"
-
-
-def checkpoint_dir(policy: str) -> str | None:
-    """The actor directory of the policy ``checkpoint:DIR``; ``None`` for any other policy."""
-    if isinstance(policy, str) and policy.startswith(CHECKPOINT_POLICY_PREFIX):
-        return policy[len(CHECKPOINT_POLICY_PREFIX) :]
-    return None
-
-
-def unknown_policy(policy: object) -> ConfigError:
-    """The error for a policy that is neither a baseline name nor ``checkpoint:DIR``."""
-    names = ", ".join(PolicyName)
-    return ConfigError(f"policy={policy!r} is not one of {names} or checkpoint:DIR")
-
-
-def check_policy_name(policy: str) -> str:
-    """Return ``policy`` if it is a baseline name or ``checkpoint:DIR``; raise otherwise."""
-    if policy in tuple(PolicyName) or checkpoint_dir(policy):
-        return str(policy)
-    raise unknown_policy(policy)
+#: The run-level policies (they need every prosumer's data), beside the agent-level ones
+#: that ``agents.policy_registry`` registers; each given by its ``module:attr`` address,
+#: imported when a run builds it (a prosumer process never imports the LP solver).
+POLICIES["optimum"] = PolicyKind("abm.optimum.lp:optimum_policies", whole_run=True)
 
 
 class DaySet(StrEnum):
@@ -112,15 +89,17 @@ class SimConfig:
         metadata={"help": "market mode: grid-only, p2p (P2P only), var (Var only), multi (both)"},
     )
     policy: str = field(
-        default=PolicyName.RULE.value,
+        default="rule",
         metadata={
             "help": "prosumer policy: rule, random, tou (time-of-use rule), optimum (the "
-            "perfect-foresight optimum's dispatch, docs/optimum.md) or checkpoint:DIR "
-            "(each prosumer's own actor file DIR/<id>.npz)"
+            "perfect-foresight optimum's dispatch, docs/optimum.md), checkpoint:DIR "
+            "(each prosumer's own actor file DIR/<id>.npz) or module:factory[@path] "
+            "(agents.policy_registry)"
         },
     )
-    protocol: ProtocolName = field(
-        default=ProtocolName.AUCTION, metadata={"help": "decentralized P2P clearing protocol"}
+    protocol: str = field(
+        default="auction",
+        metadata={"help": "decentralized P2P clearing protocol", "choices": PROTOCOLS},
     )
     days: int = field(default=1, metadata={"help": "number of days to simulate"})
     day_set: DaySet = field(
@@ -174,7 +153,10 @@ class SimConfig:
             choices = _HINTS[f.name]
             if isinstance(choices, type) and issubclass(choices, Enum):
                 object.__setattr__(self, f.name, enum_value(choices, f.name, getattr(self, f.name)))
-        object.__setattr__(self, "policy", check_policy_name(self.policy))
+            registry = f.metadata.get("choices")
+            if isinstance(registry, Registry):
+                registry.check(getattr(self, f.name), ConfigError)
+        parse_policy(self.policy, ConfigError)
         if not isinstance(self.days, int) or self.days < 1:
             raise ConfigError(f"days={self.days!r} must be a positive integer")
         if not isinstance(self.first_day, int) or self.first_day < 0:

@@ -14,14 +14,13 @@ heavier (a test checks ``sys.modules``). An actor file is an ``.npz`` archive (n
   actor's output; with ``""`` (and in format 1 files) it is the actor's output itself.
 
 Training writes one file per prosumer (``agents.learning.checkpoint.export_actors``), named
-``<prosumer_id>.npz``; :func:`load_actor_policy` turns a prosumer's file into its policy
-(``--policy checkpoint:DIR``).
+``<prosumer_id>.npz``; ``agents.policy_registry.load_actor_policy`` turns a prosumer's file
+into its policy (``--policy checkpoint:DIR``).
 """
 
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from agents.errors import AgentError
-from agents.policy import ACTION_DIM, OBS_DIM, Observation, Policy, RulePolicy, TouPolicy
+from agents.policy import ACTION_DIM, OBS_DIM, Observation, Policy
 
 #: Version of the actor file layout; bumped on any incompatible change (format 1 files,
 #: without a base policy, are still read).
@@ -165,16 +164,6 @@ def residual_action(base: np.ndarray, output: np.ndarray, scale: float) -> np.nd
     return np.clip(base + scale * output, -1.0, 1.0)
 
 
-def base_policy(name: str, retail_eur_per_kwh: Sequence[float]) -> Policy | None:
-    """The base policy ``name`` (:data:`BASE_POLICIES`) of a residual actor, ``None`` for
-    ``""``; ``retail_eur_per_kwh``: the market's hourly retail tariff (the ToU rule's)."""
-    if name == "rule":
-        return RulePolicy()
-    if name == "tou":
-        return TouPolicy(retail_eur_per_kwh)
-    return None
-
-
 @dataclass(frozen=True)
 class ActorPolicy:
     """A prosumer's policy from its own actor: the actor's output on the observation vector,
@@ -200,19 +189,14 @@ def actor_path(directory: Path | str, prosumer_id: str) -> Path:
     return directory / f"{prosumer_id}.npz"
 
 
-def load_actor_policy(
-    directory: Path | str,
-    prosumer_id: str,
-    network: str,
-    retail_eur_per_kwh: Sequence[float],
-) -> ActorPolicy:
-    """The policy of ``prosumer_id`` from its own actor file in ``directory`` (only that file
-    is read); the file must belong to that prosumer and network, read :data:`OBS_DIM`
-    observations and give :data:`ACTION_DIM` actions, else :class:`ActorFileError`.
-    ``retail_eur_per_kwh``: the market's hourly retail tariff (a ToU base policy's)."""
+def load_prosumer_actor(directory: Path | str, prosumer_id: str, network: str) -> NumpyActor:
+    """The actor of ``prosumer_id`` from its own file in ``directory`` (only that file is read);
+    the file must belong to that prosumer and network, read :data:`OBS_DIM` observations and
+    give :data:`ACTION_DIM` actions, else :class:`ActorFileError`. Its policy, a residual
+    actor's base policy included: ``agents.policy_registry.load_actor_policy``."""
     path = actor_path(directory, prosumer_id)
     actor = load_actor(path, prosumer_id=prosumer_id, network=network, obs_dim=OBS_DIM)
     n_actions = actor.weights[-1].shape[1]
     if n_actions != ACTION_DIM:
         raise ActorFileError(f"{path}: the actor gives {n_actions} actions, expected {ACTION_DIM}")
-    return ActorPolicy(actor, base_policy(actor.base_policy, retail_eur_per_kwh))
+    return actor

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agents.clearing import DEFAULT_ROUNDS, ProtocolName, clearing_ticks, silent_ticks
+from agents.clearing import DEFAULT_ROUNDS, ProtocolName, Tick, clearing_ticks, silent_ticks
 
 #: Intervals per training episode (one day of hourly intervals); torch-free, so that the
 #: vectorised environment and the learners read the same number.
@@ -22,8 +22,6 @@ OPEN = "open"
 ORDERS = "orders"
 SCHEDULE = "schedule"
 SETTLE = "settle"
-#: One clock tick: a phase name and its round (0 outside the bilateral rounds).
-Tick = tuple[str, int]
 
 
 @dataclass(frozen=True)

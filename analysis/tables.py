@@ -14,6 +14,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from dso.powerflow import VM_MAX_PU, VM_MIN_PU
 from messaging.counters import LATENCY_QUANTILES
 
 
@@ -55,7 +56,7 @@ INTERVALS = Table(
         ("vmin_bus", "", "bus index of the lowest voltage"),
         ("vmax_pu", "pu", "highest bus voltage"),
         ("vmax_bus", "", "bus index of the highest voltage"),
-        ("n_voltage_violations", "", "buses outside [0.95, 1.05] pu"),
+        ("n_voltage_violations", "", f"buses outside [{VM_MIN_PU}, {VM_MAX_PU}] pu"),
         ("max_loading_percent", "%", "highest line loading"),
         ("retail_eur_per_kwh", "EUR/kWh", "retail tariff of the interval"),
         ("feed_in_eur_per_kwh", "EUR/kWh", "feed-in tariff of the interval"),

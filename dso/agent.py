@@ -22,7 +22,7 @@ from dso.doe import EnvelopeRule, Envelopes, Fairness, compute_envelopes, fixed_
 from dso.errors import InvalidInput
 from dso.networks import Feeder
 from dso.outcome import IntervalOutcome
-from dso.powerflow import RadialPowerFlow
+from dso.powerflow import VM_MAX_PU, VM_MIN_PU, RadialPowerFlow
 from dso.sensitivity import loss_sensitivities
 from dso.var_price import settle_var, var_prices
 from messaging.capped import CappedList
@@ -46,8 +46,6 @@ from messaging.messages import (
 #: Broadcast market messages the DSO sees on the bus but takes no part in (not refused).
 OBSERVED_KINDS = (Bid, Offer)
 
-VM_MIN_PU = 0.95
-VM_MAX_PU = 1.05
 #: Tolerance when checking a schedule against its envelope (kW, and kvar for q).
 ENVELOPE_TOL_KW = 1e-6
 

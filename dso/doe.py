@@ -22,7 +22,7 @@ import numpy as np
 
 from dso.blas import single_blas_thread
 from dso.errors import InvalidInput
-from dso.powerflow import KW_PER_PU, RadialPowerFlow
+from dso.powerflow import KW_PER_PU, VM_MAX_PU, VM_MIN_PU, RadialPowerFlow
 
 
 class Fairness(StrEnum):
@@ -646,8 +646,8 @@ def compute_envelopes(
     max_import_kw: np.ndarray,
     fairness: Fairness | str = Fairness.EQUAL,
     weights: np.ndarray | None = None,
-    vm_min_pu: float = 0.95,
-    vm_max_pu: float = 1.05,
+    vm_min_pu: float = VM_MIN_PU,
+    vm_max_pu: float = VM_MAX_PU,
     max_loading_percent: float = 100.0,
     inverter_kva: np.ndarray | None = None,
 ) -> Envelopes:

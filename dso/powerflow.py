@@ -23,6 +23,10 @@ from dso.networks import Feeder
 from dso.trafo import pi_model_pu
 
 S_BASE_MVA = 1.0
+#: The voltage band every bus must stay in, pu: the envelopes keep it, and a bus outside it
+#: in an interval counts as a voltage violation.
+VM_MIN_PU = 0.95
+VM_MAX_PU = 1.05
 KW_PER_PU = 1000.0 * S_BASE_MVA
 US_PER_S = 1e6
 DEFAULT_MAX_ITER = 100

@@ -41,15 +41,21 @@ class Transport(Protocol):
         ...
 
 
+def sender_mismatch(msg: Message, reason: str, origin: str | None = None) -> SenderMismatch:
+    """The error for ``msg``, whose ``sender`` is not the agent it is from (``reason``: how
+    that agent is known; ``origin``: the agent, where it is named)."""
+    return SenderMismatch(
+        f"{msg.kind}.sender={msg.sender!r}: {reason}",
+        kind=msg.kind,
+        sender=msg.sender,
+        seq=msg.seq,
+        field="sender",
+        value=msg.sender,
+        origin=origin,
+    )
+
+
 def check_own_sender(agent_id: str, msg: Message) -> None:
     """Refuse to send a message whose ``sender`` is not the sending endpoint's agent."""
     if msg.sender != agent_id:
-        raise SenderMismatch(
-            f"{msg.kind}.sender={msg.sender!r}: endpoint belongs to {agent_id!r}",
-            kind=msg.kind,
-            sender=msg.sender,
-            seq=msg.seq,
-            field="sender",
-            value=msg.sender,
-            origin=agent_id,
-        )
+        raise sender_mismatch(msg, f"endpoint belongs to {agent_id!r}", origin=agent_id)

@@ -70,7 +70,6 @@ from messaging.errors import (
     MessagingError,
     RejectedMessage,
     SecurityError,
-    SenderMismatch,
     SenderMuted,
     TransportClosed,
     TransportError,
@@ -78,7 +77,7 @@ from messaging.errors import (
 )
 from messaging.messages import AGENT_ID_PATTERN, Message
 from messaging.security import KeyStore, KeyStoreAuthenticator, make_client, make_server
-from messaging.transport import NO_WAIT, check_own_sender
+from messaging.transport import NO_WAIT, check_own_sender, sender_mismatch
 
 log = logging.getLogger(__name__)
 
@@ -694,14 +693,7 @@ class ZmqTransport:
         try:
             send_ns, msg = _decode_any(body)
             if msg.sender != sender:
-                raise SenderMismatch(
-                    f"{msg.kind}.sender={msg.sender!r}: frames come from {sender!r}",
-                    kind=msg.kind,
-                    sender=msg.sender,
-                    seq=msg.seq,
-                    field="sender",
-                    value=msg.sender,
-                )
+                raise sender_mismatch(msg, f"frames come from {sender!r}")
         except RejectedMessage as exc:
             exc.origin = sender
             self.counters.count_rejected(exc.kind, len(body), framed=framed)

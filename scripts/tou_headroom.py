@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from abm.config import Market, PolicyName, SimConfig
+from abm.config import Market, SimConfig
 from abm.envs.vec_env import MarketVecEnv
 
 Correction = Callable[[np.ndarray, np.ndarray, int], None]
@@ -61,7 +61,7 @@ def play(env: MarketVecEnv, correction: Correction | None) -> tuple[float, float
     cost = dso = 0.0
     done = False
     while not done:
-        actions = env.baseline_actions(PolicyName.TOU)
+        actions = env.baseline_actions("tou")
         if correction is not None:
             correction(actions, obs, hour_of(obs))
         obs, _, rewards, done_worlds, info = env.step(actions)

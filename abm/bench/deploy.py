@@ -23,7 +23,7 @@ from typing import Any, Literal
 from abm.cli.commands.output import emit
 from abm.config import Market, SimConfig
 from abm.errors import ConfigError
-from agents.clearing import ProtocolName
+from agents.clearing import PROTOCOLS
 
 #: Prosumer counts of the default scaling sweep (the full network is added).
 DEFAULT_SIZES = "4,8,16"
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         if args.prosumers is not None:
             path, _ = scenario_with(args.network, args.prosumers, tmp_dir / "scenario.json")
             base = dataclasses.replace(base, scenario=str(path))
-        for protocol in ProtocolName:
+        for protocol in PROTOCOLS:
             config = dataclasses.replace(base, protocol=protocol)
             ipc = deployed(config, "ipc", tmp_dir / f"{protocol}-ipc", progress=progress)
             unbatched = deployed(

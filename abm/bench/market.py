@@ -9,7 +9,7 @@ import time
 
 from abm.cli.commands.output import emit
 from abm.config import Market, SimConfig
-from agents.clearing import ProtocolName
+from agents.clearing import PROTOCOLS
 
 #: Intervals per timed repetition (two days of hourly intervals).
 BENCH_INTERVALS = 48
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     base = SimConfig(network=args.network, market=Market.MULTI, policy="rule", days=2)
     result: dict[str, float | int | str] = {"network": args.network}
     rates: dict[str, float] = {}
-    for protocol in ProtocolName:
+    for protocol in PROTOCOLS:
         rate, msgs, nbytes, n = _intervals_per_s(dataclasses.replace(base, protocol=protocol))
         result["prosumers"] = n
         result[f"intervals_per_s_{protocol}"] = rates[protocol] = rate

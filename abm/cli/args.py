@@ -1,9 +1,12 @@
 """The CLI flags derived from the typed run configurations.
 
 Every entry point has one frozen dataclass config. Each field carries its help text in
-``field(metadata={"help": ...})``; :func:`add_config_args` turns the fields into argparse
-flags and :func:`config_from_args` builds the config back, so flags never drift from the
-config. Validation lives in the dataclass ``__post_init__`` and raises
+``field(metadata={"help": ...})`` (and its ``choices``: a registry or a list, where the type
+is not an enum); :func:`add_config_args` turns the fields into argparse flags and
+:func:`config_from_args` builds the config back, so flags never drift from the config. A
+field that is itself a config (``TrainRunConfig.sim``, a :class:`abm.config.SimConfig`)
+gives its own fields' flags, but for those named in its ``metadata["exclude"]``.
+Validation lives in the dataclass ``__post_init__`` and raises
 :class:`abm.errors.ConfigError` naming the field and the value.
 """
 
@@ -34,6 +37,9 @@ def add_config_args(
         if not f.init or f.metadata.get("cli") is False or f.name in exclude:
             continue
         typ = hints[f.name]
+        if isinstance(typ, type) and dataclasses.is_dataclass(typ):  # a nested config's flags
+            add_config_args(parser, typ, {*exclude, *f.metadata.get("exclude", ())})
+            continue
         help_text = f.metadata.get("help", "")
         default = f.default if f.default is not dataclasses.MISSING else None
         kwargs: dict[str, Any] = {"dest": f.name, "default": default}
@@ -57,7 +63,16 @@ def add_config_args(
         parser.add_argument(_flag(f.name), help=f"{help_text} (default: {default})", **kwargs)
 
 
-def config_from_args(cls: type[C], ns: argparse.Namespace) -> C:
-    """Build the config ``cls`` from parsed flags (validation runs in the dataclass)."""
-    names = {f.name for f in dataclasses.fields(cls) if f.init}  # type: ignore[arg-type]
-    return cls(**{k: v for k, v in vars(ns).items() if k in names})
+def config_from_args(cls: type[C], ns: argparse.Namespace, exclude: Collection[str] = ()) -> C:
+    """Build the config ``cls`` from parsed flags (validation runs in the dataclass), a
+    nested config from its own flags; fields in ``exclude`` keep their defaults."""
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if not f.init or f.name in exclude:
+            continue
+        if dataclasses.is_dataclass(hints[f.name]):
+            values[f.name] = config_from_args(hints[f.name], ns, f.metadata.get("exclude", ()))
+        elif f.name in vars(ns):
+            values[f.name] = getattr(ns, f.name)
+    return cls(**values)

@@ -37,7 +37,7 @@ from abm.deploy.lifecycle import (
     Terminated,
 )
 from abm.deploy.link import AgentLink
-from abm.deploy.records import RecordWriter, cpu_s, take_counters
+from abm.deploy.records import RecordWriter, take_counters
 from abm.deploy.spec import CLOSE_TIMEOUT_MS, DSO_HEARTBEAT_MS, DSO_ID, RunSpec
 from agents.interval import ORDERS, SCHEDULE, IntervalScript
 from analysis.tables import outcome_row
@@ -365,15 +365,10 @@ class DsoClock:
 
     def _final(self, status: int, reason: str) -> int:
         self._flush_messages(self.interval)
-        self.writer.write(
-            {
-                "type": "final",
-                "cpu_s": cpu_s(),
-                "status": status,
-                "reason": reason,
-                "interval": self.interval,
-                "last_completed": self.completed,
-                "relay": self.relay_stats(),
-            }
+        return self.writer.write_final(
+            status,
+            reason,
+            self.interval,
+            last_completed=self.completed,
+            relay=self.relay_stats(),
         )
-        return status

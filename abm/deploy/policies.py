@@ -1,37 +1,24 @@
-"""Policy specs: how each prosumer process finds its own policy.
+"""Policy specs of the multi-process deployment: how each prosumer process finds its own.
 
-A spec is one string per prosumer (``RunSpec.agents[id].policy``):
+A spec is one string per prosumer (``RunSpec.agents[id].policy``), parsed by the one parser
+of ``agents.policy_registry`` (a registered name, ``checkpoint:DIR``, or
+``module:factory[@PATH]``), but for a policy that needs the whole run (``optimum``, one LP
+over every prosumer): a prosumer's process builds only its own policy. A ``checkpoint:DIR``
+process reads only its own actor file ``DIR/<id>.npz``, with numpy (no torch, no training
+code); a ``module:factory`` module is imported only in the process that needs it.
 
-* ``rule``, ``random`` or ``tou`` — the baselines (not ``optimum``, one LP over every
-  prosumer) (:func:`abm.inputs.run_inputs.make_policy`);
-* ``checkpoint:DIR`` — the prosumer's own actor file ``DIR/<id>.npz`` (only that file is
-  read, with numpy: no torch, no training code);
-* ``module:factory`` or ``module:factory@PATH`` — import ``module`` (only in the process
-  that needs it) and call ``factory(rng, path)`` with the agent's own generator and ``PATH``
-  (``None`` without ``@``); it returns anything with ``act(obs) -> action vector``.
-
-Other learned policies plug in as a factory that loads one file. :func:`rule` and
-:func:`random` are baselines as factories, so ``abm.deploy.policies:random`` is the same
-policy as ``random``.
+:func:`rule` and :func:`random` are baselines as factories, so ``abm.deploy.policies:random``
+is the same policy as ``random``.
 """
 
 from __future__ import annotations
 
-import importlib
-import re
-
 import numpy as np
 
-from abm.config import PolicyName, checkpoint_dir
 from abm.deploy.errors import PolicySpecError
-from abm.errors import ConfigError
-from abm.inputs.run_inputs import RunInputs, make_policy
+from abm.inputs.run_inputs import RunInputs
 from agents.policy import Policy, RandomPolicy, RulePolicy
-
-#: The baseline names a process can build alone (``optimum`` needs every prosumer's LP).
-DEPLOYABLE = tuple(p for p in PolicyName if p != PolicyName.OPTIMUM)
-#: ``module:factory`` with an optional ``@path``.
-FACTORY_SPEC = re.compile(r"(?P<module>[A-Za-z_][\w.]*):(?P<attr>[A-Za-z_]\w*)(@(?P<path>.+))?")
+from agents.policy_registry import PolicyError, make_policy, parse_policy
 
 
 def rule(rng: np.random.Generator, path: str | None = None) -> Policy:
@@ -45,48 +32,21 @@ def random(rng: np.random.Generator, path: str | None = None) -> Policy:
 
 
 def check_policy_spec(spec: str) -> str:
-    """Return ``spec`` if it is well formed (nothing is imported); raise otherwise."""
-    if spec == PolicyName.OPTIMUM:
+    """Return ``spec`` if a prosumer's process can build it (nothing is imported); raise
+    :class:`PolicySpecError` otherwise."""
+    if parse_policy(spec, PolicySpecError).kind.whole_run:
         raise PolicySpecError(
-            "policy='optimum' runs in one process only (simulate, optimum, study): its "
-            "dispatch is one linear program over every prosumer"
+            f"policy={spec!r} runs in one process only (simulate, optimum, study): its "
+            "dispatch is solved over every prosumer"
         )
-    if spec in tuple(PolicyName) or checkpoint_dir(spec):
-        return spec
-    if isinstance(spec, str) and FACTORY_SPEC.fullmatch(spec):
-        return spec
-    raise PolicySpecError(
-        f"policy={spec!r} is not one of {', '.join(DEPLOYABLE)}, checkpoint:DIR "
-        "or module:factory[@path]"
-    )
+    return spec
 
 
 def load_policy(spec: str, rng: np.random.Generator, world: RunInputs, index: int) -> Policy:
     """The policy of ``spec`` (see the module docstring) of prosumer ``index`` of ``world``,
     built with the agent's ``rng``."""
     check_policy_spec(spec)
-    if spec in tuple(PolicyName) or checkpoint_dir(spec):
-        try:
-            return make_policy(spec, rng, world, index)
-        except ConfigError as exc:
-            raise PolicySpecError(str(exc)) from None
-    match = FACTORY_SPEC.fullmatch(spec)
-    if match is None:  # check_policy_spec let it through: a baseline name, handled above
-        raise PolicySpecError(f"policy={spec!r} is not module:factory[@path]")
-    module_name, attr, path = match["module"], match["attr"], match["path"]
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise PolicySpecError(f"policy={spec!r}: cannot import {module_name}: {exc}") from None
-    factory = getattr(module, attr, None)
-    if not callable(factory):
-        raise PolicySpecError(f"policy={spec!r}: {module_name} has no callable {attr!r}")
-    try:
-        policy = factory(rng, path)
-    except Exception as exc:  # a plug-in's own failure, reported as one line
-        raise PolicySpecError(
-            f"policy={spec!r}: the factory failed: {type(exc).__name__}: {exc}"
-        ) from None
-    if not callable(getattr(policy, "act", None)):
-        raise PolicySpecError(f"policy={spec!r}: the factory returned {policy!r}, without act()")
-    return policy
+        return make_policy(spec, world, index, rng)
+    except PolicyError as exc:
+        raise PolicySpecError(str(exc)) from None

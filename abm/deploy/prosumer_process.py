@@ -39,7 +39,7 @@ from abm.deploy.lifecycle import (
     Terminated,
 )
 from abm.deploy.link import AgentLink
-from abm.deploy.records import RecordWriter, cpu_s, take_counters
+from abm.deploy.records import RecordWriter, take_counters
 from abm.deploy.spec import DSO_ID, RunSpec
 from agents.outcome import ProsumerOutcome
 from agents.prosumer import ProsumerAgent
@@ -274,15 +274,10 @@ class ProsumerLoop:
 
     def _stop(self, status: int, reason: str) -> int:
         self._flush_messages()
-        self.writer.write(
-            {
-                "type": "final",
-                "cpu_s": cpu_s(),
-                "status": status,
-                "reason": reason,
-                "interval": self.interval,
-                "resyncs": self.resyncs,
-                "lost_intervals": self.lost_intervals,
-            }
+        return self.writer.write_final(
+            status,
+            reason,
+            self.interval,
+            resyncs=self.resyncs,
+            lost_intervals=self.lost_intervals,
         )
-        return status

@@ -55,6 +55,21 @@ class RecordWriter:
         line = json.dumps(record, default=_plain, separators=(",", ":")) + "\n"
         os.write(self._fd, line.encode())
 
+    def write_final(self, status: int, reason: str, interval: int, **extra: Any) -> int:
+        """Append the process's last record (``type: final``: its CPU time, exit status,
+        reason and interval, then ``extra``); return ``status``."""
+        self.write(
+            {
+                "type": "final",
+                "cpu_s": cpu_s(),
+                "status": status,
+                "reason": reason,
+                "interval": interval,
+                **extra,
+            }
+        )
+        return status
+
     def close(self) -> None:
         """Close the file (records already written stay)."""
         if self._fd >= 0:

@@ -25,9 +25,10 @@ from pettingzoo import ParallelEnv
 
 from abm.config import SimConfig
 from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.inputs.run_inputs import agent_rngs, build_run_inputs, make_policy
+from abm.inputs.run_inputs import agent_rngs, build_run_inputs
 from abm.sim.model import MarketModel
 from agents.policy import ACTION_DIM, OBS_DIM, ExternalPolicy, Policy
+from agents.policy_registry import policy_maker
 from agents.prosumer import ProsumerAgent
 
 #: Bound of the observation box (features are normalised to a few units).
@@ -81,9 +82,9 @@ class MarketParallelEnv(ParallelEnv):
         )
         self.policies = {pid: ExternalPolicy() for pid in self.possible_agents}
         rngs = agent_rngs(model_seed, len(self.possible_agents))
+        make = policy_maker(config.policy, world)
         self.config_policies: dict[str, Policy] = {
-            pid: make_policy(config.policy, rngs[i], world, i)
-            for i, pid in enumerate(self.possible_agents)
+            pid: make(i, rngs[i]) for i, pid in enumerate(self.possible_agents)
         }
         self.model = MarketModel(config, world=world, policies=self.policies)
         self.agents = list(self.possible_agents)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from abm.config import DaySet, PolicyName, SimConfig, market_has_p2p, market_has_var
+from abm.config import DaySet, SimConfig, market_has_p2p, market_has_var
 from abm.envs.pettingzoo_env import OBS_BOUND
 from abm.envs.publication_cache import (
     DayPublication,
@@ -28,7 +28,7 @@ from abm.errors import ConfigError
 from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.inputs.run_inputs import RunInputs, build_run_inputs, publication_rules
 from abm.training.train_config import check_residual
-from agents.actor import residual_action
+from agents.actor import BASE_POLICIES, residual_action
 from agents.clearing.batch_matching import match_batch
 from agents.interval import EPISODE_INTERVALS
 from agents.orders import SIDE_BUY, form_orders
@@ -344,13 +344,13 @@ class MarketVecEnv:
         """Actions ``[B, N, 4]`` of the baseline ``policy`` (``rule`` or ``tou``, as
         :class:`agents.policy.RulePolicy` and :class:`agents.policy.TouPolicy` compute them
         for one prosumer, by the same functions) at the current interval."""
-        if policy not in (PolicyName.RULE, PolicyName.TOU):
-            raise ConfigError(f"policy={policy!r}: batched baselines are 'rule' and 'tou'")
+        if not policy or policy not in BASE_POLICIES:
+            raise ConfigError(f"policy={policy!r}: batched baselines are {BASE_POLICIES[1:]}")
         if self.t >= self.n_intervals:
             raise ConfigError("baseline_actions after the episode ended: call reset")
         t, day, pub = self.t, self._day, self._pub
         battery = self_consumption_battery(day.load_kw[:, t], day.pv_kw[:, t], self.battery_kw)
-        if policy == PolicyName.TOU:
+        if policy == "tou":
             hour = int(day.hour_of_day[t]) % len(self._tou.hold)
             battery = self._tou.battery(hour, battery, self.battery_kw)
         q = rule_q_action(

@@ -13,20 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from abm.config import (
-    PolicyName,
-    SimConfig,
-    checkpoint_dir,
-    market_has_p2p,
-    market_has_var,
-    unknown_policy,
-)
+from abm.config import SimConfig, market_has_p2p, market_has_var
 from abm.errors import ConfigError
 from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.inputs.scenario import Scenario, load_scenario, scale_pv, scenario_for, scenario_profiles
-from agents.actor import load_actor_policy
 from agents.battery import Battery
-from agents.policy import Policy, RandomPolicy, RulePolicy, TouPolicy
+from agents.policy import Policy
 from agents.prosumer import ProsumerAgent, ProsumerSeries
 from dso.agent import DSOAgent, DsoForecast, PublicationRules
 from dso.networks import Feeder, load_network
@@ -53,6 +45,16 @@ class RunInputs:
     def prosumer_ids(self) -> tuple[str, ...]:
         """Prosumer ids in scenario order."""
         return self.scenario.prosumer_ids
+
+    @property
+    def network_name(self) -> str:
+        """The feeder's name."""
+        return self.feeder.name
+
+    @property
+    def hourly_retail_eur_per_kwh(self) -> tuple[float, ...]:
+        """The retail price of each hour of the day (the ToU rule's tariff)."""
+        return self.scenario.tariffs.retail_eur_per_kwh
 
 
 def day_set_days(day_set: str) -> tuple[int, ...]:
@@ -141,29 +143,6 @@ def build_run_inputs(
 def agent_rngs(seed: int, n_agents: int) -> list[np.random.Generator]:
     """One independent generator per agent index, spawned from the run seed."""
     return [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(n_agents)]
-
-
-def make_policy(name: str, rng: np.random.Generator, world: RunInputs, index: int) -> Policy:
-    """The policy ``name`` (a baseline, or ``checkpoint:DIR``) of prosumer ``index``."""
-    if name == PolicyName.RULE:
-        return RulePolicy()
-    if name == PolicyName.RANDOM:
-        return RandomPolicy(rng)
-    if name == PolicyName.TOU:
-        return TouPolicy(world.scenario.tariffs.retail_eur_per_kwh)
-    if name == PolicyName.OPTIMUM:
-        from abm.optimum.lp import replay_policy  # it needs RunInputs: imported when used
-
-        return replay_policy(world, index)
-    directory = checkpoint_dir(name)
-    if not directory:
-        raise unknown_policy(name)
-    return load_actor_policy(
-        directory,
-        world.prosumer_ids[index],
-        world.feeder.name,
-        world.scenario.tariffs.retail_eur_per_kwh,
-    )
 
 
 def make_prosumer(world: RunInputs, index: int, policy: Policy) -> ProsumerAgent:

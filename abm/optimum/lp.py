@@ -37,6 +37,7 @@ import scipy.sparse
 
 from abm.config import market_has_p2p, market_has_var
 from abm.errors import AbmError
+from agents.policy_registry import PolicyMaker
 from agents.replay import ReplayPolicy
 from agents.settlement import storage_price_eur_per_kwh
 from analysis.tables import OPTIMUM_TABLES
@@ -467,27 +468,22 @@ def optimise_run(world: RunInputs) -> RunDispatch:
     return RunDispatch(world.days, tuple(dispatches), tuple(publish_s))
 
 
-_LAST: list[tuple[RunInputs, RunDispatch]] = []
+def replay_policies(world: RunInputs, dispatch: RunDispatch) -> list[ReplayPolicy]:
+    """Every prosumer's ``optimum`` policy: its share of the run's optimal ``dispatch``."""
+    battery, q = dispatch.column("battery_p_kw"), dispatch.column("q_inverter_kvar")
+    return [
+        ReplayPolicy(
+            battery[:, i], q[:, i], battery_kw=spec.battery_kw, inverter_kva=spec.inverter_kva
+        )
+        for i, spec in enumerate(world.scenario.prosumers)
+    ]
 
 
-def optimum_dispatch(world: RunInputs) -> RunDispatch:
-    """:func:`optimise_run` of ``world``, solved once for the last world asked about (every
-    prosumer's policy of a run comes from the same solution)."""
-    if not _LAST or _LAST[0][0] is not world:
-        _LAST[:] = [(world, optimise_run(world))]
-    return _LAST[0][1]
-
-
-def replay_policy(world: RunInputs, index: int) -> ReplayPolicy:
-    """The ``optimum`` policy of prosumer ``index``: its share of the run's optimal dispatch."""
-    dispatch = optimum_dispatch(world)
-    spec = world.scenario.prosumers[index]
-    return ReplayPolicy(
-        dispatch.column("battery_p_kw")[:, index],
-        dispatch.column("q_inverter_kvar")[:, index],
-        battery_kw=spec.battery_kw,
-        inverter_kva=spec.inverter_kva,
-    )
+def optimum_policies(world: RunInputs, arg: str | None = None) -> PolicyMaker:
+    """The ``optimum`` policy's maker (``agents.policy_registry.PolicyKind.build``): the run
+    is solved once, here, and each prosumer replays its share (``arg`` is unused)."""
+    policies = replay_policies(world, optimise_run(world))
+    return lambda index, _rng: policies[index]
 
 
 def dispatch_tables(world: RunInputs, dispatch: RunDispatch) -> dict[str, pd.DataFrame]:

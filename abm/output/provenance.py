@@ -8,6 +8,7 @@ import functools
 import platform
 import subprocess
 import sys
+from enum import Enum
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def git_commit() -> str:
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Dataclasses, paths and tuples to plain JSON values."""
+    """Dataclasses, paths, enum members and tuples to plain JSON values."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, dict):
@@ -72,6 +73,8 @@ def to_jsonable(obj: Any) -> Any:
         return [to_jsonable(v) for v in obj]
     if isinstance(obj, Path):
         return str(obj)
+    if isinstance(obj, Enum):
+        return obj.value
     return obj
 
 

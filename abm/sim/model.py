@@ -26,15 +26,9 @@ import numpy as np
 import pandas as pd
 
 from abm.config import SimConfig
-from abm.inputs.run_inputs import (
-    RunInputs,
-    agent_rngs,
-    build_run_inputs,
-    make_dso,
-    make_policy,
-    make_prosumer,
-)
+from abm.inputs.run_inputs import RunInputs, agent_rngs, build_run_inputs, make_dso, make_prosumer
 from agents.policy import Policy
+from agents.policy_registry import PolicyMaker, policy_maker
 from agents.prosumer import ProsumerAgent
 from analysis.metrics import with_bill_totals
 from analysis.tables import TABLES, outcome_columns, outcome_row
@@ -91,8 +85,13 @@ class MarketModel(mesa.Model):
         self.dso = MessageAgent(self, make_dso(self.world), self.bus.endpoint(DSO_ID))
         rngs = agent_rngs(config.seed, len(self.world.prosumer_ids))
         self.prosumers: list[MessageAgent[ProsumerAgent]] = []
+        given = policies or {}
+        make: PolicyMaker | None = None  # built once, for the first prosumer without a policy
         for i, pid in enumerate(self.world.prosumer_ids):
-            policy = (policies or {}).get(pid) or make_policy(config.policy, rngs[i], self.world, i)
+            policy = given.get(pid)
+            if policy is None:
+                make = make or policy_maker(config.policy, self.world)
+                policy = make(i, rngs[i])
             logic = make_prosumer(self.world, i, policy)
             self.prosumers.append(MessageAgent(self, logic, self.bus.endpoint(pid)))
         #: Every agent in registration order, as ``self.agents`` iterates them (that AgentSet

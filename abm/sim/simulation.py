@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from abm.output.jsonfile import write_json
 from abm.output.provenance import write_run_config
 from abm.output.results import write_tables
 from abm.sim.model import MarketModel
+from agents.policy import Policy
 from analysis.metrics import summarize
 
 
@@ -35,6 +37,7 @@ def run_simulation(
     *,
     progress: bool = True,
     world: RunInputs | None = None,
+    policies: Mapping[str, Policy] | None = None,
 ) -> SimulationResult:
     """Simulate every interval of ``config``; write tables, config and summary to ``out_dir``.
 
@@ -42,9 +45,10 @@ def run_simulation(
     median wall time of an interval). On
     Ctrl-C the completed intervals' tables and a status saying where the run stopped are
     written, then :class:`KeyboardInterrupt` is raised again. ``world``: the run's inputs
-    if already built from ``config``.
+    if already built from ``config``; ``policies``: prosumers' policies already built (by
+    id; the others are ``config.policy``'s).
     """
-    model = MarketModel(config, world=world)
+    model = MarketModel(config, world=world, policies=policies)
     world = model.world
     done = 0
     interrupted = False

@@ -19,7 +19,8 @@ from pathlib import Path
 
 from abm.study import learners
 from abm.study.executor import RunSpec
-from abm.training.train_config import AlgoName
+from abm.study.runs import Study
+from agents.learners import LEARNERS
 
 NAME = "algorithms"
 
@@ -27,7 +28,7 @@ NAME = "algorithms"
 def add_args(parser: argparse.ArgumentParser) -> None:
     """``--network`` (default ieee33), ``--algos``, ``--seeds`` and the training flags."""
     parser.add_argument("--network", default="ieee33", help="network (default: ieee33)")
-    learners.add_args(parser, algos=",".join(AlgoName), seeds="0,1,2")
+    learners.add_args(parser, algos=",".join(LEARNERS), seeds="0,1,2")
 
 
 def specs(args: argparse.Namespace) -> list[RunSpec]:
@@ -40,6 +41,17 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     ]
 
 
-def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
+def analyse(out: Path, runs: Sequence[RunSpec], args: argparse.Namespace) -> list[Path]:
     """The tables and the training curves."""
     return learners.analyse(out, runs, NAME)
+
+
+#: The study, as :data:`abm.study.registry.STUDIES` lists it.
+STUDY = Study(
+    NAME,
+    "EA-MATD3 vs MATD3, MADDPG, ITD3 over seeds: training runs",
+    add_args,
+    specs,
+    analyse,
+    __doc__,
+)

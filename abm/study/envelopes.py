@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from abm.cli.args import add_config_args, config_from_args
 from abm.config import SimConfig
 from abm.study.executor import RunSpec
-from abm.study.runs import choice_list, run_row, write_table
+from abm.study.runs import Study, choice_list, run_row, write_table
 from dso.doe import EnvelopeRule
 
 if TYPE_CHECKING:
@@ -127,10 +127,10 @@ def sweep_table(out: Path, runs: Sequence[RunSpec]) -> pd.DataFrame:
     return frame
 
 
-def analyse(
-    out: Path, runs: Sequence[RunSpec], tolerance_pct: float = DEFAULT_TOLERANCE_PCT
-) -> list[Path]:
-    """The sweep and hosting capacity tables and the hosting capacity curves."""
+def analyse(out: Path, runs: Sequence[RunSpec], args: argparse.Namespace) -> list[Path]:
+    """The sweep and hosting capacity tables and the hosting capacity curves (a share of
+    curtailment up to ``--curtailment-tolerance-pct`` tolerated beside none)."""
+    tolerance_pct = args.curtailment_tolerance_pct
     import pandas as pd
 
     from analysis.studies import hosting_capacity
@@ -147,3 +147,14 @@ def analyse(
     outputs.append(plot_hosting_curves(frame, "envelopes", out / "hosting_capacity.png"))
     print(outputs[3].read_text())
     return outputs
+
+
+#: The study, as :data:`abm.study.registry.STUDIES` lists it.
+STUDY = Study(
+    NAME,
+    "dynamic envelopes vs a static export cap: hosting capacity",
+    add_args,
+    specs,
+    analyse,
+    __doc__,
+)

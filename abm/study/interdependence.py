@@ -22,7 +22,7 @@ from abm.cli.args import add_config_args, config_from_args
 from abm.config import Market, SimConfig
 from abm.study.envelopes import FULL_FIRST_DAY, QUICK_DAYS, QUICK_FIRST_DAY
 from abm.study.executor import RunSpec
-from abm.study.runs import choice_list, run_row, write_table
+from abm.study.runs import Study, choice_list, run_row, write_table
 from dso.doe import EnvelopeRule
 
 if TYPE_CHECKING:
@@ -117,8 +117,9 @@ def sweep_rows(out: Path, runs: Sequence[RunSpec], base: SimConfig) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def analyse(out: Path, runs: Sequence[RunSpec], base: SimConfig) -> list[Path]:
+def analyse(out: Path, runs: Sequence[RunSpec], args: argparse.Namespace) -> list[Path]:
     """The sweep, slope and single-market tables and the sweep plot."""
+    base = base_config(args)
     import pandas as pd
 
     from analysis.studies import sweep_slopes
@@ -153,3 +154,9 @@ def analyse(out: Path, runs: Sequence[RunSpec], base: SimConfig) -> list[Path]:
     print(outputs[3].read_text())
     print(outputs[5].read_text())
     return outputs
+
+
+#: The study, as :data:`abm.study.registry.STUDIES` lists it.
+STUDY = Study(
+    NAME, "sweeps: how the P2P and Var markets interact", add_args, specs, analyse, __doc__
+)

@@ -19,13 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abm.cli.args import add_config_args
-from abm.config import Market, PolicyName, SimConfig
+from abm.cli.args import add_config_args, config_from_args
+from abm.config import Market, SimConfig
 from abm.errors import ConfigError
 from abm.inputs.profiles import TEST_DAYS
 from abm.study.executor import RUN_FILE, RunSpec, run_dir_of
 from abm.study.runs import choice_list, write_table
-from abm.training.train_config import AlgoName, TrainRunConfig, spread_days
+from abm.training.train_config import LEARNER_SETTINGS, NOT_TRAINED, TrainRunConfig, spread_days
+from agents.learners import LEARNERS, learner_settings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -46,9 +47,9 @@ QUICK_BUDGET: dict[str, Any] = {
 OWN_FIELDS = ("algo", "seed", "network")
 #: The reference simulations of each held-out day: label -> (market or None for the
 #: study's, policy).
-REFERENCES: dict[str, tuple[Market | None, PolicyName]] = {
-    "grid-only": (Market.GRID_ONLY, PolicyName.RULE),
-    "optimum": (None, PolicyName.OPTIMUM),
+REFERENCES: dict[str, tuple[Market | None, str]] = {
+    "grid-only": (Market.GRID_ONLY, "rule"),
+    "optimum": (None, "optimum"),
 }
 #: The network's size and message volume (``references``) in the scalability table.
 MESSAGE_COLUMNS = (
@@ -70,7 +71,7 @@ CURVE_COLUMNS = (
 def add_args(parser: argparse.ArgumentParser, *, algos: str, seeds: str) -> None:
     """``--algos``, ``--seeds`` and the training flags (budget defaults by size)."""
     parser.add_argument(
-        "--algos", default=algos, help=f"comma-separated: {', '.join(AlgoName)} (default: {algos})"
+        "--algos", default=algos, help=f"comma-separated: {', '.join(LEARNERS)} (default: {algos})"
     )
     parser.add_argument(
         "--seeds", default=seeds, help=f"comma-separated seeds, each >= 0 (default: {seeds})"
@@ -95,9 +96,10 @@ def base_config(args: argparse.Namespace, full: dict[str, Any] | None = None) ->
     """The training config of every run: the class defaults, then the size's budget
     (``--quick``: :data:`QUICK_BUDGET`; else ``full``), then every flag given."""
     names = [f.name for f in dataclasses.fields(TrainRunConfig) if f.name not in OWN_FIELDS]
-    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    given = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     size = QUICK_BUDGET if args.quick else (full or {})
-    return TrainRunConfig(**{**size, **given})
+    sim = config_from_args(SimConfig, args, exclude={*NOT_TRAINED, *OWN_FIELDS})
+    return TrainRunConfig(**{**size, **given, "sim": sim})
 
 
 def _run_prefix(network: str, networks: Sequence[str]) -> str:
@@ -110,17 +112,19 @@ def training_specs(
 ) -> list[RunSpec]:
     """One training run per network, learner and seed (named ``<algo>-s<seed>``, prefixed
     with ``<network>-`` when there are several networks)."""
-    algos = choice_list(AlgoName, "algos", algos_text)
+    algos = choice_list(LEARNERS, "algos", algos_text)
     seeds = seed_list(seeds_text)
+    settings = {algo: learner_settings(algo) for algo in algos}  # imports the learners
     out = []
     for network in networks:
         prefix = _run_prefix(network, networks)
         for seed in seeds:  # seed-major: every learner's first seed finishes first
             for algo in algos:
-                population = base.population if algo == AlgoName.EA_MATD3 else None
-                config = dataclasses.replace(
-                    base, network=network, algo=algo, seed=seed, population=population
-                )
+                foreign: dict[str, Any] = {
+                    n: None for n in LEARNER_SETTINGS if n not in settings[algo]
+                }
+                sim = dataclasses.replace(base.sim, network=network)
+                config = dataclasses.replace(base, sim=sim, algo=algo, seed=seed, **foreign)
                 labels = {"network": network, "algo": str(algo), "seed": seed}
                 out.append(RunSpec(f"{prefix}{algo}-s{seed}", config, labels=labels))
     return out
@@ -133,11 +137,11 @@ def reference_specs(base: TrainRunConfig, networks: Sequence[str]) -> list[RunSp
         prefix = _run_prefix(network, networks)
         for day in spread_days(TEST_DAYS, base.eval_days):
             for label, (market, policy) in REFERENCES.items():
-                config = SimConfig(
+                config = dataclasses.replace(
+                    base.sim,
                     network=network,
-                    market=market or base.market,
+                    market=market or base.sim.market,
                     policy=policy,
-                    scenario=base.scenario,
                     days=1,
                     first_day=TEST_DAYS.index(day),
                 )

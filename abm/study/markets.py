@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from abm.cli.args import add_config_args, config_from_args
-from abm.config import Market, PolicyName, SimConfig, check_policy_name, checkpoint_dir
+from abm.config import Market, SimConfig
 from abm.errors import ConfigError
 from abm.study.executor import RunSpec, run_dir_of
-from abm.study.runs import write_table
+from abm.study.runs import Study, write_table
+from agents.policy_registry import parse_policy
 
 NAME = "markets"
 QUICK_DAYS = 1
@@ -40,18 +41,21 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def policy_label(policy: str) -> str:
-    """A folder-safe label of a policy (``checkpoint:DIR`` -> ``checkpoint-<DIR name>``)."""
-    directory = checkpoint_dir(policy)
-    if directory:
-        return "checkpoint-" + re.sub(r"[^A-Za-z0-9._-]", "_", Path(directory).name or "root")
-    return policy
+    """A folder-safe label of a policy (``NAME:ARG`` -> ``NAME-<ARG's last name>``, e.g.
+    ``checkpoint:DIR`` -> ``checkpoint-<DIR name>``; ``module:factory`` with ``_``)."""
+    name, _, arg = policy.partition(":")
+    if parse_policy(policy, ConfigError).kind.argument:
+        return f"{name}-" + re.sub(r"[^A-Za-z0-9._-]", "_", Path(arg).name or "root")
+    return re.sub(r"[^A-Za-z0-9._-]", "_", policy)
 
 
 def specs(args: argparse.Namespace) -> list[RunSpec]:
     """One run per policy and market mode."""
     days = args.days if args.days is not None else (QUICK_DAYS if args.quick else FULL_DAYS)
     base = config_from_args(SimConfig, argparse.Namespace(**{**vars(args), "days": days}))
-    policies = [check_policy_name(p.strip()) for p in args.policies.split(",") if p.strip()]
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    for policy in policies:
+        parse_policy(policy, ConfigError)
     if not policies:
         raise ConfigError(f"policies={args.policies!r} must name at least one policy")
     return [
@@ -65,7 +69,12 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     ]
 
 
-def analyse(out: Path, runs: Sequence[RunSpec], echo: bool = True) -> list[Path]:
+def analyse(out: Path, runs: Sequence[RunSpec], args: argparse.Namespace) -> list[Path]:
+    """The comparison table and plots, the table printed (:func:`compare_markets`)."""
+    return compare_markets(out, runs)
+
+
+def compare_markets(out: Path, runs: Sequence[RunSpec], echo: bool = True) -> list[Path]:
     """The comparison table and plots (``echo``: print the table)."""
     import pandas as pd
 
@@ -80,7 +89,7 @@ def analyse(out: Path, runs: Sequence[RunSpec], echo: bool = True) -> list[Path]
         }
         for policy in policies
     }
-    optimum_runs = by_policy.get(PolicyName.OPTIMUM)
+    optimum_runs = by_policy.get("optimum")
     frames = {
         policy: compare_runs(dirs, baseline=Market.GRID_ONLY, optimum_runs=optimum_runs)
         for policy, dirs in by_policy.items()
@@ -92,3 +101,14 @@ def analyse(out: Path, runs: Sequence[RunSpec], echo: bool = True) -> list[Path]
     if echo:
         print(outputs[1].read_text())
     return outputs
+
+
+#: The study, as :data:`abm.study.registry.STUDIES` lists it.
+STUDY = Study(
+    NAME,
+    "every market mode under each policy: value of P2P, Var and both",
+    add_args,
+    specs,
+    analyse,
+    __doc__,
+)

@@ -18,8 +18,8 @@ from pathlib import Path
 from abm.config import Market, SimConfig
 from abm.errors import ConfigError
 from abm.study.executor import Backend, RunSpec, run_dir_of
-from abm.study.runs import choice_list, write_table
-from agents.clearing import ProtocolName
+from abm.study.runs import Study, choice_list, write_table
+from agents.clearing import PROTOCOLS
 
 NAME = "overhead"
 QUICK_SIZES = (4, 8, 16)
@@ -43,8 +43,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--protocols",
-        default=",".join(ProtocolName),
-        help=f"comma-separated clearing protocols (default: {','.join(ProtocolName)})",
+        default=",".join(PROTOCOLS),
+        help=f"comma-separated clearing protocols (default: {','.join(PROTOCOLS)})",
     )
     parser.add_argument("--days", type=int, default=1, help="days per run (default: 1)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
@@ -69,7 +69,7 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
         else (QUICK_BACKENDS if args.quick else FULL_BACKENDS)
     )
     out = []
-    for protocol in choice_list(ProtocolName, "protocols", args.protocols):
+    for protocol in choice_list(PROTOCOLS, "protocols", args.protocols):
         config = SimConfig(
             network=args.network, market=Market.MULTI, policy="rule", protocol=protocol,
             days=args.days, seed=args.seed,
@@ -110,7 +110,7 @@ def overhead_row(out: Path, spec: RunSpec) -> dict[str, object]:
     }
 
 
-def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
+def analyse(out: Path, runs: Sequence[RunSpec], args: argparse.Namespace) -> list[Path]:
     """The overhead and growth tables and the log-log plot."""
     import pandas as pd
 
@@ -127,3 +127,9 @@ def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
     outputs.append(plot_overhead(frame, METRICS, out / "overhead.png"))
     print(outputs[3].read_text())
     return outputs
+
+
+#: The study, as :data:`abm.study.registry.STUDIES` lists it.
+STUDY = Study(
+    NAME, "messages, bytes and latency vs number of prosumers", add_args, specs, analyse, __doc__
+)

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +25,7 @@ from abm.study.executor import (
     record_outputs,
     run_dir_of,
 )
+from agents.registry import Registry
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,10 +34,32 @@ if TYPE_CHECKING:
 E = TypeVar("E", bound=Enum)
 
 
-def choice_list(choices: type[E], name: str, text: str) -> list[E]:
-    """Comma-separated members of ``choices`` (duplicates dropped); :class:`ConfigError`
-    naming ``name`` and the value otherwise."""
-    values = [enum_value(choices, name, t.strip()) for t in text.split(",") if t.strip()]
+@dataclass(frozen=True)
+class Study:
+    """A case study (``p2pvar study NAME``, registered in :data:`abm.study.registry.STUDIES`).
+
+    ``add_args(parser)`` adds its flags, ``specs(args)`` lists its runs, and
+    ``analyse(out, runs, args)`` writes its tables and plots from the finished runs and
+    returns their paths. ``doc``: the module's docstring (the command's description is its
+    text after the first paragraph).
+    """
+
+    name: str
+    help: str
+    add_args: Callable[[argparse.ArgumentParser], None]
+    specs: Callable[[argparse.Namespace], list[RunSpec]]
+    analyse: Callable[[Path, Sequence[RunSpec], argparse.Namespace], list[Path]]
+    doc: str | None = None
+
+
+def choice_list(choices: type[E] | Registry[Any], name: str, text: str) -> list[Any]:
+    """Comma-separated members of ``choices`` (an enum or a registry's names; duplicates
+    dropped); :class:`ConfigError` naming ``name`` and the value otherwise."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if isinstance(choices, Registry):
+        values: list[Any] = [choices.check(t, ConfigError, name) for t in items]
+    else:
+        values = [enum_value(choices, name, t) for t in items]
     if not values:
         raise ConfigError(f"{name}={text!r} must name at least one of {', '.join(choices)}")
     return list(dict.fromkeys(values))

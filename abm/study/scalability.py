@@ -21,6 +21,7 @@ from typing import Any
 from abm.errors import ConfigError
 from abm.study import learners
 from abm.study.executor import RunSpec
+from abm.study.runs import Study
 
 NAME = "scalability"
 DEFAULT_NETWORKS = "ieee33,swiss161"
@@ -51,6 +52,17 @@ def specs(args: argparse.Namespace) -> list[RunSpec]:
     ]
 
 
-def analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
+def analyse(out: Path, runs: Sequence[RunSpec], args: argparse.Namespace) -> list[Path]:
     """The tables (per learner beside its network's size and message volume) and curves."""
     return learners.analyse(out, runs, NAME, with_messages=True)
+
+
+#: The study, as :data:`abm.study.registry.STUDIES` lists it.
+STUDY = Study(
+    NAME,
+    "the learners on swiss161 (all prosumers) beside ieee33",
+    add_args,
+    specs,
+    analyse,
+    __doc__,
+)

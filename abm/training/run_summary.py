@@ -16,27 +16,23 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from abm.config import PolicyName
+from abm.envs.train_env import make_env
 from abm.envs.vec_env import MarketVecEnv
 from abm.inputs.profiles import TEST_DAYS
 from abm.output.jsonfile import write_json
 from abm.output.provenance import to_jsonable
 from abm.training.train_config import TrainRunConfig, spread_days
-from abm.training.train_run import make_env
+from dso.powerflow import VM_MAX_PU, VM_MIN_PU
 
 if TYPE_CHECKING:
-    from agents.learning.ea_matd3 import EAMATD3Config
-    from agents.learning.matd3 import MATD3Config
+    from agents.learners import LearnerConfig
     from agents.learning.networks import Params
-
-#: Voltage band of a violation (as ``analysis.tables``: buses outside it count).
-VM_BAND_PU = (0.95, 1.05)
 
 
 def write_summary(
     out_dir: Path,
     config: TrainRunConfig,
-    learner: MATD3Config | EAMATD3Config,
+    learner: LearnerConfig,
     rows: Sequence[dict[str, float]],
     team: Params,
 ) -> dict[str, Any]:
@@ -68,8 +64,8 @@ def held_out_results(config: TrainRunConfig, team: Params) -> dict[str, Any]:
     env = make_env(dataclasses.replace(config, worlds=days)) if config.base_policy else plain
     return {
         "policy": play_test_days(env, lambda obs: team_actions(team, torch.from_numpy(obs))),
-        "rule": play_test_days(plain, lambda _obs: plain.baseline_actions(PolicyName.RULE)),
-        "tou": play_test_days(plain, lambda _obs: plain.baseline_actions(PolicyName.TOU)),
+        "rule": play_test_days(plain, lambda _obs: plain.baseline_actions("rule")),
+        "tou": play_test_days(plain, lambda _obs: plain.baseline_actions("tou")),
     }
 
 
@@ -85,7 +81,7 @@ def play_test_days(env: MarketVecEnv, act: Callable[[np.ndarray], Any]) -> dict[
         cost -= float(rewards.sum())
         dso_net += float(info["dso_net_eur"].sum())
         vm = info["vm_pu"]
-        violations += int(((vm < VM_BAND_PU[0]) | (vm > VM_BAND_PU[1])).sum())
+        violations += int(((vm < VM_MIN_PU) | (vm > VM_MAX_PU)).sum())
         done = bool(done_worlds.all())
     return {"cost_eur": cost, "dso_net_eur": dso_net, "voltage_violations": violations}
 

@@ -1,8 +1,11 @@
 """The configuration of one training run (``p2pvar train``), written to its ``config.json``.
 
 Torch-free, so the command line can be built and checked without the ``train`` extra. The
-learner settings left at ``None`` take the learner's defaults (``docs/ea-matd3.md``); the
-resolved learner config is written beside this one.
+market trained on is a whole :class:`SimConfig` (``sim``: network, market mode, scenario,
+fairness, Var pricing, network charge, envelope rule, ...; its flags are simulate's), so a
+trained team's ``config.json`` records it and ``p2pvar evaluate`` refuses another market
+(:func:`check_trained_market`). The learner settings left at ``None`` take the learner's
+defaults (``docs/ea-matd3.md``); the resolved learner config is written beside this one.
 """
 
 from __future__ import annotations
@@ -10,27 +13,30 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum, StrEnum
+from pathlib import Path
 
-from abm.config import Market, SimConfig, enum_value
+from abm.config import SimConfig
 from abm.errors import ConfigError
 from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.output.jsonfile import json_object, read_json
 from abm.output.provenance import to_jsonable
 from agents.actor import BASE_POLICIES
+from agents.learners import LEARNERS
 
-
-class AlgoName(StrEnum):
-    """The learners (keys of ``agents.learning.train.ALGORITHMS``)."""
-
-    EA_MATD3 = "ea-matd3"
-    MATD3 = "matd3"
-    MADDPG = "maddpg"
-    ITD3 = "itd3"
-
-
-#: Help of the market's fields, shared by the run's market fields (defaults too).
-_SIM_META = {f.name: f.metadata for f in dataclasses.fields(SimConfig)}
+#: The fields of the market (:class:`SimConfig`) a training run does not take: the policy is
+#: the learner's, the days are drawn by the environment, the seed is the run's own, and the
+#: vectorised environment clears by the auction. Every other field is trained on.
+NOT_TRAINED = frozenset({"policy", "protocol", "days", "day_set", "first_day", "seed"})
+#: The run settings that go to the learner's config (``agents.learners.LearnerConfig``).
+LEARNER_SETTINGS = (
+    "updates_per_rollout",
+    "learning_starts",
+    "batch_size",
+    "buffer_size",
+    "population",
+)
 #: Help suffix of the learner settings left unset.
 LEARNER_DEFAULT = "; unset: the learner's default (docs/ea-matd3.md)"
 #: Fields a resumed run may change (its budget); every other field must match the run's.
@@ -41,10 +47,11 @@ BUDGET_FIELDS = frozenset({"iterations", "minutes", "env_steps"})
 class TrainRunConfig:
     """One training run: learner, market, seed, worlds, budget and bookkeeping."""
 
-    algo: AlgoName = field(default=AlgoName.EA_MATD3, metadata={"help": "the learner"})
-    network: str = field(default=SimConfig.network, metadata=_SIM_META["network"])
-    market: Market = field(default=SimConfig.market, metadata=_SIM_META["market"])
-    scenario: str | None = field(default=SimConfig.scenario, metadata=_SIM_META["scenario"])
+    algo: str = field(default="ea-matd3", metadata={"help": "the learner", "choices": LEARNERS})
+    sim: SimConfig = field(
+        default_factory=SimConfig,
+        metadata={"help": "the market trained on", "exclude": NOT_TRAINED},
+    )
     base_policy: str = field(
         default="tou",
         metadata={
@@ -117,10 +124,9 @@ class TrainRunConfig:
     )
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            kind = _HINTS[f.name]
-            if isinstance(kind, type) and issubclass(kind, Enum):
-                object.__setattr__(self, f.name, enum_value(kind, f.name, getattr(self, f.name)))
+        LEARNERS.check(self.algo, ConfigError)
+        if not isinstance(self.sim, SimConfig):
+            raise ConfigError(f"sim={self.sim!r} must be a SimConfig")
         at_least_one = ("seed", "worlds", "iterations", "eval_every", "checkpoint_every")
         for name in at_least_one:
             _check_int(name, getattr(self, name), 0 if name == "seed" else 1)
@@ -146,8 +152,11 @@ class TrainRunConfig:
             isinstance(minutes, bool) or not isinstance(minutes, int | float) or not minutes > 0
         ):
             raise ConfigError(f"minutes={minutes!r} must be a number > 0")
-        if self.population is not None and self.algo != AlgoName.EA_MATD3:
-            raise ConfigError(f"population={self.population!r} applies to ea-matd3 only")
+
+    def learner_settings(self) -> dict[str, object]:
+        """The learner settings given (not ``None``), by name (:data:`LEARNER_SETTINGS`)."""
+        given = {name: getattr(self, name) for name in LEARNER_SETTINGS}
+        return {name: value for name, value in given.items() if value is not None}
 
 
 def check_residual(base_policy: object, residual_scale: object) -> None:
@@ -166,16 +175,82 @@ def check_residual(base_policy: object, residual_scale: object) -> None:
 def check_resumable(saved: dict[str, object], config: TrainRunConfig, where: str) -> None:
     """Refuse to resume the run whose config (as written to ``config.json``) is ``saved``
     with ``config`` if any field but the budget differs; ``where`` names the file."""
-    for f in dataclasses.fields(config):
-        if f.name in BUDGET_FIELDS:
+    now = flat_config(config)
+    before = {**flat_config(dataclasses.replace(config, sim=SimConfig())), **flat_saved(saved)}
+    for name, new in now.items():
+        if name in BUDGET_FIELDS:
             continue
-        new = to_jsonable(getattr(config, f.name))
-        old = saved.get(f.name, "<missing>")
+        old = before.get(name, "<missing>")
         if old != new:
             raise ConfigError(
-                f"--resume: {where} has {f.name}={old!r}, this run {f.name}={new!r}; "
+                f"--resume: {where} has {name}={old!r}, this run {name}={new!r}; "
                 "resume with the run's settings (only --iterations, --minutes and "
                 "--env-steps may change) or train into another folder"
+            )
+
+
+def flat_config(config: TrainRunConfig) -> dict[str, object]:
+    """``config`` as JSON values, one key per field, the market's as ``sim.<field>`` (only
+    those trained on)."""
+    flat = {f.name: to_jsonable(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    del flat["sim"]
+    for name, value in to_jsonable(config.sim).items():
+        if name not in NOT_TRAINED:
+            flat[f"sim.{name}"] = value
+    return flat
+
+
+def flat_saved(saved: Mapping[str, object]) -> dict[str, object]:
+    """A run's saved config (``config.json``'s ``config``) flattened as :func:`flat_config`;
+    a run written before the config held the whole market (``network``, ``market`` and
+    ``scenario`` at the top, the rest of the market at its defaults, which training then
+    always used) gives its three market fields as ``sim.<field>``."""
+    flat = {k: v for k, v in saved.items() if k != "sim"}
+    sim = saved.get("sim")
+    market = dict(sim) if isinstance(sim, Mapping) else {}
+    for name in ("network", "market", "scenario"):
+        if name in flat and not isinstance(sim, Mapping):
+            market[name] = flat.pop(name)
+    flat |= {f"sim.{k}": v for k, v in market.items() if k not in NOT_TRAINED}
+    return flat
+
+
+def trained_market(checkpoint: Path) -> dict[str, object] | None:
+    """The market a checkpoint's team was trained on, as ``sim.<field>`` JSON values (the
+    defaults for fields the run did not record: training used them); ``None`` for a folder
+    of actor files without its run's ``config.json`` or ``summary.json``. ``checkpoint``: a
+    training run's folder or its ``actors/`` folder."""
+    run = Path(checkpoint)
+    if not (run / "actors").is_dir() and run.name == "actors":
+        run = run.parent
+    recorded: Mapping[str, object]
+    for name, key in (("config.json", "config"), ("summary.json", "setup")):
+        if (run / name).is_file():
+            doc = json_object(read_json(run / name, "--checkpoint", ConfigError), str(run / name))
+            recorded = json_object(doc.get(key), f"{run / name}: {key}")
+            break
+    else:
+        return None
+    defaults = flat_config(TrainRunConfig())
+    market = {k: v for k, v in defaults.items() if k.startswith("sim.")}
+    saved = flat_saved(recorded)
+    return {k: saved.get(k, v) for k, v in market.items()}
+
+
+def check_trained_market(checkpoint: Path, sim: SimConfig) -> None:
+    """Refuse, in one line naming the field and both values, to play the team of
+    ``checkpoint`` in a market other than the one it was trained on (:func:`trained_market`;
+    the fields of :data:`NOT_TRAINED` may differ)."""
+    trained = trained_market(checkpoint)
+    if trained is None:
+        return
+    now = {k: v for k, v in flat_config(TrainRunConfig(sim=sim)).items() if k in trained}
+    for key, value in now.items():
+        if trained[key] != value:
+            name = key.removeprefix("sim.")
+            raise ConfigError(
+                f"--checkpoint {checkpoint}: its team was trained with {name}={trained[key]!r}, "
+                f"this run has {name}={value!r}; evaluate in the market it was trained on"
             )
 
 
@@ -190,6 +265,3 @@ def spread_days(days: typing.Sequence[int], count: int | None) -> tuple[int, ...
 def _check_int(name: str, value: object, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{name}={value!r} must be an integer >= {low}")
-
-
-_HINTS = typing.get_type_hints(TrainRunConfig)

@@ -8,62 +8,34 @@ so this module loads without torch; calling them without it raises the learners'
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from abm.config import SimConfig
-from abm.envs.vec_env import MarketVecEnv
+from abm.envs.train_env import make_env
 from abm.errors import ConfigError
-from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.training.train_config import AlgoName, TrainRunConfig, check_resumable, spread_days
+from abm.training.train_config import TrainRunConfig, check_resumable
 from agents.interval import EPISODE_INTERVALS
+from agents.learners import LearnerConfig, learner_class
 
 if TYPE_CHECKING:
-    from agents.learning.ea_matd3 import EAMATD3Config
-    from agents.learning.matd3 import MATD3Config
     from agents.learning.networks import Params
 
-#: Learner settings of :class:`TrainRunConfig` passed on to ``MATD3Config`` when given.
-LEARNER_FIELDS = ("updates_per_rollout", "learning_starts", "batch_size", "buffer_size")
 
-
-def make_env(config: TrainRunConfig) -> MarketVecEnv:
-    """``config.worlds`` worlds of the run's market, on its training and held-out days."""
-    market = SimConfig(network=config.network, market=config.market, scenario=config.scenario)
-    env = MarketVecEnv(
-        config.worlds,
-        market,
-        base_policy=config.base_policy,
-        residual_scale=config.residual_scale,
-    )
-    env.train_days = spread_days(TRAIN_DAYS, config.train_days)
-    env.test_days = spread_days(TEST_DAYS, config.eval_days)
-    return env
-
-
-def learner_config(config: TrainRunConfig) -> MATD3Config | EAMATD3Config:
-    """The learner's settings: its defaults with the run's given values."""
-    from agents.learning.ea_matd3 import EAMATD3Config
-    from agents.learning.evolution import EvolutionConfig
-    from agents.learning.matd3 import MATD3Config
-
-    given = {name: getattr(config, name) for name in LEARNER_FIELDS}
-    settings = {k: v for k, v in given.items() if v is not None}
-    learner = dataclasses.replace(MATD3Config(), **settings)
-    if config.algo != AlgoName.EA_MATD3:
-        return learner
-    evolution = EvolutionConfig()
-    if config.population is not None:
-        evolution = dataclasses.replace(evolution, population=config.population)
-    teams = evolution.population + 1
-    if config.worlds % teams:
-        raise ConfigError(
-            f"worlds={config.worlds} must be a multiple of population + 1 = {teams} "
-            "(every ea-matd3 team plays the same days)"
-        )
-    return EAMATD3Config(learner=learner, evolution=evolution)
+def learner_config(config: TrainRunConfig) -> LearnerConfig:
+    """The learner's settings: its config class's defaults with the run's given values
+    (imports the learner, so torch: refused in one line without the extra). A setting the
+    learner does not take is refused in one line."""
+    cls = learner_class(config.algo, ConfigError)
+    config_class: type[LearnerConfig] = cls.config_class
+    given = config.learner_settings()
+    for name, value in given.items():
+        if name not in config_class.SETTINGS:
+            raise ConfigError(
+                f"{name}={value!r} is not a setting of {config.algo} (its settings: "
+                f"{', '.join(config_class.SETTINGS)})"
+            )
+    return config_class.from_settings(given, config.worlds)
 
 
 def iterations_of(config: TrainRunConfig) -> int:
@@ -76,7 +48,7 @@ def iterations_of(config: TrainRunConfig) -> int:
 
 def run_training(
     config: TrainRunConfig,
-    learner: MATD3Config | EAMATD3Config,
+    learner: LearnerConfig,
     out_dir: Path,
     *,
     resume: bool,
@@ -87,7 +59,7 @@ def run_training(
     from agents.learning.train import TrainConfig, make_algorithm, train
 
     env = make_env(config)
-    algorithm = make_algorithm(str(config.algo), env, config.seed, learner)
+    algorithm = make_algorithm(config.algo, env, config.seed, learner)
     loop = TrainConfig(
         iterations=iterations_of(config),
         eval_every=config.eval_every,

@@ -46,9 +46,11 @@ class ReplicatedAuction(ClearingPeer):
     """One peer of the replicated double auction (see the module docstring)."""
 
     name = "auction"
+    SILENT_TICKS = AUCTION_SILENT_TICKS
 
-    def ticks(self) -> tuple[tuple[str, int], ...]:
-        """See :meth:`ClearingProtocol.ticks`."""
+    @classmethod
+    def interval_ticks(cls, rounds: int) -> tuple[tuple[str, int], ...]:
+        """See :meth:`ClearingPeer.interval_ticks` (one round whatever ``rounds``)."""
         return AUCTION_TICKS
 
     def _open(self, own_order: Bid | Offer | None) -> list[Outgoing]:

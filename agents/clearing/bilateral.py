@@ -41,12 +41,10 @@ from agents.clearing.errors import (
     UnexpectedMessage,
 )
 from agents.clearing.matching import midpoint_price, round_down_kwh, trade_id
-from agents.clearing.protocol import ClearedTrade, ClearingPeer
+from agents.clearing.protocol import DEFAULT_ROUNDS, ClearedTrade, ClearingPeer
 from agents.clearing.validation import check_within_envelope, order_name
 from messaging.messages import Bid, Message, Offer, Outgoing, Trade, TradeConfirm
 
-#: Request/answer rounds per interval unless configured otherwise.
-DEFAULT_ROUNDS = 8
 #: Upper bound on the configured rounds per interval.
 MAX_ROUNDS = 64
 #: Smallest quantity requested or accepted, kWh: float dust left by rounding is not traded.
@@ -104,12 +102,12 @@ class BilateralClearing(ClearingPeer):
     ) -> None:
         if type(rounds) is not int or not 1 <= rounds <= MAX_ROUNDS:
             raise InvalidSetting(f"rounds={rounds!r} is not an integer in 1..{MAX_ROUNDS}")
-        super().__init__(sender, next_seq, validate_inputs=validate_inputs)
-        self.rounds = rounds
+        super().__init__(sender, next_seq, rounds, validate_inputs=validate_inputs)
 
-    def ticks(self) -> tuple[tuple[str, int], ...]:
-        """See :meth:`ClearingProtocol.ticks`."""
-        return bilateral_ticks(self.rounds)
+    @classmethod
+    def interval_ticks(cls, rounds: int) -> tuple[tuple[str, int], ...]:
+        """See :meth:`ClearingPeer.interval_ticks`."""
+        return bilateral_ticks(rounds)
 
     def _open(self, own_order: Bid | Offer | None) -> list[Outgoing]:
         self._offers_open = True

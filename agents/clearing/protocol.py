@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import ClassVar, Literal, Protocol
 
 from agents.clearing.errors import (
     REFUSALS,
@@ -51,6 +51,10 @@ from messaging.messages import (
 
 #: Most messages of future intervals a peer holds until its own :meth:`start` (then refused).
 MAX_EARLY_MESSAGES = 10_000
+#: Request/answer rounds per interval unless configured otherwise (protocols with rounds).
+DEFAULT_ROUNDS = 8
+#: One clock tick: a phase name and its round (0 outside rounds).
+Tick = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,8 @@ class ClearingProtocol(Protocol):
 
 
 class ClearingPeer:
-    """Shared state and checks of both protocols; subclasses implement the protocol steps.
+    """Shared state and checks of the protocols; subclasses implement the protocol steps and
+    say their clock ticks (:meth:`interval_ticks`, :attr:`SILENT_TICKS`).
 
     ``sender`` is this peer's agent id; ``next_seq`` returns the next sequence number of
     this peer's messages (shared with the rest of the agent so seqs keep increasing).
@@ -134,10 +139,25 @@ class ClearingPeer:
     """
 
     name = ""
+    #: Ticks at which a peer sends nothing: a multi-process clock opens the next tick without
+    #: waiting for the peers to finish them (see ``docs/protocol.md``).
+    SILENT_TICKS: ClassVar[frozenset[Tick]] = frozenset()
+
+    @classmethod
+    def interval_ticks(cls, rounds: int) -> tuple[Tick, ...]:
+        """The ``(phase, round)`` clock ticks of one interval with ``rounds`` rounds (a
+        protocol without rounds ignores it), ending with ``("schedule", 0)``."""
+        raise NotImplementedError
 
     def __init__(
-        self, sender: str, next_seq: Callable[[], int], *, validate_inputs: bool = True
+        self,
+        sender: str,
+        next_seq: Callable[[], int],
+        rounds: int = DEFAULT_ROUNDS,
+        *,
+        validate_inputs: bool = True,
     ) -> None:
+        self.rounds = rounds
         self.sender = sender
         self.validate_inputs = validate_inputs
         self.next_seq = next_seq
@@ -151,6 +171,10 @@ class ClearingPeer:
         self._early: list[Message] = []
         self._final: dict[str, ClearedTrade] = {}
         self._absent: set[str] = set()
+
+    def ticks(self) -> tuple[Tick, ...]:
+        """See :meth:`ClearingProtocol.ticks` (:meth:`interval_ticks` of this peer's rounds)."""
+        return self.interval_ticks(self.rounds)
 
     def start(
         self,
@@ -285,6 +309,10 @@ class ClearingPeer:
             duration_h,
             lambda: f"{order.kind} seq={order.seq}",
         )
+
+    def on_phase(self, phase: str, round: int = 0) -> list[Outgoing]:
+        """See :meth:`ClearingProtocol.on_phase` (each protocol's own steps)."""
+        raise NotImplementedError
 
     def _open(self, own_order: Bid | Offer | None) -> list[Outgoing]:
         raise NotImplementedError

@@ -19,8 +19,10 @@ After ERL (Khadka & Tumer 2018) and its multi-agent descendant MERL (Majumdar et
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -42,11 +44,31 @@ class EAMATD3Config:
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     """Population size and evolution operators."""
 
+    #: The run settings EA-MATD3 takes (``agents.learners``): MATD3's and ``population``.
+    SETTINGS: ClassVar[tuple[str, ...]] = (*MATD3Config.SETTINGS, "population")
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], worlds: int) -> EAMATD3Config:
+        """The defaults with the run's given ``settings``; ``worlds`` must be a multiple of
+        population + 1 (every team plays the same days)."""
+        given = dict(settings)
+        evolution = EvolutionConfig()
+        if "population" in given:
+            evolution = dataclasses.replace(evolution, population=given.pop("population"))
+        teams = evolution.population + 1
+        if worlds % teams:
+            raise LearningConfigError(
+                f"worlds={worlds} must be a multiple of population + 1 = {teams} "
+                "(every ea-matd3 team plays the same days)"
+            )
+        return cls(learner=MATD3Config.from_settings(given, worlds), evolution=evolution)
+
 
 class EAMATD3:
     """A population of teams ``[P, N, ...]`` and a MATD3 learner sharing one replay buffer."""
 
     name = "ea-matd3"
+    config_class = EAMATD3Config
 
     def __init__(self, dims: EnvDims, config: EAMATD3Config, generator: torch.Generator):
         self.config = config

@@ -20,8 +20,10 @@ TD3 (:mod:`agents.learning.itd3`) are this algorithm with features switched off.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -42,6 +44,14 @@ from agents.learning.seeding import draw_seed
 @dataclass(frozen=True)
 class MATD3Config:
     """MATD3 settings; defaults and their sources in docs/ea-matd3.md."""
+
+    #: The run settings (``p2pvar train`` flags) MATD3 takes (``agents.learners``).
+    SETTINGS: ClassVar[tuple[str, ...]] = (
+        "updates_per_rollout",
+        "learning_starts",
+        "batch_size",
+        "buffer_size",
+    )
 
     actor_hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of each prosumer's actor."""
@@ -94,11 +104,18 @@ class MATD3Config:
         if not 0.0 < self.tau <= 1.0:
             raise LearningConfigError(f"tau = {self.tau}: must be in (0, 1]")
 
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], worlds: int) -> MATD3Config:
+        """The defaults with the run's given ``settings`` (``agents.learners.LearnerConfig``;
+        ``worlds`` is free)."""
+        return dataclasses.replace(cls(), **settings)
+
 
 class MATD3:
     """Actors, critics, their targets and optimisers, and the replay buffer."""
 
     name = "matd3"
+    config_class = MATD3Config
 
     def __init__(self, dims: EnvDims, config: MATD3Config, generator: torch.Generator):
         config = self.settings(config)

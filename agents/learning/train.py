@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,14 +22,11 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from agents.interval import EPISODE_INTERVALS
+from agents.learners import LearnerConfig, learner_class
 from agents.learning import INSTALL_TRAIN
 from agents.learning.checkpoint import RunIdentity, export_actors, load_checkpoint, save_checkpoint
-from agents.learning.ea_matd3 import EAMATD3, EAMATD3Config
 from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError, LearningError
-from agents.learning.itd3 import ITD3
-from agents.learning.maddpg import MADDPG
-from agents.learning.matd3 import MATD3, MATD3Config
 from agents.learning.networks import Params
 from agents.learning.rollout import evaluate_cost
 from agents.learning.seeding import seeded_generator
@@ -73,27 +69,20 @@ class Algorithm(Protocol):
         ...
 
 
-ALGORITHMS: dict[str, Callable[..., Algorithm]] = {
-    "matd3": MATD3,
-    "maddpg": MADDPG,
-    "itd3": ITD3,
-    "ea-matd3": EAMATD3,
-}
-
-
 def make_algorithm(
-    name: str, env: VecMarketEnv, seed: int, config: MATD3Config | EAMATD3Config | None = None
+    name: str, env: VecMarketEnv, seed: int, config: LearnerConfig | None = None
 ) -> Algorithm:
-    """The learner ``name`` (a key of :data:`ALGORITHMS`) seeded with ``seed``."""
-    if name not in ALGORITHMS:
-        raise LearningConfigError(f"algo = {name!r}: expected one of {sorted(ALGORITHMS)}")
-    default = EAMATD3Config() if name == "ea-matd3" else MATD3Config()
+    """The learner ``name`` (a key of :data:`agents.learners.LEARNERS`) seeded with ``seed``,
+    with ``config`` (an instance of its ``config_class``) or its defaults."""
+    cls = learner_class(name, LearningConfigError)
+    default = cls.config_class()
     if config is not None and type(config) is not type(default):
         raise LearningConfigError(
             f"algo = {name!r}: config is a {type(config).__name__}, "
             f"expected a {type(default).__name__}"
         )
-    return ALGORITHMS[name](EnvDims.of(env), config or default, seeded_generator(seed))
+    algorithm: Algorithm = cls(EnvDims.of(env), config or default, seeded_generator(seed))
+    return algorithm
 
 
 @dataclass(frozen=True)

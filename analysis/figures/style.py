@@ -15,6 +15,8 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from dso.powerflow import VM_MAX_PU, VM_MIN_PU
+
 #: Resolution of saved figures (dots per inch): sharp in a two-column paper.
 DPI = 150
 #: A value axis starts at 0 unless the values' spread is below this share of their magnitude.
@@ -22,8 +24,6 @@ TRUNCATE_BELOW_SPREAD = 0.25
 #: Line styles cycled over series so that neighbouring lines stay distinguishable in print.
 LINE_STYLES = ("-", "--", "-.", ":")
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
-#: Voltage band the DSO keeps (pu), drawn where it falls inside the plotted range.
-VOLTAGE_LIMITS_PU = (0.95, 1.05)
 
 
 def new_figure(
@@ -173,7 +173,7 @@ def plot_lines(ax: Axes, x: np.ndarray, series: Mapping[str, np.ndarray]) -> Non
 
 def draw_voltage_limits(ax: Axes, low: float, high: float) -> None:
     """The DSO's voltage band as grey lines where it lies within ``[low, high]``."""
-    for limit in VOLTAGE_LIMITS_PU:
+    for limit in (VM_MIN_PU, VM_MAX_PU):
         if low <= limit <= high:
             ax.axhline(limit, color="grey", linewidth=0.8, linestyle=":")
 

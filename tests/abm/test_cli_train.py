@@ -18,11 +18,13 @@ import pytest
 import torch
 
 from abm.cli.main import main
+from abm.config import SimConfig
 from abm.output.provenance import to_jsonable
-from abm.training.train_config import AlgoName, TrainRunConfig
+from abm.training.train_config import TrainRunConfig
 from abm.training.train_run import learner_config
 from agents.actor import load_actor
-from agents.learning.train import ALGORITHMS, METRIC_COLUMNS
+from agents.learners import LEARNERS, learner_class
+from agents.learning.train import METRIC_COLUMNS
 from tests.abm.test_deploy_equality import assert_same_results
 from tests.abm.test_torch_optional import NO_TORCH
 
@@ -88,8 +90,10 @@ def _one_line_error(capsys: pytest.CaptureFixture, code: int, *parts: str) -> No
         assert part in lines[0], lines[0]
 
 
-def test_cli_algorithm_names_are_the_learners() -> None:
-    assert {str(a) for a in AlgoName} == set(ALGORITHMS)
+def test_every_registered_learner_is_its_class() -> None:
+    for name in LEARNERS:
+        cls = learner_class(name)
+        assert cls.name == name and set(cls.config_class.SETTINGS) >= {"batch_size"}
 
 
 def _check_run(out: Path, algo: str) -> None:
@@ -159,7 +163,7 @@ def test_defaults_are_the_committed_checkpoints_run() -> None:
     committed = json.loads((CHECKPOINT / "summary.json").read_text())
     setup, default = committed["setup"], TrainRunConfig()
     assert (str(default.algo), default.seed) == (committed["algo"], committed["seed"])
-    assert (default.network, str(default.market), default.worlds) == (
+    assert (default.sim.network, str(default.sim.market), default.worlds) == (
         setup["network"],
         setup["market"],
         setup["n_worlds"],
@@ -170,7 +174,8 @@ def test_defaults_are_the_committed_checkpoints_run() -> None:
         setup["residual_scale"],
     )
     assert (default.iterations, default.eval_every) == (setup["iterations"], setup["eval_every"])
-    assert default.scenario is None and default.train_days is None and default.eval_days is None
+    assert default.sim == SimConfig()  # the whole market at its defaults, as trained then
+    assert default.train_days is None and default.eval_days is None
     assert to_jsonable(learner_config(default)) == committed["learner"]
     assert committed["learner"]["learner"]["updates_per_rollout"] == 50
     assert committed["learner"]["learner"]["actor_output_init"] == 0.01
@@ -246,7 +251,7 @@ def test_rerun_into_an_earlier_run_refused(ea_run: Path, capsys: pytest.CaptureF
     ("args", "message"),
     [
         (["--worlds", "5"], "worlds=5 must be a multiple of population + 1 = 4"),
-        (["--algo", "matd3", "--population", "4"], "population=4 applies to ea-matd3 only"),
+        (["--algo", "matd3", "--population", "4"], "population=4 is not a setting of matd3"),
         (["--eval-days", "100"], "eval_days=100 must be <= 73"),
         (["--minutes", "0"], "minutes=0.0 must be a number > 0"),
         (["--iterations", "0"], "iterations=0 must be an integer >= 1"),

@@ -180,7 +180,7 @@ def test_policy_specs_baselines_and_factories(world):
     [
         ("greedy", "not one of rule, random, tou, checkpoint:DIR"),
         ("no.such.module:make", "cannot import no.such.module"),
-        ("abm.deploy.policies:missing", "has no callable 'missing'"),
+        ("abm.deploy.policies:missing", "has no attribute 'missing'"),
         ("abm.deploy.policies:check_policy_spec", "the factory failed: TypeError"),
         ("operator:is_", "returned False, without act"),
         ("optimum", "runs in one process only"),

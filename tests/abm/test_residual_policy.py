@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from abm.config import PolicyName, SimConfig
+from abm.config import SimConfig
 from abm.envs.publication_cache import PublicationCache
 from abm.envs.vec_env import MarketVecEnv
 from abm.errors import ConfigError
 from abm.inputs.profiles import TEST_DAYS
-from abm.inputs.run_inputs import build_run_inputs, make_policy
+from abm.inputs.run_inputs import build_run_inputs
 from abm.sim.model import MarketModel
 from abm.sim.simulation import run_simulation
 from agents.actor import ActorFileError, NumpyActor, load_actor, save_actor
@@ -23,6 +23,7 @@ from agents.learning.env_protocol import EnvDims
 from agents.learning.matd3 import MATD3
 from agents.learning.seeding import seeded_generator
 from agents.policy import Observation, Policy
+from agents.policy_registry import policy_maker
 from tests.abm.actor_checkpoint import SMALL
 
 WINTER_DAY, SUMMER_DAY = 9, 184  # calendar test days
@@ -46,9 +47,8 @@ def _mesa_day(policy: str, day: int) -> tuple[MarketModel, list[_Recorder]]:
     cfg = dataclasses.replace(CONFIG, policy=policy, first_day=TEST_DAYS.index(day), days=1)
     world = build_run_inputs(cfg)
     rngs = [np.random.default_rng(0)] * len(world.prosumer_ids)
-    recorders = [
-        _Recorder(make_policy(policy, rngs[i], world, i)) for i in range(len(world.prosumer_ids))
-    ]
+    make = policy_maker(policy, world)
+    recorders = [_Recorder(make(i, rngs[i])) for i in range(len(world.prosumer_ids))]
     model = MarketModel(
         cfg, world=world, policies=dict(zip(world.prosumer_ids, recorders, strict=True))
     )
@@ -68,7 +68,7 @@ def _env(cache: Path, n_worlds: int, **residual: object) -> MarketVecEnv:
     return env
 
 
-@pytest.mark.parametrize("policy", [PolicyName.RULE, PolicyName.TOU])
+@pytest.mark.parametrize("policy", ["rule", "tou"])
 def test_batched_baseline_actions_are_the_agents(policy: str, cache: Path) -> None:
     env = _env(cache, 2)
     runs = [_mesa_day(policy, day) for day in (WINTER_DAY, SUMMER_DAY)]
@@ -105,7 +105,7 @@ def test_residual_actor_plays_as_in_training(tmp_path: Path, cache: Path) -> Non
         bills.append(-rewards[0])
     mesa = model.tables()["prosumers"]
     np.testing.assert_allclose(np.sum(bills), mesa["bill_eur"].sum(), rtol=1e-9)
-    tou_model, _ = _mesa_day(PolicyName.TOU, SUMMER_DAY)
+    tou_model, _ = _mesa_day("tou", SUMMER_DAY)
     assert abs(mesa["bill_eur"].sum() - tou_model.tables()["prosumers"]["bill_eur"].sum()) > 1e-3
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import pytest
 
 from abm.training.run_summary import curve_summary
-from abm.training.train_config import AlgoName, TrainRunConfig
+from abm.training.train_config import TrainRunConfig
 from abm.training.train_run import learner_config
 from agents.learning.ea_matd3 import EAMATD3Config
 from agents.learning.matd3 import MATD3Config
 
 
 def test_learner_settings_replace_the_defaults() -> None:
-    matd3 = learner_config(TrainRunConfig(algo=AlgoName.MATD3, updates_per_rollout=7))
+    matd3 = learner_config(TrainRunConfig(algo="matd3", updates_per_rollout=7))
     assert isinstance(matd3, MATD3Config) and matd3.updates_per_rollout == 7
     assert matd3.batch_size == MATD3Config().batch_size
     ea = learner_config(TrainRunConfig(batch_size=32, population=3, worlds=8))

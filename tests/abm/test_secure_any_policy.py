@@ -18,8 +18,8 @@ import pytest
 from abm.config import SimConfig
 from abm.inputs.run_inputs import RunInputs, build_run_inputs
 from abm.sim.model import MarketModel
-from dso.agent import VM_MAX_PU, VM_MIN_PU
 from dso.networks import DATA_DIR
+from dso.powerflow import VM_MAX_PU, VM_MIN_PU
 from dso.reference import PandapowerReference
 
 NETWORKS = ("ieee33", "swiss161", str(DATA_DIR / "cigre_mv_feeder1.json"))

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from abm.config import DaySet, Market, PolicyName, SimConfig
+from abm.config import DaySet, Market, SimConfig
 from abm.errors import ConfigError
 from abm.study import markets
 from abm.study.executor import RunSpec, run_dir_of
@@ -53,8 +53,8 @@ def demo_policies() -> dict[str, str]:
     the perfect-foresight optimum."""
     return {
         LEARNED: f"checkpoint:{CHECKPOINT_DIR}",
-        PolicyName.RULE: PolicyName.RULE,
-        PolicyName.OPTIMUM: PolicyName.OPTIMUM,
+        "rule": "rule",
+        "optimum": "optimum",
     }
 
 
@@ -145,6 +145,6 @@ def compact_table(comparison: pd.DataFrame) -> str:
 
 def _analyse(out: Path, runs: Sequence[RunSpec]) -> list[Path]:
     """The ``markets`` study's comparison and plots; the report folder made ready."""
-    outputs = markets.analyse(out, runs, echo=False)
+    outputs = markets.compare_markets(out, runs, echo=False)
     (out / REPORT_FOLDER).mkdir(exist_ok=True)
     return outputs

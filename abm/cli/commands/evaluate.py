@@ -7,7 +7,7 @@ from pathlib import Path
 
 from abm.cli.args import add_config_args, config_from_args
 from abm.cli.commands.output import add_out_args
-from abm.config import CHECKPOINT_POLICY_PREFIX, DaySet, SimConfig
+from abm.config import DaySet, SimConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,7 +17,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run the market with a trained checkpoint's actors and write simulate's tables",
         description="Simulate the market (as `simulate --policy checkpoint:DIR`) with every "
         "prosumer acting with its own actor file DIR/actors/<id>.npz, on all days of a day "
-        "set by default; print the summary and write the same tables as simulate to --out.",
+        "set by default; print the summary and write the same tables as simulate to --out. "
+        "The market must be the one the team was trained on (the run's config.json): "
+        "another network, market mode, scenario, fairness, Var pricing, network charge or "
+        "envelope rule is refused.",
     )
     parser.add_argument(
         "--checkpoint",
@@ -50,8 +53,11 @@ def run(args: argparse.Namespace) -> int:
     """Evaluate the checkpoint and print its summary."""
     from abm.cli.commands.simulate import simulate_and_report
     from abm.inputs.run_inputs import day_set_days
+    from abm.training.train_config import check_trained_market
 
-    args.policy = f"{CHECKPOINT_POLICY_PREFIX}{args.checkpoint}"
+    args.policy = f"checkpoint:{args.checkpoint}"
     if args.days is None:
         args.days = max(len(day_set_days(args.day_set)) - args.first_day, 1)
-    return simulate_and_report(config_from_args(SimConfig, args), args)
+    config = config_from_args(SimConfig, args)
+    check_trained_market(args.checkpoint, config)
+    return simulate_and_report(config, args)

@@ -6,7 +6,7 @@ import argparse
 
 from abm.cli.args import add_config_args, config_from_args
 from abm.cli.commands.output import add_out_args, emit
-from abm.config import PolicyName, SimConfig
+from abm.config import SimConfig
 from abm.errors import ConfigError
 
 
@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_args(parser, SimConfig)
     for action in parser._actions:
         if action.dest == "policy":  # always the optimum here
-            action.help, action.default = argparse.SUPPRESS, PolicyName.OPTIMUM.value
+            action.help, action.default = argparse.SUPPRESS, "optimum"
     add_out_args(parser, required=False)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -34,19 +34,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Solve the optimum, settle it in the market and print the summary."""
     from abm.inputs.run_inputs import build_run_inputs
-    from abm.optimum.lp import dispatch_tables, optimum_dispatch
+    from abm.optimum.lp import dispatch_tables, optimise_run, replay_policies
     from abm.output.out_dir import prepare_out_dir
     from abm.output.results import write_tables
     from abm.sim.simulation import run_simulation
 
-    if args.policy != PolicyName.OPTIMUM:
+    if args.policy != "optimum":
         raise ConfigError(f"policy={args.policy!r}: p2pvar optimum always plays the optimum")
     config = config_from_args(SimConfig, args)
     if args.out is not None:
         prepare_out_dir(args.out, args.overwrite)
     world = build_run_inputs(config)
-    dispatch = optimum_dispatch(world)
-    result = run_simulation(config, args.out, progress=not args.no_progress, world=world)
+    dispatch = optimise_run(world)
+    policies = dict(zip(world.prosumer_ids, replay_policies(world, dispatch), strict=True))
+    result = run_simulation(
+        config, args.out, progress=not args.no_progress, world=world, policies=policies
+    )
     tables = dispatch_tables(world, dispatch)
     days = tables["optimum_days"]
     summary = {

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         summary=not args.no_summary,
     )
-    title = f"{config.algo} on {config.network}, market={config.market}, seed={config.seed}"
+    title = f"{config.algo} on {config.sim.network}, market={config.sim.market}, seed={config.seed}"
     emit(result, args.json, title=title)
     if not args.json:
         print(f"results written to {args.out}")

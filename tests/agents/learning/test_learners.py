@@ -139,7 +139,7 @@ def test_missing_checkpoint_refused(tmp_path: Path) -> None:
 
 
 def test_bad_settings_refused() -> None:
-    with pytest.raises(LearningConfigError, match="algo = 'ppo'"):
+    with pytest.raises(LearningConfigError, match="algo='ppo' is not one of ea-matd3, matd3"):
         make_algorithm("ppo", toy_env(), 0)
     odd = ToyTeamEnv(16, 3)
     ea = make_algorithm("ea-matd3", odd, 0, tiny_config("ea-matd3"))
