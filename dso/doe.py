@@ -84,6 +84,10 @@ PROBE_MIN_KW = 1e-3
 #: Searches at most with the non-monotone voltage margin (:func:`voltage_rise_above_corner`):
 #: the first without it, each later one with the rise found in the box of the one before.
 MAX_MARGIN_PASSES = 4
+#: A search's margin is the rise found in the box before times this: the tighter box that
+#: it gives moves its corner, and so the rise, a little (+0.35 % on CIGRE MV), and the
+#: excess keeps the next box inside the bound without more passes.
+MARGIN_GROWTH = 1.01
 #: Direction of each side's rise as a complex power: active export/import, reactive
 #: injection (q_max) and absorption (q_min).
 EXPORT, IMPORT, Q_MAX, Q_MIN = 1.0 + 0j, -1.0 + 0j, 1j, -1j
@@ -717,7 +721,7 @@ def compute_envelopes(
         unsafe = vm_corner + rise > vm_max_pu - VOLTAGE_MARGIN_PU + FEASIBILITY_TOL
         if not (unsafe & (rise > used + FEASIBILITY_TOL)).any():
             break
-        margin = tuple(np.maximum(used, rise).tolist())
+        margin = tuple(np.maximum(used, rise * MARGIN_GROWTH).tolist())
     return replace(env, fairness=fairness, n_power_flows=n_power_flows)
 
 
