@@ -200,8 +200,8 @@ def _layout(
     n_cons = len(cons.order)
     # slack = upper - [vm, -vm, loading / 100] per constraint, limits tightened by margin
     margin = np.repeat([VOLTAGE_MARGIN_PU, LOADING_MARGIN_PERCENT / 100.0], [2 * n_ns, n_line])
-    if vm_max_margin:  # the non-monotone voltage margin of each non-slack bus
-        margin[:n_ns] += vm_max_margin
+    if vm_max_margin:  # the non-monotone voltage margin of each non-slack bus, both limits
+        margin[: 2 * n_ns] += np.tile(vm_max_margin, 2)
     limit = np.repeat([vm_max, -vm_min, max_loading / 100.0], [n_ns, n_ns, n_line])
     offsets = np.arange(n_sides)[:, None]
     bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
@@ -713,12 +713,13 @@ def compute_envelopes(
         limits = (vm_min_pu, vm_max_pu, max_loading_percent, margin)
         env = _water_fill(pf, incidence, s_other, group, (export_w, equal), (export_max, import_max), kva, limits)
         n_power_flows += env.n_power_flows
-        rise, vm_corner = voltage_rise_above_corner(pf, incidence, s_other, env)
-        n_power_flows += 1
+        rise, vm_hi, vm_lo = voltage_rise_above_corner(pf, incidence, s_other, env)
+        n_power_flows += 2
         used = np.asarray(margin) if margin else np.zeros(len(rise))
-        # a bus whose rise above the corner the margin already covers is secure, also
-        # where its corner passes the limit (a branch infeasible at zero)
-        unsafe = vm_corner + rise > vm_max_pu - VOLTAGE_MARGIN_PU + FEASIBILITY_TOL
+        # a bus whose rise (fall) beyond the corners the margin already covers is secure,
+        # also where a corner passes the limit (a branch infeasible at zero)
+        unsafe = vm_hi + rise > vm_max_pu - VOLTAGE_MARGIN_PU + FEASIBILITY_TOL
+        unsafe |= vm_lo - rise < vm_min_pu + VOLTAGE_MARGIN_PU - FEASIBILITY_TOL
         if not (unsafe & (rise > used + FEASIBILITY_TOL)).any():
             break
         margin = tuple(np.maximum(used, rise * MARGIN_GROWTH).tolist())
@@ -727,27 +728,33 @@ def compute_envelopes(
 
 def voltage_rise_above_corner(
     pf: RadialPowerFlow, incidence: np.ndarray, s_other: np.ndarray, env: Envelopes
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """How far each non-slack voltage may rise inside the box of ``env`` above its value at
-    the upper corner ``(export_kw, q_max_kvar)``, and that value (pu, ``(n_non_slack,)``).
+    the upper corner ``(export_kw, q_max_kvar)`` (and fall below its value at the lower
+    corner ``(-import_kw, q_min_kvar)``: the same bound), and the voltages at both corners
+    (pu, ``(n_non_slack,)`` each).
 
-    A bus voltage is concave in the injections (``docs/grid.md``), so the tangent plane at
-    the corner bounds it over the box: ``vm(x) <= vm(c) + sum_k max(0, -dvm/dx_k) (c_k -
-    lo_k)``. The bound exceeds ``vm(c)`` only where an injection *lowers* the voltage at the
-    corner (reverse flow through a transformer's reactance); elsewhere the corner is the
-    highest point of the box and the rise is 0.
+    A bus voltage's derivative w.r.t. any injection falls as any injection rises (its
+    Hessian is <= 0 entrywise: ``docs/grid.md``), so over the box it is smallest at the
+    upper corner, and ``vm(x) <= vm(c) + sum_k max(0, -dvm/dx_k(c)) (c_k - lo_k)``, likewise
+    ``vm(x) >= vm(lo) - (the same sum)``. The sum is > 0 only where an injection *lowers*
+    a voltage at the upper corner (reverse flow through a transformer's reactance);
+    elsewhere the corners are the box's highest and lowest points and the rise is 0.
     """
-    s = s_other + (env.export_kw + 1j * env.q_max_kvar) @ incidence / KW_PER_PU
+    s = s_other + np.stack(
+        [env.export_kw + 1j * env.q_max_kvar, -env.import_kw + 1j * env.q_min_kvar]
+    ) @ incidence / KW_PER_PU
     p_kw, q_kvar = s.real * KW_PER_PU, s.imag * KW_PER_PU
-    result = pf.solve(p_kw, q_kvar)
+    corners = pf.solve(p_kw, q_kvar)
     bus = np.flatnonzero(incidence.any(axis=0))
+    upper = pf.solve(p_kw[0], q_kvar[0])
     with single_blas_thread():
-        dvm_dp, dvm_dq = voltage_sensitivities(pf, result, p_kw, q_kvar, bus)
+        dvm_dp, dvm_dq = voltage_sensitivities(pf, upper, p_kw[0], q_kvar[0], bus)
     width_p = (env.export_kw + env.import_kw) @ incidence[:, bus]  # summed per bus
     width_q = (env.q_max_kvar - env.q_min_kvar) @ incidence[:, bus]
     ns = pf.non_slack
     rise = np.maximum(-dvm_dp[ns], 0.0) @ width_p + np.maximum(-dvm_dq[ns], 0.0) @ width_q
-    return rise, result.vm_pu[ns]
+    return rise, corners.vm_pu[0, ns], corners.vm_pu[1, ns]
 
 
 def _water_fill(

@@ -110,9 +110,10 @@ def test_the_margin_binds_only_where_the_voltage_falls_with_an_injection() -> No
     incidence = np.zeros((len(case["bus"]), pf.feeder.n_bus))
     incidence[np.arange(len(case["bus"])), case["bus"]] = 1.0
     s_other = (case["p_other"] + 1j * case["q_other"]) / KW_PER_PU
-    rise, vm_corner = voltage_rise_above_corner(pf, incidence, s_other, env)
+    rise, vm_hi, vm_lo = voltage_rise_above_corner(pf, incidence, s_other, env)
     assert rise.max() > 1e-5
-    assert (vm_corner + rise).max() <= VM_MAX - 1e-10 + 1e-12
+    assert (vm_hi + rise).max() <= VM_MAX - 1e-10 + 1e-12
+    assert (vm_lo - rise).min() >= VM_MIN + 1e-10 - 1e-12
     ieee = power_flow("ieee33")
     f = ieee.feeder
     n_p = f.n_bus - 1
@@ -129,7 +130,7 @@ def test_the_margin_binds_only_where_the_voltage_falls_with_an_injection() -> No
     inc33 = np.zeros((n_p, f.n_bus))
     inc33[np.arange(n_p), bus] = 1.0
     s33 = (-0.3 * f.load_p_kw - 0.3j * f.load_q_kvar) / KW_PER_PU
-    rise33, _ = voltage_rise_above_corner(ieee, inc33, s33, env33)
+    rise33, _, _ = voltage_rise_above_corner(ieee, inc33, s33, env33)
     assert rise33.max() == 0.0
 
 
