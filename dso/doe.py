@@ -711,7 +711,9 @@ def compute_envelopes(
     n_power_flows = 0
     for _ in range(MAX_MARGIN_PASSES):
         limits = (vm_min_pu, vm_max_pu, max_loading_percent, margin)
-        env = _water_fill(pf, incidence, s_other, group, (export_w, equal), (export_max, import_max), kva, limits)
+        env = _water_fill(
+            pf, incidence, s_other, group, (export_w, equal), (export_max, import_max), kva, limits
+        )
         n_power_flows += env.n_power_flows
         rise, vm_hi, vm_lo = voltage_rise_above_corner(pf, incidence, s_other, env)
         n_power_flows += 2
@@ -741,9 +743,12 @@ def voltage_rise_above_corner(
     a voltage at the upper corner (reverse flow through a transformer's reactance);
     elsewhere the corners are the box's highest and lowest points and the rise is 0.
     """
-    s = s_other + np.stack(
-        [env.export_kw + 1j * env.q_max_kvar, -env.import_kw + 1j * env.q_min_kvar]
-    ) @ incidence / KW_PER_PU
+    s = (
+        s_other
+        + np.stack([env.export_kw + 1j * env.q_max_kvar, -env.import_kw + 1j * env.q_min_kvar])
+        @ incidence
+        / KW_PER_PU
+    )
     p_kw, q_kvar = s.real * KW_PER_PU, s.imag * KW_PER_PU
     corners = pf.solve(p_kw, q_kvar)
     bus = np.flatnonzero(incidence.any(axis=0))
