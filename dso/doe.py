@@ -15,7 +15,7 @@ batched power flows.
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -23,6 +23,7 @@ import numpy as np
 from dso.blas import single_blas_thread
 from dso.errors import InvalidInput
 from dso.powerflow import KW_PER_PU, VM_MAX_PU, VM_MIN_PU, RadialPowerFlow
+from dso.sensitivity import voltage_sensitivities
 
 
 class Fairness(StrEnum):
@@ -80,6 +81,13 @@ MAX_PASSES = 4
 #: The freeze probe: raise one prosumer by this fraction (at least PROBE_MIN_KW).
 PROBE_RAISE = 0.01
 PROBE_MIN_KW = 1e-3
+#: Searches at most with the non-monotone voltage margin (:func:`voltage_rise_above_corner`):
+#: the first without it, each later one with the rise found in the box of the one before.
+MAX_MARGIN_PASSES = 4
+#: A search's margin is the rise found in the box before times this: the tighter box that
+#: it gives moves its corner, and so the rise, a little (+0.35 % on CIGRE MV), and the
+#: excess keeps the next box inside the bound without more passes.
+MARGIN_GROWTH = 1.01
 #: Direction of each side's rise as a complex power: active export/import, reactive
 #: injection (q_max) and absorption (q_min).
 EXPORT, IMPORT, Q_MAX, Q_MIN = 1.0 + 0j, -1.0 + 0j, 1j, -1j
@@ -142,6 +150,11 @@ def _constraints(pf: RadialPowerFlow) -> _Constraints:
     return cached
 
 
+#: A stage's limits: ``vm_min_pu``, ``vm_max_pu``, ``max_loading_percent`` and the extra
+#: ``vm_max`` margin per non-slack bus (pu; empty: none), hashable for the layout cache.
+Limits = tuple[float, float, float, tuple[float, ...]]
+
+
 @dataclass(frozen=True)
 class _Layout:
     """The index and limit arrays of a stage that depend only on the feeder, the prosumers'
@@ -170,7 +183,7 @@ def _layout(
     group: np.ndarray,
     n_sides: int,
     n_corners: int,
-    limits: tuple[float, float, float],
+    limits: Limits,
 ) -> _Layout:
     """The cached :class:`_Layout` of a stage (see :class:`_Side` for the virtual layout)."""
     layouts = _LAYOUTS.setdefault(pf, {})
@@ -182,11 +195,13 @@ def _layout(
     side = np.repeat(np.arange(n_sides), n_p)
     branch = np.tile(group, n_sides)
     virtual = np.where(branch >= 0, side * n_branches + branch, -1)
-    vm_min, vm_max, max_loading = limits
+    vm_min, vm_max, max_loading, vm_max_margin = limits
     n_ns, n_line, n_bus = len(pf.non_slack), pf.feeder.n_line, pf.feeder.n_bus
     n_cons = len(cons.order)
     # slack = upper - [vm, -vm, loading / 100] per constraint, limits tightened by margin
     margin = np.repeat([VOLTAGE_MARGIN_PU, LOADING_MARGIN_PERCENT / 100.0], [2 * n_ns, n_line])
+    if vm_max_margin:  # the non-monotone voltage margin of each non-slack bus, both limits
+        margin[: 2 * n_ns] += np.tile(vm_max_margin, 2)
     limit = np.repeat([vm_max, -vm_min, max_loading / 100.0], [n_ns, n_ns, n_line])
     offsets = np.arange(n_sides)[:, None]
     bus_branch = np.maximum(pf.feeder.branch_of_bus, 0)  # slack bus: any branch
@@ -233,7 +248,7 @@ class _Side:
         weights: np.ndarray,
         caps: np.ndarray,
         directions: np.ndarray,
-        limits: tuple[float, float, float],
+        limits: Limits,
     ) -> None:
         """``corners``: base injections ``(S, n_corner, n_bus)`` (pu) each side rises from;
         ``weights``, ``caps``: ``(S, n_prosumer)``; ``directions``: ``(S,)`` complex."""
@@ -691,17 +706,83 @@ def compute_envelopes(
     incidence[np.arange(n_p), bus] = 1.0
     s_other = (p_other + 1j * q_other) / KW_PER_PU
     s_other[feeder.slack_bus] = 0.0
-    cons = _constraints(pf)
     group = feeder.branch_of_bus[bus]
-    limits = (vm_min_pu, vm_max_pu, max_loading_percent)
+    margin: tuple[float, ...] = ()
+    n_power_flows = 0
+    for _ in range(MAX_MARGIN_PASSES):
+        limits = (vm_min_pu, vm_max_pu, max_loading_percent, margin)
+        env = _water_fill(
+            pf, incidence, s_other, group, (export_w, equal), (export_max, import_max), kva, limits
+        )
+        n_power_flows += env.n_power_flows
+        rise, vm_hi, vm_lo = voltage_rise_above_corner(pf, incidence, s_other, env)
+        n_power_flows += 2
+        used = np.asarray(margin) if margin else np.zeros(len(rise))
+        # a bus whose rise (fall) beyond the corners the margin already covers is secure,
+        # also where a corner passes the limit (a branch infeasible at zero)
+        unsafe = vm_hi + rise > vm_max_pu - VOLTAGE_MARGIN_PU + FEASIBILITY_TOL
+        unsafe |= vm_lo - rise < vm_min_pu + VOLTAGE_MARGIN_PU - FEASIBILITY_TOL
+        if not (unsafe & (rise > used + FEASIBILITY_TOL)).any():
+            break
+        margin = tuple(np.maximum(used, rise * MARGIN_GROWTH).tolist())
+    return replace(env, fairness=fairness, n_power_flows=n_power_flows)
+
+
+def voltage_rise_above_corner(
+    pf: RadialPowerFlow, incidence: np.ndarray, s_other: np.ndarray, env: Envelopes
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How far each non-slack voltage may rise inside the box of ``env`` above its value at
+    the upper corner ``(export_kw, q_max_kvar)`` (and fall below its value at the lower
+    corner ``(-import_kw, q_min_kvar)``: the same bound), and the voltages at both corners
+    (pu, ``(n_non_slack,)`` each).
+
+    A bus voltage's derivative w.r.t. any injection falls as any injection rises (its
+    Hessian is <= 0 entrywise: ``docs/grid.md``), so over the box it is smallest at the
+    upper corner, and ``vm(x) <= vm(c) + sum_k max(0, -dvm/dx_k(c)) (c_k - lo_k)``, likewise
+    ``vm(x) >= vm(lo) - (the same sum)``. The sum is > 0 only where an injection *lowers*
+    a voltage at the upper corner (reverse flow through a transformer's reactance);
+    elsewhere the corners are the box's highest and lowest points and the rise is 0.
+    """
+    s = (
+        s_other
+        + np.stack([env.export_kw + 1j * env.q_max_kvar, -env.import_kw + 1j * env.q_min_kvar])
+        @ incidence
+        / KW_PER_PU
+    )
+    p_kw, q_kvar = s.real * KW_PER_PU, s.imag * KW_PER_PU
+    corners = pf.solve(p_kw, q_kvar)
+    bus = np.flatnonzero(incidence.any(axis=0))
+    upper = pf.solve(p_kw[0], q_kvar[0])
+    with single_blas_thread():
+        dvm_dp, dvm_dq = voltage_sensitivities(pf, upper, p_kw[0], q_kvar[0], bus)
+    width_p = (env.export_kw + env.import_kw) @ incidence[:, bus]  # summed per bus
+    width_q = (env.q_max_kvar - env.q_min_kvar) @ incidence[:, bus]
+    ns = pf.non_slack
+    rise = np.maximum(-dvm_dp[ns], 0.0) @ width_p + np.maximum(-dvm_dq[ns], 0.0) @ width_q
+    return rise, corners.vm_pu[0, ns], corners.vm_pu[1, ns]
+
+
+def _water_fill(
+    pf: RadialPowerFlow,
+    incidence: np.ndarray,
+    s_other: np.ndarray,
+    group: np.ndarray,
+    weights: tuple[np.ndarray, np.ndarray],
+    maxima: tuple[np.ndarray, np.ndarray],
+    kva: np.ndarray | None,
+    limits: Limits,
+) -> Envelopes:
+    """The two stages of :func:`compute_envelopes` for one set of limits."""
+    n_p = len(group)
+    cons = _constraints(pf)
 
     def stage(corners: np.ndarray, w: np.ndarray, caps: np.ndarray, dirs: list[complex]) -> _Side:
         return _Side(pf, cons, incidence, corners, group, w, caps, np.array(dirs), limits)
 
     p_stage = stage(
         np.stack([s_other[None], s_other[None]]),
-        np.stack([export_w, equal]),
-        np.stack([export_max, import_max]),
+        np.stack(weights),
+        np.stack(maxima),
         [EXPORT, IMPORT],
     )
     with single_blas_thread(), np.errstate(all="ignore"):
@@ -728,7 +809,7 @@ def compute_envelopes(
         import_binding=p_stage.reasons(1),
         q_max_binding=q_max_why,
         q_min_binding=q_min_why,
-        fairness=fairness,
+        fairness="",
         n_power_flows=sum(s.n_power_flows for s in stages),
     )
 

@@ -90,3 +90,45 @@ def sensitivities_at(
     dloss_dp[..., ns] = 1.0 + w.real
     dloss_dq[..., ns] = -w.imag
     return LossSensitivities(dloss_dp, dloss_dq, result.loss_kw, result.vm_pu, result)
+
+
+def voltage_sensitivities(
+    pf: RadialPowerFlow,
+    result: PowerFlowResult,
+    p_inj_kw: np.ndarray,
+    q_inj_kvar: np.ndarray,
+    buses: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact derivatives of every bus voltage magnitude w.r.t. the active and the reactive
+    injection at ``buses`` (default: every bus), at one solved power flow ``result`` of the
+    injections ``(n_bus,)``.
+
+    Differentiating ``V = V_nl + Z conj(S / V)`` (non-slack buses, referred) gives
+    ``dV + Z D conj(dV) = Z conj(dS) / conj(V)`` with ``D = diag(conj(S) / conj(V)²)``, a
+    real-linear system solved once; ``d|V_i| = Re(conj(V_i) dV_i) / |V_i|``. Returns
+    ``(dvm_dp, dvm_dq)``, ``(n_bus, len(buses))`` in pu per kW and per kvar (row: the
+    voltage's bus; the slack's row, and a column of the slack bus, are 0).
+    """
+    n_bus, ns = pf.feeder.n_bus, pf.non_slack
+    m = len(ns)
+    cols = np.arange(n_bus) if buses is None else np.asarray(buses)
+    position = np.full(n_bus, -1)
+    position[ns] = np.arange(m)
+    at = position[cols] >= 0
+    s_ns = (np.asarray(p_inj_kw, float)[ns] + 1j * np.asarray(q_inj_kvar, float)[ns]) / KW_PER_PU
+    v_ns = result.v_pu[ns] * pf.bus_ratio[ns]  # the model's (referred) voltages
+    v_conj = np.conj(v_ns)
+    zd = pf.z * (np.conj(s_ns) / (v_conj * v_conj))  # Z D
+    eye = np.eye(m)
+    lhs = np.block([[eye + zd.real, zd.imag], [zd.imag, eye - zd.real]])
+    # conj(dS) = 1 kW (real) or -j 1 kvar at each column's bus
+    r = pf.z[:, position[cols[at]]] / v_conj[position[cols[at]]] / KW_PER_PU
+    rhs = np.block([[r.real, r.imag], [r.imag, -r.real]])
+    dv = np.linalg.solve(lhs, rhs)
+    dvm = (v_ns.real[:, None] * dv[:m] + v_ns.imag[:, None] * dv[m:]) / np.abs(v_ns)[:, None]
+    dvm /= np.abs(pf.bus_ratio[ns])[:, None]  # |V| = |V'| / |a|
+    dvm_dp, dvm_dq = np.zeros((n_bus, len(cols))), np.zeros((n_bus, len(cols)))
+    k = int(at.sum())
+    dvm_dp[np.ix_(ns, np.flatnonzero(at))] = dvm[:, :k]
+    dvm_dq[np.ix_(ns, np.flatnonzero(at))] = dvm[:, k:]
+    return dvm_dp, dvm_dq
