@@ -10,12 +10,15 @@ market interval of 32 prosumers about 2.5 ms slower).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 #: Inputs of the array rules: an array (any shape, broadcast) or one number.
 Floats = np.ndarray | float
+#: The fields of a record (:class:`agents.policy.Observation`, :class:`agents.plan.Plan`, ...):
+#: numbers for one prosumer, or arrays (worlds x prosumers) for a batch.
+F = TypeVar("F", float, np.ndarray)
 
 
 class _Scalars:
