@@ -88,7 +88,7 @@ class Observation(Generic[F]):
     def to_vector(self) -> np.ndarray:
         """Normalised features (``OBS_DIM`` float32) for learned actors, in the order and
         with the names of :data:`OBSERVATION_FEATURES` (:func:`observation_features`)."""
-        return np.array(observation_features(self), dtype=np.float32)
+        return observation_vector(self)
 
 
 def scale_kw(inverter_kva: Floats, battery_kw: Floats, load_kw: Floats) -> Floats:
@@ -128,6 +128,19 @@ def observation_features(obs: Observation) -> list[Floats]:
     ]
 
 
+def observation_vector(obs: Observation) -> np.ndarray:
+    """:func:`observation_features` as float32: ``(OBS_DIM,)`` for one prosumer,
+    ``(..., OBS_DIM)`` for a batch."""
+    features = observation_features(obs)
+    shape = np.broadcast_shapes(*(np.shape(value) for value in features))
+    if not shape:
+        return np.array(features, dtype=np.float32)
+    vector = np.empty((*shape, OBS_DIM), dtype=np.float32)
+    for k, value in enumerate(features):
+        vector[..., k] = value
+    return vector
+
+
 @dataclass(frozen=True)
 class Action(Generic[F]):
     """A normalised action; every component in ``[-1, 1]``.
@@ -157,7 +170,7 @@ class Action(Generic[F]):
         for i, v in enumerate(components):
             if not math.isfinite(v):
                 raise InvalidAction(f"action[{i}] ({_NAMES[i]}) = {v} is not a finite number")
-        return cls(*[min(max(v, -1.0), 1.0) for v in components])
+        return Action(*[min(max(v, -1.0), 1.0) for v in components])
 
     def to_vector(self) -> np.ndarray:
         """The action as a float32 vector."""
@@ -184,7 +197,7 @@ def played_actions(outputs: np.ndarray) -> tuple[Action[np.ndarray], np.ndarray]
     """:func:`played_action` for a batch of outputs ``(..., ACTION_DIM)``: each clipped into
     ``[-1, 1]``, :data:`ABSTAIN` where a component is not finite; and where it abstained."""
     values = np.asarray(outputs, dtype=np.float64)
-    bad = ~np.isfinite(values).all(axis=-1)
+    bad = np.asarray(~np.isfinite(values).all(axis=-1))
     abstain = np.array(astuple(ABSTAIN), dtype=np.float64)
     played = np.where(bad[..., None], abstain, np.clip(values, -1.0, 1.0))
     return Action(*np.moveaxis(played, -1, 0)), bad

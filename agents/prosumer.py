@@ -326,7 +326,9 @@ class ProsumerAgent:
             return self._refuse(msg, "settlement not for this prosumer's schedule")
         self.last_vm_pu = msg.vm_pu
         self._take_trades()  # again: trades voided since the schedule drop out
-        self.last_price_eur_per_kwh = last_price_eur_per_kwh(self.p2p, self.last_price_eur_per_kwh)
+        self.last_price_eur_per_kwh = float(
+            last_price_eur_per_kwh(self.p2p, self.last_price_eur_per_kwh)
+        )
         plan, obs, t = self.plan, self.last_obs, self.interval
         last = t == len(self.series.retail_eur_per_kwh) - 1
         storage = final_storage_eur(

@@ -119,12 +119,8 @@ class P2PTotals(Generic[F]):
 
     def at(self, index: int) -> P2PTotals[float]:
         """The totals of party ``index`` of a batch (numbers)."""
-        return P2PTotals(
-            float(self.bought_kwh[index]),
-            float(self.sold_kwh[index]),
-            float(self.paid_eur[index]),
-            float(self.received_eur[index]),
-        )
+        fields = (self.bought_kwh, self.sold_kwh, self.paid_eur, self.received_eur)
+        return P2PTotals(*(float(np.asarray(value)[index]) for value in fields))
 
 
 #: The totals of an interval without trades.

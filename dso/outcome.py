@@ -6,19 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeVar
 
-#: A figure of one interval (a number) or of a batch of them (an array, a table column).
-X = TypeVar("X")
+import numpy as np
+
+#: A figure of one interval (a number) or of a batch of intervals (an array).
+Figure = TypeVar("Figure", float, np.ndarray)
 
 
-def loss_eur(loss_kw: X, duration_h: float, retail_eur_per_kwh: X) -> X:
+def loss_eur(loss_kw: Figure, duration_h: float, retail_eur_per_kwh: Figure) -> Figure:
     """The money value of a loss (or of a loss saved) over an interval, at the retail tariff."""
-    return loss_kw * duration_h * retail_eur_per_kwh  # type: ignore[operator]
+    return loss_kw * duration_h * retail_eur_per_kwh
 
 
-def dso_net_eur(loss_saved_eur: X, network_charge_eur: X, var_paid_eur: X) -> X:
+def dso_net_eur(loss_saved_eur: Figure, network_charge_eur: Figure, var_paid_eur: Figure) -> Figure:
     """The DSO's net of an interval: the loss saved plus the P2P network charges it collects,
     minus the Var payments."""
-    return loss_saved_eur + network_charge_eur - var_paid_eur  # type: ignore[operator]
+    return loss_saved_eur + network_charge_eur - var_paid_eur
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,7 @@ from agents.policy import (
     TRUTHFUL_PRICE,
     Observation,
     TouPolicy,
-    observation_features,
+    observation_vector,
     played_actions,
     rule_q_action,
     self_consumption_battery,
@@ -200,7 +200,9 @@ class MarketVecEnv:
         self._day = self._calendar.select(self.days)
         self.t = 0
         self.soc_kwh = np.broadcast_to(self.initial_soc_kwh, (b, self.n_agents)).copy()
-        first_price = initial_price_eur_per_kwh(self._day.retail[:, 0], self._day.feed_in[:, 0])
+        first_price = np.asarray(
+            initial_price_eur_per_kwh(self._day.retail[:, 0], self._day.feed_in[:, 0])
+        )
         self.last_price = np.broadcast_to(first_price[:, None], self.soc_kwh.shape).copy()
         self.last_vm = np.ones((b, self.n_agents))
         self.last_vm_bus = np.ones((b, self.n_bus))
@@ -246,7 +248,7 @@ class MarketVecEnv:
                 price[matches.world],
                 (b, n),
             )
-            self.last_price = last_price_eur_per_kwh(trades, self.last_price)
+            self.last_price = np.asarray(last_price_eur_per_kwh(trades, self.last_price))
         # schedule
         self.soc_kwh = np.asarray(plan.next_soc_kwh)
         q_kvar = np.asarray(plan.q_kvar)
@@ -355,10 +357,7 @@ class MarketVecEnv:
             p2p_market=self.p2p_market,
             var_market=self.var_market,
         )
-        obs = np.empty((self.n_worlds, self.n_agents, OBS_DIM), dtype=np.float32)
-        for k, value in enumerate(observation_features(self._obs)):
-            obs[..., k] = value
-        return np.clip(obs, -OBS_BOUND, OBS_BOUND)
+        return np.clip(observation_vector(self._obs), -OBS_BOUND, OBS_BOUND)
 
     def _state(self, obs: np.ndarray) -> np.ndarray:
         """Global state: every agent's observation (agent order), then the last bus voltages."""

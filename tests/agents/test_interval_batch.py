@@ -12,10 +12,9 @@ from agents.plan import plan_interval
 from agents.policy import (
     ABSTAIN,
     OBS_DIM,
-    Action,
     ExternalPolicy,
     Observation,
-    observation_features,
+    observation_vector,
     played_action,
     played_actions,
 )
@@ -100,9 +99,8 @@ def test_played_actions_of_a_batch_are_each_prosumers() -> None:
 def test_observation_and_plan_of_a_batch_are_each_prosumers(p2p: bool) -> None:
     rng = np.random.default_rng(1)
     obs, battery = _batch(rng, p2p)
-    features = np.empty((*SHAPE, OBS_DIM), np.float32)
-    for k, value in enumerate(observation_features(obs)):
-        features[..., k] = value
+    features = observation_vector(obs)
+    assert features.shape == (*SHAPE, OBS_DIM)
     action, _ = played_actions(_actions(rng))
     plan = plan_interval(action, obs, battery, HOURS, CHARGE)
     assert np.asarray(plan.order_side).shape == SHAPE
@@ -150,9 +148,7 @@ def test_trades_price_and_bill_of_a_batch_are_each_prosumers() -> None:
                 ).at(0)
             assert one == _one(batch, idx)
             one_obs = _one(obs, idx)
-            assert last_price_eur_per_kwh(one, one_obs.last_price_eur_per_kwh) == (
-                last_price[idx]
-            )
+            assert last_price_eur_per_kwh(one, one_obs.last_price_eur_per_kwh) == (last_price[idx])
             one_storage = final_storage_eur(last, float(soc_start[idx]), float(soc_end[idx]), 0.2)
             one_bill = settle_bill(
                 float(p_kw[idx]), one, float(var_eur[idx]), one_obs, CHARGE, one_storage, HOURS

@@ -12,9 +12,7 @@ RETAIL, FEED_IN = 0.30, 0.05
 unit = st.floats(-1.0, 1.0)
 
 
-def orders_of(
-    p_kw, limit_kw, trade, price, retail, feed_in, duration_h, charge=0.0
-) -> Orders:
+def orders_of(p_kw, limit_kw, trade, price, retail, feed_in, duration_h, charge=0.0) -> Orders:
     """:func:`form_orders` with the envelope ``[-limit_kw, limit_kw]`` and these tariffs."""
     obs = Observation(
         *([0.0] * 8),
