@@ -28,6 +28,7 @@ from abm.errors import ConfigError
 from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.inputs.run_inputs import RunInputs, build_run_inputs, publication_rules
 from abm.training.train_config import check_residual
+from agents import settlement
 from agents.actor import residual_action
 from agents.battery import Battery
 from agents.clearing.batch_matching import match_batch
@@ -44,15 +45,6 @@ from agents.policy import (
     played_actions,
     rule_q_action,
     self_consumption_battery,
-)
-from agents.settlement import (
-    P2PTotals,
-    final_storage_eur,
-    initial_price_eur_per_kwh,
-    last_price_eur_per_kwh,
-    p2p_totals,
-    settle_bill,
-    storage_price_eur_per_kwh,
 )
 from dso.agent import publication
 from dso.blas import single_blas_thread
@@ -201,12 +193,12 @@ class MarketVecEnv:
         self.t = 0
         self.soc_kwh = np.broadcast_to(self.initial_soc_kwh, (b, self.n_agents)).copy()
         first_price = np.asarray(
-            initial_price_eur_per_kwh(self._day.retail[:, 0], self._day.feed_in[:, 0])
+            settlement.initial_price_eur_per_kwh(self._day.retail[:, 0], self._day.feed_in[:, 0])
         )
         self.last_price = np.broadcast_to(first_price[:, None], self.soc_kwh.shape).copy()
         self.last_vm = np.ones((b, self.n_agents))
         self.last_vm_bus = np.ones((b, self.n_bus))
-        self.storage_price = storage_price_eur_per_kwh(
+        self.storage_price = settlement.storage_price_eur_per_kwh(
             self.efficiency, self._day.retail[:, None, :]
         )
         obs = self._observe()
@@ -231,7 +223,7 @@ class MarketVecEnv:
         # decide: the plan and the order
         plan = plan_interval(action, obs, self.battery, dt, charge)
         p_kw = np.asarray(plan.p_kw)
-        trades = P2PTotals(*(np.zeros((b, n)) for _ in range(4)))
+        trades = settlement.P2PTotals(*(np.zeros((b, n)) for _ in range(4)))
         price = np.zeros(b)
         if self.p2p_market:
             matches = match_batch(
@@ -241,14 +233,14 @@ class MarketVecEnv:
                 self.prosumer_ids,
             )
             price = matches.price_eur_per_kwh
-            trades = p2p_totals(
+            trades = settlement.p2p_totals(
                 matches.world * n + matches.buyer,
                 matches.world * n + matches.seller,
                 matches.quantity_kwh,
                 price[matches.world],
                 (b, n),
             )
-            self.last_price = np.asarray(last_price_eur_per_kwh(trades, self.last_price))
+            self.last_price = np.asarray(settlement.last_price_eur_per_kwh(trades, self.last_price))
         # schedule
         self.soc_kwh = np.asarray(plan.next_soc_kwh)
         q_kvar = np.asarray(plan.q_kvar)
@@ -275,8 +267,10 @@ class MarketVecEnv:
         self.last_vm_bus = vm
         self.last_vm = vm[:, self.bus]
         last = t == self.n_intervals - 1
-        storage = final_storage_eur(last, self.initial_soc_kwh, self.soc_kwh, self.storage_price)
-        bill = settle_bill(p_kw, trades, -var_paid, obs, charge, storage, dt)
+        storage = settlement.final_storage_eur(
+            last, self.initial_soc_kwh, self.soc_kwh, self.storage_price
+        )
+        bill = settlement.settle_bill(p_kw, trades, -var_paid, obs, charge, storage, dt)
         bill_eur = np.asarray(bill.bill_eur)
         network_eur = np.asarray(bill.network_eur).sum(axis=1)
         loss_saved_eur = loss_eur(np.asarray(loss_saved_kw), dt, retail)
