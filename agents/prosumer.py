@@ -312,10 +312,10 @@ class ProsumerAgent:
             return
         # parties: 0 this prosumer, 1 its counterparties
         self.p2p = p2p_totals(
-            np.array([int(tr.buyer != me) for tr in trades]),
-            np.array([int(tr.seller != me) for tr in trades]),
-            np.array([tr.quantity_kwh for tr in trades]),
-            np.array([tr.price_eur_per_kwh for tr in trades]),
+            [int(tr.buyer != me) for tr in trades],
+            [int(tr.seller != me) for tr in trades],
+            [tr.quantity_kwh for tr in trades],
+            [tr.price_eur_per_kwh for tr in trades],
             (2,),
         ).at(0)
 

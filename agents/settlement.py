@@ -21,8 +21,9 @@ received); they also give the last P2P price it observes (:func:`last_price_eur_
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Generic
+from typing import Any, Generic
 
 import numpy as np
 
@@ -117,31 +118,36 @@ class P2PTotals(Generic[F]):
         """Energy sold minus energy bought."""
         return self.sold_kwh - self.bought_kwh
 
-    def at(self, index: int) -> P2PTotals[float]:
+    def at(self, index: int | tuple[int, ...]) -> P2PTotals[float]:
         """The totals of party ``index`` of a batch (numbers)."""
-        fields = (self.bought_kwh, self.sold_kwh, self.paid_eur, self.received_eur)
-        return P2PTotals(*(float(np.asarray(value)[index]) for value in fields))
+        fields: tuple[Any, ...] = (self.bought_kwh, self.sold_kwh, self.paid_eur, self.received_eur)
+        return P2PTotals(*(float(value[index]) for value in fields))
 
 
+#: Party indices of trades: an integer array, or a list for one prosumer.
+Ints = Sequence[int] | np.ndarray
 #: The totals of an interval without trades.
 NO_TRADES: P2PTotals[float] = P2PTotals(0.0, 0.0, 0.0, 0.0)
 
 
 def p2p_totals(
-    buyer: np.ndarray,
-    seller: np.ndarray,
-    quantity_kwh: np.ndarray,
-    price_eur_per_kwh: np.ndarray,
+    buyer: Ints,
+    seller: Ints,
+    quantity_kwh: Sequence[float] | np.ndarray,
+    price_eur_per_kwh: Sequence[float] | np.ndarray,
     shape: tuple[int, ...],
-) -> P2PTotals[np.ndarray]:
+) -> P2PTotals:
     """Every party's totals of the trades ``k`` (``buyer[k]`` pays ``seller[k]`` the amount
-    ``quantity_kwh[k] * price_eur_per_kwh[k]``); parties are the flat indices of ``shape``,
-    trades are summed in their order."""
-    amount = quantity_kwh * price_eur_per_kwh
+    ``quantity_kwh[k] * price_eur_per_kwh[k]``), summed in trade order; parties are the flat
+    indices of ``shape``. Arrays (a batch: fields of ``shape``) or lists (one prosumer's few
+    trades, ``shape`` one axis: fields are lists)."""
+    xp = namespace(quantity_kwh)
+    amount = xp.multiply(quantity_kwh, price_eur_per_kwh)
     size = math.prod(shape)
 
-    def total(party: np.ndarray, values: np.ndarray) -> np.ndarray:
-        return np.bincount(party, values, minlength=size).reshape(shape)
+    def total(party: Ints, values: Any) -> Any:
+        sums = xp.bincount(party, values, minlength=size)
+        return sums.reshape(shape) if isinstance(sums, np.ndarray) else sums
 
     return P2PTotals(
         total(buyer, quantity_kwh),
