@@ -1,12 +1,14 @@
 """The market batched over ``B`` worlds x ``N`` prosumers, with the agent simulation's rules.
 
 :class:`MarketVecEnv` implements :class:`agents.learning.env_protocol.VecMarketEnv`. One step
-is one interval of every world, computed by the same functions the Mesa model's agents call
-(``docs/training-env.md``): the DSO's publication (envelopes, indicative Var prices; looked
-up in :mod:`abm.envs.publication_cache`), the observation features, the plan projection
-and q clipping, order formation, the replicated double auction's matching
-(:func:`agents.clearing.batch_matching.match_batch`), the batched power flow with the Var
-settlement, and the bill. Only the auction protocol runs here.
+is one interval of every world, computed by the same functions the Mesa model's agents call,
+on records of arrays where an agent passes records of numbers (``docs/training-env.md``):
+the DSO's publication (envelopes, indicative Var prices; looked up in
+:mod:`abm.envs.publication_cache`), the observation, the played action, the plan (projection,
+q clipping, order), the replicated double auction's matching
+(:func:`agents.clearing.batch_matching.match_batch`), the P2P totals and last price, the
+batched power flow with the Var settlement, and the bill. This module holds no market rule
+of its own. Only the auction protocol runs here.
 """
 
 from __future__ import annotations
