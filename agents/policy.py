@@ -132,7 +132,7 @@ def observation_vector(obs: Observation) -> np.ndarray:
     """:func:`observation_features` as float32: ``(OBS_DIM,)`` for one prosumer,
     ``(..., OBS_DIM)`` for a batch."""
     features = observation_features(obs)
-    shape = np.broadcast_shapes(*(np.shape(value) for value in features))
+    shape = np.broadcast(*features).shape
     if not shape:
         return np.array(features, dtype=np.float32)
     vector = np.empty((*shape, OBS_DIM), dtype=np.float32)
@@ -181,6 +181,7 @@ _NAMES = ("battery", "trade", "price", "q")
 
 #: The action of a prosumer whose policy fails: no battery, no order, unity power factor.
 ABSTAIN: Action[float] = Action(battery=0.0, trade=-1.0, price=0.0, q=0.0)
+_ABSTAIN_VECTOR = np.array(astuple(ABSTAIN), dtype=np.float64)
 
 
 def played_action(policy: Policy, obs: Observation) -> tuple[Action[float], str]:
@@ -198,9 +199,8 @@ def played_actions(outputs: np.ndarray) -> tuple[Action[np.ndarray], np.ndarray]
     ``[-1, 1]``, :data:`ABSTAIN` where a component is not finite; and where it abstained."""
     values = np.asarray(outputs, dtype=np.float64)
     bad = np.asarray(~np.isfinite(values).all(axis=-1))
-    abstain = np.array(astuple(ABSTAIN), dtype=np.float64)
-    played = np.where(bad[..., None], abstain, np.clip(values, -1.0, 1.0))
-    return Action(*np.moveaxis(played, -1, 0)), bad
+    played = np.where(bad[..., None], _ABSTAIN_VECTOR, np.clip(values, -1.0, 1.0))
+    return Action(played[..., 0], played[..., 1], played[..., 2], played[..., 3]), bad
 
 
 class Policy(Protocol):
