@@ -295,6 +295,9 @@ class ProsumerAgent:
         trades: list[ClearedTrade] = (
             self.protocol.final_trades() if self.protocol is not None else []
         )
+        if not trades:
+            self.last_trades, self.p2p = [], NO_TRADES
+            return
         me = self.agent_id
         self.last_trades = [
             TradeOutcome(
@@ -307,9 +310,6 @@ class ProsumerAgent:
             )
             for tr in trades
         ]
-        if not trades:
-            self.p2p = NO_TRADES
-            return
         # parties: 0 this prosumer, 1 its counterparties
         self.p2p = p2p_totals(
             [int(tr.buyer != me) for tr in trades],

@@ -94,9 +94,11 @@ def storage_eur(soc_start_kwh: Floats, soc_end_kwh: Floats, price_eur_per_kwh: F
 def final_storage_eur(
     last: bool, soc_start_kwh: Floats, soc_end_kwh: Floats, price_eur_per_kwh: Floats
 ) -> Floats:
-    """The storage figure of a bill: :func:`storage_eur` in the run's ``last`` interval, else 0."""
-    xp = namespace(soc_start_kwh, soc_end_kwh, price_eur_per_kwh)
-    return xp.where(last, storage_eur(soc_start_kwh, soc_end_kwh, price_eur_per_kwh), 0.0)
+    """The storage figure of a bill: :func:`storage_eur` in the run's ``last`` interval, else 0
+    (zeros of ``soc_end_kwh``'s shape)."""
+    if last:
+        return storage_eur(soc_start_kwh, soc_end_kwh, price_eur_per_kwh)
+    return np.zeros(soc_end_kwh.shape) if isinstance(soc_end_kwh, np.ndarray) else 0.0
 
 
 @dataclass(frozen=True)
