@@ -2,14 +2,16 @@
 
 Sign convention (project-wide): ``p_kw > 0`` is injection into the bus, so a positive
 battery power is *discharging* and a negative one is *charging*. The rules are array
-functions (any shape: prosumers, or worlds x prosumers); :class:`Battery` applies them to one.
+functions (any shape: prosumers, or worlds x prosumers); :class:`Battery` holds the sizes of one
+battery (numbers) or of a batch (arrays).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Generic
 
-from agents.arrays import Floats, namespace
+from agents.arrays import F, Floats, namespace
 
 
 def feasible_battery_p_kw(
@@ -47,12 +49,13 @@ def next_soc_kwh(
 
 
 @dataclass(frozen=True)
-class Battery:
-    """A battery behind the prosumer's inverter (capacity 0 means none)."""
+class Battery(Generic[F]):
+    """A battery behind the prosumer's inverter (capacity 0 means none), or the batteries of
+    a batch (arrays)."""
 
-    capacity_kwh: float
-    power_kw: float
-    efficiency: float  # one-way, applied on charge and on discharge
+    capacity_kwh: F
+    power_kw: F
+    efficiency: F  # one-way, applied on charge and on discharge
 
     def feasible_p_kw(self, p_kw: float, soc_kwh: float, duration_h: float) -> float:
         """:func:`feasible_battery_p_kw` of this battery."""

@@ -1,5 +1,5 @@
 """Order formation: a plan's net position and an action's trade and price components to a
-P2P order, array-based (any shape: prosumers, or worlds x prosumers).
+P2P order, for one prosumer (numbers) or a batch (arrays: prosumers, or worlds x prosumers).
 
 Rules (``docs/market.md``):
 
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from agents.arrays import Floats, namespace
+from agents.policy import Action, Observation
 from agents.settlement import NETWORK_CHARGE_BUYER_SHARE
 
 #: Orders smaller than this are not sent (keeps float leftovers out of the book), kWh.
@@ -43,34 +44,27 @@ class Orders:
 
 def form_orders(
     p_kw: Floats,
-    export_kw: Floats,
-    import_kw: Floats,
-    trade: Floats,
-    price: Floats,
-    retail_eur_per_kwh: Floats,
-    feed_in_eur_per_kwh: Floats,
+    action: Action,
+    obs: Observation,
     duration_h: float,
     network_charge_eur_per_kwh: float = 0.0,
 ) -> Orders:
-    """The orders of projected net injections ``p_kw`` (see the module docstring).
-
-    Every argument broadcasts against ``p_kw``; ``trade`` and ``price`` are the action
-    components in ``[-1, 1]``.
-    """
-    xp = namespace(p_kw, export_kw, import_kw, trade, price, retail_eur_per_kwh)
+    """The orders of projected net injections ``p_kw`` with ``action``'s trade and price
+    components, inside the envelope and at the tariffs of ``obs`` (see the module docstring)."""
+    export_kw, import_kw = obs.export_kw, obs.import_kw
+    retail, feed_in = obs.retail_eur_per_kwh, obs.feed_in_eur_per_kwh
+    xp = namespace(p_kw, export_kw, import_kw, action.trade, action.price, retail)
     p = xp.asarray(p_kw, dtype=float)
-    share = (xp.asarray(trade, dtype=float) + 1.0) / 2.0
+    share = (xp.asarray(action.trade, dtype=float) + 1.0) / 2.0
     selling = p > 0
     position_kw = xp.where(selling, xp.minimum(p, export_kw), xp.minimum(-p, import_kw))
     quantity = share * position_kw * duration_h  # 0 at p = 0 (limits are >= 0)
     sent = quantity >= MIN_ORDER_KWH
     side = xp.where(sent, xp.where(selling, SIDE_SELL, SIDE_BUY), SIDE_NONE)
     quantity = xp.where(sent, quantity, 0.0)
-    cap = xp.maximum(
-        0.0, retail_eur_per_kwh - NETWORK_CHARGE_BUYER_SHARE * network_charge_eur_per_kwh
-    )
-    floor = feed_in_eur_per_kwh + (1.0 - NETWORK_CHARGE_BUYER_SHARE) * network_charge_eur_per_kwh
+    cap = xp.maximum(0.0, retail - NETWORK_CHARGE_BUYER_SHARE * network_charge_eur_per_kwh)
+    floor = feed_in + (1.0 - NETWORK_CHARGE_BUYER_SHARE) * network_charge_eur_per_kwh
     spread = xp.maximum(0.0, cap - floor)
-    markup = (xp.asarray(price, dtype=float) + 1.0) / 2.0 * spread
+    markup = (xp.asarray(action.price, dtype=float) + 1.0) / 2.0 * spread
     limit = xp.where(side == SIDE_BUY, cap - markup, floor + markup)
     return Orders(side, quantity, limit)

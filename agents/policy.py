@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
-from typing import Protocol
+from typing import Generic, Protocol
 
 import numpy as np
 
-from agents.arrays import Floats, namespace
+from agents.arrays import F, Floats, namespace
 from agents.errors import AgentError
 
 ACTION_DIM = 4
@@ -53,26 +53,30 @@ class InvalidAction(AgentError):
 
 
 @dataclass(frozen=True)
-class Observation:
-    """A prosumer's view at the start of an interval (kW, kWh, EUR/kWh, EUR/kvarh, pu)."""
+class Observation(Generic[F]):
+    """A prosumer's view at the start of an interval (kW, kWh, EUR/kWh, EUR/kvarh, pu): the
+    one list of observation fields.
+
+    Numbers for one prosumer (the agent), or arrays of worlds x prosumers for a batch (the
+    vectorised environment; ``hour_of_day`` and the market flags are then shared)."""
 
     hour_of_day: float
-    load_kw: float
-    load_q_kvar: float
-    pv_kw: float
-    soc_kwh: float
-    battery_kwh: float
-    battery_kw: float
-    inverter_kva: float
-    export_kw: float
-    import_kw: float
-    q_min_kvar: float  # the envelope's range of the inverter's reactive power (<= 0)
-    q_max_kvar: float  # (>= 0)
-    var_price_eur_per_kvarh: float
-    retail_eur_per_kwh: float
-    feed_in_eur_per_kwh: float
-    last_price_eur_per_kwh: float
-    last_vm_pu: float
+    load_kw: F
+    load_q_kvar: F
+    pv_kw: F
+    soc_kwh: F
+    battery_kwh: F
+    battery_kw: F
+    inverter_kva: F
+    export_kw: F
+    import_kw: F
+    q_min_kvar: F  # the envelope's range of the inverter's reactive power (<= 0)
+    q_max_kvar: F  # (>= 0)
+    var_price_eur_per_kvarh: F
+    retail_eur_per_kwh: F
+    feed_in_eur_per_kwh: F
+    last_price_eur_per_kwh: F
+    last_vm_pu: F
     p2p_market: bool
     var_market: bool
 
@@ -84,30 +88,7 @@ class Observation:
     def to_vector(self) -> np.ndarray:
         """Normalised features (``OBS_DIM`` float32) for learned actors, in the order and
         with the names of :data:`OBSERVATION_FEATURES` (:func:`observation_features`)."""
-        return np.array(
-            observation_features(
-                self.hour_of_day,
-                self.load_kw,
-                self.load_q_kvar,
-                self.pv_kw,
-                self.soc_kwh,
-                self.battery_kwh,
-                self.battery_kw,
-                self.inverter_kva,
-                self.export_kw,
-                self.import_kw,
-                self.q_min_kvar,
-                self.q_max_kvar,
-                self.var_price_eur_per_kvarh,
-                self.retail_eur_per_kwh,
-                self.feed_in_eur_per_kwh,
-                self.last_price_eur_per_kwh,
-                self.last_vm_pu,
-                self.p2p_market,
-                self.var_market,
-            ),
-            dtype=np.float32,
-        )
+        return observation_vector(self)
 
 
 def scale_kw(inverter_kva: Floats, battery_kw: Floats, load_kw: Floats) -> Floats:
@@ -116,58 +97,52 @@ def scale_kw(inverter_kva: Floats, battery_kw: Floats, load_kw: Floats) -> Float
     return xp.maximum(xp.maximum(xp.maximum(inverter_kva, battery_kw), load_kw), 1e-3)
 
 
-def observation_features(
-    hour_of_day: float,
-    load_kw: Floats,
-    load_q_kvar: Floats,
-    pv_kw: Floats,
-    soc_kwh: Floats,
-    battery_kwh: Floats,
-    battery_kw: Floats,
-    inverter_kva: Floats,
-    export_kw: Floats,
-    import_kw: Floats,
-    q_min_kvar: Floats,
-    q_max_kvar: Floats,
-    var_price_eur_per_kvarh: Floats,
-    retail_eur_per_kwh: Floats,
-    feed_in_eur_per_kwh: Floats,
-    last_price_eur_per_kwh: Floats,
-    last_vm_pu: Floats,
-    p2p_market: bool,
-    var_market: bool,
-) -> list[Floats]:
-    """The :data:`OBSERVATION_FEATURES` (float64), one entry per feature: numbers for one
-    prosumer (:meth:`Observation.to_vector`) or arrays of any shape (the vectorised
-    environment; ``hour_of_day`` is one number, every world being at the same interval)."""
-    xp = namespace(load_kw, inverter_kva, battery_kw, battery_kwh)
-    s = scale_kw(inverter_kva, battery_kw, load_kw)
-    angle = 2.0 * math.pi * hour_of_day / HOURS_PER_DAY
-    has_battery = battery_kwh > 0
-    soc_fraction = xp.where(has_battery, soc_kwh / xp.where(has_battery, battery_kwh, 1.0), 0.0)
+def observation_features(obs: Observation) -> list[Floats]:
+    """The :data:`OBSERVATION_FEATURES` of ``obs`` (float64), one entry per feature:
+    numbers for one prosumer (:meth:`Observation.to_vector`), arrays for a batch."""
+    xp = namespace(obs.load_kw, obs.inverter_kva, obs.battery_kw, obs.battery_kwh)
+    s = scale_kw(obs.inverter_kva, obs.battery_kw, obs.load_kw)
+    angle = 2.0 * math.pi * obs.hour_of_day / HOURS_PER_DAY
+    has_battery = obs.battery_kwh > 0
+    soc_fraction = xp.where(
+        has_battery, obs.soc_kwh / xp.where(has_battery, obs.battery_kwh, 1.0), 0.0
+    )
     return [
         math.sin(angle),
         math.cos(angle),
-        load_kw / s,
-        load_q_kvar / s,
-        pv_kw / s,
+        obs.load_kw / s,
+        obs.load_q_kvar / s,
+        obs.pv_kw / s,
         soc_fraction,
-        battery_kw / s,
-        export_kw / s,
-        import_kw / s,
-        q_min_kvar / s,
-        q_max_kvar / s,
-        10.0 * var_price_eur_per_kvarh,
-        retail_eur_per_kwh * 3.0,
-        feed_in_eur_per_kwh * 3.0,
-        last_price_eur_per_kwh * 3.0,
-        10.0 * (last_vm_pu - 1.0),
-        float(var_market) + 2.0 * float(p2p_market),
+        obs.battery_kw / s,
+        obs.export_kw / s,
+        obs.import_kw / s,
+        obs.q_min_kvar / s,
+        obs.q_max_kvar / s,
+        10.0 * obs.var_price_eur_per_kvarh,
+        obs.retail_eur_per_kwh * 3.0,
+        obs.feed_in_eur_per_kwh * 3.0,
+        obs.last_price_eur_per_kwh * 3.0,
+        10.0 * (obs.last_vm_pu - 1.0),
+        float(obs.var_market) + 2.0 * float(obs.p2p_market),
     ]
 
 
+def observation_vector(obs: Observation) -> np.ndarray:
+    """:func:`observation_features` as float32: ``(OBS_DIM,)`` for one prosumer,
+    ``(..., OBS_DIM)`` for a batch."""
+    features = observation_features(obs)
+    shape = np.broadcast(*features).shape
+    if not shape:
+        return np.array(features, dtype=np.float32)
+    vector = np.empty((*shape, OBS_DIM), dtype=np.float32)
+    for k, value in enumerate(features):
+        vector[..., k] = value
+    return vector
+
+
 @dataclass(frozen=True)
-class Action:
+class Action(Generic[F]):
     """A normalised action; every component in ``[-1, 1]``.
 
     - ``battery``: battery injection as a fraction of its power rating (+1 full discharge).
@@ -180,13 +155,13 @@ class Action:
       after the active power.
     """
 
-    battery: float
-    trade: float
-    price: float
-    q: float
+    battery: F
+    trade: F
+    price: F
+    q: F
 
     @classmethod
-    def from_vector(cls, vector: np.ndarray | list[float]) -> Action:
+    def from_vector(cls, vector: np.ndarray | list[float]) -> Action[float]:
         """Validate a policy output and clip it into ``[-1, 1]``."""
         values = np.asarray(vector, dtype=float).reshape(-1)
         if values.shape != (ACTION_DIM,):
@@ -195,7 +170,7 @@ class Action:
         for i, v in enumerate(components):
             if not math.isfinite(v):
                 raise InvalidAction(f"action[{i}] ({_NAMES[i]}) = {v} is not a finite number")
-        return cls(*[min(max(v, -1.0), 1.0) for v in components])
+        return Action(*[min(max(v, -1.0), 1.0) for v in components])
 
     def to_vector(self) -> np.ndarray:
         """The action as a float32 vector."""
@@ -203,6 +178,29 @@ class Action:
 
 
 _NAMES = ("battery", "trade", "price", "q")
+
+#: The action of a prosumer whose policy fails: no battery, no order, unity power factor.
+ABSTAIN: Action[float] = Action(battery=0.0, trade=-1.0, price=0.0, q=0.0)
+_ABSTAIN_VECTOR = np.array(astuple(ABSTAIN), dtype=np.float64)
+
+
+def played_action(policy: Policy, obs: Observation) -> tuple[Action[float], str]:
+    """What one prosumer plays: its policy's action (:meth:`Action.from_vector`), or
+    :data:`ABSTAIN` and the reason when the policy raises :class:`InvalidAction` (its action
+    is malformed, or it has none)."""
+    try:
+        return Action.from_vector(policy.act(obs)), ""
+    except InvalidAction as exc:
+        return ABSTAIN, str(exc)
+
+
+def played_actions(outputs: np.ndarray) -> tuple[Action[np.ndarray], np.ndarray]:
+    """:func:`played_action` for a batch of outputs ``(..., ACTION_DIM)``: each clipped into
+    ``[-1, 1]``, :data:`ABSTAIN` where a component is not finite; and where it abstained."""
+    values = np.asarray(outputs, dtype=np.float64)
+    bad = np.asarray(~np.isfinite(values).all(axis=-1))
+    played = np.where(bad[..., None], _ABSTAIN_VECTOR, np.clip(values, -1.0, 1.0))
+    return Action(played[..., 0], played[..., 1], played[..., 2], played[..., 3]), bad
 
 
 class Policy(Protocol):

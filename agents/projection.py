@@ -1,5 +1,6 @@
-"""Projection of an action's active power onto the feasible set, array-based (any shape:
-prosumers, or worlds x prosumers; every argument broadcasts).
+"""Projection of an action's active power onto the feasible set, for one prosumer or a batch
+(an :class:`agents.policy.Observation` and :class:`agents.battery.Battery` of numbers, or of
+arrays of worlds x prosumers; every field broadcasts).
 
 In this order (``docs/market.md``): the battery's power and energy limits; the inverter's
 active-power rating (PV curtailed first, then the battery); the export limit of the envelope
@@ -14,7 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agents.arrays import Floats, namespace
-from agents.battery import feasible_battery_p_kw, next_soc_kwh
+from agents.battery import Battery, feasible_battery_p_kw, next_soc_kwh
+from agents.policy import Observation
 
 
 @dataclass(frozen=True)
@@ -29,22 +31,17 @@ class ActivePlan:
 
 
 def project_active(
-    battery_action: Floats,
-    pv_kw: Floats,
-    load_kw: Floats,
-    soc_kwh: Floats,
-    capacity_kwh: Floats,
-    battery_kw: Floats,
-    efficiency: Floats,
-    inverter_kva: Floats,
-    export_kw: Floats,
-    import_kw: Floats,
-    duration_h: float,
+    battery_action: Floats, obs: Observation, battery: Battery, duration_h: float
 ) -> ActivePlan:
-    """The feasible active plan of ``battery_action`` (fraction of ``battery_kw``, +1 full
-    discharge); see the module docstring for the order of the limits."""
-    xp = namespace(battery_action, pv_kw, load_kw, soc_kwh, export_kw, import_kw, inverter_kva)
-    s = xp.asarray(inverter_kva, dtype=float)
+    """The feasible active plan of ``battery_action`` (fraction of the battery's power, +1
+    full discharge) from ``obs`` (load, PV, state of charge, inverter, envelope); see the
+    module docstring for the order of the limits."""
+    pv_kw, load_kw, soc_kwh = obs.pv_kw, obs.load_kw, obs.soc_kwh
+    export_kw, import_kw = obs.export_kw, obs.import_kw
+    capacity_kwh, battery_kw = battery.capacity_kwh, battery.power_kw
+    efficiency = battery.efficiency
+    xp = namespace(battery_action, pv_kw, load_kw, soc_kwh, export_kw, import_kw, obs.inverter_kva)
+    s = xp.asarray(obs.inverter_kva, dtype=float)
 
     def battery_limit(p_kw: Floats) -> Floats:
         return feasible_battery_p_kw(
@@ -75,20 +72,14 @@ def project_active(
     return ActivePlan(b, pv, p, violation, soc)
 
 
-def clip_q_inverter(
-    q_action: Floats,
-    inverter_kva: Floats,
-    p_inverter_kw: Floats,
-    q_min_kvar: Floats,
-    q_max_kvar: Floats,
-    var_market: bool,
-) -> Floats:
+def clip_q_inverter(q_action: Floats, obs: Observation, p_inverter_kw: Floats) -> Floats:
     """The inverter's reactive power (kvar): ``q_action * inverter_kva`` clipped into the
     envelope ``[q_min_kvar, q_max_kvar]`` intersected with ``±sqrt(s**2 - p_inverter**2)``
     (both contain 0); 0 (unity power factor) without a Var market."""
-    xp = namespace(q_action, inverter_kva, p_inverter_kw, q_min_kvar, q_max_kvar)
-    s = xp.asarray(inverter_kva, dtype=float)
-    if not var_market:
+    q_min_kvar, q_max_kvar = obs.q_min_kvar, obs.q_max_kvar
+    xp = namespace(q_action, obs.inverter_kva, p_inverter_kw, q_min_kvar, q_max_kvar)
+    s = xp.asarray(obs.inverter_kva, dtype=float)
+    if not obs.var_market:
         return 0.0 * s
     q_room = xp.sqrt(xp.maximum(0.0, s * s - p_inverter_kw * p_inverter_kw))
     q_low, q_high = xp.maximum(-q_room, q_min_kvar), xp.minimum(q_room, q_max_kvar)

@@ -29,13 +29,23 @@ from typing import Any
 import numpy as np
 
 from agents.battery import Battery
-from agents.clearing import ClearingProtocol, ProtocolName, make_protocol
+from agents.clearing import ClearedTrade, ClearingProtocol, ProtocolName, make_protocol
 from agents.clearing.errors import REFUSALS
 from agents.errors import AgentError
+from agents.orders import SIDE_BUY, SIDE_NAMES, SIDE_SELL
 from agents.outcome import ProsumerOutcome, TradeOutcome
 from agents.plan import Plan, plan_interval
-from agents.policy import Action, InvalidAction, Observation, Policy
-from agents.settlement import settle_bill, storage_eur, storage_price_eur_per_kwh
+from agents.policy import Observation, Policy, played_action
+from agents.settlement import (
+    NO_TRADES,
+    P2PTotals,
+    final_storage_eur,
+    initial_price_eur_per_kwh,
+    last_price_eur_per_kwh,
+    p2p_totals,
+    settle_bill,
+    storage_price_eur_per_kwh,
+)
 from messaging.capped import CappedList
 from messaging.messages import (
     DSO_ID,
@@ -57,9 +67,6 @@ from messaging.messages import (
 
 #: Message kinds handled by the clearing protocol (it checks interval, sender and replay).
 MARKET_KINDS = (Bid, Offer, Trade, TradeConfirm)
-
-#: Action used when the policy fails: no battery, no order, unity power factor.
-ABSTAIN = Action(battery=0.0, trade=-1.0, price=0.0, q=0.0)
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,7 @@ class ProsumerAgent:
             storage_price_eur_per_kwh(battery.efficiency, series.retail_eur_per_kwh)
         )
         self.last_price_eur_per_kwh = float(
-            (series.retail_eur_per_kwh[0] + series.feed_in_eur_per_kwh[0]) / 2
+            initial_price_eur_per_kwh(series.retail_eur_per_kwh[0], series.feed_in_eur_per_kwh[0])
         )
         self.last_vm_pu = 1.0
         self._seq = itertools.count()
@@ -203,9 +210,10 @@ class ProsumerAgent:
         self.var_price_eur_per_kvarh = 0.0
         self.plan: Plan | None = None
         self.action_error = ""
-        self.p2p_bought_kwh = self.p2p_sold_kwh = self.p2p_eur = 0.0
+        #: The interval's final P2P trades, summed.
+        self.p2p: P2PTotals[float] = NO_TRADES
 
-    def observe(self) -> Observation:
+    def observe(self) -> Observation[float]:
         """The observation of the current interval (requires the own envelope)."""
         t = self.interval
         own = self.envelopes.get(self.agent_id)
@@ -234,30 +242,22 @@ class ProsumerAgent:
     def _decide(self) -> list[Outgoing]:
         obs = self.observe()
         self.last_obs = obs
-        try:
-            action = Action.from_vector(self.policy.act(obs))
-        except InvalidAction as exc:
-            self.action_error = str(exc)
-            self.errors.append(f"interval {self.interval}: {exc}; abstaining")
-            action = ABSTAIN
+        action, self.action_error = played_action(self.policy, obs)
+        if self.action_error:
+            self.errors.append(f"interval {self.interval}: {self.action_error}; abstaining")
         t = self.interval
         plan = plan_interval(
-            action,
-            obs,
-            self.battery,
-            float(self.series.load_q_kvar[t]),
-            self.duration_h,
-            self.network_charge_eur_per_kwh,
+            action, obs, self.battery, self.duration_h, self.network_charge_eur_per_kwh
         )
         self.plan = plan
         if self.protocol is None:
             return []
         order: Bid | Offer | None = None
-        if plan.order_side == "sell":
+        if plan.order_side == SIDE_SELL:
             order = Offer(
                 self.agent_id, t, self._next_seq(), plan.order_kwh, plan.limit_price_eur_per_kwh
             )
-        elif plan.order_side == "buy":
+        elif plan.order_side == SIDE_BUY:
             order = Bid(
                 self.agent_id, t, self._next_seq(), plan.order_kwh, plan.limit_price_eur_per_kwh
             )
@@ -275,7 +275,7 @@ class ProsumerAgent:
             out = self.protocol.on_phase("schedule", 0)
         self._take_trades()
         self.soc_kwh = self.plan.next_soc_kwh
-        net_kwh = self.p2p_sold_kwh - self.p2p_bought_kwh
+        net_kwh = self.p2p.net_sold_kwh
         return [
             *out,
             (
@@ -292,24 +292,33 @@ class ProsumerAgent:
         ]
 
     def _take_trades(self) -> None:
-        """Set the interval's P2P figures and trades from the protocol's final trades."""
-        trades = self.protocol.final_trades() if self.protocol is not None else []
-        self.p2p_bought_kwh = self.p2p_sold_kwh = self.p2p_eur = 0.0
-        self.last_trades = []
-        for tr in trades:
-            role = "buyer" if tr.buyer == self.agent_id else "seller"
-            amount = tr.quantity_kwh * tr.price_eur_per_kwh
-            if role == "buyer":
-                self.p2p_bought_kwh += tr.quantity_kwh
-                self.p2p_eur += amount
-            else:
-                self.p2p_sold_kwh += tr.quantity_kwh
-                self.p2p_eur -= amount
-            self.last_trades.append(
-                TradeOutcome(
-                    self.interval, tr.buyer, tr.seller, tr.quantity_kwh, tr.price_eur_per_kwh, role
-                )
+        """Set the interval's P2P totals from the protocol's final trades."""
+        trades: list[ClearedTrade] = (
+            self.protocol.final_trades() if self.protocol is not None else []
+        )
+        if not trades:
+            self.last_trades, self.p2p = [], NO_TRADES
+            return
+        me = self.agent_id
+        self.last_trades = [
+            TradeOutcome(
+                self.interval,
+                tr.buyer,
+                tr.seller,
+                tr.quantity_kwh,
+                tr.price_eur_per_kwh,
+                "buyer" if tr.buyer == me else "seller",
             )
+            for tr in trades
+        ]
+        # parties: 0 this prosumer, 1 its counterparties
+        self.p2p = p2p_totals(
+            [int(tr.buyer != me) for tr in trades],
+            [int(tr.seller != me) for tr in trades],
+            [tr.quantity_kwh for tr in trades],
+            [tr.price_eur_per_kwh for tr in trades],
+            (2,),
+        ).at(0)
 
     def _on_settlement(self, msg: Settlement) -> list[Outgoing]:
         if msg.interval != self.interval or msg.sender != DSO_ID:
@@ -318,11 +327,9 @@ class ProsumerAgent:
             return self._refuse(msg, "settlement not for this prosumer's schedule")
         self.last_vm_pu = msg.vm_pu
         self.last_outcome = self.book(msg.var_eur, msg.vm_pu)
-        if self.last_trades:
-            volume = self.p2p_bought_kwh + self.p2p_sold_kwh
-            self.last_price_eur_per_kwh = (
-                sum(t.quantity_kwh * t.price_eur_per_kwh for t in self.last_trades) / volume
-            )
+        self.last_price_eur_per_kwh = float(
+            last_price_eur_per_kwh(self.p2p, self.last_price_eur_per_kwh)
+        )
         return []
 
     def book(self, var_eur: float, vm_pu: float) -> ProsumerOutcome:
@@ -339,21 +346,17 @@ class ProsumerAgent:
             raise AgentError(f"{self.agent_id}: interval {t} has no schedule to book")
         self._take_trades()
         last = t == len(self.series.retail_eur_per_kwh) - 1
+        storage = final_storage_eur(
+            last, self.initial_soc_kwh, self.soc_kwh, self.storage_price_eur_per_kwh
+        )
         bill = settle_bill(
-            p_kw=plan.p_kw,
-            p2p_bought_kwh=self.p2p_bought_kwh,
-            p2p_sold_kwh=self.p2p_sold_kwh,
-            p2p_eur=self.p2p_eur,
-            var_eur=var_eur,
-            retail_eur_per_kwh=obs.retail_eur_per_kwh,
-            feed_in_eur_per_kwh=obs.feed_in_eur_per_kwh,
-            network_charge_eur_per_kwh=self.network_charge_eur_per_kwh,
-            storage_value_eur=(
-                storage_eur(self.initial_soc_kwh, self.soc_kwh, self.storage_price_eur_per_kwh)
-                if last
-                else 0.0
-            ),
-            duration_h=self.duration_h,
+            plan.p_kw,
+            self.p2p,
+            var_eur,
+            obs,
+            self.network_charge_eur_per_kwh,
+            storage,
+            self.duration_h,
         )
         own = self.envelopes.get(self.agent_id)
         return ProsumerOutcome(
@@ -374,11 +377,11 @@ class ProsumerAgent:
             q_max_limit_kvar=obs.q_max_kvar,
             import_violation_kw=plan.import_violation_kw,
             var_price_eur_per_kvarh=self.var_price_eur_per_kvarh,
-            order_side=plan.order_side,
+            order_side=SIDE_NAMES[plan.order_side],
             order_kwh=plan.order_kwh,
             limit_price_eur_per_kwh=plan.limit_price_eur_per_kwh,
-            p2p_bought_kwh=self.p2p_bought_kwh,
-            p2p_sold_kwh=self.p2p_sold_kwh,
+            p2p_bought_kwh=self.p2p.bought_kwh,
+            p2p_sold_kwh=self.p2p.sold_kwh,
             p2p_eur=float(bill.p2p_eur),
             retail_eur=float(bill.retail_eur),
             var_eur=float(bill.var_eur),

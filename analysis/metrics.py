@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from analysis.tables import BILL_TOTAL_COLUMNS
+from dso.outcome import dso_net_eur
 
 
 def with_bill_totals(intervals: pd.DataFrame, prosumers: pd.DataFrame) -> pd.DataFrame:
@@ -25,7 +26,9 @@ def with_bill_totals(intervals: pd.DataFrame, prosumers: pd.DataFrame) -> pd.Dat
     by_interval = sums.reindex(out["interval"], fill_value=0.0).to_numpy(dtype=float)
     out["retail_paid_eur"] = by_interval[:, 0] + 0.0
     out["p2p_network_charge_eur"] = by_interval[:, 1] + 0.0
-    out["dso_net_eur"] = out["loss_saved_eur"] + out["p2p_network_charge_eur"] - out["var_paid_eur"]
+    out["dso_net_eur"] = dso_net_eur(
+        out["loss_saved_eur"], out["p2p_network_charge_eur"], out["var_paid_eur"]
+    )
     return out
 
 

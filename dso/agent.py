@@ -21,10 +21,10 @@ from dso.blas import single_blas_thread
 from dso.doe import EnvelopeRule, Envelopes, Fairness, compute_envelopes, fixed_envelopes
 from dso.errors import InvalidInput
 from dso.networks import Feeder
-from dso.outcome import IntervalOutcome
+from dso.outcome import IntervalOutcome, loss_eur
 from dso.powerflow import VM_MAX_PU, VM_MIN_PU, RadialPowerFlow
 from dso.sensitivity import loss_sensitivities
-from dso.var_price import settle_var, var_prices
+from dso.var_price import settle_var, var_prices, var_service_kvar
 from messaging.capped import CappedList
 from messaging.messages import (
     DSO_ID,
@@ -331,7 +331,7 @@ class DSOAgent:
         np.add.at(q_bus, fc.prosumer_bus, q_kvar)
         retail = float(fc.retail_eur_per_kwh[t])
         # Var service: the inverter's reactive power (scheduled q above the own demand).
-        q_service = q_kvar - base_q
+        q_service = var_service_kvar(q_kvar, base_q)
         if self.var_market:
             var = settle_var(
                 self.pf,
@@ -358,7 +358,7 @@ class DSOAgent:
         self.last_outcome = IntervalOutcome(
             interval=t,
             loss_kw=loss_kw,
-            loss_cost_eur=loss_kw * dt * retail,
+            loss_cost_eur=loss_eur(loss_kw, dt, retail),
             vmin_pu=float(vm.min()),
             vmin_bus=int(vm.argmin()),
             vmax_pu=float(vm.max()),
@@ -368,7 +368,7 @@ class DSOAgent:
             retail_eur_per_kwh=retail,
             feed_in_eur_per_kwh=float(fc.feed_in_eur_per_kwh[t]),
             loss_saved_kw=loss_saved_kw,
-            loss_saved_eur=loss_saved_kw * dt * retail,
+            loss_saved_eur=loss_eur(loss_saved_kw, dt, retail),
             var_paid_eur=float(var_paid.sum()),
             var_service_kvarh=float(np.sum(q_service) * dt),
             p2p_volume_kwh=float(np.sum(np.maximum(p2p_kwh, 0.0))),

@@ -4,6 +4,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+
+#: A figure of one interval (a number) or of a batch of intervals (an array).
+Figure = TypeVar("Figure", float, np.ndarray)
+
+
+def loss_eur(loss_kw: Figure, duration_h: float, retail_eur_per_kwh: Figure) -> Figure:
+    """The money value of a loss (or of a loss saved) over an interval, at the retail tariff."""
+    return loss_kw * duration_h * retail_eur_per_kwh
+
+
+def dso_net_eur(loss_saved_eur: Figure, network_charge_eur: Figure, var_paid_eur: Figure) -> Figure:
+    """The DSO's net of an interval: the loss saved plus the P2P network charges it collects,
+    minus the Var payments."""
+    return loss_saved_eur + network_charge_eur - var_paid_eur
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,13 @@ class VarSettlement:
     power_flow: PowerFlowResult  # the settled power flow ((..., n_bus) arrays)
 
 
+def var_service_kvar(q_kvar: np.ndarray, own_q_kvar: np.ndarray) -> np.ndarray:
+    """The Var service of scheduled net reactive injections ``q_kvar``: what they inject
+    above the prosumers' own reactive demand (``own_q_kvar``, its injection, <= 0), i.e. the
+    inverters' reactive power."""
+    return q_kvar - own_q_kvar
+
+
 def settle_var(
     pf: RadialPowerFlow,
     p_bus_kw: np.ndarray,

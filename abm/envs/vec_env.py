@@ -1,12 +1,14 @@
 """The market batched over ``B`` worlds x ``N`` prosumers, with the agent simulation's rules.
 
 :class:`MarketVecEnv` implements :class:`agents.learning.env_protocol.VecMarketEnv`. One step
-is one interval of every world, computed by the same functions the Mesa model's agents call
-(``docs/training-env.md``): the DSO's publication (envelopes, indicative Var prices; looked
-up in :mod:`abm.envs.publication_cache`), the observation features, the plan projection
-and q clipping, order formation, the replicated double auction's matching
-(:func:`agents.clearing.batch_matching.match_batch`), the batched power flow with the Var
-settlement, and the bill. Only the auction protocol runs here.
+is one interval of every world, computed by the same functions the Mesa model's agents call,
+on records of arrays where an agent passes records of numbers (``docs/training-env.md``):
+the DSO's publication (envelopes, indicative Var prices; looked up in
+:mod:`abm.envs.publication_cache`), the observation, the played action, the plan (projection,
+q clipping, order), the replicated double auction's matching
+(:func:`agents.clearing.batch_matching.match_batch`), the P2P totals and last price, the
+batched power flow with the Var settlement, and the bill. This module holds no market rule
+of its own. Only the auction protocol runs here.
 """
 
 from __future__ import annotations
@@ -28,31 +30,29 @@ from abm.errors import ConfigError
 from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.inputs.run_inputs import RunInputs, build_run_inputs, publication_rules
 from abm.training.train_config import check_residual
+from agents import settlement
 from agents.actor import BASE_POLICIES, residual_action
+from agents.battery import Battery
 from agents.clearing.batch_matching import match_batch
 from agents.interval import EPISODE_INTERVALS
-from agents.orders import SIDE_BUY, form_orders
+from agents.orders import SIDE_BUY
+from agents.plan import plan_interval
 from agents.policy import (
     ACTION_DIM,
     OBS_DIM,
     TRUTHFUL_PRICE,
+    Observation,
     TouPolicy,
-    observation_features,
+    observation_vector,
+    played_actions,
     rule_q_action,
     self_consumption_battery,
 )
-from agents.projection import clip_q_inverter, project_active
-from agents.prosumer import ABSTAIN
-from agents.settlement import settle_bill, storage_eur, storage_price_eur_per_kwh
 from dso.agent import publication
 from dso.blas import single_blas_thread
+from dso.outcome import dso_net_eur, loss_eur
 from dso.powerflow import RadialPowerFlow
-from dso.var_price import settle_var
-
-#: The abstaining action (malformed actions), as the prosumer agent's.
-ABSTAIN_VECTOR = np.array(
-    [ABSTAIN.battery, ABSTAIN.trade, ABSTAIN.price, ABSTAIN.q], dtype=np.float64
-)
+from dso.var_price import settle_var, var_service_kvar
 
 
 class MarketVecEnv:
@@ -133,6 +133,7 @@ class MarketVecEnv:
         self.initial_soc_kwh = np.array(
             [p.initial_soc_fraction * p.battery_kwh for p in pros], dtype=float
         )
+        self.battery = Battery(self.capacity_kwh, self.battery_kw, self.efficiency)
         self.incidence = np.zeros((self.n_agents, self.n_bus))
         self.incidence[np.arange(self.n_agents), self.bus] = 1.0
         self.cache_key = publication_key(
@@ -193,13 +194,13 @@ class MarketVecEnv:
         self._day = self._calendar.select(self.days)
         self.t = 0
         self.soc_kwh = np.broadcast_to(self.initial_soc_kwh, (b, self.n_agents)).copy()
-        retail, feed_in = self._day.retail[:, 0], self._day.feed_in[:, 0]
-        self.last_price = np.broadcast_to(
-            ((retail + feed_in) / 2)[:, None], self.soc_kwh.shape
-        ).copy()
+        first_price = np.asarray(
+            settlement.initial_price_eur_per_kwh(self._day.retail[:, 0], self._day.feed_in[:, 0])
+        )
+        self.last_price = np.broadcast_to(first_price[:, None], self.soc_kwh.shape).copy()
         self.last_vm = np.ones((b, self.n_agents))
         self.last_vm_bus = np.ones((b, self.n_bus))
-        self.storage_price = storage_price_eur_per_kwh(
+        self.storage_price = settlement.storage_price_eur_per_kwh(
             self.efficiency, self._day.retail[:, None, :]
         )
         obs = self._observe()
@@ -217,69 +218,43 @@ class MarketVecEnv:
             raise ConfigError(f"actions shape {a.shape}, expected {(b, n, ACTION_DIM)}")
         if self.base_policy:
             a = residual_action(self.baseline_actions(self.base_policy), a, self.residual_scale)
-        # as the PettingZoo env: float32 actions; a malformed one abstains
-        a = a.astype(np.float32).astype(np.float64)
-        bad = ~np.isfinite(a).all(axis=-1)
-        a = np.where(bad[..., None], ABSTAIN_VECTOR, np.clip(a, -1.0, 1.0))
-        day, pub = self._day, self._pub
-        load, load_q, pv = day.load_kw[:, t], day.load_q_kvar[:, t], day.pv_kw[:, t]
-        retail, feed_in = day.retail[:, t, None], day.feed_in[:, t, None]
-        export, import_ = pub.export_kw[:, t], pub.import_kw[:, t]
+        # as the PettingZoo env: float32 actions
+        action, abstained = played_actions(a.astype(np.float32))
+        day, pub, obs = self._day, self._pub, self._obs
+        charge = self.config.network_charge_eur_per_kwh
         # decide: the plan and the order
-        active = project_active(
-            a[..., 0], pv, load, self.soc_kwh, self.capacity_kwh, self.battery_kw,
-            self.efficiency, self.inverter_kva, export, import_, dt,
-        )  # fmt: skip
-        q_inv = clip_q_inverter(
-            a[..., 3],
-            self.inverter_kva,
-            active.pv_used_kw + active.battery_p_kw,
-            pub.q_min_kvar[:, t],
-            pub.q_max_kvar[:, t],
-            self.var_market,
-        )
-        p_kw = np.asarray(active.p_kw)
-        bought = sold = p2p_eur = np.zeros((b, n))
+        plan = plan_interval(action, obs, self.battery, dt, charge)
+        p_kw = np.asarray(plan.p_kw)
+        trades = settlement.P2PTotals(*(np.zeros((b, n)) for _ in range(4)))
         price = np.zeros(b)
         if self.p2p_market:
-            orders = form_orders(
-                p_kw, export, import_, a[..., 1], a[..., 2], retail, feed_in, dt,
-                self.config.network_charge_eur_per_kwh,
-            )  # fmt: skip
             matches = match_batch(
-                np.asarray(orders.side) == SIDE_BUY,
-                np.asarray(orders.quantity_kwh),
-                np.asarray(orders.limit_price_eur_per_kwh),
+                np.asarray(plan.order_side) == SIDE_BUY,
+                np.asarray(plan.order_kwh),
+                np.asarray(plan.limit_price_eur_per_kwh),
                 self.prosumer_ids,
             )
             price = matches.price_eur_per_kwh
-            qty = matches.quantity_kwh
-            amount = qty * price[matches.world]
-            as_buyer = matches.world * n + matches.buyer
-            as_seller = matches.world * n + matches.seller
-
-            def per_prosumer(index: np.ndarray, weights: np.ndarray) -> np.ndarray:
-                return np.bincount(index, weights, minlength=b * n).reshape(b, n)
-
-            bought, sold = per_prosumer(as_buyer, qty), per_prosumer(as_seller, qty)
-            paid, received = per_prosumer(as_buyer, amount), per_prosumer(as_seller, amount)
-            p2p_eur = paid - received  # one order per prosumer: one of the two is 0
-            traded = (bought + sold) > 0
-            self.last_price = np.where(
-                traded, (paid + received) / np.where(traded, bought + sold, 1.0), self.last_price
+            trades = settlement.p2p_totals(
+                matches.world * n + matches.buyer,
+                matches.world * n + matches.seller,
+                matches.quantity_kwh,
+                price[matches.world],
+                (b, n),
             )
+            self.last_price = np.asarray(settlement.last_price_eur_per_kwh(trades, self.last_price))
         # schedule
-        self.soc_kwh = np.asarray(active.next_soc_kwh)
-        q_kvar = q_inv - load_q
+        self.soc_kwh = np.asarray(plan.next_soc_kwh)
+        q_kvar = np.asarray(plan.q_kvar)
         # settle: the power flow, the Var settlement, the bill
+        load_q, retail = day.load_q_kvar[:, t], day.retail[:, t]
         p_bus = day.passive_p_kw[:, t] + p_kw @ self.incidence
         q_bus = day.passive_q_kvar[:, t] + q_kvar @ self.incidence
-        q_service = q_kvar - (-load_q)
         with single_blas_thread():
             if self.var_market:
                 var = settle_var(
-                    self.pf, p_bus, q_bus, self.bus, q_service,
-                    self.rules.var_energy_price(retail[:, 0]), dt,
+                    self.pf, p_bus, q_bus, self.bus, var_service_kvar(q_kvar, -load_q),
+                    self.rules.var_energy_price(retail), dt,
                     pricing=self.rules.var_pricing,
                     ex_ante_price_eur_per_kvarh=pub.var_price_eur_per_kvarh[:, t],
                 )  # fmt: skip
@@ -294,50 +269,38 @@ class MarketVecEnv:
         self.last_vm_bus = vm
         self.last_vm = vm[:, self.bus]
         last = t == self.n_intervals - 1
-        bill = settle_bill(
-            p_kw=p_kw,
-            p2p_bought_kwh=bought,
-            p2p_sold_kwh=sold,
-            p2p_eur=p2p_eur,
-            var_eur=-var_paid,
-            retail_eur_per_kwh=retail,
-            feed_in_eur_per_kwh=feed_in,
-            network_charge_eur_per_kwh=self.config.network_charge_eur_per_kwh,
-            storage_value_eur=(
-                storage_eur(self.initial_soc_kwh, self.soc_kwh, self.storage_price)
-                if last
-                else np.zeros((b, n))
-            ),
-            duration_h=dt,
+        storage = settlement.final_storage_eur(
+            last, self.initial_soc_kwh, self.soc_kwh, self.storage_price
         )
+        bill = settlement.settle_bill(p_kw, trades, -var_paid, obs, charge, storage, dt)
         bill_eur = np.asarray(bill.bill_eur)
         network_eur = np.asarray(bill.network_eur).sum(axis=1)
-        loss_saved_eur = np.asarray(loss_saved_kw) * dt * retail[:, 0]
+        loss_saved_eur = loss_eur(np.asarray(loss_saved_kw), dt, retail)
         info: dict[str, Any] = {
             "interval": t,
             "p2p_price_eur_per_kwh": price,
-            "p2p_volume_kwh": sold.sum(axis=1),
+            "p2p_volume_kwh": trades.sold_kwh.sum(axis=1),
             "loss_kw": np.asarray(res.loss_kw),
             "loss_saved_kw": loss_saved_kw,
             "vm_pu": vm,
             "var_paid_eur": var_paid.sum(axis=1),
             "p2p_network_charge_eur": network_eur,
             "retail_paid_eur": np.asarray(bill.retail_eur).sum(axis=1),
-            "dso_net_eur": loss_saved_eur + network_eur - var_paid.sum(axis=1),
+            "dso_net_eur": dso_net_eur(loss_saved_eur, network_eur, var_paid.sum(axis=1)),
             "soc_kwh": self.soc_kwh,
             "p_kw": p_kw,
             "q_kvar": q_kvar,
             "bill": bill,
-            "bought_kwh": bought,
-            "sold_kwh": sold,
-            "abstained": bad,
+            "bought_kwh": trades.bought_kwh,
+            "sold_kwh": trades.sold_kwh,
+            "abstained": abstained,
         }
         if self.p2p_market:
             info["matches"] = matches
         self.t = t + 1
         done = np.full(b, self.t >= self.n_intervals)
-        obs = self._observe() if not last else np.zeros((b, n, OBS_DIM), np.float32)
-        return obs, self._state(obs), -bill_eur, done, info
+        obs_out = self._observe() if not last else np.zeros((b, n, OBS_DIM), np.float32)
+        return obs_out, self._state(obs_out), -bill_eur, done, info
 
     # -- the baseline policies, batched ---------------------------------------------------
     def baseline_actions(self, policy: str) -> np.ndarray:
@@ -366,33 +329,31 @@ class MarketVecEnv:
 
     # -- observations ----------------------------------------------------------------------
     def _observe(self) -> np.ndarray:
+        """Every world's observation of the current interval: the record (kept for
+        :meth:`step`) and its features."""
         t, day, pub = self.t, self._day, self._pub
-        shape = (self.n_worlds, self.n_agents)
-        features = observation_features(
-            float(day.hour_of_day[t]),
-            day.load_kw[:, t],
-            day.load_q_kvar[:, t],
-            day.pv_kw[:, t],
-            self.soc_kwh,
-            self.capacity_kwh,
-            self.battery_kw,
-            self.inverter_kva,
-            pub.export_kw[:, t],
-            pub.import_kw[:, t],
-            pub.q_min_kvar[:, t],
-            pub.q_max_kvar[:, t],
-            pub.var_price_eur_per_kvarh[:, t],
-            day.retail[:, t, None],
-            day.feed_in[:, t, None],
-            self.last_price,
-            self.last_vm,
-            self.p2p_market,
-            self.var_market,
+        self._obs = Observation(
+            hour_of_day=float(day.hour_of_day[t]),
+            load_kw=day.load_kw[:, t],
+            load_q_kvar=day.load_q_kvar[:, t],
+            pv_kw=day.pv_kw[:, t],
+            soc_kwh=self.soc_kwh,
+            battery_kwh=self.battery.capacity_kwh,
+            battery_kw=self.battery.power_kw,
+            inverter_kva=self.inverter_kva,
+            export_kw=pub.export_kw[:, t],
+            import_kw=pub.import_kw[:, t],
+            q_min_kvar=pub.q_min_kvar[:, t],
+            q_max_kvar=pub.q_max_kvar[:, t],
+            var_price_eur_per_kvarh=pub.var_price_eur_per_kvarh[:, t],
+            retail_eur_per_kwh=day.retail[:, t, None],
+            feed_in_eur_per_kwh=day.feed_in[:, t, None],
+            last_price_eur_per_kwh=self.last_price,
+            last_vm_pu=self.last_vm,
+            p2p_market=self.p2p_market,
+            var_market=self.var_market,
         )
-        obs = np.empty((*shape, OBS_DIM), dtype=np.float32)
-        for k, value in enumerate(features):
-            obs[..., k] = value
-        return np.clip(obs, -OBS_BOUND, OBS_BOUND)
+        return np.clip(observation_vector(self._obs), -OBS_BOUND, OBS_BOUND)
 
     def _state(self, obs: np.ndarray) -> np.ndarray:
         """Global state: every agent's observation (agent order), then the last bus voltages."""

@@ -11,6 +11,7 @@ import pytest
 from abm.config import SimConfig
 from abm.sim.model import MarketModel
 from abm.sim.simulation import run_simulation
+from agents.orders import SIDE_BUY, SIDE_SELL
 from agents.settlement import BILL_PARTS
 from messaging.messages import Bid, Offer
 from tests.helpers import assert_conserved
@@ -185,7 +186,7 @@ def test_each_phase_of_an_interval():
     model.run_ticks("orders")  # 2. a feasible plan and at most one order each
     plans = {a.logic.agent_id: a.logic.plan for a in model.prosumers}
     assert all(plan is not None for plan in plans.values())
-    assert {p.order_side for p in plans.values()} >= {"buy", "sell"}
+    assert {p.order_side for p in plans.values()} >= {SIDE_BUY, SIDE_SELL}
     model.run_ticks("confirm")  # 3. the protocol's clock ticks run
     model.run_ticks("schedule")  # 4. trades final on both sides; one schedule per prosumer
     finals = {a.logic.agent_id: a.logic.protocol.final_trades() for a in model.prosumers}

@@ -358,7 +358,6 @@ def test_static_generators_become_passive_generation() -> None:
     """Issue 22: a feeder's static generators follow a PV profile scaled by their rating,
     as passive injection; the prosumers stay as without them."""
     from abm.inputs.profiles import load_profiles as profiles_of
-
     from abm.inputs.scenario import (
         scenario_for,
         scenario_from_dict,

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agents.battery import Battery
+from agents.orders import SIDE_BUY, SIDE_NONE, SIDE_SELL
 from agents.plan import plan_interval
 from agents.policy import (
     OBS_DIM,
@@ -18,7 +19,6 @@ from agents.policy import (
     RandomPolicy,
     RulePolicy,
 )
-from agents.projection import project_active
 
 BATTERY = Battery(capacity_kwh=20.0, power_kw=10.0, efficiency=0.95)
 
@@ -78,6 +78,7 @@ def test_plan_is_feasible(
 ):
     obs = make_obs(
         load_kw=load,
+        load_q_kvar=0.3 * load,
         pv_kw=pv,
         soc_kwh=soc,
         export_kw=export_kw,
@@ -86,7 +87,7 @@ def test_plan_is_feasible(
         q_max_kvar=q_max_kvar,
         var_market=var_market,
     )
-    plan = plan_interval(Action(*action), obs, BATTERY, load_q_kvar=0.3 * load, duration_h=1.0)
+    plan = plan_interval(Action(*action), obs, BATTERY, duration_h=1.0)
     tol = 1e-9
     # Envelope: export always; import unless the battery cannot cover it (then reported).
     assert plan.p_kw <= export_kw + tol
@@ -103,9 +104,9 @@ def test_plan_is_feasible(
     if not var_market:
         assert plan.q_inverter_kvar == 0.0
     # The order never exceeds the net position nor the envelope.
-    if plan.order_side == "sell":
+    if plan.order_side == SIDE_SELL:
         assert plan.order_kwh <= min(plan.p_kw, export_kw) + tol
-    elif plan.order_side == "buy":
+    elif plan.order_side == SIDE_BUY:
         assert plan.order_kwh <= min(-plan.p_kw, import_kw) + tol
     assert 0.05 - tol <= plan.limit_price_eur_per_kwh <= 0.3 + tol
 
@@ -115,41 +116,41 @@ def test_reactive_envelope_clips_q_and_the_rule_policy():
     obs = make_obs(pv_kw=80.0, load_kw=0.0, export_kw=100.0, q_min_kvar=-5.0, q_max_kvar=25.0)
 
     def q_of(q: float) -> float:
-        return plan_interval(Action(0.0, 0.0, 0.0, q), obs, BATTERY, 0.0, 1.0).q_inverter_kvar
+        return plan_interval(Action(0.0, 0.0, 0.0, q), obs, BATTERY, 1.0).q_inverter_kvar
 
     assert q_of(1.0) == 25.0 and q_of(-1.0) == -5.0 and q_of(0.1) == pytest.approx(10.0)
     wide = make_obs(pv_kw=80.0, load_kw=0.0, export_kw=100.0, q_max_kvar=90.0)
-    assert plan_interval(Action(0, 0, 0, 1.0), wide, BATTERY, 0.0, 1.0).q_inverter_kvar == (
+    assert plan_interval(Action(0, 0, 0, 1.0), wide, BATTERY, 1.0).q_inverter_kvar == (
         pytest.approx(60.0)
     )  # the capability circle binds first
     # the rule policy compensates 40 kvar of own demand; the envelope allows 25 kvar
     rule = Action.from_vector(RulePolicy().act(make_obs(load_q_kvar=40.0)))
-    assert plan_interval(rule, obs, BATTERY, 0.0, 1.0).q_inverter_kvar == 25.0
+    assert plan_interval(rule, obs, BATTERY, 1.0).q_inverter_kvar == 25.0
 
 
 def test_export_limit_curtails_pv():
     obs = make_obs(load_kw=10.0, pv_kw=80.0, export_kw=20.0, soc_kwh=20.0)
-    plan = plan_interval(Action(0.0, 1.0, -1.0, 0.0), obs, BATTERY, 0.0, 1.0)
+    plan = plan_interval(Action(0.0, 1.0, -1.0, 0.0), obs, BATTERY, 1.0)
     assert plan.p_kw == pytest.approx(20.0)
     assert plan.pv_used_kw == pytest.approx(30.0)
-    assert plan.order_side == "sell" and plan.order_kwh == pytest.approx(20.0)
+    assert plan.order_side == SIDE_SELL and plan.order_kwh == pytest.approx(20.0)
 
 
 def test_import_limit_uses_battery_then_reports_violation():
     obs = make_obs(load_kw=70.0, pv_kw=0.0, import_kw=65.0, soc_kwh=20.0)
-    plan = plan_interval(Action(0.0, 1.0, 1.0, 0.0), obs, BATTERY, 0.0, 1.0)
+    plan = plan_interval(Action(0.0, 1.0, 1.0, 0.0), obs, BATTERY, 1.0)
     assert plan.battery_p_kw == pytest.approx(5.0)
     assert plan.import_violation_kw == 0.0
     obs = make_obs(load_kw=90.0, pv_kw=0.0, import_kw=65.0, soc_kwh=20.0)
-    plan = plan_interval(Action(0.0, 1.0, 1.0, 0.0), obs, BATTERY, 0.0, 1.0)
+    plan = plan_interval(Action(0.0, 1.0, 1.0, 0.0), obs, BATTERY, 1.0)
     assert plan.battery_p_kw == pytest.approx(10.0)
     assert plan.import_violation_kw == pytest.approx(15.0)
 
 
 def test_no_p2p_market_means_no_order():
     obs = make_obs(p2p_market=False)
-    plan = plan_interval(Action(0.0, 1.0, 0.0, 0.0), obs, BATTERY, 0.0, 1.0)
-    assert plan.order_side == "none" and plan.order_kwh == 0.0
+    plan = plan_interval(Action(0.0, 1.0, 0.0, 0.0), obs, BATTERY, 1.0)
+    assert plan.order_side == SIDE_NONE and plan.order_kwh == 0.0
 
 
 def test_action_validation_names_the_component():
@@ -164,10 +165,10 @@ def test_rule_policy_truthful_prices_and_local_compensation():
     seller_obs, buyer_obs = make_obs(pv_kw=80.0, load_kw=10.0), make_obs(pv_kw=0.0, load_kw=60.0)
     seller, buyer = RulePolicy().act(seller_obs), RulePolicy().act(buyer_obs)
     # The same truthful component on either side: after projection ask feed-in, bid retail.
-    sell = plan_interval(Action.from_vector(seller), seller_obs, BATTERY, 0.0, 1.0)
-    buy = plan_interval(Action.from_vector(buyer), buyer_obs, BATTERY, 0.0, 1.0)
-    assert (sell.order_side, sell.limit_price_eur_per_kwh) == ("sell", 0.05)
-    assert (buy.order_side, buy.limit_price_eur_per_kwh) == ("buy", pytest.approx(0.3))
+    sell = plan_interval(Action.from_vector(seller), seller_obs, BATTERY, 1.0)
+    buy = plan_interval(Action.from_vector(buyer), buyer_obs, BATTERY, 1.0)
+    assert (sell.order_side, sell.limit_price_eur_per_kwh) == (SIDE_SELL, 0.05)
+    assert (buy.order_side, buy.limit_price_eur_per_kwh) == (SIDE_BUY, pytest.approx(0.3))
     assert seller[3] == pytest.approx(0.1)  # Var price > 0: own demand 10 kvar of 100 kVA
     high_v = RulePolicy().act(make_obs(last_vm_pu=1.045))
     assert high_v[3] == pytest.approx(0.1)  # no droop: the envelopes keep voltages in range
@@ -191,38 +192,3 @@ def test_random_policy_is_seeded_and_external_policy_is_one_shot():
 def test_observation_vector_shape():
     vec = make_obs().to_vector()
     assert vec.shape == (OBS_DIM,) == (17,) and np.all(np.isfinite(vec))
-
-
-def test_active_projection_of_a_batch_equals_one_by_one():
-    """Worlds x prosumers in one call give the per-prosumer plans of ``plan_interval``."""
-    rng = np.random.default_rng(1)
-    shape = (3, 6)
-    draws = {
-        "action": rng.uniform(-1, 1, shape),
-        "pv_kw": rng.uniform(0, 120, shape),
-        "load_kw": rng.uniform(0, 90, shape),
-        "soc_kwh": rng.uniform(0, 20, shape),
-        "export_kw": rng.uniform(0, 60, shape),
-        "import_kw": rng.uniform(0, 60, shape),
-    }
-    batch = project_active(
-        draws["action"],
-        draws["pv_kw"],
-        draws["load_kw"],
-        draws["soc_kwh"],
-        BATTERY.capacity_kwh,
-        BATTERY.power_kw,
-        BATTERY.efficiency,
-        100.0,
-        draws["export_kw"],
-        draws["import_kw"],
-        1.0,
-    )
-    for idx in np.ndindex(shape):
-        obs = make_obs(**{k: float(v[idx]) for k, v in draws.items() if k != "action"})
-        plan = plan_interval(Action(float(draws["action"][idx]), 0, 0, 0), obs, BATTERY, 0.0, 1.0)
-        assert plan.battery_p_kw == batch.battery_p_kw[idx]
-        assert plan.pv_used_kw == batch.pv_used_kw[idx]
-        assert plan.p_kw == batch.p_kw[idx]
-        assert plan.import_violation_kw == batch.import_violation_kw[idx]
-        assert plan.next_soc_kwh == batch.next_soc_kwh[idx]
