@@ -15,6 +15,7 @@ from enum import Enum, StrEnum
 
 from abm.errors import ConfigError
 from agents.clearing import ProtocolName
+from agents.forecast import MPC_PERFECT_POLICY, MPC_POLICY, ForecastError, mpc_forecaster
 from agents.interval import IntervalScript, interval_script
 from dso.doe import EnvelopeRule, Fairness
 from dso.var_price import VarPricing
@@ -36,6 +37,8 @@ class PolicyName(StrEnum):
     RANDOM = "random"
     TOU = "tou"
     OPTIMUM = "optimum"
+    MPC = MPC_POLICY  # forecast MPC (docs/mpc.md); also mpc:FORECASTER
+    MPC_PERFECT = MPC_PERFECT_POLICY
 
 
 #: Prefix of the policy ``checkpoint:DIR``: each prosumer acts with its own actor file in DIR.
@@ -52,13 +55,17 @@ def checkpoint_dir(policy: str) -> str | None:
 def unknown_policy(policy: object) -> ConfigError:
     """The error for a policy that is neither a baseline name nor ``checkpoint:DIR``."""
     names = ", ".join(PolicyName)
-    return ConfigError(f"policy={policy!r} is not one of {names} or checkpoint:DIR")
+    return ConfigError(f"policy={policy!r} is not one of {names}, mpc:FORECASTER or checkpoint:DIR")
 
 
 def check_policy_name(policy: str) -> str:
-    """Return ``policy`` if it is a baseline name or ``checkpoint:DIR``; raise otherwise."""
-    if policy in tuple(PolicyName) or checkpoint_dir(policy):
-        return str(policy)
+    """Return ``policy`` if it is a baseline name, ``mpc:FORECASTER`` or ``checkpoint:DIR``;
+    raise otherwise."""
+    try:
+        if policy in tuple(PolicyName) or checkpoint_dir(policy) or mpc_forecaster(policy):
+            return str(policy)
+    except ForecastError as exc:
+        raise ConfigError(f"policy={policy!r}: {exc}") from None
     raise unknown_policy(policy)
 
 
@@ -115,8 +122,9 @@ class SimConfig:
         default=PolicyName.RULE.value,
         metadata={
             "help": "prosumer policy: rule, random, tou (time-of-use rule), optimum (the "
-            "perfect-foresight optimum's dispatch, docs/optimum.md) or checkpoint:DIR "
-            "(each prosumer's own actor file DIR/<id>.npz)"
+            "perfect-foresight optimum's dispatch, docs/optimum.md), mpc, mpc:FORECASTER "
+            "(persistence, seasonal, regression) or mpc-perfect (each prosumer's forecast "
+            "MPC, docs/mpc.md) or checkpoint:DIR (each prosumer's own actor file DIR/<id>.npz)"
         },
     )
     protocol: ProtocolName = field(

@@ -22,12 +22,14 @@ from abm.config import (
     unknown_policy,
 )
 from abm.errors import ConfigError
-from abm.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.profiles import DAYS, TEST_DAYS, TRAIN_DAYS
 from abm.scenario import Scenario, load_scenario, scale_pv, scenario_for, scenario_profiles
 from agents.actor import load_actor_policy
 from agents.battery import Battery
+from agents.forecast import PERFECT, make_forecaster, mpc_forecaster
 from agents.policy import Policy, RandomPolicy, RulePolicy, TouPolicy
 from agents.prosumer import ProsumerAgent, ProsumerSeries
+from agents.settlement import storage_price_eur_per_kwh
 from dso.agent import DSOAgent, DsoForecast, PublicationRules
 from dso.networks import Feeder, load_network
 
@@ -155,6 +157,9 @@ def make_policy(name: str, rng: np.random.Generator, world: RunInputs, index: in
         from abm.optimum import replay_policy  # it needs RunInputs: imported when used
 
         return replay_policy(world, index)
+    forecaster = mpc_forecaster(name)
+    if forecaster is not None:
+        return mpc_policy(world, index, forecaster)
     directory = checkpoint_dir(name)
     if not directory:
         raise unknown_policy(name)
@@ -163,6 +168,46 @@ def make_policy(name: str, rng: np.random.Generator, world: RunInputs, index: in
         world.prosumer_ids[index],
         world.feeder.name,
         world.scenario.tariffs.retail_eur_per_kwh,
+    )
+
+
+_YEAR: list[tuple[Scenario, tuple[np.ndarray, np.ndarray]]] = []
+
+
+def year_profiles(scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
+    """Every prosumer's load and PV (kW) over every calendar day, ``(365, T, N)`` each
+    (computed once for the last scenario asked about)."""
+    if not _YEAR or _YEAR[0][0] is not scenario:
+        days = [scenario_profiles(scenario, d) for d in range(DAYS)]
+        load = np.stack([d.load_p_kw for d in days])
+        pv = np.stack([d.pv_p_kw for d in days])
+        _YEAR[:] = [(scenario, (load, pv))]
+    return _YEAR[0][1]
+
+
+def mpc_policy(world: RunInputs, index: int, forecaster: str) -> Policy:
+    """The forecast MPC of prosumer ``index`` (``forecaster``: a name of
+    :data:`agents.forecast.FORECASTERS`, or ``perfect`` for ``mpc-perfect``), built from what
+    the prosumer owns: its profiles (a forecaster reads only its past days), sizes, tariffs."""
+    from agents.mpc import MpcPolicy  # scipy: imported when used
+
+    spec = world.scenario.prosumers[index]
+    series = world.series[spec.prosumer_id]
+    load, pv = year_profiles(world.scenario)
+    return MpcPolicy(
+        forecaster=None if forecaster == PERFECT else make_forecaster(forecaster),
+        load_kw_by_day=load[:, :, index],
+        pv_kw_by_day=pv[:, :, index],
+        run_days=world.days,
+        retail_eur_per_kwh=series.retail_eur_per_kwh,
+        feed_in_eur_per_kwh=series.feed_in_eur_per_kwh,
+        efficiency=spec.battery_efficiency,
+        storage_price_eur_per_kwh=float(
+            storage_price_eur_per_kwh(spec.battery_efficiency, series.retail_eur_per_kwh)
+        ),
+        network_charge_eur_per_kwh=world.config.network_charge_eur_per_kwh,
+        duration_h=world.duration_h,
+        fallback=TouPolicy(world.scenario.tariffs.retail_eur_per_kwh),
     )
 
 

@@ -75,6 +75,8 @@ class Observation:
     last_vm_pu: float
     p2p_market: bool
     var_market: bool
+    #: The run's interval (-1 where unknown); not a feature (policies that plan, the MPC).
+    interval: int = -1
 
     @property
     def scale_kw(self) -> float:

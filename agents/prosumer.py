@@ -202,6 +202,7 @@ class ProsumerAgent:
         self.var_price_eur_per_kvarh = 0.0
         self.plan: Plan | None = None
         self.action_error = ""
+        self.policy_fallback = ""
         self.p2p_bought_kwh = self.p2p_sold_kwh = self.p2p_eur = 0.0
 
     def observe(self) -> Observation:
@@ -228,6 +229,7 @@ class ProsumerAgent:
             last_vm_pu=self.last_vm_pu,
             p2p_market=self.p2p_market,
             var_market=self.var_market,
+            interval=t,
         )
 
     def _decide(self) -> list[Outgoing]:
@@ -239,6 +241,7 @@ class ProsumerAgent:
             self.action_error = str(exc)
             self.errors.append(f"interval {self.interval}: {exc}; abstaining")
             action = ABSTAIN
+        self.policy_fallback = getattr(self.policy, "fallback_reason", "")
         t = self.interval
         plan = plan_interval(
             action,
@@ -373,7 +376,11 @@ class ProsumerAgent:
             bill_eur=float(bill.bill_eur),
             vm_pu=self.last_vm_pu,
             action_error=self.action_error,
+            policy_fallback=self.policy_fallback,
         )
+        settled = getattr(self.policy, "settled", None)
+        if settled is not None:  # a policy that learns from its own outcomes (the MPC)
+            settled(self.last_outcome)
         return []
 
     # -- helpers ---------------------------------------------------------------------------
