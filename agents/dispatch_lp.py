@@ -131,9 +131,13 @@ class Columns:
 
 
 class Rows:
-    """Sparse constraint rows ``lo <= sum(val * x[col]) <= hi`` collected in COO form."""
+    """Sparse constraint rows ``lo <= sum(val * x[col]) <= hi`` collected in COO form.
 
-    def __init__(self) -> None:
+    ``matrix=False`` collects only the rows' bounds: the cheap pass of an LP whose matrix is
+    kept from an earlier one of the same structure (the MPC's)."""
+
+    def __init__(self, *, matrix: bool = True) -> None:
+        self.with_matrix = matrix
         self.rows: list[np.ndarray] = []
         self.cols: list[np.ndarray] = []
         self.vals: list[np.ndarray] = []
@@ -153,24 +157,30 @@ class Rows:
             np.shape(lo), np.shape(hi),
         )  # fmt: skip
         count = int(np.prod(shape))
-        row = self.n + np.arange(count)
-        for cols, vals in terms:
-            self.rows.append(row)
-            self.cols.append(np.broadcast_to(cols, shape).reshape(-1))
-            self.vals.append(np.broadcast_to(np.asarray(vals, dtype=float), shape).reshape(-1))
+        if self.with_matrix:
+            row = self.n + np.arange(count)
+            for cols, vals in terms:
+                self.rows.append(row)
+                self.cols.append(np.broadcast_to(cols, shape).reshape(-1))
+                self.vals.append(np.broadcast_to(np.asarray(vals, dtype=float), shape).reshape(-1))
         self.lo.append(np.broadcast_to(np.asarray(lo, dtype=float), shape).reshape(-1))
         self.hi.append(np.broadcast_to(np.asarray(hi, dtype=float), shape).reshape(-1))
         self.n += count
 
-    def constraint(self, n_cols: int) -> scipy.optimize.LinearConstraint:
-        """Every row so far as one sparse constraint over ``n_cols`` variables."""
-        matrix = scipy.sparse.csr_array(
+    def matrix(self, n_cols: int) -> scipy.sparse.csr_array:
+        """The rows' coefficients as a sparse matrix over ``n_cols`` variables."""
+        return scipy.sparse.csr_array(
             (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
             shape=(self.n, n_cols),
         )
-        return scipy.optimize.LinearConstraint(
-            matrix, np.concatenate(self.lo), np.concatenate(self.hi)
-        )
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The rows' lower and upper bounds."""
+        return np.concatenate(self.lo), np.concatenate(self.hi)
+
+    def constraint(self, n_cols: int) -> scipy.optimize.LinearConstraint:
+        """Every row so far as one sparse constraint over ``n_cols`` variables."""
+        return scipy.optimize.LinearConstraint(self.matrix(n_cols), *self.bounds())
 
 
 @dataclass(frozen=True)
@@ -269,13 +279,23 @@ def prosumer_rows(v: ProsumerColumns, day: DayInputs, rows: Rows) -> None:
 
 
 def solve(
-    cost: np.ndarray, rows: Rows, lower: np.ndarray, upper: np.ndarray
+    cost: np.ndarray,
+    rows: Rows,
+    lower: np.ndarray,
+    upper: np.ndarray,
+    matrix: scipy.sparse.csr_array | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Solve the LP with HiGHS; the solution and its objective (:class:`DispatchSolveError`
-    with HiGHS's message when it has no optimal solution)."""
+    """Solve the LP with HiGHS (``matrix``: the rows' coefficients when ``rows`` holds only
+    their bounds); the solution and its objective (:class:`DispatchSolveError` with HiGHS's
+    message when it has no optimal solution)."""
+    constraint = (
+        rows.constraint(len(cost))
+        if matrix is None
+        else scipy.optimize.LinearConstraint(matrix, *rows.bounds())
+    )
     result = scipy.optimize.milp(
         cost,
-        constraints=rows.constraint(len(cost)),
+        constraints=constraint,
         bounds=scipy.optimize.Bounds(lower, upper),
         options={"presolve": True},
     )

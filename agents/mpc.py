@@ -28,6 +28,7 @@ battery state outside its range, for one) raise :class:`agents.dispatch_lp.Dispa
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 
 from agents.dispatch_lp import (
     Columns,
@@ -99,6 +100,8 @@ class MpcPolicy:
         self._published = np.full((4, self.steps), np.nan)
         #: The share of a buy and a sell order expected to clear at each interval of the day.
         self._fill = np.zeros((2, self.steps))
+        #: The LP's constraint matrix by (horizon, rows): see :meth:`plan`.
+        self._matrices: dict[tuple[int, int], scipy.sparse.csr_array] = {}
 
     def forecasts(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         """Load and PV (kW) from ``obs``'s interval to the day's end, as this policy sees
@@ -186,7 +189,11 @@ class MpcPolicy:
         self._fill[side, t] += FILL_SMOOTHING * (share - self._fill[side, t])
 
     def plan(self, day: DayInputs) -> tuple[float, float]:
-        """The first interval of the LP's plan: battery injection (kW) and inverter kvar."""
+        """The first interval of the LP's plan: battery injection (kW) and inverter kvar.
+
+        The constraint matrix depends only on the horizon's length and on whether the
+        inverter's polygon is in (the prosumer's ratings are fixed), so it is built once per
+        such structure and each solve recomputes only bounds and costs."""
         t_n, n = day.shape
         cols = Columns()
         v = ProsumerColumns.allocate(cols, t_n, n)
@@ -194,9 +201,14 @@ class MpcPolicy:
         prosumer_bounds(v, day, lower, upper)
         prosumer_costs(v, day, cost)
         cost[v.charge] += CHARGE_EARLY_EUR_PER_KWH * day.duration_h * np.arange(t_n)[:, None]
-        rows = Rows()
+        rows = Rows(matrix=False)
         prosumer_rows(v, day, rows)
-        x, _ = solve(cost, rows, lower, upper)
+        key = (t_n, rows.n)
+        if key not in self._matrices:
+            full = Rows()
+            prosumer_rows(v, day, full)
+            self._matrices[key] = full.matrix(cols.n)
+        x, _ = solve(cost, rows, lower, upper, self._matrices[key])
         return float(x[v.discharge[0, 0]] - x[v.charge[0, 0]]), float(x[v.q[0, 0]])
 
     def act(self, obs: Observation) -> np.ndarray:

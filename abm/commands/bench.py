@@ -14,6 +14,8 @@ BENCH_MODULES: tuple[str, ...] = (
     "bench_train",
     "bench_messaging",
     "bench_deploy",
+    "bench_forecast",
+    "bench_policy",
 )
 
 

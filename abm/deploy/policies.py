@@ -2,7 +2,8 @@
 
 A spec is one string per prosumer (``RunSpec.agents[id].policy``):
 
-* ``rule``, ``random`` or ``tou`` — the baselines (not ``optimum``, one LP over every
+* ``rule``, ``random``, ``tou``, ``mpc``, ``mpc:FORECASTER`` or ``mpc-perfect`` — the
+  baselines (each MPC process solves its own LP; not ``optimum``, one LP over every
   prosumer) (:func:`abm.run_inputs.make_policy`);
 * ``checkpoint:DIR`` — the prosumer's own actor file ``DIR/<id>.npz`` (only that file is
   read, with numpy: no torch, no training code);
@@ -26,6 +27,7 @@ from abm.config import PolicyName, checkpoint_dir
 from abm.deploy.errors import PolicySpecError
 from abm.errors import ConfigError
 from abm.run_inputs import RunInputs, make_policy
+from agents.forecast import ForecastError, mpc_forecaster
 from agents.policy import Policy, RandomPolicy, RulePolicy
 
 #: The baseline names a process can build alone (``optimum`` needs every prosumer's LP).
@@ -51,7 +53,7 @@ def check_policy_spec(spec: str) -> str:
             "policy='optimum' runs in one process only (simulate, optimum, study): its "
             "dispatch is one linear program over every prosumer"
         )
-    if spec in tuple(PolicyName) or checkpoint_dir(spec):
+    if spec in tuple(PolicyName) or checkpoint_dir(spec) or _mpc(spec):
         return spec
     if isinstance(spec, str) and FACTORY_SPEC.fullmatch(spec):
         return spec
@@ -61,11 +63,19 @@ def check_policy_spec(spec: str) -> str:
     )
 
 
+def _mpc(spec: str) -> bool:
+    """Whether ``spec`` names the forecast MPC (``mpc:FORECASTER`` checked, one line)."""
+    try:
+        return mpc_forecaster(spec) is not None
+    except ForecastError as exc:
+        raise PolicySpecError(f"policy={spec!r}: {exc}") from None
+
+
 def load_policy(spec: str, rng: np.random.Generator, world: RunInputs, index: int) -> Policy:
     """The policy of ``spec`` (see the module docstring) of prosumer ``index`` of ``world``,
     built with the agent's ``rng``."""
     check_policy_spec(spec)
-    if spec in tuple(PolicyName) or checkpoint_dir(spec):
+    if spec in tuple(PolicyName) or checkpoint_dir(spec) or _mpc(spec):
         try:
             return make_policy(spec, rng, world, index)
         except ConfigError as exc:

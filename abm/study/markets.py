@@ -34,17 +34,19 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policies",
         default=DEFAULT_POLICIES,
-        help="comma-separated policies: rule, random, tou, optimum, checkpoint:DIR "
+        help="comma-separated policies: rule, random, tou, optimum, mpc, mpc:FORECASTER, "
+        "mpc-perfect, checkpoint:DIR "
         f"(default: {DEFAULT_POLICIES})",
     )
 
 
 def policy_label(policy: str) -> str:
-    """A folder-safe label of a policy (``checkpoint:DIR`` -> ``checkpoint-<DIR name>``)."""
+    """A folder-safe label of a policy (``checkpoint:DIR`` -> ``checkpoint-<DIR name>``,
+    ``mpc:NAME`` -> ``mpc-NAME``)."""
     directory = checkpoint_dir(policy)
     if directory:
         return "checkpoint-" + re.sub(r"[^A-Za-z0-9._-]", "_", Path(directory).name or "root")
-    return policy
+    return policy.replace(":", "-")
 
 
 def specs(args: argparse.Namespace) -> list[RunSpec]:

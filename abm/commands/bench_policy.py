@@ -1,0 +1,97 @@
+"""``p2pvar bench policy``: the wall time of a whole ``simulate`` run per policy, in one run.
+
+Each policy simulates the same days in this process (no output written), one after the other;
+the first (default ``tou``, the ToU rule) is the baseline every other policy's wall time is
+divided by. For an MPC policy it also prints the median and 95th percentile of one prosumer's
+decision (forecast, LP build and HiGHS solve) and the fallbacks to the ToU rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from abm.commands.output import emit
+from abm.config import SimConfig, check_policy_name
+from abm.errors import ConfigError
+
+DEFAULT_POLICIES = "tou,mpc"
+
+
+def _timed_acts(policies: dict[str, object]) -> list[float]:
+    """Wrap every policy's ``act`` to record its wall time; the list the times go to."""
+    times: list[float] = []
+    for policy in policies.values():
+        act = policy.act  # type: ignore[attr-defined]
+
+        def timed(obs: object, act: object = act) -> object:
+            start = time.perf_counter()
+            out = act(obs)  # type: ignore[operator]
+            times.append(time.perf_counter() - start)
+            return out
+
+        policy.act = timed  # type: ignore[attr-defined]
+    return times
+
+
+def run_policy(config: SimConfig) -> dict[str, float]:
+    """Simulate ``config`` (its policy) in process; wall time and the policy's own figures."""
+    from abm.model import MarketModel
+    from abm.run_inputs import agent_rngs, build_run_inputs, make_policy
+    from analysis.metrics import summarize
+
+    start = time.perf_counter()
+    world = build_run_inputs(config)
+    rngs = agent_rngs(config.seed, len(world.prosumer_ids))
+    policies = {
+        pid: make_policy(config.policy, rngs[i], world, i)
+        for i, pid in enumerate(world.prosumer_ids)
+    }
+    times = _timed_acts(policies)
+    model = MarketModel(config, world=world, policies=policies)
+    while not model.done:
+        model.step()
+    wall_s = time.perf_counter() - start
+    summary = summarize(model.tables(), world.duration_h)
+    return {
+        "wall_s": wall_s,
+        "act_ms_p50": float(np.median(times) * 1000),
+        "act_ms_p95": float(np.percentile(times, 95) * 1000),
+        "prosumer_cost_eur": summary["prosumer_cost_eur"],
+        "policy_fallbacks": summary["policy_fallbacks"],
+    }
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``bench policy``."""
+    parser = sub.add_parser(
+        "policy",
+        help="simulate wall time per policy (the MPC beside the ToU rule), in one run",
+        description="Simulate the same days with each policy in this process; the first "
+        "policy is the baseline (ratio = wall time / the baseline's).",
+    )
+    parser.add_argument("--network", default="ieee33", help="network name or JSON path")
+    parser.add_argument("--days", type=int, default=73, help="test days (from the 1st)")
+    parser.add_argument(
+        "--policies", default=DEFAULT_POLICIES, help="comma-separated; the first is the baseline"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the benchmark and print its figures."""
+    policies = [check_policy_name(p.strip()) for p in args.policies.split(",") if p.strip()]
+    if len(policies) < 2:
+        raise ConfigError(f"policies={args.policies!r}: name a baseline and one more policy")
+    result: dict[str, float | int | str] = {"network": args.network, "days": args.days}
+    base_s = 0.0
+    for policy in policies:
+        figures = run_policy(SimConfig(network=args.network, policy=policy, days=args.days))
+        base_s = base_s or figures["wall_s"]
+        result |= {f"{policy}_{key}": value for key, value in figures.items()}
+        result[f"{policy}_ratio_vs_{policies[0]}"] = figures["wall_s"] / base_s
+    emit(result, args.json, title=f"policy benchmark ({args.network}, {args.days} days, multi)")
+    return 0
