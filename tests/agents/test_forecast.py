@@ -1,4 +1,4 @@
-"""The prosumer's own forecasters: only the past and today's seen intervals, batched, typed errors."""
+"""The prosumer's own forecasters: only the past and the seen intervals, batched, typed errors."""
 
 from __future__ import annotations
 

@@ -67,9 +67,7 @@ def test_never_reads_the_future() -> None:
         np.testing.assert_array_equal(a.act(obs), b.act(obs))
     # mpc-perfect (forecaster None) reads today's actual profile: it does see the difference
     perfect_a, perfect_b = _policy(load), _policy(other)
-    assert any(
-        not np.array_equal(perfect_a.act(_obs(t)), perfect_b.act(_obs(t))) for t in range(6)
-    )
+    assert any(not np.array_equal(perfect_a.act(_obs(t)), perfect_b.act(_obs(t))) for t in range(6))
 
 
 def test_a_failed_solve_falls_back_to_tou_and_says_why(monkeypatch) -> None:
