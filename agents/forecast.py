@@ -14,8 +14,9 @@ interval of a day at once (for learners' observations). The forecasters (``docs/
 - ``seasonal``: the mean of the last :data:`SEASONAL_DAYS` days, scaled by today's realised
   energy so far over the profile's (clipped to :data:`SCALE_RANGE`);
 - ``regression``: a least-squares blend of yesterday and the seasonal mean (with an
-  intercept), fitted per prosumer on its last :data:`REGRESSION_DAYS` days, then scaled by
-  today's realised energy as ``seasonal``.
+  intercept), fitted per prosumer on its last :data:`REGRESSION_DAYS` days over the intervals
+  whose seasonal mean is positive (PV: daylight; 0 elsewhere), then scaled by today's realised
+  energy as ``seasonal``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from agents.errors import AgentError
 SEASONAL_DAYS = 14
 #: Days the regression is fitted on (each with its own yesterday and seasonal mean).
 REGRESSION_DAYS = 28
+#: Ridge penalty of the regression's normal equations (kept
+#: solvable when a prosumer has nothing to fit, e.g. no PV).
+RIDGE = 1e-6
 #: Today's scale factor (realised over expected energy so far) is clipped into this range.
 SCALE_RANGE = (0.25, 4.0)
 #: Expected energy so far (kW summed over intervals) below which today's scale stays 1.
@@ -95,7 +99,8 @@ def seasonal(past: np.ndarray, today: np.ndarray, seen: int) -> np.ndarray:
 
 def regression(past: np.ndarray, today: np.ndarray, seen: int) -> np.ndarray:
     """``a + b yesterday + c seasonal`` per prosumer (least squares over its last
-    :data:`REGRESSION_DAYS` days), scaled by today so far; ``seasonal`` with too few days."""
+    :data:`REGRESSION_DAYS` days, where the seasonal mean is positive), scaled by today so far;
+    ``seasonal`` with too few days."""
     past, realised = check_inputs(past, today, seen)
     if len(past) < 3:
         return seasonal(past, today, seen)
@@ -105,13 +110,15 @@ def regression(past: np.ndarray, today: np.ndarray, seen: int) -> np.ndarray:
     mean = np.stack([m for _, m in rows])
     y = past[list(targets)]
     n = np.shape(today)[1]
-    x = np.stack([np.ones_like(yesterday), yesterday, mean], axis=-1)  # (S, T, N, 3)
+    active = (mean > 0)[..., None]  # intervals with something to forecast (PV: daylight)
+    x = np.stack([np.ones_like(yesterday), yesterday, mean], axis=-1) * active  # (S, T, N, 3)
     x = x.transpose(2, 0, 1, 3).reshape(n, -1, 3)
-    gram = np.einsum("nsi,nsj->nij", x, x) + 1e-6 * np.eye(3)
+    gram = np.einsum("nsi,nsj->nij", x, x) + RIDGE * np.eye(3)
     rhs = np.einsum("nsi,ns->ni", x, y.transpose(2, 0, 1).reshape(n, -1))
     coef = np.linalg.solve(gram, rhs[..., None])[..., 0]  # (N, 3)
     season = past[-SEASONAL_DAYS:].mean(axis=0)
-    profile = np.maximum(coef[:, 0] + coef[:, 1] * past[-1] + coef[:, 2] * season, 0.0)
+    profile = coef[:, 0] + coef[:, 1] * past[-1] + coef[:, 2] * season
+    profile = np.where(season > 0, np.maximum(profile, 0.0), 0.0)
     return _fill(realised, _scaled(profile, realised))
 
 
