@@ -41,6 +41,7 @@ from agents.dispatch_lp import (
     prosumer_rows,
     solve,
 )
+from agents.errors import AgentError
 from agents.forecast import LOOKBACK_DAYS, Forecaster
 from agents.outcome import ProsumerOutcome
 from agents.policy import Observation, Policy, truthful_action
@@ -107,6 +108,11 @@ class MpcPolicy:
         """Load and PV (kW) from ``obs``'s interval to the day's end, as this policy sees
         them at ``obs`` (which it records as today's seen interval)."""
         day, t = divmod(obs.interval, self.steps)
+        if not 0 <= day < len(self.run_days):
+            raise AgentError(
+                f"MPC: observation interval = {obs.interval}: must be a run interval in "
+                f"[0, {len(self.run_days) * self.steps})"
+            )
         if day != self._day:
             self._day, self._today[:] = day, 0.0
         self._today[:, t, 0] = obs.load_kw, obs.pv_kw

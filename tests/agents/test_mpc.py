@@ -9,6 +9,7 @@ from abm.config import SimConfig
 from abm.simulation import run_simulation
 from agents import mpc
 from agents.dispatch_lp import DispatchInputError, DispatchSolveError
+from agents.errors import AgentError
 from agents.forecast import seasonal
 from agents.mpc import MpcPolicy
 from agents.policy import Observation, TouPolicy
@@ -86,6 +87,11 @@ def test_a_battery_state_outside_its_range_is_one_line() -> None:
         _policy().act(_obs(0, soc_kwh=12.0))
     text = str(info.value)
     assert "soc_start_kwh[0] = 12.0: must be <= battery_kwh" in text and "\n" not in text
+
+
+def test_an_observation_without_its_run_interval_is_one_line() -> None:
+    with pytest.raises(AgentError, match=r"interval = -1: must be a run interval in \[0, 24\)"):
+        _policy().act(_obs(-1))
 
 
 @pytest.mark.slow  # one simulated ieee33 day (about 6 s on a quiet machine)
