@@ -12,9 +12,11 @@ the rest of its day) build their LPs from them. numpy and scipy only: a prosumer
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.optimize
@@ -271,11 +273,12 @@ def prosumer_rows(v: ProsumerColumns, day: DayInputs, rows: Rows) -> None:
     p_inv = inverter_p(v)
     rows.add(p_inv, -s_kva, s_kva)
     q_lo, q_hi = reactive_range(day)
-    if day.var_market and (q_hi - q_lo > 0).any():
-        for j in range(CAPABILITY_SIDES):
-            angle = (2 * j + 1) * math.pi / CAPABILITY_SIDES
-            terms = [(c, val * math.cos(angle)) for c, val in p_inv] + [(v.q, math.sin(angle))]
-            rows.add(terms, -np.inf, s_kva * math.cos(math.pi / CAPABILITY_SIDES))
+    if day.var_market and (q_hi - q_lo > 0).any():  # one block of rows per side, side-major
+        angles = [(2 * j + 1) * math.pi / CAPABILITY_SIDES for j in range(CAPABILITY_SIDES)]
+        cos = np.array([math.cos(a) for a in angles])[:, None, None]
+        sin = np.array([math.sin(a) for a in angles])[:, None, None]
+        terms = [(c, val * cos) for c, val in p_inv] + [(v.q, sin)]
+        rows.add(terms, -np.inf, s_kva * math.cos(math.pi / CAPABILITY_SIDES))
 
 
 def solve(
@@ -302,3 +305,65 @@ def solve(
     if result.status != 0 or result.x is None:
         raise DispatchSolveError(f"the linear program failed: {result.message}")
     return result.x, float(result.fun)
+
+
+def _highs_core() -> Any:
+    """scipy's bundled HiGHS bindings (``scipy.optimize._highspy._core``, scipy >= 1.15; the
+    module :func:`scipy.optimize.milp` itself calls), or None where this scipy lacks them."""
+    try:
+        return importlib.import_module("scipy.optimize._highspy._core")
+    except ImportError:
+        return None
+
+
+class WarmLP:
+    """One LP structure solved again and again with new costs and bounds: a HiGHS instance
+    kept between solves (only the changed bounds are passed; each solve starts from the last
+    basis). Where scipy has no HiGHS bindings, every solve is a fresh :func:`solve`."""
+
+    def __init__(self, matrix: scipy.sparse.csr_array) -> None:
+        self.matrix = matrix
+        self.core = _highs_core()
+        self.highs: Any = None
+        self.row_lo = self.row_hi = np.zeros(0)
+
+    def _start(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, rows: Rows) -> None:
+        """Pass the whole model to a new HiGHS instance."""
+        core, csc = self.core, self.matrix.tocsc()
+        lp = core.HighsLp()
+        lp.num_col_, lp.num_row_ = csc.shape[1], csc.shape[0]
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = csc.shape[1], csc.shape[0]
+        lp.a_matrix_.format_ = core.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_ = csc.indptr, csc.indices
+        lp.a_matrix_.value_ = csc.data
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
+        self.row_lo, self.row_hi = rows.bounds()
+        lp.row_lower_, lp.row_upper_ = self.row_lo, self.row_hi
+        self.highs = core._Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.passModel(lp)
+
+    def solve(
+        self, cost: np.ndarray, rows: Rows, lower: np.ndarray, upper: np.ndarray
+    ) -> tuple[np.ndarray, float]:
+        """As :func:`solve` (``rows`` may hold only the bounds)."""
+        if self.core is None:
+            return solve(cost, rows, lower, upper, self.matrix)
+        if self.highs is None:
+            self._start(cost, lower, upper, rows)
+        else:
+            cols = np.arange(len(cost), dtype=np.int32)
+            self.highs.changeColsCost(len(cost), cols, cost)
+            self.highs.changeColsBounds(len(cost), cols, lower, upper)
+            row_lo, row_hi = rows.bounds()
+            for r in np.flatnonzero((row_lo != self.row_lo) | (row_hi != self.row_hi)):
+                self.highs.changeRowBounds(int(r), row_lo[r], row_hi[r])
+            self.row_lo, self.row_hi = row_lo, row_hi
+        self.highs.run()
+        status = self.highs.getModelStatus()
+        if status != self.core.HighsModelStatus.kOptimal:
+            message = self.highs.modelStatusToString(status)
+            self.highs = None  # start afresh next time
+            raise DispatchSolveError(f"the linear program failed: {message}")
+        x = np.asarray(self.highs.getSolution().col_value, dtype=float)
+        return x, float(self.highs.getInfo().objective_function_value)

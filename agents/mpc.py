@@ -28,7 +28,6 @@ battery state outside its range, for one) raise :class:`agents.dispatch_lp.Dispa
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse
 
 from agents.dispatch_lp import (
     Columns,
@@ -36,10 +35,10 @@ from agents.dispatch_lp import (
     DispatchSolveError,
     ProsumerColumns,
     Rows,
+    WarmLP,
     prosumer_bounds,
     prosumer_costs,
     prosumer_rows,
-    solve,
 )
 from agents.errors import AgentError
 from agents.forecast import LOOKBACK_DAYS, Forecaster
@@ -101,8 +100,8 @@ class MpcPolicy:
         self._published = np.full((4, self.steps), np.nan)
         #: The share of a buy and a sell order expected to clear at each interval of the day.
         self._fill = np.zeros((2, self.steps))
-        #: The LP's constraint matrix by (horizon, rows): see :meth:`plan`.
-        self._matrices: dict[tuple[int, int], scipy.sparse.csr_array] = {}
+        #: The LP by structure (horizon, rows), warm-started: see :meth:`plan`.
+        self._lps: dict[tuple[int, int], WarmLP] = {}
 
     def forecasts(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         """Load and PV (kW) from ``obs``'s interval to the day's end, as this policy sees
@@ -199,7 +198,8 @@ class MpcPolicy:
 
         The constraint matrix depends only on the horizon's length and on whether the
         inverter's polygon is in (the prosumer's ratings are fixed), so it is built once per
-        such structure and each solve recomputes only bounds and costs."""
+        such structure; each solve recomputes only bounds and costs and HiGHS starts from
+        that structure's last basis (:class:`agents.dispatch_lp.WarmLP`)."""
         t_n, n = day.shape
         cols = Columns()
         v = ProsumerColumns.allocate(cols, t_n, n)
@@ -210,11 +210,11 @@ class MpcPolicy:
         rows = Rows(matrix=False)
         prosumer_rows(v, day, rows)
         key = (t_n, rows.n)
-        if key not in self._matrices:
+        if key not in self._lps:
             full = Rows()
             prosumer_rows(v, day, full)
-            self._matrices[key] = full.matrix(cols.n)
-        x, _ = solve(cost, rows, lower, upper, self._matrices[key])
+            self._lps[key] = WarmLP(full.matrix(cols.n))
+        x, _ = self._lps[key].solve(cost, rows, lower, upper)
         return float(x[v.discharge[0, 0]] - x[v.charge[0, 0]]), float(x[v.q[0, 0]])
 
     def act(self, obs: Observation) -> np.ndarray:

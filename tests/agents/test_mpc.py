@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from abm.config import SimConfig
 from abm.simulation import run_simulation
-from agents import mpc
-from agents.dispatch_lp import DispatchInputError, DispatchSolveError
+from agents import dispatch_lp
+from agents.dispatch_lp import (
+    Columns,
+    DispatchInputError,
+    DispatchSolveError,
+    ProsumerColumns,
+    Rows,
+    WarmLP,
+    prosumer_bounds,
+    prosumer_costs,
+    prosumer_rows,
+    solve,
+)
 from agents.errors import AgentError
 from agents.forecast import seasonal
 from agents.mpc import MpcPolicy
@@ -75,11 +88,52 @@ def test_a_failed_solve_falls_back_to_tou_and_says_why(monkeypatch) -> None:
     def fail(*_args: object) -> None:
         raise DispatchSolveError("the linear program failed: HiGHS says no")
 
-    monkeypatch.setattr(mpc, "solve", fail)
+    monkeypatch.setattr(WarmLP, "solve", fail)
     policy = _policy()
     obs = _obs(0)
     np.testing.assert_array_equal(policy.act(obs), TouPolicy(list(RETAIL)).act(obs))
     assert policy.fallbacks == 1 and "HiGHS says no" in policy.fallback_reason
+
+
+@pytest.mark.parametrize("bindings", [True, False])
+def test_warm_started_solves_equal_fresh_ones(monkeypatch, bindings: bool) -> None:
+    """The same structure with other loads and states: each warm solve is feasible and as
+    cheap as the fresh one (without scipy's HiGHS bindings every solve is a fresh one)."""
+    if not bindings:
+        monkeypatch.setattr(dispatch_lp, "_highs_core", lambda: None)
+    policy, rng = _policy(), np.random.default_rng(1)
+    base = policy.horizon(_obs(3))
+    warm: WarmLP | None = None
+    for _ in range(6):
+        day = dataclasses.replace(
+            base,
+            load_kw=base.load_kw * rng.uniform(0.2, 3.0, base.load_kw.shape),
+            soc_start_kwh=np.array([rng.uniform(0.0, 10.0)]),
+        )
+        cols = Columns()
+        v = ProsumerColumns.allocate(cols, *day.shape)
+        lower, upper, cost = np.zeros(cols.n), np.full(cols.n, np.inf), np.zeros(cols.n)
+        prosumer_bounds(v, day, lower, upper)
+        prosumer_costs(v, day, cost)
+        rows = Rows()
+        prosumer_rows(v, day, rows)
+        warm = warm or WarmLP(rows.matrix(cols.n))
+        x, fun = warm.solve(cost, rows, lower, upper)
+        _, fun_fresh = solve(cost, rows, lower, upper)
+        # the same optimum (the plan may be another of equal cost where the LP is degenerate)
+        assert fun == pytest.approx(fun_fresh, abs=1e-9) and cost @ x == pytest.approx(fun)
+        assert (x >= lower - 1e-9).all() and (x <= upper + 1e-9).all()
+        lo, hi = rows.bounds()
+        assert (rows.matrix(cols.n) @ x >= lo - 1e-7).all()
+        assert (rows.matrix(cols.n) @ x <= hi + 1e-7).all()
+
+
+def test_an_infeasible_lp_is_a_solve_error() -> None:
+    rows = Rows()
+    rows.add([(np.array([0]), 1.0)], 1.0, 1.0)  # x = 1 with 0 <= x <= 0.5
+    lp = WarmLP(rows.matrix(1))
+    with pytest.raises(DispatchSolveError, match="the linear program failed: Infeasible"):
+        lp.solve(np.zeros(1), rows, np.zeros(1), np.full(1, 0.5))
 
 
 def test_a_battery_state_outside_its_range_is_one_line() -> None:
@@ -97,15 +151,15 @@ def test_an_observation_without_its_run_interval_is_one_line() -> None:
 @pytest.mark.slow  # one simulated ieee33 day (about 6 s on a quiet machine)
 def test_fallbacks_are_counted_in_the_tables(monkeypatch) -> None:
     calls = {"n": 0}
-    real = mpc.solve
+    real = WarmLP.solve
 
-    def every_fifth_fails(*args: object) -> tuple[np.ndarray, float]:
+    def every_fifth_fails(self: WarmLP, *args: object) -> tuple[np.ndarray, float]:
         calls["n"] += 1
         if calls["n"] % 5 == 0:
             raise DispatchSolveError("the linear program failed: injected")
-        return real(*args)  # type: ignore[arg-type]
+        return real(self, *args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(mpc, "solve", every_fifth_fails)
+    monkeypatch.setattr(WarmLP, "solve", every_fifth_fails)
     config = SimConfig(network="ieee33", market="multi", policy="mpc")
     result = run_simulation(config, progress=False)
     prosumers = result.tables["prosumers"]
