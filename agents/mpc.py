@@ -13,9 +13,10 @@ What it knows besides its forecasts, all from its own messages and its own data:
 
 - this interval's published envelope and Var price; for a later interval, the ones published
   for the same interval of the day when last seen (yesterday's), this interval's until then;
-- the tariffs (energy is valued at retail on import and feed-in on export; the whole net
-  position is offered on the P2P market at the truthful price, as the optimum's replay does,
-  so P2P trades only ever improve on the tariffs);
+- the tariffs, each moved towards the expected P2P price (the mid tariff, half the network
+  charge on each side) by the share of its own orders that cleared at that interval of the
+  day (:meth:`MpcPolicy.energy_prices`, learnt from its settled intervals); the whole net
+  position is offered at the truthful price, as the optimum's replay does;
 - Var: in a Var market, while the (forecast) price is positive, the inverter may inject up
   to the prosumer's own reactive demand (local compensation, as the rule policy), paid the
   published price: a lone prosumer cannot see how its kvar move the ex-post price.
