@@ -346,12 +346,12 @@ class WarmLP:
     def solve(
         self, cost: np.ndarray, rows: Rows, lower: np.ndarray, upper: np.ndarray
     ) -> tuple[np.ndarray, float]:
-        """As :func:`solve` (``rows`` may hold only the bounds)."""
+        """As :func:`solve` (``rows`` may hold only the bounds). A warm solve that does not
+        end optimal is tried once more from scratch before it counts as failed."""
         if self.core is None:
             return solve(cost, rows, lower, upper, self.matrix)
-        if self.highs is None:
-            self._start(cost, lower, upper, rows)
-        else:
+        warm = self.highs is not None
+        if warm:
             cols = np.arange(len(cost), dtype=np.int32)
             self.highs.changeColsCost(len(cost), cols, cost)
             self.highs.changeColsBounds(len(cost), cols, lower, upper)
@@ -359,9 +359,15 @@ class WarmLP:
             for r in np.flatnonzero((row_lo != self.row_lo) | (row_hi != self.row_hi)):
                 self.highs.changeRowBounds(int(r), row_lo[r], row_hi[r])
             self.row_lo, self.row_hi = row_lo, row_hi
+        else:
+            self._start(cost, lower, upper, rows)
         self.highs.run()
+        optimal = self.core.HighsModelStatus.kOptimal
+        if warm and self.highs.getModelStatus() != optimal:
+            self._start(cost, lower, upper, rows)
+            self.highs.run()
         status = self.highs.getModelStatus()
-        if status != self.core.HighsModelStatus.kOptimal:
+        if status != optimal:
             message = self.highs.modelStatusToString(status)
             self.highs = None  # start afresh next time
             raise DispatchSolveError(f"the linear program failed: {message}")

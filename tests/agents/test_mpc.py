@@ -128,6 +128,27 @@ def test_warm_started_solves_equal_fresh_ones(monkeypatch, bindings: bool) -> No
         assert (rows.matrix(cols.n) @ x <= hi + 1e-7).all()
 
 
+def test_a_warm_solve_that_ends_unknown_is_retried_from_scratch() -> None:
+    class Stale:  # a HiGHS instance whose warm solve ends without an optimum
+        def __getattr__(self, name: str) -> object:
+            return lambda *args: None
+
+        def getModelStatus(self) -> object:
+            return None
+
+    rows = Rows()
+    rows.add([(np.array([0, 1]), 1.0)], 1.0, np.inf)  # x0 >= 1, x1 >= 1
+    lp = WarmLP(rows.matrix(2))
+    if lp.core is None:
+        pytest.skip("this scipy has no HiGHS bindings: every solve is fresh")
+    cost, lower, upper = np.array([1.0, 2.0]), np.zeros(2), np.full(2, 5.0)
+    lp.solve(cost, rows, lower, upper)
+    lp.highs = Stale()
+    x, fun = lp.solve(cost, rows, lower, upper)
+    np.testing.assert_allclose(x, [1.0, 1.0])
+    assert fun == pytest.approx(3.0)
+
+
 def test_an_infeasible_lp_is_a_solve_error() -> None:
     rows = Rows()
     rows.add([(np.array([0]), 1.0)], 1.0, 1.0)  # x = 1 with 0 <= x <= 0.5
