@@ -17,6 +17,7 @@ from enum import Enum, StrEnum
 
 from abm.errors import ConfigError
 from agents.clearing import PROTOCOLS
+from agents.forecast import DEFAULT_FORECASTER, make_forecaster
 from agents.interval import IntervalScript, interval_script
 from agents.policy_registry import POLICIES, PolicyKind, parse_policy
 from agents.registry import Registry
@@ -37,6 +38,15 @@ class Market(StrEnum):
 #: that ``agents.policy_registry`` registers; each given by its ``module:attr`` address,
 #: imported when a run builds it (a prosumer process never imports the LP solver).
 POLICIES["optimum"] = PolicyKind("abm.optimum.lp:optimum_policies", whole_run=True)
+#: The forecast MPC (docs/mpc.md): each prosumer's own LP on its own forecasts; ``mpc`` is
+#: ``mpc:seasonal``. A prosumer's process builds its own (deploy), from the run's inputs.
+POLICIES["mpc"] = PolicyKind(
+    "abm.inputs.mpc_policies:mpc_policies",
+    argument="FORECASTER",
+    default_argument=DEFAULT_FORECASTER,
+    check_argument=make_forecaster,
+)
+POLICIES["mpc-perfect"] = PolicyKind("abm.inputs.mpc_policies:mpc_perfect_policies")
 
 
 class DaySet(StrEnum):
@@ -92,9 +102,10 @@ class SimConfig:
         default="rule",
         metadata={
             "help": "prosumer policy: rule, random, tou (time-of-use rule), optimum (the "
-            "perfect-foresight optimum's dispatch, docs/optimum.md), checkpoint:DIR "
-            "(each prosumer's own actor file DIR/<id>.npz) or module:factory[@path] "
-            "(agents.policy_registry)"
+            "perfect-foresight optimum's dispatch, docs/optimum.md), mpc, mpc:FORECASTER "
+            "(persistence, seasonal, regression) or mpc-perfect (each prosumer's forecast "
+            "MPC, docs/mpc.md), checkpoint:DIR (each prosumer's own actor file DIR/<id>.npz) "
+            "or module:factory[@path] (agents.policy_registry)"
         },
     )
     protocol: str = field(

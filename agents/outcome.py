@@ -40,6 +40,7 @@ class ProsumerOutcome:
     bill_eur: float
     vm_pu: float
     action_error: str
+    policy_fallback: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,6 +79,8 @@ class Observation(Generic[F]):
     last_vm_pu: F
     p2p_market: bool
     var_market: bool
+    #: The run's interval (-1 where unknown); not a feature (policies that plan, the MPC).
+    interval: int = -1
 
     @property
     def scale_kw(self) -> float:

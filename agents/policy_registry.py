@@ -77,6 +77,7 @@ class PolicyKind:
     for a policy without argument) and returns the maker of each prosumer's policy; it may be
     given as its ``module:attr`` address, imported when first built (a heavy implementation).
     ``argument``: the argument's name in ``NAME:ARG`` (``""``: the policy takes none).
+    ``default_argument``: what the bare ``NAME`` means (``mpc`` is ``mpc:seasonal``).
     ``whole_run``: the policy needs every prosumer's data, so a prosumer's own process (the
     multi-process deployment) cannot build it.
     """
@@ -84,6 +85,10 @@ class PolicyKind:
     build: Callable[[PolicyRun, str | None], PolicyMaker] | str
     argument: str = ""
     whole_run: bool = False
+    #: The argument of the bare ``NAME`` (``""``: ``NAME`` alone is refused if it takes one).
+    default_argument: str = ""
+    #: Checks an argument when the spec is parsed (raises one line on a bad one); None: none.
+    check_argument: Callable[[str], object] | None = None
 
     def maker(self, run: PolicyRun, arg: str | None) -> PolicyMaker:
         """``build(run, arg)``, the address imported first if given as one."""
@@ -109,7 +114,13 @@ class PolicyRegistry(Registry[PolicyKind]):
 
     def labels(self) -> list[str]:
         """See :meth:`Registry.labels`."""
-        return [f"{n}:{k.argument}" if k.argument else n for n, k in self.items()]
+        out = []
+        for name, kind in self.items():
+            if not kind.argument or kind.default_argument:
+                out.append(name)
+            if kind.argument:
+                out.append(f"{name}:{kind.argument}")
+        return out
 
 
 #: ``module:factory`` with an optional ``@path``.
@@ -134,10 +145,22 @@ def parse_policy(spec: object, error: type[Exception] = PolicyError) -> PolicySp
         name, colon, arg = spec.partition(":")
         kind = POLICIES.get(name)
         if kind is not None and bool(kind.argument) == bool(colon) == bool(arg):
-            return PolicySpec(spec, kind, arg or None)
+            return _checked(PolicySpec(spec, kind, arg or None), error)
+        if kind is not None and kind.default_argument and not colon:
+            return _checked(PolicySpec(spec, kind, kind.default_argument), error)
         if kind is None and FACTORY_SPEC.fullmatch(spec):
             return PolicySpec(spec, FACTORY_KIND, spec)
     raise POLICIES.unknown(spec, error)
+
+
+def _checked(parsed: PolicySpec, error: type[Exception]) -> PolicySpec:
+    """``parsed``, its argument checked by its kind's ``check_argument`` (one line)."""
+    if parsed.kind.check_argument is not None and parsed.arg is not None:
+        try:
+            parsed.kind.check_argument(parsed.arg)
+        except AgentError as exc:
+            raise error(f"policy={parsed.text!r}: {exc}") from None
+    return parsed
 
 
 def policy_maker(spec: str, run: PolicyRun) -> PolicyMaker:

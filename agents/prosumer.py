@@ -212,6 +212,7 @@ class ProsumerAgent:
         self.action_error = ""
         #: The interval's final P2P trades, summed.
         self.p2p: P2PTotals[float] = NO_TRADES
+        self.policy_fallback = ""
 
     def observe(self) -> Observation[float]:
         """The observation of the current interval (requires the own envelope)."""
@@ -237,6 +238,7 @@ class ProsumerAgent:
             last_vm_pu=self.last_vm_pu,
             p2p_market=self.p2p_market,
             var_market=self.var_market,
+            interval=t,
         )
 
     def _decide(self) -> list[Outgoing]:
@@ -245,6 +247,7 @@ class ProsumerAgent:
         action, self.action_error = played_action(self.policy, obs)
         if self.action_error:
             self.errors.append(f"interval {self.interval}: {self.action_error}; abstaining")
+        self.policy_fallback = getattr(self.policy, "fallback_reason", "")
         t = self.interval
         plan = plan_interval(
             action, obs, self.battery, self.duration_h, self.network_charge_eur_per_kwh
@@ -327,6 +330,9 @@ class ProsumerAgent:
             return self._refuse(msg, "settlement not for this prosumer's schedule")
         self.last_vm_pu = msg.vm_pu
         self.last_outcome = self.book(msg.var_eur, msg.vm_pu)
+        settled = getattr(self.policy, "settled", None)
+        if settled is not None:  # a policy that learns from its own outcomes (the MPC)
+            settled(self.last_outcome)
         self.last_price_eur_per_kwh = float(
             last_price_eur_per_kwh(self.p2p, self.last_price_eur_per_kwh)
         )
@@ -390,6 +396,7 @@ class ProsumerAgent:
             bill_eur=float(bill.bill_eur),
             vm_pu=vm_pu,
             action_error=self.action_error,
+            policy_fallback=self.policy_fallback,
         )
 
     # -- helpers ---------------------------------------------------------------------------

@@ -62,6 +62,7 @@ def summarize(tables: Mapping[str, pd.DataFrame], duration_h: float) -> dict[str
         "voltage_violations": int(iv["n_voltage_violations"].sum()),
         "envelope_violations": int(iv["envelope_violations"].sum()),
         "import_violation_kwh": float(pr["import_violation_kw"].sum() * duration_h),
+        "policy_fallbacks": int(pr["policy_fallback"].fillna("").astype(str).ne("").sum()),
         "p2p_volume_kwh": float(tr["quantity_kwh"].sum()) if len(tr) else 0.0,
         "p2p_trades": len(tr),
         "var_volume_kvarh": float(iv["var_service_kvarh"].sum()),

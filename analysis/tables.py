@@ -170,6 +170,12 @@ PROSUMERS = Table(
             "",
             "why the policy's action was refused (empty when fine); the prosumer then abstained",
         ),
+        (
+            "policy_fallback",
+            "",
+            "why the policy fell back to the ToU rule this interval (the MPC's failed solve; "
+            "empty when it did not)",
+        ),
     ),
 )
 

@@ -97,6 +97,10 @@ class MarketParallelEnv(ParallelEnv):
         for pid in self.agents:
             self.policies[pid].set(actions[pid])
         model.finish_interval()
+        for a in model.prosumers:  # a config policy that learns from its outcomes (the MPC)
+            settled = getattr(self.config_policies[a.logic.agent_id], "settled", None)
+            if settled is not None and a.logic.last_outcome is not None:
+                settled(a.logic.last_outcome)
         rewards = {a.logic.agent_id: -_bill_eur(a.logic) for a in model.prosumers}
         infos = {a.logic.agent_id: {"errors": list(a.logic.errors)} for a in model.prosumers}
         done = model.done

@@ -24,19 +24,28 @@ What the LP takes from the settlement rules (never a second copy):
 
 from __future__ import annotations
 
-import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.optimize
-import scipy.sparse
 
 from abm.config import market_has_p2p, market_has_var
 from abm.errors import AbmError
+from agents.dispatch_lp import (
+    CURTAILMENT_TIE_BREAK_EUR_PER_KWH,
+    Columns,
+    DayInputs,
+    DispatchSolveError,
+    ProsumerColumns,
+    Rows,
+    prosumer_bounds,
+    prosumer_costs,
+    prosumer_rows,
+    reactive_range,
+    solve,
+)
 from agents.policy_registry import PolicyMaker
 from agents.replay import ReplayPolicy
 from agents.settlement import storage_price_eur_per_kwh
@@ -49,99 +58,16 @@ from dso.var_price import VarPricing
 if TYPE_CHECKING:
     from abm.inputs.run_inputs import RunInputs
 
-#: Sides of the inscribed polygon that stands for the capability circle p**2 + q**2 <= s**2
-#: (a vertex on each axis, so the full rating stays available at unity power factor).
-CAPABILITY_SIDES = 16
 #: Tangent points of each line's squared reactive flow (over its reachable range) in the
 #: first solve; each further round adds a tangent at the solution's flow where the cuts
 #: still underestimate its square, until the Var cost they miss is below CUT_GAP_EUR.
 TANGENT_POINTS = 17
 MAX_CUT_ROUNDS = 6
 CUT_GAP_EUR = 0.01
-#: Penalty on an import above the envelope that the battery cannot avoid (load is never
-#: shed; the plan reports it as ``import_violation_kw``), EUR/kWh.
-IMPORT_VIOLATION_PENALTY_EUR_PER_KWH = 10.0
-#: Tie-break against curtailing PV that has no value (EUR/kWh).
-CURTAILMENT_TIE_BREAK_EUR_PER_KWH = 1e-6
 
 
 class OptimumError(AbmError):
     """The optimum's inputs are invalid, or its linear program has no solution."""
-
-
-@dataclass(frozen=True)
-class DayInputs:
-    """One day of the LP: ``(T, N)`` per interval and prosumer, ``(T,)``, ``(N,)`` as noted."""
-
-    duration_h: float
-    load_kw: np.ndarray  # (T, N) demand
-    pv_kw: np.ndarray  # (T, N) available PV
-    export_kw: np.ndarray  # (T, N) envelope
-    import_kw: np.ndarray  # (T, N)
-    q_min_kvar: np.ndarray  # (T, N) envelope of the inverter's q (<= 0; 0 without Var market)
-    q_max_kvar: np.ndarray  # (T, N)
-    var_price_eur_per_kvarh: np.ndarray  # (T, N) published price at the prosumer's bus
-    retail_eur_per_kwh: np.ndarray  # (T,)
-    feed_in_eur_per_kwh: np.ndarray  # (T,)
-    inverter_kva: np.ndarray  # (N,)
-    battery_kwh: np.ndarray  # (N,)
-    battery_kw: np.ndarray  # (N,)
-    efficiency: np.ndarray  # (N,) one-way
-    soc_start_kwh: np.ndarray  # (N,)
-    storage_price_eur_per_kwh: np.ndarray  # (N,) value of a kWh left in the battery
-    network_charge_eur_per_kwh: float
-    p2p_market: bool
-    var_market: bool
-    #: ex-post Var only: ``below[l, k] = 1`` if prosumer ``k`` is downstream of line ``l``
-    #: and each line's loss curvature ``h_l`` (kW per kvar**2), ``(T, L)``; None otherwise.
-    below: np.ndarray | None = None
-    curvature_kw_per_kvar2: np.ndarray | None = None
-    #: ex-post Var only: the energy price that values a kW of loss in the Var settlement,
-    #: ``(T,)`` (:meth:`dso.agent.PublicationRules.var_energy_price`); None otherwise.
-    var_energy_eur_per_kwh: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        t, n = np.shape(self.load_kw)
-        shapes = {
-            "load_kw": (t, n), "pv_kw": (t, n), "export_kw": (t, n), "import_kw": (t, n),
-            "q_min_kvar": (t, n), "q_max_kvar": (t, n), "var_price_eur_per_kvarh": (t, n),
-            "retail_eur_per_kwh": (t,), "feed_in_eur_per_kwh": (t,), "inverter_kva": (n,),
-            "battery_kwh": (n,), "battery_kw": (n,), "efficiency": (n,), "soc_start_kwh": (n,),
-            "storage_price_eur_per_kwh": (n,),
-        }  # fmt: skip
-        for name, shape in shapes.items():
-            value = np.asarray(getattr(self, name), dtype=float)
-            if value.shape != shape:
-                raise OptimumError(f"{name} has shape {value.shape}, expected {shape}")
-            if not np.isfinite(value).all():
-                raise OptimumError(f"{name} holds a value that is not finite")
-        nonneg = ("load_kw", "pv_kw", "export_kw", "import_kw", "q_max_kvar", "inverter_kva")
-        for name in (*nonneg, "battery_kwh", "battery_kw", "soc_start_kwh"):
-            _refuse_where(name, getattr(self, name), np.asarray(getattr(self, name)) < 0, ">= 0")
-        _refuse_where("q_min_kvar", self.q_min_kvar, np.asarray(self.q_min_kvar) > 0, "<= 0")
-        eff = np.asarray(self.efficiency, dtype=float)
-        _refuse_where("efficiency", eff, (eff <= 0) | (eff > 1), "in (0, 1]")
-        over = np.asarray(self.soc_start_kwh) > np.asarray(self.battery_kwh) + 1e-9
-        _refuse_where("soc_start_kwh", self.soc_start_kwh, over, "<= battery_kwh")
-        if not (math.isfinite(self.duration_h) and self.duration_h > 0):
-            raise OptimumError(f"duration_h = {self.duration_h!r} must be > 0")
-        charge = self.network_charge_eur_per_kwh
-        if not (math.isfinite(charge) and charge >= 0):
-            raise OptimumError(f"network_charge_eur_per_kwh = {charge!r} must be >= 0")
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        """``(T, N)``: intervals and prosumers."""
-        t, n = np.shape(self.load_kw)
-        return int(t), int(n)
-
-
-def _refuse_where(name: str, values: object, bad: np.ndarray, rule: str) -> None:
-    """:class:`OptimumError` naming the first element of ``values`` where ``bad`` holds."""
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
-        value = float(np.asarray(values, dtype=float)[where])
-        raise OptimumError(f"{name}{list(where)} = {value!r}: must be {rule}")
 
 
 @dataclass(frozen=True)
@@ -161,85 +87,21 @@ class DayDispatch:
     n_constraints: int
 
 
-class _Columns:
-    """Column indices of the LP's variables, laid out block after block."""
-
-    def __init__(self) -> None:
-        self.n = 0
-
-    def block(self, *shape: int) -> np.ndarray:
-        """The indices of ``prod(shape)`` new variables, in that shape."""
-        size = int(np.prod(shape))
-        cols = np.arange(self.n, self.n + size).reshape(shape)
-        self.n += size
-        return cols
-
-
-class _Rows:
-    """Sparse constraint rows ``lo <= sum(val * x[col]) <= hi`` collected in COO form."""
-
-    def __init__(self) -> None:
-        self.rows: list[np.ndarray] = []
-        self.cols: list[np.ndarray] = []
-        self.vals: list[np.ndarray] = []
-        self.lo: list[np.ndarray] = []
-        self.hi: list[np.ndarray] = []
-        self.n = 0
-
-    def add(
-        self,
-        terms: Sequence[tuple[np.ndarray, np.ndarray | float]],
-        lo: np.ndarray | float,
-        hi: np.ndarray | float,
-    ) -> None:
-        """One row per element of the broadcast terms (column array, coefficient)."""
-        shape = np.broadcast_shapes(
-            *(np.shape(c) for c, _ in terms), *(np.shape(v) for _, v in terms),
-            np.shape(lo), np.shape(hi),
-        )  # fmt: skip
-        count = int(np.prod(shape))
-        row = self.n + np.arange(count)
-        for cols, vals in terms:
-            self.rows.append(row)
-            self.cols.append(np.broadcast_to(cols, shape).reshape(-1))
-            self.vals.append(np.broadcast_to(np.asarray(vals, dtype=float), shape).reshape(-1))
-        self.lo.append(np.broadcast_to(np.asarray(lo, dtype=float), shape).reshape(-1))
-        self.hi.append(np.broadcast_to(np.asarray(hi, dtype=float), shape).reshape(-1))
-        self.n += count
-
-    def constraint(self, n_cols: int) -> scipy.optimize.LinearConstraint:
-        """Every row so far as one sparse constraint over ``n_cols`` variables."""
-        matrix = scipy.sparse.csr_array(
-            (np.concatenate(self.vals), (np.concatenate(self.rows), np.concatenate(self.cols))),
-            shape=(self.n, n_cols),
-        )
-        return scipy.optimize.LinearConstraint(
-            matrix, np.concatenate(self.lo), np.concatenate(self.hi)
-        )
-
-
 def solve_day(day: DayInputs) -> DayDispatch:
     """The dispatch of minimum total bill for one day (formulation: ``docs/optimum.md``)."""
     start = time.perf_counter()
     t_n, n = day.shape
     dt = day.duration_h
-    eta = np.asarray(day.efficiency, float)
-    s_kva = np.asarray(day.inverter_kva, float)
     retail = np.asarray(day.retail_eur_per_kwh, float)
     feed_in = np.asarray(day.feed_in_eur_per_kwh, float)
-    var = day.var_market
-    q_lo = np.minimum(0.0, np.maximum(day.q_min_kvar, -s_kva)) if var else np.zeros((t_n, n))
-    q_hi = np.maximum(0.0, np.minimum(day.q_max_kvar, s_kva)) if var else np.zeros((t_n, n))
-    has_battery = (np.asarray(day.battery_kwh) > 0) & (np.asarray(day.battery_kw) > 0)
-    power = np.where(has_battery, day.battery_kw, 0.0)
+    q_lo, q_hi = reactive_range(day)
 
-    cols = _Columns()
-    pv, charge, discharge, soc = (cols.block(t_n, n) for _ in range(4))
-    export, imp, violation, q = (cols.block(t_n, n) for _ in range(4))
+    cols = Columns()
+    v = ProsumerColumns.allocate(cols, t_n, n)
     p2p_gain = retail - feed_in - day.network_charge_eur_per_kwh  # EUR per matched kWh
     trades = day.p2p_market and bool((p2p_gain > 0).any())
     matched = cols.block(t_n) if trades else np.zeros(0, dtype=int)
-    quadratic = var and day.below is not None and day.curvature_kw_per_kvar2 is not None
+    quadratic = day.var_market and day.below is not None and day.curvature_kw_per_kvar2 is not None
     lines = np.zeros(0, dtype=int)
     if quadratic:
         assert day.below is not None  # for mypy: checked just above
@@ -250,48 +112,19 @@ def solve_day(day: DayInputs) -> DayDispatch:
 
     lower = np.zeros(cols.n)
     upper = np.full(cols.n, np.inf)
-    upper[pv] = day.pv_kw
-    upper[charge] = power
-    upper[discharge] = power
-    upper[soc] = np.where(has_battery, day.battery_kwh, 0.0)
-    upper[export] = day.export_kw
-    lower[q], upper[q] = q_lo, q_hi
+    prosumer_bounds(v, day, lower, upper)
     if trades:
         upper[matched] = np.where(p2p_gain > 0, np.inf, 0.0)
 
     cost = np.zeros(cols.n)
-    cost[export] = -feed_in[:, None] * dt
-    cost[imp] = retail[:, None] * dt
-    cost[violation] = IMPORT_VIOLATION_PENALTY_EUR_PER_KWH * dt
-    cost[pv] = -CURTAILMENT_TIE_BREAK_EUR_PER_KWH * dt
-    cost[q] = -np.asarray(day.var_price_eur_per_kvarh, float) * dt
-    cost[soc[-1]] = -np.asarray(day.storage_price_eur_per_kwh, float)
-    constant = float(np.dot(day.storage_price_eur_per_kwh, day.soc_start_kwh))
+    constant = prosumer_costs(v, day, cost)
     if trades:
         cost[matched] = -np.maximum(p2p_gain, 0.0) * dt
 
-    rows = _Rows()
-    # power balance: pv_used + discharge - charge - load = export - import
-    rows.add([(pv, 1.0), (discharge, 1.0), (charge, -1.0), (export, -1.0), (imp, 1.0)],
-             day.load_kw, day.load_kw)  # fmt: skip
-    rows.add([(imp, 1.0), (violation, -1.0)], -np.inf, day.import_kw)
-    # state of charge: soc_t = soc_{t-1} + eta dt charge - dt / eta discharge
-    previous = np.vstack([np.full((1, n), -1), soc[:-1]])
-    rows.add([(soc[0], 1.0), (charge[0], -eta * dt), (discharge[0], dt / eta)],
-             day.soc_start_kwh, day.soc_start_kwh)  # fmt: skip
-    if t_n > 1:
-        rows.add([(soc[1:], 1.0), (previous[1:], -1.0), (charge[1:], -eta * dt),
-                  (discharge[1:], dt / eta)], 0.0, 0.0)  # fmt: skip
-    # the inverter carries PV and battery: |p_inv| <= s, and (p_inv, q) in the polygon
-    p_inv = [(pv, 1.0), (discharge, 1.0), (charge, -1.0)]
-    rows.add(p_inv, -s_kva, s_kva)
-    if var and (q_hi - q_lo > 0).any():
-        for j in range(CAPABILITY_SIDES):
-            angle = (2 * j + 1) * math.pi / CAPABILITY_SIDES
-            terms = [(c, v * math.cos(angle)) for c, v in p_inv] + [(q, math.sin(angle))]
-            rows.add(terms, -np.inf, s_kva * math.cos(math.pi / CAPABILITY_SIDES))
+    rows = Rows()
+    prosumer_rows(v, day, rows)
     if trades:  # matched P2P energy: at most what sellers export and buyers import
-        for side in (export, imp):
+        for side in (v.export, v.imp):
             rows.add([(matched, 1.0)] + [(side[:, k], -1.0) for k in range(n)], -np.inf, 0.0)
     if quadratic:
         assert day.below is not None and day.curvature_kw_per_kvar2 is not None  # for mypy
@@ -299,7 +132,7 @@ def solve_day(day: DayInputs) -> DayDispatch:
         below = np.asarray(day.below, float)[lines]
         for i in range(len(lines)):
             members = np.flatnonzero(below[i] > 0)
-            rows.add([(flow[:, i], 1.0)] + [(q[:, k], -1.0) for k in members], 0.0, 0.0)
+            rows.add([(flow[:, i], 1.0)] + [(v.q[:, k], -1.0) for k in members], 0.0, 0.0)
         lower[flow], upper[flow] = q_lo @ below.T, q_hi @ below.T
         cost[flow_sq] = (
             2.0
@@ -319,19 +152,19 @@ def solve_day(day: DayInputs) -> DayDispatch:
         _tangent_cuts(rows, flow, flow_sq, points)
         x, fun = _solve(cost, rows, lower, upper)
         missed_eur = cost[flow_sq] * (x[flow] ** 2 - x[flow_sq])
-    battery = x[discharge] - x[charge]
+    battery = x[v.discharge] - x[v.charge]
     return DayDispatch(
         battery_p_kw=battery,
-        pv_used_kw=x[pv],
-        p_kw=x[pv] + battery - np.asarray(day.load_kw, float),
-        q_inverter_kvar=x[q],
-        soc_kwh=x[soc],
-        import_violation_kw=x[violation],
+        pv_used_kw=x[v.pv],
+        p_kw=x[v.pv] + battery - np.asarray(day.load_kw, float),
+        q_inverter_kvar=x[v.q],
+        soc_kwh=x[v.soc],
+        import_violation_kw=x[v.violation],
         p2p_kwh=x[matched] * dt if trades else np.zeros(t_n),
         # the modelled bill: the tie-break is no cost, the squares' missed part is
         cost_eur=fun
         + constant
-        + CURTAILMENT_TIE_BREAK_EUR_PER_KWH * dt * float(x[pv].sum())
+        + CURTAILMENT_TIE_BREAK_EUR_PER_KWH * dt * float(x[v.pv].sum())
         + float(missed_eur.sum()),
         solve_s=time.perf_counter() - start,
         n_variables=cols.n,
@@ -339,7 +172,7 @@ def solve_day(day: DayInputs) -> DayDispatch:
     )
 
 
-def _tangent_cuts(rows: _Rows, flow: np.ndarray, flow_sq: np.ndarray, points: np.ndarray) -> None:
+def _tangent_cuts(rows: Rows, flow: np.ndarray, flow_sq: np.ndarray, points: np.ndarray) -> None:
     """``flow_sq >= 2 a flow - a**2`` at the tangent points ``points`` (``flow``'s shape plus
     one axis; NaN: no cut)."""
     t_idx, l_idx, j_idx = np.nonzero(np.isfinite(points))
@@ -348,18 +181,13 @@ def _tangent_cuts(rows: _Rows, flow: np.ndarray, flow_sq: np.ndarray, points: np
 
 
 def _solve(
-    cost: np.ndarray, rows: _Rows, lower: np.ndarray, upper: np.ndarray
+    cost: np.ndarray, rows: Rows, lower: np.ndarray, upper: np.ndarray
 ) -> tuple[np.ndarray, float]:
     """Solve the LP with HiGHS; the solution and its objective."""
-    result = scipy.optimize.milp(
-        cost,
-        constraints=rows.constraint(len(cost)),
-        bounds=scipy.optimize.Bounds(lower, upper),
-        options={"presolve": True},
-    )
-    if result.status != 0 or result.x is None:
-        raise OptimumError(f"the optimum's linear program failed: {result.message}")
-    return result.x, float(result.fun)
+    try:
+        return solve(cost, rows, lower, upper)
+    except DispatchSolveError as exc:
+        raise OptimumError(f"the optimum's {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ def add_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policies",
         default=DEFAULT_POLICIES,
-        help="comma-separated policies: rule, random, tou, optimum, checkpoint:DIR "
+        help="comma-separated policies: rule, random, tou, optimum, mpc, mpc:FORECASTER, "
+        "mpc-perfect, checkpoint:DIR "
         f"(default: {DEFAULT_POLICIES})",
     )
 
@@ -44,7 +45,7 @@ def policy_label(policy: str) -> str:
     """A folder-safe label of a policy (``NAME:ARG`` -> ``NAME-<ARG's last name>``, e.g.
     ``checkpoint:DIR`` -> ``checkpoint-<DIR name>``; ``module:factory`` with ``_``)."""
     name, _, arg = policy.partition(":")
-    if parse_policy(policy, ConfigError).kind.argument:
+    if arg and parse_policy(policy, ConfigError).kind.argument:
         return f"{name}-" + re.sub(r"[^A-Za-z0-9._-]", "_", Path(arg).name or "root")
     return re.sub(r"[^A-Za-z0-9._-]", "_", policy)
 

@@ -118,3 +118,12 @@ def test_market_without_p2p_matches_simulate(tmp_path):
     run_simulation(config, tmp_path / "sim", progress=False)
     deploy(config, DeployOptions(), tmp_path / "dep")
     assert_same_results(tmp_path / "sim", tmp_path / "dep")
+
+
+def test_mpc_over_ipc_matches_simulate(tmp_path):
+    """Each prosumer process solves its own MPC LP: the same tables as ``simulate``."""
+    config = SimConfig(market="multi", protocol="auction", policy="mpc")
+    run_simulation(config, tmp_path / "sim", progress=False)
+    result = deploy(config, DeployOptions(transport="ipc"), tmp_path / "dep")
+    assert_same_results(tmp_path / "sim", tmp_path / "dep")
+    assert result.complete

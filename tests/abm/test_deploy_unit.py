@@ -178,7 +178,8 @@ def test_policy_specs_baselines_and_factories(world):
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("greedy", "not one of rule, random, tou, checkpoint:DIR"),
+        ("greedy", "not one of rule, random, tou, mpc, mpc-perfect, checkpoint:DIR"),
+        ("mpc:oracle", "forecaster = 'oracle': unknown"),
         ("no.such.module:make", "cannot import no.such.module"),
         ("abm.deploy.policies:missing", "has no attribute 'missing'"),
         ("abm.deploy.policies:check_policy_spec", "the factory failed: TypeError"),

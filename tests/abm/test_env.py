@@ -1,6 +1,7 @@
 """The PettingZoo environment."""
 
 import numpy as np
+import pytest
 from pettingzoo.test import parallel_api_test
 
 from abm.config import SimConfig
@@ -84,3 +85,22 @@ def test_supersuit_vector_env_runs_an_episode():
         if (terminations | truncations).all():
             break
     assert steps == 24 and total_reward != 0.0  # one day of hourly intervals, bills paid
+
+
+@pytest.mark.slow  # two simulated ieee33 days (about 12 s on a quiet machine)
+def test_env_driven_by_its_mpc_policy_equals_simulate_mpc():
+    """``policy_actions`` of the MPC (each prosumer's own LP, learning its fills from the
+    env's outcomes) plays the run ``p2pvar simulate --policy mpc`` plays."""
+    import pandas as pd
+
+    from abm.sim.simulation import run_simulation
+
+    config = SimConfig(market="multi", policy="mpc")
+    env = MarketParallelEnv(config, sample_days=False)
+    env.reset(seed=0)
+    while env.agents:
+        env.step(env.policy_actions())
+    reference = run_simulation(config, progress=False)
+    table = env.model.tables()["prosumers"].drop(columns="policy_fallback")
+    expected = reference.tables["prosumers"].drop(columns="policy_fallback")
+    pd.testing.assert_frame_equal(table, expected)

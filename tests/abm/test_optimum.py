@@ -16,8 +16,9 @@ import pytest
 from abm.cli.main import main
 from abm.config import SimConfig
 from abm.inputs.run_inputs import RunInputs, build_run_inputs
-from abm.optimum.lp import DayInputs, OptimumError, day_inputs, optimise_run, solve_day
+from abm.optimum.lp import DayInputs, day_inputs, optimise_run, solve_day
 from abm.sim.simulation import run_simulation
+from agents.dispatch_lp import DispatchInputError
 from agents.policy import InvalidAction, Observation
 from agents.replay import ReplayPolicy
 from dso.powerflow import RadialPowerFlow
@@ -145,7 +146,7 @@ def test_ex_ante_var_and_the_inverter_circle_by_hand() -> None:
     ],
 )
 def test_bad_inputs_one_line(change: dict, message: str) -> None:
-    with pytest.raises(OptimumError) as info:
+    with pytest.raises(DispatchInputError) as info:
         _day(**change)
     text = str(info.value)
     assert message in text and "\n" not in text

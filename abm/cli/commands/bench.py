@@ -14,6 +14,8 @@ BENCH_MODULES: tuple[str, ...] = (
     "train",
     "messaging",
     "deploy",
+    "forecast",
+    "policy",
 )
 
 
