@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from abm.cli import main
+from abm.cli.main import main
 from agents.forecast import FORECASTERS
 
 

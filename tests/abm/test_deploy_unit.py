@@ -178,7 +178,7 @@ def test_policy_specs_baselines_and_factories(world):
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ("greedy", "not one of rule, random, tou, mpc, mpc-perfect, checkpoint:DIR"),
+        ("greedy", "not one of rule, random, tou, checkpoint:DIR, optimum, mpc"),
         ("mpc:oracle", "forecaster = 'oracle': unknown"),
         ("no.such.module:make", "cannot import no.such.module"),
         ("abm.deploy.policies:missing", "has no attribute 'missing'"),

@@ -38,8 +38,8 @@ def _one_line(capsys: pytest.CaptureFixture, code: int, *parts: str) -> None:
         (lambda: make_protocol("central", "a", lambda: 0), InvalidSetting,
          "protocol='central' is not one of auction, bilateral"),
         (lambda: parse_policy("greedy"), PolicyError,
-         "policy='greedy' is not one of rule, random, tou, checkpoint:DIR, optimum or "
-         "module:factory[@path]"),
+         "policy='greedy' is not one of rule, random, tou, checkpoint:DIR, optimum, mpc, "
+         "mpc:FORECASTER, mpc-perfect or module:factory[@path]"),
         (lambda: learner_class("ppo"), UnknownLearner,
          "algo='ppo' is not one of ea-matd3, matd3, maddpg, itd3"),
         (lambda: STUDIES["nope"], ConfigError,
