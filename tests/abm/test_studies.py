@@ -144,3 +144,14 @@ def test_bad_input_is_one_line(
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()  # refused before any folder is made
+
+
+def test_markets_takes_the_mpc_policies() -> None:
+    from abm.study.markets import specs
+
+    args = build_parser().parse_args(
+        ["study", "markets", "--out", "x", "--policies", "mpc,mpc:regression,mpc-perfect"]
+    )
+    names = [spec.name for spec in specs(args)]
+    assert {"mpc-multi", "mpc-regression-grid-only", "mpc-perfect-var"} <= set(names)
+    assert len(names) == 3 * 4
