@@ -57,8 +57,10 @@ def test_deploy_runs_and_prints_json(tmp_path, small_scenario):
     assert json.loads((out / "status.json").read_text())["complete"] is True
 
 
-def test_dry_run_then_agents_by_hand_then_collect(tmp_path, small_scenario):
-    """The multi-host recipe: a spec, one command per agent started by hand, a merge."""
+def test_dry_run_then_agents_by_hand_then_collect(tmp_path, small_scenario, capsys):
+    """The multi-host recipe: a spec, one command per agent started by hand, a merge (the
+    agents are processes; the plan, the merge and the reference run are made in-process)."""
+    p2pvar = functools.partial(p2pvar_here, capsys)
     out = tmp_path / "plan"
     scenario = ("--scenario", str(small_scenario))
     proc = p2pvar("deploy", *scenario, "--out", str(out), "--dry-run", "--json")
