@@ -105,6 +105,7 @@ def test_pettingzoo_env_runs_the_checkpoint_like_simulate(actors: Path, tmp_path
     assert total == pytest.approx(-expected.summary["prosumer_cost_eur"], rel=1e-12)
 
 
+@pytest.mark.slow  # one OS process per agent
 def test_deploy_with_checkpoint_matches_simulate(actors: Path, tmp_path: Path) -> None:
     """Four prosumers (five processes, not 33): p01-p04 play the actor files of those ids."""
     scenario, _ = scenario_with("ieee33", 4, tmp_path / "s4.json")
@@ -151,6 +152,7 @@ def test_prosumer_process_loads_only_its_own_actor_without_torch(
     assert out.stdout.splitlines() == ["ActorPolicy p05", "[]"]
 
 
+@pytest.mark.slow  # a full-day run in a subprocess
 def test_simulate_with_checkpoint_runs_without_torch(actors: Path) -> None:
     argv = ["simulate", "--policy", f"checkpoint:{actors}", "--no-progress", "--json"]
     code = f"from abm.cli.main import main\nraise SystemExit(main({argv!r}))\n"

@@ -18,6 +18,7 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([*P2PVAR, *args], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # a full-day run in a subprocess
 def test_simulate_writes_tables_config_and_summary(tmp_path):
     out = tmp_path / "run"
     proc = run("simulate", "--days", "1", "--seed", "7", "--out", str(out), "--no-progress")
@@ -65,6 +66,7 @@ def test_bad_arguments_give_one_line_errors(capsys):
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
 
 
+@pytest.mark.slow  # three full-day runs
 def test_settlement_options_reach_the_run(capsys):
     """``--var-pricing`` and ``--network-charge-eur-per-kwh`` change the bill as documented."""
     run = partial(p2pvar_here, capsys)

@@ -273,6 +273,7 @@ def test_train_without_torch_says_to_install_the_extra(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # a full-day run in a subprocess
 def test_evaluate_equals_simulate_with_the_checkpoint_without_torch(
     tmp_path: Path, ea_run: Path
 ) -> None:

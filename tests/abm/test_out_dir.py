@@ -129,6 +129,7 @@ def _wait_for_progress(proc: subprocess.Popen, intervals: int, timeout_s: float)
     raise AssertionError(f"no progress to {intervals} intervals in {timeout_s} s")
 
 
+@pytest.mark.slow  # a multi-day run in a subprocess
 def test_ctrl_c_keeps_the_completed_intervals(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(
