@@ -36,6 +36,7 @@ def test_grid_json_gives_the_ieee33_anchors(capsys: pytest.CaptureFixture[str]) 
     assert summary["vmax_pu"] == 1.0
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_grid_table_for_swiss161_in_a_subprocess() -> None:
     proc = _run("grid", "--network", "swiss161")
     assert proc.returncode == 0, proc.stderr

@@ -262,6 +262,7 @@ def test_bad_values_refused_in_one_line(
     _one_line_error(capsys, code, message)
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_train_without_torch_says_to_install_the_extra(tmp_path: Path) -> None:
     code = f"from abm.cli.main import main\nmain(['train', '--out', {str(tmp_path / 'run')!r}])\n"
     proc = subprocess.run(
