@@ -1,10 +1,11 @@
 """Shared test helpers: the clearing markets (a hypothesis strategy, a four-peer market, a
-runner) and the conservation invariant of the result tables."""
+runner), the conservation invariant of the result tables and the CLI run in-process."""
 
 from __future__ import annotations
 
 import itertools
 import signal
+import subprocess
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -137,3 +138,22 @@ def default_sigint() -> None:
     handler only when SIGINT is not ignored at start, and a shell's background job (a CI
     runner, ``nohup``) starts with it ignored."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def p2pvar_here(capsys: pytest.CaptureFixture[str], *args: str) -> subprocess.CompletedProcess:
+    """``p2pvar ARGS`` run in this process (no interpreter start-up): its exit status (argparse's
+    own refusals included) and what it printed, as a finished subprocess would give them.
+    The signal handlers a command installs (``agent``) are put back."""
+    from abm.cli.main import main
+
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    capsys.readouterr()
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse refusing an argument
+        code = exc.code
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["p2pvar", *args], code, out, err)

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from abm.bench.deploy import scenario_with
 from abm.cli.main import main
 from abm.config import SimConfig
 from abm.deploy.launcher import deploy, prepare
@@ -104,8 +105,11 @@ def test_pettingzoo_env_runs_the_checkpoint_like_simulate(actors: Path, tmp_path
     assert total == pytest.approx(-expected.summary["prosumer_cost_eur"], rel=1e-12)
 
 
+@pytest.mark.slow  # one OS process per agent
 def test_deploy_with_checkpoint_matches_simulate(actors: Path, tmp_path: Path) -> None:
-    config = SimConfig(market="multi", policy=f"checkpoint:{actors}")
+    """Four prosumers (five processes, not 33): p01-p04 play the actor files of those ids."""
+    scenario, _ = scenario_with("ieee33", 4, tmp_path / "s4.json")
+    config = SimConfig(market="multi", policy=f"checkpoint:{actors}", scenario=str(scenario))
     run_simulation(config, tmp_path / "sim", progress=False)
     result = deploy(config, DeployOptions(transport="ipc"), tmp_path / "dep")
     assert result.complete
@@ -148,6 +152,7 @@ def test_prosumer_process_loads_only_its_own_actor_without_torch(
     assert out.stdout.splitlines() == ["ActorPolicy p05", "[]"]
 
 
+@pytest.mark.slow  # a full-day run in a subprocess
 def test_simulate_with_checkpoint_runs_without_torch(actors: Path) -> None:
     argv = ["simulate", "--policy", f"checkpoint:{actors}", "--no-progress", "--json"]
     code = f"from abm.cli.main import main\nraise SystemExit(main({argv!r}))\n"

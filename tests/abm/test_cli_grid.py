@@ -14,6 +14,7 @@ from abm.bench.synthetic_cases import random_injections
 from abm.cli.main import main
 from dso.networks import load_network
 from dso.powerflow import RadialPowerFlow
+from tests.helpers import p2pvar_here
 
 P2PVAR = [sys.executable, "-m", "abm.cli.main"]
 BENCH_KEYS = {
@@ -35,6 +36,7 @@ def test_grid_json_gives_the_ieee33_anchors(capsys: pytest.CaptureFixture[str]) 
     assert summary["vmax_pu"] == 1.0
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_grid_table_for_swiss161_in_a_subprocess() -> None:
     proc = _run("grid", "--network", "swiss161")
     assert proc.returncode == 0, proc.stderr
@@ -42,8 +44,8 @@ def test_grid_table_for_swiss161_in_a_subprocess() -> None:
     assert "n_buses              162" in proc.stdout and "substation_branches  2" in proc.stdout
 
 
-def test_unknown_network_is_one_line_error() -> None:
-    proc = _run("grid", "--network", "ieee34")
+def test_unknown_network_is_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    proc = p2pvar_here(capsys, "grid", "--network", "ieee34")
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0
     assert proc.stderr.startswith("p2pvar: error: unknown network 'ieee34'")

@@ -1,11 +1,15 @@
-"""Subprocess smoke runs of ``p2pvar simulate`` and ``p2pvar bench market``; bad arguments."""
+"""``p2pvar simulate``: a subprocess smoke run, the JSON summary, the settlement options and
+bad arguments (those in-process: the interpreter start-up is not their subject)."""
 
 import json
 import subprocess
 import sys
+from functools import partial
 
 import pandas as pd
 import pytest
+
+from tests.helpers import p2pvar_here
 
 P2PVAR = [sys.executable, "-m", "abm.cli.main"]
 
@@ -14,6 +18,7 @@ def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([*P2PVAR, *args], capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow  # a full-day run in a subprocess
 def test_simulate_writes_tables_config_and_summary(tmp_path):
     out = tmp_path / "run"
     proc = run("simulate", "--days", "1", "--seed", "7", "--out", str(out), "--no-progress")
@@ -31,14 +36,17 @@ def test_simulate_writes_tables_config_and_summary(tmp_path):
     assert not list(out.glob("*.tmp"))
 
 
-def test_simulate_json_summary():
-    proc = run("simulate", "--days", "1", "--market", "grid-only", "--json", "--no-progress")
+def test_simulate_json_summary(capsys):
+    proc = p2pvar_here(
+        capsys, "simulate", "--days", "1", "--market", "grid-only", "--json", "--no-progress"
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["p2p_volume_kwh"] == 0.0 and summary["var_volume_kvarh"] == 0.0
 
 
-def test_bad_arguments_give_one_line_errors():
+def test_bad_arguments_give_one_line_errors(capsys):
+    run = partial(p2pvar_here, capsys)
     proc = run("simulate", "--days", "0", "--no-progress")
     assert proc.returncode == 2
     assert proc.stderr.strip() == "p2pvar: error: days=0 must be a positive integer"
@@ -58,8 +66,10 @@ def test_bad_arguments_give_one_line_errors():
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
 
 
-def test_settlement_options_reach_the_run():
+@pytest.mark.slow  # three full-day runs
+def test_settlement_options_reach_the_run(capsys):
     """``--var-pricing`` and ``--network-charge-eur-per-kwh`` change the bill as documented."""
+    run = partial(p2pvar_here, capsys)
     args = ("simulate", "--days", "1", "--json", "--no-progress")
     free = json.loads(run(*args, "--network-charge-eur-per-kwh", "0").stdout)
     charged = json.loads(run(*args, "--network-charge-eur-per-kwh", "0.05").stdout)

@@ -267,6 +267,7 @@ def test_bad_values_refused_in_one_line(
     _one_line_error(capsys, code, message)
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_train_without_torch_says_to_install_the_extra(tmp_path: Path) -> None:
     code = f"from abm.cli.main import main\nmain(['train', '--out', {str(tmp_path / 'run')!r}])\n"
     proc = subprocess.run(
@@ -278,6 +279,7 @@ def test_train_without_torch_says_to_install_the_extra(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # a full-day run in a subprocess
 def test_evaluate_equals_simulate_with_the_checkpoint_without_torch(
     tmp_path: Path, ea_run: Path
 ) -> None:

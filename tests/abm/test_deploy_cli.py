@@ -1,7 +1,9 @@
-"""``p2pvar deploy``, ``p2pvar agent`` and ``p2pvar bench deploy`` as subprocesses."""
+"""``p2pvar deploy``, ``p2pvar agent`` and ``p2pvar bench deploy`` as subprocesses (their
+one-line errors in-process: the interpreter start-up is not their subject)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -13,7 +15,7 @@ import pytest
 
 from abm.bench.deploy import scenario_with
 from abm.deploy.records import read_records
-from tests.helpers import default_sigint
+from tests.helpers import default_sigint, p2pvar_here
 
 #: Each test starts one OS process per agent (deploy): long.
 pytestmark = pytest.mark.slow
@@ -55,8 +57,10 @@ def test_deploy_runs_and_prints_json(tmp_path, small_scenario):
     assert json.loads((out / "status.json").read_text())["complete"] is True
 
 
-def test_dry_run_then_agents_by_hand_then_collect(tmp_path, small_scenario):
-    """The multi-host recipe: a spec, one command per agent started by hand, a merge."""
+def test_dry_run_then_agents_by_hand_then_collect(tmp_path, small_scenario, capsys):
+    """The multi-host recipe: a spec, one command per agent started by hand, a merge (the
+    agents are processes; the plan, the merge and the reference run are made in-process)."""
+    p2pvar = functools.partial(p2pvar_here, capsys)
     out = tmp_path / "plan"
     scenario = ("--scenario", str(small_scenario))
     proc = p2pvar("deploy", *scenario, "--out", str(out), "--dry-run", "--json")
@@ -76,7 +80,8 @@ def test_dry_run_then_agents_by_hand_then_collect(tmp_path, small_scenario):
         assert (out / f"{name}.csv").read_text() == (tmp_path / "sim" / f"{name}.csv").read_text()
 
 
-def test_agent_and_deploy_errors_are_one_line(tmp_path, small_scenario):
+def test_agent_and_deploy_errors_are_one_line(tmp_path, small_scenario, capsys):
+    p2pvar = functools.partial(p2pvar_here, capsys)
     out = tmp_path / "plan"
     proc = p2pvar("deploy", "--out", str(out), "--dry-run", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -1,4 +1,6 @@
-"""The ``--out`` guard of simulate, study and deploy; one-line errors; Ctrl-C keeps results."""
+"""The ``--out`` guard of simulate, study and deploy; one-line errors; Ctrl-C keeps results.
+
+The CLI runs in this process (:func:`p2pvar_here`) except where a signal is the subject."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -16,13 +19,9 @@ import pytest
 
 from abm.config import Market
 from abm.output.out_dir import OutputDirError, prepare_out_dir, survey
-from tests.helpers import default_sigint
+from tests.helpers import default_sigint, p2pvar_here
 
 P2PVAR = [sys.executable, "-m", "abm.cli.main"]
-
-
-def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([*P2PVAR, *args], capture_output=True, text=True, timeout=timeout)
 
 
 def _one_line_error(proc: subprocess.CompletedProcess, *parts: str) -> None:
@@ -72,7 +71,10 @@ def test_guard_refuses_what_would_mix_or_clobber(tmp_path: Path) -> None:
     assert [p.name for p in survey(study, tuple(Market))[0]] == ["multi"]
 
 
-def test_cli_refuses_bad_out_before_the_run_and_overwrite_replaces(tmp_path: Path) -> None:
+def test_cli_refuses_bad_out_before_the_run_and_overwrite_replaces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _run = partial(p2pvar_here, capsys)
     a_file = tmp_path / "file"
     a_file.write_text("x")
     _one_line_error(_run("simulate", "--out", str(a_file)), "is a file")
@@ -88,7 +90,8 @@ def test_cli_refuses_bad_out_before_the_run_and_overwrite_replaces(tmp_path: Pat
     assert status["complete"] and status["last_completed_interval"] == 23
 
 
-def test_deploy_bad_inputs_are_one_line(tmp_path: Path) -> None:
+def test_deploy_bad_inputs_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _run = partial(p2pvar_here, capsys)
     a_file = tmp_path / "file"
     a_file.write_text("x")
     proc = _run(
@@ -126,6 +129,7 @@ def _wait_for_progress(proc: subprocess.Popen, intervals: int, timeout_s: float)
     raise AssertionError(f"no progress to {intervals} intervals in {timeout_s} s")
 
 
+@pytest.mark.slow  # a multi-day run in a subprocess
 def test_ctrl_c_keeps_the_completed_intervals(tmp_path: Path) -> None:
     out = tmp_path / "run"
     proc = subprocess.Popen(

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Run first in a subprocess: makes ``import torch`` fail as if torch were not installed.
 NO_TORCH = (
@@ -25,6 +27,7 @@ def _run(code: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_every_module_outside_the_learners_imports_without_torch() -> None:
     code = (
         "import importlib, pkgutil\n"

@@ -13,7 +13,7 @@ from dso.sensitivity import loss_sensitivities
 #: Per feeder: finite-difference step (kW or kvar), runpp tolerance (MVA), buses checked
 #: against runpp (None: all), and whether the operating point has strong reverse flow.
 FD_SETUP = {
-    "ieee33": (2.0, 1e-10, None, False),
+    "ieee33": (2.0, 1e-10, 12, False),
     "swiss161": (10.0, 1e-8, 10, True),
 }
 

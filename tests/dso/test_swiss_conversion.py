@@ -73,6 +73,7 @@ def test_conversion_refuses_a_grid_that_does_not_reproduce_its_voltages(tmp_path
         convert(tmp_path / "0_0_nodes.geojson", tmp_path / "0_0_edges.geojson", "tiny")
 
 
+@pytest.mark.slow  # a fresh interpreter in a subprocess
 def test_script_writes_network_and_provenance(tmp_path: Path) -> None:
     _write_grid(tmp_path)
     out = tmp_path / "out"
