@@ -28,7 +28,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> KeyStore:
     return KeyStore(root)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # one relay per test: a test that takes over an identity must not leave it taken
 def secure_relay(store: KeyStore) -> Iterator[Relay]:
     with running_relay("tcp", keys=store) as relay:
         yield relay
