@@ -31,6 +31,7 @@ from agents.learning.buffer import Batch, ReplayBuffer
 from agents.learning.critics import SeparateCritics, SharedTrunkCritics
 from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
+from agents.learning.imitation import team_of
 from agents.learning.networks import (
     Params,
     StackedMLP,
@@ -123,6 +124,7 @@ class MATD3:
         self.generator = generator
         n, obs_dim, act_dim = dims.n_agents, dims.obs_dim, dims.action_dim
         self.n_agents = n
+        self.actor_hidden = config.actor_hidden
         self.actor = make_actors((n,), dims, config, generator)
         self.critic = make_critics(dims, config, generator)
         self.actor_target = frozen_copy(self.actor)
@@ -138,6 +140,14 @@ class MATD3:
     def settings(config: MATD3Config) -> MATD3Config:
         """The config this algorithm runs with (subclasses switch features off)."""
         return config
+
+    def start_from(self, actor: Params) -> None:
+        """Every prosumer's actor and its target become copies of ``actor`` (one actor's
+        parameters in the layout of :meth:`StackedMLP.params`, e.g. a behaviour clone)."""
+        with torch.no_grad():
+            for net in (self.actor, self.actor_target):
+                for p, a in zip(net.params(), team_of(actor, (self.n_agents,)), strict=True):
+                    p.copy_(a)
 
     # --- acting -----------------------------------------------------------------------
     def policy_team(self) -> Params:
