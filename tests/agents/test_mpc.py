@@ -118,7 +118,7 @@ def test_warm_started_solves_equal_fresh_ones(monkeypatch, bindings: bool) -> No
         rows = Rows()
         prosumer_rows(v, day, rows)
         warm = warm or WarmLP(rows.matrix(cols.n))
-        x, fun = warm.solve(cost, rows, lower, upper)
+        x, fun = warm.solve(cost, lower, upper, *rows.bounds())
         _, fun_fresh = solve(cost, rows, lower, upper)
         # the same optimum (the plan may be another of equal cost where the LP is degenerate)
         assert fun == pytest.approx(fun_fresh, abs=1e-9) and cost @ x == pytest.approx(fun)
@@ -142,9 +142,9 @@ def test_a_warm_solve_that_ends_unknown_is_retried_from_scratch() -> None:
     if lp.core is None:
         pytest.skip("this scipy has no HiGHS bindings: every solve is fresh")
     cost, lower, upper = np.array([1.0, 2.0]), np.zeros(2), np.full(2, 5.0)
-    lp.solve(cost, rows, lower, upper)
+    lp.solve(cost, lower, upper, *rows.bounds())
     lp.highs = Stale()
-    x, fun = lp.solve(cost, rows, lower, upper)
+    x, fun = lp.solve(cost, lower, upper, *rows.bounds())
     np.testing.assert_allclose(x, [1.0, 1.0])
     assert fun == pytest.approx(3.0)
 
@@ -154,7 +154,7 @@ def test_an_infeasible_lp_is_a_solve_error() -> None:
     rows.add([(np.array([0]), 1.0)], 1.0, 1.0)  # x = 1 with 0 <= x <= 0.5
     lp = WarmLP(rows.matrix(1))
     with pytest.raises(DispatchSolveError, match="the linear program failed: Infeasible"):
-        lp.solve(np.zeros(1), rows, np.zeros(1), np.full(1, 0.5))
+        lp.solve(np.zeros(1), np.zeros(1), np.full(1, 0.5), *rows.bounds())
 
 
 def test_a_battery_state_outside_its_range_is_one_line() -> None:
