@@ -437,7 +437,7 @@ class WarmLP:
             self.highs = None  # start afresh next time
             raise DispatchSolveError(f"the linear program failed: {message}")
         x = np.asarray(self.highs.getSolution().col_value, dtype=float)
-        return x, float(self.highs.getInfo().objective_function_value)
+        return x, float(self.highs.getObjectiveValue())
 
 
 class ProsumerLP:
