@@ -381,15 +381,8 @@ class WarmLP:
         self.row_lo = self.row_hi = np.zeros(0)
         self.cols = np.arange(matrix.shape[1], dtype=np.int32)
 
-    def _start(
-        self,
-        cost: np.ndarray,
-        lower: np.ndarray,
-        upper: np.ndarray,
-        row_lo: np.ndarray,
-        row_hi: np.ndarray,
-    ) -> None:
-        """Pass the whole model to a new HiGHS instance."""
+    def _start(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Pass the whole model (the rows' bounds: the last passed) to a new HiGHS instance."""
         core, csc = self.core, self.matrix.tocsc()
         lp = core.HighsLp()
         lp.num_col_, lp.num_row_ = csc.shape[1], csc.shape[0]
@@ -398,7 +391,6 @@ class WarmLP:
         lp.a_matrix_.start_, lp.a_matrix_.index_ = csc.indptr, csc.indices
         lp.a_matrix_.value_ = csc.data
         lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
-        self.row_lo, self.row_hi = row_lo.copy(), row_hi.copy()
         lp.row_lower_, lp.row_upper_ = self.row_lo, self.row_hi
         self.highs = core._Highs()
         self.highs.setOptionValue("output_flag", False)
@@ -423,13 +415,13 @@ class WarmLP:
             self.highs.changeColsBounds(len(cost), self.cols, lower, upper)
             for r in np.flatnonzero((row_lo != self.row_lo) | (row_hi != self.row_hi)):
                 self.highs.changeRowBounds(int(r), row_lo[r], row_hi[r])
-            self.row_lo[:], self.row_hi[:] = row_lo, row_hi
-        else:
-            self._start(cost, lower, upper, row_lo, row_hi)
+        self.row_lo, self.row_hi = row_lo.copy(), row_hi.copy()
+        if not warm:
+            self._start(cost, lower, upper)
         self.highs.run()
         optimal = self.core.HighsModelStatus.kOptimal
         if warm and self.highs.getModelStatus() != optimal:
-            self._start(cost, lower, upper, row_lo, row_hi)
+            self._start(cost, lower, upper)
             self.highs.run()
         status = self.highs.getModelStatus()
         if status != optimal:

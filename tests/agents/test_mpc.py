@@ -15,8 +15,10 @@ from agents.dispatch_lp import (
     DispatchInputError,
     DispatchSolveError,
     ProsumerColumns,
+    ProsumerLP,
     Rows,
     WarmLP,
+    has_polygon,
     prosumer_bounds,
     prosumer_costs,
     prosumer_rows,
@@ -97,19 +99,32 @@ def test_a_failed_solve_falls_back_to_tou_and_says_why(monkeypatch) -> None:
 
 @pytest.mark.parametrize("bindings", [True, False])
 def test_warm_started_solves_equal_fresh_ones(monkeypatch, bindings: bool) -> None:
-    """The same structure with other loads and states: each warm solve is feasible and as
-    cheap as the fresh one (without scipy's HiGHS bindings every solve is a fresh one)."""
+    """One structure (a Var market: the polygon is in) with other loads, PV, envelopes, Var
+    prices and states: the kept LP resets its rows' bounds to a fresh build's, and each warm
+    solve is feasible and as cheap as the fresh one (without scipy's HiGHS bindings every
+    solve is a fresh one)."""
     if not bindings:
         monkeypatch.setattr(dispatch_lp, "_highs_core", lambda: None)
     policy, rng = _policy(), np.random.default_rng(1)
     base = policy.horizon(_obs(3))
-    warm: WarmLP | None = None
+    shape = base.load_kw.shape
+    kept: ProsumerLP | None = None
+    keys = set()
     for _ in range(6):
         day = dataclasses.replace(
             base,
-            load_kw=base.load_kw * rng.uniform(0.2, 3.0, base.load_kw.shape),
+            load_kw=base.load_kw * rng.uniform(0.2, 3.0, shape),
+            pv_kw=rng.uniform(0.0, 6.0, shape),
+            import_kw=rng.uniform(1.0, 8.0, shape),
+            q_max_kvar=rng.uniform(0.5, 4.0, shape),
+            var_price_eur_per_kvarh=rng.uniform(0.0, 0.05, shape),
             soc_start_kwh=np.array([rng.uniform(0.0, 10.0)]),
+            var_market=True,
         )
+        kept = kept or ProsumerLP(day)
+        keys.add(ProsumerLP.key(day))
+        assert has_polygon(day) and len(keys) == 1
+        x = kept.solve(day)
         cols = Columns()
         v = ProsumerColumns.allocate(cols, *day.shape)
         lower, upper, cost = np.zeros(cols.n), np.full(cols.n, np.inf), np.zeros(cols.n)
@@ -117,13 +132,13 @@ def test_warm_started_solves_equal_fresh_ones(monkeypatch, bindings: bool) -> No
         prosumer_costs(v, day, cost)
         rows = Rows()
         prosumer_rows(v, day, rows)
-        warm = warm or WarmLP(rows.matrix(cols.n))
-        x, fun = warm.solve(cost, lower, upper, *rows.bounds())
+        lo, hi = rows.bounds()
+        np.testing.assert_array_equal(kept.row_lo, lo)
+        np.testing.assert_array_equal(kept.row_hi, hi)
         _, fun_fresh = solve(cost, rows, lower, upper)
         # the same optimum (the plan may be another of equal cost where the LP is degenerate)
-        assert fun == pytest.approx(fun_fresh, abs=1e-9) and cost @ x == pytest.approx(fun)
+        assert cost @ x == pytest.approx(fun_fresh, abs=1e-9)
         assert (x >= lower - 1e-9).all() and (x <= upper + 1e-9).all()
-        lo, hi = rows.bounds()
         assert (rows.matrix(cols.n) @ x >= lo - 1e-7).all()
         assert (rows.matrix(cols.n) @ x <= hi + 1e-7).all()
 
@@ -162,6 +177,23 @@ def test_a_battery_state_outside_its_range_is_one_line() -> None:
         _policy().act(_obs(0, soc_kwh=12.0))
     text = str(info.value)
     assert "soc_start_kwh[0] = 12.0: must be <= battery_kwh" in text and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("soc_kwh", 12.0, "soc_start_kwh[0] = 12.0: must be <= battery_kwh"),
+        ("import_kw", -1.0, "import_kw[0, 0] = -1.0: must be >= 0"),
+        ("var_price_eur_per_kvarh", np.nan, "var_price_eur_per_kvarh holds a value that is not"),
+    ],
+)
+def test_a_bad_observation_after_the_days_first_is_one_line(field, value, message) -> None:
+    """The full check runs at the day's first interval; a later bad number still gets it."""
+    policy = _policy()
+    policy.act(_obs(0))
+    with pytest.raises(DispatchInputError) as info:
+        policy.act(dataclasses.replace(_obs(5), **{field: value}))
+    assert message in str(info.value) and "\n" not in str(info.value)
 
 
 def test_an_observation_without_its_run_interval_is_one_line() -> None:
