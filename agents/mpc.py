@@ -72,8 +72,12 @@ class MpcPolicy:
         fallback: Policy,
     ) -> None:
         self.forecaster = forecaster
-        self.load_by_day = np.asarray(load_kw_by_day, dtype=float)[..., None]  # (365, T, 1)
-        self.pv_by_day = np.asarray(pv_kw_by_day, dtype=float)[..., None]
+        #: Load and PV of every calendar day side by side, ``(365, T, 2)``: one forecaster
+        #: call forecasts both (a forecaster treats each column on its own). Each column's
+        #: intervals lie contiguous, as a lone column's would: numpy sums them in the same
+        #: order, so the forecasts are those of one call per column, bit for bit.
+        self.by_day = np.stack([load_kw_by_day, pv_kw_by_day], axis=1).astype(float)
+        self.by_day = self.by_day.transpose(0, 2, 1)
         self.run_days = run_days
         self.retail = np.asarray(retail_eur_per_kwh, dtype=float)
         self.feed_in = np.asarray(feed_in_eur_per_kwh, dtype=float)
@@ -82,13 +86,13 @@ class MpcPolicy:
         self.network_charge = network_charge_eur_per_kwh
         self.duration_h = duration_h
         self.fallback = fallback
-        self.steps = self.load_by_day.shape[1]
+        self.steps = self.by_day.shape[1]
         #: Why the last interval fell back to the fallback policy ("" when it did not).
         self.fallback_reason = ""
         self.fallbacks = 0
         self._day = -1
         self._checked_day = -1  # the last day whose first horizon was checked in full
-        self._today = np.zeros((2, self.steps, 1))  # load, PV seen today
+        self._today = np.zeros((2, self.steps)).T  # load, PV seen today (as by_day)
         #: The envelope and Var price last published for each interval of the day
         #: (export, import, q_max, price); NaN until seen.
         self._published = np.full((4, self.steps), np.nan)
@@ -108,17 +112,16 @@ class MpcPolicy:
             )
         if day != self._day:
             self._day, self._today[:] = day, 0.0
-        self._today[:, t, 0] = obs.load_kw, obs.pv_kw
+        self._today[t] = obs.load_kw, obs.pv_kw
         calendar = self.run_days[day]
         if self.forecaster is None:
-            load, pv = self.load_by_day[calendar], self.pv_by_day[calendar]
+            both = self.by_day[calendar]
         else:
             window = slice(max(0, calendar - LOOKBACK_DAYS), calendar)
-            load = self.forecaster(self.load_by_day[window], self._today[0], t + 1)
-            pv = self.forecaster(self.pv_by_day[window], self._today[1], t + 1)
-        load, pv = load[t:, 0].copy(), pv[t:, 0].copy()
-        load[0], pv[0] = obs.load_kw, obs.pv_kw  # the interval's own values are observed
-        return load, pv
+            both = self.forecaster(self.by_day[window], self._today, t + 1)
+        ahead = both[t:].copy()
+        ahead[0] = obs.load_kw, obs.pv_kw  # the interval's own values are observed
+        return ahead[:, 0], ahead[:, 1]
 
     def horizon(self, obs: Observation) -> DayInputs:
         """The LP inputs of ``obs``'s interval to the day's end (one prosumer).
