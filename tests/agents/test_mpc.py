@@ -25,20 +25,23 @@ from agents.dispatch_lp import (
     solve,
 )
 from agents.errors import AgentError
-from agents.forecast import seasonal
+from agents.forecast import FORECASTERS, seasonal
 from agents.mpc import MpcPolicy
 from agents.policy import Observation, TouPolicy
 
 RETAIL = np.array([0.1] * 12 + [0.3] * 12)
 
 
-def _policy(load_kw_by_day: np.ndarray | None = None, forecaster=None) -> MpcPolicy:
-    """One prosumer, hourly: 2 kW flat load, no PV, a 10 kWh / 5 kW battery; day 10 of the year."""
+def _policy(
+    load_kw_by_day: np.ndarray | None = None, forecaster=None, pv_kw_by_day=None
+) -> MpcPolicy:
+    """One prosumer, hourly: 2 kW flat load (or ``load_kw_by_day``), no PV (or ``pv_kw_by_day``),
+    a 10 kWh / 5 kW battery; day 10 of the year."""
     load = np.full((365, 24), 2.0) if load_kw_by_day is None else load_kw_by_day
     return MpcPolicy(
         forecaster=forecaster,
         load_kw_by_day=load,
-        pv_kw_by_day=np.zeros((365, 24)),
+        pv_kw_by_day=np.zeros((365, 24)) if pv_kw_by_day is None else pv_kw_by_day,
         run_days=(10,),
         retail_eur_per_kwh=RETAIL,
         feed_in_eur_per_kwh=np.full(24, 0.05),
@@ -84,6 +87,23 @@ def test_never_reads_the_future() -> None:
     # mpc-perfect (forecaster None) reads today's actual profile: it does see the difference
     perfect_a, perfect_b = _policy(load), _policy(other)
     assert any(not np.array_equal(perfect_a.act(_obs(t)), perfect_b.act(_obs(t))) for t in range(6))
+
+
+@pytest.mark.parametrize("name", sorted(FORECASTERS))
+def test_load_and_pv_forecast_together_equal_each_alone(name: str) -> None:
+    """One forecaster call for load and PV side by side gives, bit for bit, the forecasts of
+    one call per profile."""
+    rng = np.random.default_rng(2)
+    load, pv = rng.uniform(0.5, 3.0, (365, 24)), rng.uniform(0.0, 6.0, (365, 24))
+    forecaster = FORECASTERS[name]
+    policy, today = _policy(load, forecaster, pv), np.zeros((2, 24, 1))
+    for t in range(24):
+        today[:, t, 0] = load[10, t], pv[10, t]
+        got = policy.forecasts(dataclasses.replace(_obs(t, load_kw=load[10, t]), pv_kw=pv[10, t]))
+        for alone, profile, own in zip(got, (load, pv), today, strict=True):
+            expected = forecaster(profile[:10, :, None], own, t + 1)[t:, 0]
+            expected[0] = own[t, 0]  # the interval's own value is observed
+            np.testing.assert_array_equal(alone, expected)
 
 
 def test_a_failed_solve_falls_back_to_tou_and_says_why(monkeypatch) -> None:
