@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -73,8 +73,17 @@ class DayInputs:
     #: ex-post Var only: the energy price that values a kW of loss in the Var settlement,
     #: ``(T,)`` (:meth:`dso.agent.PublicationRules.var_energy_price`); None otherwise.
     var_energy_eur_per_kwh: np.ndarray | None = None
+    #: False: the caller vouches for inputs of this form, checked already (the MPC checks a
+    #: day's first horizon in full and the observation's numbers at every interval).
+    validate: bool = field(default=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.validate:
+            self._check()
+
+    def _check(self) -> None:
+        """:class:`DispatchInputError` naming the first field that has the wrong shape, a
+        value that is not finite or a value outside its range."""
         t, n = np.shape(self.load_kw)
         shapes = {
             "load_kw": (t, n), "pv_kw": (t, n), "export_kw": (t, n), "import_kw": (t, n),
@@ -133,13 +142,9 @@ class Columns:
 
 
 class Rows:
-    """Sparse constraint rows ``lo <= sum(val * x[col]) <= hi`` collected in COO form.
+    """Sparse constraint rows ``lo <= sum(val * x[col]) <= hi`` collected in COO form."""
 
-    ``matrix=False`` collects only the rows' bounds: the cheap pass of an LP whose matrix is
-    kept from an earlier one of the same structure (the MPC's)."""
-
-    def __init__(self, *, matrix: bool = True) -> None:
-        self.with_matrix = matrix
+    def __init__(self) -> None:
         self.rows: list[np.ndarray] = []
         self.cols: list[np.ndarray] = []
         self.vals: list[np.ndarray] = []
@@ -152,22 +157,23 @@ class Rows:
         terms: Sequence[tuple[np.ndarray, np.ndarray | float]],
         lo: np.ndarray | float,
         hi: np.ndarray | float,
-    ) -> None:
-        """One row per element of the broadcast terms (column array, coefficient)."""
+    ) -> np.ndarray:
+        """One row per element of the broadcast terms (column array, coefficient); the new
+        rows' indices, in the terms' broadcast shape."""
         shape = np.broadcast_shapes(
             *(np.shape(c) for c, _ in terms), *(np.shape(v) for _, v in terms),
             np.shape(lo), np.shape(hi),
         )  # fmt: skip
         count = int(np.prod(shape))
-        if self.with_matrix:
-            row = self.n + np.arange(count)
-            for cols, vals in terms:
-                self.rows.append(row)
-                self.cols.append(np.broadcast_to(cols, shape).reshape(-1))
-                self.vals.append(np.broadcast_to(np.asarray(vals, dtype=float), shape).reshape(-1))
+        row = self.n + np.arange(count)
+        for cols, vals in terms:
+            self.rows.append(row)
+            self.cols.append(np.broadcast_to(cols, shape).reshape(-1))
+            self.vals.append(np.broadcast_to(np.asarray(vals, dtype=float), shape).reshape(-1))
         self.lo.append(np.broadcast_to(np.asarray(lo, dtype=float), shape).reshape(-1))
         self.hi.append(np.broadcast_to(np.asarray(hi, dtype=float), shape).reshape(-1))
         self.n += count
+        return row.reshape(shape)
 
     def matrix(self, n_cols: int) -> scipy.sparse.csr_array:
         """The rows' coefficients as a sparse matrix over ``n_cols`` variables."""
@@ -250,52 +256,99 @@ def inverter_p(v: ProsumerColumns) -> list[tuple[np.ndarray, float]]:
     return [(v.pv, 1.0), (v.discharge, 1.0), (v.charge, -1.0)]
 
 
-def prosumer_rows(v: ProsumerColumns, day: DayInputs, rows: Rows) -> None:
+@dataclass(frozen=True)
+class ProsumerRows:
+    """Row indices of the prosumers' rows whose bounds follow the inputs (the others' bounds
+    are 0): power balance and import envelope ``(T, N)``, the first state of charge ``(N,)``,
+    the inverter's rating ``(T, N)`` and its polygon ``(sides, T, N)`` (None without)."""
+
+    balance: np.ndarray
+    imp: np.ndarray
+    soc_start: np.ndarray
+    rating: np.ndarray
+    polygon: np.ndarray | None
+
+
+def has_polygon(day: DayInputs) -> bool:
+    """Whether the inverter's capability polygon is in: a Var market with a reactive range."""
+    q_lo, q_hi = reactive_range(day)
+    return day.var_market and bool((q_hi - q_lo > 0).any())
+
+
+def _input_row_bounds(day: DayInputs) -> dict[str, tuple[np.ndarray | float, np.ndarray | float]]:
+    """The bounds ``(lo, hi)`` of each block of :class:`ProsumerRows`, by field name."""
+    s_kva = np.asarray(day.inverter_kva, float)
+    return {
+        "balance": (day.load_kw, day.load_kw),
+        "imp": (-np.inf, day.import_kw),
+        "soc_start": (day.soc_start_kwh, day.soc_start_kwh),
+        "rating": (-s_kva, s_kva),
+        "polygon": (-np.inf, s_kva * math.cos(math.pi / CAPABILITY_SIDES)),
+    }
+
+
+def prosumer_rows(v: ProsumerColumns, day: DayInputs, rows: Rows) -> ProsumerRows:
     """Add the prosumers' constraints: power balance, the import envelope, the state of
-    charge, the inverter's rating and (in a Var market with a reactive range) its polygon."""
+    charge, the inverter's rating and (in a Var market with a reactive range) its polygon;
+    the indices of the rows whose bounds follow the inputs (:func:`prosumer_row_bounds`)."""
     t_n, n = day.shape
     dt = day.duration_h
     eta = np.asarray(day.efficiency, float)
-    s_kva = np.asarray(day.inverter_kva, float)
+    bounds = _input_row_bounds(day)
     # power balance: pv_used + discharge - charge - load = export - import
-    rows.add([(v.pv, 1.0), (v.discharge, 1.0), (v.charge, -1.0), (v.export, -1.0), (v.imp, 1.0)],
-             day.load_kw, day.load_kw)  # fmt: skip
-    rows.add([(v.imp, 1.0), (v.violation, -1.0)], -np.inf, day.import_kw)
+    balance = rows.add(
+        [(v.pv, 1.0), (v.discharge, 1.0), (v.charge, -1.0), (v.export, -1.0), (v.imp, 1.0)],
+        *bounds["balance"],
+    )
+    imp = rows.add([(v.imp, 1.0), (v.violation, -1.0)], *bounds["imp"])
     # state of charge: soc_t = soc_{t-1} + eta dt charge - dt / eta discharge
     soc, charge, discharge = v.soc, v.charge, v.discharge
     previous = np.vstack([np.full((1, n), -1), soc[:-1]])
-    rows.add([(soc[0], 1.0), (charge[0], -eta * dt), (discharge[0], dt / eta)],
-             day.soc_start_kwh, day.soc_start_kwh)  # fmt: skip
+    soc_start = rows.add(
+        [(soc[0], 1.0), (charge[0], -eta * dt), (discharge[0], dt / eta)], *bounds["soc_start"]
+    )
     if t_n > 1:
         rows.add([(soc[1:], 1.0), (previous[1:], -1.0), (charge[1:], -eta * dt),
                   (discharge[1:], dt / eta)], 0.0, 0.0)  # fmt: skip
     # the inverter carries PV and battery: |p_inv| <= s, and (p_inv, q) in the polygon
     p_inv = inverter_p(v)
-    rows.add(p_inv, -s_kva, s_kva)
-    q_lo, q_hi = reactive_range(day)
-    if day.var_market and (q_hi - q_lo > 0).any():  # one block of rows per side, side-major
+    rating = rows.add(p_inv, *bounds["rating"])
+    polygon = None
+    if has_polygon(day):  # one block of rows per side, side-major
         angles = [(2 * j + 1) * math.pi / CAPABILITY_SIDES for j in range(CAPABILITY_SIDES)]
         cos = np.array([math.cos(a) for a in angles])[:, None, None]
         sin = np.array([math.sin(a) for a in angles])[:, None, None]
         terms = [(c, val * cos) for c, val in p_inv] + [(v.q, sin)]
-        rows.add(terms, -np.inf, s_kva * math.cos(math.pi / CAPABILITY_SIDES))
+        polygon = rows.add(terms, *bounds["polygon"])
+    return ProsumerRows(balance, imp, soc_start, rating, polygon)
+
+
+def prosumer_row_bounds(
+    blocks: ProsumerRows, day: DayInputs, row_lo: np.ndarray, row_hi: np.ndarray
+) -> None:
+    """Set the bounds of the rows that follow the inputs (``blocks``, from
+    :func:`prosumer_rows` for a day of the same structure) to ``day``'s."""
+    for name, (lo, hi) in _input_row_bounds(day).items():
+        index = getattr(blocks, name)
+        if index is not None:
+            row_lo[index], row_hi[index] = lo, hi
 
 
 def solve(
+    cost: np.ndarray, rows: Rows, lower: np.ndarray, upper: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Solve the LP with HiGHS; the solution and its objective (:class:`DispatchSolveError`
+    with HiGHS's message when it has no optimal solution)."""
+    return _milp(cost, rows.constraint(len(cost)), lower, upper)
+
+
+def _milp(
     cost: np.ndarray,
-    rows: Rows,
+    constraint: scipy.optimize.LinearConstraint,
     lower: np.ndarray,
     upper: np.ndarray,
-    matrix: scipy.sparse.csr_array | None = None,
 ) -> tuple[np.ndarray, float]:
-    """Solve the LP with HiGHS (``matrix``: the rows' coefficients when ``rows`` holds only
-    their bounds); the solution and its objective (:class:`DispatchSolveError` with HiGHS's
-    message when it has no optimal solution)."""
-    constraint = (
-        rows.constraint(len(cost))
-        if matrix is None
-        else scipy.optimize.LinearConstraint(matrix, *rows.bounds())
-    )
+    """:func:`solve` with the rows as one constraint."""
     result = scipy.optimize.milp(
         cost,
         constraints=constraint,
@@ -318,17 +371,18 @@ def _highs_core() -> Any:
 
 class WarmLP:
     """One LP structure solved again and again with new costs and bounds: a HiGHS instance
-    kept between solves (only the changed bounds are passed; each solve starts from the last
-    basis). Where scipy has no HiGHS bindings, every solve is a fresh :func:`solve`."""
+    kept between solves (only the changed row bounds are passed; each solve starts from the
+    last basis). Where scipy has no HiGHS bindings, every solve is a fresh :func:`solve`."""
 
     def __init__(self, matrix: scipy.sparse.csr_array) -> None:
         self.matrix = matrix
         self.core = _highs_core()
         self.highs: Any = None
         self.row_lo = self.row_hi = np.zeros(0)
+        self.cols = np.arange(matrix.shape[1], dtype=np.int32)
 
-    def _start(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray, rows: Rows) -> None:
-        """Pass the whole model to a new HiGHS instance."""
+    def _start(self, cost: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Pass the whole model (the rows' bounds: the last passed) to a new HiGHS instance."""
         core, csc = self.core, self.matrix.tocsc()
         lp = core.HighsLp()
         lp.num_col_, lp.num_row_ = csc.shape[1], csc.shape[0]
@@ -337,34 +391,37 @@ class WarmLP:
         lp.a_matrix_.start_, lp.a_matrix_.index_ = csc.indptr, csc.indices
         lp.a_matrix_.value_ = csc.data
         lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
-        self.row_lo, self.row_hi = rows.bounds()
         lp.row_lower_, lp.row_upper_ = self.row_lo, self.row_hi
         self.highs = core._Highs()
         self.highs.setOptionValue("output_flag", False)
         self.highs.passModel(lp)
 
     def solve(
-        self, cost: np.ndarray, rows: Rows, lower: np.ndarray, upper: np.ndarray
+        self,
+        cost: np.ndarray,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        row_lo: np.ndarray,
+        row_hi: np.ndarray,
     ) -> tuple[np.ndarray, float]:
-        """As :func:`solve` (``rows`` may hold only the bounds). A warm solve that does not
-        end optimal is tried once more from scratch before it counts as failed."""
+        """As :func:`solve`, with the rows' bounds ``row_lo``, ``row_hi``. A warm solve that
+        does not end optimal is tried once more from scratch before it counts as failed."""
         if self.core is None:
-            return solve(cost, rows, lower, upper, self.matrix)
+            constraint = scipy.optimize.LinearConstraint(self.matrix, row_lo, row_hi)
+            return _milp(cost, constraint, lower, upper)
         warm = self.highs is not None
         if warm:
-            cols = np.arange(len(cost), dtype=np.int32)
-            self.highs.changeColsCost(len(cost), cols, cost)
-            self.highs.changeColsBounds(len(cost), cols, lower, upper)
-            row_lo, row_hi = rows.bounds()
+            self.highs.changeColsCost(len(cost), self.cols, cost)
+            self.highs.changeColsBounds(len(cost), self.cols, lower, upper)
             for r in np.flatnonzero((row_lo != self.row_lo) | (row_hi != self.row_hi)):
                 self.highs.changeRowBounds(int(r), row_lo[r], row_hi[r])
-            self.row_lo, self.row_hi = row_lo, row_hi
-        else:
-            self._start(cost, lower, upper, rows)
+        self.row_lo, self.row_hi = row_lo.copy(), row_hi.copy()
+        if not warm:
+            self._start(cost, lower, upper)
         self.highs.run()
         optimal = self.core.HighsModelStatus.kOptimal
         if warm and self.highs.getModelStatus() != optimal:
-            self._start(cost, lower, upper, rows)
+            self._start(cost, lower, upper)
             self.highs.run()
         status = self.highs.getModelStatus()
         if status != optimal:
@@ -372,4 +429,36 @@ class WarmLP:
             self.highs = None  # start afresh next time
             raise DispatchSolveError(f"the linear program failed: {message}")
         x = np.asarray(self.highs.getSolution().col_value, dtype=float)
-        return x, float(self.highs.getInfo().objective_function_value)
+        return x, float(self.highs.getObjectiveValue())
+
+
+class ProsumerLP:
+    """The prosumers' LP over a horizon, of one structure (:meth:`key`), solved again and
+    again for other inputs: its columns, its constraint matrix and the bounds of the rows that
+    do not follow the inputs are built once; each solve sets the columns' bounds and costs
+    (:func:`prosumer_bounds`, :func:`prosumer_costs`) and the other rows' bounds
+    (:func:`prosumer_row_bounds`) and starts HiGHS from the last basis (:class:`WarmLP`)."""
+
+    def __init__(self, day: DayInputs) -> None:
+        cols, rows = Columns(), Rows()
+        self.columns = ProsumerColumns.allocate(cols, *day.shape)
+        self.blocks = prosumer_rows(self.columns, day, rows)
+        self.row_lo, self.row_hi = rows.bounds()
+        self.lp = WarmLP(rows.matrix(cols.n))
+
+    @staticmethod
+    def key(day: DayInputs) -> tuple[object, ...]:
+        """What fixes ``day``'s constraint matrix: the horizon, the prosumers, whether the
+        polygon is in, the interval's duration and the efficiencies."""
+        return (*day.shape, has_polygon(day), day.duration_h, *np.asarray(day.efficiency).tolist())
+
+    def solve(self, day: DayInputs, extra_cost: np.ndarray | float = 0.0) -> np.ndarray:
+        """The solution of ``day``'s LP (``extra_cost``: added to the costs per column) by
+        :meth:`WarmLP.solve`."""
+        n_cols = len(self.lp.cols)
+        lower, upper, cost = np.zeros(n_cols), np.full(n_cols, np.inf), np.zeros(n_cols)
+        prosumer_bounds(self.columns, day, lower, upper)
+        prosumer_costs(self.columns, day, cost)
+        prosumer_row_bounds(self.blocks, day, self.row_lo, self.row_hi)
+        x, _ = self.lp.solve(cost + extra_cost, lower, upper, self.row_lo, self.row_hi)
+        return x

@@ -28,19 +28,11 @@ battery state outside its range, for one) raise :class:`agents.dispatch_lp.Dispa
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from agents.dispatch_lp import (
-    Columns,
-    DayInputs,
-    DispatchSolveError,
-    ProsumerColumns,
-    Rows,
-    WarmLP,
-    prosumer_bounds,
-    prosumer_costs,
-    prosumer_rows,
-)
+from agents.dispatch_lp import DayInputs, DispatchSolveError, ProsumerLP
 from agents.errors import AgentError
 from agents.forecast import LOOKBACK_DAYS, Forecaster
 from agents.outcome import ProsumerOutcome
@@ -80,8 +72,12 @@ class MpcPolicy:
         fallback: Policy,
     ) -> None:
         self.forecaster = forecaster
-        self.load_by_day = np.asarray(load_kw_by_day, dtype=float)[..., None]  # (365, T, 1)
-        self.pv_by_day = np.asarray(pv_kw_by_day, dtype=float)[..., None]
+        #: Load and PV of every calendar day side by side, ``(365, T, 2)``: one forecaster
+        #: call forecasts both (a forecaster treats each column on its own). Each column's
+        #: intervals lie contiguous, as a lone column's would: numpy sums them in the same
+        #: order, so the forecasts are those of one call per column, bit for bit.
+        self.by_day = np.stack([load_kw_by_day, pv_kw_by_day], axis=1).astype(float)
+        self.by_day = self.by_day.transpose(0, 2, 1)
         self.run_days = run_days
         self.retail = np.asarray(retail_eur_per_kwh, dtype=float)
         self.feed_in = np.asarray(feed_in_eur_per_kwh, dtype=float)
@@ -90,19 +86,20 @@ class MpcPolicy:
         self.network_charge = network_charge_eur_per_kwh
         self.duration_h = duration_h
         self.fallback = fallback
-        self.steps = self.load_by_day.shape[1]
+        self.steps = self.by_day.shape[1]
         #: Why the last interval fell back to the fallback policy ("" when it did not).
         self.fallback_reason = ""
         self.fallbacks = 0
         self._day = -1
-        self._today = np.zeros((2, self.steps, 1))  # load, PV seen today
+        self._checked_day = -1  # the last day whose first horizon was checked in full
+        self._today = np.zeros((2, self.steps)).T  # load, PV seen today (as by_day)
         #: The envelope and Var price last published for each interval of the day
         #: (export, import, q_max, price); NaN until seen.
         self._published = np.full((4, self.steps), np.nan)
         #: The share of a buy and a sell order expected to clear at each interval of the day.
         self._fill = np.zeros((2, self.steps))
-        #: The LP by structure (horizon, rows), warm-started: see :meth:`plan`.
-        self._lps: dict[tuple[int, int], WarmLP] = {}
+        #: The LP by structure and its charging tie-break costs: see :meth:`plan`.
+        self._lps: dict[tuple[object, ...], tuple[ProsumerLP, np.ndarray]] = {}
 
     def forecasts(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         """Load and PV (kW) from ``obs``'s interval to the day's end, as this policy sees
@@ -115,20 +112,24 @@ class MpcPolicy:
             )
         if day != self._day:
             self._day, self._today[:] = day, 0.0
-        self._today[:, t, 0] = obs.load_kw, obs.pv_kw
+        self._today[t] = obs.load_kw, obs.pv_kw
         calendar = self.run_days[day]
         if self.forecaster is None:
-            load, pv = self.load_by_day[calendar], self.pv_by_day[calendar]
+            both = self.by_day[calendar]
         else:
             window = slice(max(0, calendar - LOOKBACK_DAYS), calendar)
-            load = self.forecaster(self.load_by_day[window], self._today[0], t + 1)
-            pv = self.forecaster(self.pv_by_day[window], self._today[1], t + 1)
-        load, pv = load[t:, 0].copy(), pv[t:, 0].copy()
-        load[0], pv[0] = obs.load_kw, obs.pv_kw  # the interval's own values are observed
-        return load, pv
+            both = self.forecaster(self.by_day[window], self._today, t + 1)
+        ahead = both[t:].copy()
+        ahead[0] = obs.load_kw, obs.pv_kw  # the interval's own values are observed
+        return ahead[:, 0], ahead[:, 1]
 
     def horizon(self, obs: Observation) -> DayInputs:
-        """The LP inputs of ``obs``'s interval to the day's end (one prosumer)."""
+        """The LP inputs of ``obs``'s interval to the day's end (one prosumer).
+
+        They are checked in full (:class:`DayInputs`) at the day's first interval; at a later
+        one, only where one of ``obs``'s numbers is not finite or outside its range
+        (:func:`_plain`): the rest are the day's tariffs, its forecasts (the same profile
+        rescaled) and envelopes seen before, checked then."""
         load, pv = self.forecasts(obs)
         t = obs.interval % self.steps
         now = (obs.export_kw, obs.import_kw, obs.q_max_kvar, obs.var_price_eur_per_kvarh)
@@ -142,7 +143,8 @@ class MpcPolicy:
             soc = min(max(soc, 0.0), obs.battery_kwh)
         window = slice(obs.interval, obs.interval + len(load))
         retail, feed_in = self.energy_prices(obs, window)
-        return DayInputs(
+        validate = self._checked_day != self._day or not _plain(obs, soc)
+        day = DayInputs(
             duration_h=self.duration_h,
             load_kw=load[:, None],
             pv_kw=pv[:, None],
@@ -162,7 +164,10 @@ class MpcPolicy:
             network_charge_eur_per_kwh=self.network_charge,
             p2p_market=False,
             var_market=obs.var_market,
+            validate=validate,
         )
+        self._checked_day = self._day
+        return day
 
     def energy_prices(self, obs: Observation, window: slice) -> tuple[np.ndarray, np.ndarray]:
         """What a kWh imported and exported is expected to cost and earn over ``window``
@@ -199,23 +204,18 @@ class MpcPolicy:
 
         The constraint matrix depends only on the horizon's length and on whether the
         inverter's polygon is in (the prosumer's ratings are fixed), so it is built once per
-        such structure; each solve recomputes only bounds and costs and HiGHS starts from
-        that structure's last basis (:class:`agents.dispatch_lp.WarmLP`)."""
-        t_n, n = day.shape
-        cols = Columns()
-        v = ProsumerColumns.allocate(cols, t_n, n)
-        lower, upper, cost = np.zeros(cols.n), np.full(cols.n, np.inf), np.zeros(cols.n)
-        prosumer_bounds(v, day, lower, upper)
-        prosumer_costs(v, day, cost)
-        cost[v.charge] += CHARGE_EARLY_EUR_PER_KWH * day.duration_h * np.arange(t_n)[:, None]
-        rows = Rows(matrix=False)
-        prosumer_rows(v, day, rows)
-        key = (t_n, rows.n)
+        such structure; each solve sets only bounds and costs and HiGHS starts from that
+        structure's last basis (:class:`agents.dispatch_lp.ProsumerLP`)."""
+        key = ProsumerLP.key(day)
         if key not in self._lps:
-            full = Rows()
-            prosumer_rows(v, day, full)
-            self._lps[key] = WarmLP(full.matrix(cols.n))
-        x, _ = self._lps[key].solve(cost, rows, lower, upper)
+            lp = ProsumerLP(day)
+            tie_break = np.zeros(len(lp.lp.cols))
+            hours = day.duration_h * np.arange(day.shape[0])[:, None]
+            tie_break[lp.columns.charge] = CHARGE_EARLY_EUR_PER_KWH * hours
+            self._lps[key] = lp, tie_break
+        lp, tie_break = self._lps[key]
+        x = lp.solve(day, tie_break)
+        v = lp.columns
         return float(x[v.discharge[0, 0]] - x[v.charge[0, 0]]), float(x[v.q[0, 0]])
 
     def act(self, obs: Observation) -> np.ndarray:
@@ -232,3 +232,14 @@ class MpcPolicy:
         battery = battery_p_kw / obs.battery_kw if obs.battery_kw > 0 else 0.0
         q = q_kvar / obs.inverter_kva if obs.inverter_kva > 0 else 0.0
         return truthful_action(min(max(battery, -1.0), 1.0), min(max(q, -1.0), 1.0))
+
+
+def _plain(obs: Observation, soc_kwh: float) -> bool:
+    """Whether ``obs``'s numbers that enter the LP are finite and in their ranges (where one
+    is not, :class:`DayInputs`' full check names it)."""
+    nonneg = (
+        obs.load_kw, obs.pv_kw, obs.export_kw, obs.import_kw, obs.q_max_kvar, obs.inverter_kva,
+        obs.battery_kwh, obs.battery_kw, soc_kwh,
+    )  # fmt: skip
+    finite = math.isfinite(sum(nonneg) + obs.load_q_kvar + obs.var_price_eur_per_kvarh)
+    return finite and min(nonneg) >= 0 and soc_kwh <= obs.battery_kwh

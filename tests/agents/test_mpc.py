@@ -15,28 +15,33 @@ from agents.dispatch_lp import (
     DispatchInputError,
     DispatchSolveError,
     ProsumerColumns,
+    ProsumerLP,
     Rows,
     WarmLP,
+    has_polygon,
     prosumer_bounds,
     prosumer_costs,
     prosumer_rows,
     solve,
 )
 from agents.errors import AgentError
-from agents.forecast import seasonal
+from agents.forecast import FORECASTERS, seasonal
 from agents.mpc import MpcPolicy
 from agents.policy import Observation, TouPolicy
 
 RETAIL = np.array([0.1] * 12 + [0.3] * 12)
 
 
-def _policy(load_kw_by_day: np.ndarray | None = None, forecaster=None) -> MpcPolicy:
-    """One prosumer, hourly: 2 kW flat load, no PV, a 10 kWh / 5 kW battery; day 10 of the year."""
+def _policy(
+    load_kw_by_day: np.ndarray | None = None, forecaster=None, pv_kw_by_day=None
+) -> MpcPolicy:
+    """One prosumer, hourly: 2 kW flat load (or ``load_kw_by_day``), no PV (or ``pv_kw_by_day``),
+    a 10 kWh / 5 kW battery; day 10 of the year."""
     load = np.full((365, 24), 2.0) if load_kw_by_day is None else load_kw_by_day
     return MpcPolicy(
         forecaster=forecaster,
         load_kw_by_day=load,
-        pv_kw_by_day=np.zeros((365, 24)),
+        pv_kw_by_day=np.zeros((365, 24)) if pv_kw_by_day is None else pv_kw_by_day,
         run_days=(10,),
         retail_eur_per_kwh=RETAIL,
         feed_in_eur_per_kwh=np.full(24, 0.05),
@@ -84,6 +89,23 @@ def test_never_reads_the_future() -> None:
     assert any(not np.array_equal(perfect_a.act(_obs(t)), perfect_b.act(_obs(t))) for t in range(6))
 
 
+@pytest.mark.parametrize("name", sorted(FORECASTERS))
+def test_load_and_pv_forecast_together_equal_each_alone(name: str) -> None:
+    """One forecaster call for load and PV side by side gives, bit for bit, the forecasts of
+    one call per profile."""
+    rng = np.random.default_rng(2)
+    load, pv = rng.uniform(0.5, 3.0, (365, 24)), rng.uniform(0.0, 6.0, (365, 24))
+    forecaster = FORECASTERS[name]
+    policy, today = _policy(load, forecaster, pv), np.zeros((2, 24, 1))
+    for t in range(24):
+        today[:, t, 0] = load[10, t], pv[10, t]
+        got = policy.forecasts(dataclasses.replace(_obs(t, load_kw=load[10, t]), pv_kw=pv[10, t]))
+        for alone, profile, own in zip(got, (load, pv), today, strict=True):
+            expected = forecaster(profile[:10, :, None], own, t + 1)[t:, 0]
+            expected[0] = own[t, 0]  # the interval's own value is observed
+            np.testing.assert_array_equal(alone, expected)
+
+
 def test_a_failed_solve_falls_back_to_tou_and_says_why(monkeypatch) -> None:
     def fail(*_args: object) -> None:
         raise DispatchSolveError("the linear program failed: HiGHS says no")
@@ -97,19 +119,32 @@ def test_a_failed_solve_falls_back_to_tou_and_says_why(monkeypatch) -> None:
 
 @pytest.mark.parametrize("bindings", [True, False])
 def test_warm_started_solves_equal_fresh_ones(monkeypatch, bindings: bool) -> None:
-    """The same structure with other loads and states: each warm solve is feasible and as
-    cheap as the fresh one (without scipy's HiGHS bindings every solve is a fresh one)."""
+    """One structure (a Var market: the polygon is in) with other loads, PV, envelopes, Var
+    prices and states: the kept LP resets its rows' bounds to a fresh build's, and each warm
+    solve is feasible and as cheap as the fresh one (without scipy's HiGHS bindings every
+    solve is a fresh one)."""
     if not bindings:
         monkeypatch.setattr(dispatch_lp, "_highs_core", lambda: None)
     policy, rng = _policy(), np.random.default_rng(1)
     base = policy.horizon(_obs(3))
-    warm: WarmLP | None = None
+    shape = base.load_kw.shape
+    kept: ProsumerLP | None = None
+    keys = set()
     for _ in range(6):
         day = dataclasses.replace(
             base,
-            load_kw=base.load_kw * rng.uniform(0.2, 3.0, base.load_kw.shape),
+            load_kw=base.load_kw * rng.uniform(0.2, 3.0, shape),
+            pv_kw=rng.uniform(0.0, 6.0, shape),
+            import_kw=rng.uniform(1.0, 8.0, shape),
+            q_max_kvar=rng.uniform(0.5, 4.0, shape),
+            var_price_eur_per_kvarh=rng.uniform(0.0, 0.05, shape),
             soc_start_kwh=np.array([rng.uniform(0.0, 10.0)]),
+            var_market=True,
         )
+        kept = kept or ProsumerLP(day)
+        keys.add(ProsumerLP.key(day))
+        assert has_polygon(day) and len(keys) == 1
+        x = kept.solve(day)
         cols = Columns()
         v = ProsumerColumns.allocate(cols, *day.shape)
         lower, upper, cost = np.zeros(cols.n), np.full(cols.n, np.inf), np.zeros(cols.n)
@@ -117,13 +152,13 @@ def test_warm_started_solves_equal_fresh_ones(monkeypatch, bindings: bool) -> No
         prosumer_costs(v, day, cost)
         rows = Rows()
         prosumer_rows(v, day, rows)
-        warm = warm or WarmLP(rows.matrix(cols.n))
-        x, fun = warm.solve(cost, rows, lower, upper)
+        lo, hi = rows.bounds()
+        np.testing.assert_array_equal(kept.row_lo, lo)
+        np.testing.assert_array_equal(kept.row_hi, hi)
         _, fun_fresh = solve(cost, rows, lower, upper)
         # the same optimum (the plan may be another of equal cost where the LP is degenerate)
-        assert fun == pytest.approx(fun_fresh, abs=1e-9) and cost @ x == pytest.approx(fun)
+        assert cost @ x == pytest.approx(fun_fresh, abs=1e-9)
         assert (x >= lower - 1e-9).all() and (x <= upper + 1e-9).all()
-        lo, hi = rows.bounds()
         assert (rows.matrix(cols.n) @ x >= lo - 1e-7).all()
         assert (rows.matrix(cols.n) @ x <= hi + 1e-7).all()
 
@@ -142,9 +177,9 @@ def test_a_warm_solve_that_ends_unknown_is_retried_from_scratch() -> None:
     if lp.core is None:
         pytest.skip("this scipy has no HiGHS bindings: every solve is fresh")
     cost, lower, upper = np.array([1.0, 2.0]), np.zeros(2), np.full(2, 5.0)
-    lp.solve(cost, rows, lower, upper)
+    lp.solve(cost, lower, upper, *rows.bounds())
     lp.highs = Stale()
-    x, fun = lp.solve(cost, rows, lower, upper)
+    x, fun = lp.solve(cost, lower, upper, *rows.bounds())
     np.testing.assert_allclose(x, [1.0, 1.0])
     assert fun == pytest.approx(3.0)
 
@@ -154,7 +189,7 @@ def test_an_infeasible_lp_is_a_solve_error() -> None:
     rows.add([(np.array([0]), 1.0)], 1.0, 1.0)  # x = 1 with 0 <= x <= 0.5
     lp = WarmLP(rows.matrix(1))
     with pytest.raises(DispatchSolveError, match="the linear program failed: Infeasible"):
-        lp.solve(np.zeros(1), rows, np.zeros(1), np.full(1, 0.5))
+        lp.solve(np.zeros(1), np.zeros(1), np.full(1, 0.5), *rows.bounds())
 
 
 def test_a_battery_state_outside_its_range_is_one_line() -> None:
@@ -162,6 +197,23 @@ def test_a_battery_state_outside_its_range_is_one_line() -> None:
         _policy().act(_obs(0, soc_kwh=12.0))
     text = str(info.value)
     assert "soc_start_kwh[0] = 12.0: must be <= battery_kwh" in text and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("soc_kwh", 12.0, "soc_start_kwh[0] = 12.0: must be <= battery_kwh"),
+        ("import_kw", -1.0, "import_kw[0, 0] = -1.0: must be >= 0"),
+        ("var_price_eur_per_kvarh", np.nan, "var_price_eur_per_kvarh holds a value that is not"),
+    ],
+)
+def test_a_bad_observation_after_the_days_first_is_one_line(field, value, message) -> None:
+    """The full check runs at the day's first interval; a later bad number still gets it."""
+    policy = _policy()
+    policy.act(_obs(0))
+    with pytest.raises(DispatchInputError) as info:
+        policy.act(dataclasses.replace(_obs(5), **{field: value}))
+    assert message in str(info.value) and "\n" not in str(info.value)
 
 
 def test_an_observation_without_its_run_interval_is_one_line() -> None:
