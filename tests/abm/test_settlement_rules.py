@@ -3,7 +3,10 @@
 - Var support: with the ex-post rule the DSO's net (loss saved + network charge - Var paid)
   is never negative, whatever the policy; today's one-sided ex-ante rule is not so bounded.
 - Orders: with truthful rule bids every auction trade clears at the mid tariff.
-- Stored energy: emptying the battery in the last hours gains nothing beyond real arbitrage.
+- Stored energy (valued at its replacement cost): emptying the battery in the last hours gains
+  nothing beyond real arbitrage, charging it from the grid gains nothing at the cheapest tariff
+  (a loss at a dearer one), and the bill, the vectorised env, the optimum and the MPC value it
+  at one price.
 """
 
 from __future__ import annotations
