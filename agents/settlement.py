@@ -76,14 +76,17 @@ def network_charge_eur(
 
 
 def storage_price_eur_per_kwh(efficiency: Floats, retail_eur_per_kwh: Floats) -> np.ndarray:
-    """Value of one stored kWh: the one-way efficiency times the run's mean retail tariff.
+    """Value of one stored kWh: its replacement cost, the run's cheapest retail tariff over the
+    one-way efficiency.
 
-    A stored kWh later delivers ``efficiency`` kWh at the bus, where it replaces a retail
-    purchase (``docs/market.md`` gives the reasoning). ``retail_eur_per_kwh``: the run's
-    tariffs on the last axis.
+    Charging stores ``efficiency`` kWh per kWh bought at the bus
+    (:func:`agents.battery.next_soc_kwh`), so a stored kWh bought at the cheapest tariff costs
+    ``min retail / efficiency``: charging at that tariff at the end of a run books no profit
+    (``docs/market.md`` gives the reasoning).
+    ``retail_eur_per_kwh``: the run's tariffs on the last axis.
     """
-    mean_retail = np.mean(np.asarray(retail_eur_per_kwh, dtype=float), axis=-1)
-    return np.asarray(efficiency, dtype=float) * mean_retail
+    min_retail = np.min(np.asarray(retail_eur_per_kwh, dtype=float), axis=-1)
+    return min_retail / np.asarray(efficiency, dtype=float)
 
 
 def storage_eur(soc_start_kwh: Floats, soc_end_kwh: Floats, price_eur_per_kwh: Floats) -> Floats:

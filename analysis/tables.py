@@ -156,7 +156,8 @@ PROSUMERS = Table(
             "storage_eur",
             "EUR",
             "last interval of the run only: stored energy used up since the start, valued at "
-            "`efficiency x mean retail` (negative when the battery ends fuller)",
+            "its replacement cost `min retail / efficiency` (negative when the battery ends "
+            "fuller)",
         ),
         (
             "bill_eur",

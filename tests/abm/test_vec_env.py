@@ -197,3 +197,37 @@ def test_swiss161_multi_random_actions_match_mesa(cache_dir) -> None:
 def test_swiss161_all_modes_match_mesa(market: str, kind: str, cache_dir) -> None:
     day = WINTER_DAY if kind == "random" else SUMMER_DAY
     _compare("swiss161", market, [day], kind, cache_dir, seed=5)
+
+
+def test_charging_at_the_end_books_a_profit_only_below_the_cheapest_tariff(
+    cache_dir, monkeypatch
+) -> None:
+    """Three worlds of one winter day, every battery idle but, in world 2 and world 1, charging
+    at full power in the last hour (23:00, the cheapest tariff) or at 20:00 (the peak): each kWh
+    bought at ``retail_t`` stores ``eta`` kWh valued at the end at ``min retail / eta``, so the
+    charge saves ``bought (min retail - retail_t)``: exactly 0 at 23:00, a loss at 20:00."""
+    monkeypatch.setenv("P2PVAR_CACHE", str(cache_dir))
+    env = MarketVecEnv(3, SimConfig(network="ieee33", market="grid-only"))
+    env.reset(0, [WINTER_DAY] * 3)
+    retail = np.asarray(env.scenario.tariffs.retail_eur_per_kwh)
+    charge_at = {1: 20, 2: 23}  # world: hour of the charge
+    soc_before, returns = env.soc_kwh.copy(), np.zeros((3, env.n_agents))
+    for t in range(env.n_intervals):
+        actions = np.zeros((3, env.n_agents, env.action_dim), dtype=np.float32)
+        for w, hour in charge_at.items():
+            actions[w, :, 0] = -1.0 if t == hour else 0.0
+        _, _, rewards, _, info = env.step(actions)
+        returns += rewards
+        stored = info["soc_kwh"] - soc_before
+        soc_before = info["soc_kwh"].copy()
+        for w, hour in charge_at.items():
+            if t != hour:
+                np.testing.assert_allclose(stored[w], stored[0], atol=1e-12)
+    assert retail[23] == retail.min() < retail[20]
+    gain = returns - returns[0]
+    bought_kwh = (info["soc_kwh"] - info["soc_kwh"][0]) / env.efficiency
+    assert bought_kwh[1].sum() > 1.0 and bought_kwh[2].sum() > 1.0  # the batteries did charge
+    np.testing.assert_allclose(gain[2], 0.0, atol=1e-9 * env.n_intervals)
+    expected_peak = bought_kwh[1] * (retail.min() - retail[20])
+    np.testing.assert_allclose(gain[1], expected_peak, atol=1e-9 * env.n_intervals)
+    assert (gain[1][bought_kwh[1] > 0] < 0).all()
