@@ -29,6 +29,15 @@ class AlgoName(StrEnum):
     ITD3 = "itd3"
 
 
+class OutsideAlgo(StrEnum):
+    """BenchMARL's learners that ``p2pvar train-outside`` trains (``abm.training.outside``)."""
+
+    MAPPO = "mappo"
+    IPPO = "ippo"
+    MADDPG = "maddpg"
+    MASAC = "masac"
+
+
 #: Help of the market's fields, shared by the run's market fields (defaults too).
 _SIM_META = {f.name: f.metadata for f in dataclasses.fields(SimConfig)}
 #: Help suffix of the learner settings left unset.
