@@ -71,7 +71,8 @@ class MarketTaskClass(TaskClass):
 
 
 class MarketTask(Task):
-    """The market's BenchMARL tasks: ``MarketTask.MARKET.get_task({"run": TrainRunConfig(...)})``."""
+    """The market's BenchMARL tasks:
+    ``MarketTask.MARKET.get_task({"run": TrainRunConfig(...)})``."""
 
     MARKET = None
 
@@ -83,4 +84,3 @@ class MarketTask(Task):
 def market_task(run: TrainRunConfig) -> MarketTaskClass:
     """The BenchMARL task of ``run``'s market."""
     return MarketTaskClass(name="MARKET", config={"run": run})
-

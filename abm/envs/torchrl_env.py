@@ -85,9 +85,9 @@ class MarketTorchEnv(EnvBase):
         self._rng = np.random.default_rng(seed)
 
     def _reset(self, tensordict: TensorDictBase | None = None, **kwargs: object) -> TensorDict:
-        if tensordict is not None and "_reset" in tensordict.keys():
-            if not bool(tensordict["_reset"].all()):
-                raise ConfigError("_reset: every world ends with the day; reset them all")
+        flags = None if tensordict is None else tensordict.get("_reset", None)
+        if flags is not None and not bool(flags.all()):
+            raise ConfigError("_reset: every world ends with the day; reset them all")
         seed = int(self._rng.integers(2**62))
         obs, state = self.vec.reset(seed, self.days)
         return self._out(obs, state, None, torch.zeros((self.vec.n_worlds, 1), dtype=torch.bool))

@@ -36,6 +36,7 @@ from torch import nn
 from torchrl.modules import MultiAgentMLP
 
 from abm.envs.benchmarl_task import market_task
+from abm.envs.torchrl_env import GROUP
 from abm.errors import ConfigError
 from abm.output.jsonfile import write_json
 from abm.output.provenance import to_jsonable, write_run_config
@@ -82,6 +83,7 @@ def experiment_config(run: TrainRunConfig, out_dir: Path, updates: int) -> Exper
     minibatches = math.ceil(frames / config.on_policy_minibatch_size)
     config.on_policy_n_minibatch_iters = math.ceil(updates / minibatches)
     config.evaluation = False
+    config.evaluation_episodes = 1  # BenchMARL's test env: only its specs are used
     config.render = False
     config.loggers = ["csv"]
     config.create_json = False
@@ -147,6 +149,25 @@ class HeldOutCallback(Callback):
         self.rows.append(row)
 
 
+def make_experiment(
+    algo: OutsideAlgo | str, run: TrainRunConfig, out_dir: Path, callbacks: list[Callback]
+) -> Experiment:
+    """BenchMARL's experiment of ``algo`` on ``run``'s market (ReLU actor, BenchMARL's
+    default critic MLP, :func:`experiment_config`), logging into ``out_dir``."""
+    torch.manual_seed(run.seed)
+    updates = run.updates_per_rollout or UPDATES_PER_ROLLOUT
+    actor_model = MlpConfig(num_cells=[256, 256], layer_class=nn.Linear, activation_class=nn.ReLU)
+    return Experiment(
+        task=market_task(run),
+        algorithm_config=_CONFIGS[OutsideAlgo(algo)].get_from_yaml(),
+        model_config=actor_model,
+        critic_model_config=MlpConfig.get_from_yaml(),
+        seed=run.seed,
+        config=experiment_config(run, out_dir, updates),
+        callbacks=callbacks,
+    )
+
+
 def train_outside(
     algo: OutsideAlgo | str,
     run: TrainRunConfig,
@@ -163,26 +184,19 @@ def train_outside(
     prepare_out_dir(out_dir, overwrite)
     setup = run_setup(run)
     write_run_config(
-        out_dir, setup, run.seed, command="train-outside", algo=str(algo), updates=updates_per_rollout
+        out_dir,
+        setup,
+        run.seed,
+        command="train-outside",
+        algo=str(algo),
+        updates=updates_per_rollout,
     )
-    torch.manual_seed(run.seed)
-    task = market_task(run)
-    group = "prosumers"
-    callback = HeldOutCallback(run, group)
-    actor_model = MlpConfig(num_cells=[256, 256], layer_class=nn.Linear, activation_class=nn.ReLU)
-    experiment = Experiment(
-        task=task,
-        algorithm_config=_CONFIGS[algo].get_from_yaml(),
-        model_config=actor_model,
-        critic_model_config=MlpConfig.get_from_yaml(),
-        seed=run.seed,
-        config=experiment_config(run, out_dir, updates_per_rollout),
-        callbacks=[callback],
-    )
+    callback = HeldOutCallback(run, GROUP)
+    experiment = make_experiment(algo, run, out_dir, [callback])
     start = time.perf_counter()
     experiment.run()
     train_wall_s = time.perf_counter() - start
-    team = actor_team(experiment, group)
+    team = actor_team(experiment, GROUP)
     export_actors(out_dir / "actors", team, RunIdentity.of(str(algo), callback.eval_env))
     _write_rows(out_dir / "metrics.csv", callback.rows)
     evals = [(int(r["iteration"]), r["eval_cost"]) for r in callback.rows if "eval_cost" in r]

@@ -55,7 +55,9 @@ def test_rollout_is_marketvecenv_with_the_same_actions(vec: MarketVecEnv) -> Non
     for t in range(EPISODE_INTERVALS):
         obs, state, reward, done, _ = direct.step(actions[t])
         nxt = got[t]
-        np.testing.assert_array_equal(nxt[GROUP, "reward"].numpy()[..., 0], reward.astype(np.float32))
+        np.testing.assert_array_equal(
+            nxt[GROUP, "reward"].numpy()[..., 0], reward.astype(np.float32)
+        )
         np.testing.assert_array_equal(nxt[GROUP, "observation"].numpy(), obs)
         np.testing.assert_array_equal(nxt["state"].numpy(), state)
         assert nxt["done"][:, 0].tolist() == done.tolist() == [t == EPISODE_INTERVALS - 1] * 2

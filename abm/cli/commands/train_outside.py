@@ -62,5 +62,9 @@ def run(args: argparse.Namespace) -> int:
         "rule_cost_eur": summary["rule"]["cost_eur"],
         "voltage_violations": summary["policy"]["voltage_violations"],
     }
-    emit(result, args.json, title=f"BenchMARL {args.outside_algo} on {config.network}, seed={config.seed}")
+    emit(
+        result,
+        args.json,
+        title=f"BenchMARL {args.outside_algo} on {config.network}, seed={config.seed}",
+    )
     return 0
