@@ -15,6 +15,7 @@ from tensordict import TensorDict
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from abm.cli.main import main
+from abm.envs.benchmarl_task import MarketTask, market_task
 from abm.envs.torchrl_env import GROUP
 from abm.training.outside import actor_team, make_experiment
 from abm.training.train_config import TrainRunConfig
@@ -95,3 +96,10 @@ def test_bench_torchrl_short_run(capsys) -> None:
     assert result["env_steps_per_s_direct"] > 0 and result["env_steps_per_s_torchrl"] > 0
     ratio = result["env_steps_per_s_direct"] / result["env_steps_per_s_torchrl"]
     assert result["overhead"] == pytest.approx(ratio)
+
+
+def test_the_task_enum_gives_the_market_task() -> None:
+    task = MarketTask.MARKET.get_task({"run": TINY})
+    assert task == market_task(TINY)
+    assert task.supports_continuous_actions() and not task.supports_discrete_actions()
+    assert MarketTask.env_name() == "p2pvar"
