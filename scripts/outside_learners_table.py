@@ -70,12 +70,22 @@ def main(runs: Path) -> None:
         g = frame[frame.algo == algo]
         if g.empty:
             continue
-
         print(
             f"| BenchMARL {algo} | {len(g)} ({', '.join(map(str, g.seed))}) "
             f"| {mean_std(g['cost_eur'], ',.1f')} | {g.vs_tou_eur.mean():+,.1f} "
             f"| {mean_std(g['share_of_optimum'], '.4f')} "
             f"| {mean_std(g['share_of_tou_gap'], '.4f')} "
+            f"| {g.train_wall_s.mean():.0f} | {g.eval_cost_first.mean():.2f} → "
+            f"{g.eval_cost_best.mean():.2f} → {g.eval_cost_last.mean():.2f} |"
+        )
+    project = pd.read_csv(RESULTS / "algorithms.csv")
+    for algo, g in project.groupby("algo", sort=False):
+        gap = share_of_optimum_savings(g.tou_cost_eur, g.cost_eur, g.optimum_cost_eur)
+        print(
+            f"| {algo} (the project's, `study algorithms`) | {len(g)} "
+            f"| {mean_std(g['cost_eur'], ',.1f')} "
+            f"| {(g.cost_eur - g.tou_cost_eur).mean():+,.1f} "
+            f"| {mean_std(g['share_of_optimum'], '.4f')} | {mean_std(pd.Series(gap), '.4f')} "
             f"| {g.train_wall_s.mean():.0f} | {g.eval_cost_first.mean():.2f} → "
             f"{g.eval_cost_best.mean():.2f} → {g.eval_cost_last.mean():.2f} |"
         )
