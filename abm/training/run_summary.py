@@ -43,6 +43,7 @@ def write_summary(
         "seed": config.seed,
         "setup": to_jsonable(config),
         "learner": to_jsonable(learner),
+        "env_steps": int(rows[-1]["env_steps"]),
         "train_wall_s": sum(row["wall_s"] for row in rows),
         "load_average_1min": os.getloadavg()[0],
         "curve": curve_summary(rows),
@@ -88,7 +89,8 @@ def play_test_days(env: MarketVecEnv, act: Callable[[np.ndarray], Any]) -> dict[
 
 def curve_summary(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     """The learning curve in a few numbers: held-out cost at the first, best and last
-    evaluation, and the mean coverage and (EA-MATD3) diversity over the run."""
+    evaluation, and the mean coverage (the project's learners) and (EA-MATD3) diversity
+    over the run."""
     evals = [(int(r["iteration"]), r["eval_cost"]) for r in rows if "eval_cost" in r]
     best = min(evals, key=lambda e: e[1])
     out = {
@@ -96,8 +98,10 @@ def curve_summary(rows: Sequence[dict[str, float]]) -> dict[str, float]:
         "eval_cost_best": best[1],
         "eval_cost_best_iteration": best[0],
         "eval_cost_last": evals[-1][1],
-        "coverage_mean": float(np.mean([r["coverage"] for r in rows])),
     }
+    coverage = [r["coverage"] for r in rows if "coverage" in r]
+    if coverage:
+        out["coverage_mean"] = float(np.mean(coverage))
     diversity = [r["diversity"] for r in rows if "diversity" in r]
     if diversity:
         out["diversity_mean"] = float(np.mean(diversity))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from abm.cli.args import add_config_args, config_from_args
 from abm.cli.commands.output import add_out_args, emit
@@ -55,8 +56,13 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         summary=not args.no_summary,
     )
+    print_result(config, result, args)
+    return 0
+
+
+def print_result(config: TrainRunConfig, result: dict[str, Any], args: argparse.Namespace) -> None:
+    """Print the figures of the run of ``config`` (``--json``: as JSON) and where it wrote."""
     title = f"{config.algo} on {config.sim.network}, market={config.sim.market}, seed={config.seed}"
     emit(result, args.json, title=title)
     if not args.json:
         print(f"results written to {args.out}")
-    return 0
