@@ -32,7 +32,7 @@ def run_rows(runs: Path, refs: pd.Series) -> pd.DataFrame:
                 "algo": s["algo"],
                 "seed": s["seed"],
                 "env_steps": s["env_steps"],
-                "updates_per_rollout": s["updates_per_rollout"],
+                "updates_per_rollout": s["learner"]["updates_per_rollout"],
                 "train_wall_s": s["train_wall_s"],
                 "cost_eur": cost,
                 "tou_cost_eur": tou,

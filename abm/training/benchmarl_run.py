@@ -36,6 +36,7 @@ from abm.envs.torchrl_env import GROUP
 from abm.envs.train_env import make_env
 from abm.errors import ConfigError
 from abm.training.outside import OUTSIDE_LEARNERS, OutsideLearnerConfig, OutsideRunConfig
+from abm.training.train_config import TrainRunConfig
 from abm.training.train_run import iterations_of, train_run
 from agents.interval import EPISODE_INTERVALS
 from agents.learning.checkpoint import RunIdentity, export_actors
@@ -125,7 +126,7 @@ class HeldOutCallback(Callback):
         iteration = self.experiment.n_iters_performed + 1
         row: dict[str, float] = {
             "iteration": iteration,
-            "env_steps": iteration * self.run.worlds * EPISODE_INTERVALS,
+            "env_steps": int(self.experiment.total_frames),  # BenchMARL's count so far
             # BenchMARL's mean return is per prosumer; a world's sums its prosumers'
             "episode_return": float(self.experiment.mean_return) * self.eval_env.n_agents,
         }
@@ -162,7 +163,7 @@ def make_experiment(
 
 
 def train_benchmarl(
-    config: OutsideRunConfig,
+    config: TrainRunConfig,
     learner: LearnerConfig,
     out_dir: Path,
     *,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torchrl.collectors import SyncDataCollector
+from torchrl.collectors import Collector
 from torchrl.envs import ParallelEnv
 from torchrl.envs.utils import check_env_specs
 
@@ -68,7 +68,7 @@ def test_rollout_is_marketvecenv_with_the_same_actions(vec: MarketVecEnv) -> Non
 def test_collector_resets_every_day_and_seeds_draw_training_days(vec: MarketVecEnv) -> None:
     env = MarketTorchEnv(vec)
     env.set_seed(5)
-    collector = SyncDataCollector(env, None, frames_per_batch=2 * 48, total_frames=2 * 48)
+    collector = Collector(env, None, frames_per_batch=2 * 48, total_frames=2 * 48)
     batch = next(iter(collector))
     collector.shutdown()
     done = batch["next", "done"][..., 0]
