@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Collection
 from typing import Any
 
 from abm.cli.args import add_config_args, config_from_args
@@ -25,22 +26,30 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the first of --iterations, --env-steps and --minutes. Needs torch: "
         "pip install -e '.[train]'.",
     )
-    add_config_args(parser, TrainRunConfig)
-    add_out_args(parser, required=True)
+    add_run_args(parser, TrainRunConfig)
     parser.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in --out from its last checkpoint (same settings; only "
         "--iterations, --minutes and --env-steps may change)",
     )
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.set_defaults(func=run)
+
+
+def add_run_args(
+    parser: argparse.ArgumentParser, config_class: type, exclude: Collection[str] = ()
+) -> None:
+    """The flags of a training run: ``config_class``'s (but ``exclude``), ``--out``,
+    ``--json`` and ``--no-summary``."""
+    add_config_args(parser, config_class, exclude)
+    add_out_args(parser, required=True)
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     parser.add_argument(
         "--no-summary",
         action="store_true",
         help="skip OUT/summary.json (held-out results of the team, rule and ToU policies)",
     )
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from abm.cli.args import add_config_args, config_from_args
-from abm.cli.commands.output import add_out_args
-from abm.cli.commands.train import print_result
+from abm.cli.args import config_from_args
+from abm.cli.commands.train import add_run_args, print_result
 from abm.envs.extra import require_torchrl
 from abm.training.outside import NOT_OUTSIDE, OutsideRunConfig
 
@@ -24,14 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "checkpoint:OUT and p2pvar evaluate), OUT/config.json and OUT/summary.json. Needs "
         "pip install -e '.[torchrl]'.",
     )
-    add_config_args(parser, OutsideRunConfig, exclude=NOT_OUTSIDE)
-    add_out_args(parser, required=True)
-    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
-    parser.add_argument(
-        "--no-summary",
-        action="store_true",
-        help="skip OUT/summary.json (held-out results of the team, rule and ToU policies)",
-    )
+    add_run_args(parser, OutsideRunConfig, NOT_OUTSIDE)
     parser.set_defaults(func=run)
 
 
