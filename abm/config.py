@@ -54,6 +54,7 @@ class DaySet(StrEnum):
 
     TEST = "test"
     TRAIN = "train"
+    VALIDATION = "validation"
 
 
 #: Default P2P network charge, EUR/kWh (its source: ``docs/market.md``).

@@ -40,7 +40,7 @@ FIGURES_FOLDER = "figures"
 #: Config fields shown for each run in the runs table.
 RUN_FIELDS = ("network", "market", "policy", "protocol", "days", "seed")
 #: Training metrics drawn (``metrics.csv`` columns).
-TRAINING_METRICS = ("episode_return", "eval_cost")
+TRAINING_METRICS = ("episode_return", "val_cost")
 
 
 def is_run_folder(path: Path) -> bool:

@@ -1,6 +1,7 @@
 """The table of BenchMARL's learners (``p2pvar train-outside`` runs) for
-docs/results/algorithms.md: held-out cost per learner, mean and std over the seeds that
-finished, beside the ToU rule and the one-day references of ``study algorithms``.
+docs/results/algorithms.md: the exported team's cost on the validation days per learner,
+mean and std over the seeds that finished, beside the ToU rule and the one-day references
+of ``study algorithms`` (on the same validation days).
 
 Reads ``RUNS/<algo>-s<seed>/summary.json`` and ``metrics.csv``; writes one row per run to
 docs/results/algorithms-outside.csv and prints the markdown table. Run:
@@ -22,11 +23,12 @@ ALGOS = ("mappo", "ippo", "maddpg", "masac")
 
 
 def run_rows(runs: Path, refs: pd.Series) -> pd.DataFrame:
-    """One row per finished run: held-out cost, ToU, shares, curve and wall time."""
+    """One row per finished run: validation cost, ToU, shares, curve and wall time."""
     rows = []
     for path in sorted(runs.glob("*-s*/summary.json")):
         s = json.loads(path.read_text())
-        cost, tou = s["policy"]["cost_eur"], s["tou"]["cost_eur"]
+        days = s["validation"]
+        cost, tou = days["policy"]["cost_eur"], days["tou"]["cost_eur"]
         rows.append(
             {
                 "algo": s["algo"],
@@ -36,9 +38,9 @@ def run_rows(runs: Path, refs: pd.Series) -> pd.DataFrame:
                 "train_wall_s": s["train_wall_s"],
                 "cost_eur": cost,
                 "tou_cost_eur": tou,
-                "rule_cost_eur": s["rule"]["cost_eur"],
-                "dso_net_eur": s["policy"]["dso_net_eur"],
-                "voltage_violations": s["policy"]["voltage_violations"],
+                "rule_cost_eur": days["rule"]["cost_eur"],
+                "dso_net_eur": days["policy"]["dso_net_eur"],
+                "voltage_violations": days["policy"]["voltage_violations"],
                 "vs_tou_eur": cost - tou,
                 "share_of_optimum": share_of_optimum_savings(
                     refs["grid-only_cost_eur"], cost, refs["optimum_cost_eur"]
@@ -62,8 +64,8 @@ def main(runs: Path) -> None:
     frame = run_rows(runs, refs)
     frame.to_csv(RESULTS / "algorithms-outside.csv", index=False)
     print(
-        "| algorithm | seeds | held-out cost, EUR (mean ± std) | vs ToU | share of the optimum "
-        "| share of the ToU-to-optimum gap | training s | eval cost first → best → last |"
+        "| algorithm | seeds | validation cost, EUR (mean ± std) | vs ToU | share of the optimum "
+        "| share of the ToU-to-optimum gap | training s | val cost first → best → last |"
     )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for algo in ALGOS:
@@ -75,8 +77,8 @@ def main(runs: Path) -> None:
             f"| {mean_std(g['cost_eur'], ',.1f')} | {g.vs_tou_eur.mean():+,.1f} "
             f"| {mean_std(g['share_of_optimum'], '.4f')} "
             f"| {mean_std(g['share_of_tou_gap'], '.4f')} "
-            f"| {g.train_wall_s.mean():.0f} | {g.eval_cost_first.mean():.2f} → "
-            f"{g.eval_cost_best.mean():.2f} → {g.eval_cost_last.mean():.2f} |"
+            f"| {g.train_wall_s.mean():.0f} | {g.val_cost_first.mean():.2f} → "
+            f"{g.val_cost_best.mean():.2f} → {g.val_cost_last.mean():.2f} |"
         )
     project = pd.read_csv(RESULTS / "algorithms.csv")
     for algo, g in project.groupby("algo", sort=False):
@@ -86,8 +88,8 @@ def main(runs: Path) -> None:
             f"| {mean_std(g['cost_eur'], ',.1f')} "
             f"| {(g.cost_eur - g.tou_cost_eur).mean():+,.1f} "
             f"| {mean_std(g['share_of_optimum'], '.4f')} | {mean_std(pd.Series(gap), '.4f')} "
-            f"| {g.train_wall_s.mean():.0f} | {g.eval_cost_first.mean():.2f} → "
-            f"{g.eval_cost_best.mean():.2f} → {g.eval_cost_last.mean():.2f} |"
+            f"| {g.train_wall_s.mean():.0f} | {g.val_cost_first.mean():.2f} → "
+            f"{g.val_cost_best.mean():.2f} → {g.val_cost_last.mean():.2f} |"
         )
     print(
         f"ToU in the runs: {sorted(set(frame.tou_cost_eur.round(2)))}; "

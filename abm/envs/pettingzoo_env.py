@@ -24,8 +24,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from abm.config import SimConfig
-from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
-from abm.inputs.run_inputs import agent_rngs, build_run_inputs
+from abm.inputs.run_inputs import agent_rngs, build_run_inputs, day_set_days
 from abm.sim.model import MarketModel
 from agents.policy import ACTION_DIM, OBS_DIM, ExternalPolicy, Policy
 from agents.policy_registry import policy_maker
@@ -73,7 +72,7 @@ class MarketParallelEnv(ParallelEnv):
         if options and "first_day" in options:
             first_day = int(options["first_day"])
         elif self.sample_days:
-            pool = TEST_DAYS if self.config.day_set == "test" else TRAIN_DAYS
+            pool = day_set_days(self.config.day_set)
             first_day = int(self._rng.integers(0, len(pool) - self.config.days + 1))
         model_seed = int(self._rng.integers(0, 2**31 - 1))
         config = dataclasses.replace(self.config, first_day=first_day, seed=model_seed)

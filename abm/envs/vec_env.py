@@ -27,7 +27,7 @@ from abm.envs.publication_cache import (
     publication_key,
 )
 from abm.errors import ConfigError
-from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.inputs.profiles import FIT_DAYS, TEST_DAYS, TRAIN_DAYS, VALIDATION_DAYS
 from abm.inputs.run_inputs import RunInputs, build_run_inputs, publication_rules
 from abm.training.train_config import check_residual
 from agents import settlement
@@ -68,8 +68,6 @@ class MarketVecEnv:
 
     action_dim = ACTION_DIM
     obs_dim = OBS_DIM
-    train_days: Sequence[int] = TRAIN_DAYS
-    test_days: Sequence[int] = TEST_DAYS
 
     def __init__(
         self,
@@ -79,6 +77,7 @@ class MarketVecEnv:
         cache: PublicationCache | None = None,
         base_policy: str = "",
         residual_scale: float = 1.0,
+        test_days: bool = True,
     ) -> None:
         cfg = config or SimConfig()
         check_residual(base_policy, residual_scale)
@@ -94,15 +93,22 @@ class MarketVecEnv:
         self.n_worlds = n_worlds
         self.p2p_market = market_has_p2p(cfg.market)
         self.var_market = market_has_var(cfg.market)
-        # every calendar day of both day sets, as two runs over the whole set
+        #: Days episodes are drawn from in training (the training days less validation).
+        self.train_days: Sequence[int] = FIT_DAYS
+        #: Days every choice made while training is made on.
+        self.val_days: Sequence[int] = VALIDATION_DAYS
+        #: The held-out test days; none in a training environment (``test_days=False``), whose
+        #: calendar then holds no test day's data at all.
+        self.test_days: Sequence[int] = TEST_DAYS if test_days else ()
+        # every calendar day of the day sets held, as one run over each whole set
+        day_sets = (DaySet.TRAIN, DaySet.TEST) if test_days else (DaySet.TRAIN,)
         some = build_run_inputs(
-            dataclasses.replace(cfg, day_set=DaySet.TEST, first_day=0, days=len(TEST_DAYS))
+            dataclasses.replace(cfg, day_set=DaySet.TRAIN, first_day=0, days=len(TRAIN_DAYS))
         )
-        train = dataclasses.replace(cfg, day_set=DaySet.TRAIN, first_day=0, days=len(TRAIN_DAYS))
-        worlds = {
-            "test": some,
-            "train": build_run_inputs(train, feeder=some.feeder, scenario=some.scenario),
-        }
+        worlds = {DaySet.TRAIN: some}
+        if DaySet.TEST in day_sets:
+            test = dataclasses.replace(cfg, day_set=DaySet.TEST, first_day=0, days=len(TEST_DAYS))
+            worlds[DaySet.TEST] = build_run_inputs(test, feeder=some.feeder, scenario=some.scenario)
         self.feeder, self.scenario = some.feeder, some.scenario
         self.network = self.feeder.name
         self.prosumer_ids = some.prosumer_ids
@@ -181,6 +187,11 @@ class MarketVecEnv:
             if len(chosen) != b:
                 raise ConfigError(f"days has {len(chosen)} entries for n_worlds={b}")
             bad = [d for d in chosen if d not in self._locate]
+            if bad and bad[0] in TEST_DAYS:
+                raise ConfigError(
+                    f"days={bad[0]!r} is a test day, and this environment holds none "
+                    "(a training environment never reads the test days)"
+                )
             if bad:
                 raise ConfigError(f"days={bad[0]!r} is not a calendar day 0..364")
         self.days = np.array(chosen, dtype=np.int64)

@@ -50,6 +50,12 @@ TEST_EVERY_N_DAYS = 5
 TEST_DAYS: tuple[int, ...] = tuple(range(TEST_EVERY_N_DAYS - 1, DAYS, TEST_EVERY_N_DAYS))
 #: Training days: every day that is not a test day.
 TRAIN_DAYS: tuple[int, ...] = tuple(d for d in range(DAYS) if d not in frozenset(TEST_DAYS))
+#: Validation days, carved from the training days: every fifth training day from the third
+#: (58 days spread over the year). Every choice made while training (budget, settings, which
+#: team is exported) reads these days, never :data:`TEST_DAYS` (``docs/ea-matd3.md``).
+VALIDATION_DAYS: tuple[int, ...] = TRAIN_DAYS[2::5]
+#: The training days learners draw their episodes from: the training days less validation.
+FIT_DAYS: tuple[int, ...] = tuple(d for d in TRAIN_DAYS if d not in frozenset(VALIDATION_DAYS))
 #: Upper bound accepted for PV output, kW per kWp (cloud enhancement can exceed 1 briefly).
 PV_MAX_KW_PER_KWP = 1.2
 #: Tolerance on the stored load peak of 1.0 (float32 storage).

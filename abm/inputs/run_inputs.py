@@ -15,7 +15,7 @@ import numpy as np
 
 from abm.config import SimConfig, market_has_p2p, market_has_var
 from abm.errors import ConfigError
-from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS, VALIDATION_DAYS
 from abm.inputs.scenario import Scenario, load_scenario, scale_pv, scenario_for, scenario_profiles
 from agents.battery import Battery
 from agents.policy import Policy
@@ -58,8 +58,9 @@ class RunInputs:
 
 
 def day_set_days(day_set: str) -> tuple[int, ...]:
-    """The calendar days (0..364) of a day set (``test`` or ``train``)."""
-    return TEST_DAYS if day_set == "test" else TRAIN_DAYS
+    """The calendar days (0..364) of a day set (``test``, ``train`` or ``validation``, the
+    part of the training days kept for validation)."""
+    return {"test": TEST_DAYS, "validation": VALIDATION_DAYS}.get(str(day_set), TRAIN_DAYS)
 
 
 def select_days(config: SimConfig) -> tuple[int, ...]:

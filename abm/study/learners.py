@@ -2,7 +2,7 @@
 (``p2pvar train``) per network, learner and seed through the executor, the references on the
 same held-out days, and their tables and training curves.
 
-The references are simulations the study makes, one per held-out day (``--eval-days`` of
+The references are simulations the study makes, one per validation day (``--val-days`` of
 the training runs, each a one-day run from the initial battery state, as the runs'
 held-out evaluation plays them): ``grid-only`` with the rule policy (the reference of the
 share of the optimum's savings, as in ``study markets``) and the perfect-foresight
@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abm.cli.args import add_config_args, config_from_args
-from abm.config import Market, SimConfig
+from abm.config import DaySet, Market, SimConfig
 from abm.errors import ConfigError
-from abm.inputs.profiles import TEST_DAYS
+from abm.inputs.profiles import VALIDATION_DAYS
 from abm.study.executor import RUN_FILE, RunSpec, run_dir_of
 from abm.study.runs import choice_list, write_table
 from abm.training.train_config import LEARNER_SETTINGS, NOT_TRAINED, TrainRunConfig, spread_days
@@ -38,7 +38,7 @@ QUICK_BUDGET: dict[str, Any] = {
     "eval_every": 1,
     "checkpoint_every": 2,
     "train_days": 4,
-    "eval_days": 1,
+    "val_days": 1,
     "learning_starts": 64,
     "batch_size": 32,
     "updates_per_rollout": 2,
@@ -60,9 +60,9 @@ MESSAGE_COLUMNS = (
 )
 #: Columns of the per-run table read from each run's ``summary.json``.
 CURVE_COLUMNS = (
-    "eval_cost_first",
-    "eval_cost_best",
-    "eval_cost_last",
+    "val_cost_first",
+    "val_cost_best",
+    "val_cost_last",
     "coverage_mean",
     "diversity_mean",
 )
@@ -135,7 +135,7 @@ def reference_specs(base: TrainRunConfig, networks: Sequence[str]) -> list[RunSp
     out = []
     for network in networks:
         prefix = _run_prefix(network, networks)
-        for day in spread_days(TEST_DAYS, base.eval_days):
+        for day in spread_days(VALIDATION_DAYS, base.val_days):
             for label, (market, policy) in REFERENCES.items():
                 config = dataclasses.replace(
                     base.sim,
@@ -143,7 +143,8 @@ def reference_specs(base: TrainRunConfig, networks: Sequence[str]) -> list[RunSp
                     market=market or base.sim.market,
                     policy=policy,
                     days=1,
-                    first_day=TEST_DAYS.index(day),
+                    day_set=DaySet.VALIDATION,
+                    first_day=VALIDATION_DAYS.index(day),
                 )
                 labels = {"network": network, "reference": label, "day": day}
                 out.append(RunSpec(f"{prefix}{label}-d{day:03d}", config, labels=labels))
@@ -171,11 +172,11 @@ def run_rows(out: Path, runs: Sequence[RunSpec]) -> pd.DataFrame:
                 "iterations": summary["setup"]["iterations"],
                 "train_wall_s": summary["train_wall_s"],
                 "run_wall_s": json.loads((run_dir / RUN_FILE).read_text())["wall_s"],
-                "cost_eur": summary["policy"]["cost_eur"],
-                "tou_cost_eur": summary["tou"]["cost_eur"],
-                "rule_cost_eur": summary["rule"]["cost_eur"],
-                "dso_net_eur": summary["policy"]["dso_net_eur"],
-                "voltage_violations": summary["policy"]["voltage_violations"],
+                "cost_eur": summary["validation"]["policy"]["cost_eur"],
+                "tou_cost_eur": summary["validation"]["tou"]["cost_eur"],
+                "rule_cost_eur": summary["validation"]["rule"]["cost_eur"],
+                "dso_net_eur": summary["validation"]["policy"]["dso_net_eur"],
+                "voltage_violations": summary["validation"]["policy"]["voltage_violations"],
                 **{k: summary["curve"].get(k, float("nan")) for k in CURVE_COLUMNS},
             }
         )

@@ -27,7 +27,7 @@ NAME = "scalability"
 DEFAULT_NETWORKS = "ieee33,swiss161"
 #: The full size's budget beyond ``p2pvar train``'s defaults (12 held-out days: the
 #: references are one optimum and one grid-only run per day and network).
-FULL_BUDGET: dict[str, Any] = {"eval_days": 12}
+FULL_BUDGET: dict[str, Any] = {"val_days": 12}
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:

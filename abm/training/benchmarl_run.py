@@ -3,17 +3,20 @@
 
 The run mirrors ``p2pvar train`` (:class:`abm.training.outside.OutsideRunConfig`): the same
 environment (:func:`abm.envs.train_env.make_env`: the market ``sim``, residual on the ToU
-rule, training days) through :mod:`abm.envs.benchmarl_task`; the same environment-step
-budget (:func:`abm.training.train_run.iterations_of`: ``iterations`` rollouts of ``worlds``
-one-day worlds, fewer if ``env_steps`` comes first; BenchMARL collects ``worlds x 24``
-frames an iteration); the held-out cost every ``eval_every`` iterations and at the last
-(:func:`agents.learning.rollout.evaluate_cost`, ``p2pvar train``'s ``eval_cost``), and the
-same ``summary.json``. The deterministic policy (BenchMARL's shared actor MLP, with ReLU
-hidden layers so it fits the actor file format) is exported as the project's torch-free
-actor files, which ``p2pvar evaluate`` and ``--policy checkpoint:DIR`` play.
+rule, episodes from the training days less validation, no test day held) through
+:mod:`abm.envs.benchmarl_task`; the same environment-step budget
+(:func:`abm.training.train_run.iterations_of`: ``iterations`` rollouts of ``worlds`` one-day
+worlds, fewer if ``env_steps`` comes first; BenchMARL collects ``worlds x 24`` frames an
+iteration); the validation cost every ``eval_every`` iterations and at the last
+(:func:`agents.learning.rollout.evaluate_cost` on ``val_days``, ``p2pvar train``'s
+``val_cost``), the team of the lowest validation cost exported, and the same
+``summary.json`` (the test days only with ``test_days``, after training). The deterministic
+policy (BenchMARL's shared actor MLP, with ReLU hidden layers so it fits the actor file
+format) is exported as the project's torch-free actor files, which ``p2pvar evaluate`` and
+``--policy checkpoint:DIR`` play.
 
 BenchMARL's defaults are kept (its ``base_experiment.yaml`` and algorithm yamls) except: the
-budget above, CSV logging only, no BenchMARL evaluation (the held-out days are evaluated
+budget above, CSV logging only, no BenchMARL evaluation (the validation days are evaluated
 here), ReLU actor layers and the optimiser steps per iteration of
 :class:`abm.training.outside.OutsideLearnerConfig`.
 """
@@ -39,7 +42,7 @@ from abm.training.outside import OUTSIDE_LEARNERS, OutsideLearnerConfig, Outside
 from abm.training.train_config import TrainRunConfig
 from abm.training.train_run import iterations_of, train_run
 from agents.interval import EPISODE_INTERVALS
-from agents.learning.checkpoint import RunIdentity, export_actors
+from agents.learning.checkpoint import RunIdentity, Selected, export_actors
 from agents.learning.rollout import evaluate_cost
 from agents.learning.train import write_metrics
 from agents.registry import load_address
@@ -108,11 +111,12 @@ def actor_team(experiment: Experiment, group: str) -> Params:
     return team
 
 
-class HeldOutCallback(Callback):
-    """Every ``eval_every`` iterations and at the last: the held-out cost per day of the
-    current deterministic policy (``p2pvar train``'s ``eval_cost``); every iteration one
-    row (``metrics.csv``) with its environment steps, the mean world return of its rollout
-    and its wall time."""
+class ValidationCallback(Callback):
+    """Every ``eval_every`` iterations and at the last: the validation cost per day of the
+    current deterministic policy (``p2pvar train``'s ``val_cost``), and the team of the
+    lowest so far (:attr:`selected`, the one exported); every iteration one row
+    (``metrics.csv``) with its environment steps, the mean world return of its rollout and
+    its wall time."""
 
     def __init__(self, run: OutsideRunConfig, group: str) -> None:
         super().__init__()
@@ -120,6 +124,7 @@ class HeldOutCallback(Callback):
         self.iterations = iterations_of(run)
         self.eval_env = make_env(run)
         self.rows: list[dict[str, float]] = []
+        self.selected: Selected | None = None
         self._t0 = time.perf_counter()
 
     def on_train_end(self, training_td: Any, group: str) -> None:
@@ -132,7 +137,9 @@ class HeldOutCallback(Callback):
         }
         if iteration % self.run.eval_every == 0 or iteration == self.iterations:
             team = actor_team(self.experiment, self.group)
-            row["eval_cost"] = evaluate_cost(self.eval_env, team, self.eval_env.test_days, 0)
+            row["val_cost"] = evaluate_cost(self.eval_env, team, self.eval_env.val_days, 0)
+            if self.selected is None or row["val_cost"] < self.selected.val_cost:
+                self.selected = Selected(team, row["val_cost"], iteration)
         row["wall_s"] = time.perf_counter() - self._t0
         self._t0 = time.perf_counter()
         self.rows.append(row)
@@ -171,16 +178,18 @@ def train_benchmarl(
     progress: bool,
 ) -> tuple[list[dict[str, float]], Params]:
     """Train BenchMARL's ``config.algo`` into ``out_dir`` (BenchMARL's CSV logs,
-    ``metrics.csv``, ``actors/``); return the metrics rows and the trained team
-    (:class:`abm.training.train_run.Trainer`; no ``resume``, BenchMARL's own progress bar)."""
+    ``metrics.csv``, ``actors/``: the team of the lowest validation cost); return the metrics
+    rows and that team (:class:`abm.training.train_run.Trainer`; no ``resume``, BenchMARL's
+    own progress bar)."""
     if resume:
         raise ConfigError("--resume: a BenchMARL run cannot be resumed")
     if not isinstance(config, OutsideRunConfig) or not isinstance(learner, OutsideLearnerConfig):
         raise ConfigError(f"algo={config.algo!r} is not one of BenchMARL's learners")
-    callback = HeldOutCallback(config, GROUP)
+    callback = ValidationCallback(config, GROUP)
     experiment = make_experiment(config, learner, out_dir, [callback])
     experiment.run()
-    team = actor_team(experiment, GROUP)
+    selected = callback.selected
+    team = actor_team(experiment, GROUP) if selected is None else selected.team
     export_actors(out_dir / "actors", team, RunIdentity.of(config.algo, callback.eval_env))
     write_metrics(out_dir / "metrics.csv", callback.rows)
     return callback.rows, team

@@ -1,9 +1,12 @@
-"""The summary of a training run (``summary.json``): the held-out results of the trained
-team beside the rule and ToU baselines on every held-out day (prosumer cost, DSO net,
-voltage violations), the learning curve in a few numbers and the run's settings.
+"""The summary of a training run (``summary.json``): the exported team's results beside the
+rule and ToU baselines on the validation days (prosumer cost, DSO net, voltage violations),
+and, only when the run asks for it (``--test``), on the test days; the learning curve in a
+few numbers and the run's settings.
 
-All held-out results come from one batched environment with a world per held-out day (the
-run's ``--eval-days``), each day a one-day episode from the initial battery state.
+Every result comes from one batched environment with a world per day, each day a one-day
+episode from the initial battery state. The validation results come from the training
+environment, which holds no test day; the test days are played by an environment built for
+that final evaluation alone.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from abm.envs.train_env import make_env
 from abm.envs.vec_env import MarketVecEnv
-from abm.inputs.profiles import TEST_DAYS
+from abm.inputs.profiles import TEST_DAYS, VALIDATION_DAYS
 from abm.output.jsonfile import write_json
 from abm.output.provenance import to_jsonable
 from abm.training.train_config import TrainRunConfig, spread_days
@@ -47,57 +50,80 @@ def write_summary(
         "train_wall_s": sum(row["wall_s"] for row in rows),
         "load_average_1min": os.getloadavg()[0],
         "curve": curve_summary(rows),
-        **held_out_results(config, team),
+        "validation": day_results(config, team, test=False),
     }
+    if config.test_days:
+        summary["test"] = day_results(config, team, test=True)
     write_json(Path(out_dir) / "summary.json", summary)
     return summary
 
 
-def held_out_results(config: TrainRunConfig, team: Params) -> dict[str, Any]:
-    """Totals over the held-out days of ``config`` for ``team`` (acting in the run's
-    environment, residual or not) and for the rule and ToU baselines."""
+def day_results(config: TrainRunConfig, team: Params, *, test: bool) -> dict[str, Any]:
+    """Totals and per-day costs over the validation days of ``config`` (``test``: its test
+    days) for ``team`` (acting in the run's environment, residual or not) and for the rule
+    and ToU baselines."""
     import torch
 
     from agents.learning.rollout import team_actions
 
-    days = len(spread_days(TEST_DAYS, config.eval_days))
-    plain = make_env(dataclasses.replace(config, worlds=days, base_policy=""))
-    env = make_env(dataclasses.replace(config, worlds=days)) if config.base_policy else plain
+    days = (
+        spread_days(TEST_DAYS, config.test_days)
+        if test
+        else spread_days(VALIDATION_DAYS, config.val_days)
+    )
+    sized = dataclasses.replace(config, worlds=len(days))
+    plain = make_env(dataclasses.replace(sized, base_policy=""), test_days=test)
+    env = make_env(sized, test_days=test) if config.base_policy else plain
+    if config.base_policy:
+        env.cache = plain.cache
     return {
-        "policy": play_test_days(env, lambda obs: team_actions(team, torch.from_numpy(obs))),
-        "rule": play_test_days(plain, lambda _obs: plain.baseline_actions("rule")),
-        "tou": play_test_days(plain, lambda _obs: plain.baseline_actions("tou")),
+        "days": len(days),
+        "policy": play_days(env, days, lambda obs: team_actions(team, torch.from_numpy(obs))),
+        "rule": play_days(plain, days, lambda _obs: plain.baseline_actions("rule")),
+        "tou": play_days(plain, days, lambda _obs: plain.baseline_actions("tou")),
     }
 
 
-def play_test_days(env: MarketVecEnv, act: Callable[[np.ndarray], Any]) -> dict[str, float]:
-    """Play every test day of ``env`` (one world each) with ``act``: total prosumer cost
-    (EUR), DSO net (EUR) and bus-interval voltage violations, summed over the days."""
-    obs, _ = env.reset(0, list(env.test_days))
-    cost = dso_net = 0.0
+def play_days(
+    env: MarketVecEnv, days: Sequence[int], act: Callable[[np.ndarray], Any]
+) -> dict[str, Any]:
+    """Play ``days`` in ``env`` (one world each) with ``act``: prosumer cost (EUR) in total
+    and per day, DSO net (EUR) in total and its lowest interval (summed over the worlds), and
+    bus-interval voltage violations, summed over the days."""
+    obs, _ = env.reset(0, list(days))
+    cost_per_day = np.zeros(len(days))
+    dso_net = 0.0
+    dso_net_min = np.inf
     violations = 0
     done = False
     while not done:
         obs, _, rewards, done_worlds, info = env.step(np.asarray(act(obs)))
-        cost -= float(rewards.sum())
+        cost_per_day -= rewards.sum(axis=1)
         dso_net += float(info["dso_net_eur"].sum())
+        dso_net_min = min(dso_net_min, float(info["dso_net_eur"].min()))
         vm = info["vm_pu"]
         violations += int(((vm < VM_MIN_PU) | (vm > VM_MAX_PU)).sum())
         done = bool(done_worlds.all())
-    return {"cost_eur": cost, "dso_net_eur": dso_net, "voltage_violations": violations}
+    return {
+        "cost_eur": float(cost_per_day.sum()),
+        "cost_eur_per_day": [float(c) for c in cost_per_day],
+        "dso_net_eur": dso_net,
+        "dso_net_min_interval_eur": dso_net_min,
+        "voltage_violations": violations,
+    }
 
 
 def curve_summary(rows: Sequence[dict[str, float]]) -> dict[str, float]:
-    """The learning curve in a few numbers: held-out cost at the first, best and last
-    evaluation, and the mean coverage (the project's learners) and (EA-MATD3) diversity
-    over the run."""
-    evals = [(int(r["iteration"]), r["eval_cost"]) for r in rows if "eval_cost" in r]
+    """The learning curve in a few numbers: validation cost at the first, best (the exported
+    team's) and last evaluation, and the mean coverage (the project's learners) and (EA-MATD3)
+    diversity over the run."""
+    evals = [(int(r["iteration"]), r["val_cost"]) for r in rows if "val_cost" in r]
     best = min(evals, key=lambda e: e[1])
     out = {
-        "eval_cost_first": evals[0][1],
-        "eval_cost_best": best[1],
-        "eval_cost_best_iteration": best[0],
-        "eval_cost_last": evals[-1][1],
+        "val_cost_first": evals[0][1],
+        "val_cost_best": best[1],
+        "val_cost_best_iteration": best[0],
+        "val_cost_last": evals[-1][1],
     }
     coverage = [r["coverage"] for r in rows if "coverage" in r]
     if coverage:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from abm.config import SimConfig
 from abm.errors import ConfigError
-from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.inputs.profiles import FIT_DAYS, TEST_DAYS, VALIDATION_DAYS
 from abm.output.jsonfile import json_object, read_json
 from abm.output.provenance import to_jsonable
 from agents.actor import BASE_POLICIES
@@ -103,15 +103,23 @@ class TrainRunConfig:
     train_days: int | None = field(
         default=None,
         metadata={
-            "help": f"train on this many of the {len(TRAIN_DAYS)} training days, spread over "
-            "the year; unset: all"
+            "help": f"draw episodes from this many of the {len(FIT_DAYS)} training days (less "
+            "validation), spread over the year; unset: all"
         },
     )
-    eval_days: int | None = field(
+    val_days: int | None = field(
         default=None,
         metadata={
-            "help": f"evaluate on this many of the {len(TEST_DAYS)} held-out days, spread over "
-            "the year; unset: all"
+            "help": f"evaluate and select the exported team on this many of the "
+            f"{len(VALIDATION_DAYS)} validation days, spread over the year; unset: all"
+        },
+    )
+    test_days: int = field(
+        default=0,
+        metadata={
+            "help": f"after training, play the exported team once on this many of the "
+            f"{len(TEST_DAYS)} test days (one-day episodes, spread over the year) and add them "
+            "to summary.json; training never reads them; 0: none"
         },
     )
     population: int | None = field(
@@ -141,7 +149,7 @@ class TrainRunConfig:
         optional_ints = {
             "env_steps": 1,
             "train_days": 1,
-            "eval_days": 1,
+            "val_days": 1,
             "population": 2,
             "updates_per_rollout": 1,
             "learning_starts": 0,
@@ -151,7 +159,9 @@ class TrainRunConfig:
         for name, low in optional_ints.items():
             if getattr(self, name) is not None:
                 _check_int(name, getattr(self, name), low)
-        for name, days in (("train_days", TRAIN_DAYS), ("eval_days", TEST_DAYS)):
+        _check_int("test_days", self.test_days, 0)
+        limits = (("train_days", FIT_DAYS), ("val_days", VALIDATION_DAYS), ("test_days", TEST_DAYS))
+        for name, days in limits:
             if (getattr(self, name) or 0) > len(days):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be <= {len(days)}")
         check_residual(self.base_policy, self.residual_scale)

@@ -54,7 +54,8 @@ def run_training(
     progress: bool,
 ) -> tuple[list[dict[str, float]], Params]:
     """Train (or resume) into ``out_dir``: ``checkpoint.pt``, ``metrics.csv``,
-    ``tensorboard/`` and ``actors/``; return the metrics rows and the trained team."""
+    ``tensorboard/`` and ``actors/``; return the metrics rows and the exported team (the
+    lowest validation cost)."""
     from agents.learning.train import TrainConfig, make_algorithm, train
 
     env = make_env(config)
@@ -68,14 +69,14 @@ def run_training(
         max_wall_s=None if config.minutes is None else 60.0 * config.minutes,
         tensorboard=True,
     )
-    rows = train(algorithm, env, loop, out_dir, resume=resume)
-    return rows, algorithm.policy_team()
+    return train(algorithm, env, loop, out_dir, resume=resume)
 
 
 class Trainer(Protocol):
     """A training loop of a run (:func:`run_training`'s signature): trains into ``out_dir``
-    and returns the metrics rows (``iteration``, ``env_steps``, ``wall_s``, ``eval_cost``
-    where evaluated) and the trained team ``[1, N, ...]``."""
+    (``metrics.csv``, ``actors/``) and returns the metrics rows (``iteration``,
+    ``env_steps``, ``wall_s``, ``val_cost`` where evaluated) and the exported team
+    ``[1, N, ...]`` (the lowest validation cost)."""
 
     def __call__(
         self,
@@ -117,24 +118,25 @@ def train_run(
     write_run_config(out_dir, config, config.seed, command=command, learner=learner)
     (out_dir / "summary.json").unlink(missing_ok=True)  # a resumed run's is out of date
     rows, team = trainer(config, learner, out_dir, resume=resume, progress=progress)
-    evaluated = [row for row in rows if "eval_cost" in row]
+    evaluated = [row for row in rows if "val_cost" in row]
     result: dict[str, Any] = {
         "iterations": int(rows[-1]["iteration"]) if rows else 0,
         "env_steps": int(rows[-1]["env_steps"]) if rows else 0,
         "train_s": sum(row["wall_s"] for row in rows),
-        "eval_cost": evaluated[-1]["eval_cost"] if evaluated else float("nan"),
+        "val_cost": min(row["val_cost"] for row in evaluated) if evaluated else float("nan"),
     }
     if summary:
         from abm.training.run_summary import write_summary
 
-        held_out = write_summary(out_dir, config, learner, rows, team)
-        result |= {
-            "held_out_cost_eur": held_out["policy"]["cost_eur"],
-            "tou_cost_eur": held_out["tou"]["cost_eur"],
-            "rule_cost_eur": held_out["rule"]["cost_eur"],
-            "dso_net_eur": held_out["policy"]["dso_net_eur"],
-            "voltage_violations": held_out["policy"]["voltage_violations"],
-        }
+        written = write_summary(out_dir, config, learner, rows, team)
+        for days in ("validation", "test"):
+            if days in written:
+                result |= {
+                    f"{days}_cost_eur": written[days]["policy"]["cost_eur"],
+                    f"{days}_tou_cost_eur": written[days]["tou"]["cost_eur"],
+                    f"{days}_dso_net_eur": written[days]["policy"]["dso_net_eur"],
+                    f"{days}_voltage_violations": written[days]["policy"]["voltage_violations"],
+                }
     return result
 
 

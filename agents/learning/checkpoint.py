@@ -25,8 +25,9 @@ from agents.learning.errors import CheckpointError
 from agents.learning.networks import Params
 
 #: Version of the checkpoint layout; bumped on any incompatible change (2: the shared-trunk
-#: critics' first head layers stored as one wide layer per twin).
-CHECKPOINT_FORMAT_VERSION = 2
+#: critics' first head layers stored as one wide layer per twin; 3: the team selected on
+#: the validation days, and the observation of actor format 3).
+CHECKPOINT_FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,16 @@ class Checkpoint:
     iteration: int
     algorithm: dict[str, Any]
     metrics: list[dict[str, float]]
+    selected: Selected | None
+
+
+@dataclass(frozen=True)
+class Selected:
+    """The team with the lowest validation cost so far: the one exported."""
+
+    team: Params
+    val_cost: float
+    iteration: int
 
 
 def save_checkpoint(
@@ -72,6 +83,7 @@ def save_checkpoint(
     iteration: int,
     algorithm: dict[str, Any],
     metrics: list[dict[str, float]],
+    selected: Selected | None,
 ) -> None:
     """Write the checkpoint atomically (a temporary file renamed over ``path``)."""
     payload = {
@@ -80,6 +92,7 @@ def save_checkpoint(
         "iteration": iteration,
         "algorithm": algorithm,
         "metrics": metrics,
+        "selected": None if selected is None else asdict(selected),
     }
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -112,7 +125,13 @@ def load_checkpoint(path: Path, expected: RunIdentity) -> Checkpoint:
         got = tuple(got) if isinstance(got, list) else got
         if got != want:
             raise CheckpointError(f"{path}: {name} is {_short(got)}, expected {_short(want)}")
-    return Checkpoint(int(payload["iteration"]), payload["algorithm"], payload["metrics"])
+    selected = payload.get("selected")
+    return Checkpoint(
+        int(payload["iteration"]),
+        payload["algorithm"],
+        payload["metrics"],
+        None if selected is None else Selected(**selected),
+    )
 
 
 def export_actors(directory: Path, team: Params, identity: RunIdentity) -> list[Path]:

@@ -35,8 +35,10 @@ class VecMarketEnv(Protocol):
     """The ``N`` prosumer ids in agent order."""
     train_days: Sequence[int]
     """Days an episode may be sampled from in training."""
+    val_days: Sequence[int]
+    """Validation days: every evaluation while training, and every choice it makes."""
     test_days: Sequence[int]
-    """Held-out evaluation days."""
+    """Held-out test days, read only by the final evaluation (none while training)."""
     base_policy: str
     """``""``, or the base policy (``rule``, ``tou``) whose actions the learners' actions
     correct (residual policy learning); written into actor files."""

@@ -2,13 +2,15 @@
 
 An iteration is one batched rollout (one day in every world) plus the learner's updates;
 for EA-MATD3 it is one generation. Every ``eval_every`` iterations the current policy
-(EA-MATD3: the champion) plays all held-out days without noise. Every
+(EA-MATD3: the champion) plays all validation days (``env.val_days``, carved from the
+training days) without noise; the team with the lowest validation cost so far is the
+*selected* team, the one exported. The test days are never read here. Every
 ``checkpoint_every`` iterations and at the end, ``checkpoint.pt`` and ``metrics.csv`` are
 written; with the replay buffer in the checkpoint, resuming gives exactly the run that
 was not interrupted (same seed, same numbers). Every row of metrics also goes to
 TensorBoard (``tensorboard/``) if asked. The run ends after ``iterations`` or, earlier, at
 the first iteration that brings the training time to ``max_wall_s``. At the end each
-prosumer's actor is exported to ``actors/<prosumer_id>.npz``.
+prosumer's actor of the selected team is exported to ``actors/<prosumer_id>.npz``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,13 @@ from tqdm import tqdm
 from agents.interval import EPISODE_INTERVALS
 from agents.learners import LearnerConfig, learner_class
 from agents.learning import INSTALL_TRAIN
-from agents.learning.checkpoint import RunIdentity, export_actors, load_checkpoint, save_checkpoint
+from agents.learning.checkpoint import (
+    RunIdentity,
+    Selected,
+    export_actors,
+    load_checkpoint,
+    save_checkpoint,
+)
 from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError, LearningError
 from agents.learning.networks import Params
@@ -36,7 +44,7 @@ METRIC_COLUMNS = (
     "iteration",
     "env_steps",
     "episode_return",
-    "eval_cost",
+    "val_cost",
     "critic_loss",
     "actor_loss",
     "fitness_best",
@@ -92,7 +100,7 @@ class TrainConfig:
     iterations: int
     """Rollouts (EA-MATD3: generations) to run in total, resumed ones included."""
     eval_every: int = 5
-    """Evaluate on the held-out days every this many iterations (and at the end)."""
+    """Evaluate on the validation days every this many iterations (and at the end)."""
     checkpoint_every: int = 5
     """Write checkpoint and metrics every this many iterations (and at the end)."""
     checkpoint_buffer: bool = True
@@ -122,18 +130,21 @@ def train(
     out_dir: Path,
     *,
     resume: bool = False,
-) -> list[dict[str, float]]:
-    """Run (or resume from ``out_dir/checkpoint.pt``) training; return all metrics rows."""
+) -> tuple[list[dict[str, float]], Params]:
+    """Run (or resume from ``out_dir/checkpoint.pt``) training; return all metrics rows and
+    the selected team (the lowest validation cost)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     identity = RunIdentity.of(algorithm.name, env)
     checkpoint_path = out_dir / "checkpoint.pt"
     rows: list[dict[str, float]] = []
     start = 0
+    selected: Selected | None = None
     if resume:
         checkpoint = load_checkpoint(checkpoint_path, identity)
         algorithm.load_state_dict(checkpoint.algorithm)
         rows, start = list(checkpoint.metrics), checkpoint.iteration
+        selected = checkpoint.selected
     elapsed_s = sum(row["wall_s"] for row in rows)
     out_of_time = config.max_wall_s is not None and elapsed_s >= config.max_wall_s
     log = _tensorboard_writer(out_dir, start) if config.tensorboard else None
@@ -150,15 +161,18 @@ def train(
             row, last = _iteration(algorithm, env, config, done, elapsed_s)
             elapsed_s += row["wall_s"]
             rows.append(row)
-            if "eval_cost" in row:
-                bar.set_postfix(eval_cost=f"{row['eval_cost']:.3f}")
+            if "val_cost" in row:
+                bar.set_postfix(val_cost=f"{row['val_cost']:.3f}")
+                if selected is None or row["val_cost"] < selected.val_cost:
+                    team = [t.clone() for t in algorithm.policy_team()]
+                    selected = Selected(team, row["val_cost"], done)
             if log is not None:
                 for key, value in row.items():
                     if key != "iteration":
                         log.add_scalar(key, value, done)
             if done % config.checkpoint_every == 0 or last:
                 state = algorithm.state_dict(include_buffer=config.checkpoint_buffer)
-                save_checkpoint(checkpoint_path, identity, done, state, rows)
+                save_checkpoint(checkpoint_path, identity, done, state, rows, selected)
                 write_metrics(out_dir / "metrics.csv", rows)
             if last:
                 break
@@ -166,8 +180,9 @@ def train(
         bar.close()
         if log is not None:
             log.close()
-    export_actors(out_dir / "actors", algorithm.policy_team(), identity)
-    return rows
+    chosen = algorithm.policy_team() if selected is None else selected.team
+    export_actors(out_dir / "actors", chosen, identity)
+    return rows, chosen
 
 
 def _iteration(
@@ -185,8 +200,8 @@ def _iteration(
         config.max_wall_s is not None and elapsed_s + time.perf_counter() - t0 >= config.max_wall_s
     )
     if done % config.eval_every == 0 or last:
-        row["eval_cost"] = evaluate_cost(
-            env, algorithm.policy_team(), env.test_days, config.eval_seed
+        row["val_cost"] = evaluate_cost(
+            env, algorithm.policy_team(), env.val_days, config.eval_seed
         )
     row["wall_s"] = time.perf_counter() - t0
     return row, last

@@ -12,7 +12,7 @@ from analysis.figures.style import LINE_STYLES, new_figure, save
 #: Metrics drawn by default, with their axis labels (``agents.learning.train.METRIC_COLUMNS``).
 METRIC_LABELS = {
     "episode_return": "training return per world-day (-EUR)",
-    "eval_cost": "held-out cost per day (EUR)",
+    "val_cost": "validation cost per day (EUR)",
     "diversity": "population diversity",
     "coverage": "action-space coverage",
     "critic_loss": "critic loss",
@@ -32,7 +32,7 @@ def spread_over_seeds(frames: Sequence[pd.DataFrame], metric: str) -> pd.DataFra
 def plot_training_curves(
     runs: Mapping[str, Sequence[Path]],
     path: Path,
-    metrics: Sequence[str] = ("episode_return", "eval_cost"),
+    metrics: Sequence[str] = ("episode_return", "val_cost"),
 ) -> Path:
     """One panel per metric; per learner (``runs``: label -> its seeds' ``metrics.csv``) the
     mean over seeds and a band of one standard deviation."""

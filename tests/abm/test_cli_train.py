@@ -1,6 +1,6 @@
 """``p2pvar train`` and ``p2pvar evaluate`` end to end on ieee33 with tiny budgets.
 
-Tiny learners (a few updates, 2 training days, 1 held-out day) in one process; the
+Tiny learners (a few updates, 2 training days, 1 validation day) in one process; the
 publications of those days are computed once into a temporary cache for the module.
 """
 
@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHECKPOINT = ROOT / "abm" / "data" / "checkpoints" / "ieee33-multi"
 #: A tiny run: 3 iterations, 2 updates each after the first rollout, 1 evaluation day.
 TINY = (
-    "--train-days", "2", "--eval-days", "1", "--iterations", "3", "--updates-per-rollout", "2",
+    "--train-days", "2", "--val-days", "1", "--iterations", "3", "--updates-per-rollout", "2",
     "--learning-starts", "24", "--batch-size", "16", "--eval-every", "1",
     "--checkpoint-every", "2", "--no-progress",
 )  # fmt: skip
@@ -100,16 +100,16 @@ def _check_run(out: Path, algo: str) -> None:
     metrics = _metrics(out)
     assert list(metrics.columns) == list(METRIC_COLUMNS)
     assert metrics["iteration"].tolist() == [1, 2, 3]
-    assert metrics["eval_cost"].notna().all()  # evaluated every iteration
+    assert metrics["val_cost"].notna().all()  # evaluated every iteration
     assert metrics["critic_loss"].iloc[1:].notna().all()  # updates after the first rollout
     assert (metrics["coverage"] > 0).all()
     if algo == "ea-matd3":
         assert metrics[["fitness_best", "fitness_mean", "diversity"]].notna().all().all()
     else:
         assert metrics["fitness_best"].isna().all()
-    logged = _scalars(out, "eval_cost")
+    logged = _scalars(out, "val_cost")
     assert [step for step, _ in logged] == [1, 2, 3]
-    np.testing.assert_allclose([v for _, v in logged], metrics["eval_cost"], rtol=1e-6)
+    np.testing.assert_allclose([v for _, v in logged], metrics["val_cost"], rtol=1e-6)
     doc = json.loads((out / "config.json").read_text())
     assert doc["config"]["algo"] == algo and doc["seed"] == 0 and doc["command"] == "train"
     assert doc["versions"]["torch"] != "not installed" and doc["git_commit"]
@@ -128,15 +128,21 @@ def test_ea_matd3_run_writes_metrics_tensorboard_config_and_actors(ea_run: Path)
 
 
 def _check_summary(out: Path) -> dict:
-    """``summary.json`` of a run on one held-out day: the team's cost on it equals the run's
-    last ``eval_cost`` (the learners' evaluation, another code path) to 1e-6."""
+    """``summary.json`` of a run on one validation day: the exported team's cost on it equals
+    the run's best ``val_cost`` (the learners' evaluation, another code path) to 1e-6."""
     summary = json.loads((out / "summary.json").read_text())
-    last = _metrics(out)["eval_cost"].iloc[-1]
-    assert summary["policy"]["cost_eur"] == pytest.approx(last, rel=1e-6)
-    assert summary["curve"]["eval_cost_last"] == pytest.approx(last, rel=1e-12)
+    best = _metrics(out)["val_cost"].min()
+    validation = summary["validation"]
+    assert validation["policy"]["cost_eur"] == pytest.approx(best, rel=1e-6)
+    assert summary["curve"]["val_cost_best"] == pytest.approx(best, rel=1e-12)
+    assert validation["days"] == 1 and "test" not in summary  # no --test-days: none read
     for policy in ("policy", "rule", "tou"):
-        assert set(summary[policy]) == {"cost_eur", "dso_net_eur", "voltage_violations"}
-    assert summary["tou"]["cost_eur"] < summary["rule"]["cost_eur"]  # the stronger baseline
+        assert set(validation[policy]) == {
+            "cost_eur", "cost_eur_per_day", "dso_net_eur", "dso_net_min_interval_eur",
+            "voltage_violations",
+        }  # fmt: skip
+        assert validation[policy]["cost_eur_per_day"] == [validation[policy]["cost_eur"]]
+    assert validation["tou"]["cost_eur"] < validation["rule"]["cost_eur"]  # the stronger one
     return summary
 
 
@@ -144,7 +150,10 @@ def test_run_summary_holds_the_team_and_both_baselines(ea_run: Path) -> None:
     summary = _check_summary(ea_run)
     assert summary["setup"]["base_policy"] == "tou"
     # a residual team started near zero: within 1 % of the ToU rule it corrects
-    assert summary["policy"]["cost_eur"] == pytest.approx(summary["tou"]["cost_eur"], rel=0.01)
+    validation = summary["validation"]
+    assert validation["policy"]["cost_eur"] == pytest.approx(
+        validation["tou"]["cost_eur"], rel=0.01
+    )
 
 
 def test_plain_policy_with_empty_base_policy(tmp_path: Path) -> None:
@@ -175,7 +184,7 @@ def test_defaults_are_the_committed_checkpoints_run() -> None:
     )
     assert (default.iterations, default.eval_every) == (setup["iterations"], setup["eval_every"])
     assert default.sim == SimConfig()  # the whole market at its defaults, as trained then
-    assert default.train_days is None and default.eval_days is None
+    assert default.train_days is None and default.val_days is None
     assert to_jsonable(learner_config(default)) == committed["learner"]
     assert committed["learner"]["learner"]["updates_per_rollout"] == 50
     assert committed["learner"]["learner"]["actor_output_init"] == 0.01
@@ -193,7 +202,7 @@ def test_time_and_step_budgets_stop_the_run_early(tmp_path: Path) -> None:
     timed = tmp_path / "timed"
     assert _train(timed, "--minutes", "1e-6", "--no-summary", algo="matd3") == 0
     assert _metrics(timed)["iteration"].tolist() == [1]  # evaluated, checkpointed, exported
-    assert _metrics(timed)["eval_cost"].notna().all() and (timed / "actors").is_dir()
+    assert _metrics(timed)["val_cost"].notna().all() and (timed / "actors").is_dir()
     assert _train(timed, "--minutes", "1e-6", "--no-summary", "--resume", algo="matd3") == 0
     assert _metrics(timed)["iteration"].tolist() == [1]  # the time is up: nothing more
     stepped = tmp_path / "stepped"
@@ -221,7 +230,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(
         patch.setattr(loop, "save_checkpoint", interrupted)
         assert _train(out) == 130
     assert _metrics(out)["iteration"].tolist() == [1, 2]
-    assert [step for step, _ in _scalars(out, "eval_cost")] == [1, 2, 3]
+    assert [step for step, _ in _scalars(out, "val_cost")] == [1, 2, 3]
     assert not (out / "actors").exists()
     assert _train(out, "--resume") == 0
     columns = [c for c in METRIC_COLUMNS if c != "wall_s"]
@@ -231,7 +240,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(
             for key in want.files:
                 np.testing.assert_array_equal(got[key], want[key])
     # TensorBoard: step 3 logged before the interruption was replaced on resume
-    assert [step for step, _ in _scalars(out, "eval_cost")] == [1, 2, 3]
+    assert [step for step, _ in _scalars(out, "val_cost")] == [1, 2, 3]
 
 
 def test_resume_refuses_other_settings_and_missing_run(
@@ -252,7 +261,7 @@ def test_rerun_into_an_earlier_run_refused(ea_run: Path, capsys: pytest.CaptureF
     [
         (["--worlds", "5"], "worlds=5 must be a multiple of population + 1 = 4"),
         (["--algo", "matd3", "--population", "4"], "population=4 is not a setting of matd3"),
-        (["--eval-days", "100"], "eval_days=100 must be <= 73"),
+        (["--val-days", "100"], "val_days=100 must be <= 58"),
         (["--minutes", "0"], "minutes=0.0 must be a number > 0"),
         (["--iterations", "0"], "iterations=0 must be an integer >= 1"),
         (["--network", "nowhere"], "nowhere"),
@@ -286,6 +295,7 @@ def test_evaluate_equals_simulate_with_the_checkpoint_without_torch(
     evaluate = (
         "from abm.cli.main import main\n"
         f"code = main(['evaluate', '--checkpoint', {str(ea_run)!r}, '--n-days', '1', "
+        "'--days', 'validation', "
         f"'--out', {str(tmp_path / 'eval')!r}, '--no-progress'])\n"
         "import sys\n"
         "assert 'torch' not in sys.modules\n"
@@ -295,14 +305,14 @@ def test_evaluate_equals_simulate_with_the_checkpoint_without_torch(
         [sys.executable, "-c", NO_TORCH + evaluate], cwd=ROOT, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    simulate = ["simulate", "--policy", f"checkpoint:{ea_run}", "--day-set", "test"]
+    simulate = ["simulate", "--policy", f"checkpoint:{ea_run}", "--day-set", "validation"]
     assert main([*simulate, "--days", "1", "--out", str(tmp_path / "sim"), "--no-progress"]) == 0
     assert_same_results(tmp_path / "sim", tmp_path / "eval")
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["intervals"] == 24
-    # the run's last held-out evaluation (vectorised env, same actors, same day) agrees
-    eval_cost = _metrics(ea_run)["eval_cost"].iloc[-1]
-    assert summary["prosumer_cost_eur"] == pytest.approx(eval_cost, rel=1e-6)
+    # the run's evaluation of the exported team (vectorised env, same actors, same day) agrees
+    val_cost = _metrics(ea_run)["val_cost"].min()
+    assert summary["prosumer_cost_eur"] == pytest.approx(val_cost, rel=1e-6)
 
 
 def test_evaluate_refuses_a_folder_without_actors(

@@ -29,7 +29,7 @@ SMALL = SimConfig(market="grid-only", days=1)
 #: A tiny training run (``p2pvar train``): one iteration of two worlds, one held-out day.
 TINY_TRAINING = TrainRunConfig(
     algo="matd3", worlds=2, iterations=1, eval_every=1, checkpoint_every=1, train_days=2,
-    eval_days=1, checkpoint_buffer=False, seed=3,
+    val_days=1, checkpoint_buffer=False, seed=3,
 )  # fmt: skip
 
 
@@ -147,7 +147,7 @@ def test_ray_local_instance(tmp_path: Path) -> None:
     assert json.loads((run_dir / RUN_FILE).read_text())["spec"] == training.to_dict()
     assert json.loads((run_dir / "config.json").read_text())["seed"] == 3
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["algo"] == "matd3" and summary["policy"]["cost_eur"] > 0
+    assert summary["algo"] == "matd3" and summary["validation"]["policy"]["cost_eur"] > 0
     assert len(pd.read_csv(run_dir / "metrics.csv")) == 1 and any((run_dir / "actors").iterdir())
     # the run happened on a Ray worker, not in this process
     assert json.loads((run_dir_of(tmp_path, specs[0]) / RUN_FILE).read_text())["spec"]

@@ -37,13 +37,13 @@ def test_algorithms_quick(tmp_path: Path, kept_figures, capsys: pytest.CaptureFi
     assert (per_learner["seeds"] == 2).all() and (per_learner["network"] == "ieee33").all()
     runs = pd.read_csv(tmp_path / "runs.csv")
     references = pd.read_csv(tmp_path / "references.csv", index_col="network").loc["ieee33"]
-    assert len(runs) == 4 and references["days"] == 1  # quick: one held-out day
+    assert len(runs) == 4 and references["days"] == 1  # quick: one validation day
     assert references["optimum_cost_eur"] < references["tou_cost_eur"]
     assert references["tou_cost_eur"] < references["grid-only_cost_eur"]
     for _, row in runs.iterrows():  # every row is its run's summary, its share the owner's
         run_dir = tmp_path / RUNS_DIR / f"{row['algo']}-s{row['seed']}"
         summary = json.loads((run_dir / "summary.json").read_text())
-        assert row["cost_eur"] == pytest.approx(summary["policy"]["cost_eur"])
+        assert row["cost_eur"] == pytest.approx(summary["validation"]["policy"]["cost_eur"])
         assert row["share_of_optimum"] == pytest.approx(
             share_of_optimum_savings(
                 references["grid-only_cost_eur"], row["cost_eur"], references["optimum_cost_eur"]
@@ -68,7 +68,7 @@ def test_algorithms_quick(tmp_path: Path, kept_figures, capsys: pytest.CaptureFi
     # the training curves: per panel one mean line and one band per learner
     assert (tmp_path / "training_curves.png").stat().st_size > 0
     axes = plt.figure(plt.get_fignums()[-1]).axes
-    assert [ax.get_ylabel() for ax in axes][1] == "held-out cost per day (EUR)"
+    assert [ax.get_ylabel() for ax in axes][1] == "validation cost per day (EUR)"
     for ax in axes:
         assert len(ax.lines) == 2 and len(ax.collections) == 2
         assert [t.get_text() for t in ax.get_legend().get_texts()] == [
@@ -95,7 +95,7 @@ def test_scalability_quick(tmp_path: Path) -> None:
     for column in ("messages_per_interval", "deliveries_per_interval", "bytes_per_interval"):
         assert table.loc["swiss161", column] > table.loc["ieee33", column] > 0
     # the message volume is the optimum reference run's market counters, per interval
-    messages = pd.read_csv(tmp_path / RUNS_DIR / "swiss161-optimum-d004" / "messages.csv")
+    messages = pd.read_csv(tmp_path / RUNS_DIR / "swiss161-optimum-d002" / "messages.csv")
     assert table.loc["swiss161", "messages_per_interval"] == pytest.approx(
         messages["messages"].sum() / 24
     )

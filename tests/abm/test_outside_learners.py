@@ -18,19 +18,21 @@ from tensordict import TensorDict
 from torchrl.envs.utils import ExplorationType, set_exploration_type
 
 from abm.cli.main import build_parser, main
-from abm.config import SimConfig
+from abm.config import DaySet, SimConfig
 from abm.envs.benchmarl_task import MarketTask, market_task
 from abm.envs.torchrl_env import GROUP
 from abm.errors import ConfigError
-from abm.training.benchmarl_run import actor_team, make_experiment
+from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
+from abm.training.benchmarl_run import actor_team, make_experiment, train_outside
 from abm.training.outside import NOT_OUTSIDE, OutsideLearnerConfig, OutsideRunConfig
 from abm.training.train_config import check_trained_market
 from abm.training.train_run import learner_config
 from agents.actor import load_actor
 from agents.learning.checkpoint import RunIdentity, export_actors
+from tests.abm.test_test_days_guard import _spy
 
 TINY = OutsideRunConfig(
-    worlds=2, iterations=1, eval_every=1, train_days=2, eval_days=2, updates_per_rollout=1
+    worlds=2, iterations=1, eval_every=1, train_days=2, val_days=2, updates_per_rollout=1
 )
 
 
@@ -63,13 +65,15 @@ def test_train_outside_writes_the_runs_files_and_evaluate_plays_its_team(
     tmp_path: Path, capsys
 ) -> None:
     out = tmp_path / "run"
-    flags = ["--worlds", "2", "--iterations", "1", "--train-days", "2", "--eval-days", "1"]
+    flags = ["--worlds", "2", "--iterations", "2", "--eval-every", "1", "--train-days", "2"]
     args = ["train-outside", "--algo", "masac", "--updates-per-rollout", "2", *flags]
-    assert main([*args, "--market", "p2p", "--out", str(out), "--json"]) == 0
+    days = ["--val-days", "1", "--test-days", "1"]
+    assert main([*args, *days, "--market", "p2p", "--out", str(out), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["env_steps"] == printed["env_steps"] == 2 * 24
-    assert summary["policy"]["cost_eur"] == printed["held_out_cost_eur"]
+    assert summary["env_steps"] == printed["env_steps"] == 2 * 2 * 24
+    assert summary["validation"]["policy"]["cost_eur"] == printed["validation_cost_eur"]
+    assert summary["test"]["days"] == 1 and summary["test"]["tou"]["cost_eur"] > 0
     assert summary["setup"]["worlds"] == 2 and summary["learner"]["updates_per_rollout"] == 2
     assert summary["algo"] == "masac" and summary["setup"]["sim"]["market"] == "p2p"
     assert len(list((out / "actors").glob("*.npz"))) == 32
@@ -80,13 +84,28 @@ def test_train_outside_writes_the_runs_files_and_evaluate_plays_its_team(
     with pytest.raises(ConfigError, match="trained with market='p2p'"):
         check_trained_market(out, SimConfig(market="multi"))
     evaluate = ["evaluate", "--checkpoint", str(out), "--market", "p2p", "--n-days", "1"]
+    evaluate += ["--days", "validation"]
     assert main([*evaluate, "--out", str(tmp_path / "eval"), "--no-progress"]) == 0
     played = json.loads((tmp_path / "eval" / "summary.json").read_text())
-    # the held-out day played by the agents (Mesa) costs what the run's evaluation found
+    # the validation day played by the agents (Mesa) costs what the run's evaluation found
     with (out / "metrics.csv").open() as f:
-        eval_cost = float(list(csv.DictReader(f))[-1]["eval_cost"])
-    assert played["intervals"] == 24
-    assert played["prosumer_cost_eur"] == pytest.approx(eval_cost, rel=1e-6)
+        val_costs = [float(row["val_cost"]) for row in csv.DictReader(f)]
+    assert len(val_costs) == 2 and summary["curve"]["val_cost_best"] == min(val_costs)
+    assert played["intervals"] == 24  # the exported team is the one of the lowest val_cost
+    assert played["prosumer_cost_eur"] == pytest.approx(min(val_costs), rel=1e-6)
+
+
+@pytest.mark.slow
+def test_a_benchmarl_run_never_loads_or_plays_a_test_day(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _spy(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    result = train_outside(dataclasses.replace(TINY, iterations=2), tmp_path / "run")
+    assert ("loaded", DaySet.TRAIN) in seen and ("loaded", DaySet.TEST) not in seen
+    played = {d for kind, d in seen if kind == "played"}
+    assert played and played <= set(TRAIN_DAYS) and not played & set(TEST_DAYS)
+    assert "test_cost_eur" not in result and result["iterations"] == 2
 
 
 def test_train_outside_takes_trains_flags_but_the_unused_ones() -> None:

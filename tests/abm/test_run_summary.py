@@ -23,13 +23,13 @@ def test_learner_settings_replace_the_defaults() -> None:
 def test_curve_summary() -> None:
     rows = [
         {"iteration": 1, "coverage": 0.2, "diversity": 0.1},
-        {"iteration": 2, "coverage": 0.4, "eval_cost": 10.0, "diversity": 0.3},
-        {"iteration": 3, "coverage": 0.6, "eval_cost": 8.0, "diversity": 0.2},
-        {"iteration": 4, "coverage": 0.8, "eval_cost": 9.0, "diversity": 0.4},
+        {"iteration": 2, "coverage": 0.4, "val_cost": 10.0, "diversity": 0.3},
+        {"iteration": 3, "coverage": 0.6, "val_cost": 8.0, "diversity": 0.2},
+        {"iteration": 4, "coverage": 0.8, "val_cost": 9.0, "diversity": 0.4},
     ]
     out = curve_summary(rows)
-    assert (out["eval_cost_first"], out["eval_cost_best"], out["eval_cost_last"]) == (10, 8, 9)
-    assert out["eval_cost_best_iteration"] == 3
+    assert (out["val_cost_first"], out["val_cost_best"], out["val_cost_last"]) == (10, 8, 9)
+    assert out["val_cost_best_iteration"] == 3
     assert out["coverage_mean"] == pytest.approx(0.5)
     assert (out["diversity_mean"], out["diversity_last"]) == (pytest.approx(0.25), 0.4)
     assert "diversity_mean" not in curve_summary(

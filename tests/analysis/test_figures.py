@@ -233,7 +233,7 @@ def write_metrics(path: Path, returns: list[float]) -> Path:
             "iteration": range(1, len(returns) + 1),
             "env_steps": [24 * i for i in range(1, len(returns) + 1)],
             "episode_return": returns,
-            "eval_cost": [np.nan] * (len(returns) - 1) + [-returns[-1]],
+            "val_cost": [np.nan] * (len(returns) - 1) + [-returns[-1]],
         }
     )
     frame.to_csv(path, index=False)
@@ -253,7 +253,7 @@ def test_training_curves_mean_and_spread_over_seeds(tmp_path, kept_figures):
     assert_png(path)
     ret_ax, eval_ax = visible_axes(kept_figures())
     assert ret_ax.get_ylabel() == "training return per world-day (-EUR)"
-    assert eval_ax.get_ylabel() == "held-out cost per day (EUR)"
+    assert eval_ax.get_ylabel() == "validation cost per day (EUR)"
     assert [t.get_text() for t in ret_ax.get_legend().get_texts()] == [
         "a (n=3 seeds)",
         "b (n=1 seeds)",

@@ -72,7 +72,7 @@ def write_training_logs(folder: Path) -> None:
                 "iteration": [1, 2],
                 "env_steps": [24, 48],
                 "episode_return": [-9.0 - seed, -7.0],
-                "eval_cost": [None, 7.5 + seed],
+                "val_cost": [None, 7.5 + seed],
             }
         ).to_csv(path, index=False)
 
@@ -119,7 +119,7 @@ def test_report_of_a_study_and_training(tiny_study, tmp_path, capsys):
     training_csv = pd.read_csv(out / "tables" / "training.csv")
     assert list(training_csv["learner"]) == ["training/ea-matd3"] * 2
     assert list(training_csv["training run"]) == [f"training/ea-matd3/seed{k}" for k in (0, 1)]
-    assert list(training_csv["eval_cost"]) == [7.5, 8.5]
+    assert list(training_csv["val_cost"]) == [7.5, 8.5]
     assert len(html.tables) == 3
 
 

@@ -27,7 +27,7 @@ _N_DAYS = 20
 
 
 class ToyTeamEnv:
-    """``n_worlds`` worlds of ``n_agents`` agents; days 0..14 train, 15..19 test."""
+    """``n_worlds`` worlds of ``n_agents`` agents; days 0-11 fit, 12-14 validate, 15-19 test."""
 
     obs_dim = _CONTEXT_DIM + 3
     state_dim = _CONTEXT_DIM + 3
@@ -35,7 +35,8 @@ class ToyTeamEnv:
     network = "toy"
     base_policy = ""
     residual_scale = 1.0
-    train_days: Sequence[int] = tuple(range(15))
+    train_days: Sequence[int] = tuple(range(12))
+    val_days: Sequence[int] = tuple(range(12, 15))
     test_days: Sequence[int] = tuple(range(15, _N_DAYS))
 
     def __init__(self, n_worlds: int, n_agents: int) -> None:

@@ -24,6 +24,6 @@ def test_a_registered_learner_trains(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     learner = make_algorithm("toy-learner", env, 0, TINY)
     assert isinstance(learner, _ToyLearner)
     config = TrainConfig(iterations=1, eval_every=1, checkpoint_every=1, progress=False)
-    rows = train(learner, env, config, tmp_path)
-    assert len(rows) == 1 and "eval_cost" in rows[0]
+    rows, _ = train(learner, env, config, tmp_path)
+    assert len(rows) == 1 and "val_cost" in rows[0]
     assert len(list((tmp_path / "actors").glob("*.npz"))) == env.n_agents

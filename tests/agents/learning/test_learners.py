@@ -42,9 +42,9 @@ def _same_state(a: object, b: object) -> bool:
 def test_each_learner_improves_its_objective(algo: str, tmp_path: Path) -> None:
     env = toy_env()
     learner = make_algorithm(algo, env, 0, tiny_config(algo))
-    before = evaluate_cost(env, learner.policy_team(), env.test_days, seed=0)
-    rows = train(learner, env, _quiet(10, eval_every=10, checkpoint_every=10), tmp_path)
-    after = rows[-1]["eval_cost"]
+    before = evaluate_cost(env, learner.policy_team(), env.val_days, seed=0)
+    rows, _ = train(learner, env, _quiet(10, eval_every=10, checkpoint_every=10), tmp_path)
+    after = rows[-1]["val_cost"]
     assert after < 0.6 * before, (before, after)
     assert "critic_loss" in rows[-1] and "actor_loss" in rows[-1]
 
@@ -55,7 +55,7 @@ def test_fixed_seed_gives_identical_runs(name: str, tmp_path: Path) -> None:
     for seed, sub in ((3, "a"), (3, "b"), (4, "c")):
         env = toy_env()
         learner = make_algorithm(name, env, seed, tiny_config(name))
-        rows = train(learner, env, _quiet(3), tmp_path / sub)
+        rows, _ = train(learner, env, _quiet(3), tmp_path / sub)
         runs.append((_without_time(rows), learner.state_dict(include_buffer=True)))
     assert runs[0][0] == runs[1][0]
     assert _same_state(runs[0][1], runs[1][1])
@@ -82,12 +82,12 @@ def test_checkpoint_round_trip(algo: str, tmp_path: Path) -> None:
 def test_resume_equals_uninterrupted_training(name: str, tmp_path: Path) -> None:
     env = toy_env()
     whole = make_algorithm(name, env, 5, tiny_config(name))
-    rows_whole = train(whole, env, _quiet(4, eval_every=2, checkpoint_every=2), tmp_path / "a")
+    rows_whole, _ = train(whole, env, _quiet(4, eval_every=2, checkpoint_every=2), tmp_path / "a")
     first = make_algorithm(name, env, 5, tiny_config(name))
     train(first, env, _quiet(2, eval_every=2, checkpoint_every=2), tmp_path / "b")
     resumed = make_algorithm(name, env, 77, tiny_config(name))  # state comes from the file
     config = _quiet(4, eval_every=2, checkpoint_every=2)
-    rows_resumed = train(resumed, env, config, tmp_path / "b", resume=True)
+    rows_resumed, _ = train(resumed, env, config, tmp_path / "b", resume=True)
     assert _without_time(rows_resumed) == _without_time(rows_whole)
     assert _same_state(
         resumed.state_dict(include_buffer=True), whole.state_dict(include_buffer=True)
