@@ -17,18 +17,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train BenchMARL's MAPPO, IPPO, MADDPG or MASAC on the vectorised market",
         description="Train a BenchMARL learner as `p2pvar train` trains its own: the same "
         "market flags, residual setting, training days and environment-step budget "
-        "(--iterations rollouts of --worlds one-day worlds, or --env-steps), the held-out "
-        "cost every --eval-every iterations and at the end; write OUT/metrics.csv, "
-        "BenchMARL's CSV logs, one actor file per prosumer (OUT/actors/, for --policy "
-        "checkpoint:OUT and p2pvar evaluate), OUT/config.json and OUT/summary.json. Needs "
-        "pip install -e '.[torchrl]'.",
+        "(--iterations rollouts of --worlds one-day worlds, or --env-steps), the validation "
+        "cost every --eval-every iterations and at the end, the team of the lowest one "
+        "exported, the test days only with --test-days after training; write "
+        "OUT/metrics.csv, BenchMARL's CSV logs, one actor file per prosumer (OUT/actors/, for "
+        "--policy checkpoint:OUT and p2pvar evaluate), OUT/config.json and OUT/summary.json. "
+        "Needs pip install -e '.[torchrl]'.",
     )
     add_run_args(parser, OutsideRunConfig, NOT_OUTSIDE)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, evaluate and print the held-out figures."""
+    """Train, evaluate and print the run's figures."""
     require_torchrl("train-outside", benchmarl=True)
     import torch
 
