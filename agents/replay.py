@@ -15,6 +15,23 @@ import numpy as np
 from agents.policy import InvalidAction, Observation, truthful_action
 
 
+def planned_action_parts(
+    battery_p_kw: np.ndarray,
+    q_inverter_kvar: np.ndarray,
+    battery_kw: np.ndarray | float,
+    inverter_kva: np.ndarray | float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The battery and q components of the actions playing a plan: the battery's power over
+    its rating and the inverter's reactive power over its rating, clipped into ``[-1, 1]``
+    (0 without a battery or an inverter); arrays of any matching shape (the learners'
+    demonstrations play a batch)."""
+    battery_kw, inverter_kva = np.asarray(battery_kw, float), np.asarray(inverter_kva, float)
+    battery = np.asarray(battery_p_kw, float) / np.where(battery_kw > 0, battery_kw, 1.0)
+    q = np.asarray(q_inverter_kvar, float) / np.where(inverter_kva > 0, inverter_kva, 1.0)
+    battery = np.where(battery_kw > 0, np.clip(battery, -1.0, 1.0), 0.0)
+    return battery, np.where(inverter_kva > 0, np.clip(q, -1.0, 1.0), 0.0)
+
+
 class ReplayPolicy:
     """Plays ``battery_p_kw`` and ``q_inverter_kvar`` (one entry per run interval) in order."""
 
@@ -26,11 +43,9 @@ class ReplayPolicy:
         battery_kw: float,
         inverter_kva: float,
     ) -> None:
-        battery = np.asarray(battery_p_kw, dtype=float) / battery_kw if battery_kw > 0 else None
-        q = np.asarray(q_inverter_kvar, dtype=float) / inverter_kva if inverter_kva > 0 else None
-        n = len(battery_p_kw)
-        self.battery = np.zeros(n) if battery is None else np.clip(battery, -1.0, 1.0)
-        self.q = np.zeros(n) if q is None else np.clip(q, -1.0, 1.0)
+        self.battery, self.q = planned_action_parts(
+            battery_p_kw, q_inverter_kvar, battery_kw, inverter_kva
+        )
         self.next_interval = 0
 
     def act(self, obs: Observation) -> np.ndarray:

@@ -60,17 +60,30 @@ def share_of_optimum_savings(
     return float(share) if share.ndim == 0 else share
 
 
+def gap_closed(
+    tou_cost_eur: float | np.ndarray,
+    policy_cost_eur: float | np.ndarray,
+    optimum_cost_eur: float | np.ndarray,
+) -> float | np.ndarray:
+    """The share of the time-of-use rule's distance to the optimum that a policy closes,
+    ``(C_tou - C_policy) / (C_tou - C_optimum)`` on the same days: 0 is ToU, 1 the optimum,
+    < 0 worse than ToU (:func:`share_of_optimum_savings` with ToU as the reference)."""
+    return share_of_optimum_savings(tou_cost_eur, policy_cost_eur, optimum_cost_eur)
+
+
 def compare_runs(
     runs: Mapping[str, Path],
     baseline: str,
     optimum_runs: Mapping[str, Path] | None = None,
+    tou_runs: Mapping[str, Path] | None = None,
 ) -> pd.DataFrame:
     """One row per run (indexed by label) with the summary figures and changes vs ``baseline``.
 
     ``cost_change_pct`` and ``loss_change_pct`` are relative to the baseline run. With
     ``optimum_runs`` (the optimum's run of each label, ``p2pvar optimum``):
     ``optimum_cost_eur`` and ``share_of_optimum_savings`` (:func:`share_of_optimum_savings`
-    with the baseline run's cost as the reference).
+    with the baseline run's cost as the reference); with ``tou_runs`` too (the ToU rule's run
+    of each label), ``gap_closed`` (:func:`gap_closed`).
     """
     rows = {}
     for label, run_dir in runs.items():
@@ -85,6 +98,11 @@ def compare_runs(
         frame["share_of_optimum_savings"] = share_of_optimum_savings(
             base["prosumer_cost_eur"], frame["prosumer_cost_eur"].to_numpy(), np.array(optimum)
         )
+        if tou_runs is not None:
+            tou = [_summary(tou_runs[label])["prosumer_cost_eur"] for label in frame.index]
+            frame["gap_closed"] = gap_closed(
+                np.array(tou), frame["prosumer_cost_eur"].to_numpy(), np.array(optimum)
+            )
     frame.index.name = "market"
     return frame
 

@@ -20,6 +20,7 @@ import pickle
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -38,8 +39,8 @@ from dso.networks import Feeder
 CACHE_ENV = "P2PVAR_CACHE"
 #: Modules whose source is part of the key (the rules and constants of the publication).
 RULE_MODULES = (dso.agent, dso.doe, dso.networks, dso.powerflow, dso.sensitivity, dso.var_price)
-#: Arrays of one day, each ``(intervals, N)``.
-FIELDS = ("export_kw", "import_kw", "q_min_kvar", "q_max_kvar", "var_price_eur_per_kvarh")
+#: A record of one day cached by :class:`DayCache`: a dataclass of arrays.
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -78,39 +79,57 @@ def publication_key(
     return h.hexdigest()[:24]
 
 
-class PublicationCache:
-    """Day publications in memory, backed by ``.npz`` files under :func:`cache_root`."""
+class DayCache(Generic[R]):
+    """Records of one calendar day (a dataclass of arrays) in memory, backed by ``.npz`` files
+    under :func:`cache_root` ``/<kind>/<key>/day<DDD>.npz``."""
 
     def __init__(
-        self, key: str, compute_day: Callable[[int], DayPublication], root: Path | None = None
+        self,
+        kind: str,
+        record: type[R],
+        key: str,
+        compute_day: Callable[[int], R],
+        root: Path | None = None,
     ) -> None:
-        """``compute_day(day)``: the publication of a calendar day (called on a miss)."""
-        self.directory = (root or cache_root()) / "publications" / key
+        """``compute_day(day)``: the record of a calendar day (called on a miss)."""
+        self.directory = (root or cache_root()) / kind / key
+        self._record = record
+        self._fields = [f.name for f in dataclasses.fields(record)]  # type: ignore[arg-type]
         self._compute_day = compute_day
-        self._days: dict[int, DayPublication] = {}
+        self._days: dict[int, R] = {}
         self.computed_days = 0
 
-    def day(self, day: int) -> DayPublication:
-        """The publication of calendar ``day``: from memory, disk, or computed and stored."""
+    def day(self, day: int) -> R:
+        """The record of calendar ``day``: from memory, disk, or computed and stored."""
         hit = self._days.get(day)
         if hit is not None:
             return hit
         path = self.directory / f"day{day:03d}.npz"
         if path.exists():
             with np.load(path) as data:
-                pub = DayPublication(**{name: data[name] for name in FIELDS})
+                rec = self._record(**{name: data[name] for name in self._fields})
         else:
-            pub = self._compute_day(day)
+            rec = self._compute_day(day)
             self.computed_days += 1
             self.directory.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-            np.savez(tmp, **{name: getattr(pub, name) for name in FIELDS})
+            np.savez(tmp, **{name: getattr(rec, name) for name in self._fields})
             tmp.replace(path)  # atomic: a concurrent reader never sees half a file
-        self._days[day] = pub
-        return pub
+        self._days[day] = rec
+        return rec
 
     def size_bytes(self) -> int:
         """Bytes of this key's files on disk."""
         if not self.directory.exists():
             return 0
         return sum(p.stat().st_size for p in self.directory.glob("day*.npz"))
+
+
+class PublicationCache(DayCache[DayPublication]):
+    """Day publications (:class:`DayPublication`) in the cache's ``publications`` folder."""
+
+    def __init__(
+        self, key: str, compute_day: Callable[[int], DayPublication], root: Path | None = None
+    ) -> None:
+        """``compute_day(day)``: the publication of a calendar day (called on a miss)."""
+        super().__init__("publications", DayPublication, key, compute_day, root)

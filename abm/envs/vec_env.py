@@ -173,6 +173,24 @@ class MarketVecEnv:
             *(np.array(column, dtype=float) for column in zip(*rows, strict=True))
         )
 
+    def run_inputs_of(self, day: int) -> tuple[RunInputs, int]:
+        """The run inputs holding calendar ``day`` and the day's index in that run (the
+        optimum's LP of the day reads them)."""
+        self._check_held([day])
+        world, start = self._locate[day]
+        return world, start // self.n_intervals
+
+    def _check_held(self, days: Sequence[int]) -> None:
+        """Refuse, in one line, a day this environment does not hold."""
+        bad = [d for d in days if d not in self._locate]
+        if bad and bad[0] in TEST_DAYS:
+            raise ConfigError(
+                f"days={bad[0]!r} is a test day, and this environment holds none "
+                "(a training environment never reads the test days)"
+            )
+        if bad:
+            raise ConfigError(f"days={bad[0]!r} is not a calendar day 0..364")
+
     # -- the contract ---------------------------------------------------------------------
     def reset(self, seed: int, days: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Start one day in every world: ``days`` (calendar days, one per world) or, if None,
@@ -186,14 +204,7 @@ class MarketVecEnv:
             chosen = [int(d) for d in days]
             if len(chosen) != b:
                 raise ConfigError(f"days has {len(chosen)} entries for n_worlds={b}")
-            bad = [d for d in chosen if d not in self._locate]
-            if bad and bad[0] in TEST_DAYS:
-                raise ConfigError(
-                    f"days={bad[0]!r} is a test day, and this environment holds none "
-                    "(a training environment never reads the test days)"
-                )
-            if bad:
-                raise ConfigError(f"days={bad[0]!r} is not a calendar day 0..364")
+            self._check_held(chosen)
         self.days = np.array(chosen, dtype=np.int64)
         pubs = [self.cache.day(d) for d in chosen]
         self._pub = DayPublication(

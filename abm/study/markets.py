@@ -3,7 +3,8 @@
 Sizes: ``--quick`` one day; full 73 days (every held-out test day). Outputs:
 ``comparison.csv``/``.md`` (one row per policy and market: costs, welfare by actor, loss,
 voltage range, P2P and Var volumes, changes against the policy's grid-only run and, when
-``optimum`` is among the policies, each row's share of the optimum's savings over grid-only),
+``optimum`` is among the policies, each row's share of the optimum's savings over grid-only
+and, with ``tou`` among them too, its share of the ToU-to-optimum gap closed, ``gap_closed``),
 ``market_changes.png`` and ``daily_profiles.png`` (the first policy's modes).
 """
 
@@ -92,7 +93,12 @@ def compare_markets(out: Path, runs: Sequence[RunSpec], echo: bool = True) -> li
     }
     optimum_runs = by_policy.get("optimum")
     frames = {
-        policy: compare_runs(dirs, baseline=Market.GRID_ONLY, optimum_runs=optimum_runs)
+        policy: compare_runs(
+            dirs,
+            baseline=Market.GRID_ONLY,
+            optimum_runs=optimum_runs,
+            tou_runs=by_policy.get("tou") if optimum_runs else None,
+        )
         for policy, dirs in by_policy.items()
     }
     comparison = pd.concat(frames, names=["policy", "market"])

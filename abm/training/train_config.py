@@ -44,6 +44,8 @@ LEARNER_SETTINGS = (
 )
 #: Help suffix of the learner settings left unset.
 LEARNER_DEFAULT = "; unset: the learner's default (docs/ea-matd3.md)"
+#: How a run's actors start (``init``).
+INITS = ("random", "clone")
 #: Fields a resumed run may change (its budget); every other field must match the run's.
 BUDGET_FIELDS = frozenset({"iterations", "minutes", "env_steps"})
 
@@ -65,6 +67,14 @@ class TrainRunConfig:
         metadata={
             "help": "the actors correct this baseline's actions (residual policy learning: "
             f"{', '.join(repr(p) for p in BASE_POLICIES if p)}); '' for plain actors"
+        },
+    )
+    init: str = field(
+        default="random",
+        metadata={
+            "help": "how the actors start: 'clone' from a behaviour clone of the optimum's "
+            "dispatch on the fit days (docs/ea-matd3.md), 'random' from random weights",
+            "choices": INITS,
         },
     )
     residual_scale: float = field(
@@ -165,6 +175,13 @@ class TrainRunConfig:
             if (getattr(self, name) or 0) > len(days):
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be <= {len(days)}")
         check_residual(self.base_policy, self.residual_scale)
+        if self.init not in INITS:
+            raise ConfigError(f"init={self.init!r}: expected one of {INITS}")
+        if self.init == "clone" and self.base_policy:
+            raise ConfigError(
+                f"init='clone' clones plain actors: it needs base_policy='', not "
+                f"{self.base_policy!r}"
+            )
         minutes = self.minutes
         if minutes is not None and (
             isinstance(minutes, bool) or not isinstance(minutes, int | float) or not minutes > 0

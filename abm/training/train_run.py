@@ -60,6 +60,10 @@ def run_training(
 
     env = make_env(config)
     algorithm = make_algorithm(config.algo, env, config.seed, learner)
+    if config.init == "clone" and not resume:
+        from abm.training.clone import start_from_clone
+
+        start_from_clone(env, algorithm, config.seed, out_dir, progress=progress)
     loop = TrainConfig(
         iterations=iterations_of(config),
         eval_every=config.eval_every,

@@ -29,6 +29,7 @@ import torch
 from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
 from agents.learning.evolution import EvolutionConfig, evolve, population_diversity
+from agents.learning.imitation import team_of
 from agents.learning.matd3 import MATD3, MATD3Config, make_actors
 from agents.learning.networks import Params
 from agents.learning.rollout import run_episode, team_actions
@@ -75,9 +76,19 @@ class EAMATD3:
         self.generator = generator
         p = config.evolution.population
         self.learner = MATD3(dims, config.learner, generator)
+        self.actor_hidden = self.learner.actor_hidden
         teams = make_actors((p, dims.n_agents), dims, config.learner, generator)
         self.population: Params = [t.detach().clone() for t in teams.params()]
         self.champion: Params = self.learner.policy_team()
+
+    def start_from(self, actor: Params) -> None:
+        """Every team of the population, the learner's actors and the champion become
+        copies of ``actor`` (one actor's parameters, e.g. a behaviour clone); evolution's
+        mutations then spread the population around it."""
+        self.learner.start_from(actor)
+        lead = (self.config.evolution.population, self.learner.n_agents)
+        self.population = team_of(actor, lead)
+        self.champion = self.learner.policy_team()
 
     def policy_team(self) -> Params:
         """The champion of the last generation (the learner's team before the first)."""

@@ -31,6 +31,7 @@ from agents.learning.buffer import Batch, ReplayBuffer
 from agents.learning.critics import SeparateCritics, SharedTrunkCritics
 from agents.learning.env_protocol import EnvDims, VecMarketEnv
 from agents.learning.errors import LearningConfigError
+from agents.learning.imitation import team_of
 from agents.learning.networks import (
     Params,
     StackedMLP,
@@ -39,6 +40,9 @@ from agents.learning.networks import (
 )
 from agents.learning.rollout import EpisodeStats, run_episode, team_actions
 from agents.learning.seeding import draw_seed
+
+#: The objectives a critic may learn (:attr:`MATD3Config.objective`).
+OBJECTIVES = ("team", "individual")
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,10 @@ class MATD3Config:
     """Critics per prosumer: 2 gives clipped double-Q, 1 a single critic (MADDPG)."""
     centralised: bool = True
     """Critics see the global state and all actions; False: own observation and action."""
+    objective: str = "team"
+    """What each prosumer's critic learns: ``team``, the mean reward of all prosumers (minus
+    the team's bill over N: the objective EA-MATD3's fitness and the optimum share), or
+    ``individual``, its own reward (minus its own bill)."""
 
     def __post_init__(self) -> None:
         positive = ("batch_size", "buffer_size", "updates_per_rollout", "policy_delay")
@@ -103,6 +111,10 @@ class MATD3Config:
             raise LearningConfigError(f"n_critics = {self.n_critics}: must be 1 or 2")
         if not 0.0 < self.tau <= 1.0:
             raise LearningConfigError(f"tau = {self.tau}: must be in (0, 1]")
+        if self.objective not in OBJECTIVES:
+            raise LearningConfigError(
+                f"objective = {self.objective!r}: expected one of {', '.join(OBJECTIVES)}"
+            )
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], worlds: int) -> MATD3Config:
@@ -123,6 +135,7 @@ class MATD3:
         self.generator = generator
         n, obs_dim, act_dim = dims.n_agents, dims.obs_dim, dims.action_dim
         self.n_agents = n
+        self.actor_hidden = config.actor_hidden
         self.actor = make_actors((n,), dims, config, generator)
         self.critic = make_critics(dims, config, generator)
         self.actor_target = frozen_copy(self.actor)
@@ -138,6 +151,14 @@ class MATD3:
     def settings(config: MATD3Config) -> MATD3Config:
         """The config this algorithm runs with (subclasses switch features off)."""
         return config
+
+    def start_from(self, actor: Params) -> None:
+        """Every prosumer's actor and its target become copies of ``actor`` (one actor's
+        parameters in the layout of :meth:`StackedMLP.params`, e.g. a behaviour clone)."""
+        with torch.no_grad():
+            for net in (self.actor, self.actor_target):
+                for p, a in zip(net.params(), team_of(actor, (self.n_agents,)), strict=True):
+                    p.copy_(a)
 
     # --- acting -----------------------------------------------------------------------
     def policy_team(self) -> Params:
@@ -192,7 +213,10 @@ class MATD3:
                 next_actions = (next_actions + noise).clamp(-1.0, 1.0)
             q_next = self.critic_target.q_values(batch.next_state, batch.next_obs, next_actions)
             q_next = q_next.min(dim=0).values  # [N, b]
-            y = batch.rewards.T + cfg.gamma * (1.0 - batch.done)[None] * q_next
+            rewards = batch.rewards  # [b, N]
+            if cfg.objective == "team":
+                rewards = rewards.mean(dim=1, keepdim=True).expand_as(rewards)
+            y = rewards.T + cfg.gamma * (1.0 - batch.done)[None] * q_next
         q = self.critic.q_values(batch.state, batch.obs, batch.actions)  # [C, N, b]
         critic_loss = ((q - y[None]) ** 2).mean(dim=-1).sum()
         self.critic_opt.zero_grad()

@@ -59,6 +59,8 @@ class Algorithm(Protocol):
     """What the loop needs of a learner."""
 
     name: str
+    actor_hidden: tuple[int, ...]
+    """Hidden widths of each prosumer's actor."""
 
     def iterate(self, env: VecMarketEnv) -> dict[str, float]:
         """One rollout (or generation) and its updates; returns metrics."""
@@ -66,6 +68,10 @@ class Algorithm(Protocol):
 
     def policy_team(self) -> Params:
         """The policy to evaluate and export, as a team ``[1, N, ...]``."""
+        ...
+
+    def start_from(self, actor: Params) -> None:
+        """Start every actor from copies of one actor's parameters (a behaviour clone)."""
         ...
 
     def state_dict(self, *, include_buffer: bool) -> dict[str, Any]:

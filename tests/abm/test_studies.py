@@ -35,6 +35,10 @@ def test_markets(tmp_path: Path) -> None:
     shares = table["share_of_optimum_savings"]
     assert shares.loc["optimum"].drop("grid-only").to_numpy() == pytest.approx(1.0)
     assert (shares.loc["tou"] <= 1.0 + 1e-9).all() and shares.loc[("tou", "grid-only")] == 0.0
+    # The share of the ToU-to-optimum gap closed: 0 for ToU, 1 for the optimum (each market)
+    gap = table["gap_closed"]
+    assert gap.loc["tou"].to_numpy() == pytest.approx(0.0)
+    assert gap.loc["optimum"].to_numpy() == pytest.approx(1.0)
     for policy in ("tou",):
         rows = table.loc[policy]
         assert rows.loc["grid-only", "cost_change_pct"] == 0.0

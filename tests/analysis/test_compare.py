@@ -10,7 +10,7 @@ import pytest
 
 from abm.config import SimConfig
 from abm.sim.simulation import run_simulation
-from analysis.compare import compare_runs, share_of_optimum_savings
+from analysis.compare import compare_runs, gap_closed, share_of_optimum_savings
 
 
 def test_share_of_optimum_savings() -> None:
@@ -21,6 +21,12 @@ def test_share_of_optimum_savings() -> None:
     assert math.isnan(share_of_optimum_savings(100.0, 90.0, 100.0))  # nothing to share
     shares = share_of_optimum_savings(100.0, np.array([90.0, 95.0]), np.array([80.0, 90.0]))
     np.testing.assert_allclose(shares, [0.5, 0.5])
+
+
+def test_gap_closed_is_the_share_with_tou_as_the_reference() -> None:
+    assert gap_closed(76_396.68, 74_783.71, 64_363.91) == pytest.approx(0.134, abs=5e-4)
+    assert gap_closed(100.0, 100.0, 80.0) == 0.0 and gap_closed(100.0, 80.0, 80.0) == 1.0
+    assert gap_closed(100.0, 104.0, 80.0) == pytest.approx(-0.2)  # worse than ToU
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -34,7 +36,11 @@ def toy_env() -> ToyTeamEnv:
 
 
 def tiny_config(algo: str) -> MATD3Config | EAMATD3Config:
-    """The tiny config of ``algo``."""
+    """The tiny config of ``algo``. ITD3's critics see only their own agent, and in 10
+    iterations they do not learn the toy's shared team error from the team's mean reward:
+    on the toy, ITD3 learns each agent's own reward (``objective = "individual"``)."""
+    if algo == "itd3":
+        return dataclasses.replace(TINY, objective="individual")
     return TINY_EA if algo == "ea-matd3" else TINY
 
 
