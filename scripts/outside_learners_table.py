@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.compare import share_of_optimum_savings
+from analysis.compare import gap_closed, share_of_optimum_savings
 
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "results"
 ALGOS = ("mappo", "ippo", "maddpg", "masac")
@@ -45,7 +45,7 @@ def run_rows(runs: Path, refs: pd.Series) -> pd.DataFrame:
                 "share_of_optimum": share_of_optimum_savings(
                     refs["grid-only_cost_eur"], cost, refs["optimum_cost_eur"]
                 ),
-                "share_of_tou_gap": share_of_optimum_savings(tou, cost, refs["optimum_cost_eur"]),
+                "share_of_tou_gap": gap_closed(tou, cost, refs["optimum_cost_eur"]),
                 **s["curve"],
             }
         )
@@ -82,7 +82,7 @@ def main(runs: Path) -> None:
         )
     project = pd.read_csv(RESULTS / "algorithms.csv")
     for algo, g in project.groupby("algo", sort=False):
-        gap = share_of_optimum_savings(g.tou_cost_eur, g.cost_eur, g.optimum_cost_eur)
+        gap = gap_closed(g.tou_cost_eur, g.cost_eur, g.optimum_cost_eur)
         print(
             f"| {algo} (the project's, `study algorithms`) | {len(g)} "
             f"| {mean_std(g['cost_eur'], ',.1f')} "

@@ -52,7 +52,7 @@ class OutsideLearnerConfig:
 @dataclass(frozen=True)
 class OutsideRunConfig(TrainRunConfig):
     """A ``p2pvar train`` run of a BenchMARL learner (no time budget: BenchMARL stops at
-    ``iterations`` or ``env_steps``)."""
+    ``iterations`` or ``env_steps``; random initial weights, BenchMARL's)."""
 
     ALGOS: ClassVar[Registry[Any]] = OUTSIDE_LEARNERS
 
@@ -64,6 +64,8 @@ class OutsideRunConfig(TrainRunConfig):
         super().__post_init__()
         if self.minutes is not None:
             raise ConfigError(f"minutes={self.minutes!r}: a BenchMARL run has no time budget")
+        if self.init != "random":
+            raise ConfigError(f"init={self.init!r}: a BenchMARL run starts from random weights")
 
     def learner_config_class(self) -> type[OutsideLearnerConfig]:
         """The settings of every BenchMARL learner."""
@@ -71,8 +73,9 @@ class OutsideRunConfig(TrainRunConfig):
 
 
 #: The fields of ``p2pvar train`` that ``train-outside`` has no flag for: the time budget,
-#: the checkpoint (BenchMARL's loop writes none) and the settings no BenchMARL learner takes.
+#: the checkpoint (BenchMARL's loop writes none), the start from a behaviour clone and the
+#: settings no BenchMARL learner takes.
 NOT_OUTSIDE = frozenset(
-    {"minutes", "checkpoint_every", "checkpoint_buffer"}
+    {"minutes", "checkpoint_every", "checkpoint_buffer", "init"}
     | set(LEARNER_SETTINGS) - set(OutsideLearnerConfig.SETTINGS)
 )

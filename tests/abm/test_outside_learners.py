@@ -117,7 +117,7 @@ def test_train_outside_takes_trains_flags_but_the_unused_ones() -> None:
 
     assert flags("train-outside") == flags("train") - NOT_OUTSIDE - {"resume", "no_progress"}
     assert {"network", "market", "var_pricing", "iterations", "env_steps"} <= flags("train")
-    assert {"batch_size", "population", "minutes"} <= NOT_OUTSIDE
+    assert {"batch_size", "population", "minutes", "init"} <= NOT_OUTSIDE
 
 
 def test_outside_run_config_refuses_what_benchmarl_cannot_do() -> None:
@@ -126,6 +126,8 @@ def test_outside_run_config_refuses_what_benchmarl_cannot_do() -> None:
         learner_config(OutsideRunConfig(batch_size=8))
     with pytest.raises(ConfigError, match="minutes=5: a BenchMARL run has no time budget"):
         OutsideRunConfig(minutes=5)
+    with pytest.raises(ConfigError, match="init='clone': a BenchMARL run starts from random"):
+        OutsideRunConfig(init="clone", base_policy="")
     with pytest.raises(ConfigError, match="algo='ea-matd3' is not one of mappo, ippo"):
         OutsideRunConfig(algo="ea-matd3")
 
