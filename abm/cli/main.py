@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "study",
     "report",
     "train",
+    "train_outside",
     "evaluate",
     "deploy",
     "agent",

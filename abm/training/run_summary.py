@@ -46,6 +46,7 @@ def write_summary(
         "seed": config.seed,
         "setup": to_jsonable(config),
         "learner": to_jsonable(learner),
+        "env_steps": int(rows[-1]["env_steps"]),
         "train_wall_s": sum(row["wall_s"] for row in rows),
         "load_average_1min": os.getloadavg()[0],
         "curve": curve_summary(rows),
@@ -114,7 +115,8 @@ def play_days(
 
 def curve_summary(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     """The learning curve in a few numbers: validation cost at the first, best (the exported
-    team's) and last evaluation, and the mean coverage and (EA-MATD3) diversity over the run."""
+    team's) and last evaluation, and the mean coverage (the project's learners) and (EA-MATD3)
+    diversity over the run."""
     evals = [(int(r["iteration"]), r["val_cost"]) for r in rows if "val_cost" in r]
     best = min(evals, key=lambda e: e[1])
     out = {
@@ -122,8 +124,10 @@ def curve_summary(rows: Sequence[dict[str, float]]) -> dict[str, float]:
         "val_cost_best": best[1],
         "val_cost_best_iteration": best[0],
         "val_cost_last": evals[-1][1],
-        "coverage_mean": float(np.mean([r["coverage"] for r in rows])),
     }
+    coverage = [r["coverage"] for r in rows if "coverage" in r]
+    if coverage:
+        out["coverage_mean"] = float(np.mean(coverage))
     diversity = [r["diversity"] for r in rows if "diversity" in r]
     if diversity:
         out["diversity_mean"] = float(np.mean(diversity))

@@ -16,6 +16,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from abm.config import SimConfig
 from abm.errors import ConfigError
@@ -23,7 +24,11 @@ from abm.inputs.profiles import FIT_DAYS, TEST_DAYS, VALIDATION_DAYS
 from abm.output.jsonfile import json_object, read_json
 from abm.output.provenance import to_jsonable
 from agents.actor import BASE_POLICIES
-from agents.learners import LEARNERS
+from agents.learners import LEARNERS, learner_class
+from agents.registry import Registry
+
+if TYPE_CHECKING:
+    from agents.learners import LearnerConfig
 
 #: The fields of the market (:class:`SimConfig`) a training run does not take: the policy is
 #: the learner's, the days are drawn by the environment, the seed is the run's own, and the
@@ -48,6 +53,9 @@ BUDGET_FIELDS = frozenset({"iterations", "minutes", "env_steps"})
 @dataclass(frozen=True)
 class TrainRunConfig:
     """One training run: learner, market, seed, worlds, budget and bookkeeping."""
+
+    #: The learners ``algo`` names (a subclass trains another family: ``abm.training.outside``).
+    ALGOS: ClassVar[Registry[Any]] = LEARNERS
 
     algo: str = field(default="ea-matd3", metadata={"help": "the learner", "choices": LEARNERS})
     sim: SimConfig = field(
@@ -142,7 +150,7 @@ class TrainRunConfig:
     )
 
     def __post_init__(self) -> None:
-        LEARNERS.check(self.algo, ConfigError)
+        self.ALGOS.check(self.algo, ConfigError)
         if not isinstance(self.sim, SimConfig):
             raise ConfigError(f"sim={self.sim!r} must be a SimConfig")
         at_least_one = ("seed", "worlds", "iterations", "eval_every", "checkpoint_every")
@@ -184,6 +192,11 @@ class TrainRunConfig:
         """The learner settings given (not ``None``), by name (:data:`LEARNER_SETTINGS`)."""
         given = {name: getattr(self, name) for name in LEARNER_SETTINGS}
         return {name: value for name, value in given.items() if value is not None}
+
+    def learner_config_class(self) -> type[LearnerConfig]:
+        """The config class of the run's learner (imports the learner, so torch)."""
+        config_class: type[LearnerConfig] = learner_class(self.algo, ConfigError).config_class
+        return config_class
 
 
 def check_residual(base_policy: object, residual_scale: object) -> None:

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from abm.envs.train_env import make_env
 from abm.errors import ConfigError
 from abm.training.train_config import TrainRunConfig, check_resumable
 from agents.interval import EPISODE_INTERVALS
-from agents.learners import LearnerConfig, learner_class
+from agents.learners import LearnerConfig
 
 if TYPE_CHECKING:
     from agents.learning.networks import Params
@@ -26,8 +26,7 @@ def learner_config(config: TrainRunConfig) -> LearnerConfig:
     """The learner's settings: its config class's defaults with the run's given values
     (imports the learner, so torch: refused in one line without the extra). A setting the
     learner does not take is refused in one line."""
-    cls = learner_class(config.algo, ConfigError)
-    config_class: type[LearnerConfig] = cls.config_class
+    config_class = config.learner_config_class()
     given = config.learner_settings()
     for name, value in given.items():
         if name not in config_class.SETTINGS:
@@ -77,6 +76,23 @@ def run_training(
     return train(algorithm, env, loop, out_dir, resume=resume)
 
 
+class Trainer(Protocol):
+    """A training loop of a run (:func:`run_training`'s signature): trains into ``out_dir``
+    (``metrics.csv``, ``actors/``) and returns the metrics rows (``iteration``,
+    ``env_steps``, ``wall_s``, ``val_cost`` where evaluated) and the exported team
+    ``[1, N, ...]`` (the lowest validation cost)."""
+
+    def __call__(
+        self,
+        config: TrainRunConfig,
+        learner: LearnerConfig,
+        out_dir: Path,
+        *,
+        resume: bool,
+        progress: bool,
+    ) -> tuple[list[dict[str, float]], Params]: ...
+
+
 def train_run(
     config: TrainRunConfig,
     out_dir: Path,
@@ -85,11 +101,14 @@ def train_run(
     overwrite: bool = False,
     progress: bool = True,
     summary: bool = True,
+    trainer: Trainer = run_training,
+    command: str = "train",
 ) -> dict[str, Any]:
-    """The run ``p2pvar train`` makes: check ``out_dir`` (or, with ``resume``, the run in it),
-    write ``config.json``, train (:func:`run_training`) and, with ``summary``, write
-    ``summary.json`` (:func:`abm.training.run_summary.write_summary`). Returns the figures
-    the command prints."""
+    """The run ``p2pvar train`` makes (``command``, with the training loop ``trainer``):
+    check ``out_dir`` (or, with ``resume``, the run in it), write ``config.json``, train
+    and, with ``summary``, write ``summary.json``
+    (:func:`abm.training.run_summary.write_summary`). Returns the figures the command
+    prints."""
     from abm.output.out_dir import prepare_out_dir
     from abm.output.provenance import write_run_config
 
@@ -100,9 +119,9 @@ def train_run(
         check_resume(out_dir, config)
     else:
         prepare_out_dir(out_dir, overwrite)
-    write_run_config(out_dir, config, config.seed, command="train", learner=learner)
+    write_run_config(out_dir, config, config.seed, command=command, learner=learner)
     (out_dir / "summary.json").unlink(missing_ok=True)  # a resumed run's is out of date
-    rows, team = run_training(config, learner, out_dir, resume=resume, progress=progress)
+    rows, team = trainer(config, learner, out_dir, resume=resume, progress=progress)
     evaluated = [row for row in rows if "val_cost" in row]
     result: dict[str, Any] = {
         "iterations": int(rows[-1]["iteration"]) if rows else 0,

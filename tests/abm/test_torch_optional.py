@@ -1,5 +1,7 @@
 """Torch is needed to train, not to run a market: nothing outside agents/learning (and its
-benchmark, abm/bench/learners.py) imports it."""
+benchmark, abm/bench/learners.py) imports it, but for the ``torchrl`` extra's modules (the
+TorchRL environment, the BenchMARL task and runs: :data:`TORCHRL_EXTRA`), which exist to
+hand the market to torch libraries."""
 
 from __future__ import annotations
 
@@ -21,6 +23,11 @@ NO_TORCH = (
 )
 
 
+#: Modules that only the ``torchrl`` extra needs (they import torch, torchrl, BenchMARL).
+TORCHRL_EXTRA = ("abm.envs.torchrl_env", "abm.envs.benchmarl_task", "abm.training.benchmarl_run")
+SKIPPED = ("agents.learning", "abm.bench.learners", *TORCHRL_EXTRA)
+
+
 def _run(code: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", NO_TORCH + code], cwd=ROOT, capture_output=True, text=True
@@ -33,7 +40,7 @@ def test_every_module_outside_the_learners_imports_without_torch() -> None:
         "import importlib, pkgutil\n"
         "names = []\n"
         "def walk(name):\n"
-        "    if name in ('agents.learning', 'abm.bench.learners'):\n"
+        f"    if name in {SKIPPED!r}:\n"
         "        return\n"
         "    mod = importlib.import_module(name)\n"
         "    names.append(name)\n"

@@ -11,6 +11,7 @@ BENCH_MODULES: tuple[str, ...] = (
     "market",
     "matching",
     "env",
+    "torchrl",
     "train",
     "messaging",
     "deploy",
