@@ -166,9 +166,11 @@ def test_plain_policy_with_empty_base_policy(tmp_path: Path) -> None:
     assert _check_summary(out)["setup"]["base_policy"] == ""
 
 
-def test_defaults_are_the_committed_checkpoints_run() -> None:
-    """``p2pvar train`` with its defaults makes the run of the committed checkpoint: same
-    environment, budget and (resolved) learner settings as its ``summary.json``."""
+def test_defaults_are_the_committed_checkpoints_run_but_for_the_objective() -> None:
+    """``p2pvar train`` with its defaults makes the run of the committed checkpoint (same
+    environment, budget and resolved learner settings as its ``summary.json``) but for what
+    came after it: the critics' team objective (it learned each prosumer's own reward) and
+    issue 23's protocol (it was evaluated on the test days; its README says so)."""
     committed = json.loads((CHECKPOINT / "summary.json").read_text())
     setup, default = committed["setup"], TrainRunConfig()
     assert (str(default.algo), default.seed) == (committed["algo"], committed["seed"])
@@ -185,7 +187,9 @@ def test_defaults_are_the_committed_checkpoints_run() -> None:
     assert (default.iterations, default.eval_every) == (setup["iterations"], setup["eval_every"])
     assert default.sim == SimConfig()  # the whole market at its defaults, as trained then
     assert default.train_days is None and default.val_days is None
-    assert to_jsonable(learner_config(default)) == committed["learner"]
+    resolved = to_jsonable(learner_config(default))
+    assert resolved["learner"].pop("objective") == "team"
+    assert resolved == committed["learner"]
     assert committed["learner"]["learner"]["updates_per_rollout"] == 50
     assert committed["learner"]["learner"]["actor_output_init"] == 0.01
     actor = load_actor(CHECKPOINT / "actors" / "p01.npz")
