@@ -187,11 +187,14 @@ def is_training(spec: RunSpec) -> bool:
 
 
 # ---------------------------------------------------------------------------- analysis
-def _summaries(out: Path, runs: Sequence[RunSpec]) -> list[tuple[RunSpec, dict[str, Any]]]:
-    """Each training run with its ``summary.json``."""
+def _summaries(
+    out: Path, runs: Sequence[RunSpec]
+) -> list[tuple[RunSpec, TrainRunConfig, dict[str, Any]]]:
+    """Each training run with its config and its ``summary.json``."""
     return [
-        (spec, json.loads((run_dir_of(out, spec) / "summary.json").read_text()))
-        for spec in filter(is_training, runs)
+        (spec, spec.config, json.loads((run_dir_of(out, spec) / "summary.json").read_text()))
+        for spec in runs
+        if isinstance(spec.config, TrainRunConfig)
     ]
 
 
@@ -202,14 +205,14 @@ def run_rows(out: Path, runs: Sequence[RunSpec]) -> pd.DataFrame:
     import pandas as pd
 
     rows = []
-    for spec, summary in _summaries(out, runs):
+    for spec, config, summary in _summaries(out, runs):
         run = {
             **spec.labels,
             "iterations": summary["setup"]["iterations"],
             "train_wall_s": summary["train_wall_s"],
             "run_wall_s": json.loads((run_dir_of(out, spec) / RUN_FILE).read_text())["wall_s"],
         }
-        for day_set in played_days(spec.config):
+        for day_set in played_days(config):
             played = summary[str(day_set)]
             policy = played["policy"]
             rows.append(
@@ -268,12 +271,13 @@ def reference_costs(days: pd.DataFrame) -> pd.DataFrame:
     for (network, day_set), group in days.groupby(["network", "day_set"], sort=False):
         by_reference = group.groupby("reference", sort=False)
         mpc, optimum = by_reference.get_group("mpc"), by_reference.get_group("optimum")
+        costs = by_reference["cost_eur"].sum()
         rows.append(
             {
                 "network": network,
                 "day_set": day_set,
                 "days": len(optimum),
-                **{f"{label}_cost_eur": cost for label, cost in by_reference["cost_eur"].sum().items()},
+                **{f"{label}_cost_eur": cost for label, cost in costs.items()},
                 "mpc_dso_net_eur": mpc["dso_net_eur"].sum(),
                 "mpc_dso_net_min_interval_eur": mpc["dso_net_min_interval_eur"].min(),
                 "mpc_voltage_violations": int(mpc["voltage_violations"].sum()),
@@ -320,8 +324,8 @@ def paired_rows(out: Path, runs: Sequence[RunSpec], days: pd.DataFrame) -> pd.Da
     policy: dict[tuple[str, str, str], list[list[float]]] = {}
     tou: dict[tuple[str, str, str], list[list[float]]] = {}
     played: dict[tuple[str, str, str], tuple[int, ...]] = {}
-    for spec, summary in _summaries(out, runs):
-        for day_set, day_list in played_days(spec.config).items():
+    for spec, config, summary in _summaries(out, runs):
+        for day_set, day_list in played_days(config).items():
             key = (spec.labels["network"], spec.labels["algo"], str(day_set))
             policy.setdefault(key, []).append(summary[str(day_set)]["policy"]["cost_eur_per_day"])
             tou.setdefault(key, []).append(summary[str(day_set)]["tou"]["cost_eur_per_day"])
@@ -329,10 +333,10 @@ def paired_rows(out: Path, runs: Sequence[RunSpec], days: pd.DataFrame) -> pd.Da
     mpc = days[days["reference"] == "mpc"].set_index(["network", "day_set", "day"])["cost_eur"]
     rows = []
     for key, costs in policy.items():
-        network, algo, day_set = key
+        network, algo, set_name = key
         per_day = np.mean(costs, axis=0)
-        mpc_days = mpc.loc[[(network, day_set, day) for day in played[key]]].to_numpy()
-        row: dict[str, Any] = {"network": network, "algo": algo, "day_set": day_set}
+        mpc_days = mpc.loc[[(network, set_name, day) for day in played[key]]].to_numpy()
+        row: dict[str, Any] = {"network": network, "algo": algo, "day_set": set_name}
         for name, reference in (("tou", np.mean(tou[key], axis=0)), ("mpc", mpc_days)):
             test = paired_days(per_day, reference)
             row[f"vs_{name}_eur_per_day"] = test["diff_eur_per_day"]

@@ -40,7 +40,7 @@ def test_paired_days_by_hand() -> None:
     # sum <= 2 are {}, {1}, {2}: p = 2 * 3/32; a zero difference is dropped from the ranks
     # but counts in the mean
     reference = np.array([50.0, 60.0, 70.0, 80.0, 90.0, 100.0])
-    test = paired_days(reference + [1.0, -2.0, 3.0, 4.0, 5.0, 0.0], reference)
+    test = paired_days(reference + np.array([1.0, -2.0, 3.0, 4.0, 5.0, 0.0]), reference)
     assert test["p_wilcoxon"] == pytest.approx(0.1875)
     assert test["diff_eur_per_day"] == pytest.approx(11.0 / 6.0)
     # the same policy: nothing to rank
