@@ -315,7 +315,9 @@ def paired_rows(out: Path, runs: Sequence[RunSpec], days: pd.DataFrame) -> pd.Da
     """Per network, learner and day set: the per-day costs (each day's mean over seeds)
     against ToU's (the runs' ``summary.json``, mean over seeds) and the MPC's (its reference
     simulation of each day), paired by day (:func:`analysis.compare.paired_days`): the mean
-    per-day difference (EUR/day) and the two-sided Wilcoxon signed-rank p-value."""
+    per-day difference (EUR/day) and the two-sided Wilcoxon signed-rank p-value; and a row
+    ``mpc`` per network and day set, the MPC's days against ToU's (and against itself: 0 and
+    NaN)."""
     import numpy as np
     import pandas as pd
 
@@ -332,17 +334,24 @@ def paired_rows(out: Path, runs: Sequence[RunSpec], days: pd.DataFrame) -> pd.Da
             played[key] = day_list
     mpc = days[days["reference"] == "mpc"].set_index(["network", "day_set", "day"])["cost_eur"]
     rows = []
+    baselines: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = {}
     for key, costs in policy.items():
         network, algo, set_name = key
-        per_day = np.mean(costs, axis=0)
         mpc_days = mpc.loc[[(network, set_name, day) for day in played[key]]].to_numpy()
+        tou_days = np.mean(tou[key], axis=0)
+        baselines.setdefault((network, set_name), (tou_days, mpc_days))
+        rows.append((network, algo, set_name, np.mean(costs, axis=0), tou_days, mpc_days))
+    for (network, set_name), (tou_days, mpc_days) in baselines.items():  # the MPC itself
+        rows.append((network, "mpc", set_name, mpc_days, tou_days, mpc_days))
+    table = []
+    for network, algo, set_name, per_day, tou_days, mpc_days in rows:
         row: dict[str, Any] = {"network": network, "algo": algo, "day_set": set_name}
-        for name, reference in (("tou", np.mean(tou[key], axis=0)), ("mpc", mpc_days)):
+        for name, reference in (("tou", tou_days), ("mpc", mpc_days)):
             test = paired_days(per_day, reference)
             row[f"vs_{name}_eur_per_day"] = test["diff_eur_per_day"]
             row[f"p_vs_{name}"] = test["p_wilcoxon"]
-        rows.append(row)
-    return pd.DataFrame(rows)
+        table.append(row)
+    return pd.DataFrame(table)
 
 
 def by_learner(runs: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
@@ -385,6 +394,57 @@ def by_learner(runs: pd.DataFrame, paired: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).merge(paired, on=["network", "algo", "day_set"], how="left")
 
 
+def gap_table(
+    summary: pd.DataFrame, references: pd.DataFrame, paired: pd.DataFrame
+) -> pd.DataFrame:
+    """Per network, one row per learner (``summary``: :func:`by_learner`) and reference (ToU,
+    MPC, optimum, grid-only; ``references`` with the ToU cost), the day sets side by side
+    (``validation_*``, ``test_*``): cost per day (mean and std over seeds), gap closed (mean
+    and std) and the paired per-day p-values against ToU and the MPC (``paired``; the MPC's
+    against ToU). A reference is one run per day: no std."""
+    import pandas as pd
+
+    from analysis.compare import gap_closed
+
+    rows = [
+        {
+            "network": row["network"],
+            "policy": row["algo"],
+            "day_set": row["day_set"],
+            "cost_eur_per_day_mean": row["cost_eur_mean"] / row["days"],
+            "cost_eur_per_day_std": row["cost_eur_std"] / row["days"],
+            "gap_closed_mean": row["gap_closed_mean"],
+            "gap_closed_std": row["gap_closed_std"],
+            "p_vs_tou": row["p_vs_tou"],
+            "p_vs_mpc": row["p_vs_mpc"],
+        }
+        for _, row in summary.iterrows()
+    ]
+    mpc = paired[paired["algo"] == "mpc"].set_index(["network", "day_set"])["p_vs_tou"]
+    for (network, day_set), reference in references.iterrows():
+        tou, optimum = reference["tou_cost_eur"], reference["optimum_cost_eur"]
+        for label in ("tou", *REFERENCES):
+            cost = reference[f"{label}_cost_eur"]
+            rows.append(
+                {
+                    "network": network,
+                    "policy": label,
+                    "day_set": day_set,
+                    "cost_eur_per_day_mean": cost / reference["days"],
+                    "gap_closed_mean": gap_closed(tou, cost, optimum),
+                    "p_vs_tou": mpc[(network, day_set)] if label == "mpc" else float("nan"),
+                }
+            )
+    long = pd.DataFrame(rows)
+    wide = long.pivot(index=["network", "policy"], columns="day_set")
+    sets = list(dict.fromkeys(long["day_set"]))
+    values = [c for c in long.columns if c not in ("network", "policy", "day_set")]
+    wide = wide[[(value, day_set) for day_set in sets for value in values]]
+    wide.columns = [f"{day_set}_{value}" for value, day_set in wide.columns]
+    order = list(dict.fromkeys(zip(long["network"], long["policy"], strict=True)))
+    return wide.loc[order]
+
+
 def curve_files(out: Path, runs: Sequence[RunSpec], network: str) -> dict[str, list[Path]]:
     """Per learner: its seeds' ``metrics.csv`` on ``network``."""
     files: dict[str, list[Path]] = {}
@@ -399,7 +459,8 @@ def analyse(
 ) -> list[Path]:
     """``name.csv``/``.md`` (per network, learner and day set; ``with_messages``: beside the
     network's prosumers and message volume per interval), ``runs.csv``/``.md`` (per run and
-    day set), ``references.csv``/``.md`` (per network and day set) and
+    day set), ``references.csv``/``.md`` (per network and day set), ``gap_closed.csv``/``.md``
+    (per network, learner and reference, the day sets side by side: :func:`gap_table`) and
     ``training_curves[-<network>].png``."""
     from analysis.compare import gap_closed, share_of_optimum_savings
     from analysis.figures.training import plot_training_curves
@@ -407,7 +468,8 @@ def analyse(
     days = reference_days(out, runs)
     references = reference_costs(days)
     per_run = with_shares(run_rows(out, runs), references)
-    summary = by_learner(per_run, paired_rows(out, runs, days))
+    paired = paired_rows(out, runs, days)
+    summary = by_learner(per_run, paired)
     keys = ["network", "day_set"]
     tou = per_run.groupby(keys)[["tou_cost_eur", "rule_cost_eur", "tou_share_of_optimum"]]
     references = references.join(tou.first())
@@ -417,12 +479,13 @@ def analyse(
     references["mpc_gap_closed"] = gap_closed(
         references["tou_cost_eur"], references["mpc_cost_eur"], references["optimum_cost_eur"]
     )
+    gap_files = write_table(gap_table(summary, references, paired), out, "gap_closed")
     if with_messages:
         summary = summary.join(references[list(MESSAGE_COLUMNS)], on=keys)
     summary_files = write_table(summary, out, name, index=False, digits=7)
     reference_files = write_table(references, out, "references", digits=7)
     outputs = [*summary_files, *write_table(per_run, out, "runs", index=False, digits=7)]
-    outputs += reference_files
+    outputs += [*reference_files, *gap_files]
     networks = list(dict.fromkeys(s.labels["network"] for s in runs))
     for network in networks:
         suffix = f"-{network}" if len(networks) > 1 else ""
@@ -431,6 +494,6 @@ def analyse(
                 curve_files(out, runs, network), out / f"training_curves{suffix}.png"
             )
         )
-    for _, md in (summary_files, reference_files):
+    for _, md in (summary_files, reference_files, gap_files):
         print(md.read_text())
     return outputs
