@@ -10,8 +10,10 @@ iterations of 44 worlds, all 58 validation and all 73 test days). Outputs:
 gap closed and share of the optimum's savings mean ± std, DSO net, voltage violations, the
 paired per-day Wilcoxon tests against ToU and the MPC, training time, coverage and
 diversity), ``runs.csv``/``.md`` (per run and day set), ``references.csv``/``.md``
-(grid-only, optimum, MPC, ToU and rule per day set) and ``training_curves.png`` (mean and ±
-one std over seeds of the training return and the validation cost per day).
+(grid-only, optimum, MPC, ToU and rule per day set), ``gap_closed.csv``/``.md`` (learners and
+references, validation and test side by side: cost per day and gap closed mean ± std,
+p-values) and ``training_curves.png`` (mean and ± one std over seeds of the training return
+and the validation cost per day).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ of ``p2pvar train`` (30 iterations of 44 worlds) evaluated on 12 validation and 
 spread over the year (:data:`FULL_BUDGET`), EA-MATD3 and MATD3 with seed 0. Outputs:
 ``scalability.csv``/``.md`` (as ``study algorithms``' table per network, learner and day set,
 beside the network's prosumers and its messages, deliveries and bytes per interval),
-``runs``, ``references`` and ``training_curves-<network>.png``.
+``runs``, ``references``, ``gap_closed`` and ``training_curves-<network>.png``.
 """
 
 from __future__ import annotations

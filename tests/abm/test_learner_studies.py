@@ -117,6 +117,26 @@ def test_algorithms_quick(tmp_path: Path, kept_figures, capsys: pytest.CaptureFi
         assert cost["vs_mpc_eur_per_day"] == pytest.approx(
             cost["cost_eur_mean"] - references.loc[("ieee33", day_set), "mpc_cost_eur"]
         )  # one day: the difference of the totals
+    # the gap table: learners and references, the day sets side by side
+    gap = pd.read_csv(tmp_path / "gap_closed.csv", index_col=["network", "policy"]).loc["ieee33"]
+    assert list(gap.index) == ["ea-matd3", "itd3", "tou", "grid-only", "optimum", "mpc"]
+    for day_set in ("validation", "test"):
+        reference = references.loc[("ieee33", day_set)]
+        for algo in ("ea-matd3", "itd3"):
+            learner = per_learner.loc[(algo, day_set)]
+            for column in ("gap_closed_mean", "gap_closed_std", "p_vs_tou", "p_vs_mpc"):
+                assert gap.loc[algo, f"{day_set}_{column}"] == pytest.approx(
+                    learner[column], nan_ok=True
+                )
+            assert gap.loc[algo, f"{day_set}_cost_eur_per_day_mean"] == pytest.approx(
+                learner["cost_eur_mean"]  # one day
+            )
+        closed = gap[f"{day_set}_gap_closed_mean"]
+        assert closed["tou"] == 0 and closed["optimum"] == 1
+        assert closed["mpc"] == pytest.approx(reference["mpc_gap_closed"])
+        assert gap.loc["mpc", f"{day_set}_cost_eur_per_day_mean"] == reference["mpc_cost_eur"]
+        mpc_vs_tou = paired_days([reference["mpc_cost_eur"]], [reference["tou_cost_eur"]])
+        assert gap.loc["mpc", f"{day_set}_p_vs_tou"] == pytest.approx(mpc_vs_tou["p_wilcoxon"])
     assert per_learner["diversity_mean"].notna().tolist() == [True, True, False, False]
     assert "| ea-matd3 | validation |" in (tmp_path / "algorithms.md").read_text()
     # the training curves: per panel one mean line and one band per learner
