@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,32 @@ def gap_closed(
     ``(C_tou - C_policy) / (C_tou - C_optimum)`` on the same days: 0 is ToU, 1 the optimum,
     < 0 worse than ToU (:func:`share_of_optimum_savings` with ToU as the reference)."""
     return share_of_optimum_savings(tou_cost_eur, policy_cost_eur, optimum_cost_eur)
+
+
+def paired_days(
+    cost_eur_per_day: Sequence[float] | np.ndarray,
+    reference_eur_per_day: Sequence[float] | np.ndarray,
+) -> dict[str, float]:
+    """A policy's per-day costs against a reference's on the same days, paired by day: the
+    mean per-day difference ``mean(cost - reference)`` (EUR/day; < 0: the policy is cheaper)
+    and the two-sided Wilcoxon signed-rank p-value of the differences (``scipy.stats.wilcoxon``
+    with its default method, exact for a few days without ties, else the normal
+    approximation; zero differences dropped). NaN when no difference is nonzero (nothing to
+    rank).
+    """
+    from scipy.stats import wilcoxon
+
+    cost = np.asarray(cost_eur_per_day, dtype=float)
+    reference = np.asarray(reference_eur_per_day, dtype=float)
+    if cost.ndim != 1 or cost.shape != reference.shape or not len(cost):
+        raise ValueError(
+            f"cost_eur_per_day (shape {cost.shape}) and reference_eur_per_day (shape "
+            f"{reference.shape}) must be the same days, at least one"
+        )
+    difference = cost - reference
+    nonzero = difference[difference != 0]
+    p_value = float(wilcoxon(nonzero).pvalue) if len(nonzero) else float("nan")
+    return {"diff_eur_per_day": float(difference.mean()), "p_wilcoxon": p_value}
 
 
 def compare_runs(

@@ -1,14 +1,19 @@
 """``study algorithms``: EA-MATD3 against MATD3, MADDPG and ITD3 over seeds.
 
 One ``p2pvar train`` run per learner and seed (network ieee33, market multi by default,
-residual on ToU) and the references on the same held-out days (:mod:`abm.study.learners`).
-Sizes: ``--quick`` 2 iterations of 11 worlds on 4 training days, 1 held-out day; full the
-default budget of ``p2pvar train`` (30 iterations of 44 worlds, all 73 held-out days).
-Outputs: ``algorithms.csv``/``.md`` (per learner: held-out cost mean ± std and min-max over
-seeds, vs ToU, share of the optimum's savings over grid-only, training time, coverage and
-diversity), ``runs.csv``/``.md`` (per run), ``references.csv``/``.md`` (grid-only, optimum,
-ToU and rule on the held-out days) and ``training_curves.png`` (mean and ± one std over
-seeds of the training return and the held-out cost per day).
+residual on ToU), each playing its exported team on the validation days and, after
+training, on the test days, and the references on the same days (grid-only, optimum, MPC:
+:mod:`abm.study.learners`). Sizes: ``--quick`` 2 iterations of 11 worlds on 4 training
+days, 1 validation and 1 test day; full the default budget of ``p2pvar train`` (30
+iterations of 44 worlds, all 58 validation and all 73 test days). Outputs:
+``algorithms.csv``/``.md`` (per learner and day set: cost mean ± std and min-max over seeds,
+gap closed and share of the optimum's savings mean ± std, DSO net, voltage violations, the
+paired per-day Wilcoxon tests against ToU and the MPC, training time, coverage and
+diversity), ``runs.csv``/``.md`` (per run and day set), ``references.csv``/``.md``
+(grid-only, optimum, MPC, ToU and rule per day set), ``gap_closed.csv``/``.md`` (learners and
+references, validation and test side by side: cost per day and gap closed mean ± std,
+p-values) and ``training_curves.png`` (mean and ± one std over seeds of the training return
+and the validation cost per day).
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def specs(args: argparse.Namespace) -> list[RunSpec]:
-    """Every learner and seed, and the references of every held-out day."""
+    """Every learner and seed, and the references of every day played."""
     base = learners.base_config(args)
     networks = [args.network]
     return [  # the references first: short, and every table needs them

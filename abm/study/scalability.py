@@ -2,13 +2,13 @@
 beside ieee33.
 
 One ``p2pvar train`` run per network, learner and seed and the references on the same
-held-out days (:mod:`abm.study.learners`), whose market counters give the message volume.
-Sizes: ``--quick`` as ``study algorithms --quick``; full the default budget of ``p2pvar
-train`` (30 iterations of 44 worlds) evaluated on 12 held-out days spread over the year
-(:data:`FULL_BUDGET`), EA-MATD3 and MATD3 with seed 0. Outputs: ``scalability.csv``/``.md``
-(as ``study algorithms``' table per network and learner, beside the network's prosumers and
-its messages, deliveries and bytes per interval), ``runs``, ``references`` and
-``training_curves-<network>.png``.
+validation and test days (:mod:`abm.study.learners`); the optimum's market counters give the
+message volume. Sizes: ``--quick`` as ``study algorithms --quick``; full the default budget
+of ``p2pvar train`` (30 iterations of 44 worlds) evaluated on 12 validation and 12 test days
+spread over the year (:data:`FULL_BUDGET`), EA-MATD3 and MATD3 with seed 0. Outputs:
+``scalability.csv``/``.md`` (as ``study algorithms``' table per network, learner and day set,
+beside the network's prosumers and its messages, deliveries and bytes per interval),
+``runs``, ``references``, ``gap_closed`` and ``training_curves-<network>.png``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from abm.study.runs import Study
 
 NAME = "scalability"
 DEFAULT_NETWORKS = "ieee33,swiss161"
-#: The full size's budget beyond ``p2pvar train``'s defaults (12 held-out days: the
-#: references are one optimum and one grid-only run per day and network).
-FULL_BUDGET: dict[str, Any] = {"val_days": 12}
+#: The full size's budget beyond ``p2pvar train``'s defaults (12 validation and 12 test
+#: days: the references are an optimum, an MPC and a grid-only run per day and network).
+FULL_BUDGET: dict[str, Any] = {"val_days": 12, "test_days": 12}
 
 
 def add_args(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +41,7 @@ def add_args(parser: argparse.ArgumentParser) -> None:
 
 
 def specs(args: argparse.Namespace) -> list[RunSpec]:
-    """Every network, learner and seed, and the references of every held-out day."""
+    """Every network, learner and seed, and the references of every day played."""
     base = learners.base_config(args, FULL_BUDGET)
     networks = list(dict.fromkeys(n.strip() for n in args.networks.split(",") if n.strip()))
     if not networks:

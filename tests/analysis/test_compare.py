@@ -1,4 +1,5 @@
-"""The comparison of runs: the share of the optimum's savings (``analysis/compare.py``)."""
+"""The comparison of runs: the share of the optimum's savings, the gap closed and the paired
+per-day test (``analysis/compare.py``)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from abm.config import SimConfig
 from abm.sim.simulation import run_simulation
-from analysis.compare import compare_runs, gap_closed, share_of_optimum_savings
+from analysis.compare import compare_runs, gap_closed, paired_days, share_of_optimum_savings
 
 
 def test_share_of_optimum_savings() -> None:
@@ -30,6 +31,27 @@ def test_gap_closed_is_the_share_with_tou_as_the_reference() -> None:
 
 
 @pytest.mark.slow
+def test_paired_days_by_hand() -> None:
+    # 5 days, every one cheaper: W+ = 0 of the 2^5 = 32 equally likely sign patterns, so the
+    # exact two-sided p is 2 * 1/32
+    test = paired_days([9.0, 8.0, 7.0, 6.0, 5.0], [10.0] * 5)
+    assert test == {"diff_eur_per_day": pytest.approx(-3.0), "p_wilcoxon": pytest.approx(0.0625)}
+    # differences 1, -2, 3, 4, 5: W- = 2 (the rank of |-2|); the sign patterns with a rank
+    # sum <= 2 are {}, {1}, {2}: p = 2 * 3/32; a zero difference is dropped from the ranks
+    # but counts in the mean
+    reference = np.array([50.0, 60.0, 70.0, 80.0, 90.0, 100.0])
+    test = paired_days(reference + np.array([1.0, -2.0, 3.0, 4.0, 5.0, 0.0]), reference)
+    assert test["p_wilcoxon"] == pytest.approx(0.1875)
+    assert test["diff_eur_per_day"] == pytest.approx(11.0 / 6.0)
+    # the same policy: nothing to rank
+    same = paired_days([3.0, 4.0], [3.0, 4.0])
+    assert same["diff_eur_per_day"] == 0.0 and math.isnan(same["p_wilcoxon"])
+    with pytest.raises(ValueError, match=r"must be the same days"):
+        paired_days([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match=r"at least one"):
+        paired_days([], [])
+
+
 def test_compare_runs_reports_the_share_of_the_optimum(tmp_path: Path) -> None:
     runs, optimum_runs = {}, {}
     for market in ("grid-only", "multi"):
