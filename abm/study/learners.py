@@ -22,13 +22,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from abm.cli.args import add_config_args, config_from_args
-from abm.config import DaySet, Market, SimConfig
+from abm.config import Market, SimConfig
 from abm.errors import ConfigError
 from abm.inputs.profiles import TEST_DAYS
 from abm.inputs.run_inputs import day_set_days
 from abm.study.executor import RUN_FILE, RunSpec, run_dir_of
 from abm.study.runs import choice_list, write_table
-from abm.training.train_config import LEARNER_SETTINGS, NOT_TRAINED, TrainRunConfig, spread_days
+from abm.training.train_config import (
+    LEARNER_SETTINGS,
+    NOT_TRAINED,
+    TrainRunConfig,
+    played_days,
+)
 from agents.learners import LEARNERS, learner_settings
 
 if TYPE_CHECKING:
@@ -57,8 +62,6 @@ REFERENCES: dict[str, tuple[Market | None, str]] = {
     "optimum": (None, "optimum"),
     "mpc": (None, "mpc"),
 }
-#: The day sets a run plays, each with the training field that sizes it.
-DAY_SETS: dict[DaySet, str] = {DaySet.VALIDATION: "val_days", DaySet.TEST: "test_days"}
 #: The network's size and message volume (``references``) in the scalability table.
 MESSAGE_COLUMNS = (
     "n_prosumers",
@@ -138,18 +141,6 @@ def training_specs(
                 config = dataclasses.replace(base, sim=sim, algo=algo, seed=seed, **foreign)
                 labels = {"network": network, "algo": str(algo), "seed": seed}
                 out.append(RunSpec(f"{prefix}{algo}-s{seed}", config, labels=labels))
-    return out
-
-
-def played_days(config: TrainRunConfig) -> dict[DaySet, tuple[int, ...]]:
-    """The calendar days a training run of ``config`` plays its team on, per day set
-    (:data:`DAY_SETS`; a set sized 0 left out), in the order of its ``summary.json``'s
-    per-day costs."""
-    out = {}
-    for day_set, size_field in DAY_SETS.items():
-        count = getattr(config, size_field)
-        if count != 0:
-            out[day_set] = spread_days(day_set_days(day_set), count)
     return out
 
 

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from abm.config import DaySet
 from abm.envs.train_env import make_env
 from abm.envs.vec_env import MarketVecEnv
-from abm.inputs.profiles import TEST_DAYS, VALIDATION_DAYS
 from abm.output.jsonfile import write_json
 from abm.output.provenance import to_jsonable
-from abm.training.train_config import TrainRunConfig, spread_days
+from abm.training.train_config import TrainRunConfig, played_days
 from dso.powerflow import VM_MAX_PU, VM_MIN_PU
 
 if TYPE_CHECKING:
@@ -66,11 +66,7 @@ def day_results(config: TrainRunConfig, team: Params, *, test: bool) -> dict[str
 
     from agents.learning.rollout import team_actions
 
-    days = (
-        spread_days(TEST_DAYS, config.test_days)
-        if test
-        else spread_days(VALIDATION_DAYS, config.val_days)
-    )
+    days = played_days(config)[DaySet.TEST if test else DaySet.VALIDATION]
     sized = dataclasses.replace(config, worlds=len(days))
     plain = make_env(dataclasses.replace(sized, base_policy=""), test_days=test)
     env = make_env(sized, test_days=test) if config.base_policy else plain

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from abm.config import SimConfig
+from abm.config import DaySet, SimConfig
 from abm.errors import ConfigError
 from abm.inputs.profiles import FIT_DAYS, TEST_DAYS, VALIDATION_DAYS
 from abm.output.jsonfile import json_object, read_json
@@ -292,6 +292,23 @@ def check_trained_market(checkpoint: Path, sim: SimConfig) -> None:
                 f"--checkpoint {checkpoint}: its team was trained with {name}={trained[key]!r}, "
                 f"this run has {name}={value!r}; evaluate in the market it was trained on"
             )
+
+
+#: The day sets a run plays its exported team on, each with the field that sizes it.
+DAY_SETS: dict[DaySet, str] = {DaySet.VALIDATION: "val_days", DaySet.TEST: "test_days"}
+
+
+def played_days(config: TrainRunConfig) -> dict[DaySet, tuple[int, ...]]:
+    """The calendar days a training run of ``config`` plays its exported team on, per day set
+    (:data:`DAY_SETS`; a set sized 0 left out), in the order of its ``summary.json``'s
+    per-day costs."""
+    out = {}
+    for day_set, size_field in DAY_SETS.items():
+        count = getattr(config, size_field)
+        if count != 0:
+            pool = VALIDATION_DAYS if day_set == DaySet.VALIDATION else TEST_DAYS
+            out[day_set] = spread_days(pool, count)
+    return out
 
 
 def spread_days(days: typing.Sequence[int], count: int | None) -> tuple[int, ...]:
