@@ -10,13 +10,14 @@ actor of the learner then starts from it. ``clone.json`` in the run folder recor
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from abm.output.jsonfile import write_json
 from abm.training.demonstrations import record_demonstrations
 
 if TYPE_CHECKING:
     from abm.envs.vec_env import MarketVecEnv
+    from agents.learning.checkpoint import Selected
     from agents.learning.train import Algorithm
 
 #: The file of the clone's record in a run folder.
@@ -25,11 +26,13 @@ CLONE_FILE = "clone.json"
 
 def start_from_clone(
     env: MarketVecEnv, algorithm: Algorithm, seed: int, out_dir: Path, *, progress: bool
-) -> dict[str, Any]:
+) -> Selected:
     """Clone the optimum on ``env``'s fit days, start ``algorithm``'s actors from the clone
-    and write ``out_dir/clone.json``; return its record."""
+    and write ``out_dir/clone.json``; return the clone's team and validation cost (the run's
+    start, a candidate for the exported team)."""
     import torch
 
+    from agents.learning.checkpoint import Selected
     from agents.learning.imitation import CloneConfig, clone_actor, team_of
     from agents.learning.rollout import evaluate_cost
     from agents.learning.seeding import seeded_generator
@@ -59,4 +62,4 @@ def start_from_clone(
         "loss_per_epoch": clone.losses,
     }
     write_json(Path(out_dir) / CLONE_FILE, record)
-    return record
+    return Selected(team_of(clone.actor, (1, env.n_agents)), min(clone.scores), 0)

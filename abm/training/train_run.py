@@ -60,10 +60,11 @@ def run_training(
 
     env = make_env(config)
     algorithm = make_algorithm(config.algo, env, config.seed, learner)
+    start = None
     if config.init == "clone" and not resume:
         from abm.training.clone import start_from_clone
 
-        start_from_clone(env, algorithm, config.seed, out_dir, progress=progress)
+        start = start_from_clone(env, algorithm, config.seed, out_dir, progress=progress)
     loop = TrainConfig(
         iterations=iterations_of(config),
         eval_every=config.eval_every,
@@ -73,7 +74,7 @@ def run_training(
         max_wall_s=None if config.minutes is None else 60.0 * config.minutes,
         tensorboard=True,
     )
-    return train(algorithm, env, loop, out_dir, resume=resume)
+    return train(algorithm, env, loop, out_dir, resume=resume, initial=start)
 
 
 class Trainer(Protocol):

@@ -136,16 +136,19 @@ def train(
     out_dir: Path,
     *,
     resume: bool = False,
+    initial: Selected | None = None,
 ) -> tuple[list[dict[str, float]], Params]:
     """Run (or resume from ``out_dir/checkpoint.pt``) training; return all metrics rows and
-    the selected team (the lowest validation cost)."""
+    the selected team (the lowest validation cost). ``initial``: the team the run started from
+    with its validation cost (iteration 0), a candidate for selection like every evaluated
+    one (a clone: exported if no later team beats it)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     identity = RunIdentity.of(algorithm.name, env)
     checkpoint_path = out_dir / "checkpoint.pt"
     rows: list[dict[str, float]] = []
     start = 0
-    selected: Selected | None = None
+    selected: Selected | None = initial
     if resume:
         checkpoint = load_checkpoint(checkpoint_path, identity)
         algorithm.load_state_dict(checkpoint.algorithm)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from abm.cli.main import main
@@ -55,3 +56,22 @@ def test_only_fit_days_and_plain_actors_are_demonstrated() -> None:
         record_demonstrations(residual, [FIT_DAYS[0]], progress=False)
     with pytest.raises(ConfigError, match="init='clone' clones plain actors"):
         TrainRunConfig(init="clone", base_policy="tou")
+
+
+@pytest.mark.slow  # two optimum LPs, a clone and a one-iteration run
+def test_a_clone_run_exports_the_best_on_validation_the_clone_included(tmp_path: Path) -> None:
+    from abm.training.train_run import train_run
+
+    config = TrainRunConfig(
+        algo="matd3", init="clone", base_policy="", worlds=2, iterations=1, eval_every=1,
+        train_days=2, val_days=1, updates_per_rollout=1, learning_starts=24, batch_size=8,
+        checkpoint_buffer=False,
+    )  # fmt: skip
+    train_run(config, tmp_path / "run", progress=False)
+    clone = json.loads((tmp_path / "run" / "clone.json").read_text())
+    assert clone["demonstrated_days"] == 2 and clone["pairs"] == 2 * 24 * 32
+    assert 1 <= clone["epoch_kept"] <= len(clone["val_cost_per_epoch"])
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
+    best = min(min(clone["val_cost_per_epoch"]), metrics["val_cost"].min())
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["validation"]["policy"]["cost_eur"] == pytest.approx(best, rel=1e-6)
