@@ -31,8 +31,9 @@ MIN_SPREAD = 1e-3
 class CloneConfig:
     """Behaviour-cloning settings (sources in docs/ea-matd3.md)."""
 
-    epochs: int = 15
-    """Passes over the demonstrations (the best epoch on validation is kept)."""
+    epochs: int = 30
+    """Passes over the demonstrations (the best epoch on validation is kept; with 15, the
+    last was the best on ieee33's validation days)."""
     batch_size: int = 256
     """Pairs per gradient step."""
     lr: float = 1e-3
