@@ -5,9 +5,10 @@ Layout of a key store directory (``p2pvar keys init DIR --agents ...``)::
     DIR/public_keys/<id>.key           public keys (the relay's host needs all of them)
     DIR/private_keys/<id>.key_secret   key pairs (each host needs only its agents' pairs)
 
-The relay's sockets are CURVE servers; a ZAP handler (``zmq.auth`` thread) admits only
-the agents' public keys and stamps each connection with the agent id the key belongs to
-(the frame's ``User-Id`` metadata), which the relay compares with the routing id.
+The relay's sockets are CURVE servers; a ZAP handler (``zmq.auth`` thread,
+:mod:`messaging.authenticator`) admits only the agents' public keys and stamps each
+connection with the agent id the key belongs to (the frame's ``User-Id`` metadata), which
+the relay compares with the routing id.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pathlib import Path
 
 import zmq
 import zmq.auth
-from zmq.auth.thread import ThreadAuthenticator
 from zmq.utils import z85
 
 from messaging.errors import SecurityError
@@ -119,36 +119,6 @@ def init_keystore(root: Path, agent_ids: Iterable[str]) -> tuple[list[str], list
         Path(public_file).replace(store.public_path(name))
         created.append(name)
     return created, kept
-
-
-class KeyStoreAuthenticator(ThreadAuthenticator):
-    """ZAP handler admitting agent keys of the store; ``User-Id`` is the key's agent id.
-
-    With ``agents`` only those agents' keys are admitted (a run's own agents, not stale keys
-    of an earlier run left in the same directory); a key the store lacks is an error.
-    """
-
-    def __init__(
-        self, context: zmq.Context, store: KeyStore, agents: Iterable[str] | None = None
-    ) -> None:
-        super().__init__(context)
-        user_ids = store.user_ids()
-        if agents is not None:
-            user_ids = {store.raw_public_key(a): a for a in agents}
-        self._user_ids = user_ids
-
-    def start(self) -> None:
-        """Start the ZAP thread admitting only the authorised agents' public keys."""
-        super().start()
-        self.configure_curve_callback(domain=ZAP_DOMAIN, credentials_provider=self)
-
-    def callback(self, domain: str, z85_key: bytes) -> bool:
-        """Whether the client key (z85) belongs to an authorised agent (ZAP credentials)."""
-        return z85.decode(z85_key) in self._user_ids
-
-    def curve_user_id(self, client_public_key: bytes) -> str:
-        """The agent id of an admitted key ("" for the relay's own key)."""
-        return self._user_ids.get(client_public_key, "")
 
 
 def make_server(socket: zmq.Socket, store: KeyStore) -> None:

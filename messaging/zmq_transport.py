@@ -41,16 +41,15 @@ import contextlib
 import logging
 import math
 import signal
+import struct
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
 from messaging.batch import (
     BATCH_ORIGIN,
@@ -76,8 +75,13 @@ from messaging.errors import (
     TransportTimeout,
 )
 from messaging.messages import AGENT_ID_PATTERN, Message
-from messaging.security import KeyStore, KeyStoreAuthenticator, make_client, make_server
+from messaging.security import KeyStore, make_client, make_server
 from messaging.transport import NO_WAIT, check_own_sender, sender_mismatch
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from messaging.authenticator import KeyStoreAuthenticator
 
 log = logging.getLogger(__name__)
 
@@ -215,6 +219,8 @@ class Relay:
         self._auth: KeyStoreAuthenticator | None = None
         self._monitors: list[zmq.Socket] = []
         if keys is not None:
+            from messaging.authenticator import KeyStoreAuthenticator
+
             self._auth = KeyStoreAuthenticator(self.context, keys, agents)
             self._auth.start()
         self._router = _configure(self.context.socket(zmq.ROUTER))
@@ -272,7 +278,7 @@ class Relay:
         for monitor in self._monitors:
             while monitor in ready:
                 try:
-                    event = recv_monitor_message(monitor, zmq.NOBLOCK)["event"]
+                    event = _monitor_event(monitor, zmq.NOBLOCK)
                 except zmq.Again:
                     break
                 if event == zmq.EVENT_DISCONNECTED:
@@ -654,7 +660,7 @@ class ZmqTransport:
         """Count the downstream connection's drops noticed since the last look."""
         monitor = self._monitor
         while cast(int, monitor.get(zmq.EVENTS)) & zmq.POLLIN:  # cheaper than a refused recv
-            recv_monitor_message(monitor)
+            _monitor_event(monitor)
             self.link_drops += 1
 
     def take_link_drops(self) -> int:
@@ -737,6 +743,14 @@ def _decode_any(body: bytes) -> tuple[int, Message]:
         raise
     except Exception as exc:
         raise MalformedFrame(f"frame: cannot be decoded ({type(exc).__name__})") from None
+
+
+def _monitor_event(monitor: zmq.Socket, flags: int = 0) -> int:
+    """The event id of the next message on a monitor socket: its first frame holds a 16-bit
+    event id and a 32-bit value (``zmq.utils.monitor`` reads it the same way, but imports
+    asyncio, which no agent process needs)."""
+    frame = monitor.recv_multipart(flags)[0]
+    return int(struct.unpack("=hi", frame)[0])
 
 
 def run_relay(

@@ -9,7 +9,6 @@ import platform
 import subprocess
 import sys
 from enum import Enum
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,8 @@ VERSIONED_PACKAGES = (
 
 def package_versions() -> dict[str, str]:
     """Versions of Python and of the packages a result depends on."""
+    from importlib import metadata  # here, not at the top: agent processes need none
+
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
     for name in VERSIONED_PACKAGES:
         try:

@@ -6,12 +6,12 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from abm.bench.deploy import scenario_with
 from abm.cli.main import main
 from abm.config import SimConfig
 from abm.deploy.launcher import deploy, prepare
@@ -106,9 +106,11 @@ def test_pettingzoo_env_runs_the_checkpoint_like_simulate(actors: Path, tmp_path
 
 
 @pytest.mark.slow  # one OS process per agent
-def test_deploy_with_checkpoint_matches_simulate(actors: Path, tmp_path: Path) -> None:
+def test_deploy_with_checkpoint_matches_simulate(
+    actors: Path, tmp_path: Path, ieee33_with: Callable[[int], Path]
+) -> None:
     """Four prosumers (five processes, not 33): p01-p04 play the actor files of those ids."""
-    scenario, _ = scenario_with("ieee33", 4, tmp_path / "s4.json")
+    scenario = ieee33_with(4)
     config = SimConfig(market="multi", policy=f"checkpoint:{actors}", scenario=str(scenario))
     run_simulation(config, tmp_path / "sim", progress=False)
     result = deploy(config, DeployOptions(transport="ipc"), tmp_path / "dep")

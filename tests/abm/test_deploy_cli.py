@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from abm.bench.deploy import scenario_with
 from abm.deploy.records import read_records
 from tests.helpers import default_sigint, p2pvar_here
 
@@ -35,11 +34,9 @@ def p2pvar(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def small_scenario(tmp_path_factory):
+def small_scenario(ieee33_with):
     """ieee33 with 4 prosumers (fast to deploy)."""
-    path, n = scenario_with("ieee33", 4, tmp_path_factory.mktemp("scenario") / "s4.json")
-    assert n == 4
-    return path
+    return ieee33_with(4)
 
 
 def test_deploy_runs_and_prints_json(tmp_path, small_scenario):

@@ -11,6 +11,8 @@ prosumer the DSO counted present and for both parties of every trade (issue 22, 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 
@@ -25,38 +27,46 @@ from tests.helpers import TOL, assert_conserved
 pytestmark = pytest.mark.slow
 
 CONFIG = SimConfig(market="multi", policy="random", protocol="auction", seed=7)
+#: Prosumers of the ieee33 scenario deployed (``ieee33_with``): seven die, nine trade on (the
+#: market runs: more than half the prosumer-intervals take part).
+N_PROSUMERS = 16
 #: Who crashes at the arrival of which phase of which interval. Deaths the DSO notices at the
-#: same deadline share an interval (each deadline costs 1.5 s). p18 buys and p01 sells in
+#: same deadline share an interval (each deadline costs 1.5 s). p15 buys and p01 sells in
 #: interval 0 (checked below), so their trades outlive them.
 KILLS = {
-    "p18": Fault(0, "settle", "crash"),
+    "p15": Fault(0, "settle", "crash"),
     "p01": Fault(0, "settle", "crash"),
-    "p30": Fault(1, "orders", "crash"),
-    "p29": Fault(1, "open", "crash"),
-    "p23": Fault(2, "clear", "crash"),
-    "p24": Fault(2, "confirm", "crash"),
-    "p13": Fault(3, "schedule", "crash"),
+    "p16": Fault(1, "orders", "crash"),
+    "p14": Fault(1, "open", "crash"),
+    "p11": Fault(2, "clear", "crash"),
+    "p12": Fault(2, "confirm", "crash"),
+    "p06": Fault(3, "schedule", "crash"),
 }
 #: The tick whose deadline the DSO marks a killed prosumer absent at (``clear`` is silent).
 MARKED_AT = {"settle": "orders", "open": "orders", "clear": "confirm"}
 
 
 @pytest.fixture(scope="module")
-def reference() -> dict[str, pd.DataFrame]:
+def config(ieee33_with) -> SimConfig:
+    return dataclasses.replace(CONFIG, scenario=str(ieee33_with(N_PROSUMERS)))
+
+
+@pytest.fixture(scope="module")
+def reference(config: SimConfig) -> dict[str, pd.DataFrame]:
     """The in-process run: the deployment's first interval must equal it."""
-    return run_simulation(CONFIG, progress=False).tables
+    return run_simulation(config, progress=False).tables
 
 
 @pytest.mark.parametrize("batch_frames", [True, False], ids=["batch-frames", "no-batch-frames"])
 def test_a_death_at_each_phase_boundary_keeps_the_tables_conserved(
-    tmp_path, reference, batch_frames
+    tmp_path, config, reference, batch_frames
 ):
     options = DeployOptions(phase_deadline_ms=1500, dso_silence_ms=4000, batch_frames=batch_frames)
-    result = deploy(CONFIG, options, tmp_path / "dep", faults=KILLS)
+    result = deploy(config, options, tmp_path / "dep", faults=KILLS)
     tables = result.tables
     pr, tr, iv = tables["prosumers"], tables["trades"], tables["intervals"]
     timing = tables["timing"].set_index("interval")
-    n_intervals, n_prosumers = 24, 32
+    n_intervals, n_prosumers = 24, N_PROSUMERS
     assert result.status["last_completed_interval"] == n_intervals - 1
     # Every interval: money and energy conserved, rows as the DSO counted them, every trade
     # between two prosumers with rows.
@@ -76,7 +86,7 @@ def test_a_death_at_each_phase_boundary_keeps_the_tables_conserved(
     # survivors' schedules, sent before the Absent, still declare the trades their rows void
     # (the DSO's P2P volume; docs/deploy.md, known limits).
     incomplete = timing.loc[~timing["complete"], "incomplete_reason"]
-    assert set(incomplete.index) <= {KILLS["p13"].interval}, incomplete
+    assert set(incomplete.index) <= {KILLS["p06"].interval}, incomplete
     assert incomplete.str.startswith("P2P energy settled one-sided").all(), incomplete
     # Each killed prosumer has rows up to its death: through its interval when it died
     # after its Schedule (settled as present), before it otherwise; marked absent once.
@@ -86,7 +96,7 @@ def test_a_death_at_each_phase_boundary_keeps_the_tables_conserved(
         marked_at = MARKED_AT.get(fault.phase, fault.phase)
         assert f"{pid}:{marked_at}" in timing.loc[last + 1, "marked_absent"].split(), pid
     # The prosumers who died after their Schedule traded: their trades stand.
-    for pid, side in (("p18", "buyer"), ("p01", "seller")):
+    for pid, side in (("p15", "buyer"), ("p01", "seller")):
         t = KILLS[pid].interval
         assert ((tr["interval"] == t) & (tr[side] == pid)).any(), (pid, side)
     # The first interval is the in-process run's: the rows of the buyer and the seller who

@@ -18,6 +18,9 @@ pytestmark = pytest.mark.slow
 
 #: Tables that must be identical between the backends (timings and counters differ).
 RESULT_TABLES = ("intervals", "prosumers", "trades", "buses")
+#: Prosumers of the ieee33 scenario (``ieee33_with``) the tests deploy but the first, which
+#: plays the whole network (32 prosumers, 33 processes).
+N_PROSUMERS = 8
 
 
 def assert_same_results(sim_dir, deploy_dir) -> None:
@@ -29,6 +32,7 @@ def assert_same_results(sim_dir, deploy_dir) -> None:
 
 
 def test_auction_over_ipc_matches_simulate(tmp_path):
+    """The whole default network."""
     config = SimConfig(market="multi", protocol="auction", policy="rule")
     run_simulation(config, tmp_path / "sim", progress=False)
     result = deploy(config, DeployOptions(transport="ipc"), tmp_path / "dep")
@@ -64,9 +68,12 @@ def test_auction_over_ipc_matches_simulate(tmp_path):
     assert config_doc["backend"] == "multi-process" and config_doc["seed"] == 0
 
 
-def test_auction_without_batch_frames_matches_simulate(tmp_path):
+def test_auction_without_batch_frames_matches_simulate(tmp_path, ieee33_with):
     """The baseline of ``bench deploy``: every message its own frame, the same results."""
-    config = SimConfig(market="multi", protocol="auction", policy="random", seed=5)
+    scenario = str(ieee33_with(N_PROSUMERS))
+    config = SimConfig(
+        market="multi", protocol="auction", policy="random", seed=5, scenario=scenario
+    )
     run_simulation(config, tmp_path / "sim", progress=False)
     options = DeployOptions(transport="ipc", batch_frames=False)
     result = deploy(config, options, tmp_path / "dep")
@@ -76,20 +83,23 @@ def test_auction_without_batch_frames_matches_simulate(tmp_path):
     assert (msgs["frames"] == msgs["deliveries"]).all()  # one frame per message received
 
 
-def test_bilateral_random_over_tcp_hosts_and_curve_matches_simulate(tmp_path):
+def test_bilateral_random_over_tcp_hosts_and_curve_matches_simulate(tmp_path, ieee33_with):
     """Three 'hosts' on loopback addresses, CURVE keys, per-agent policy specs."""
-    config = SimConfig(market="multi", protocol="bilateral", policy="random", seed=3)
+    scenario = str(ieee33_with(N_PROSUMERS))
+    config = SimConfig(
+        market="multi", protocol="bilateral", policy="random", seed=3, scenario=scenario
+    )
     hosts = {
         "dso_host": "h0",
         "hosts": {
             "h0": {"address": "127.0.0.2"},
-            "h1": {"address": "127.0.0.3", "agents": [f"p{i:02d}" for i in range(1, 11)]},
+            "h1": {"address": "127.0.0.3", "agents": [f"p{i:02d}" for i in range(1, 4)]},
             "h2": {"address": "127.0.0.4", "agents": "*"},
         },
     }
     (tmp_path / "hosts.json").write_text(json.dumps(hosts))
     # Some prosumers load their policy through a factory spec: the same random policy.
-    factory = {f"p{i:02d}": "abm.deploy.policies:random" for i in (2, 7, 30)}
+    factory = {f"p{i:02d}": "abm.deploy.policies:random" for i in (2, 7, 8)}
     (tmp_path / "policies.json").write_text(json.dumps(factory))
     options = DeployOptions(
         transport="tcp",
@@ -103,26 +113,27 @@ def test_bilateral_random_over_tcp_hosts_and_curve_matches_simulate(tmp_path):
     assert len(result.tables["trades"]) > 0
     procs = result.tables["processes"].set_index("agent")
     assert procs.loc["dso", "host"] == "h0"
-    assert procs.loc["p05", "host"] == "h1" and procs.loc["p20", "host"] == "h2"
+    assert procs.loc["p03", "host"] == "h1" and procs.loc["p06", "host"] == "h2"
     spec = json.loads((tmp_path / "dep" / "deploy" / "run.json").read_text())
-    assert spec["agents"]["p05"]["upstream"].startswith("tcp://127.0.0.3:0;127.0.0.2:")
+    assert spec["agents"]["p03"]["upstream"].startswith("tcp://127.0.0.3:0;127.0.0.2:")
     assert spec["agents"]["p07"]["policy"] == "abm.deploy.policies:random"
-    assert (tmp_path / "keys" / "private_keys" / "p05.key_secret").is_file()
+    assert (tmp_path / "keys" / "private_keys" / "p03.key_secret").is_file()
     relay = result.status["relay"]
-    assert relay["refused_unauthenticated"] == 0 and relay["joins"] == 33
+    assert relay["refused_unauthenticated"] == 0 and relay["joins"] == N_PROSUMERS + 1
 
 
-def test_market_without_p2p_matches_simulate(tmp_path):
+def test_market_without_p2p_matches_simulate(tmp_path, ieee33_with):
     """No clearing ticks: orders, then schedule."""
-    config = SimConfig(market="grid-only")
+    config = SimConfig(market="grid-only", scenario=str(ieee33_with(N_PROSUMERS)))
     run_simulation(config, tmp_path / "sim", progress=False)
     deploy(config, DeployOptions(), tmp_path / "dep")
     assert_same_results(tmp_path / "sim", tmp_path / "dep")
 
 
-def test_mpc_over_ipc_matches_simulate(tmp_path):
+def test_mpc_over_ipc_matches_simulate(tmp_path, ieee33_with):
     """Each prosumer process solves its own MPC LP: the same tables as ``simulate``."""
-    config = SimConfig(market="multi", protocol="auction", policy="mpc")
+    scenario = str(ieee33_with(N_PROSUMERS))
+    config = SimConfig(market="multi", protocol="auction", policy="mpc", scenario=scenario)
     run_simulation(config, tmp_path / "sim", progress=False)
     result = deploy(config, DeployOptions(transport="ipc"), tmp_path / "dep")
     assert_same_results(tmp_path / "sim", tmp_path / "dep")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,9 @@ pytestmark = pytest.mark.slow
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "netns_demo.sh"
 RESULT_TABLES = ("intervals", "prosumers", "trades", "buses")
+#: Prosumers of the ieee33 scenario deployed (``ieee33_with``): the script puts p01-p16 on
+#: h1, the rest on h2.
+N_PROSUMERS = 20
 
 
 def _namespaces_permitted() -> bool:
@@ -32,10 +36,11 @@ def _namespaces_permitted() -> bool:
 
 
 @pytest.mark.skipif(not _namespaces_permitted(), reason="network namespaces not permitted here")
-def test_netns_hosts_match_simulate(tmp_path):
+def test_netns_hosts_match_simulate(tmp_path: Path, ieee33_with: Callable[[int], Path]) -> None:
     out = tmp_path / "netns"
+    scenario = str(ieee33_with(N_PROSUMERS))
     proc = subprocess.run(
-        [str(SCRIPT), str(out)],
+        [str(SCRIPT), str(out), "--scenario", scenario],
         capture_output=True,
         text=True,
         timeout=300,
@@ -46,7 +51,7 @@ def test_netns_hosts_match_simulate(tmp_path):
     procs = pd.read_csv(out / "processes.csv").set_index("agent")
     assert procs.loc["dso", "host"] == "h0"
     assert procs.loc["p16", "host"] == "h1" and procs.loc["p17", "host"] == "h2"
-    run_simulation(SimConfig(), tmp_path / "sim", progress=False)
+    run_simulation(SimConfig(scenario=scenario), tmp_path / "sim", progress=False)
     for name in RESULT_TABLES:
         expected = pd.read_csv(tmp_path / "sim" / f"{name}.csv")
         got = pd.read_csv(out / f"{name}.csv")
