@@ -8,7 +8,9 @@ forecast, never reading ``today[seen:]``: :func:`check_inputs` slices it off fir
 
 Every forecaster is batched over the last axis (``N`` prosumers, or one), deterministic
 (no random draw) and numpy-only; :func:`forecast_day` gives the forecasts made at every
-interval of a day at once (for learners' observations). The forecasters (``docs/mpc.md``):
+interval of a day at once (for learners' observations); :class:`OwnForecast` is one
+prosumer's forecasting state over a run (its own profiles, the run's days, its forecaster),
+what a policy that reads forecasts holds. The forecasters (``docs/mpc.md``):
 
 - ``persistence``: the same interval yesterday (the last seen value without a past day);
 - ``seasonal``: the mean of the last :data:`SEASONAL_DAYS` days, scaled by today's realised
@@ -21,11 +23,15 @@ interval of a day at once (for learners' observations). The forecasters (``docs/
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from agents.errors import AgentError
+
+if TYPE_CHECKING:
+    from agents.policy import Observation
 
 #: Days averaged into the seasonal profile.
 SEASONAL_DAYS = 14
@@ -151,3 +157,64 @@ def forecast_day(forecaster: Forecaster, past: np.ndarray, today: np.ndarray) ->
 #: The forecaster name of ``mpc-perfect`` (the actual profiles; policies registered in
 #: ``abm.config``).
 PERFECT = "perfect"
+
+
+class OwnForecast:
+    """One prosumer's forecasts of its own load and PV over the rest of each day of a run.
+
+    ``load_kw_by_day`` and ``pv_kw_by_day``: its own profiles of every calendar day,
+    ``(365, T)`` (or ``(365, T, N)`` for ``N`` prosumers at once, the vectorised
+    environment). A forecast of calendar day ``d`` made at interval ``t`` reads the
+    :data:`LOOKBACK_DAYS` days before ``d`` and day ``d``'s intervals up to ``t``
+    (:func:`check_inputs` slices off the rest); ``forecaster=None`` (``mpc-perfect``) reads
+    day ``d``'s actual profile instead. ``run_days`` maps a run day to its calendar day
+    (:meth:`at` reads the run's interval of an observation).
+    """
+
+    def __init__(
+        self,
+        *,
+        forecaster: Forecaster | None,
+        load_kw_by_day: np.ndarray,
+        pv_kw_by_day: np.ndarray,
+        run_days: Sequence[int] = (),
+    ) -> None:
+        load = np.asarray(load_kw_by_day, dtype=float)
+        self.forecaster = forecaster
+        self.load_by_day = load.reshape(*load.shape[:2], -1)  # (365, T, N)
+        self.pv_by_day = np.asarray(pv_kw_by_day, dtype=float).reshape(self.load_by_day.shape)
+        self.run_days = tuple(run_days)
+        self.steps = self.load_by_day.shape[1]
+
+    def _forecast(self, calendar: int, seen: int, today: np.ndarray) -> np.ndarray:
+        """``today``'s signal (``(2, T, N)``: load, PV) as forecast with ``seen`` intervals
+        seen, ``(2, T, N)``."""
+        if self.forecaster is None:
+            return np.stack([self.load_by_day[calendar], self.pv_by_day[calendar]])
+        window = slice(max(0, calendar - LOOKBACK_DAYS), calendar)
+        pasts = (self.load_by_day[window], self.pv_by_day[window])
+        return np.stack(
+            [self.forecaster(past, day, seen) for past, day in zip(pasts, today, strict=True)]
+        )
+
+    def day(self, calendar: int) -> np.ndarray:
+        """Every forecast of calendar day ``calendar``, ``(T, 2, T, N)``: ``[t]`` is the day's
+        load and PV as forecast at interval ``t`` (its own and earlier intervals seen)."""
+        today = np.stack([self.load_by_day[calendar], self.pv_by_day[calendar]])
+        return np.stack([self._forecast(calendar, t + 1, today) for t in range(self.steps)])
+
+    def at(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        """Load and PV (kW, ``(T - t,)`` each, one prosumer) from ``obs``'s interval ``t`` to
+        the day's end, as forecast at ``obs``: the interval's own values are ``obs``'s."""
+        day, t = divmod(obs.interval, self.steps)
+        if not 0 <= day < len(self.run_days):
+            raise ForecastError(
+                f"forecast: observation interval = {obs.interval}: must be a run interval in "
+                f"[0, {len(self.run_days) * self.steps})"
+            )
+        calendar = self.run_days[day]
+        today = np.stack([self.load_by_day[calendar], self.pv_by_day[calendar]])
+        today[:, t] = np.array([obs.load_kw, obs.pv_kw])[:, None]
+        load, pv = self._forecast(calendar, t + 1, today)[:, t:, 0]
+        load[0], pv[0] = obs.load_kw, obs.pv_kw  # the interval's own values are observed
+        return load, pv

@@ -4,8 +4,10 @@
 is one interval of every world, computed by the same functions the Mesa model's agents call,
 on records of arrays where an agent passes records of numbers (``docs/training-env.md``):
 the DSO's publication (envelopes, indicative Var prices; looked up in
-:mod:`abm.envs.publication_cache`), the observation, the played action, the plan (projection,
-q clipping, order), the replicated double auction's matching
+:mod:`abm.envs.publication_cache`), the observation with each prosumer's outlook (its own
+forecasts, :class:`agents.forecast.OwnForecast`, made once per calendar day at every
+interval, then summarised by :func:`agents.outlook.outlook`), the played action, the plan
+(projection, q clipping, order), the replicated double auction's matching
 (:func:`agents.clearing.batch_matching.match_batch`), the P2P totals and last price, the
 batched power flow with the Var settlement, and the bill. This module holds no market rule
 of its own. Only the auction protocol runs here.
@@ -27,6 +29,7 @@ from abm.envs.publication_cache import (
     publication_key,
 )
 from abm.errors import ConfigError
+from abm.inputs.mpc_policies import year_profiles
 from abm.inputs.profiles import FIT_DAYS, TEST_DAYS, TRAIN_DAYS, VALIDATION_DAYS
 from abm.inputs.run_inputs import RunInputs, build_run_inputs, publication_rules
 from abm.training.train_config import check_residual
@@ -34,8 +37,10 @@ from agents import settlement
 from agents.actor import BASE_POLICIES, residual_action
 from agents.battery import Battery
 from agents.clearing.batch_matching import match_batch
+from agents.forecast import DEFAULT_FORECASTER, OwnForecast, make_forecaster
 from agents.interval import EPISODE_INTERVALS
 from agents.orders import SIDE_BUY
+from agents.outlook import Outlook, outlook
 from agents.plan import plan_interval
 from agents.policy import (
     ACTION_DIM,
@@ -151,6 +156,14 @@ class MarketVecEnv:
         )
         self.cache = cache or PublicationCache(self.cache_key, self.compute_day)
         self._tou = TouPolicy(self.scenario.tariffs.retail_eur_per_kwh)
+        load, pv = year_profiles(self.scenario)
+        self._forecast = OwnForecast(
+            forecaster=make_forecaster(DEFAULT_FORECASTER), load_kw_by_day=load, pv_kw_by_day=pv
+        )
+        self.pv_kwp = np.array([p.pv_kwp for p in pros], dtype=float)
+        #: Each calendar day's outlook at every interval (field -> (T, N)), made when first
+        #: played (:meth:`day_outlook`).
+        self._outlooks: dict[int, dict[str, np.ndarray]] = {}
 
     # -- the publication of a day (cache misses) ------------------------------------------
     def compute_day(self, day: int) -> DayPublication:
@@ -172,6 +185,32 @@ class MarketVecEnv:
         return DayPublication(
             *(np.array(column, dtype=float) for column in zip(*rows, strict=True))
         )
+
+    def day_outlook(self, day: int) -> dict[str, np.ndarray]:
+        """Every prosumer's outlook at every interval of calendar ``day`` (field ->
+        ``(T, N)``), from the day's forecasts made at each interval (computed once)."""
+        if day not in self._outlooks:
+            forecasts = self._forecast.day(day)  # (T, 2, T, N)
+            retail = self._calendar.retail[day]
+            steps = self.n_intervals
+            rows = [
+                outlook(
+                    load_ahead_kw=forecasts[t, 0, t + 1 :],
+                    pv_ahead_kw=forecasts[t, 1, t + 1 :],
+                    retail_ahead_eur_per_kwh=retail[t:, None],
+                    pv_kwp=self.pv_kwp,
+                    duration_h=self.duration_h,
+                    interval_of_day=t,
+                    intervals_per_day=steps,
+                )
+                for t in range(steps)
+            ]
+            shape = (self.n_agents,)
+            self._outlooks[day] = {
+                name: np.stack([np.broadcast_to(getattr(row, name), shape) for row in rows])
+                for name in _OUTLOOK_ARRAYS
+            }
+        return self._outlooks[day]
 
     # -- the contract ---------------------------------------------------------------------
     def reset(self, seed: int, days: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +242,10 @@ class MarketVecEnv:
             )
         )
         self._day = self._calendar.select(self.days)
+        outlooks = [self.day_outlook(d) for d in chosen]
+        self._outlook = {
+            name: np.stack([o[name] for o in outlooks]) for name in _OUTLOOK_ARRAYS
+        }  # (B, T, N)
         self.t = 0
         self.soc_kwh = np.broadcast_to(self.initial_soc_kwh, (b, self.n_agents)).copy()
         first_price = np.asarray(
@@ -364,12 +407,25 @@ class MarketVecEnv:
             p2p_market=self.p2p_market,
             var_market=self.var_market,
         )
-        return np.clip(observation_vector(self._obs), -OBS_BOUND, OBS_BOUND)
+        ahead = Outlook(
+            **{name: values[:, t] for name, values in self._outlook.items()},
+            interval_of_day=t,
+            intervals_per_day=self.n_intervals,
+        )
+        return np.clip(observation_vector(self._obs, ahead), -OBS_BOUND, OBS_BOUND)
 
     def _state(self, obs: np.ndarray) -> np.ndarray:
         """Global state: every agent's observation (agent order), then the last bus voltages."""
         flat = obs.reshape(self.n_worlds, self.n_agents * OBS_DIM)
         return np.concatenate([flat, self.last_vm_bus.astype(np.float32)], axis=1)
+
+
+#: The array fields of :class:`agents.outlook.Outlook` (the rest are the interval's).
+_OUTLOOK_ARRAYS = tuple(
+    f.name
+    for f in dataclasses.fields(Outlook)
+    if f.name not in ("interval_of_day", "intervals_per_day")
+)
 
 
 @dataclasses.dataclass(frozen=True)
