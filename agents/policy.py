@@ -78,6 +78,9 @@ BASE_OBS_DIM = len(BASE_FEATURES)
 OBS_DIM = len(OBSERVATION_FEATURES)
 #: Absolute sizes and powers (kW, kWh, kVA) are divided by this in the outlook features.
 ABSOLUTE_SCALE_KW = 100.0
+#: Every feature is clipped into ``[-OBS_BOUND, OBS_BOUND]`` (a forecast divided by the
+#: ``1e-3`` floor of :func:`size_kw`, for a prosumer without inverter or battery, is large).
+OBS_BOUND = 1e3
 
 #: Price component of a truthful order on either side (see :class:`Action`).
 TRUTHFUL_PRICE = -1.0
@@ -203,16 +206,18 @@ def outlook_features(obs: Observation, outlook: Outlook) -> list[Floats]:
 
 
 def observation_vector(obs: Observation, outlook: Outlook | None = None) -> np.ndarray:
-    """:func:`observation_features` as float32: ``(BASE_OBS_DIM,)`` for one prosumer
-    (``(OBS_DIM,)`` with its ``outlook``), ``(..., BASE_OBS_DIM or OBS_DIM)`` for a batch."""
+    """:func:`observation_features` as float32, clipped into ``[-OBS_BOUND, OBS_BOUND]``:
+    ``(BASE_OBS_DIM,)`` for one prosumer (``(OBS_DIM,)`` with its ``outlook``),
+    ``(..., BASE_OBS_DIM or OBS_DIM)`` for a batch."""
     features = observation_features(obs, outlook)
     shape = np.broadcast(*features).shape
     if not shape:
-        return np.array(features, dtype=np.float32)
-    vector = np.empty((*shape, len(features)), dtype=np.float32)
-    for k, value in enumerate(features):
-        vector[..., k] = value
-    return vector
+        vector = np.array(features, dtype=np.float32)
+    else:
+        vector = np.empty((*shape, len(features)), dtype=np.float32)
+        for k, value in enumerate(features):
+            vector[..., k] = value
+    return np.clip(vector, -OBS_BOUND, OBS_BOUND, out=vector)
 
 
 @dataclass(frozen=True)

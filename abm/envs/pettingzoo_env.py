@@ -29,12 +29,16 @@ from abm.config import SimConfig
 from abm.inputs.mpc_policies import prosumer_outlooks, year_profiles
 from abm.inputs.run_inputs import agent_rngs, build_run_inputs, day_set_days
 from abm.sim.model import MarketModel
-from agents.policy import ACTION_DIM, OBS_DIM, ExternalPolicy, Policy, observation_vector
+from agents.policy import (
+    ACTION_DIM,
+    OBS_BOUND,
+    OBS_DIM,
+    ExternalPolicy,
+    Policy,
+    observation_vector,
+)
 from agents.policy_registry import policy_maker
 from agents.prosumer import ProsumerAgent
-
-#: Bound of the observation box (features are normalised to a few units).
-OBS_BOUND = 1e3
 
 
 class MarketParallelEnv(ParallelEnv):
@@ -138,8 +142,9 @@ class MarketParallelEnv(ParallelEnv):
         out = {}
         for a in self._model().prosumers:
             obs = a.logic.observe()
-            vector = observation_vector(obs, self._outlooks[a.logic.agent_id].at(obs))
-            out[a.logic.agent_id] = np.clip(vector, -OBS_BOUND, OBS_BOUND)
+            out[a.logic.agent_id] = observation_vector(
+                obs, self._outlooks[a.logic.agent_id].at(obs)
+            )
         return out
 
     def state(self) -> np.ndarray:

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from abm.config import DaySet, SimConfig, market_has_p2p, market_has_var
-from abm.envs.pettingzoo_env import OBS_BOUND
 from abm.envs.publication_cache import (
     DayPublication,
     PublicationCache,
@@ -412,7 +411,7 @@ class MarketVecEnv:
             interval_of_day=t,
             intervals_per_day=self.n_intervals,
         )
-        return np.clip(observation_vector(self._obs, ahead), -OBS_BOUND, OBS_BOUND)
+        return observation_vector(self._obs, ahead)
 
     def _state(self, obs: np.ndarray) -> np.ndarray:
         """Global state: every agent's observation (agent order), then the last bus voltages."""
