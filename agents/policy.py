@@ -175,8 +175,25 @@ def observation_features(obs: Observation, outlook: Outlook | None = None) -> li
     ] + ([] if outlook is None else outlook_features(obs, outlook))
 
 
-def outlook_features(obs: Observation, outlook: Outlook) -> list[Floats]:
-    """The :data:`OUTLOOK_FEATURES` of ``obs`` and the prosumer's ``outlook`` at it."""
+class ProsumerNow(Protocol):
+    """What the outlook features read of the observation (an :class:`Observation` is one):
+    the prosumer's sizes and its load and PV of the interval."""
+
+    @property
+    def load_kw(self) -> Floats: ...
+    @property
+    def pv_kw(self) -> Floats: ...
+    @property
+    def battery_kwh(self) -> Floats: ...
+    @property
+    def battery_kw(self) -> Floats: ...
+    @property
+    def inverter_kva(self) -> Floats: ...
+
+
+def outlook_features(obs: ProsumerNow, outlook: Outlook) -> list[Floats]:
+    """The :data:`OUTLOOK_FEATURES` of ``obs`` and the prosumer's ``outlook`` at it (they
+    read no state: the vectorised environment computes them once per day and interval)."""
     xp = namespace(obs.battery_kwh, obs.inverter_kva, obs.battery_kw)
     s = size_kw(obs.inverter_kva, obs.battery_kw)
     a = ABSOLUTE_SCALE_KW
@@ -206,10 +223,15 @@ def outlook_features(obs: Observation, outlook: Outlook) -> list[Floats]:
 
 
 def observation_vector(obs: Observation, outlook: Outlook | None = None) -> np.ndarray:
-    """:func:`observation_features` as float32, clipped into ``[-OBS_BOUND, OBS_BOUND]``:
-    ``(BASE_OBS_DIM,)`` for one prosumer (``(OBS_DIM,)`` with its ``outlook``),
-    ``(..., BASE_OBS_DIM or OBS_DIM)`` for a batch."""
-    features = observation_features(obs, outlook)
+    """:func:`feature_vector` of :func:`observation_features`: ``(BASE_OBS_DIM,)`` for one
+    prosumer (``(OBS_DIM,)`` with its ``outlook``), ``(..., BASE_OBS_DIM or OBS_DIM)`` for a
+    batch."""
+    return feature_vector(observation_features(obs, outlook))
+
+
+def feature_vector(features: list[Floats]) -> np.ndarray:
+    """``features`` as one float32 array, the last axis a feature, clipped into
+    ``[-OBS_BOUND, OBS_BOUND]``."""
     shape = np.broadcast(*features).shape
     if not shape:
         vector = np.array(features, dtype=np.float32)

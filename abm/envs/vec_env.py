@@ -6,7 +6,8 @@ on records of arrays where an agent passes records of numbers (``docs/training-e
 the DSO's publication (envelopes, indicative Var prices; looked up in
 :mod:`abm.envs.publication_cache`), the observation with each prosumer's outlook (its own
 forecasts, :class:`agents.forecast.OwnForecast`, made once per calendar day at every
-interval, then summarised by :func:`agents.outlook.outlook`), the played action, the plan
+interval, then summarised by :func:`agents.outlook.outlook`: features that read no state,
+computed once per day), the played action, the plan
 (projection, q clipping, order), the replicated double auction's matching
 (:func:`agents.clearing.batch_matching.match_batch`), the P2P totals and last price, the
 batched power flow with the Var settlement, and the bill. This module holds no market rule
@@ -29,7 +30,7 @@ from abm.envs.publication_cache import (
 )
 from abm.errors import ConfigError
 from abm.inputs.mpc_policies import year_profiles
-from abm.inputs.profiles import FIT_DAYS, TEST_DAYS, TRAIN_DAYS, VALIDATION_DAYS
+from abm.inputs.profiles import DAYS, FIT_DAYS, TEST_DAYS, TRAIN_DAYS, VALIDATION_DAYS
 from abm.inputs.run_inputs import RunInputs, build_run_inputs, publication_rules
 from abm.training.train_config import check_residual
 from agents import settlement
@@ -39,15 +40,18 @@ from agents.clearing.batch_matching import match_batch
 from agents.forecast import DEFAULT_FORECASTER, OwnForecast, make_forecaster
 from agents.interval import EPISODE_INTERVALS
 from agents.orders import SIDE_BUY
-from agents.outlook import Outlook, outlook
+from agents.outlook import outlook
 from agents.plan import plan_interval
 from agents.policy import (
     ACTION_DIM,
+    BASE_OBS_DIM,
     OBS_DIM,
     TRUTHFUL_PRICE,
     Observation,
     TouPolicy,
+    feature_vector,
     observation_vector,
+    outlook_features,
     played_actions,
     rule_q_action,
     self_consumption_battery,
@@ -160,9 +164,11 @@ class MarketVecEnv:
             forecaster=make_forecaster(DEFAULT_FORECASTER), load_kw_by_day=load, pv_kw_by_day=pv
         )
         self.pv_kwp = np.array([p.pv_kwp for p in pros], dtype=float)
-        #: Each calendar day's outlook at every interval (field -> (T, N)), made when first
-        #: played (:meth:`day_outlook`).
-        self._outlooks: dict[int, dict[str, np.ndarray]] = {}
+        #: The outlook features of every calendar day, interval and prosumer (float32),
+        #: filled when a day is first played (:meth:`day_outlook`).
+        shape = (DAYS, self.n_intervals, self.n_agents, OBS_DIM - BASE_OBS_DIM)
+        self._outlook = np.zeros(shape, np.float32)
+        self._outlook_days: set[int] = set()
 
     # -- the publication of a day (cache misses) ------------------------------------------
     def compute_day(self, day: int) -> DayPublication:
@@ -185,31 +191,34 @@ class MarketVecEnv:
             *(np.array(column, dtype=float) for column in zip(*rows, strict=True))
         )
 
-    def day_outlook(self, day: int) -> dict[str, np.ndarray]:
-        """Every prosumer's outlook at every interval of calendar ``day`` (field ->
-        ``(T, N)``), from the day's forecasts made at each interval (computed once)."""
-        if day not in self._outlooks:
+    def day_outlook(self, day: int) -> np.ndarray:
+        """The outlook features of every interval of calendar ``day``, ``(T, N, K)``: every
+        prosumer's own forecasts made at each interval, summarised
+        (:func:`agents.outlook.outlook`) and normalised (:func:`agents.policy.outlook_features`,
+        which reads no state), computed when the day is first played."""
+        if day not in self._outlook_days:
             forecasts = self._forecast.day(day)  # (T, 2, T, N)
-            retail = self._calendar.retail[day]
-            steps = self.n_intervals
-            rows = [
-                outlook(
+            cal, steps = self._calendar, self.n_intervals
+            for t in range(steps):
+                ahead = outlook(
                     load_ahead_kw=forecasts[t, 0, t + 1 :],
                     pv_ahead_kw=forecasts[t, 1, t + 1 :],
-                    retail_ahead_eur_per_kwh=retail[t:, None],
+                    retail_ahead_eur_per_kwh=cal.retail[day, t:, None],
                     pv_kwp=self.pv_kwp,
                     duration_h=self.duration_h,
                     interval_of_day=t,
                     intervals_per_day=steps,
                 )
-                for t in range(steps)
-            ]
-            shape = (self.n_agents,)
-            self._outlooks[day] = {
-                name: np.stack([np.broadcast_to(getattr(row, name), shape) for row in rows])
-                for name in _OUTLOOK_ARRAYS
-            }
-        return self._outlooks[day]
+                now = _Now(
+                    load_kw=cal.load_kw[day, t],
+                    pv_kw=cal.pv_kw[day, t],
+                    battery_kwh=self.capacity_kwh,
+                    battery_kw=self.battery_kw,
+                    inverter_kva=self.inverter_kva,
+                )
+                self._outlook[day, t] = feature_vector(outlook_features(now, ahead))
+            self._outlook_days.add(day)
+        return self._outlook[day]
 
     # -- the contract ---------------------------------------------------------------------
     def reset(self, seed: int, days: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -241,10 +250,8 @@ class MarketVecEnv:
             )
         )
         self._day = self._calendar.select(self.days)
-        outlooks = [self.day_outlook(d) for d in chosen]
-        self._outlook = {
-            name: np.stack([o[name] for o in outlooks]) for name in _OUTLOOK_ARRAYS
-        }  # (B, T, N)
+        for d in set(chosen):
+            self.day_outlook(d)
         self.t = 0
         self.soc_kwh = np.broadcast_to(self.initial_soc_kwh, (b, self.n_agents)).copy()
         first_price = np.asarray(
@@ -406,12 +413,7 @@ class MarketVecEnv:
             p2p_market=self.p2p_market,
             var_market=self.var_market,
         )
-        ahead = Outlook(
-            **{name: values[:, t] for name, values in self._outlook.items()},
-            interval_of_day=t,
-            intervals_per_day=self.n_intervals,
-        )
-        return observation_vector(self._obs, ahead)
+        return np.concatenate([observation_vector(self._obs), self._outlook[self.days, t]], -1)
 
     def _state(self, obs: np.ndarray) -> np.ndarray:
         """Global state: every agent's observation (agent order), then the last bus voltages."""
@@ -419,12 +421,16 @@ class MarketVecEnv:
         return np.concatenate([flat, self.last_vm_bus.astype(np.float32)], axis=1)
 
 
-#: The array fields of :class:`agents.outlook.Outlook` (the rest are the interval's).
-_OUTLOOK_ARRAYS = tuple(
-    f.name
-    for f in dataclasses.fields(Outlook)
-    if f.name not in ("interval_of_day", "intervals_per_day")
-)
+@dataclasses.dataclass(frozen=True)
+class _Now:
+    """What the outlook features read of an interval's observation
+    (:class:`agents.policy.ProsumerNow`), for every prosumer."""
+
+    load_kw: np.ndarray
+    pv_kw: np.ndarray
+    battery_kwh: np.ndarray
+    battery_kw: np.ndarray
+    inverter_kva: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)
