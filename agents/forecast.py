@@ -167,8 +167,9 @@ class OwnForecast:
     environment). A forecast of calendar day ``d`` made at interval ``t`` reads the
     :data:`LOOKBACK_DAYS` days before ``d`` and day ``d``'s intervals up to ``t``
     (:func:`check_inputs` slices off the rest); ``forecaster=None`` (``mpc-perfect``) reads
-    day ``d``'s actual profile instead. ``run_days`` maps a run day to its calendar day
-    (:meth:`at` reads the run's interval of an observation).
+    day ``d``'s actual profile instead. Load and PV are forecast side by side, one forecaster
+    call (each column's forecast is, bit for bit, its forecast alone). ``run_days`` maps a
+    run day to its calendar day (:meth:`at` reads the run's interval of an observation).
     """
 
     def __init__(
@@ -180,28 +181,30 @@ class OwnForecast:
         run_days: Sequence[int] = (),
     ) -> None:
         load = np.asarray(load_kw_by_day, dtype=float)
+        load = load.reshape(*load.shape[:2], -1)
+        pv = np.asarray(pv_kw_by_day, dtype=float).reshape(load.shape)
         self.forecaster = forecaster
-        self.load_by_day = load.reshape(*load.shape[:2], -1)  # (365, T, N)
-        self.pv_by_day = np.asarray(pv_kw_by_day, dtype=float).reshape(self.load_by_day.shape)
+        self.n = load.shape[2]
+        #: Load then PV of every prosumer, side by side: ``(365, T, 2 N)``, each column's
+        #: intervals contiguous (a column's forecast is then, bit for bit, its forecast alone).
+        columns = np.concatenate([load, pv], axis=2).transpose(0, 2, 1)  # (365, 2 N, T)
+        self.by_day = np.ascontiguousarray(columns).transpose(0, 2, 1)
         self.run_days = tuple(run_days)
-        self.steps = self.load_by_day.shape[1]
+        self.steps = self.by_day.shape[1]
 
     def _forecast(self, calendar: int, seen: int, today: np.ndarray) -> np.ndarray:
-        """``today``'s signal (``(2, T, N)``: load, PV) as forecast with ``seen`` intervals
-        seen, ``(2, T, N)``."""
+        """``today`` (``(T, 2 N)``) as forecast with ``seen`` intervals seen."""
         if self.forecaster is None:
-            return np.stack([self.load_by_day[calendar], self.pv_by_day[calendar]])
+            return self.by_day[calendar]
         window = slice(max(0, calendar - LOOKBACK_DAYS), calendar)
-        pasts = (self.load_by_day[window], self.pv_by_day[window])
-        return np.stack(
-            [self.forecaster(past, day, seen) for past, day in zip(pasts, today, strict=True)]
-        )
+        return self.forecaster(self.by_day[window], today, seen)
 
-    def day(self, calendar: int) -> np.ndarray:
-        """Every forecast of calendar day ``calendar``, ``(T, 2, T, N)``: ``[t]`` is the day's
-        load and PV as forecast at interval ``t`` (its own and earlier intervals seen)."""
-        today = np.stack([self.load_by_day[calendar], self.pv_by_day[calendar]])
-        return np.stack([self._forecast(calendar, t + 1, today) for t in range(self.steps)])
+    def day(self, calendar: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every forecast of calendar day ``calendar``: load and PV, ``(T, T, N)`` each,
+        ``[t]`` the day as forecast at interval ``t`` (its own and earlier intervals seen)."""
+        today = self.by_day[calendar]
+        both = np.stack([self._forecast(calendar, t + 1, today) for t in range(self.steps)])
+        return both[..., : self.n], both[..., self.n :]
 
     def at(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         """Load and PV (kW, ``(T - t,)`` each, one prosumer) from ``obs``'s interval ``t`` to
@@ -213,8 +216,8 @@ class OwnForecast:
                 f"[0, {len(self.run_days) * self.steps})"
             )
         calendar = self.run_days[day]
-        today = np.stack([self.load_by_day[calendar], self.pv_by_day[calendar]])
-        today[:, t] = np.array([obs.load_kw, obs.pv_kw])[:, None]
-        load, pv = self._forecast(calendar, t + 1, today)[:, t:, 0]
-        load[0], pv[0] = obs.load_kw, obs.pv_kw  # the interval's own values are observed
-        return load, pv
+        today = self.by_day[calendar].copy(order="K")
+        today[t] = obs.load_kw, obs.pv_kw
+        ahead = self._forecast(calendar, t + 1, today)[t:].copy()
+        ahead[0] = obs.load_kw, obs.pv_kw  # the interval's own values are observed
+        return ahead[:, 0], ahead[:, 1]

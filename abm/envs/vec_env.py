@@ -197,12 +197,12 @@ class MarketVecEnv:
         (:func:`agents.outlook.outlook`) and normalised (:func:`agents.policy.outlook_features`,
         which reads no state), computed when the day is first played."""
         if day not in self._outlook_days:
-            forecasts = self._forecast.day(day)  # (T, 2, T, N)
+            load, pv = self._forecast.day(day)  # (T, T, N) each
             cal, steps = self._calendar, self.n_intervals
             for t in range(steps):
                 ahead = outlook(
-                    load_ahead_kw=forecasts[t, 0, t + 1 :],
-                    pv_ahead_kw=forecasts[t, 1, t + 1 :],
+                    load_ahead_kw=load[t, t + 1 :],
+                    pv_ahead_kw=pv[t, t + 1 :],
                     retail_ahead_eur_per_kwh=cal.retail[day, t:, None],
                     pv_kwp=self.pv_kwp,
                     duration_h=self.duration_h,

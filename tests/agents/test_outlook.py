@@ -150,17 +150,19 @@ def test_forecast_features_never_read_the_future() -> None:
     calendar = RUN_DAYS[day]
     obs = _obs(day * T + t, load, pv)
     before = dataclasses.astuple(_outlook(load, pv).at(obs))
-    day_before = OwnForecast(forecaster=seasonal, load_kw_by_day=load, pv_kw_by_day=pv).day(
-        calendar
-    )[t]
+    day_before = np.stack(
+        OwnForecast(forecaster=seasonal, load_kw_by_day=load, pv_kw_by_day=pv).day(calendar)
+    )[:, t]
     future_load, future_pv = load.copy(), pv.copy()
     for profile in (future_load, future_pv):
         profile[calendar, t + 1 :] *= 3.0
         profile[calendar + 1 :] *= 5.0
     assert dataclasses.astuple(_outlook(future_load, future_pv).at(obs)) == before
-    day_after = OwnForecast(
-        forecaster=seasonal, load_kw_by_day=future_load, pv_kw_by_day=future_pv
-    ).day(calendar)[t]
+    day_after = np.stack(
+        OwnForecast(forecaster=seasonal, load_kw_by_day=future_load, pv_kw_by_day=future_pv).day(
+            calendar
+        )
+    )[:, t]
     np.testing.assert_array_equal(day_after[:, : t + 1], day_before[:, : t + 1])
     np.testing.assert_array_equal(day_after[:, t + 1 :], day_before[:, t + 1 :])
     for changed in ((calendar, slice(0, t)), (calendar - SEASONAL_DAYS, slice(None))):
@@ -174,11 +176,11 @@ def test_at_is_the_day_s_forecast_made_at_the_interval() -> None:
     that interval (the vectorised environment's), at every interval."""
     load, pv = _profiles(1)
     own = _outlook(load, pv).forecast
-    whole = own.day(RUN_DAYS[2])  # (T, 2, T, 1)
+    load_day, pv_day = own.day(RUN_DAYS[2])  # (T, T, 1) each
     for t in range(T):
         load_f, pv_f = own.at(_obs(2 * T + t, load, pv))
-        np.testing.assert_array_equal(load_f, whole[t, 0, t:, 0])
-        np.testing.assert_array_equal(pv_f, whole[t, 1, t:, 0])
+        np.testing.assert_array_equal(load_f, load_day[t, t:, 0])
+        np.testing.assert_array_equal(pv_f, pv_day[t, t:, 0])
 
 
 @pytest.mark.parametrize("forecaster", [seasonal, None])
