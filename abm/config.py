@@ -37,6 +37,9 @@ class Market(StrEnum):
 #: The run-level policies (they need every prosumer's data), beside the agent-level ones
 #: that ``agents.policy_registry`` registers; each given by its ``module:attr`` address,
 #: imported when a run builds it (a prosumer process never imports the LP solver).
+#: Each prosumer's own trained actor, with its outlook (its own forecasts) built from the
+#: run's inputs as the MPC's are; a prosumer's process builds its own (deploy).
+POLICIES["checkpoint"] = PolicyKind("abm.inputs.mpc_policies:checkpoint_policies", argument="DIR")
 POLICIES["optimum"] = PolicyKind("abm.optimum.lp:optimum_policies", whole_run=True)
 #: The forecast MPC (docs/mpc.md): each prosumer's own LP on its own forecasts; ``mpc`` is
 #: ``mpc:seasonal``. A prosumer's process builds its own (deploy), from the run's inputs.

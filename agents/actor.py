@@ -13,6 +13,12 @@ heavier (a test checks ``sys.modules``). An actor file is an ``.npz`` archive (n
   :func:`residual_action` of the base policy's action on the same observation and the
   actor's output; with ``""`` (and in format 1 files) it is the actor's output itself.
 
+The observation an actor reads is the first ``obs_dim`` features of
+:data:`agents.policy.OBSERVATION_FEATURES`: format 3 files read all :data:`OBS_DIM` (the
+record's features and the prosumer's outlook: its sizes, own forecasts and tariff ahead);
+format 1 and 2 files read their own :data:`agents.policy.BASE_OBS_DIM`, the record's alone,
+which are unchanged as the first features of format 3 (:data:`READABLE_OBS_DIMS`).
+
 Training writes one file per prosumer (``agents.learning.checkpoint.export_actors``), named
 ``<prosumer_id>.npz``; ``agents.policy_registry.load_actor_policy`` turns a prosumer's file
 into its policy (``--policy checkpoint:DIR``).
@@ -28,11 +34,14 @@ from typing import Any
 import numpy as np
 
 from agents.errors import AgentError
-from agents.policy import ACTION_DIM, OBS_DIM, Observation, Policy
+from agents.outlook import ProsumerOutlook
+from agents.policy import ACTION_DIM, BASE_OBS_DIM, OBS_DIM, Observation, Policy
 
 #: Version of the actor file layout; bumped on any incompatible change (format 1 files,
-#: without a base policy, are still read).
-ACTOR_FORMAT_VERSION = 2
+#: without a base policy, and format 2 files are still read).
+ACTOR_FORMAT_VERSION = 3
+#: The observation width a file of each format version reads.
+READABLE_OBS_DIMS = {1: BASE_OBS_DIM, 2: BASE_OBS_DIM, ACTOR_FORMAT_VERSION: OBS_DIM}
 #: Base policies a residual actor may correct (``""``: none, the actor acts alone).
 BASE_POLICIES = ("", "rule", "tou")
 
@@ -54,6 +63,8 @@ class NumpyActor:
     """Base policy whose action the output corrects (:data:`BASE_POLICIES`)."""
     residual_scale: float = 1.0
     """Weight of the output added to the base policy's action."""
+    format_version: int = ACTOR_FORMAT_VERSION
+    """The version of the file it was read from (:func:`save_actor` writes the current)."""
 
     def act(self, obs: np.ndarray) -> np.ndarray:
         """Actions in ``[-1, 1]`` for an observation ``(obs_dim,)`` or a batch ``(.., obs_dim)``."""
@@ -118,9 +129,10 @@ def _actor_from_arrays(path: Path, raw: dict[str, np.ndarray]) -> NumpyActor:
         if key not in raw:
             raise ActorFileError(f"{path}: not an actor file (no field {key!r})")
     version = int(raw["format_version"])
-    if version not in (1, ACTOR_FORMAT_VERSION):
+    if version not in READABLE_OBS_DIMS:
         raise ActorFileError(
-            f"{path}: format_version is {version}, expected 1 or {ACTOR_FORMAT_VERSION}"
+            f"{path}: format_version is {version}, expected one of "
+            f"{', '.join(map(str, READABLE_OBS_DIMS))}"
         )
     base_policy, residual_scale = "", 1.0
     if version >= 2:
@@ -148,6 +160,7 @@ def _actor_from_arrays(path: Path, raw: dict[str, np.ndarray]) -> NumpyActor:
             )
         width = w.shape[1]
     return NumpyActor(
+        format_version=version,
         prosumer_id=str(raw["prosumer_id"]),
         network=str(raw["network"]),
         obs_dim=obs_dim,
@@ -167,14 +180,27 @@ def residual_action(base: np.ndarray, output: np.ndarray, scale: float) -> np.nd
 @dataclass(frozen=True)
 class ActorPolicy:
     """A prosumer's policy from its own actor: the actor's output on the observation vector,
-    added to ``base``'s action on the same observation for a residual actor."""
+    added to ``base``'s action on the same observation for a residual actor. An actor that
+    reads :data:`OBS_DIM` features needs the prosumer's ``outlook``; one that reads
+    :data:`BASE_OBS_DIM` (format 1 and 2) sees the record's features alone."""
 
     actor: NumpyActor
     base: Policy | None = None
+    outlook: ProsumerOutlook | None = None
+
+    def __post_init__(self) -> None:
+        if self.actor.obs_dim == OBS_DIM and self.outlook is None:
+            raise ActorFileError(
+                f"actor of {self.actor.prosumer_id}: reads the outlook features "
+                f"(obs_dim {OBS_DIM}), and no outlook was given"
+            )
 
     def act(self, obs: Observation) -> np.ndarray:
         """The action on ``obs`` (float32)."""
-        output = self.actor.act(obs.to_vector())
+        ahead = None
+        if self.actor.obs_dim == OBS_DIM and self.outlook is not None:
+            ahead = self.outlook.at(obs)
+        output = self.actor.act(obs.to_vector(ahead))
         if self.base is not None:
             output = residual_action(self.base.act(obs), output, self.actor.residual_scale)
         return output.astype(np.float32)
@@ -191,11 +217,15 @@ def actor_path(directory: Path | str, prosumer_id: str) -> Path:
 
 def load_prosumer_actor(directory: Path | str, prosumer_id: str, network: str) -> NumpyActor:
     """The actor of ``prosumer_id`` from its own file in ``directory`` (only that file is read);
-    the file must belong to that prosumer and network, read :data:`OBS_DIM` observations and
-    give :data:`ACTION_DIM` actions, else :class:`ActorFileError`. Its policy, a residual
-    actor's base policy included: ``agents.policy_registry.load_actor_policy``."""
+    the file must belong to that prosumer and network, read the observation width of its
+    format (:data:`READABLE_OBS_DIMS`) and give :data:`ACTION_DIM` actions, else
+    :class:`ActorFileError`. Its policy, a residual actor's base policy included:
+    ``agents.policy_registry.load_actor_policy``."""
     path = actor_path(directory, prosumer_id)
-    actor = load_actor(path, prosumer_id=prosumer_id, network=network, obs_dim=OBS_DIM)
+    actor = load_actor(path, prosumer_id=prosumer_id, network=network)
+    expected = READABLE_OBS_DIMS[actor.format_version]
+    if actor.obs_dim != expected:
+        raise ActorFileError(f"{path}: obs_dim is {actor.obs_dim}, expected {expected}")
     n_actions = actor.weights[-1].shape[1]
     if n_actions != ACTION_DIM:
         raise ActorFileError(f"{path}: the actor gives {n_actions} actions, expected {ACTION_DIM}")

@@ -8,7 +8,9 @@ forecast, never reading ``today[seen:]``: :func:`check_inputs` slices it off fir
 
 Every forecaster is batched over the last axis (``N`` prosumers, or one), deterministic
 (no random draw) and numpy-only; :func:`forecast_day` gives the forecasts made at every
-interval of a day at once (for learners' observations). The forecasters (``docs/mpc.md``):
+interval of a day at once (for learners' observations); :class:`OwnForecast` is one
+prosumer's forecasting state over a run (its own profiles, the run's days, its forecaster),
+what a policy that reads forecasts holds. The forecasters (``docs/mpc.md``):
 
 - ``persistence``: the same interval yesterday (the last seen value without a past day);
 - ``seasonal``: the mean of the last :data:`SEASONAL_DAYS` days, scaled by today's realised
@@ -21,11 +23,15 @@ interval of a day at once (for learners' observations). The forecasters (``docs/
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from agents.errors import AgentError
+
+if TYPE_CHECKING:
+    from agents.policy import Observation
 
 #: Days averaged into the seasonal profile.
 SEASONAL_DAYS = 14
@@ -151,3 +157,67 @@ def forecast_day(forecaster: Forecaster, past: np.ndarray, today: np.ndarray) ->
 #: The forecaster name of ``mpc-perfect`` (the actual profiles; policies registered in
 #: ``abm.config``).
 PERFECT = "perfect"
+
+
+class OwnForecast:
+    """One prosumer's forecasts of its own load and PV over the rest of each day of a run.
+
+    ``load_kw_by_day`` and ``pv_kw_by_day``: its own profiles of every calendar day,
+    ``(365, T)`` (or ``(365, T, N)`` for ``N`` prosumers at once, the vectorised
+    environment). A forecast of calendar day ``d`` made at interval ``t`` reads the
+    :data:`LOOKBACK_DAYS` days before ``d`` and day ``d``'s intervals up to ``t``
+    (:func:`check_inputs` slices off the rest); ``forecaster=None`` (``mpc-perfect``) reads
+    day ``d``'s actual profile instead. Load and PV are forecast side by side, one forecaster
+    call (each column's forecast is, bit for bit, its forecast alone). ``run_days`` maps a
+    run day to its calendar day (:meth:`at` reads the run's interval of an observation).
+    """
+
+    def __init__(
+        self,
+        *,
+        forecaster: Forecaster | None,
+        load_kw_by_day: np.ndarray,
+        pv_kw_by_day: np.ndarray,
+        run_days: Sequence[int] = (),
+    ) -> None:
+        load = np.asarray(load_kw_by_day, dtype=float)
+        load = load.reshape(*load.shape[:2], -1)
+        pv = np.asarray(pv_kw_by_day, dtype=float).reshape(load.shape)
+        self.forecaster = forecaster
+        self.n = load.shape[2]
+        #: Load then PV of every prosumer, side by side: ``(365, T, 2 N)``, each column's
+        #: intervals contiguous (a column's forecast is then, bit for bit, its forecast alone).
+        columns = np.concatenate([load, pv], axis=2).transpose(0, 2, 1)  # (365, 2 N, T)
+        self.by_day = np.ascontiguousarray(columns).transpose(0, 2, 1)
+        self.run_days = tuple(run_days)
+        self.steps = self.by_day.shape[1]
+
+    def _forecast(self, calendar: int, seen: int, today: np.ndarray) -> np.ndarray:
+        """``today`` (``(T, 2 N)``) as forecast with ``seen`` intervals seen."""
+        if self.forecaster is None:
+            return self.by_day[calendar]
+        window = slice(max(0, calendar - LOOKBACK_DAYS), calendar)
+        return self.forecaster(self.by_day[window], today, seen)
+
+    def day(self, calendar: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every forecast of calendar day ``calendar``: load and PV, ``(T, T, N)`` each,
+        ``[t]`` the day as forecast at interval ``t`` (its own and earlier intervals seen)."""
+        today = self.by_day[calendar]
+        both = np.stack([self._forecast(calendar, t + 1, today) for t in range(self.steps)])
+        return both[..., : self.n], both[..., self.n :]
+
+    def at(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+        """Load and PV (kW, ``(T - t,)`` each, one prosumer) from ``obs``'s interval ``t`` to
+        the day's end, as forecast at ``obs``: the interval's own values are ``obs``'s."""
+        day, t = divmod(obs.interval, self.steps)
+        if not 0 <= day < len(self.run_days):
+            raise ForecastError(
+                f"forecast: observation interval = {obs.interval}: must be a run interval in "
+                f"[0, {len(self.run_days) * self.steps})"
+            )
+        calendar = self.run_days[day]
+        today = self.by_day[calendar].copy(order="K")
+        today[t] = obs.load_kw, obs.pv_kw
+        ahead = self._forecast(calendar, t + 1, today)[t:].copy()
+        ahead[0] = obs.load_kw, obs.pv_kw  # the interval's own values are observed
+        return ahead[:, 0], ahead[:, 1]

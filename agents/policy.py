@@ -11,19 +11,23 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass
-from typing import Generic, Protocol
+from typing import TYPE_CHECKING, Generic, Protocol
 
 import numpy as np
 
 from agents.arrays import F, Floats, namespace
 from agents.errors import AgentError
 
+if TYPE_CHECKING:
+    from agents.outlook import Outlook
+
 ACTION_DIM = 4
 #: Hours of a day (the tariffs are hourly).
 HOURS_PER_DAY = 24
-#: Names of the observation features in :meth:`Observation.to_vector` order (listed with
-#: their formulas in docs/market.md). Powers are divided by :func:`scale_kw`.
-OBSERVATION_FEATURES: tuple[str, ...] = (
+#: The features of the observation record alone, in :meth:`Observation.to_vector` order
+#: (listed with their formulas in docs/market.md): the whole observation of formats 1 and 2
+#: of the actor files. Powers are divided by :func:`scale_kw`.
+BASE_FEATURES: tuple[str, ...] = (
     "hour_sin",  # sin(2 pi hour / 24)
     "hour_cos",  # cos(2 pi hour / 24)
     "load_p",  # load_kw / scale
@@ -42,7 +46,41 @@ OBSERVATION_FEATURES: tuple[str, ...] = (
     "last_voltage",  # 10 (last_vm_pu - 1)
     "market_mode",  # var_market + 2 p2p_market (0 grid-only, 1 var, 2 p2p, 3 multi)
 )
+#: The features of the prosumer's outlook (:class:`agents.outlook.Outlook`), appended in
+#: format 3: absolute sizes and powers, its own forecasts and its tariff ahead. ``s`` is
+#: :func:`size_kw`; forecast windows in hours after the current interval.
+OUTLOOK_FEATURES: tuple[str, ...] = (
+    "pv_kwp_abs",  # pv_kwp / 100
+    "battery_kwh_abs",  # battery_kwh / 100
+    "battery_kw_abs",  # battery_kw / 100
+    "inverter_kva_abs",  # inverter_kva / 100
+    "load_abs",  # load_kw / 100
+    "pv_abs",  # pv_kw / 100
+    "pv_next_1h",  # mean forecast PV over the next hour / s
+    "pv_next_3h",  # ... over the next 3 hours / s
+    "pv_next_4_9h",  # ... over hours 4..9 ahead / s
+    "load_next_1h",  # the same for load
+    "load_next_3h",
+    "load_next_4_9h",
+    "net_rest_of_day",  # (PV - load) forecast kWh after the interval / max(battery_kwh, 1)
+    "pv_rest_of_day",  # forecast PV kWh after the interval / (24 s)
+    "load_rest_of_day",  # forecast load kWh after the interval / (24 s)
+    "retail_next",  # 3 retail at the next interval (the last one's own at the day's end)
+    "retail_max_ahead",  # 3 max retail from the interval to the day's end
+    "retail_min_ahead",  # 3 min retail from the interval to the day's end
+    "hours_left",  # (T - 1 - t) / T, T intervals a day
+)
+#: Names of the observation features in :func:`observation_vector` order (format 3): the
+#: record's, then the outlook's.
+OBSERVATION_FEATURES: tuple[str, ...] = BASE_FEATURES + OUTLOOK_FEATURES
+#: Features of the record alone (what an actor file of format 1 or 2 reads).
+BASE_OBS_DIM = len(BASE_FEATURES)
 OBS_DIM = len(OBSERVATION_FEATURES)
+#: Absolute sizes and powers (kW, kWh, kVA) are divided by this in the outlook features.
+ABSOLUTE_SCALE_KW = 100.0
+#: Every feature is clipped into ``[-OBS_BOUND, OBS_BOUND]`` (a forecast divided by the
+#: ``1e-3`` floor of :func:`size_kw`, for a prosumer without inverter or battery, is large).
+OBS_BOUND = 1e3
 
 #: Price component of a truthful order on either side (see :class:`Action`).
 TRUTHFUL_PRICE = -1.0
@@ -87,10 +125,9 @@ class Observation(Generic[F]):
         """Reference power used to normalise the observation vector."""
         return float(scale_kw(self.inverter_kva, self.battery_kw, self.load_kw))
 
-    def to_vector(self) -> np.ndarray:
-        """Normalised features (``OBS_DIM`` float32) for learned actors, in the order and
-        with the names of :data:`OBSERVATION_FEATURES` (:func:`observation_features`)."""
-        return observation_vector(self)
+    def to_vector(self, outlook: Outlook | None = None) -> np.ndarray:
+        """Normalised features (float32) for learned actors (:func:`observation_vector`)."""
+        return observation_vector(self, outlook)
 
 
 def scale_kw(inverter_kva: Floats, battery_kw: Floats, load_kw: Floats) -> Floats:
@@ -99,9 +136,17 @@ def scale_kw(inverter_kva: Floats, battery_kw: Floats, load_kw: Floats) -> Float
     return xp.maximum(xp.maximum(xp.maximum(inverter_kva, battery_kw), load_kw), 1e-3)
 
 
-def observation_features(obs: Observation) -> list[Floats]:
-    """The :data:`OBSERVATION_FEATURES` of ``obs`` (float64), one entry per feature:
-    numbers for one prosumer (:meth:`Observation.to_vector`), arrays for a batch."""
+def size_kw(inverter_kva: Floats, battery_kw: Floats) -> Floats:
+    """Reference power of the outlook's forecasts: ``max(inverter_kva, battery_kw, 1e-3)``
+    (the prosumer's sizes only, so absolute kW can be recovered)."""
+    xp = namespace(inverter_kva, battery_kw)
+    return xp.maximum(xp.maximum(inverter_kva, battery_kw), 1e-3)
+
+
+def observation_features(obs: Observation, outlook: Outlook | None = None) -> list[Floats]:
+    """The :data:`BASE_FEATURES` of ``obs`` (float64), then with ``outlook`` its
+    :data:`OUTLOOK_FEATURES` (:func:`outlook_features`), one entry per feature: numbers for
+    one prosumer (:meth:`Observation.to_vector`), arrays for a batch."""
     xp = namespace(obs.load_kw, obs.inverter_kva, obs.battery_kw, obs.battery_kwh)
     s = scale_kw(obs.inverter_kva, obs.battery_kw, obs.load_kw)
     angle = 2.0 * math.pi * obs.hour_of_day / HOURS_PER_DAY
@@ -127,20 +172,74 @@ def observation_features(obs: Observation) -> list[Floats]:
         obs.last_price_eur_per_kwh * 3.0,
         10.0 * (obs.last_vm_pu - 1.0),
         float(obs.var_market) + 2.0 * float(obs.p2p_market),
+    ] + ([] if outlook is None else outlook_features(obs, outlook))
+
+
+class ProsumerNow(Protocol):
+    """What the outlook features read of the observation (an :class:`Observation` is one):
+    the prosumer's sizes and its load and PV of the interval."""
+
+    @property
+    def load_kw(self) -> Floats: ...
+    @property
+    def pv_kw(self) -> Floats: ...
+    @property
+    def battery_kwh(self) -> Floats: ...
+    @property
+    def battery_kw(self) -> Floats: ...
+    @property
+    def inverter_kva(self) -> Floats: ...
+
+
+def outlook_features(obs: ProsumerNow, outlook: Outlook) -> list[Floats]:
+    """The :data:`OUTLOOK_FEATURES` of ``obs`` and the prosumer's ``outlook`` at it (they
+    read no state: the vectorised environment computes them once per day and interval)."""
+    xp = namespace(obs.battery_kwh, obs.inverter_kva, obs.battery_kw)
+    s = size_kw(obs.inverter_kva, obs.battery_kw)
+    a = ABSOLUTE_SCALE_KW
+    o = outlook
+    t, steps = o.interval_of_day, o.intervals_per_day
+    return [
+        o.pv_kwp / a,
+        obs.battery_kwh / a,
+        obs.battery_kw / a,
+        obs.inverter_kva / a,
+        obs.load_kw / a,
+        obs.pv_kw / a,
+        o.pv_next_1h_kw / s,
+        o.pv_next_3h_kw / s,
+        o.pv_next_4_9h_kw / s,
+        o.load_next_1h_kw / s,
+        o.load_next_3h_kw / s,
+        o.load_next_4_9h_kw / s,
+        (o.pv_rest_kwh - o.load_rest_kwh) / xp.maximum(obs.battery_kwh, 1.0),
+        o.pv_rest_kwh / (HOURS_PER_DAY * s),
+        o.load_rest_kwh / (HOURS_PER_DAY * s),
+        3.0 * o.retail_next_eur_per_kwh,
+        3.0 * o.retail_max_ahead_eur_per_kwh,
+        3.0 * o.retail_min_ahead_eur_per_kwh,
+        (steps - 1 - t) / steps,
     ]
 
 
-def observation_vector(obs: Observation) -> np.ndarray:
-    """:func:`observation_features` as float32: ``(OBS_DIM,)`` for one prosumer,
-    ``(..., OBS_DIM)`` for a batch."""
-    features = observation_features(obs)
+def observation_vector(obs: Observation, outlook: Outlook | None = None) -> np.ndarray:
+    """:func:`feature_vector` of :func:`observation_features`: ``(BASE_OBS_DIM,)`` for one
+    prosumer (``(OBS_DIM,)`` with its ``outlook``), ``(..., BASE_OBS_DIM or OBS_DIM)`` for a
+    batch."""
+    return feature_vector(observation_features(obs, outlook))
+
+
+def feature_vector(features: list[Floats]) -> np.ndarray:
+    """``features`` as one float32 array, the last axis a feature, clipped into
+    ``[-OBS_BOUND, OBS_BOUND]``."""
     shape = np.broadcast(*features).shape
     if not shape:
-        return np.array(features, dtype=np.float32)
-    vector = np.empty((*shape, OBS_DIM), dtype=np.float32)
-    for k, value in enumerate(features):
-        vector[..., k] = value
-    return vector
+        vector = np.array(features, dtype=np.float32)
+    else:
+        vector = np.empty((*shape, len(features)), dtype=np.float32)
+        for k, value in enumerate(features):
+            vector[..., k] = value
+    return np.clip(vector, -OBS_BOUND, OBS_BOUND, out=vector)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ A policy spec (``SimConfig.policy``, ``--policy``, a deploy run's per-prosumer p
 * ``NAME`` — a registered policy: ``rule``, ``random``, ``tou`` (registered here) and
   ``optimum`` (registered by ``abm.config``: it needs the whole run);
 * ``NAME:ARG`` — a registered policy that takes an argument: ``checkpoint:DIR``, each
-  prosumer's own actor file ``DIR/<id>.npz`` (:func:`load_actor_policy`);
+  prosumer's own actor file ``DIR/<id>.npz`` (:func:`load_actor_policy`; registered by
+  ``abm.config``, as the MPC, since its outlook is built from the run's inputs);
 * ``module:factory`` or ``module:factory@PATH`` — import ``module`` (only in the process that
   needs it) and call ``factory(rng, path)`` with the prosumer's own generator and ``PATH``
   (``None`` without ``@``); it returns anything with ``act(obs) -> action vector``.
@@ -29,7 +30,8 @@ import numpy as np
 
 from agents.actor import ActorPolicy, load_prosumer_actor
 from agents.errors import AgentError
-from agents.policy import Policy, RandomPolicy, RulePolicy, TouPolicy
+from agents.outlook import ProsumerOutlook
+from agents.policy import OBS_DIM, Policy, RandomPolicy, RulePolicy, TouPolicy
 from agents.registry import ADDRESS, Registry, load_address
 
 
@@ -179,28 +181,22 @@ def load_actor_policy(
     prosumer_id: str,
     network: str,
     retail_eur_per_kwh: Sequence[float],
+    outlook: Callable[[], ProsumerOutlook] | None = None,
 ) -> ActorPolicy:
     """The policy of ``prosumer_id`` from its own actor file in ``directory`` (only that file
     is read; :func:`agents.actor.load_prosumer_actor` checks it), a residual actor's base
     policy built from :data:`POLICIES`. ``retail_eur_per_kwh``: the market's hourly retail
-    tariff (a ToU base policy's)."""
+    tariff (a ToU base policy's); ``outlook``: builds the prosumer's outlook, called only for
+    an actor that reads it (format 3)."""
     actor = load_prosumer_actor(directory, prosumer_id, network)
+    own = outlook() if actor.obs_dim == OBS_DIM and outlook is not None else None
     if not actor.base_policy:
-        return ActorPolicy(actor)
+        return ActorPolicy(actor, outlook=own)
     run = RunView((prosumer_id,), network, retail_eur_per_kwh)
     rng = np.random.default_rng(
         0
     )  # unused: a base policy (agents.actor.BASE_POLICIES) draws nothing
-    return ActorPolicy(actor, make_policy(actor.base_policy, run, 0, rng))
-
-
-def _checkpoint(run: PolicyRun, directory: str | None) -> PolicyMaker:
-    return lambda index, _rng: load_actor_policy(
-        str(directory),
-        run.prosumer_ids[index],
-        run.network_name,
-        run.hourly_retail_eur_per_kwh,
-    )
+    return ActorPolicy(actor, make_policy(actor.base_policy, run, 0, rng), own)
 
 
 def _factory(_run: PolicyRun, spec: str | None) -> PolicyMaker:
@@ -238,4 +234,3 @@ POLICIES["random"] = PolicyKind(per_prosumer(lambda run, i, rng: RandomPolicy(rn
 POLICIES["tou"] = PolicyKind(
     per_prosumer(lambda run, i, rng: TouPolicy(run.hourly_retail_eur_per_kwh))
 )
-POLICIES["checkpoint"] = PolicyKind(_checkpoint, argument="DIR")

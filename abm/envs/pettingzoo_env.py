@@ -1,8 +1,10 @@
 """PettingZoo ``ParallelEnv`` over the Mesa market model (the RL face of the simulator).
 
 One episode is one day (``SimConfig.days`` days) of the chosen day set; a step is one market
-interval. Agents are the prosumer ids; each observes :meth:`agents.policy.Observation.to_vector`
-(features named in :data:`agents.policy.OBSERVATION_FEATURES`) and acts in ``[-1, 1]^4``
+interval. Agents are the prosumer ids; each observes :func:`agents.policy.observation_vector`
+of its observation and its own outlook (format 3: features named in
+:data:`agents.policy.OBSERVATION_FEATURES`; the outlook's forecasts are built as the MPC's,
+:func:`abm.inputs.mpc_policies.prosumer_outlooks`) and acts in ``[-1, 1]^4``
 (:class:`agents.policy.Action`). The reward is minus the
 prosumer's bill of the interval (EUR); the last step's bill carries the value of the stored
 energy used up over the episode (``docs/market.md``, stored energy), so emptying the battery
@@ -24,14 +26,19 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from abm.config import SimConfig
+from abm.inputs.mpc_policies import prosumer_outlooks, year_profiles
 from abm.inputs.run_inputs import agent_rngs, build_run_inputs, day_set_days
 from abm.sim.model import MarketModel
-from agents.policy import ACTION_DIM, OBS_DIM, ExternalPolicy, Policy
+from agents.policy import (
+    ACTION_DIM,
+    OBS_BOUND,
+    OBS_DIM,
+    ExternalPolicy,
+    Policy,
+    observation_vector,
+)
 from agents.policy_registry import policy_maker
 from agents.prosumer import ProsumerAgent
-
-#: Bound of the observation box (features are normalised to a few units).
-OBS_BOUND = 1e3
 
 
 class MarketParallelEnv(ParallelEnv):
@@ -49,6 +56,7 @@ class MarketParallelEnv(ParallelEnv):
         self.possible_agents = list(self._template.prosumer_ids)
         self.agents: list[str] = []
         self.n_bus = self._template.feeder.n_bus
+        self._profiles = year_profiles(self._template.scenario)
         self._rng = np.random.default_rng(self.config.seed)
         self.model: MarketModel | None = None
 
@@ -86,6 +94,9 @@ class MarketParallelEnv(ParallelEnv):
             pid: make(i, rngs[i]) for i, pid in enumerate(self.possible_agents)
         }
         self.model = MarketModel(config, world=world, policies=self.policies)
+        self._outlooks = dict(
+            zip(self.possible_agents, prosumer_outlooks(world, self._profiles), strict=True)
+        )
         self.agents = list(self.possible_agents)
         self.model.begin_interval()
         return self._observations(), {pid: {} for pid in self.agents}
@@ -128,10 +139,13 @@ class MarketParallelEnv(ParallelEnv):
         return self.model
 
     def _observations(self) -> dict[str, np.ndarray]:
-        return {
-            a.logic.agent_id: np.clip(a.logic.observe().to_vector(), -OBS_BOUND, OBS_BOUND)
-            for a in self._model().prosumers
-        }
+        out = {}
+        for a in self._model().prosumers:
+            obs = a.logic.observe()
+            out[a.logic.agent_id] = observation_vector(
+                obs, self._outlooks[a.logic.agent_id].at(obs)
+            )
+        return out
 
     def state(self) -> np.ndarray:
         """Global state: all observations (agent order) and the last bus voltages (pu)."""

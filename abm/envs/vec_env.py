@@ -4,8 +4,11 @@
 is one interval of every world, computed by the same functions the Mesa model's agents call,
 on records of arrays where an agent passes records of numbers (``docs/training-env.md``):
 the DSO's publication (envelopes, indicative Var prices; looked up in
-:mod:`abm.envs.publication_cache`), the observation, the played action, the plan (projection,
-q clipping, order), the replicated double auction's matching
+:mod:`abm.envs.publication_cache`), the observation with each prosumer's outlook (its own
+forecasts, :class:`agents.forecast.OwnForecast`, made once per calendar day at every
+interval, then summarised by :func:`agents.outlook.outlook`: features that read no state,
+computed once per day), the played action, the plan
+(projection, q clipping, order), the replicated double auction's matching
 (:func:`agents.clearing.batch_matching.match_batch`), the P2P totals and last price, the
 batched power flow with the Var settlement, and the bill. This module holds no market rule
 of its own. Only the auction protocol runs here.
@@ -20,30 +23,35 @@ from typing import Any
 import numpy as np
 
 from abm.config import DaySet, SimConfig, market_has_p2p, market_has_var
-from abm.envs.pettingzoo_env import OBS_BOUND
 from abm.envs.publication_cache import (
     DayPublication,
     PublicationCache,
     publication_key,
 )
 from abm.errors import ConfigError
-from abm.inputs.profiles import FIT_DAYS, TEST_DAYS, TRAIN_DAYS, VALIDATION_DAYS
+from abm.inputs.mpc_policies import year_profiles
+from abm.inputs.profiles import DAYS, FIT_DAYS, TEST_DAYS, TRAIN_DAYS, VALIDATION_DAYS
 from abm.inputs.run_inputs import RunInputs, build_run_inputs, publication_rules
 from abm.training.train_config import check_residual
 from agents import settlement
 from agents.actor import BASE_POLICIES, residual_action
 from agents.battery import Battery
 from agents.clearing.batch_matching import match_batch
+from agents.forecast import DEFAULT_FORECASTER, OwnForecast, make_forecaster
 from agents.interval import EPISODE_INTERVALS
 from agents.orders import SIDE_BUY
+from agents.outlook import outlook
 from agents.plan import plan_interval
 from agents.policy import (
     ACTION_DIM,
+    BASE_OBS_DIM,
     OBS_DIM,
     TRUTHFUL_PRICE,
     Observation,
     TouPolicy,
+    feature_vector,
     observation_vector,
+    outlook_features,
     played_actions,
     rule_q_action,
     self_consumption_battery,
@@ -151,6 +159,16 @@ class MarketVecEnv:
         )
         self.cache = cache or PublicationCache(self.cache_key, self.compute_day)
         self._tou = TouPolicy(self.scenario.tariffs.retail_eur_per_kwh)
+        load, pv = year_profiles(self.scenario)
+        self._forecast = OwnForecast(
+            forecaster=make_forecaster(DEFAULT_FORECASTER), load_kw_by_day=load, pv_kw_by_day=pv
+        )
+        self.pv_kwp = np.array([p.pv_kwp for p in pros], dtype=float)
+        #: The outlook features of every calendar day, interval and prosumer (float32),
+        #: filled when a day is first played (:meth:`day_outlook`).
+        shape = (DAYS, self.n_intervals, self.n_agents, OBS_DIM - BASE_OBS_DIM)
+        self._outlook = np.zeros(shape, np.float32)
+        self._outlook_days: set[int] = set()
 
     # -- the publication of a day (cache misses) ------------------------------------------
     def compute_day(self, day: int) -> DayPublication:
@@ -191,6 +209,35 @@ class MarketVecEnv:
         if bad:
             raise ConfigError(f"days={bad[0]!r} is not a calendar day 0..364")
 
+    def day_outlook(self, day: int) -> np.ndarray:
+        """The outlook features of every interval of calendar ``day``, ``(T, N, K)``: every
+        prosumer's own forecasts made at each interval, summarised
+        (:func:`agents.outlook.outlook`) and normalised (:func:`agents.policy.outlook_features`,
+        which reads no state), computed when the day is first played."""
+        if day not in self._outlook_days:
+            load, pv = self._forecast.day(day)  # (T, T, N) each
+            cal, steps = self._calendar, self.n_intervals
+            for t in range(steps):
+                ahead = outlook(
+                    load_ahead_kw=load[t, t + 1 :],
+                    pv_ahead_kw=pv[t, t + 1 :],
+                    retail_ahead_eur_per_kwh=cal.retail[day, t:, None],
+                    pv_kwp=self.pv_kwp,
+                    duration_h=self.duration_h,
+                    interval_of_day=t,
+                    intervals_per_day=steps,
+                )
+                now = _Now(
+                    load_kw=cal.load_kw[day, t],
+                    pv_kw=cal.pv_kw[day, t],
+                    battery_kwh=self.capacity_kwh,
+                    battery_kw=self.battery_kw,
+                    inverter_kva=self.inverter_kva,
+                )
+                self._outlook[day, t] = feature_vector(outlook_features(now, ahead))
+            self._outlook_days.add(day)
+        return self._outlook[day]
+
     # -- the contract ---------------------------------------------------------------------
     def reset(self, seed: int, days: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Start one day in every world: ``days`` (calendar days, one per world) or, if None,
@@ -214,6 +261,8 @@ class MarketVecEnv:
             )
         )
         self._day = self._calendar.select(self.days)
+        for d in set(chosen):
+            self.day_outlook(d)
         self.t = 0
         self.soc_kwh = np.broadcast_to(self.initial_soc_kwh, (b, self.n_agents)).copy()
         first_price = np.asarray(
@@ -375,12 +424,24 @@ class MarketVecEnv:
             p2p_market=self.p2p_market,
             var_market=self.var_market,
         )
-        return np.clip(observation_vector(self._obs), -OBS_BOUND, OBS_BOUND)
+        return np.concatenate([observation_vector(self._obs), self._outlook[self.days, t]], -1)
 
     def _state(self, obs: np.ndarray) -> np.ndarray:
         """Global state: every agent's observation (agent order), then the last bus voltages."""
         flat = obs.reshape(self.n_worlds, self.n_agents * OBS_DIM)
         return np.concatenate([flat, self.last_vm_bus.astype(np.float32)], axis=1)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Now:
+    """What the outlook features read of an interval's observation
+    (:class:`agents.policy.ProsumerNow`), for every prosumer."""
+
+    load_kw: np.ndarray
+    pv_kw: np.ndarray
+    battery_kwh: np.ndarray
+    battery_kw: np.ndarray
+    inverter_kva: np.ndarray
 
 
 @dataclasses.dataclass(frozen=True)

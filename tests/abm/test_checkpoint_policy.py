@@ -18,10 +18,12 @@ from abm.deploy.launcher import deploy, prepare
 from abm.deploy.spec import DeployOptions
 from abm.envs.pettingzoo_env import MarketParallelEnv
 from abm.errors import ConfigError
+from abm.inputs.mpc_policies import prosumer_outlooks
 from abm.inputs.run_inputs import RunInputs, build_run_inputs
 from abm.sim.model import MarketModel
 from abm.sim.simulation import run_simulation
 from agents.actor import ActorFileError, ActorPolicy, load_actor
+from agents.policy import OBS_DIM
 from tests.abm.actor_checkpoint import write_actor_checkpoint
 from tests.abm.test_deploy_equality import assert_same_results
 from tests.abm.test_torch_optional import NO_TORCH
@@ -43,14 +45,18 @@ def actors(tmp_path_factory: pytest.TempPathFactory, world: RunInputs) -> Path:
 
 
 def test_each_prosumer_acts_with_its_own_actor(actors: Path, world: RunInputs) -> None:
+    """... on the whole observation of format 3: the record's features and its outlook."""
     model = MarketModel(SimConfig(policy=f"checkpoint:{actors}"), world=world)
     model.begin_interval()
-    for agent in model.prosumers:
+    outlooks = prosumer_outlooks(world)
+    for i, agent in enumerate(model.prosumers):
         pid = agent.logic.agent_id
         policy = agent.logic.policy
         assert isinstance(policy, ActorPolicy) and policy.actor.prosumer_id == pid
         obs = agent.logic.observe()
-        expected = load_actor(actors / "actors" / f"{pid}.npz").act(obs.to_vector())
+        vector = obs.to_vector(outlooks[i].at(obs))
+        assert vector.shape == (OBS_DIM,)
+        expected = load_actor(actors / "actors" / f"{pid}.npz").act(vector)
         np.testing.assert_array_equal(policy.act(obs), expected.astype(np.float32))
     actions = np.array([a.logic.policy.act(a.logic.observe()) for a in model.prosumers])
     assert np.ptp(actions, axis=0).max() > 1e-3  # prosumers' actors differ
@@ -66,7 +72,7 @@ def test_actor_folder_itself_is_accepted(actors: Path) -> None:
     [
         ("missing", r"p05\.npz: actor file not found"),
         ("network", r"p\d+\.npz: network is 'swiss161', expected 'ieee33'"),
-        ("obs_dim", r"p\d+\.npz: obs_dim is 6, expected 17"),
+        ("obs_dim", rf"p\d+\.npz: obs_dim is 6, expected {OBS_DIM}"),
     ],
 )
 def test_mismatched_checkpoint_refused_in_one_line(

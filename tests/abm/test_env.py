@@ -6,6 +6,9 @@ from pettingzoo.test import parallel_api_test
 
 from abm.config import SimConfig
 from abm.envs.pettingzoo_env import MarketParallelEnv
+from abm.envs.publication_cache import PublicationCache
+from abm.envs.vec_env import MarketVecEnv
+from abm.inputs.profiles import TRAIN_DAYS
 from agents.policy import OBS_DIM, OBSERVATION_FEATURES
 
 
@@ -63,6 +66,32 @@ def test_observation_features_are_named_in_vector_order():
     obs = prosumer.observe()
     assert named["pv_p"] == np.float32(obs.pv_kw / obs.scale_kw)
     assert named["market_mode"] == 3.0  # multi: Var (1) + P2P (2)
+    spec = env.model.world.scenario.prosumers[0]
+    assert named["pv_kwp_abs"] == np.float32(spec.pv_kwp / 100)
+    assert named["inverter_kva_abs"] == np.float32(obs.inverter_kva / 100)
+    assert named["hours_left"] == np.float32(23 / 24)  # the day's first interval
+    assert named["retail_max_ahead"] >= named["retail_price"] >= named["retail_min_ahead"]
+
+
+def test_observations_are_the_vectorised_env_s(tmp_path) -> None:
+    """Same day, same actions: the PettingZoo env observes what the vectorised environment
+    does, feature for feature (format 3: the record's and the outlook's)."""
+    k = 100
+    config = SimConfig(market="multi", day_set="train", first_day=k)
+    env = MarketParallelEnv(config, sample_days=False)
+    observations, _ = env.reset(seed=0)
+    vec = MarketVecEnv(1, config)
+    vec.cache = PublicationCache(vec.cache_key, vec.compute_day, tmp_path)
+    vec_obs, _ = vec.reset(0, [TRAIN_DAYS[k]])
+    ids = env.possible_agents
+    rng = np.random.default_rng(0)
+    for _ in range(24):
+        ours = np.stack([observations[pid] for pid in ids])
+        assert ours.shape == (len(ids), OBS_DIM)
+        np.testing.assert_allclose(ours, vec_obs[0], atol=1e-6, rtol=1e-6)
+        actions = rng.uniform(-1, 1, (len(ids), 4)).astype(np.float32)
+        observations, *_ = env.step(dict(zip(ids, actions, strict=True)))
+        vec_obs, *_ = vec.step(actions[None])
 
 
 def test_supersuit_vector_env_runs_an_episode():

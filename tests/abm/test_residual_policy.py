@@ -13,16 +13,33 @@ from abm.config import SimConfig
 from abm.envs.publication_cache import PublicationCache
 from abm.envs.vec_env import MarketVecEnv
 from abm.errors import ConfigError
+from abm.inputs.mpc_policies import prosumer_outlooks
 from abm.inputs.profiles import TEST_DAYS
 from abm.inputs.run_inputs import build_run_inputs
 from abm.sim.model import MarketModel
 from abm.sim.simulation import run_simulation
-from agents.actor import ActorFileError, NumpyActor, load_actor, save_actor
+from agents.actor import (
+    READABLE_OBS_DIMS,
+    ActorFileError,
+    ActorPolicy,
+    NumpyActor,
+    load_actor,
+    load_prosumer_actor,
+    residual_action,
+    save_actor,
+)
 from agents.learning.checkpoint import RunIdentity, export_actors
 from agents.learning.env_protocol import EnvDims
 from agents.learning.matd3 import MATD3
 from agents.learning.seeding import seeded_generator
-from agents.policy import Observation, Policy
+from agents.policy import (
+    BASE_OBS_DIM,
+    OBS_DIM,
+    Observation,
+    Policy,
+    TouPolicy,
+    observation_vector,
+)
 from agents.policy_registry import policy_maker
 from tests.abm.actor_checkpoint import SMALL
 
@@ -120,10 +137,59 @@ def test_bad_residual_settings_refused(tmp_path: Path) -> None:
         load_actor(tmp_path / "p01.npz")
 
 
+COMMITTED = Path(__file__).resolve().parents[2] / "abm/data/checkpoints/ieee33-multi"
+
+
 def test_committed_checkpoint_runs_the_market() -> None:
     """The trained ieee33 team in the repository loads (residual ToU actors) and runs a day."""
-    directory = Path(__file__).resolve().parents[2] / "abm/data/checkpoints/ieee33-multi"
+    directory = COMMITTED
     actors = [load_actor(p) for p in sorted((directory / "actors").glob("*.npz"))]
     assert len(actors) == 32 and {a.base_policy for a in actors} == {"tou"}
     summary = run_simulation(SimConfig(policy=f"checkpoint:{directory}"), None).summary
     assert summary["intervals"] == 24 and summary["voltage_violations"] == 0
+
+
+def test_a_format_2_team_reads_its_own_features_first_of_format_3() -> None:
+    """The committed team (format 2, ``obs_dim`` 17) reads the first 17 features of the
+    format-3 observation, the record's, unchanged: each prosumer's action is its actor's
+    output on them added to the ToU rule's, interval after interval; no outlook is built."""
+    world = build_run_inputs(CONFIG)
+    model = MarketModel(dataclasses.replace(CONFIG, policy=f"checkpoint:{COMMITTED}"), world=world)
+    outlooks = prosumer_outlooks(world)
+    tou = TouPolicy(world.hourly_retail_eur_per_kwh)
+    for t in range(3):
+        model.begin_interval()
+        for i, agent in enumerate(model.prosumers):
+            policy, obs = agent.logic.policy, agent.logic.observe()
+            assert isinstance(policy, ActorPolicy) and policy.outlook is None
+            assert (policy.actor.format_version, policy.actor.obs_dim) == (2, BASE_OBS_DIM)
+            full = observation_vector(obs, outlooks[i].at(obs))
+            assert full.shape == (OBS_DIM,)
+            np.testing.assert_array_equal(full[:BASE_OBS_DIM], obs.to_vector())
+            output = policy.actor.act(full[:BASE_OBS_DIM])
+            expected = residual_action(tou.act(obs), output, policy.actor.residual_scale)
+            np.testing.assert_array_equal(policy.act(obs), expected.astype(np.float32))
+        model.finish_interval()
+        assert model.interval == t + 1
+
+
+@pytest.mark.parametrize(("version", "obs_dim"), [(3, BASE_OBS_DIM), (2, OBS_DIM), (1, OBS_DIM)])
+def test_an_actor_reads_only_its_format_s_width(tmp_path: Path, version: int, obs_dim: int) -> None:
+    """Format 3 reads the whole observation (OBS_DIM), formats 1 and 2 their own 17."""
+    path = tmp_path / "p01.npz"
+    actor = NumpyActor("p01", "ieee33", obs_dim, (np.zeros((obs_dim, 4)),), (np.zeros(4),))
+    save_actor(path, actor)
+    with np.load(path) as data:
+        arrays = dict(data)
+    np.savez(path, **{**arrays, "format_version": np.array(version)})
+    expected = READABLE_OBS_DIMS[version]
+    with pytest.raises(
+        ActorFileError, match=rf"p01\.npz: obs_dim is {obs_dim}, expected {expected}"
+    ):
+        load_prosumer_actor(tmp_path, "p01", "ieee33")
+
+
+def test_an_actor_reading_the_outlook_needs_one() -> None:
+    actor = NumpyActor("p01", "ieee33", OBS_DIM, (np.zeros((OBS_DIM, 4)),), (np.zeros(4),))
+    with pytest.raises(ActorFileError, match=r"reads the outlook features .* no outlook"):
+        ActorPolicy(actor)

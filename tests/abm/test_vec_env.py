@@ -2,7 +2,8 @@
 
 Each case runs one Mesa ``MarketModel`` per day and one :class:`MarketVecEnv` with a world
 per day, all with the same actions (random, or the rule policy's recorded from the Mesa
-run), and compares every interval: observations, trades and the uniform price, plans,
+run), and compares every interval: observations (format 3: the record's features and each
+prosumer's outlook, its own forecasts and tariff ahead), trades and the uniform price, plans,
 battery states, bills, bus voltages, loss and the DSO's net (to 1e-9, relative above 1:
 the batched power flow stops at the same tolerance as the scalar one, not at the same
 iterate, so a loss of 18 kW may differ by 1e-9 kW; the loss saved, a difference of two
@@ -19,12 +20,14 @@ import pytest
 from abm.config import Market, SimConfig
 from abm.envs.publication_cache import PublicationCache
 from abm.envs.vec_env import MarketVecEnv
+from abm.inputs.mpc_policies import prosumer_outlooks
 from abm.inputs.profiles import TEST_DAYS, TRAIN_DAYS
 from abm.inputs.run_inputs import build_run_inputs
 from abm.sim.model import MarketModel
 from agents.interval import EPISODE_INTERVALS
 from agents.learning.env_protocol import VecMarketEnv
-from agents.policy import Observation, RulePolicy
+from agents.outlook import ProsumerOutlook
+from agents.policy import OBS_DIM, Observation, RulePolicy, observation_vector
 
 TOL = 1e-9
 WINTER_DAY, SUMMER_DAY = 9, 184  # calendar days (test days)
@@ -32,16 +35,18 @@ SPRING_TRAIN_DAY = 100
 
 
 class _Replay:
-    """Returns prerecorded actions interval by interval, recording the observations."""
+    """Returns prerecorded actions interval by interval, recording the observations (the
+    vector the PettingZoo environment gives, with the prosumer's ``outlook``)."""
 
-    def __init__(self, actions: np.ndarray | None) -> None:
+    def __init__(self, actions: np.ndarray | None, outlook: ProsumerOutlook) -> None:
         self.actions = actions  # (T, 4) or None: act as the rule policy, and record it
+        self.outlook = outlook
         self.rule = RulePolicy()
         self.taken: list[np.ndarray] = []
         self.seen: list[np.ndarray] = []
 
     def act(self, obs: Observation) -> np.ndarray:
-        self.seen.append(obs.to_vector())
+        self.seen.append(observation_vector(obs, self.outlook.at(obs)))
         t = len(self.taken)
         action = self.rule.act(obs) if self.actions is None else self.actions[t]
         self.taken.append(np.asarray(action, dtype=np.float32))
@@ -53,8 +58,9 @@ def _mesa_run(config: SimConfig, day: int, actions: np.ndarray | None, n_interva
     day_set, pool = ("test", TEST_DAYS) if day in TEST_DAYS else ("train", TRAIN_DAYS)
     cfg = dataclasses.replace(config, day_set=day_set, first_day=pool.index(day), days=1)
     world = build_run_inputs(cfg)
+    outlooks = prosumer_outlooks(world)
     policies = {
-        pid: _Replay(None if actions is None else actions[:, i])
+        pid: _Replay(None if actions is None else actions[:, i], outlooks[i])
         for i, pid in enumerate(world.prosumer_ids)
     }
     model = MarketModel(cfg, world=world, policies=policies)
@@ -93,6 +99,7 @@ def _compare(
     for t in range(n_intervals):
         actions = np.stack([[pol[pid].taken[t] for pid in ids] for _, pol in runs])
         mesa_obs = np.stack([[pol[pid].seen[t] for pid in ids] for _, pol in runs])
+        assert obs.shape[-1] == OBS_DIM == mesa_obs.shape[-1]
         np.testing.assert_allclose(obs, mesa_obs, atol=1e-6, rtol=1e-6)
         obs, state, rewards, done, info = env.step(actions)
         assert done.all() == (t == 23)

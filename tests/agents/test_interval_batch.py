@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from agents.battery import Battery
+from agents.outlook import Outlook
 from agents.plan import plan_interval
 from agents.policy import (
     ABSTAIN,
+    BASE_OBS_DIM,
     OBS_DIM,
     ExternalPolicy,
     Observation,
@@ -62,6 +64,26 @@ def _batch(rng: np.random.Generator, p2p: bool = True) -> tuple[Observation, Bat
     return obs, Battery(capacity, capacity / 2, rng.uniform(0.9, 0.97, n))
 
 
+def _outlook(rng: np.random.Generator) -> Outlook:
+    """A batch outlook: per prosumer, the tariff's per world."""
+
+    def u(hi: float) -> np.ndarray:
+        return rng.uniform(0, hi, SHAPE)
+
+    tariff = rng.uniform(0.1, 0.4, (3, SHAPE[0], 1))
+    return Outlook(
+        pv_kwp=rng.uniform(0, 50, SHAPE[1]),
+        pv_next_1h_kw=u(40), pv_next_3h_kw=u(40), pv_next_4_9h_kw=u(40),
+        load_next_1h_kw=u(30), load_next_3h_kw=u(30), load_next_4_9h_kw=u(30),
+        pv_rest_kwh=u(300), load_rest_kwh=u(300),
+        retail_next_eur_per_kwh=tariff[0],
+        retail_max_ahead_eur_per_kwh=tariff.max(axis=0),
+        retail_min_ahead_eur_per_kwh=tariff.min(axis=0),
+        interval_of_day=13,
+        intervals_per_day=24,
+    )  # fmt: skip
+
+
 def _one(record, idx: tuple[int, int]):
     """Element ``idx`` of a batch record, as the record of one prosumer (plain numbers)."""
     fields = {}
@@ -99,15 +121,17 @@ def test_played_actions_of_a_batch_are_each_prosumers() -> None:
 def test_observation_and_plan_of_a_batch_are_each_prosumers(p2p: bool) -> None:
     rng = np.random.default_rng(1)
     obs, battery = _batch(rng, p2p)
-    features = observation_vector(obs)
+    outlook = _outlook(rng)
+    features = observation_vector(obs, outlook)
     assert features.shape == (*SHAPE, OBS_DIM)
+    assert np.array_equal(observation_vector(obs), features[..., :BASE_OBS_DIM])
     action, _ = played_actions(_actions(rng))
     plan = plan_interval(action, obs, battery, HOURS, CHARGE)
     assert np.asarray(plan.order_side).shape == SHAPE
     sides = set()
     for idx in np.ndindex(SHAPE):
         one_obs = _one(obs, idx)
-        assert np.array_equal(one_obs.to_vector(), features[idx])
+        assert np.array_equal(one_obs.to_vector(_one(outlook, idx)), features[idx])
         batteries = _one(Battery(*(np.broadcast_to(v, SHAPE) for v in (
             battery.capacity_kwh, battery.power_kw, battery.efficiency
         ))), idx)  # fmt: skip

@@ -11,6 +11,7 @@ from agents.battery import Battery
 from agents.orders import SIDE_BUY, SIDE_NONE, SIDE_SELL
 from agents.plan import plan_interval
 from agents.policy import (
+    BASE_OBS_DIM,
     OBS_DIM,
     Action,
     ExternalPolicy,
@@ -190,5 +191,6 @@ def test_random_policy_is_seeded_and_external_policy_is_one_shot():
 
 
 def test_observation_vector_shape():
-    vec = make_obs().to_vector()
-    assert vec.shape == (OBS_DIM,) == (17,) and np.all(np.isfinite(vec))
+    vec = make_obs().to_vector()  # the record's features alone (format 1 and 2)
+    assert vec.shape == (BASE_OBS_DIM,) == (17,) and np.all(np.isfinite(vec))
+    assert OBS_DIM == 36

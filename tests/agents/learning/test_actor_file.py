@@ -96,7 +96,7 @@ def test_actor_file_with_inconsistent_layers_refused(tmp_path: Path) -> None:
     with pytest.raises(ActorFileError, match=r"odd\.npz: layer 1 has shapes"):
         load_actor(path)
     np.savez(path, format_version=np.array(7), prosumer_id="p", network="n", obs_dim=1, n_layers=1)
-    with pytest.raises(ActorFileError, match="format_version is 7, expected 1 or 2"):
+    with pytest.raises(ActorFileError, match="format_version is 7, expected one of 1, 2, 3"):
         load_actor(path)
 
 
