@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Generic
 import numpy as np
 
 from agents.arrays import F
-from agents.forecast import OwnForecast
+from agents.forecast import DEFAULT_FORECASTER, OwnForecast
 
 if TYPE_CHECKING:
     from agents.policy import Observation
 
+#: The forecaster of the outlook's forecasts (:data:`agents.forecast.FORECASTERS`).
+OUTLOOK_FORECASTER = DEFAULT_FORECASTER
 #: The forecast windows, in hours after the current interval: ``[start, end)``, so
 #: ``(3, 9)`` is intervals ``t + 1 + 3h .. t + 9h`` (``h`` intervals an hour).
 NEXT_1H_H = (0, 1)

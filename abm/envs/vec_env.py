@@ -37,10 +37,10 @@ from agents import settlement
 from agents.actor import BASE_POLICIES, residual_action
 from agents.battery import Battery
 from agents.clearing.batch_matching import match_batch
-from agents.forecast import DEFAULT_FORECASTER, OwnForecast, make_forecaster
+from agents.forecast import OwnForecast, make_forecaster
 from agents.interval import EPISODE_INTERVALS
 from agents.orders import SIDE_BUY
-from agents.outlook import outlook
+from agents.outlook import OUTLOOK_FORECASTER, outlook
 from agents.plan import plan_interval
 from agents.policy import (
     ACTION_DIM,
@@ -161,7 +161,7 @@ class MarketVecEnv:
         self._tou = TouPolicy(self.scenario.tariffs.retail_eur_per_kwh)
         load, pv = year_profiles(self.scenario)
         self._forecast = OwnForecast(
-            forecaster=make_forecaster(DEFAULT_FORECASTER), load_kw_by_day=load, pv_kw_by_day=pv
+            forecaster=make_forecaster(OUTLOOK_FORECASTER), load_kw_by_day=load, pv_kw_by_day=pv
         )
         self.pv_kwp = np.array([p.pv_kwp for p in pros], dtype=float)
         #: The outlook features of every calendar day, interval and prosumer (float32),

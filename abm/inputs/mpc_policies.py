@@ -15,8 +15,8 @@ import numpy as np
 from abm.inputs.profiles import DAYS
 from abm.inputs.run_inputs import RunInputs
 from abm.inputs.scenario import Scenario, scenario_profiles
-from agents.forecast import DEFAULT_FORECASTER, PERFECT, OwnForecast, make_forecaster
-from agents.outlook import ProsumerOutlook
+from agents.forecast import PERFECT, OwnForecast, make_forecaster
+from agents.outlook import OUTLOOK_FORECASTER, ProsumerOutlook
 from agents.policy import Policy, TouPolicy
 from agents.policy_registry import PolicyMaker, load_actor_policy
 from agents.settlement import storage_price_eur_per_kwh
@@ -68,10 +68,10 @@ def prosumer_outlooks(
     world: RunInputs, profiles: tuple[np.ndarray, np.ndarray] | None = None
 ) -> list[ProsumerOutlook]:
     """Every prosumer's outlook over ``world``'s run (its own forecasts by the default
-    forecaster, :data:`agents.forecast.DEFAULT_FORECASTER`); ``profiles``: the scenario's
+    forecaster, :data:`agents.outlook.OUTLOOK_FORECASTER`); ``profiles``: the scenario's
     :func:`year_profiles`, computed here if not given."""
     load, pv = profiles if profiles is not None else year_profiles(world.scenario)
-    forecaster = make_forecaster(DEFAULT_FORECASTER)
+    forecaster = make_forecaster(OUTLOOK_FORECASTER)
     return [
         ProsumerOutlook(
             forecast=OwnForecast(
