@@ -33,8 +33,7 @@ import math
 import numpy as np
 
 from agents.dispatch_lp import DayInputs, DispatchSolveError, ProsumerLP
-from agents.errors import AgentError
-from agents.forecast import LOOKBACK_DAYS, Forecaster
+from agents.forecast import Forecaster, OwnForecast
 from agents.outcome import ProsumerOutcome
 from agents.policy import Observation, Policy, truthful_action
 
@@ -71,14 +70,13 @@ class MpcPolicy:
         duration_h: float,
         fallback: Policy,
     ) -> None:
-        self.forecaster = forecaster
-        #: Load and PV of every calendar day side by side, ``(365, T, 2)``: one forecaster
-        #: call forecasts both (a forecaster treats each column on its own). Each column's
-        #: intervals lie contiguous, as a lone column's would: numpy sums them in the same
-        #: order, so the forecasts are those of one call per column, bit for bit.
-        self.by_day = np.stack([load_kw_by_day, pv_kw_by_day], axis=1).astype(float)
-        self.by_day = self.by_day.transpose(0, 2, 1)
-        self.run_days = run_days
+        #: The prosumer's own forecasts (one owner with the learners' outlook).
+        self.own = OwnForecast(
+            forecaster=forecaster,
+            load_kw_by_day=load_kw_by_day,
+            pv_kw_by_day=pv_kw_by_day,
+            run_days=run_days,
+        )
         self.retail = np.asarray(retail_eur_per_kwh, dtype=float)
         self.feed_in = np.asarray(feed_in_eur_per_kwh, dtype=float)
         self.efficiency = efficiency
@@ -86,13 +84,12 @@ class MpcPolicy:
         self.network_charge = network_charge_eur_per_kwh
         self.duration_h = duration_h
         self.fallback = fallback
-        self.steps = self.by_day.shape[1]
+        self.steps = self.own.steps
         #: Why the last interval fell back to the fallback policy ("" when it did not).
         self.fallback_reason = ""
         self.fallbacks = 0
         self._day = -1
         self._checked_day = -1  # the last day whose first horizon was checked in full
-        self._today = np.zeros((2, self.steps)).T  # load, PV seen today (as by_day)
         #: The envelope and Var price last published for each interval of the day
         #: (export, import, q_max, price); NaN until seen.
         self._published = np.full((4, self.steps), np.nan)
@@ -103,25 +100,11 @@ class MpcPolicy:
 
     def forecasts(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
         """Load and PV (kW) from ``obs``'s interval to the day's end, as this policy sees
-        them at ``obs`` (which it records as today's seen interval)."""
-        day, t = divmod(obs.interval, self.steps)
-        if not 0 <= day < len(self.run_days):
-            raise AgentError(
-                f"MPC: observation interval = {obs.interval}: must be a run interval in "
-                f"[0, {len(self.run_days) * self.steps})"
-            )
-        if day != self._day:
-            self._day, self._today[:] = day, 0.0
-        self._today[t] = obs.load_kw, obs.pv_kw
-        calendar = self.run_days[day]
-        if self.forecaster is None:
-            both = self.by_day[calendar]
-        else:
-            window = slice(max(0, calendar - LOOKBACK_DAYS), calendar)
-            both = self.forecaster(self.by_day[window], self._today, t + 1)
-        ahead = both[t:].copy()
-        ahead[0] = obs.load_kw, obs.pv_kw  # the interval's own values are observed
-        return ahead[:, 0], ahead[:, 1]
+        them at ``obs`` (:meth:`agents.forecast.OwnForecast.at`, the learners' outlook's
+        forecasts too)."""
+        load, pv = self.own.at(obs)
+        self._day = obs.interval // self.steps
+        return load, pv
 
     def horizon(self, obs: Observation) -> DayInputs:
         """The LP inputs of ``obs``'s interval to the day's end (one prosumer).
