@@ -24,14 +24,26 @@ what a policy that reads forecasts holds. The forecasters (``docs/mpc.md``):
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 
 from agents.errors import AgentError
 
-if TYPE_CHECKING:
-    from agents.policy import Observation
+
+class SeenInterval(Protocol):
+    """What a forecast reads of an observation (:class:`agents.policy.Observation` is one):
+    the run interval and its own load and PV."""
+
+    @property
+    def interval(self) -> int: ...
+
+    @property
+    def load_kw(self) -> float: ...
+
+    @property
+    def pv_kw(self) -> float: ...
+
 
 #: Days averaged into the seasonal profile.
 SEASONAL_DAYS = 14
@@ -206,7 +218,7 @@ class OwnForecast:
         both = np.stack([self._forecast(calendar, t + 1, today) for t in range(self.steps)])
         return both[..., : self.n], both[..., self.n :]
 
-    def at(self, obs: Observation) -> tuple[np.ndarray, np.ndarray]:
+    def at(self, obs: SeenInterval) -> tuple[np.ndarray, np.ndarray]:
         """Load and PV (kW, ``(T - t,)`` each, one prosumer) from ``obs``'s interval ``t`` to
         the day's end, as forecast at ``obs``: the interval's own values are ``obs``'s."""
         day, t = divmod(obs.interval, self.steps)

@@ -14,15 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Generic
+from typing import Generic
 
 import numpy as np
 
 from agents.arrays import F
-from agents.forecast import DEFAULT_FORECASTER, OwnForecast
-
-if TYPE_CHECKING:
-    from agents.policy import Observation
+from agents.forecast import DEFAULT_FORECASTER, OwnForecast, SeenInterval
 
 #: The forecaster of the outlook's forecasts (:data:`agents.forecast.FORECASTERS`).
 OUTLOOK_FORECASTER = DEFAULT_FORECASTER
@@ -109,7 +106,7 @@ class ProsumerOutlook:
     pv_kwp: float
     duration_h: float
 
-    def at(self, obs: Observation) -> Outlook[float]:
+    def at(self, obs: SeenInterval) -> Outlook[float]:
         """The outlook at ``obs``'s interval (:meth:`OwnForecast.at`)."""
         load, pv = self.forecast.at(obs)
         steps = self.forecast.steps

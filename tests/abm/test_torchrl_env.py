@@ -16,6 +16,7 @@ from abm.envs.torchrl_env import GROUP, MarketTorchEnv
 from abm.envs.vec_env import MarketVecEnv
 from abm.errors import ConfigError
 from agents.interval import EPISODE_INTERVALS
+from agents.policy import OBS_DIM
 
 CONFIG = SimConfig(network="ieee33", market="multi")
 DAYS = [9, 184]  # held-out calendar days, one per world
@@ -98,7 +99,7 @@ def test_parallel_env_steps_worlds_in_worker_processes() -> None:
         rollout = env.rollout(3)
     finally:
         env.close()
-    assert rollout[GROUP, "observation"].shape == (2, 1, 3, 32, 17)  # workers, worlds, steps
+    assert rollout[GROUP, "observation"].shape == (2, 1, 3, 32, OBS_DIM)  # workers, worlds, steps
     # both workers play the same day with random actions: same first observation
     first = rollout[GROUP, "observation"][:, 0, 0]
     torch.testing.assert_close(first[0], first[1])
